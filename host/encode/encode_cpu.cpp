@@ -1,0 +1,52 @@
+#include "encode/encode_cpu.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/encode_symbol.hpp"
+
+namespace qrplate::host {
+
+void encode_cpu(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out)
+{
+  const core::version_plan& plan = version_plan_for(options.version, options.ecc);
+  const std::uint64_t count = payloads.count;
+  const std::size_t stride = out.words_per_symbol();
+  unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  // Chunks of codes handed out dynamically: payload lengths (and so the work) may vary.
+  constexpr std::uint64_t chunk = 64;
+  threads = static_cast<unsigned>(std::min<std::uint64_t>(threads, (count + chunk - 1) / chunk));
+  std::atomic<std::uint64_t> next{0};
+
+  auto worker = [&] {
+    auto ws = std::make_unique<core::encode_workspace>();
+    for (;;) {
+      const std::uint64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
+      if (begin >= count) return;
+      const std::uint64_t end = std::min(count, begin + chunk);
+      for (std::uint64_t i = begin; i < end; ++i) {
+        const std::uint64_t off = payloads.offsets[i];
+        const auto len = static_cast<std::uint32_t>(payloads.offsets[i + 1] - off);
+        const int mask = core::encode_byte_payload(plan, payloads.bytes + off, len, options.mask, *ws,
+                                                   out.modules() + i * stride);
+        out.masks()[i] = static_cast<std::uint8_t>(mask < 0 ? 0 : mask);
+        out.status()[i] = mask < 0 ? encode_status::too_long : encode_status::ok;
+      }
+    }
+  };
+  if (threads <= 1) {
+    worker();
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+}
+
+}  // namespace qrplate::host

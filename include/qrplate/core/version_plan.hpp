@@ -1,0 +1,76 @@
+// Everything that is the same for every symbol of one (version, ECC level): block layout, the
+// Reed-Solomon feedback table, the function patterns, the placement order of data bits, and per
+// mask the XOR overlay (mask pattern on data modules plus that mask's format bits) in row and in
+// column orientation. Built once, then shared read-only by every code of a batch (by every CPU
+// thread, and on the GPU by every thread of a kernel).
+#pragma once
+
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/bit_matrix.hpp"
+#include "qrplate/core/function_patterns.hpp"
+#include "qrplate/core/reed_solomon.hpp"
+#include "qrplate/spec/format_info.hpp"
+#include "qrplate/spec/versions.hpp"
+
+namespace qrplate::core {
+
+inline constexpr int max_matrix_words = spec::max_symbol_size * max_words;
+inline constexpr int max_data_modules = 29648;  // num_raw_data_modules(40)
+static_assert(spec::num_raw_data_modules(40) == max_data_modules, "placement table size");
+
+struct version_plan {
+  int version;
+  ecc_level ecc;
+  int size;
+  int words;  // words per row
+  spec::block_layout layout;
+  int data_modules;  // 8 * total codewords + remainder bits
+  rs_table rs;
+  std::uint64_t base[max_matrix_words];      // function pattern colours, format area light
+  std::uint64_t reserved[max_matrix_words];  // 1 = function module
+  std::uint64_t mask_rows[8][max_matrix_words];
+  std::uint64_t mask_cols[8][max_matrix_words];
+  // placement[k]: where data bit k goes, as row * 64 * words + column (fits 16 bits: < 33984).
+  std::uint16_t placement[max_data_modules];
+};
+
+// Fills `plan` for a valid (version, ecc). ~150 KB: allocate it, don't put it on a stack.
+QRP_HD inline void build_version_plan(int version, ecc_level ecc, version_plan& plan)
+{
+  const int n = spec::symbol_size(version);
+  const int w = words_per_row(n);
+  plan.version = version;
+  plan.ecc = ecc;
+  plan.size = n;
+  plan.words = w;
+  plan.layout = spec::make_block_layout(version, ecc);
+  rs_make_table(plan.layout.ecc_per_block, plan.rs);
+  for (int i = 0; i < max_matrix_words; ++i) plan.base[i] = plan.reserved[i] = 0;
+  draw_function_patterns(version, plan.base, plan.reserved);
+
+  int k = 0;
+  for_each_data_module(plan.reserved, n, [&](int row, int col) {
+    plan.placement[k++] = static_cast<std::uint16_t>(row * 64 * w + col);
+  });
+  plan.data_modules = k;
+
+  std::uint64_t scratch[max_matrix_words];
+  for (int mask = 0; mask < 8; ++mask) {
+    std::uint64_t* rows = plan.mask_rows[mask];
+    for (int i = 0; i < max_matrix_words; ++i) rows[i] = 0;
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c)
+        if (!get_bit(plan.reserved + r * w, c) && mask_bit(mask, r, c)) set_bit(rows + r * w, c, true);
+    function_canvas canvas{rows, scratch, n, w};
+    draw_format_bits(canvas, spec::format_info_bits(ecc, mask), false);
+    switch (w) {
+      case 1: transpose_matrix<1>(rows, plan.mask_cols[mask], n); break;
+      case 2: transpose_matrix<2>(rows, plan.mask_cols[mask], n); break;
+      default: transpose_matrix<3>(rows, plan.mask_cols[mask], n); break;
+    }
+  }
+}
+
+}  // namespace qrplate::core
