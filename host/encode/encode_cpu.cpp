@@ -10,12 +10,37 @@
 #include "qrplate/core/encode_symbol.hpp"
 
 namespace qrplate::host {
+namespace {
+
+// The mask penalty is popcount-bound. Baseline x86-64 has no POPCNT instruction, so this loop
+// is compiled twice, with and without it, and the loader picks the one the CPU supports;
+// `flatten` inlines the whole per-code core into each copy.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define QRP_CPU_DISPATCH __attribute__((target_clones("popcnt", "default"), flatten))
+#else
+#define QRP_CPU_DISPATCH
+#endif
+
+QRP_CPU_DISPATCH void encode_range(const core::version_plan& plan, const payload_batch_view& payloads, int mask,
+                                   std::uint64_t begin, std::uint64_t end, core::encode_workspace& ws,
+                                   symbol_batch& out)
+{
+  const std::size_t stride = out.words_per_symbol();
+  for (std::uint64_t i = begin; i < end; ++i) {
+    const std::uint64_t off = payloads.offsets[i];
+    const auto len = static_cast<std::uint32_t>(payloads.offsets[i + 1] - off);
+    const int used = core::encode_byte_payload(plan, payloads.bytes + off, len, mask, ws, out.modules() + i * stride);
+    out.masks()[i] = static_cast<std::uint8_t>(used < 0 ? 0 : used);
+    out.status()[i] = used < 0 ? encode_status::too_long : encode_status::ok;
+  }
+}
+
+}  // namespace
 
 void encode_cpu(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out)
 {
   const core::version_plan& plan = version_plan_for(options.version, options.ecc);
   const std::uint64_t count = payloads.count;
-  const std::size_t stride = out.words_per_symbol();
   unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   // Chunks of codes handed out dynamically: payload lengths (and so the work) may vary.
   constexpr std::uint64_t chunk = 64;
@@ -27,15 +52,7 @@ void encode_cpu(const payload_batch_view& payloads, const batch_encode_options& 
     for (;;) {
       const std::uint64_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
       if (begin >= count) return;
-      const std::uint64_t end = std::min(count, begin + chunk);
-      for (std::uint64_t i = begin; i < end; ++i) {
-        const std::uint64_t off = payloads.offsets[i];
-        const auto len = static_cast<std::uint32_t>(payloads.offsets[i + 1] - off);
-        const int mask = core::encode_byte_payload(plan, payloads.bytes + off, len, options.mask, *ws,
-                                                   out.modules() + i * stride);
-        out.masks()[i] = static_cast<std::uint8_t>(mask < 0 ? 0 : mask);
-        out.status()[i] = mask < 0 ? encode_status::too_long : encode_status::ok;
-      }
+      encode_range(plan, payloads, options.mask, begin, std::min(count, begin + chunk), *ws, out);
     }
   };
   if (threads <= 1) {

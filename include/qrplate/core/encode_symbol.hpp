@@ -15,7 +15,7 @@ namespace qrplate::core {
 
 inline constexpr int auto_mask = -1;
 
-// Scratch for one symbol (~13 KB). One per CPU thread.
+// Scratch for one symbol (~30 KB). One per CPU thread.
 struct encode_workspace {
   std::uint8_t data[spec::max_data_codewords];
   std::uint8_t codewords[spec::max_total_codewords];
@@ -23,6 +23,7 @@ struct encode_workspace {
   std::uint64_t cols[max_matrix_words];  // its transpose
   padded_matrix m;
   padded_matrix t;
+  detail::run_features features;
 };
 
 // Writes the unmasked symbol (function patterns + codewords, format area light) into ws.rows.
@@ -30,11 +31,36 @@ QRP_HD inline void place_codewords(const version_plan& plan, const std::uint8_t*
 {
   const int words = plan.size * plan.words;
   for (int i = 0; i < words; ++i) rows[i] = plan.base[i];
-  const int bits = plan.layout.total_codewords * 8;  // the remainder bits stay light
+  // The remainder bits after the last codeword stay light.
+  for (int cw = 0; cw < plan.layout.total_codewords; ++cw) {
+    const unsigned byte = codewords[cw];
+    const int shift = plan.slot_shift[cw];
+    if (shift >= 0) {
+      std::uint64_t* word = rows + plan.slot_first[cw];
+      const int step = plan.slot_step[cw];
+      word[0] |= static_cast<std::uint64_t>((byte >> 6) & 3u) << shift;
+      word[step] |= static_cast<std::uint64_t>((byte >> 4) & 3u) << shift;
+      word[2 * step] |= static_cast<std::uint64_t>((byte >> 2) & 3u) << shift;
+      word[3 * step] |= static_cast<std::uint64_t>(byte & 3u) << shift;
+      continue;
+    }
+    for (int t = 0; t < 8; ++t) {
+      const unsigned pos = plan.placement[8 * cw + t];
+      rows[pos >> 6] |= static_cast<std::uint64_t>((byte >> (7 - t)) & 1u) << (pos & 63);
+    }
+  }
+}
+
+// Plain reference for place_codewords: every bit through the placement table.
+QRP_HD inline void place_codewords_reference(const version_plan& plan, const std::uint8_t* codewords,
+                                             std::uint64_t* rows)
+{
+  const int words = plan.size * plan.words;
+  for (int i = 0; i < words; ++i) rows[i] = plan.base[i];
+  const int bits = plan.layout.total_codewords * 8;
   for (int k = 0; k < bits; ++k) {
-    const unsigned bit = (codewords[k >> 3] >> (7 - (k & 7))) & 1u;
     const unsigned pos = plan.placement[k];
-    rows[pos >> 6] |= static_cast<std::uint64_t>(bit) << (pos & 63);
+    rows[pos >> 6] |= static_cast<std::uint64_t>((codewords[k >> 3] >> (7 - (k & 7))) & 1u) << (pos & 63);
   }
 }
 
@@ -43,20 +69,17 @@ template <int W>
 QRP_HD inline void score_masks(const version_plan& plan, encode_workspace& ws, int scores[8])
 {
   const int n = plan.size;
-  for (int i = 0; i < penalty_pad * W; ++i) {
-    ws.m.rows[i] = ws.t.rows[i] = 0;
-    ws.m.rows[(penalty_pad + n) * W + i] = ws.t.rows[(penalty_pad + n) * W + i] = 0;
-  }
-  std::uint64_t* m = ws.m.rows + penalty_pad * W;
-  std::uint64_t* t = ws.t.rows + penalty_pad * W;
+  for (int w = 0; w < W; ++w)
+    for (int i = 0; i < padded_rows; ++i) ws.m.plane[w][i] = ws.t.plane[w][i] = 0;
   for (int mask = 0; mask < 8; ++mask) {
     const std::uint64_t* mr = plan.mask_rows[mask];
     const std::uint64_t* mc = plan.mask_cols[mask];
-    for (int i = 0; i < n * W; ++i) {
-      m[i] = ws.rows[i] ^ mr[i];
-      t[i] = ws.cols[i] ^ mc[i];
-    }
-    scores[mask] = penalty_fast_padded<W>(ws.m, ws.t, n);
+    for (int i = 0; i < n; ++i)
+      for (int w = 0; w < W; ++w) {
+        ws.m.plane[w][penalty_pad + i] = ws.rows[i * W + w] ^ mr[i * W + w];
+        ws.t.plane[w][penalty_pad + i] = ws.cols[i * W + w] ^ mc[i * W + w];
+      }
+    scores[mask] = penalty_fast_padded<W>(ws.m, ws.t, n, ws.features);
   }
 }
 

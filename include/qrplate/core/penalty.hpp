@@ -98,91 +98,119 @@ QRP_HD inline int penalty_reference(symbol_view s)
 
 // Light rows padded above and below a matrix, so windows reaching past the edge read "light".
 inline constexpr int penalty_pad = 8;
-inline constexpr int padded_rows = spec::max_symbol_size + 2 * penalty_pad;
+inline constexpr int padded_rows = spec::max_symbol_size + 2 * penalty_pad + 8;  // +8: room for pair reads
 
-// A matrix with penalty_pad zero rows on each side; row i lives at rows[(i + pad) * W].
+// A matrix stored word-planar: plane[w][penalty_pad + i] is word w of row i (i may reach
+// penalty_pad rows past either edge, where it is 0). One plane is 64 columns of every row, so
+// the scorer's loops over rows run over contiguous memory.
 struct padded_matrix {
-  std::uint64_t rows[padded_rows * max_words];
+  std::uint64_t plane[max_words][padded_rows];
 };
 
 namespace detail {
 
-QRP_HD inline bool line_bit(const std::uint64_t* line, int size, int x)
+// Module x of row `line` of a padded matrix (0 outside the symbol).
+QRP_HD inline bool line_bit(const padded_matrix& m, int line, int size, int x)
 {
-  return x >= 0 && x < size && get_bit(line, x);
+  return x >= 0 && x < size && ((m.plane[x >> 6][penalty_pad + line] >> (x & 63)) & 1u);
 }
 
-QRP_HD inline bool line_all(const std::uint64_t* line, int size, int lo, int hi, bool dark)
+QRP_HD inline bool line_all(const padded_matrix& m, int line, int size, int lo, int hi, bool dark)
 {
   for (int x = lo; x < hi; ++x)
-    if (line_bit(line, size, x) != dark) return false;
+    if (line_bit(m, line, size, x) != dark) return false;
   return true;
 }
 
-// Finder-like patterns of scale n >= 3 whose centre run starts at s (module s - 1 is light).
-QRP_HD inline int large_finder_like_at(const std::uint64_t* line, int size, int s)
+// Finder-like patterns of scale n >= 3 in row `line` of m whose centre run starts at s
+// (module s - 1 is light).
+QRP_HD inline int large_finder_like_at(const padded_matrix& m, int line, int size, int s)
 {
   int len = 0;
-  while (line_bit(line, size, s + len)) ++len;
+  while (line_bit(m, line, size, s + len)) ++len;
   if (len % 3 != 0 || len < 9) return 0;
   const int n = len / 3;
-  if (!line_all(line, size, s - n, s, false) || !line_all(line, size, s - 2 * n, s - n, true) ||
-      !line_all(line, size, s + 3 * n, s + 4 * n, false) || !line_all(line, size, s + 4 * n, s + 5 * n, true))
+  if (!line_all(m, line, size, s - n, s, false) || !line_all(m, line, size, s - 2 * n, s - n, true) ||
+      !line_all(m, line, size, s + 3 * n, s + 4 * n, false) || !line_all(m, line, size, s + 4 * n, s + 5 * n, true))
     return 0;
-  const bool before_n = line_all(line, size, s - 3 * n, s - 2 * n, false);
-  const bool before_4n = before_n && line_all(line, size, s - 6 * n, s - 3 * n, false);
-  const bool after_n = line_all(line, size, s + 5 * n, s + 6 * n, false);
-  const bool after_4n = after_n && line_all(line, size, s + 6 * n, s + 9 * n, false);
+  const bool before_n = line_all(m, line, size, s - 3 * n, s - 2 * n, false);
+  const bool before_4n = before_n && line_all(m, line, size, s - 6 * n, s - 3 * n, false);
+  const bool after_n = line_all(m, line, size, s + 5 * n, s + 6 * n, false);
+  const bool after_4n = after_n && line_all(m, line, size, s + 6 * n, s + 9 * n, false);
   return (before_4n && after_n) + (after_4n && before_n);
 }
 
-// N1 + N3 (weighted) of every column of `m`, whose rows are the columns' modules; `other`
-// is the transpose of m, used to read one column as a line for rare large-scale patterns.
+// Per-row features of one plane, each a word of 64 columns; index i is row i (arrays are
+// offset by penalty_pad so that negative rows are valid).
+struct run_features {
+  std::uint64_t d2[padded_rows];  // rows i, i+1 dark
+  std::uint64_t l2[padded_rows];  // rows i, i+1 light
+  std::uint64_t d3[padded_rows];  // rows i..i+2 dark
+  std::uint64_t l4[padded_rows];  // rows i..i+3 light
+  std::uint64_t x1[padded_rows];  // light, dark, light at rows i-1, i, i+1
+  std::uint64_t x2[padded_rows];  // 2 light, 2 dark, 2 light at rows i-2 .. i+3
+};
+
+// N1 + N3 (weighted) of every column of `m` (the rows of m are the columns' modules); `other`
+// is the transpose of m, read as lines for the rare finder-like patterns of scale >= 3.
 template <int W>
-QRP_HD inline int column_penalty(const padded_matrix& m, const padded_matrix& other, int size)
+QRP_HD inline int column_penalty(const padded_matrix& m, const padded_matrix& other, int size, run_features& f)
 {
-  const std::uint64_t* p0 = m.rows + penalty_pad * W;  // p0[i * W + w]: row i, i may be negative
   int windows = 0, starts = 0, finders = 0;
+  constexpr int o = penalty_pad;  // feature index of row 0
   for (int w = 0; w < W; ++w) {
     const std::uint64_t valid = lane_mask(size, w);
-    auto P = [&](int i) { return p0[i * W + w]; };
-    // N1: windows of five equal modules, and the windows that start a run.
-    for (int i = 0; i + 5 <= size; ++i) {
-      const std::uint64_t d5 = P(i) & P(i + 1) & P(i + 2) & P(i + 3) & P(i + 4);
-      const std::uint64_t l5 = ~(P(i) | P(i + 1) | P(i + 2) | P(i + 3) | P(i + 4)) & valid;
-      // a window starts its run when the module before it differs (or it is at the edge)
-      const std::uint64_t prev_dark = i == 0 ? 0 : P(i - 1);
-      const std::uint64_t prev_light = i == 0 ? 0 : ~P(i - 1);
-      windows += popcount64(d5) + popcount64(l5);
-      starts += popcount64(d5 & ~prev_dark) + popcount64(l5 & ~prev_light);
+    const std::uint64_t* p = m.plane[w] + o;  // p[i]: row i, -pad <= i < size + pad
+    // Features of rows -pad .. size+pad-2; the pattern reads below reach rows -8 .. size+7.
+    for (int i = -o; i < size + o - 1; ++i) {
+      f.d2[o + i] = p[i] & p[i + 1];
+      f.l2[o + i] = ~(p[i] | p[i + 1]) & valid;
     }
-    // N3 at scales 1 and 2 as fixed windows around the first dark row c of the pattern.
+    for (int i = -o; i < size + o - 3; ++i) {
+      f.d3[o + i] = f.d2[o + i] & p[i + 2];
+      f.l4[o + i] = f.l2[o + i] & f.l2[o + i + 2];
+    }
+    for (int i = 2 - o; i < size + o - 3; ++i) {
+      f.x1[o + i] = p[i] & ~(p[i - 1] | p[i + 1]);
+      f.x2[o + i] = f.d2[o + i] & f.l2[o + i - 2] & f.l2[o + i + 2];
+    }
+    const std::uint64_t* d2 = f.d2 + o;
+    const std::uint64_t* l2 = f.l2 + o;
+    const std::uint64_t* d3 = f.d3 + o;
+    const std::uint64_t* l4 = f.l4 + o;
+    const std::uint64_t* x1 = f.x1 + o;
+    const std::uint64_t* x2 = f.x2 + o;
+    // N1: windows of five equal modules (dark and light windows never share a lane, so one
+    // popcount covers both), and the windows that start a run: the module before differs, or
+    // the window starts at the edge.
+    for (int c = 0; c + 5 <= size; ++c) {
+      const std::uint64_t d5 = d3[c] & d2[c + 3];
+      const std::uint64_t l5 = l4[c] & ~p[c + 4] & valid;
+      const std::uint64_t before_light_or_edge = c == 0 ? 0 : ~p[c - 1];
+      windows += popcount64(d5 | l5);
+      starts += popcount64((d5 & ~p[c - 1]) | (l5 & ~before_light_or_edge));
+    }
+    // N3, scale 1: 1 0 111 0 1 with a light module on each side, and 4 light before (a) or
+    // after (b). Scale 2: 11 00 111111 00 11, 2 light on each side, 8 before or after.
+    // core1 and core2 differ at row c + 1 (light vs dark): their lanes are disjoint.
     for (int c = 0; c + 7 <= size; ++c) {
-      const std::uint64_t core1 = ~P(c - 1) & P(c) & ~P(c + 1) & P(c + 2) & P(c + 3) & P(c + 4) & ~P(c + 5) &
-                                  P(c + 6) & ~P(c + 7);
-      if (core1) {
-        finders += popcount64(core1 & ~(P(c - 4) | P(c - 3) | P(c - 2)));
-        finders += popcount64(core1 & ~(P(c + 8) | P(c + 9) | P(c + 10)));
+      const std::uint64_t core1 = x1[c] & d3[c + 2] & x1[c + 6];
+      std::uint64_t a = core1 & l4[c - 4];
+      std::uint64_t b = core1 & l4[c + 7];
+      if (c + 14 <= size) {
+        const std::uint64_t core2 = x2[c] & d3[c + 4] & d3[c + 7] & x2[c + 12];
+        a |= core2 & l4[c - 8] & l4[c - 4];
+        b |= core2 & l4[c + 14] & l4[c + 18];
       }
+      finders += popcount64(a) + popcount64(b);
     }
-    for (int c = 0; c + 14 <= size; ++c) {
-      const std::uint64_t core2 = ~(P(c - 2) | P(c - 1)) & P(c) & P(c + 1) & ~(P(c + 2) | P(c + 3)) & P(c + 4) &
-                                  P(c + 5) & P(c + 6) & P(c + 7) & P(c + 8) & P(c + 9) & ~(P(c + 10) | P(c + 11)) &
-                                  P(c + 12) & P(c + 13) & ~(P(c + 14) | P(c + 15));
-      if (core2) {
-        finders += popcount64(core2 & ~(P(c - 8) | P(c - 7) | P(c - 6) | P(c - 5) | P(c - 4) | P(c - 3)));
-        finders += popcount64(core2 & ~(P(c + 16) | P(c + 17) | P(c + 18) | P(c + 19) | P(c + 20) | P(c + 21)));
-      }
-    }
-    // Scales >= 3: a centre run of at least 9 dark after 3 light; checked one line at a time.
-    for (int s = 0; s + 9 <= size; ++s) {
-      std::uint64_t cand = ~(P(s - 3) | P(s - 2) | P(s - 1)) & P(s) & P(s + 1) & P(s + 2) & P(s + 3) & P(s + 4) &
-                           P(s + 5) & P(s + 6) & P(s + 7) & P(s + 8);
+    // Scale >= 3: a centre run of at least 9 dark after 3 light (rare), checked line by line.
+    for (int c = 0; c + 9 <= size; ++c) {
+      std::uint64_t cand = l2[c - 3] & ~p[c - 1] & d3[c] & d3[c + 3] & d3[c + 6];
       while (cand) {
         const int lane = ctz64(cand);
         cand &= cand - 1;
-        const int col = 64 * w + lane;
-        finders += large_finder_like_at(other.rows + (penalty_pad + col) * W, size, s);
+        finders += large_finder_like_at(other, 64 * w + lane, size, c);
       }
     }
   }
@@ -195,60 +223,66 @@ QRP_HD inline int column_penalty(const padded_matrix& m, const padded_matrix& ot
 
 // Score of a symbol given as m (rows) and t (its transpose), both padded.
 template <int W>
-QRP_HD inline int penalty_fast_padded(const padded_matrix& m, const padded_matrix& t, int size)
+QRP_HD inline int penalty_fast_padded(const padded_matrix& m, const padded_matrix& t, int size,
+                                      detail::run_features& scratch)
 {
-  int score = detail::column_penalty<W>(m, t, size) + detail::column_penalty<W>(t, m, size);
+  int score = detail::column_penalty<W>(m, t, size, scratch) + detail::column_penalty<W>(t, m, size, scratch);
   // N2 on rows i, i+1: equal vertically, and equal to the right-hand neighbour horizontally.
-  const std::uint64_t* p0 = m.rows + penalty_pad * W;
   long long dark = 0;
   int blocks = 0;
-  for (int i = 0; i < size; ++i) {
-    for (int w = 0; w < W; ++w) {
-      const std::uint64_t a = p0[i * W + w];
+  for (int w = 0; w < W; ++w) {
+    const std::uint64_t* p = m.plane[w] + penalty_pad;
+    const std::uint64_t* q = w + 1 < W ? m.plane[w + 1] + penalty_pad : nullptr;
+    const std::uint64_t lanes = lane_mask(size - 1, w);
+    for (int i = 0; i < size; ++i) {
+      const std::uint64_t a = p[i];
       dark += popcount64(a);
       if (i + 1 == size) continue;
-      const std::uint64_t b = p0[(i + 1) * W + w];
-      const std::uint64_t a_next = w + 1 < W ? p0[i * W + w + 1] : 0;
-      const std::uint64_t a_right = (a >> 1) | (a_next << 63);  // bit j = module (i, j + 1)
+      const std::uint64_t b = p[i + 1];
       const std::uint64_t same_v = ~(a ^ b);
-      const std::uint64_t same_h = ~(a ^ a_right);
-      const std::uint64_t same_v_right = (same_v >> 1) | ((w + 1 < W ? ~(a_next ^ p0[(i + 1) * W + w + 1]) : 0) << 63);
-      blocks += popcount64(same_v & same_v_right & same_h & lane_mask(size - 1, w));
+      const std::uint64_t same_v_next = q ? ~(q[i] ^ q[i + 1]) : 0;  // next word, for column 64w+63
+      const std::uint64_t a_right = (a >> 1) | ((q ? q[i] : 0) << 63);  // bit j = module (i, j + 1)
+      const std::uint64_t same_v_right = (same_v >> 1) | (same_v_next << 63);
+      blocks += popcount64(same_v & same_v_right & ~(a ^ a_right) & lanes);
     }
   }
   return score + penalty_n2 * blocks + balance_penalty(dark, static_cast<long long>(size) * size);
 }
 
-// Copies rows (stride W) into a padded matrix and zeroes its padding.
+// Copies rows (row-major, stride W) into a padded word-planar matrix, padding zeroed.
 template <int W>
 QRP_HD inline void load_padded(const std::uint64_t* rows, int size, padded_matrix& out)
 {
-  for (int i = 0; i < penalty_pad * W; ++i) out.rows[i] = 0;
-  for (int i = 0; i < size * W; ++i) out.rows[penalty_pad * W + i] = rows[i];
-  for (int i = (penalty_pad + size) * W; i < (2 * penalty_pad + size) * W; ++i) out.rows[i] = 0;
+  for (int w = 0; w < W; ++w) {
+    std::uint64_t* plane = out.plane[w];
+    for (int i = 0; i < padded_rows; ++i) plane[i] = 0;
+    for (int i = 0; i < size; ++i) plane[penalty_pad + i] = rows[i * W + w];
+  }
 }
 
 // Convenience form for tests and one-off use: pads and transposes, then scores.
+// Needs ~30 KB of stack.
 QRP_HD inline int penalty_fast(symbol_view s)
 {
   padded_matrix m, t;
+  detail::run_features scratch;
   std::uint64_t tr[spec::max_symbol_size * max_words];
   switch (s.stride()) {
     case 1:
       load_padded<1>(s.rows, s.size, m);
       transpose_matrix<1>(s.rows, tr, s.size);
       load_padded<1>(tr, s.size, t);
-      return penalty_fast_padded<1>(m, t, s.size);
+      return penalty_fast_padded<1>(m, t, s.size, scratch);
     case 2:
       load_padded<2>(s.rows, s.size, m);
       transpose_matrix<2>(s.rows, tr, s.size);
       load_padded<2>(tr, s.size, t);
-      return penalty_fast_padded<2>(m, t, s.size);
+      return penalty_fast_padded<2>(m, t, s.size, scratch);
     default:
       load_padded<3>(s.rows, s.size, m);
       transpose_matrix<3>(s.rows, tr, s.size);
       load_padded<3>(tr, s.size, t);
-      return penalty_fast_padded<3>(m, t, s.size);
+      return penalty_fast_padded<3>(m, t, s.size, scratch);
   }
 }
 

@@ -34,6 +34,13 @@ struct version_plan {
   std::uint64_t mask_cols[8][max_matrix_words];
   // placement[k]: where data bit k goes, as row * 64 * words + column (fits 16 bits: < 33984).
   std::uint16_t placement[max_data_modules];
+  // Most codewords fill a 2-wide, 4-high block of one column pair (§7.7.3): codeword k then
+  // puts bits 7-2t and 6-2t at bits shift+1 and shift of word slot_first[k] + t * slot_step[k].
+  // slot_shift[k] < 0 marks the others (turns, function patterns, a pair split across words),
+  // which take the bit-by-bit path through `placement`.
+  std::int32_t slot_first[spec::max_total_codewords];
+  std::int16_t slot_step[spec::max_total_codewords];
+  std::int8_t slot_shift[spec::max_total_codewords];
 };
 
 // Fills `plan` for a valid (version, ecc). ~150 KB: allocate it, don't put it on a stack.
@@ -55,6 +62,20 @@ QRP_HD inline void build_version_plan(int version, ecc_level ecc, version_plan& 
     plan.placement[k++] = static_cast<std::uint16_t>(row * 64 * w + col);
   });
   plan.data_modules = k;
+
+  for (int cw = 0; cw < plan.layout.total_codewords; ++cw) {
+    const std::uint16_t* pos = plan.placement + 8 * cw;
+    const int row0 = pos[0] / (64 * w), right = pos[0] % (64 * w);
+    const int dir = pos[2] / (64 * w) - row0;
+    bool regular = (dir == 1 || dir == -1) && right >= 1 && (right - 1) / 64 == right / 64;
+    for (int t = 0; regular && t < 4; ++t) {
+      const int row = row0 + t * dir;
+      regular = pos[2 * t] == row * 64 * w + right && pos[2 * t + 1] == row * 64 * w + right - 1;
+    }
+    plan.slot_first[cw] = row0 * w + right / 64;
+    plan.slot_step[cw] = static_cast<std::int16_t>(dir * w);
+    plan.slot_shift[cw] = static_cast<std::int8_t>(regular ? (right - 1) % 64 : -1);
+  }
 
   std::uint64_t scratch[max_matrix_words];
   for (int mask = 0; mask < 8; ++mask) {

@@ -1,0 +1,233 @@
+# The `qrplate qr` command line, run as a user would. A CMake script so it needs no shell:
+#   cmake -DQRPLATE=<path to qrplate> [-DWORKDIR=<scratch dir>] -P tests/cli_test.cmake
+# Every failed expectation stops the script with FATAL_ERROR (a non-zero exit for ctest).
+cmake_minimum_required(VERSION 3.24)
+
+if(NOT QRPLATE OR NOT EXISTS "${QRPLATE}")
+  message(FATAL_ERROR "set -DQRPLATE=<path to the qrplate executable> (got '${QRPLATE}')")
+endif()
+
+set(own_workdir OFF)
+if(NOT WORKDIR)
+  string(RANDOM LENGTH 10 suffix)
+  set(WORKDIR "/tmp/qrplate-cli-test-${suffix}")
+  set(own_workdir ON)
+endif()
+file(REMOVE_RECURSE "${WORKDIR}")
+file(MAKE_DIRECTORY "${WORKDIR}")
+
+# run(<name> [STDIN <file>] ARGS <arg>...): runs qrplate; sets rc, out and err in the caller.
+# Arguments are list elements, so a payload may hold spaces but not ';'.
+function(run name)
+  cmake_parse_arguments(PARSE_ARGV 1 R "" "STDIN" "ARGS")
+  if(R_STDIN)
+    set(input INPUT_FILE "${R_STDIN}")
+  else()
+    # Never inherit ctest's stdin: a command that wrongly reads it would hang or vary.
+    set(input INPUT_FILE /dev/null)
+  endif()
+  execute_process(COMMAND "${QRPLATE}" ${R_ARGS} ${input}
+                  RESULT_VARIABLE result OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr TIMEOUT 60)
+  set(rc "${result}" PARENT_SCOPE)
+  set(out "${stdout}" PARENT_SCOPE)
+  set(err "${stderr}" PARENT_SCOPE)
+  list(JOIN R_ARGS " " joined)
+  set(current "${name}: qrplate ${joined}" PARENT_SCOPE)
+endfunction()
+
+function(fail what)
+  # The work directory is kept on failure, for a look at the files.
+  message(FATAL_ERROR "${current}\n  ${what}\n  exit status: ${rc}\n  stdout: ${out}\n  stderr: ${err}\n"
+                      "  work directory: ${WORKDIR}")
+endfunction()
+
+macro(expect_success)
+  if(NOT rc STREQUAL "0")
+    fail("expected exit status 0")
+  endif()
+endmacro()
+
+# A user mistake: non-zero exit, nothing on stdout, exactly one line "qrplate: <reason>" on
+# stderr, and the reason mentions `needle` when one is given.
+macro(expect_user_error needle)
+  if(rc STREQUAL "0" OR NOT rc MATCHES "^[0-9]+$")
+    fail("expected a non-zero exit status (not a crash)")
+  endif()
+  if(NOT out STREQUAL "")
+    fail("expected nothing on stdout")
+  endif()
+  if(NOT err MATCHES "^qrplate: [^\n]+\n$")
+    fail("expected exactly one stderr line starting with 'qrplate: '")
+  endif()
+  if(NOT "${needle}" STREQUAL "")
+    string(FIND "${err}" "${needle}" at)
+    if(at EQUAL -1)
+      fail("expected the reason to mention '${needle}'")
+    endif()
+  endif()
+endmacro()
+
+# Checks that `text` is `rows` lines of `cols` '0'/'1' characters, each ended by '\n'.
+function(expect_matrix text rows cols)
+  if(NOT text MATCHES "\n$")
+    fail("matrix output must end with a newline")
+  endif()
+  string(REGEX REPLACE "\n$" "" body "${text}")
+  string(REPLACE "\n" ";" lines "${body}")
+  list(LENGTH lines n)
+  if(NOT n EQUAL rows)
+    fail("expected ${rows} lines, got ${n}")
+  endif()
+  foreach(line IN LISTS lines)
+    string(LENGTH "${line}" len)
+    if(NOT len EQUAL cols OR NOT line MATCHES "^[01]+$")
+      fail("expected ${cols} characters of 0/1 per line, got '${line}'")
+    endif()
+  endforeach()
+endfunction()
+
+# First `count` bytes of a file as lowercase hex.
+function(file_head_hex path count var)
+  if(NOT EXISTS "${path}")
+    fail("expected file ${path} to exist")
+  endif()
+  file(READ "${path}" hex LIMIT ${count} HEX)
+  set(${var} "${hex}" PARENT_SCOPE)
+endfunction()
+
+# --------------------------------------------------------------------------------------------
+# Successful runs
+
+run(matrix ARGS qr HELLO --format matrix)
+expect_success()
+if(NOT err STREQUAL "")
+  fail("expected nothing on stderr when writing to stdout")
+endif()
+expect_matrix("${out}" 21 21)
+set(hello_matrix "${out}")
+# Finder pattern at the top-left (ISO 18004 §6.3.3): 1111111 then 1000001.
+if(NOT out MATCHES "^1111111[01]+\n1000001")
+  fail("expected a finder pattern in the top-left corner")
+endif()
+
+run(fixed_version ARGS qr HELLO --version 3 --ecc H --mask 2 --format matrix)
+expect_success()
+expect_matrix("${out}" 29 29)
+
+run(min_version ARGS qr HELLO --min-version 2 --format matrix)
+expect_success()
+expect_matrix("${out}" 25 25)
+
+run(text_default ARGS qr HELLO)
+expect_success()
+# 21 modules + 2 * 4 quiet zone = 29 rows, two per line -> 15 lines; the top is all quiet zone.
+string(REGEX MATCHALL "\n" newlines "${out}")
+list(LENGTH newlines n)
+if(NOT n EQUAL 15)
+  fail("expected 15 lines of terminal text, got ${n}")
+endif()
+string(REPEAT "█" 29 light_line)
+if(NOT out MATCHES "^${light_line}\n")
+  fail("expected the first text line to be 29 full blocks (light quiet zone)")
+endif()
+
+# The same bytes from --input and from stdin give the same symbol.
+file(WRITE "${WORKDIR}/payload.txt" "bytes from a file\n")
+run(input_file ARGS qr --input "${WORKDIR}/payload.txt" --format matrix)
+expect_success()
+set(from_file "${out}")
+run(stdin STDIN "${WORKDIR}/payload.txt" ARGS qr --format matrix)
+expect_success()
+if(NOT out STREQUAL from_file)
+  fail("stdin and --input of the same bytes gave different symbols")
+endif()
+expect_matrix("${out}" 25 25)  # 18 bytes at M need version 2
+
+run(png ARGS qr "Hello, plates" -o "${WORKDIR}/out.png")
+expect_success()
+if(NOT out STREQUAL "")
+  fail("expected nothing on stdout when writing a file")
+endif()
+if(NOT err MATCHES "^qrplate: version 1-M mask [0-7], 21x21 modules -> [^\n]*out\\.png\n$")
+  fail("expected one summary line on stderr")
+endif()
+file_head_hex("${WORKDIR}/out.png" 8 head)
+if(NOT head STREQUAL "89504e470d0a1a0a")
+  fail("out.png does not start with the PNG signature (got ${head})")
+endif()
+if(EXISTS "${WORKDIR}/out.png.tmp")
+  fail("temporary file out.png.tmp left behind")
+endif()
+
+run(pbm ARGS qr HELLO --scale 2 --border 1 -o "${WORKDIR}/out.pbm")
+expect_success()
+file_head_hex("${WORKDIR}/out.pbm" 9 head)
+if(NOT head STREQUAL "50340a34362034360a")  # "P4\n46 46\n": (21 + 2) * 2 pixels
+  fail("out.pbm header is not 'P4\\n46 46\\n' (got ${head})")
+endif()
+
+run(svg ARGS qr HELLO -o "${WORKDIR}/out.svg")
+expect_success()
+file(READ "${WORKDIR}/out.svg" svg)
+if(NOT svg MATCHES "<svg" OR NOT svg MATCHES "viewBox=\"0 0 232 232\"")
+  fail("out.svg lacks <svg or viewBox=\"0 0 232 232\"")
+endif()
+
+run(format_overrides_extension ARGS qr HELLO --format matrix -o "${WORKDIR}/matrix.png")
+expect_success()
+file(READ "${WORKDIR}/matrix.png" text)
+if(NOT text STREQUAL hello_matrix)
+  fail("--format matrix should win over the .png extension")
+endif()
+
+run(help ARGS qr --help)
+expect_success()
+foreach(word --ecc --version --min-version --mask --scale --border --eci --input --format Examples)
+  string(FIND "${out}" "${word}" at)
+  if(at EQUAL -1)
+    fail("qr --help does not mention ${word}")
+  endif()
+endforeach()
+
+run(program_version ARGS --version)
+expect_success()
+if(NOT out STREQUAL "qrplate 0.1.0\n")
+  fail("expected 'qrplate 0.1.0'")
+endif()
+
+# --------------------------------------------------------------------------------------------
+# User mistakes: non-zero exit and one line on stderr
+
+run(version_41 ARGS qr --version 41 x)
+expect_user_error("41")
+run(version_0 ARGS qr --version 0 x)
+expect_user_error("0")
+run(version_word ARGS qr --version big x)
+expect_user_error("big")
+run(mask_9 ARGS qr --mask 9 x)
+expect_user_error("9")
+run(ecc_x ARGS qr --ecc X x)
+expect_user_error("X")
+run(too_long ARGS qr --version 1 --ecc H "THIS PAYLOAD IS FAR TOO LONG FOR A VERSION 1 SYMBOL AT LEVEL H")
+expect_user_error("")
+run(missing_input ARGS qr --input "${WORKDIR}/nonexistent")
+expect_user_error("nonexistent")
+run(text_and_input ARGS qr HELLO --input "${WORKDIR}/payload.txt")
+expect_user_error("")
+run(bad_format ARGS qr HELLO --format jpeg)
+expect_user_error("jpeg")
+run(bad_extension ARGS qr HELLO -o "${WORKDIR}/out.jpg")
+expect_user_error("out.jpg")
+run(unwritable ARGS qr HELLO -o "${WORKDIR}/no/such/dir/out.png")
+expect_user_error("no/such/dir")
+run(scale_0 ARGS qr HELLO --scale 0)
+expect_user_error("")
+run(no_subcommand ARGS)
+expect_user_error("")
+run(unknown_option ARGS qr HELLO --bogus)
+expect_user_error("")
+
+if(own_workdir)
+  file(REMOVE_RECURSE "${WORKDIR}")
+endif()
+message(STATUS "qrplate CLI: all checks passed")

@@ -1,0 +1,12 @@
+// Sub-commands of the `qrplate` program. Each lives in its own cmd_<name>.cpp and registers itself
+// on the top-level app; its callback throws qrplate exceptions, which main() turns into a
+// one-line "qrplate: <reason>" and exit status 1.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qrplate::cli {
+
+void add_qr_command(CLI::App& app);  // `qrplate qr`: one payload -> one QR Code image
+
+}  // namespace qrplate::cli

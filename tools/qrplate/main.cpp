@@ -1,0 +1,56 @@
+// The `qrplate` command-line program: parses the command line and dispatches to sub-commands.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+namespace {
+
+// Set by CMake from project(qrplate VERSION ...).
+#ifndef QRPLATE_VERSION
+#define QRPLATE_VERSION "unknown"
+#endif
+constexpr const char* qrplate_version = QRPLATE_VERSION;
+
+// The contract is one line per failure, so a multi-line message is folded onto one.
+std::string one_line(std::string text)
+{
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  for (char& ch : text) {
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  }
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+  CLI::App app(
+    "qrplate turns bytes into plates of QR codes, for archival storage milled into ceramic or glass,\n"
+    "and plates back into bytes. This build offers the first step: `qr` encodes one payload as one\n"
+    "QR Code symbol and writes it as PNG, PBM, SVG, terminal text or a 0/1 module matrix.",
+    "qrplate");
+  // Set before any sub-command is added: sub-commands copy it when they are created.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "qrplate: " + one_line(e.what()) + " (run with --help for usage)\n";
+  });
+  app.set_version_flag("--version", std::string("qrplate ") + qrplate_version, "Print the program version and exit");
+  app.require_subcommand(1);
+
+  qrplate::cli::add_qr_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "qrplate: %s\n", one_line(e.what()).c_str());
+    return 1;
+  }
+  return 0;
+}
