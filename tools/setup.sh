@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qrplate builds and tests with, when they are missing
+# (apt-get; through sudo when not root), then configures and builds a preset.
+#   tools/setup.sh [PRESET]     PRESET: release (default), cpu, debug, asan, cuda, ci
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-release}
+
+packages=(cmake ninja-build g++ pkg-config
+          libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libcli11-dev
+          libqrencode-dev libzxing-dev libzbar-dev)  # the last three: test oracles and benchmark peers
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "qrplate: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake --preset "$preset" >/dev/null
+cmake --build --preset "$preset" -j "$(nproc)"
