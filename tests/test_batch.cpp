@@ -69,6 +69,46 @@ TEST(Batch, EqualsSingleCodeEncoding)
   }
 }
 
+// The same checks on every backend; the CUDA instance skips where no device exists (or the
+// build has no CUDA backend). CPU and CUDA results must be byte-identical to the single-code path.
+template <backend B>
+struct on_backend {
+  static constexpr backend value = B;
+};
+template <typename T>
+class BatchOnBackend : public ::testing::Test {};
+using backends = ::testing::Types<on_backend<backend::cpu>, on_backend<backend::cuda>>;
+TYPED_TEST_SUITE(BatchOnBackend, backends);
+
+TYPED_TEST(BatchOnBackend, ByteIdenticalToSingleCodeEncoding)
+{
+  if (TypeParam::value == backend::cuda && !cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(21);
+  for (int v : {2, 9, 10, 26, 27, 40}) {
+    for (int mask : {-1, 3}) {
+      const payloads p = random_payloads(v, ecc_level::M, 300, rng);
+      batch_encode_options o;
+      o.version = v;
+      o.ecc = ecc_level::M;
+      o.mask = mask;
+      o.where = TypeParam::value;
+      symbol_batch out;
+      encode(p.view(), o, out);
+      for (std::uint64_t i = 0; i < out.count(); ++i) {
+        qr_options q;
+        q.min_version = q.max_version = v;
+        q.ecc = ecc_level::M;
+        q.mask = mask;
+        const auto one = encode_bytes(p.bytes.data() + p.offsets[i], p.offsets[i + 1] - p.offsets[i], q);
+        SCOPED_TRACE(::testing::Message() << to_string(TypeParam::value) << " v" << v << " mask " << mask << " item " << i);
+        ASSERT_EQ(out.status()[i], encode_status::ok);
+        ASSERT_EQ(out.masks()[i], one.mask);
+        for (std::size_t w = 0; w < out.words_per_symbol(); ++w) ASSERT_EQ(out.symbol(i).rows[w], one.rows[w]);
+      }
+    }
+  }
+}
+
 TEST(Batch, EveryThreadCountGivesTheSameBytes)
 {
   std::mt19937_64 rng(12);
