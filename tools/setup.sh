@@ -8,6 +8,7 @@ preset=${1:-release}
 
 packages=(cmake ninja-build g++ pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libcli11-dev
+          libtiff-dev libisal-dev libssl-dev nlohmann-json3-dev
           libqrencode-dev libzxing-dev libzbar-dev)  # the last three: test oracles and benchmark peers
 missing=()
 for p in "${packages[@]}"; do

@@ -31,8 +31,9 @@ int main(int argc, char** argv)
 {
   CLI::App app(
     "qrplate turns bytes into plates of QR codes, for archival storage milled into ceramic or glass,\n"
-    "and plates back into bytes. This build offers the first step: `qr` encodes one payload as one\n"
-    "QR Code symbol and writes it as PNG, PBM, SVG, terminal text or a 0/1 module matrix.",
+    "and plates back into bytes. This build offers: `qr` (one payload as one QR Code image), `plan`\n"
+    "(what a plate holds) and `encode` (bytes into a self-describing plate image). Reading plates\n"
+    "back (simulate, decode) comes next.",
     "qrplate");
   // Set before any sub-command is added: sub-commands copy it when they are created.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
@@ -42,6 +43,8 @@ int main(int argc, char** argv)
   app.require_subcommand(1);
 
   qrplate::cli::add_qr_command(app);
+  qrplate::cli::add_plan_command(app);
+  qrplate::cli::add_encode_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,579 @@
+// The plate encode pipeline. Per plate: header codes, then band after band of code rows:
+//   read payload -> frames (header, CRC32C) -> outer parity per group -> batch encode (backend)
+//   -> raster of the band -> [writer thread] tiled BigTIFF + preview.
+// The writer thread takes finished rasters from a queue of two, so encoding the next band
+// overlaps compressing and writing this one; memory is two band rasters plus one band of codes.
+#include "qrplate/plate/encode_plate.hpp"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "plate/preview.hpp"
+#include "plate/tiff_writer.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/plate/frame.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "qrplate/plate/outer_code.hpp"
+#include "qrplate/qr.hpp"
+
+namespace qrplate::plate {
+namespace fs = std::filesystem;
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return b == 0 ? 0 : (a + b - 1) / b; }
+
+std::string mib(double bytes)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
+  return buf;
+}
+
+// Streaming SHA-256 (OpenSSL EVP).
+class sha256 {
+ public:
+  sha256() : ctx_(EVP_MD_CTX_new())
+  {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 init failed");
+  }
+  ~sha256() { EVP_MD_CTX_free(ctx_); }
+  sha256(const sha256&) = delete;
+  sha256& operator=(const sha256&) = delete;
+  void update(const std::uint8_t* p, std::size_t n)
+  {
+    if (n && EVP_DigestUpdate(ctx_, p, n) != 1) throw std::runtime_error("SHA-256 update failed");
+  }
+  std::array<std::uint8_t, 32> finish()
+  {
+    std::array<std::uint8_t, 32> out{};
+    unsigned len = 0;
+    if (EVP_DigestFinal_ex(ctx_, out.data(), &len) != 1 || len != 32) throw std::runtime_error("SHA-256 final failed");
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+// Sequential reader of the payload that hashes what it reads.
+class payload_reader {
+ public:
+  payload_reader(const std::string& path, sha256& hash) : path_(path), hash_(hash)
+  {
+    file_ = std::fopen(path.c_str(), "rb");
+    if (!file_) throw io_error("cannot open " + path + ": " + std::strerror(errno));
+  }
+  ~payload_reader() { std::fclose(file_); }
+  payload_reader(const payload_reader&) = delete;
+  payload_reader& operator=(const payload_reader&) = delete;
+  void read(std::uint8_t* out, std::size_t n)
+  {
+    if (n == 0) return;
+    if (std::fread(out, 1, n, file_) != n)
+      throw io_error("cannot read " + path_ + ": " + (std::ferror(file_) ? std::strerror(errno) : "file shrank while reading"));
+    hash_.update(out, n);
+  }
+
+ private:
+  std::string path_;
+  sha256& hash_;
+  std::FILE* file_ = nullptr;
+};
+
+// ORs a symbol into a raster of `words` words per row with its top-left module at (x, y).
+void blit(symbol_view s, std::uint64_t x, std::uint64_t y, std::uint64_t* raster, std::size_t words)
+{
+  const int sw = s.stride();
+  const std::uint64_t shift = x & 63;
+  for (int i = 0; i < s.size; ++i) {
+    std::uint64_t* dst = raster + (y + static_cast<std::uint64_t>(i)) * words + (x >> 6);
+    const std::uint64_t* src = s.rows + static_cast<std::size_t>(i) * sw;
+    const std::size_t room = words - (x >> 6);
+    for (int w = 0; w < sw; ++w) {
+      const std::uint64_t v = src[w];
+      if (static_cast<std::size_t>(w) < room) dst[w] |= v << shift;
+      if (shift && static_cast<std::size_t>(w) + 1 < room) dst[w + 1] |= v >> (64 - shift);
+    }
+  }
+}
+
+// Raster rows handed to the writer thread.
+struct raster_chunk {
+  std::vector<std::uint64_t> words;
+  std::size_t rows = 0;
+};
+
+// Writes chunks on its own thread; at most `depth` chunks wait. Errors surface in push()/finish().
+class image_sink {
+ public:
+  image_sink(const std::string& dir, const plate_geometry& g, const plate_encode_options& o, std::size_t words)
+      : words_(words), discard_(o.discard)
+  {
+    if (!discard_) {
+      tiff_options t;
+      t.tile_width = o.tile_width;
+      t.tile_height = o.tile_height;
+      t.compression = parse_tiff_compression(o.compression);
+      tiff_ = std::make_unique<tiled_bilevel_writer>(dir + "/plate.tif", g.width, g.height, t);
+      tiff_->set_resolution_nm(g.module_nm);
+      preview_ = std::make_unique<preview_builder>(g.width, g.height);
+      preview_path_ = dir + "/preview.png";
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+  ~image_sink()
+  {
+    if (thread_.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        closing_ = true;
+        queue_.clear();
+      }
+      ready_.notify_all();
+      thread_.join();
+    }
+  }
+  image_sink(const image_sink&) = delete;
+  image_sink& operator=(const image_sink&) = delete;
+
+  void push(raster_chunk chunk)
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    space_.wait(lock, [&] { return queue_.size() < depth || error_; });
+    rethrow_locked();
+    queue_.push_back(std::move(chunk));
+    ready_.notify_one();
+  }
+
+  void finish()
+  {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    ready_.notify_all();
+    thread_.join();
+    std::lock_guard<std::mutex> lock(mutex_);
+    rethrow_locked();
+    if (!discard_) {
+      tiff_->finish();
+      preview_->write_png(preview_path_);
+    }
+  }
+
+ private:
+  static constexpr std::size_t depth = 2;
+
+  void rethrow_locked()
+  {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+  void run()
+  {
+    for (;;) {
+      raster_chunk chunk;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closing_; });
+        if (queue_.empty()) return;
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      space_.notify_one();
+      try {
+        if (!discard_ && chunk.rows) {
+          tiff_->append_rows(chunk.words.data(), chunk.rows, words_);
+          preview_->append_rows(chunk.words.data(), chunk.rows, words_);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        error_ = std::current_exception();
+        queue_.clear();
+        space_.notify_all();
+        return;
+      }
+    }
+  }
+
+  std::size_t words_;
+  bool discard_;
+  std::unique_ptr<tiled_bilevel_writer> tiff_;
+  std::unique_ptr<preview_builder> preview_;
+  std::string preview_path_;
+  std::mutex mutex_;
+  std::condition_variable ready_, space_;
+  std::deque<raster_chunk> queue_;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+class progress_line {
+ public:
+  progress_line(bool on, std::uint64_t total) : on_(on), total_(total), start_(clock_type::now()) {}
+  void update(std::uint64_t done, std::uint64_t codes, bool force = false)
+  {
+    if (!on_) return;
+    const auto now = clock_type::now();
+    if (!force && now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now;
+    const double s = std::chrono::duration<double>(now - start_).count();
+    const double rate = s > 0 ? static_cast<double>(done) / s : 0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+    std::fprintf(stderr, "\rqrplate: %s of %s, %llu codes, %s/s, ETA %.0f s   ", mib(static_cast<double>(done)).c_str(),
+                 mib(static_cast<double>(total_)).c_str(), static_cast<unsigned long long>(codes), mib(rate).c_str(), eta);
+    std::fflush(stderr);
+  }
+  void done()
+  {
+    if (on_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool on_;
+  std::uint64_t total_;
+  clock_type::time_point start_, last_{};
+};
+
+struct run_state {
+  const plate_encode_options& o;
+  payload_reader& in;
+  progress_line& progress;
+  std::uint64_t payload_read = 0;
+  std::uint64_t codes = 0;
+  plate_encode_result& result;
+};
+
+// Encodes one plate: its share of the payload is the next `share_bytes` bytes of the reader.
+void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& man, const std::string& dir)
+{
+  const plate_encode_options& o = st.o;
+  const frame_placement& pl = g.placement;
+  const std::size_t words = (g.width + 63) / 64;
+  const int body = frame_body_bytes(g.version, g.ecc);
+  const int per_frame = frame_data_bytes(g.version, g.ecc);
+  const std::uint16_t tag = plate_tag_of(man.plate_id);
+  const int k = pl.k(), m = pl.m();
+  const std::uint64_t band_px = static_cast<std::uint64_t>(pl.band_rows()) * g.pitch;
+  const std::uint64_t frames_per_band = static_cast<std::uint64_t>(pl.groups_per_band()) * (k + m);
+  const std::size_t sym_words = words_per_symbol(g.code_size);
+
+  // Working memory: two rasters in flight plus the band being built, codes, frame bytes.
+  const double need = 3.0 * static_cast<double>(band_px * words * 8) +
+                      static_cast<double>(frames_per_band) * (static_cast<double>(sym_words) * 8.0 + 2.0 * (body + frame_header_bytes));
+  if (need > static_cast<double>(o.buffer_bytes))
+    throw invalid_argument("a plate " + std::to_string(g.width) + " modules wide needs " + mib(need) +
+                           " of working memory per band, more than --buffer " + mib(static_cast<double>(o.buffer_bytes)) +
+                           ": raise --buffer or choose a narrower --plate");
+
+  image_sink sink(dir, g, o, words);
+  const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, std::min<std::uint64_t>(band_px, (64ull << 20) / (words * 8)));
+
+  // Header codes: the binary manifest, version 11-H.
+  const std::vector<std::uint8_t> man_bytes = to_binary(man);
+  qr_options ho;
+  ho.min_version = ho.max_version = header_version;
+  ho.ecc = header_ecc;
+  const qr_symbol header = encode_bytes(man_bytes.data(), man_bytes.size(), ho);
+  st.result.header_codes += 2ull * g.header_copies;
+
+  // Rows [y0, y1) that hold no data codes: margins, header strips, unused grid rows.
+  auto emit_plain_rows = [&](std::uint64_t y0, std::uint64_t y1) {
+    for (std::uint64_t y = y0; y < y1;) {
+      const std::uint64_t n = std::min(chunk_rows, y1 - y);
+      raster_chunk c;
+      c.rows = n;
+      c.words.assign(n * words, 0);
+      for (int strip = 0; strip < 2; ++strip) {
+        const std::uint64_t hy = g.header_y(strip);
+        if (hy + header_size <= y || hy >= y + n) continue;
+        // Draw the whole header into a scratch raster and copy the rows that fall in [y, y+n).
+        std::vector<std::uint64_t> scratch(static_cast<std::size_t>(header_size) * words, 0);
+        for (std::uint32_t i = 0; i < g.header_copies; ++i) blit(header.view(), g.header_x(strip, i), 0, scratch.data(), words);
+        for (std::uint64_t r = std::max(y, hy); r < std::min(y + n, hy + header_size); ++r)
+          for (std::size_t w = 0; w < words; ++w) c.words[(r - y) * words + w] |= scratch[(r - hy) * words + w];
+      }
+      sink.push(std::move(c));
+      y += n;
+    }
+  };
+
+  emit_plain_rows(0, g.grid_y);
+
+  outer_encoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
+  std::vector<std::uint8_t> frame_bytes;
+  std::vector<std::uint64_t> offsets;
+  std::vector<std::uint8_t> padded(static_cast<std::size_t>(k) * body);
+  std::vector<std::uint8_t> parity(static_cast<std::size_t>(m) * body);
+  std::vector<std::uint8_t> payload(static_cast<std::size_t>(per_frame));
+  std::vector<std::uint8_t> data_body(static_cast<std::size_t>(body));
+  batch_encode_options bo;
+  bo.version = g.version;
+  bo.ecc = g.ecc;
+  bo.where = o.where;
+  bo.threads = o.threads;
+  symbol_batch symbols;
+  std::uint64_t share_left = man.share_bytes;
+
+  for (std::uint64_t band = 0; band < pl.bands(); ++band) {
+    const std::uint64_t g0 = band * pl.groups_per_band();
+    const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.groups_per_band());
+    const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);
+    const std::uint64_t d1 = std::min(pl.data_frames(), g1 * k);
+    const std::uint64_t p0 = g0 * m, p1 = g1 * m;
+    frame_bytes.clear();
+    offsets.assign(1, 0);
+    auto add_frame = [&](frame_kind kind, std::uint64_t index, const std::uint8_t* b, std::size_t len) {
+      const std::size_t at = frame_bytes.size();
+      frame_bytes.resize(at + frame_header_bytes + len);
+      write_frame(frame_header{kind, tag, index}, b, len, frame_bytes.data() + at);
+      offsets.push_back(frame_bytes.size());
+    };
+    // Data frames, then each group's parity over the zero-padded bodies.
+    std::vector<std::uint8_t> parity_frames_bytes(static_cast<std::size_t>((p1 - p0) * body));
+    for (std::uint64_t grp = g0; grp < g1; ++grp) {
+      std::fill(padded.begin(), padded.end(), 0);
+      for (int j = 0; j < k; ++j) {
+        const std::uint64_t idx = grp * k + j;
+        if (idx >= pl.data_frames()) break;  // virtual frames: zero bodies
+        const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
+        st.in.read(payload.data(), len);
+        share_left -= len;
+        st.payload_read += len;
+        const std::size_t blen = make_data_body(payload.data(), len, data_body.data());
+        add_frame(frame_kind::data, idx, data_body.data(), blen);
+        pad_data_body(data_body.data(), blen, static_cast<std::size_t>(body), padded.data() + static_cast<std::size_t>(j) * body);
+      }
+      if (m > 0) {
+        std::vector<const std::uint8_t*> dp(static_cast<std::size_t>(k));
+        std::vector<std::uint8_t*> pp(static_cast<std::size_t>(m));
+        for (int j = 0; j < k; ++j) dp[j] = padded.data() + static_cast<std::size_t>(j) * body;
+        for (int j = 0; j < m; ++j)
+          pp[j] = parity_frames_bytes.data() + static_cast<std::size_t>((grp - g0) * m + j) * body;
+        outer.encode(dp.data(), pp.data());
+      }
+    }
+    for (std::uint64_t pi = p0; pi < p1; ++pi)
+      add_frame(frame_kind::parity, pi, parity_frames_bytes.data() + static_cast<std::size_t>(pi - p0) * body,
+                static_cast<std::size_t>(body));
+
+    encode(payload_batch_view{frame_bytes.data(), offsets.data(), offsets.size() - 1}, bo, symbols);
+    for (std::uint64_t i = 0; i < symbols.count(); ++i)
+      if (symbols.status()[i] != encode_status::ok) throw std::logic_error("a frame did not fit its code");
+    st.codes += symbols.count();
+    st.result.data_frames += d1 - d0;
+    st.result.parity_frames += p1 - p0;
+
+    // Raster of the band: B code rows of `pitch` pixel rows.
+    raster_chunk c;
+    c.rows = band_px;
+    c.words.assign(band_px * words, 0);
+    const std::uint64_t row0 = band * pl.band_rows();
+    for (std::uint32_t r = 0; r < pl.band_rows(); ++r) {
+      for (std::uint32_t col = 0; col < g.columns; ++col) {
+        const placement_slot s = pl.at(row0 + r, col);
+        if (s.kind == placement_slot::empty) continue;
+        const std::uint64_t sym = s.kind == placement_slot::data ? s.index - d0 : (d1 - d0) + (s.index - p0);
+        blit(symbols.symbol(sym), g.cell_x(col), static_cast<std::uint64_t>(r) * g.pitch, c.words.data(), words);
+      }
+    }
+    sink.push(std::move(c));
+    st.progress.update(st.payload_read, st.codes);
+  }
+  emit_plain_rows(g.cell_y(pl.rows()), g.height);
+  sink.finish();
+  st.result.modules += g.width * g.height;
+}
+
+// Copies standard input to `path`; returns the byte count.
+std::uint64_t spool_stdin(const std::string& path)
+{
+  std::FILE* out = std::fopen(path.c_str(), "wb");
+  if (!out) throw io_error("cannot create " + path + ": " + std::strerror(errno));
+  std::vector<char> buf(1 << 20);
+  std::uint64_t total = 0;
+  for (;;) {
+    const std::size_t n = std::fread(buf.data(), 1, buf.size(), stdin);
+    if (n && std::fwrite(buf.data(), 1, n, out) != n) {
+      std::fclose(out);
+      throw io_error("cannot write " + path + ": " + std::strerror(errno));
+    }
+    total += n;
+    if (n < buf.size()) break;
+  }
+  const bool read_error = std::ferror(stdin);
+  if (std::fclose(out) != 0) throw io_error("cannot write " + path + ": " + std::strerror(errno));
+  if (read_error) throw io_error("cannot read standard input");
+  return total;
+}
+
+void write_text_file(const std::string& path, const std::string& text)
+{
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  f.close();
+  if (!f) throw io_error("cannot write " + path);
+}
+
+}  // namespace
+
+void effective_outer(const plate_encode_options& o, std::uint64_t data_frames, int& k, int& m)
+{
+  k = o.geometry.k;
+  m = o.geometry.m;
+  if (m == 0) {
+    k = 1;
+    return;
+  }
+  if (!o.outer_given && data_frames < static_cast<std::uint64_t>(k)) {
+    const int small_k = static_cast<int>(std::max<std::uint64_t>(1, data_frames));
+    m = std::max(1, static_cast<int>(ceil_div(static_cast<std::uint64_t>(m) * small_k, static_cast<std::uint64_t>(k))));
+    k = small_k;
+  }
+}
+
+plate_encode_result encode_plates(const std::string& input, const std::string& out_dir, const plate_encode_options& o)
+{
+  validate(o.geometry);
+  {
+    tiff_options t;
+    t.tile_width = o.tile_width;
+    t.tile_height = o.tile_height;
+    t.compression = parse_tiff_compression(o.compression);
+    validate(t);
+  }
+  const auto start = clock_type::now();
+  plate_encode_result result;
+  if (out_dir.empty()) throw invalid_argument("no output directory given (-o)");
+  std::error_code ec;
+  if (!o.discard && fs::exists(out_dir, ec))
+    throw invalid_argument("output " + out_dir + " already exists; remove it or choose another -o");
+
+  // Everything goes under a temporary directory beside out_dir, renamed at the end.
+  const fs::path target = fs::absolute(out_dir);
+  const fs::path staging = target.parent_path() / (target.filename().string() + ".partial-" + std::to_string(::getpid()));
+  struct cleanup {
+    fs::path dir;
+    bool keep = false;
+    ~cleanup()
+    {
+      std::error_code e;
+      if (!keep) fs::remove_all(dir, e);
+    }
+  } guard{staging};
+  if (!fs::create_directories(staging, ec) || ec)
+    throw io_error("cannot create " + staging.string() + ": " + (ec ? ec.message() : "exists"));
+
+  // The payload size must be known before the first header code is drawn: standard input (or
+  // any non-regular file) is copied to the staging directory first.
+  std::string path = input;
+  std::uint64_t size = 0;
+  struct stat info{};
+  if (input == "-" || ::stat(input.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (input != "-" && ::stat(input.c_str(), &info) != 0)
+      throw io_error("cannot read " + input + ": " + std::strerror(errno));
+    path = (staging / "input.spool").string();
+    if (input == "-") {
+      size = spool_stdin(path);
+    } else {
+      std::ifstream src(input, std::ios::binary);
+      std::ofstream dst(path, std::ios::binary);
+      dst << src.rdbuf();
+      if (!src.good() && !src.eof()) throw io_error("cannot read " + input);
+      dst.close();
+      size = fs::file_size(path);
+    }
+  } else {
+    size = static_cast<std::uint64_t>(info.st_size);
+  }
+  result.payload_bytes = size;
+
+  const int per_frame = frame_data_bytes(o.geometry.version, o.geometry.ecc);
+  const std::uint64_t total_frames = ceil_div(size, static_cast<std::uint64_t>(per_frame));
+  geometry_options geo = o.geometry;
+  effective_outer(o, total_frames, geo.k, geo.m);
+  result.k = geo.k;
+  result.m = geo.m;
+
+  // Split over plates: a fixed plate size holds capacity frames; an automatic one holds all.
+  std::uint64_t per_plate = total_frames;
+  std::uint64_t plates = 1;
+  if (geo.plate) {
+    per_plate = plate_capacity_frames(geo);
+    if (per_plate == 0) throw invalid_argument("plate too small for a single group of codes");
+    plates = std::max<std::uint64_t>(1, ceil_div(total_frames, per_plate));
+    if (plates > 65535) throw data_too_long("payload needs " + std::to_string(plates) + " plates; at most 65535");
+  }
+  result.plates = plates;
+  const std::uint64_t plate_id = o.plate_id ? o.plate_id : (static_cast<std::uint64_t>(std::random_device{}()) << 32 | std::random_device{}());
+
+  sha256 hash;
+  payload_reader reader(path, hash);
+  progress_line progress(o.progress, size);
+  run_state st{o, reader, progress, 0, 0, result};
+  std::vector<manifest> manifests;
+  std::vector<std::string> dirs;
+  for (std::uint64_t p = 0; p < plates; ++p) {
+    const std::uint64_t first = p * per_plate;
+    const std::uint64_t frames = std::min(per_plate, total_frames - std::min(total_frames, first));
+    const std::uint64_t offset = std::min<std::uint64_t>(size, first * per_frame);
+    const std::uint64_t share = std::min<std::uint64_t>(size - offset, frames * per_frame);
+    const plate_geometry g = make_geometry(geo, frames);
+    manifest man = make_manifest(g, plate_id, static_cast<std::uint16_t>(p), static_cast<std::uint16_t>(plates), offset,
+                                 share, size);
+    std::string dir = staging.string();
+    if (plates > 1) {
+      char name[32];
+      std::snprintf(name, sizeof name, "plate-%04llu", static_cast<unsigned long long>(p + 1));
+      dir = (staging / name).string();
+      fs::create_directories(dir);
+    }
+    encode_one_plate(st, g, man, dir);
+    manifests.push_back(man);
+    dirs.push_back(dir);
+  }
+  progress.update(st.payload_read, st.codes, true);
+  progress.done();
+
+  const auto digest = hash.finish();
+  result.sha256_hex = to_hex(digest.data(), digest.size());
+  std::error_code rm;
+  fs::remove(staging / "input.spool", rm);
+  image_info image;
+  image.tile_width = o.tile_width;
+  image.tile_height = o.tile_height;
+  image.compression = o.compression;
+  for (std::size_t i = 0; i < manifests.size(); ++i) {
+    manifests[i].payload_sha256 = digest;
+    if (!o.discard) write_text_file(dirs[i] + "/plate.json", to_json(manifests[i], image));
+  }
+  if (!o.discard) {
+    fs::rename(staging, target, ec);
+    if (ec) throw io_error("cannot rename " + staging.string() + " to " + target.string() + ": " + ec.message());
+    guard.keep = true;
+    for (std::size_t i = 0; i < dirs.size(); ++i)
+      result.plate_dirs.push_back(plates > 1 ? (target / fs::path(dirs[i]).filename()).string() : target.string());
+  }
+  result.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  return result;
+}
+
+}  // namespace qrplate::plate

@@ -1,0 +1,262 @@
+#include "qrplate/plate/manifest.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "qrplate/error.hpp"
+#include "qrplate/plate/frame.hpp"
+#include "qrplate/qr.hpp"
+
+namespace qrplate::plate {
+namespace {
+
+struct writer {
+  std::vector<std::uint8_t>& out;
+  void put(std::uint64_t v, int bytes)
+  {
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+};
+
+struct reader {
+  const std::uint8_t* p;
+  std::uint64_t get(int bytes)
+  {
+    std::uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    p += bytes;
+    return v;
+  }
+};
+
+invalid_argument bad(const std::string& why) { return invalid_argument("manifest: " + why); }
+
+}  // namespace
+
+std::string to_hex(const std::uint8_t* bytes, std::size_t n)
+{
+  static const char digits[] = "0123456789abcdef";
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) {
+    s += digits[bytes[i] >> 4];
+    s += digits[bytes[i] & 15];
+  }
+  return s;
+}
+
+manifest make_manifest(const plate_geometry& g, std::uint64_t plate_id, std::uint16_t plate_number,
+                       std::uint16_t plate_count, std::uint64_t share_offset, std::uint64_t share_bytes,
+                       std::uint64_t payload_bytes)
+{
+  manifest m;
+  m.plate_id = plate_id;
+  m.plate_number = plate_number;
+  m.plate_count = plate_count;
+  m.module_nm = g.module_nm;
+  m.width = g.width;
+  m.height = g.height;
+  m.version = g.version;
+  m.ecc = g.ecc;
+  m.quiet = g.quiet;
+  m.header_copies = g.header_copies;
+  m.grid_x = g.grid_x;
+  m.grid_y = g.grid_y;
+  m.columns = g.columns;
+  m.rows = g.rows;
+  m.band_rows = g.placement.band_rows();
+  m.groups_per_band = g.placement.groups_per_band();
+  m.k = g.placement.k();
+  m.m = g.placement.m();
+  m.dust_window = g.placement.window();
+  m.data_frames = g.placement.data_frames();
+  m.share_offset = share_offset;
+  m.share_bytes = share_bytes;
+  m.payload_bytes = payload_bytes;
+  return m;
+}
+
+plate_geometry geometry_of(const manifest& m)
+{
+  if (!spec::valid_version(m.version)) throw bad("code version " + std::to_string(m.version) + " out of range");
+  plate_geometry g;
+  g.module_nm = m.module_nm;
+  g.width = m.width;
+  g.height = m.height;
+  g.version = m.version;
+  g.ecc = m.ecc;
+  g.quiet = m.quiet;
+  g.code_size = spec::symbol_size(m.version);
+  g.pitch = g.code_size + m.quiet;
+  g.header_copies = m.header_copies;
+  g.grid_x = m.grid_x;
+  g.grid_y = m.grid_y;
+  g.columns = m.columns;
+  g.rows = m.rows;
+  g.placement = frame_placement(m.columns, m.data_frames, m.k, m.m, m.dust_window);
+  if (g.placement.band_rows() != m.band_rows || g.placement.groups_per_band() != m.groups_per_band)
+    throw bad("band layout does not match the placement rule (band rows " + std::to_string(m.band_rows) + ")");
+  if (g.placement.rows() > m.rows) throw bad("the frames need more rows than the plate has");
+  g.capacity_frames = m.data_frames;
+  return g;
+}
+
+std::vector<std::uint8_t> to_binary(const manifest& m)
+{
+  std::vector<std::uint8_t> out;
+  out.reserve(manifest_bytes);
+  writer w{out};
+  for (char c : {'Q', 'R', 'P', 'M'}) w.put(static_cast<std::uint8_t>(c), 1);
+  w.put(manifest_format_version, 1);
+  w.put(m.plate_id, 8);
+  w.put(m.plate_number, 2);
+  w.put(m.plate_count, 2);
+  w.put(static_cast<std::uint64_t>(std::llround(m.module_nm * 1000.0)), 4);
+  w.put(m.width, 8);
+  w.put(m.height, 8);
+  w.put(static_cast<std::uint64_t>(m.version), 1);
+  w.put(static_cast<std::uint64_t>(m.ecc), 1);
+  w.put(static_cast<std::uint64_t>(m.quiet), 1);
+  w.put(m.header_copies, 1);
+  w.put(m.grid_x, 8);
+  w.put(m.grid_y, 8);
+  w.put(m.columns, 4);
+  w.put(m.rows, 8);
+  w.put(m.band_rows, 4);
+  w.put(m.groups_per_band, 4);
+  w.put(static_cast<std::uint64_t>(m.k), 2);
+  w.put(static_cast<std::uint64_t>(m.m), 2);
+  w.put(m.dust_window, 2);
+  w.put(m.data_frames, 8);
+  w.put(m.share_offset, 8);
+  w.put(m.share_bytes, 8);
+  w.put(m.payload_bytes, 8);
+  w.put(crc32c(out.data(), out.size()), 4);
+  if (out.size() != manifest_bytes) throw std::logic_error("manifest layout size mismatch");
+  return out;
+}
+
+manifest manifest_from_binary(const std::uint8_t* bytes, std::size_t n)
+{
+  if (n != manifest_bytes) throw bad("expected " + std::to_string(manifest_bytes) + " bytes, got " + std::to_string(n));
+  if (std::memcmp(bytes, "QRPM", 4) != 0) throw bad("not a qrplate manifest (magic)");
+  reader r{bytes + manifest_bytes - 4};
+  if (r.get(4) != crc32c(bytes, manifest_bytes - 4)) throw bad("CRC mismatch");
+  reader in{bytes + 4};
+  if (in.get(1) != manifest_format_version) throw bad("unsupported manifest format version");
+  manifest m;
+  m.plate_id = in.get(8);
+  m.plate_number = static_cast<std::uint16_t>(in.get(2));
+  m.plate_count = static_cast<std::uint16_t>(in.get(2));
+  m.module_nm = static_cast<double>(in.get(4)) / 1000.0;
+  m.width = in.get(8);
+  m.height = in.get(8);
+  m.version = static_cast<int>(in.get(1));
+  const auto ecc = in.get(1);
+  if (ecc > 3) throw bad("ECC level out of range");
+  m.ecc = static_cast<ecc_level>(ecc);
+  m.quiet = static_cast<int>(in.get(1));
+  m.header_copies = static_cast<std::uint32_t>(in.get(1));
+  m.grid_x = in.get(8);
+  m.grid_y = in.get(8);
+  m.columns = static_cast<std::uint32_t>(in.get(4));
+  m.rows = in.get(8);
+  m.band_rows = static_cast<std::uint32_t>(in.get(4));
+  m.groups_per_band = static_cast<std::uint32_t>(in.get(4));
+  m.k = static_cast<int>(in.get(2));
+  m.m = static_cast<int>(in.get(2));
+  m.dust_window = static_cast<std::uint32_t>(in.get(2));
+  m.data_frames = in.get(8);
+  m.share_offset = in.get(8);
+  m.share_bytes = in.get(8);
+  m.payload_bytes = in.get(8);
+  return m;
+}
+
+std::string to_json(const manifest& m, const image_info& image)
+{
+  nlohmann::ordered_json j;
+  j["format"] = "qrplate";
+  j["format_version"] = manifest_format_version;
+  char id[17];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(m.plate_id));
+  j["plate_id"] = id;
+  j["plate"] = {{"number", m.plate_number + 1}, {"count", m.plate_count}};
+  j["module_nm"] = m.module_nm;
+  j["size_modules"] = {{"width", m.width}, {"height", m.height}};
+  j["size_um"] = {{"width", static_cast<double>(m.width) * m.module_nm / 1000.0},
+                  {"height", static_cast<double>(m.height) * m.module_nm / 1000.0}};
+  j["code"] = {{"version", m.version}, {"ecc", to_string(m.ecc)}, {"quiet_zone", m.quiet}, {"mode", "byte"}};
+  j["grid"] = {{"columns", m.columns}, {"rows", m.rows}, {"pitch", spec::symbol_size(m.version) + m.quiet},
+               {"origin", {{"x", m.grid_x}, {"y", m.grid_y}}}};
+  j["header_codes"] = {{"version", header_version}, {"ecc", to_string(header_ecc)}, {"size", header_size},
+                       {"pitch", header_pitch}, {"copies_per_strip", m.header_copies},
+                       {"top", {{"x", plate_margin}, {"y", plate_margin}, {"step_x", header_pitch}}},
+                       {"bottom", {{"x", m.width - plate_margin - header_size}, {"y", m.height - plate_margin - header_size},
+                                   {"step_x", -header_pitch}}}};
+  j["framing"] = {{"header_bytes", frame_header_bytes}, {"body_bytes", frame_body_bytes(m.version, m.ecc)},
+                  {"data_bytes", frame_data_bytes(m.version, m.ecc)}, {"crc", "crc32c"}};
+  j["outer_code"] = {{"k", m.k}, {"m", m.m}, {"band_rows", m.band_rows}, {"groups_per_band", m.groups_per_band},
+                     {"dust_window_cells", m.dust_window}};
+  j["data_frames"] = m.data_frames;
+  j["payload"] = {{"bytes", m.payload_bytes}, {"sha256", to_hex(m.payload_sha256.data(), 32)},
+                  {"share_offset", m.share_offset}, {"share_bytes", m.share_bytes}};
+  j["image"] = {{"file", image.file}, {"format", "BigTIFF, 1 bit per module, MinIsWhite (1 = dark = milled)"},
+                {"tile_width", image.tile_width}, {"tile_height", image.tile_height},
+                {"compression", image.compression}, {"preview", image.preview}};
+  return j.dump(2) + "\n";
+}
+
+manifest manifest_from_json(const std::string& text, image_info* image)
+{
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+    if (j.at("format") != "qrplate") throw bad("not a qrplate manifest");
+    if (j.at("format_version").get<int>() != manifest_format_version) throw bad("unsupported format version");
+    manifest m;
+    m.plate_id = std::stoull(j.at("plate_id").get<std::string>(), nullptr, 16);
+    m.plate_number = static_cast<std::uint16_t>(j.at("plate").at("number").get<int>() - 1);
+    m.plate_count = j.at("plate").at("count").get<std::uint16_t>();
+    m.module_nm = j.at("module_nm").get<double>();
+    m.width = j.at("size_modules").at("width").get<std::uint64_t>();
+    m.height = j.at("size_modules").at("height").get<std::uint64_t>();
+    m.version = j.at("code").at("version").get<int>();
+    m.ecc = parse_ecc_level(j.at("code").at("ecc").get<std::string>());
+    m.quiet = j.at("code").at("quiet_zone").get<int>();
+    m.header_copies = j.at("header_codes").at("copies_per_strip").get<std::uint32_t>();
+    m.grid_x = j.at("grid").at("origin").at("x").get<std::uint64_t>();
+    m.grid_y = j.at("grid").at("origin").at("y").get<std::uint64_t>();
+    m.columns = j.at("grid").at("columns").get<std::uint32_t>();
+    m.rows = j.at("grid").at("rows").get<std::uint64_t>();
+    m.band_rows = j.at("outer_code").at("band_rows").get<std::uint32_t>();
+    m.groups_per_band = j.at("outer_code").at("groups_per_band").get<std::uint32_t>();
+    m.k = j.at("outer_code").at("k").get<int>();
+    m.m = j.at("outer_code").at("m").get<int>();
+    m.dust_window = j.at("outer_code").at("dust_window_cells").get<std::uint32_t>();
+    m.data_frames = j.at("data_frames").get<std::uint64_t>();
+    m.payload_bytes = j.at("payload").at("bytes").get<std::uint64_t>();
+    m.share_offset = j.at("payload").at("share_offset").get<std::uint64_t>();
+    m.share_bytes = j.at("payload").at("share_bytes").get<std::uint64_t>();
+    const std::string sha = j.at("payload").at("sha256").get<std::string>();
+    if (sha.size() != 64) throw bad("sha256 must be 64 hex digits");
+    for (int i = 0; i < 32; ++i) m.payload_sha256[i] = static_cast<std::uint8_t>(std::stoul(sha.substr(2 * i, 2), nullptr, 16));
+    if (image) {
+      image->file = j.at("image").at("file").get<std::string>();
+      image->tile_width = j.at("image").at("tile_width").get<std::uint32_t>();
+      image->tile_height = j.at("image").at("tile_height").get<std::uint32_t>();
+      image->compression = j.at("image").at("compression").get<std::string>();
+      image->preview = j.at("image").at("preview").get<std::string>();
+    }
+    return m;
+  } catch (const nlohmann::json::exception& e) {
+    throw bad(std::string("plate.json: ") + e.what());
+  } catch (const std::logic_error& e) {  // stoull / stoul
+    if (dynamic_cast<const invalid_argument*>(&e)) throw;
+    throw bad(std::string("plate.json: bad number: ") + e.what());
+  }
+}
+
+}  // namespace qrplate::plate

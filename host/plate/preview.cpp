@@ -1,0 +1,179 @@
+// Plate preview: area-averaged blocks of modules, written as an 8-bit grayscale PNG (libpng).
+
+#include "plate/preview.hpp"
+
+#include <png.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+
+#include "qrplate/core/bit_matrix.hpp"
+#include "qrplate/error.hpp"
+
+namespace qrplate::plate {
+namespace {
+
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b != 0); }
+
+// Blocks of at most 2^28 x 2^28 modules keep 255 * (dark modules in a block) within 64 bits.
+constexpr std::uint64_t max_factor = std::uint64_t{1} << 28;
+
+// Counting is popcount-bound; as in encode_cpu.cpp, baseline x86-64 lacks POPCNT, so the loop is
+// compiled with and without it and the loader picks.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define QRP_PREVIEW_DISPATCH __attribute__((target_clones("popcnt", "default")))
+#else
+#define QRP_PREVIEW_DISPATCH
+#endif
+
+// Adds the dark modules of one row to the per-block counters: block b covers columns
+// [b * f, min((b + 1) * f, width)).
+QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t width, std::uint64_t f,
+                                    std::uint64_t* dark)
+{
+  const std::uint64_t blocks = ceil_div(width, f);
+  for (std::uint64_t b = 0; b < blocks; ++b) {
+    const std::uint64_t x0 = b * f;
+    const std::uint64_t x1 = std::min(x0 + f, width);
+    const std::uint64_t first = x0 / 64;
+    const std::uint64_t last = (x1 - 1) / 64;
+    const std::uint64_t lo = ~std::uint64_t{0} << (x0 % 64);
+    const std::uint64_t hi = ~std::uint64_t{0} >> (63 - (x1 - 1) % 64);
+    std::uint64_t n;
+    if (first == last) {
+      n = static_cast<std::uint64_t>(core::popcount64(row[first] & lo & hi));
+    } else {
+      n = static_cast<std::uint64_t>(core::popcount64(row[first] & lo));
+      for (std::uint64_t w = first + 1; w < last; ++w) n += static_cast<std::uint64_t>(core::popcount64(row[w]));
+      n += static_cast<std::uint64_t>(core::popcount64(row[last] & hi));
+    }
+    dark[b] += n;
+  }
+}
+
+// libpng reports errors by longjmp, which must not cross frames holding C++ objects with
+// destructors: write_gray_png and the callbacks hold only plain data.
+struct png_status {
+  char message[256] = {};
+};
+
+void on_png_error(png_structp png, png_const_charp message)
+{
+  auto* status = static_cast<png_status*>(png_get_error_ptr(png));
+  std::snprintf(status->message, sizeof status->message, "%s", message);
+  png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}
+
+bool write_gray_png(std::FILE* file, const std::uint8_t* pixels, std::uint32_t width, std::uint32_t height,
+                    png_status& status)
+{
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &status, on_png_error, on_png_warning);
+  if (png == nullptr) {
+    std::snprintf(status.message, sizeof status.message, "cannot create a PNG writer");
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  if (info == nullptr) {
+    png_destroy_write_struct(&png, nullptr);
+    std::snprintf(status.message, sizeof status.message, "cannot create a PNG writer");
+    return false;
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return false;
+  }
+  png_init_io(png, file);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (std::uint32_t y = 0; y < height; ++y) png_write_row(png, pixels + static_cast<std::size_t>(y) * width);
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  return true;
+}
+
+}  // namespace
+
+preview_builder::preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side)
+{
+  if (width == 0 || height == 0) {
+    throw invalid_argument("preview of a " + std::to_string(width) + " x " + std::to_string(height) +
+                           " plate: both sides must be >= 1 module");
+  }
+  if (max_side == 0) throw invalid_argument("preview side limit must be >= 1 pixel");
+  plate_width_ = width;
+  plate_height_ = height;
+  factor_ = std::max<std::uint64_t>(1, ceil_div(std::max(width, height), max_side));
+  if (factor_ > max_factor) {
+    throw invalid_argument("preview of a " + std::to_string(width) + " x " + std::to_string(height) + " plate at " +
+                           std::to_string(max_side) + " pixels a side needs blocks of " + std::to_string(factor_) +
+                           " modules a side; at most " + std::to_string(max_factor) + ": raise the side limit");
+  }
+  preview_width_ = static_cast<std::uint32_t>(ceil_div(width, factor_));    // <= max_side
+  preview_height_ = static_cast<std::uint32_t>(ceil_div(height, factor_));  // <= max_side
+  dark_.assign(preview_width_, 0);
+  pixels_.assign(static_cast<std::size_t>(preview_width_) * preview_height_, 255);
+}
+
+void preview_builder::append_rows(const std::uint64_t* rows, std::size_t row_count, std::size_t words_per_row)
+{
+  if (row_count == 0) return;
+  const std::uint64_t need = ceil_div(plate_width_, 64);
+  if (words_per_row < need) {
+    throw invalid_argument("row stride " + std::to_string(words_per_row) + " words is below the " +
+                           std::to_string(need) + " a row of " + std::to_string(plate_width_) + " modules needs");
+  }
+  if (row_count > plate_height_ - rows_appended_) {
+    throw invalid_argument("appending " + std::to_string(row_count) + " rows to a preview after " +
+                           std::to_string(rows_appended_) + " would pass the plate height " +
+                           std::to_string(plate_height_));
+  }
+  if (rows == nullptr) throw invalid_argument("append_rows() given no rows");
+  for (std::size_t i = 0; i < row_count; ++i) {
+    count_row(rows + i * words_per_row, plate_width_, factor_, dark_.data());
+    ++rows_appended_;
+    if (rows_appended_ % factor_ == 0 || rows_appended_ == plate_height_) finish_block_row();
+  }
+}
+
+void preview_builder::finish_block_row()
+{
+  const std::uint64_t by = (rows_appended_ - 1) / factor_;
+  const std::uint64_t block_rows = rows_appended_ - by * factor_;
+  std::uint8_t* out = pixels_.data() + by * preview_width_;
+  for (std::uint32_t bx = 0; bx < preview_width_; ++bx) {
+    const std::uint64_t x0 = bx * factor_;
+    const std::uint64_t modules = (std::min(x0 + factor_, plate_width_) - x0) * block_rows;
+    const std::uint64_t level = (255 * dark_[bx] + modules / 2) / modules;  // no overflow: f <= max_factor
+    out[bx] = static_cast<std::uint8_t>(255 - level);
+    dark_[bx] = 0;
+  }
+}
+
+void preview_builder::write_png(const std::string& path) const
+{
+  if (rows_appended_ != plate_height_) {
+    throw invalid_argument("preview " + path + " has " + std::to_string(rows_appended_) + " of " +
+                           std::to_string(plate_height_) + " plate rows");
+  }
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) throw io_error("cannot create " + path + ": " + std::strerror(errno));
+  png_status status;
+  const bool encoded = write_gray_png(file, pixels_.data(), preview_width_, preview_height_, status);
+  const bool flushed = encoded && std::fflush(file) == 0 && std::ferror(file) == 0;
+  const int err = errno;
+  const bool closed = std::fclose(file) == 0;
+  if (!encoded || !flushed || !closed) {
+    const int close_err = errno;
+    std::remove(path.c_str());
+    std::string reason = !encoded ? std::string(status.message) : std::strerror(flushed ? close_err : err);
+    throw io_error("cannot write " + path + ": " + reason);
+  }
+}
+
+}  // namespace qrplate::plate

@@ -1,0 +1,53 @@
+// `qrplate encode`: bytes in, self-describing plates out (plate.json, plate.tif, preview.png),
+// streaming band by band in bounded memory.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qrplate/encode.hpp"
+#include "qrplate/plate/geometry.hpp"
+
+namespace qrplate::plate {
+
+struct plate_encode_options {
+  geometry_options geometry;
+  bool outer_given = false;  // the user chose K+M: do not shrink it for a small payload
+  std::uint32_t tile_width = 1024;
+  std::uint32_t tile_height = 1024;
+  std::string compression = "deflate";  // none | deflate | g4
+  bool discard = false;                 // run everything, write nothing
+  backend where = backend::automatic;
+  unsigned threads = 0;                 // 0: every core
+  std::uint64_t buffer_bytes = 1ull << 30;  // bound on the pipeline's working memory
+  bool progress = false;                // a progress line on stderr
+  std::uint64_t plate_id = 0;           // 0: random
+};
+
+struct plate_encode_result {
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t plates = 0;
+  std::uint64_t data_frames = 0;
+  std::uint64_t parity_frames = 0;
+  std::uint64_t header_codes = 0;
+  std::uint64_t modules = 0;  // pixels of all plate images
+  double seconds = 0;
+  std::string sha256_hex;
+  std::vector<std::string> plate_dirs;  // final paths (empty with discard)
+  int k = 0, m = 0;                     // outer code used
+};
+
+// Encodes `input` ("-" = standard input) into `out_dir`: one plate directly in out_dir, or
+// plate-0001, plate-0002, ... subdirectories when a fixed plate size needs several. Everything
+// is written under a temporary name next to out_dir and renamed at the end; out_dir must not
+// exist. Throws qrplate::invalid_argument / io_error / data_too_long with a one-line reason.
+plate_encode_result encode_plates(const std::string& input, const std::string& out_dir,
+                                  const plate_encode_options& options);
+
+// The outer code a payload of `data_frames` frames gets: the requested K+M, or, for payloads
+// smaller than one group when the user did not choose, K = data_frames and M scaled down in
+// proportion (at least 1).
+void effective_outer(const plate_encode_options& options, std::uint64_t data_frames, int& k, int& m);
+
+}  // namespace qrplate::plate
