@@ -33,18 +33,27 @@ std::uint64_t rows_for_height(std::uint64_t height, int pitch, int quiet)
   return (height - grid_top() - below + quiet) / pitch;
 }
 
-// Builds the placement for `columns`, first against the 100 um dust window, then (plates too
-// small to spread a group that wide) against a disk holding 2% of `cells` codes.
+// Builds the placement for `columns`: against the 100 um dust window; where the plate is too
+// small to spread groups that wide, against a disk holding 2% of its `cells` codes; and if even
+// that cannot be met within `max_rows` rows, against ever smaller windows (the window reached is
+// recorded in the manifest and shown by `qrplate plan`).
 frame_placement place(std::uint32_t columns, std::uint64_t data_frames, const geometry_options& o, int pitch,
-                      std::uint64_t cells)
+                      std::uint64_t cells, std::uint64_t max_rows = ~std::uint64_t{0})
 {
-  try {
-    return frame_placement(columns, data_frames, o.k, o.m, dust_window_cells(pitch, o.module_nm));
-  } catch (const invalid_argument&) {
-    constexpr double pi = 3.14159265358979323846;
-    const double diameter = std::sqrt(small_plate_dust_fraction * static_cast<double>(cells) * 4.0 / pi);
-    const auto window = static_cast<std::uint32_t>(std::max(1.0, std::ceil(diameter)));
-    return frame_placement(columns, data_frames, o.k, o.m, window);
+  constexpr double pi = 3.14159265358979323846;
+  const std::uint32_t physical = dust_window_cells(pitch, o.module_nm);
+  const double diameter = std::sqrt(small_plate_dust_fraction * static_cast<double>(cells) * 4.0 / pi);
+  std::uint32_t window = physical;
+  for (;;) {
+    try {
+      frame_placement p(columns, data_frames, o.k, o.m, window);
+      if (p.band_rows() <= max_rows) return p;
+    } catch (const invalid_argument&) {
+      if (window <= 1) throw;
+    }
+    if (window <= 1) throw invalid_argument("no band of at most " + std::to_string(max_rows) + " rows holds a group");
+    const auto small = static_cast<std::uint32_t>(std::max(1.0, std::ceil(diameter)));
+    window = window > small ? small : window / 2;
   }
 }
 
@@ -121,7 +130,7 @@ std::uint64_t plate_capacity_frames(const geometry_options& o)
   if (cols == 0 || rows == 0 || cols > 0xFFFFFFFFull) return 0;
   frame_placement p;
   try {
-    p = place(static_cast<std::uint32_t>(cols), 0, o, pitch, cols * rows);
+    p = place(static_cast<std::uint32_t>(cols), 0, o, pitch, cols * rows, rows);
   } catch (const invalid_argument&) {
     return 0;
   }
@@ -157,7 +166,7 @@ plate_geometry make_geometry(const geometry_options& o, std::uint64_t data_frame
     const std::uint64_t cols = (g.width - 2 * plate_margin + o.quiet) / g.pitch;
     g.columns = static_cast<std::uint32_t>(cols);
     g.rows = rows_for_height(g.height, g.pitch, o.quiet);
-    g.placement = place(g.columns, data_frames, o, g.pitch, cols * g.rows);
+    g.placement = place(g.columns, data_frames, o, g.pitch, cols * g.rows, g.rows);
   } else {
     // Near-square: among column counts around the square root of the frames, the smallest area
     // (within 0.5%, since band rounding makes many nearly equal) with the squarest shape.
@@ -175,7 +184,9 @@ plate_geometry make_geometry(const geometry_options& o, std::uint64_t data_frame
     for (std::uint64_t cols = std::max<std::uint64_t>(1, root / 2); cols <= 2 * root + 2; ++cols) {
       candidate c{cols, 0, 0, 0, {}};
       try {
-        c.p = place(static_cast<std::uint32_t>(cols), data_frames, o, g.pitch, frames);
+        // Bands taller than a few plate widths would make a strip, not a plate: such small plates
+        // take the smaller dust windows instead.
+        c.p = place(static_cast<std::uint32_t>(cols), data_frames, o, g.pitch, frames, 4 * cols + 32);
       } catch (const invalid_argument&) {
         continue;
       }

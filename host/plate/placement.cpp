@@ -29,7 +29,9 @@ frame_placement::frame_placement(std::uint32_t columns, std::uint64_t data_frame
   groups_ = ceil_div(data_frames, static_cast<std::uint64_t>(k));
   // Smallest band height meeting both bounds; B * C >= n so a band holds a whole group.
   const std::uint64_t lowest = std::max(ceil_div(n, static_cast<std::uint64_t>(m)), ceil_div(n, columns));
-  for (std::uint64_t b = lowest; b <= lowest + 4 * n; ++b) {
+  // Tall bands (more group slots than columns) put at most one member of a group in a row and
+  // space them rows apart, which is how narrow plates meet wide dust windows.
+  for (std::uint64_t b = lowest; b <= lowest + n * (static_cast<std::uint64_t>(window) + 2); ++b) {
     band_rows_ = static_cast<std::uint32_t>(b);
     groups_per_band_ = static_cast<std::uint32_t>(b * columns / n);
     if (groups_per_band_ == 0) continue;
@@ -52,8 +54,16 @@ std::uint32_t frame_placement::max_members_per_window() const
 {
   const std::uint64_t w = std::max<std::uint32_t>(window_, 1);
   const std::uint64_t rows = std::min<std::uint64_t>(w, band_rows_);
-  const std::uint64_t cols = std::min<std::uint64_t>(w, columns_);
-  return static_cast<std::uint32_t>(rows * ceil_div(cols, groups_per_band_));
+  const std::uint64_t n = static_cast<std::uint64_t>(k_ + m_);
+  std::uint64_t bound;
+  if (groups_per_band_ >= columns_) {
+    // One member per row at most; consecutive members lie floor(G_b / C) or more rows apart.
+    const std::uint64_t step = groups_per_band_ / columns_;
+    bound = (rows - 1) / step + 1;
+  } else {
+    bound = rows * ceil_div(std::min<std::uint64_t>(w, columns_), groups_per_band_);
+  }
+  return static_cast<std::uint32_t>(std::min(bound, n));
 }
 
 placement_slot frame_placement::at(std::uint64_t row, std::uint32_t col) const

@@ -9,6 +9,9 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
 
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
@@ -16,7 +19,10 @@
 namespace qrplate::plate {
 namespace {
 
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b != 0); }
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b)
+{
+  return a / b + (a % b != 0);
+}
 
 // Blocks of at most 2^28 x 2^28 modules keep 255 * (dark modules in a block) within 64 bits.
 constexpr std::uint64_t max_factor = std::uint64_t{1} << 28;
@@ -31,8 +37,7 @@ constexpr std::uint64_t max_factor = std::uint64_t{1} << 28;
 
 // Adds the dark modules of one row to the per-block counters: block b covers columns
 // [b * f, min((b + 1) * f, width)).
-QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t width, std::uint64_t f,
-                                    std::uint64_t* dark)
+QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t width, std::uint64_t f, std::uint64_t* dark)
 {
   const std::uint64_t blocks = ceil_div(width, f);
   for (std::uint64_t b = 0; b < blocks; ++b) {
@@ -52,6 +57,13 @@ QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t widt
     }
     dark[b] += n;
   }
+}
+
+// Removes what a failed write left at `path`, but only a regular file: the path may name a device.
+void remove_partial_file(const std::string& path) noexcept
+{
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) std::filesystem::remove(path, ec);
 }
 
 // libpng reports errors by longjmp, which must not cross frames holding C++ objects with
@@ -170,7 +182,7 @@ void preview_builder::write_png(const std::string& path) const
   const bool closed = std::fclose(file) == 0;
   if (!encoded || !flushed || !closed) {
     const int close_err = errno;
-    std::remove(path.c_str());
+    remove_partial_file(path);
     std::string reason = !encoded ? std::string(status.message) : std::strerror(flushed ? close_err : err);
     throw io_error("cannot write " + path + ": " + reason);
   }

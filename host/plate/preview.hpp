@@ -46,7 +46,7 @@ class preview_builder {
   std::uint32_t preview_width_ = 0;
   std::uint32_t preview_height_ = 0;
   std::uint64_t rows_appended_ = 0;
-  std::vector<std::uint64_t> dark_;     // dark modules per block of the current block row
+  std::vector<std::uint64_t> dark_;  // dark modules per block of the current block row
   std::vector<std::uint8_t> pixels_;
 };
 

@@ -15,7 +15,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <system_error>
 #include <vector>
 
 #include "qrplate/error.hpp"
@@ -57,9 +59,23 @@ int on_tiff_error(TIFF*, void* user, const char* /*module*/, const char* fmt, va
   return 1;  // handled: libtiff's global handler stays quiet
 }
 
-int on_tiff_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+int on_tiff_warning(TIFF*, void*, const char*, const char*, va_list)
+{
+  return 1;
+}
 
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b != 0); }
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b)
+{
+  return a / b + (a % b != 0);
+}
+
+// Removes what a failed write left at `path`, but only a regular file: the path may name a device
+// (/dev/full, a pipe) that must survive.
+void remove_partial_file(const std::string& path) noexcept
+{
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) std::filesystem::remove(path, ec);
+}
 
 }  // namespace
 
@@ -68,16 +84,18 @@ tiff_compression parse_tiff_compression(std::string_view name)
   if (name == "none") return tiff_compression::none;
   if (name == "deflate") return tiff_compression::deflate;
   if (name == "g4") return tiff_compression::ccitt_g4;
-  throw invalid_argument("TIFF compression '" + std::string(name) +
-                         "' unknown; use none, deflate or g4");
+  throw invalid_argument("TIFF compression '" + std::string(name) + "' unknown; use none, deflate or g4");
 }
 
 const char* to_string(tiff_compression compression)
 {
   switch (compression) {
-    case tiff_compression::none: return "none";
-    case tiff_compression::deflate: return "deflate";
-    case tiff_compression::ccitt_g4: return "g4";
+    case tiff_compression::none:
+      return "none";
+    case tiff_compression::deflate:
+      return "deflate";
+    case tiff_compression::ccitt_g4:
+      return "g4";
   }
   return "unknown";
 }
@@ -94,8 +112,8 @@ void validate(const tiff_options& options)
   check_side("tile height", options.tile_height);
   if (options.compression != tiff_compression::none && options.compression != tiff_compression::deflate &&
       options.compression != tiff_compression::ccitt_g4) {
-    throw invalid_argument("TIFF compression value " +
-                           std::to_string(static_cast<int>(options.compression)) + " unknown");
+    throw invalid_argument("TIFF compression value " + std::to_string(static_cast<int>(options.compression)) +
+                           " unknown");
   }
 }
 
@@ -164,7 +182,7 @@ struct tiled_bilevel_writer::state {
     if (tif != nullptr) {
       TIFFClose(tif);
       tif = nullptr;
-      std::remove(path.c_str());
+      remove_partial_file(path);
     }
   }
 
@@ -216,16 +234,16 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   validate(options);
   constexpr std::uint64_t max_side = std::numeric_limits<std::uint32_t>::max();
   if (width == 0 || height == 0 || width > max_side || height > max_side) {
-    throw invalid_argument("plate TIFF size " + std::to_string(width) + " x " +
-                           std::to_string(height) + " out of range 1..4294967295 pixels a side");
+    throw invalid_argument("plate TIFF size " + std::to_string(width) + " x " + std::to_string(height) +
+                           " out of range 1..4294967295 pixels a side");
   }
   const std::uint64_t tiles_across = ceil_div(width, options.tile_width);
   const std::uint64_t tiles_down = ceil_div(height, options.tile_height);
   if (tiles_across * tiles_down > std::numeric_limits<std::uint32_t>::max()) {
-    throw invalid_argument("plate TIFF of " + std::to_string(width) + " x " +
-                           std::to_string(height) + " pixels needs " + std::to_string(tiles_across * tiles_down) +
-                           " tiles of " + std::to_string(options.tile_width) + " x " +
-                           std::to_string(options.tile_height) + "; libtiff allows 4294967295: use larger tiles");
+    throw invalid_argument("plate TIFF of " + std::to_string(width) + " x " + std::to_string(height) +
+                           " pixels needs " + std::to_string(tiles_across * tiles_down) + " tiles of " +
+                           std::to_string(options.tile_width) + " x " + std::to_string(options.tile_height) +
+                           "; libtiff allows 4294967295: use larger tiles");
   }
 
   auto s = std::make_unique<state>();
@@ -260,9 +278,15 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   s->set_field(TIFFTAG_TILEWIDTH, options.tile_width);
   s->set_field(TIFFTAG_TILELENGTH, options.tile_height);
   switch (options.compression) {
-    case tiff_compression::none: s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_NONE); break;
-    case tiff_compression::deflate: s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE); break;
-    case tiff_compression::ccitt_g4: s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4); break;
+    case tiff_compression::none:
+      s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_NONE);
+      break;
+    case tiff_compression::deflate:
+      s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE);
+      break;
+    case tiff_compression::ccitt_g4:
+      s->set_field(TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4);
+      break;
   }
   s->set_field(TIFFTAG_SOFTWARE, "qrplate");
   s->set_field(TIFFTAG_IMAGEDESCRIPTION, default_description);
@@ -278,8 +302,7 @@ void tiled_bilevel_writer::set_resolution_nm(double module_nm)
   state& s = *state_;
   s.check_usable("set_resolution_nm()");
   if (!std::isfinite(module_nm) || module_nm <= 0) {
-    throw invalid_argument("module pitch " + std::to_string(module_nm) +
-                           " nm must be finite and > 0");
+    throw invalid_argument("module pitch " + std::to_string(module_nm) + " nm must be finite and > 0");
   }
   const double per_cm = 1e7 / module_nm;
   s.set_field(TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
@@ -305,9 +328,8 @@ void tiled_bilevel_writer::append_rows(const std::uint64_t* rows, std::size_t ro
                            std::to_string(need) + " a row of " + std::to_string(s.width) + " pixels needs");
   }
   if (row_count > s.height - s.rows_written) {
-    throw invalid_argument("appending " + std::to_string(row_count) + " rows after " +
-                           std::to_string(s.rows_written) + " would pass the plate height " +
-                           std::to_string(s.height) + " of " + s.path);
+    throw invalid_argument("appending " + std::to_string(row_count) + " rows after " + std::to_string(s.rows_written) +
+                           " would pass the plate height " + std::to_string(s.height) + " of " + s.path);
   }
   if (rows == nullptr) throw invalid_argument("append_rows() given no rows");
 
@@ -332,8 +354,8 @@ void tiled_bilevel_writer::finish()
   if (s.finished) return;
   s.check_usable("finish()");
   if (s.rows_written != s.height) {
-    throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.rows_written) +
-                           " of " + std::to_string(s.height) + " rows");
+    throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.rows_written) + " of " +
+                           std::to_string(s.height) + " rows");
   }
   if (s.rows_in_tile_row != 0) {
     // Rows below the image in the last tile row still hold the previous tile row: clear to light.
@@ -352,7 +374,7 @@ void tiled_bilevel_writer::finish()
   s.tif = nullptr;
   if (close_proc(handle) != 0) {
     const int err = errno;
-    std::remove(s.path.c_str());
+    remove_partial_file(s.path);
     s.failed = true;
     throw io_error("cannot close " + s.path + ": " + std::strerror(err));
   }
@@ -361,9 +383,21 @@ void tiled_bilevel_writer::finish()
   std::vector<std::uint8_t>().swap(s.row);
 }
 
-std::uint64_t tiled_bilevel_writer::rows_written() const { return state_->rows_written; }
-std::uint64_t tiled_bilevel_writer::width() const { return state_->width; }
-std::uint64_t tiled_bilevel_writer::height() const { return state_->height; }
-const std::string& tiled_bilevel_writer::path() const { return state_->path; }
+std::uint64_t tiled_bilevel_writer::rows_written() const
+{
+  return state_->rows_written;
+}
+std::uint64_t tiled_bilevel_writer::width() const
+{
+  return state_->width;
+}
+std::uint64_t tiled_bilevel_writer::height() const
+{
+  return state_->height;
+}
+const std::string& tiled_bilevel_writer::path() const
+{
+  return state_->path;
+}
 
 }  // namespace qrplate::plate

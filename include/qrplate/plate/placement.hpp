@@ -10,8 +10,9 @@
 // hold member m = t / G_b of the band's group slot t % G_b, for t < G_b * (K + M); later cells
 // stay empty. So in any row the members of one group sit exactly G_b cells apart, each row holds
 // at most ceil(C / G_b) of them, and a window of w x w cells holds at most
-// min(w, B) * ceil(min(w, C) / G_b). B is the smallest band height >= ceil((K+M)/M) for which
-// both bounds are <= M. Member m < K is data frame group * K + m (frames past the payload's
+// min(w, B) * ceil(min(w, C) / G_b) — or, for tall bands with G_b >= C (one member per row,
+// members floor(G_b / C) rows apart), (min(w, B) - 1) / floor(G_b / C) + 1. B is the smallest
+// band height >= ceil((K+M)/M) for which both bounds are <= M. Member m < K is data frame group * K + m (frames past the payload's
 // last data frame are virtual: zero bodies, not written); member m >= K is parity frame
 // group * M + (m - K). With no outer code (M = 0) every frame is its own group, one row a band.
 #pragma once
