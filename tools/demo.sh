@@ -1,28 +1,29 @@
 #!/usr/bin/env bash
-# The main job on a built-in default. At this stage of qrplate: encode built-in samples into
-# QR codes and write them as images (PNG, SVG, terminal), then encode a batch of codes and
-# report the throughput. Later stages grow this into the full plate round trip.
+# The main job on a built-in default: encode a sample (this repository's headers and docs, as a
+# tar archive) into a plate: plate.json, plate.tif (tiled BigTIFF, 1 bit per module) and
+# preview.png; then show what an A4 plate holds. Decoding the plate back is the next step of
+# qrplate (not built yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh release
 qrplate=build/release/qrplate
 out=build/demo
+rm -rf "$out"
 mkdir -p "$out"
 
-echo "== a short text, automatic version and mask, shown in the terminal"
+echo "== the sample: this repository's README, docs and headers as one tar archive"
+tar --sort=name --mtime=2026-01-01 --owner=0 --group=0 -cf "$out/sample.tar" README.md docs include
+ls -l "$out/sample.tar"
+
+echo "== encode it into a plate: version 10-M codes of 49 nm modules, default outer code 239+16"
+"$qrplate" encode "$out/sample.tar" -o "$out/plate" --version 10 --ecc M
+
+echo "== the plate directory"
+ls -l "$out/plate"
+echo "preview (open it to see the codes, bands and header strips): $out/plate/preview.png"
+
+echo "== one QR code of the plate's size class, in the terminal"
 "$qrplate" qr "qrplate: bytes to plates of QR codes, and back" --format text
 
-echo "== the same as PNG and SVG"
-"$qrplate" qr "qrplate: bytes to plates of QR codes, and back" -o "$out/hello.png"
-"$qrplate" qr "qrplate: bytes to plates of QR codes, and back" -o "$out/hello.svg"
-
-echo "== 2900 bytes of binary data (this repository's README, gzipped) in one version-40-L code"
-gzip -9c README.md | head -c 2900 >"$out/sample.bin"
-"$qrplate" qr --input "$out/sample.bin" --ecc L --scale 3 -o "$out/sample.png"
-
-echo "== digits use numeric mode: 7089 of them still fit version 40-L"
-digits=$(head -c 20000 /dev/zero | tr '\0' '7' | head -c 7089)
-"$qrplate" qr "$digits" --ecc L --scale 2 -o "$out/digits.png"
-
-echo "== outputs in $out:"
-ls -l "$out"
+echo "== what one A4 plate holds at 49 nm with version 40-L codes"
+"$qrplate" plan --plate A4 --version 40 --ecc L

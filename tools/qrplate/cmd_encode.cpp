@@ -60,7 +60,7 @@ void add_encode_command(CLI::App& app)
       "See docs/FORMAT.md.\n\n"
       "Examples:\n"
       "  qrplate encode archive.tar -o plate               one plate, just large enough\n"
-      "  qrplate encode big.bin -o plates --plate A4        as many A4 plates as needed\n"
+      "  qrplate encode big.bin -o plates --plate 20x20mm   as many 20 mm plates as needed\n"
       "  head -c 1G /dev/urandom | qrplate encode - -o p --discard   measure throughput\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");
