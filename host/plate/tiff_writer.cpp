@@ -160,9 +160,8 @@ struct tiled_bilevel_writer::state {
   tiff_log log;
 
   std::uint64_t tiles_across = 0;
-  std::size_t tile_row_bytes = 0;  // bytes of one pixel row inside a tile
-  std::size_t tile_bytes = 0;      // bytes of one tile
-  std::size_t packed_row_bytes = 0;
+  std::size_t tile_row_bytes = 0;   // bytes of one pixel row inside a tile
+  std::size_t tile_bytes = 0;       // bytes of one tile
   std::vector<std::uint8_t> tiles;  // the current row of tiles, tile after tile
   std::vector<std::uint8_t> row;    // one packed image row, zero-padded to whole tiles
 
@@ -254,7 +253,6 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   s->tiles_across = tiles_across;
   s->tile_row_bytes = options.tile_width / 8;
   s->tile_bytes = s->tile_row_bytes * options.tile_height;
-  s->packed_row_bytes = static_cast<std::size_t>(ceil_div(width, 8));
   s->tiles.assign(static_cast<std::size_t>(tiles_across) * s->tile_bytes, 0);
   s->row.assign(static_cast<std::size_t>(tiles_across) * s->tile_row_bytes, 0);
 

@@ -46,6 +46,7 @@ class tiled_bilevel_writer {
   // so that a plate.tif that exists is always a whole one. Never throws.
   ~tiled_bilevel_writer();
 
+  // Move-only; a moved-from writer may only be destroyed or assigned to.
   tiled_bilevel_writer(tiled_bilevel_writer&&) noexcept;
   tiled_bilevel_writer& operator=(tiled_bilevel_writer&&) noexcept;
   tiled_bilevel_writer(const tiled_bilevel_writer&) = delete;
