@@ -1,8 +1,12 @@
-// The plate encode pipeline. Per plate: header codes, then band after band of code rows:
+// The plate encode pipeline. Per plate: header codes, then unit after unit (a band of code rows
+// by a block of columns, the span of its outer-code groups, placement.hpp):
 //   read payload -> frames (header, CRC32C) -> outer parity per group -> batch encode (backend)
-//   -> raster of the band -> [writer thread] tiled BigTIFF + preview.
-// The writer thread takes finished rasters from a queue of two, so encoding the next band
-// overlaps compressing and writing this one; memory is two band rasters plus one band of codes.
+//   -> raster of the unit -> [writer thread] tiled BigTIFF (tiles written as they complete)
+//   + preview.
+// The writer thread takes finished rasters from a queue of two, so encoding the next unit
+// overlaps compressing and writing this one. Memory: a few unit rasters and one unit of codes,
+// plus the TIFF tiles still waiting for their lower neighbours (about one row of tiles): bounded
+// by the block width and the tile height, not by the plate's width or the payload.
 #include "qrplate/plate/encode_plate.hpp"
 
 #include <openssl/evp.h>
@@ -116,15 +120,17 @@ void blit(symbol_view s, std::uint64_t x, std::uint64_t y, std::uint64_t* raster
 
 // Raster rows handed to the writer thread.
 struct raster_chunk {
-  std::vector<std::uint64_t> words;
+  std::uint64_t x0 = 0, y0 = 0, width = 0;  // where the rectangle sits on the plate
   std::size_t rows = 0;
+  std::size_t stride = 0;  // words per row
+  std::vector<std::uint64_t> words;
 };
 
 // Writes chunks on its own thread; at most `depth` chunks wait. Errors surface in push()/finish().
 class image_sink {
  public:
-  image_sink(const std::string& dir, const plate_geometry& g, const plate_encode_options& o, std::size_t words)
-      : words_(words), discard_(o.discard)
+  image_sink(const std::string& dir, const plate_geometry& g, const plate_encode_options& o)
+      : discard_(o.discard)
   {
     if (!discard_) {
       tiff_options t;
@@ -200,8 +206,8 @@ class image_sink {
       space_.notify_one();
       try {
         if (!discard_ && chunk.rows) {
-          tiff_->append_rows(chunk.words.data(), chunk.rows, words_);
-          preview_->append_rows(chunk.words.data(), chunk.rows, words_);
+          tiff_->put_region(chunk.x0, chunk.y0, chunk.width, chunk.rows, chunk.words.data(), chunk.stride);
+          preview_->add_region(chunk.x0, chunk.y0, chunk.width, chunk.rows, chunk.words.data(), chunk.stride);
         }
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -213,7 +219,6 @@ class image_sink {
     }
   }
 
-  std::size_t words_;
   bool discard_;
   std::unique_ptr<tiled_bilevel_writer> tiff_;
   std::unique_ptr<preview_builder> preview_;
@@ -267,25 +272,32 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
 {
   const plate_encode_options& o = st.o;
   const frame_placement& pl = g.placement;
-  const std::size_t words = (g.width + 63) / 64;
+  const std::size_t full_words = (g.width + 63) / 64;
   const int body = frame_body_bytes(g.version, g.ecc);
   const int per_frame = frame_data_bytes(g.version, g.ecc);
   const std::uint16_t tag = plate_tag_of(man.plate_id);
   const int k = pl.k(), m = pl.m();
   const std::uint64_t band_px = static_cast<std::uint64_t>(pl.band_rows()) * g.pitch;
-  const std::uint64_t frames_per_band = static_cast<std::uint64_t>(pl.groups_per_band()) * (k + m);
   const std::size_t sym_words = words_per_symbol(g.code_size);
 
-  // Working memory: two rasters in flight plus the band being built, codes, frame bytes.
-  const double need = 3.0 * static_cast<double>(band_px * words * 8) +
-                      static_cast<double>(frames_per_band) * (static_cast<double>(sym_words) * 8.0 + 2.0 * (body + frame_header_bytes));
-  if (need > static_cast<double>(o.buffer_bytes))
-    throw invalid_argument("a plate " + std::to_string(g.width) + " modules wide needs " + mib(need) +
-                           " of working memory per band, more than --buffer " + mib(static_cast<double>(o.buffer_bytes)) +
-                           ": raise --buffer or choose a narrower --plate");
+  // Pixel columns of block b: the first takes the left margin, the last the right one.
+  auto block_x0 = [&](std::uint32_t b) { return b == 0 ? 0 : g.cell_x(pl.block_x(b)); };
+  auto block_x1 = [&](std::uint32_t b) { return b + 1 == pl.blocks() ? g.width : g.cell_x(pl.block_x(b + 1)); };
 
-  image_sink sink(dir, g, o, words);
-  const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, std::min<std::uint64_t>(band_px, (64ull << 20) / (words * 8)));
+  // Working memory: three unit rasters (one being built, two queued), a unit of codes and frame
+  // bytes, and the row of TIFF tiles waiting for the next band.
+  const std::uint32_t last = pl.blocks() - 1;
+  const std::uint64_t widest = std::max(block_x1(0) - block_x0(0), block_x1(last) - block_x0(last));
+  const double unit_frames = static_cast<double>(pl.band_rows()) * std::max(pl.block_width(0), pl.block_width(pl.blocks() - 1));
+  const double need = 3.0 * static_cast<double>(band_px) * static_cast<double>((widest + 63) / 64 * 8) +
+                      unit_frames * (static_cast<double>(sym_words) * 8.0 + 2.0 * (body + frame_header_bytes)) +
+                      static_cast<double>(o.tile_height) * static_cast<double>(g.width) / 8.0;
+  if (need > static_cast<double>(o.buffer_bytes))
+    throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
+                           mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer or lower --tile");
+
+  image_sink sink(dir, g, o);
+  const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, (64ull << 20) / (full_words * 8));
 
   // Header codes: the binary manifest, version 11-H.
   const std::vector<std::uint8_t> man_bytes = to_binary(man);
@@ -295,21 +307,25 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   const qr_symbol header = encode_bytes(man_bytes.data(), man_bytes.size(), ho);
   st.result.header_codes += 2ull * g.header_copies;
 
-  // Rows [y0, y1) that hold no data codes: margins, header strips, unused grid rows.
+  // Full-width rows [y0, y1) that hold no data codes: margins, header strips, unused grid rows.
   auto emit_plain_rows = [&](std::uint64_t y0, std::uint64_t y1) {
     for (std::uint64_t y = y0; y < y1;) {
       const std::uint64_t n = std::min(chunk_rows, y1 - y);
       raster_chunk c;
+      c.x0 = 0;
+      c.y0 = y;
+      c.width = g.width;
       c.rows = n;
-      c.words.assign(n * words, 0);
+      c.stride = full_words;
+      c.words.assign(n * full_words, 0);
       for (int strip = 0; strip < 2; ++strip) {
         const std::uint64_t hy = g.header_y(strip);
         if (hy + header_size <= y || hy >= y + n) continue;
-        // Draw the whole header into a scratch raster and copy the rows that fall in [y, y+n).
-        std::vector<std::uint64_t> scratch(static_cast<std::size_t>(header_size) * words, 0);
-        for (std::uint32_t i = 0; i < g.header_copies; ++i) blit(header.view(), g.header_x(strip, i), 0, scratch.data(), words);
+        // Draw the strip into a scratch raster and copy the rows that fall in [y, y+n).
+        std::vector<std::uint64_t> scratch(static_cast<std::size_t>(header_size) * full_words, 0);
+        for (std::uint32_t i = 0; i < g.header_copies; ++i) blit(header.view(), g.header_x(strip, i), 0, scratch.data(), full_words);
         for (std::uint64_t r = std::max(y, hy); r < std::min(y + n, hy + header_size); ++r)
-          for (std::size_t w = 0; w < words; ++w) c.words[(r - y) * words + w] |= scratch[(r - hy) * words + w];
+          for (std::size_t w = 0; w < full_words; ++w) c.words[(r - y) * full_words + w] |= scratch[(r - hy) * full_words + w];
       }
       sink.push(std::move(c));
       y += n;
@@ -322,9 +338,11 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   std::vector<std::uint8_t> frame_bytes;
   std::vector<std::uint64_t> offsets;
   std::vector<std::uint8_t> padded(static_cast<std::size_t>(k) * body);
-  std::vector<std::uint8_t> parity(static_cast<std::size_t>(m) * body);
   std::vector<std::uint8_t> payload(static_cast<std::size_t>(per_frame));
   std::vector<std::uint8_t> data_body(static_cast<std::size_t>(body));
+  std::vector<std::uint8_t> parity_bodies;
+  std::vector<const std::uint8_t*> dp(static_cast<std::size_t>(k));
+  std::vector<std::uint8_t*> pp(static_cast<std::size_t>(m));
   batch_encode_options bo;
   bo.version = g.version;
   bo.ecc = g.ecc;
@@ -334,69 +352,73 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   std::uint64_t share_left = man.share_bytes;
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
-    const std::uint64_t g0 = band * pl.groups_per_band();
-    const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.groups_per_band());
-    const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);
-    const std::uint64_t d1 = std::min(pl.data_frames(), g1 * k);
-    const std::uint64_t p0 = g0 * m, p1 = g1 * m;
-    frame_bytes.clear();
-    offsets.assign(1, 0);
-    auto add_frame = [&](frame_kind kind, std::uint64_t index, const std::uint8_t* b, std::size_t len) {
-      const std::size_t at = frame_bytes.size();
-      frame_bytes.resize(at + frame_header_bytes + len);
-      write_frame(frame_header{kind, tag, index}, b, len, frame_bytes.data() + at);
-      offsets.push_back(frame_bytes.size());
-    };
-    // Data frames, then each group's parity over the zero-padded bodies.
-    std::vector<std::uint8_t> parity_frames_bytes(static_cast<std::size_t>((p1 - p0) * body));
-    for (std::uint64_t grp = g0; grp < g1; ++grp) {
-      std::fill(padded.begin(), padded.end(), 0);
-      for (int j = 0; j < k; ++j) {
-        const std::uint64_t idx = grp * k + j;
-        if (idx >= pl.data_frames()) break;  // virtual frames: zero bodies
-        const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
-        st.in.read(payload.data(), len);
-        share_left -= len;
-        st.payload_read += len;
-        const std::size_t blen = make_data_body(payload.data(), len, data_body.data());
-        add_frame(frame_kind::data, idx, data_body.data(), blen);
-        pad_data_body(data_body.data(), blen, static_cast<std::size_t>(body), padded.data() + static_cast<std::size_t>(j) * body);
+    for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
+      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
+      const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.block_groups(block));
+      const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);
+      const std::uint64_t d1 = std::min(pl.data_frames(), g1 * k);
+      const std::uint64_t p0 = g0 * m, p1 = g1 * m;
+      frame_bytes.clear();
+      offsets.assign(1, 0);
+      auto add_frame = [&](frame_kind kind, std::uint64_t index, const std::uint8_t* b, std::size_t len) {
+        const std::size_t at = frame_bytes.size();
+        frame_bytes.resize(at + frame_header_bytes + len);
+        write_frame(frame_header{kind, tag, index}, b, len, frame_bytes.data() + at);
+        offsets.push_back(frame_bytes.size());
+      };
+      // Data frames, then each group's parity over the zero-padded bodies.
+      parity_bodies.assign(static_cast<std::size_t>((p1 - p0) * body), 0);
+      for (std::uint64_t grp = g0; grp < g1; ++grp) {
+        std::fill(padded.begin(), padded.end(), 0);
+        for (int j = 0; j < k; ++j) {
+          const std::uint64_t idx = grp * k + j;
+          if (idx >= pl.data_frames()) break;  // virtual frames: zero bodies
+          const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
+          st.in.read(payload.data(), len);
+          share_left -= len;
+          st.payload_read += len;
+          const std::size_t blen = make_data_body(payload.data(), len, data_body.data());
+          add_frame(frame_kind::data, idx, data_body.data(), blen);
+          pad_data_body(data_body.data(), blen, static_cast<std::size_t>(body), padded.data() + static_cast<std::size_t>(j) * body);
+        }
+        if (m > 0) {
+          for (int j = 0; j < k; ++j) dp[j] = padded.data() + static_cast<std::size_t>(j) * body;
+          for (int j = 0; j < m; ++j) pp[j] = parity_bodies.data() + static_cast<std::size_t>((grp - g0) * m + j) * body;
+          outer.encode(dp.data(), pp.data());
+        }
       }
-      if (m > 0) {
-        std::vector<const std::uint8_t*> dp(static_cast<std::size_t>(k));
-        std::vector<std::uint8_t*> pp(static_cast<std::size_t>(m));
-        for (int j = 0; j < k; ++j) dp[j] = padded.data() + static_cast<std::size_t>(j) * body;
-        for (int j = 0; j < m; ++j)
-          pp[j] = parity_frames_bytes.data() + static_cast<std::size_t>((grp - g0) * m + j) * body;
-        outer.encode(dp.data(), pp.data());
-      }
-    }
-    for (std::uint64_t pi = p0; pi < p1; ++pi)
-      add_frame(frame_kind::parity, pi, parity_frames_bytes.data() + static_cast<std::size_t>(pi - p0) * body,
-                static_cast<std::size_t>(body));
+      for (std::uint64_t pi = p0; pi < p1; ++pi)
+        add_frame(frame_kind::parity, pi, parity_bodies.data() + static_cast<std::size_t>(pi - p0) * body,
+                  static_cast<std::size_t>(body));
 
-    encode(payload_batch_view{frame_bytes.data(), offsets.data(), offsets.size() - 1}, bo, symbols);
-    for (std::uint64_t i = 0; i < symbols.count(); ++i)
-      if (symbols.status()[i] != encode_status::ok) throw std::logic_error("a frame did not fit its code");
-    st.codes += symbols.count();
-    st.result.data_frames += d1 - d0;
-    st.result.parity_frames += p1 - p0;
+      encode(payload_batch_view{frame_bytes.data(), offsets.data(), offsets.size() - 1}, bo, symbols);
+      for (std::uint64_t i = 0; i < symbols.count(); ++i)
+        if (symbols.status()[i] != encode_status::ok) throw std::logic_error("a frame did not fit its code");
+      st.codes += symbols.count();
+      st.result.data_frames += d1 - d0;
+      st.result.parity_frames += p1 - p0;
 
-    // Raster of the band: B code rows of `pitch` pixel rows.
-    raster_chunk c;
-    c.rows = band_px;
-    c.words.assign(band_px * words, 0);
-    const std::uint64_t row0 = band * pl.band_rows();
-    for (std::uint32_t r = 0; r < pl.band_rows(); ++r) {
-      for (std::uint32_t col = 0; col < g.columns; ++col) {
-        const placement_slot s = pl.at(row0 + r, col);
-        if (s.kind == placement_slot::empty) continue;
-        const std::uint64_t sym = s.kind == placement_slot::data ? s.index - d0 : (d1 - d0) + (s.index - p0);
-        blit(symbols.symbol(sym), g.cell_x(col), static_cast<std::uint64_t>(r) * g.pitch, c.words.data(), words);
+      // Raster of the unit: B code rows of `pitch` pixel rows, the block's pixel columns.
+      raster_chunk c;
+      c.x0 = block_x0(block);
+      c.y0 = g.cell_y(band * pl.band_rows());
+      c.width = block_x1(block) - c.x0;
+      c.rows = band_px;
+      c.stride = (c.width + 63) / 64;
+      c.words.assign(band_px * c.stride, 0);
+      const std::uint64_t row0 = band * pl.band_rows();
+      const std::uint32_t col0 = pl.block_x(block), col1 = col0 + pl.block_width(block);
+      for (std::uint32_t r = 0; r < pl.band_rows(); ++r) {
+        for (std::uint32_t col = col0; col < col1; ++col) {
+          const placement_slot s = pl.at(row0 + r, col);
+          if (s.kind == placement_slot::empty) continue;
+          const std::uint64_t sym = s.kind == placement_slot::data ? s.index - d0 : (d1 - d0) + (s.index - p0);
+          blit(symbols.symbol(sym), g.cell_x(col) - c.x0, static_cast<std::uint64_t>(r) * g.pitch, c.words.data(), c.stride);
+        }
       }
+      sink.push(std::move(c));
+      st.progress.update(st.payload_read, st.codes);
     }
-    sink.push(std::move(c));
-    st.progress.update(st.payload_read, st.codes);
   }
   emit_plain_rows(g.cell_y(pl.rows()), g.height);
   sink.finish();
@@ -467,6 +489,10 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   if (!o.discard && fs::exists(out_dir, ec))
     throw invalid_argument("output " + out_dir + " already exists; remove it or choose another -o");
 
+  struct stat info{};
+  if (input != "-" && ::stat(input.c_str(), &info) != 0) throw io_error("cannot read " + input + ": " + std::strerror(errno));
+  if (input != "-" && S_ISDIR(info.st_mode)) throw invalid_argument("input " + input + " is a directory, not a file");
+
   // Everything goes under a temporary directory beside out_dir, renamed at the end.
   const fs::path target = fs::absolute(out_dir);
   const fs::path staging = target.parent_path() / (target.filename().string() + ".partial-" + std::to_string(::getpid()));
@@ -486,10 +512,7 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   // any non-regular file) is copied to the staging directory first.
   std::string path = input;
   std::uint64_t size = 0;
-  struct stat info{};
-  if (input == "-" || ::stat(input.c_str(), &info) != 0 || !S_ISREG(info.st_mode)) {
-    if (input != "-" && ::stat(input.c_str(), &info) != 0)
-      throw io_error("cannot read " + input + ": " + std::strerror(errno));
+  if (input == "-" || !S_ISREG(info.st_mode)) {
     path = (staging / "input.spool").string();
     if (input == "-") {
       size = spool_stdin(path);

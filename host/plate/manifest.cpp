@@ -34,6 +34,14 @@ struct reader {
 
 invalid_argument bad(const std::string& why) { return invalid_argument("manifest: " + why); }
 
+// A JSON number that must be a non-negative integer no larger than `max`.
+std::uint64_t unsigned_at(const nlohmann::json& v, std::uint64_t max = ~std::uint64_t{0})
+{
+  if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max)
+    throw bad("plate.json: " + v.dump() + " is not an integer in 0.." + std::to_string(max));
+  return v.get<std::uint64_t>();
+}
+
 }  // namespace
 
 std::string to_hex(const std::uint8_t* bytes, std::size_t n)
@@ -68,6 +76,7 @@ manifest make_manifest(const plate_geometry& g, std::uint64_t plate_id, std::uin
   m.rows = g.rows;
   m.band_rows = g.placement.band_rows();
   m.groups_per_band = g.placement.groups_per_band();
+  m.block_columns = g.placement.block_columns();
   m.k = g.placement.k();
   m.m = g.placement.m();
   m.dust_window = g.placement.window();
@@ -95,10 +104,23 @@ plate_geometry geometry_of(const manifest& m)
   g.grid_y = m.grid_y;
   g.columns = m.columns;
   g.rows = m.rows;
-  g.placement = frame_placement(m.columns, m.data_frames, m.k, m.m, m.dust_window);
-  if (g.placement.band_rows() != m.band_rows || g.placement.groups_per_band() != m.groups_per_band)
+  if (m.block_columns == 0) throw bad("columns per block must be positive");
+  g.placement = frame_placement(m.columns, m.data_frames, m.k, m.m, m.dust_window, m.block_columns);
+  if (g.placement.band_rows() != m.band_rows || g.placement.groups_per_band() != m.groups_per_band ||
+      g.placement.block_columns() != m.block_columns)
     throw bad("band layout does not match the placement rule (band rows " + std::to_string(m.band_rows) + ")");
   if (g.placement.rows() > m.rows) throw bad("the frames need more rows than the plate has");
+  // The grid and header strips must lie inside the plate as the geometry rules draw them.
+  if (m.columns == 0) throw bad("grid has no columns");
+  if (m.quiet < 1 || m.quiet > 16) throw bad("quiet zone out of range");
+  if (m.header_copies < 1 || m.header_copies > max_header_copies) throw bad("header copies out of range 1..4");
+  const auto pitch = static_cast<std::uint64_t>(g.pitch);
+  if (m.grid_x + m.columns * pitch - m.quiet + plate_margin > m.width)
+    throw bad("grid of " + std::to_string(m.columns) + " columns is wider than the plate");
+  if (m.grid_y + m.rows * pitch + header_quiet + header_size + plate_margin > m.height + m.quiet)
+    throw bad("grid of " + std::to_string(m.rows) + " rows runs into the bottom header strip");
+  if (plate_margin + static_cast<std::uint64_t>(m.header_copies) * header_pitch - header_quiet + plate_margin > m.width)
+    throw bad("header copies do not fit the plate width");
   g.capacity_frames = m.data_frames;
   return g;
 }
@@ -126,6 +148,7 @@ std::vector<std::uint8_t> to_binary(const manifest& m)
   w.put(m.rows, 8);
   w.put(m.band_rows, 4);
   w.put(m.groups_per_band, 4);
+  w.put(m.block_columns, 4);
   w.put(static_cast<std::uint64_t>(m.k), 2);
   w.put(static_cast<std::uint64_t>(m.m), 2);
   w.put(m.dust_window, 2);
@@ -165,6 +188,7 @@ manifest manifest_from_binary(const std::uint8_t* bytes, std::size_t n)
   m.rows = in.get(8);
   m.band_rows = static_cast<std::uint32_t>(in.get(4));
   m.groups_per_band = static_cast<std::uint32_t>(in.get(4));
+  m.block_columns = static_cast<std::uint32_t>(in.get(4));
   m.k = static_cast<int>(in.get(2));
   m.m = static_cast<int>(in.get(2));
   m.dust_window = static_cast<std::uint32_t>(in.get(2));
@@ -199,7 +223,7 @@ std::string to_json(const manifest& m, const image_info& image)
   j["framing"] = {{"header_bytes", frame_header_bytes}, {"body_bytes", frame_body_bytes(m.version, m.ecc)},
                   {"data_bytes", frame_data_bytes(m.version, m.ecc)}, {"crc", "crc32c"}};
   j["outer_code"] = {{"k", m.k}, {"m", m.m}, {"band_rows", m.band_rows}, {"groups_per_band", m.groups_per_band},
-                     {"dust_window_cells", m.dust_window}};
+                     {"block_columns", m.block_columns}, {"dust_window_cells", m.dust_window}};
   j["data_frames"] = m.data_frames;
   j["payload"] = {{"bytes", m.payload_bytes}, {"sha256", to_hex(m.payload_sha256.data(), 32)},
                   {"share_offset", m.share_offset}, {"share_bytes", m.share_bytes}};
@@ -215,38 +239,43 @@ manifest manifest_from_json(const std::string& text, image_info* image)
   try {
     j = nlohmann::json::parse(text);
     if (j.at("format") != "qrplate") throw bad("not a qrplate manifest");
-    if (j.at("format_version").get<int>() != manifest_format_version) throw bad("unsupported format version");
+    if (static_cast<int>(unsigned_at(j.at("format_version"), 0xFFFF)) != manifest_format_version) throw bad("unsupported format version");
     manifest m;
     m.plate_id = std::stoull(j.at("plate_id").get<std::string>(), nullptr, 16);
-    m.plate_number = static_cast<std::uint16_t>(j.at("plate").at("number").get<int>() - 1);
-    m.plate_count = j.at("plate").at("count").get<std::uint16_t>();
+    const auto number = j.at("plate").at("number").get<long long>();
+    const auto count = j.at("plate").at("count").get<long long>();
+    if (count < 1 || count > 65535) throw bad("plate count " + std::to_string(count) + " out of range 1..65535");
+    if (number < 1 || number > count) throw bad("plate number " + std::to_string(number) + " out of range 1.." + std::to_string(count));
+    m.plate_number = static_cast<std::uint16_t>(number - 1);
+    m.plate_count = static_cast<std::uint16_t>(count);
     m.module_nm = j.at("module_nm").get<double>();
-    m.width = j.at("size_modules").at("width").get<std::uint64_t>();
-    m.height = j.at("size_modules").at("height").get<std::uint64_t>();
-    m.version = j.at("code").at("version").get<int>();
+    m.width = unsigned_at(j.at("size_modules").at("width"));
+    m.height = unsigned_at(j.at("size_modules").at("height"));
+    m.version = static_cast<int>(unsigned_at(j.at("code").at("version"), 0xFFFF));
     m.ecc = parse_ecc_level(j.at("code").at("ecc").get<std::string>());
-    m.quiet = j.at("code").at("quiet_zone").get<int>();
-    m.header_copies = j.at("header_codes").at("copies_per_strip").get<std::uint32_t>();
-    m.grid_x = j.at("grid").at("origin").at("x").get<std::uint64_t>();
-    m.grid_y = j.at("grid").at("origin").at("y").get<std::uint64_t>();
-    m.columns = j.at("grid").at("columns").get<std::uint32_t>();
-    m.rows = j.at("grid").at("rows").get<std::uint64_t>();
-    m.band_rows = j.at("outer_code").at("band_rows").get<std::uint32_t>();
-    m.groups_per_band = j.at("outer_code").at("groups_per_band").get<std::uint32_t>();
-    m.k = j.at("outer_code").at("k").get<int>();
-    m.m = j.at("outer_code").at("m").get<int>();
-    m.dust_window = j.at("outer_code").at("dust_window_cells").get<std::uint32_t>();
-    m.data_frames = j.at("data_frames").get<std::uint64_t>();
-    m.payload_bytes = j.at("payload").at("bytes").get<std::uint64_t>();
-    m.share_offset = j.at("payload").at("share_offset").get<std::uint64_t>();
-    m.share_bytes = j.at("payload").at("share_bytes").get<std::uint64_t>();
+    m.quiet = static_cast<int>(unsigned_at(j.at("code").at("quiet_zone"), 0xFFFF));
+    m.header_copies = static_cast<std::uint32_t>(unsigned_at(j.at("header_codes").at("copies_per_strip"), 0xFFFFFFFFull));
+    m.grid_x = unsigned_at(j.at("grid").at("origin").at("x"));
+    m.grid_y = unsigned_at(j.at("grid").at("origin").at("y"));
+    m.columns = static_cast<std::uint32_t>(unsigned_at(j.at("grid").at("columns"), 0xFFFFFFFFull));
+    m.rows = unsigned_at(j.at("grid").at("rows"));
+    m.band_rows = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("band_rows"), 0xFFFFFFFFull));
+    m.groups_per_band = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("groups_per_band"), 0xFFFFFFFFull));
+    m.block_columns = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("block_columns"), 0xFFFFFFFFull));
+    m.k = static_cast<int>(unsigned_at(j.at("outer_code").at("k"), 0xFFFF));
+    m.m = static_cast<int>(unsigned_at(j.at("outer_code").at("m"), 0xFFFF));
+    m.dust_window = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("dust_window_cells"), 0xFFFFFFFFull));
+    m.data_frames = unsigned_at(j.at("data_frames"));
+    m.payload_bytes = unsigned_at(j.at("payload").at("bytes"));
+    m.share_offset = unsigned_at(j.at("payload").at("share_offset"));
+    m.share_bytes = unsigned_at(j.at("payload").at("share_bytes"));
     const std::string sha = j.at("payload").at("sha256").get<std::string>();
     if (sha.size() != 64) throw bad("sha256 must be 64 hex digits");
     for (int i = 0; i < 32; ++i) m.payload_sha256[i] = static_cast<std::uint8_t>(std::stoul(sha.substr(2 * i, 2), nullptr, 16));
     if (image) {
       image->file = j.at("image").at("file").get<std::string>();
-      image->tile_width = j.at("image").at("tile_width").get<std::uint32_t>();
-      image->tile_height = j.at("image").at("tile_height").get<std::uint32_t>();
+      image->tile_width = static_cast<std::uint32_t>(unsigned_at(j.at("image").at("tile_width"), 0xFFFFFFFFull));
+      image->tile_height = static_cast<std::uint32_t>(unsigned_at(j.at("image").at("tile_height"), 0xFFFFFFFFull));
       image->compression = j.at("image").at("compression").get<std::string>();
       image->preview = j.at("image").at("preview").get<std::string>();
     }

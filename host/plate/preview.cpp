@@ -146,10 +146,51 @@ void preview_builder::append_rows(const std::uint64_t* rows, std::size_t row_cou
                            std::to_string(plate_height_));
   }
   if (rows == nullptr) throw invalid_argument("append_rows() given no rows");
+  if (region_modules_ != 0) throw invalid_argument("append_rows() after add_region()");
   for (std::size_t i = 0; i < row_count; ++i) {
     count_row(rows + i * words_per_row, plate_width_, factor_, dark_.data());
     ++rows_appended_;
     if (rows_appended_ % factor_ == 0 || rows_appended_ == plate_height_) finish_block_row();
+  }
+}
+
+void preview_builder::add_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
+                                 const std::uint64_t* rows, std::size_t words_per_row)
+{
+  if (width == 0 || row_count == 0) return;
+  if (rows_appended_ != 0) throw invalid_argument("add_region() after append_rows()");
+  if (x0 + width > plate_width_ || y0 + row_count > plate_height_ || rows == nullptr || words_per_row < ceil_div(width, 64))
+    throw invalid_argument("add_region() rectangle outside the plate");
+  if (region_dark_.empty()) region_dark_.assign(static_cast<std::size_t>(preview_width_) * preview_height_, 0);
+  for (std::size_t i = 0; i < row_count; ++i) {
+    const std::uint64_t* row = rows + i * words_per_row;
+    std::uint64_t* out = region_dark_.data() + ((y0 + i) / factor_) * preview_width_;
+    // Count dark modules per block: walk the row in pieces that stay inside one block and word.
+    for (std::uint64_t x = 0; x < width;) {
+      const std::uint64_t block_end = ((x0 + x) / factor_ + 1) * factor_ - x0;
+      const std::uint64_t word_end = (x / 64 + 1) * 64;
+      const std::uint64_t end = std::min({width, block_end, word_end});
+      const std::uint64_t n = end - x;
+      std::uint64_t bits = row[x / 64] >> (x & 63);
+      if (n < 64) bits &= (std::uint64_t{1} << n) - 1;
+      out[(x0 + x) / factor_] += static_cast<std::uint64_t>(__builtin_popcountll(bits));
+      x = end;
+    }
+  }
+  region_modules_ += width * row_count;
+  if (region_modules_ == plate_width_ * plate_height_) {
+    for (std::uint32_t by = 0; by < preview_height_; ++by) {
+      const std::uint64_t rows_in = std::min<std::uint64_t>(factor_, plate_height_ - static_cast<std::uint64_t>(by) * factor_);
+      for (std::uint32_t bx = 0; bx < preview_width_; ++bx) {
+        const std::uint64_t cols_in = std::min<std::uint64_t>(factor_, plate_width_ - static_cast<std::uint64_t>(bx) * factor_);
+        const std::uint64_t modules = rows_in * cols_in;
+        const std::uint64_t dark = region_dark_[static_cast<std::size_t>(by) * preview_width_ + bx];
+        pixels_[static_cast<std::size_t>(by) * preview_width_ + bx] =
+            static_cast<std::uint8_t>(255 - (255 * dark + modules / 2) / modules);
+      }
+    }
+    rows_appended_ = plate_height_;  // complete: write_png may run
+    std::vector<std::uint64_t>().swap(region_dark_);
   }
 }
 

@@ -22,6 +22,12 @@ class preview_builder {
   // for a short stride or rows past the plate height.
   void append_rows(const std::uint64_t* rows, std::size_t row_count, std::size_t words_per_row);
 
+  // Rectangles in any order covering every module once (the counterpart of
+  // tiled_bilevel_writer::put_region); do not mix with append_rows. Keeps one counter per
+  // preview pixel.
+  void add_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
+                  const std::uint64_t* rows, std::size_t words_per_row);
+
   // 8-bit grayscale PNG of pixels(). Throws qrplate::invalid_argument until every plate row has
   // been appended, qrplate::io_error when the file cannot be written.
   void write_png(const std::string& path) const;
@@ -47,6 +53,8 @@ class preview_builder {
   std::uint32_t preview_height_ = 0;
   std::uint64_t rows_appended_ = 0;
   std::vector<std::uint64_t> dark_;  // dark modules per block of the current block row
+  std::vector<std::uint64_t> region_dark_;  // add_region mode: dark modules per block
+  std::uint64_t region_modules_ = 0;        // modules added so far
   std::vector<std::uint8_t> pixels_;
 };
 

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <limits>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "qrplate/error.hpp"
@@ -167,6 +168,15 @@ struct tiled_bilevel_writer::state {
 
   std::uint32_t rows_in_tile_row = 0;
   std::uint64_t tile_rows_done = 0;
+
+  // put_region mode: partly filled tiles, LSB-first words, and the pixels each still needs.
+  struct pending_tile {
+    std::vector<std::uint64_t> words;
+    std::uint64_t missing = 0;
+  };
+  std::unordered_map<std::uint64_t, pending_tile> pending;
+  std::uint64_t region_tiles_written = 0;
+  bool region_mode = false;
   std::uint64_t rows_written = 0;
   bool finished = false;
   bool failed = false;
@@ -220,6 +230,22 @@ struct tiled_bilevel_writer::state {
     rows_in_tile_row = 0;
   }
 
+  std::uint64_t tiles_down() const { return ceil_div(height, options.tile_height); }
+
+  // Encodes a tile held as LSB-first words (ceil(tile_width / 64) per row) and writes it.
+  void write_region_tile(std::uint64_t index, const std::vector<std::uint64_t>& words)
+  {
+    const std::size_t stride = ceil_div(options.tile_width, 64);
+    if (tiles.size() < tile_bytes) tiles.assign(tile_bytes, 0);
+    std::uint8_t* out = tiles.data();
+    for (std::uint32_t r = 0; r < options.tile_height; ++r)
+      pack_row_msb_first(words.data() + r * stride, options.tile_width, out + r * tile_row_bytes);
+    const auto size = static_cast<tmsize_t>(tile_bytes);
+    errno = 0;
+    if (TIFFWriteEncodedTile(tif, static_cast<std::uint32_t>(index), out, size) != size) fail("write a tile of");
+    ++region_tiles_written;
+  }
+
   void check_usable(const char* call) const
   {
     if (failed) throw io_error("cannot write " + path + ": an earlier write failed");
@@ -253,8 +279,7 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   s->tiles_across = tiles_across;
   s->tile_row_bytes = options.tile_width / 8;
   s->tile_bytes = s->tile_row_bytes * options.tile_height;
-  s->tiles.assign(static_cast<std::size_t>(tiles_across) * s->tile_bytes, 0);
-  s->row.assign(static_cast<std::size_t>(tiles_across) * s->tile_row_bytes, 0);
+  // The row-of-tiles buffers are allocated by the first append_rows: put_region needs one tile.
 
   TIFFOpenOptions* open_options = TIFFOpenOptionsAlloc();
   if (open_options == nullptr) throw io_error("cannot create " + path + ": out of memory");
@@ -331,6 +356,11 @@ void tiled_bilevel_writer::append_rows(const std::uint64_t* rows, std::size_t ro
   }
   if (rows == nullptr) throw invalid_argument("append_rows() given no rows");
 
+  if (s.region_mode) throw invalid_argument("append_rows() after put_region() on " + s.path);
+  if (s.row.empty()) {
+    s.tiles.assign(static_cast<std::size_t>(s.tiles_across) * s.tile_bytes, 0);
+    s.row.assign(static_cast<std::size_t>(s.tiles_across) * s.tile_row_bytes, 0);
+  }
   const std::size_t th = s.options.tile_height;
   for (std::size_t i = 0; i < row_count; ++i) {
     pack_row_msb_first(rows + i * words_per_row, s.width, s.row.data());
@@ -346,16 +376,80 @@ void tiled_bilevel_writer::append_rows(const std::uint64_t* rows, std::size_t ro
   }
 }
 
+namespace {
+
+// ORs n bits of src starting at bit sbit into dst starting at bit dbit (LSB-first words).
+void or_bits(std::uint64_t* dst, std::uint64_t dbit, const std::uint64_t* src, std::uint64_t sbit, std::uint64_t n)
+{
+  while (n > 0) {
+    const std::uint64_t take = std::min<std::uint64_t>(n, 64 - (dbit & 63));
+    const std::uint64_t sw = sbit >> 6, so = sbit & 63;
+    std::uint64_t v = src[sw] >> so;
+    if (so != 0 && so + take > 64) v |= src[sw + 1] << (64 - so);
+    if (take < 64) v &= (std::uint64_t{1} << take) - 1;
+    dst[dbit >> 6] |= v << (dbit & 63);
+    dbit += take;
+    sbit += take;
+    n -= take;
+  }
+}
+
+}  // namespace
+
+void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
+                                      const std::uint64_t* rows, std::size_t words_per_row)
+{
+  state& s = *state_;
+  s.check_usable("put_region()");
+  if (s.rows_written != 0) throw invalid_argument("put_region() after append_rows() on " + s.path);
+  if (width == 0 || row_count == 0) return;
+  if (x0 + width > s.width || y0 + row_count > s.height || rows == nullptr || words_per_row < ceil_div(width, 64))
+    throw invalid_argument("put_region() rectangle outside the image " + s.path);
+  s.region_mode = true;
+  const std::uint64_t tw = s.options.tile_width, th = s.options.tile_height;
+  const std::size_t stride = ceil_div(tw, 64);
+  for (std::uint64_t ty = y0 / th; ty * th < y0 + row_count; ++ty) {
+    for (std::uint64_t tx = x0 / tw; tx * tw < x0 + width; ++tx) {
+      const std::uint64_t index = ty * s.tiles_across + tx;
+      auto it = s.pending.find(index);
+      if (it == s.pending.end()) {
+        state::pending_tile t;
+        t.words.assign(stride * th, 0);
+        // Pixels of the tile inside the image: the rest is padding, light.
+        t.missing = (std::min(s.width, (tx + 1) * tw) - tx * tw) * (std::min(s.height, (ty + 1) * th) - ty * th);
+        it = s.pending.emplace(index, std::move(t)).first;
+      }
+      const std::uint64_t cx0 = std::max(x0, tx * tw), cx1 = std::min(x0 + width, (tx + 1) * tw);
+      const std::uint64_t cy0 = std::max(y0, ty * th), cy1 = std::min(y0 + row_count, (ty + 1) * th);
+      for (std::uint64_t y = cy0; y < cy1; ++y)
+        or_bits(it->second.words.data() + (y - ty * th) * stride, cx0 - tx * tw, rows + (y - y0) * words_per_row,
+                cx0 - x0, cx1 - cx0);
+      const std::uint64_t got = (cx1 - cx0) * (cy1 - cy0);
+      if (got > it->second.missing) throw invalid_argument("put_region() rectangles overlap in " + s.path);
+      it->second.missing -= got;
+      if (it->second.missing == 0) {
+        s.write_region_tile(index, it->second.words);
+        s.pending.erase(it);
+      }
+    }
+  }
+}
+
 void tiled_bilevel_writer::finish()
 {
   state& s = *state_;
   if (s.finished) return;
   s.check_usable("finish()");
-  if (s.rows_written != s.height) {
+  if (s.region_mode) {
+    const std::uint64_t total = s.tiles_across * s.tiles_down();
+    if (s.region_tiles_written != total)
+      throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.region_tiles_written) + " of " +
+                             std::to_string(total) + " tiles");
+  } else if (s.rows_written != s.height) {
     throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.rows_written) + " of " +
                            std::to_string(s.height) + " rows");
   }
-  if (s.rows_in_tile_row != 0) {
+  if (!s.region_mode && s.rows_in_tile_row != 0) {
     // Rows below the image in the last tile row still hold the previous tile row: clear to light.
     const std::size_t used = s.rows_in_tile_row * s.tile_row_bytes;
     for (std::uint64_t t = 0; t < s.tiles_across; ++t) {

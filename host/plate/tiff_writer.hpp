@@ -64,6 +64,15 @@ class tiled_bilevel_writer {
   // then), qrplate::io_error when a tile cannot be written (the writer is then unusable).
   void append_rows(const std::uint64_t* rows, std::size_t row_count, std::size_t words_per_row);
 
+  // The other way to fill the image: rectangles in any order, as long as they cover every pixel
+  // exactly once (the plate encoder's band x block units). Row i of the rectangle is `words` at
+  // i * words_per_row, LSB first: bit j is pixel (x0 + j, y0 + i). A tile is compressed and
+  // written as soon as all its pixels have arrived, so memory holds only the tiles that are
+  // partly filled. Do not mix with append_rows. Throws qrplate::invalid_argument for a rectangle
+  // outside the image, qrplate::io_error when a tile cannot be written.
+  void put_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
+                  const std::uint64_t* rows, std::size_t words_per_row);
+
   // Writes the last, partial tile row (padded with 0 = light), the directory, and closes the file.
   // Throws qrplate::invalid_argument "wrote N of H rows" if rows are missing (the writer stays
   // open: append the rest and call finish() again), qrplate::io_error when writing fails
@@ -77,7 +86,8 @@ class tiled_bilevel_writer {
 
  private:
   struct state;
-  std::unique_ptr<state> state_;  // on the heap: libtiff's error handler keeps a pointer into it
+  std::unique_ptr<state> state_;
+  friend struct region_tiles;  // on the heap: libtiff's error handler keeps a pointer into it
 };
 
 }  // namespace qrplate::plate

@@ -14,14 +14,14 @@
 //    37   4  code version, ECC level (0 L, 1 M, 2 Q, 3 H), quiet zone, header copies per strip
 //    41  20  grid x, grid y (8 bytes each), columns (4)
 //    61   8  grid rows
-//    69   8  band rows (4), groups per band (4)
-//    77   6  outer K (2), outer M (2), dust window in cells (2)
-//    83   8  data frames on this plate
-//    91   8  byte offset of this plate's share in the payload
-//    99   8  bytes of this plate's share
-//   107   8  payload bytes in total
-//   115   4  CRC32C of bytes 0..114
-//   = 119 bytes (version 11-H holds 137)
+//    69  12  band rows (4), groups per band (4), columns per block (4)
+//    81   6  outer K (2), outer M (2), dust window in cells (2)
+//    87   8  data frames on this plate
+//    95   8  byte offset of this plate's share in the payload
+//   103   8  bytes of this plate's share
+//   111   8  payload bytes in total
+//   119   4  CRC32C of bytes 0..118
+//   = 123 bytes (version 11-H holds 137)
 #pragma once
 
 #include <array>
@@ -33,7 +33,7 @@
 
 namespace qrplate::plate {
 
-inline constexpr int manifest_bytes = 119;
+inline constexpr int manifest_bytes = 123;
 inline constexpr std::uint8_t manifest_format_version = 1;
 
 struct manifest {
@@ -49,7 +49,7 @@ struct manifest {
   std::uint64_t grid_x = 0, grid_y = 0;
   std::uint32_t columns = 0;
   std::uint64_t rows = 0;
-  std::uint32_t band_rows = 0, groups_per_band = 0;
+  std::uint32_t band_rows = 0, groups_per_band = 0, block_columns = 0;
   int k = 1, m = 0;
   std::uint32_t dust_window = 0;
   std::uint64_t data_frames = 0;
