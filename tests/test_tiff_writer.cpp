@@ -1,6 +1,7 @@
 // plate.tif and preview.png: the streaming writers, read back with libtiff and libpng (never
 // through the writers' own buffers).
 
+#include <unistd.h>
 #include <gtest/gtest.h>
 #include <png.h>
 #include <tiffio.h>
@@ -90,7 +91,8 @@ void append_in_batches(Sink& sink, const bit_image& img, std::mt19937_64& rng, s
 
 std::string temp_path(const std::string& name)
 {
-  return ::testing::TempDir() + "qrplate_tiff_test_" + name;
+  // ctest runs test cases as parallel processes: the pid keeps their files apart.
+  return ::testing::TempDir() + "qrplate_tiff_test_" + std::to_string(::getpid()) + "_" + name;
 }
 
 bool file_exists(const std::string& path)
@@ -590,3 +592,94 @@ TEST(Preview, PngDecodesWithExpectedSize)
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Region mode (put_region / add_region): the plate encoder's band x block units arrive as
+// rectangles in band order; any partition of the image must give the same pixels.
+
+namespace {
+
+// Cuts img into a random grid of rectangles (rows of random heights, each cut into random
+// widths) and calls put(x0, y0, w, h, words, stride) for each, in row-band order.
+template <typename Put>
+void put_in_rectangles(const bit_image& img, std::mt19937_64& rng, Put&& put)
+{
+  std::uniform_int_distribution<std::uint64_t> tall(1, 70), wide(1, 300);
+  for (std::uint64_t y = 0; y < img.height;) {
+    const std::uint64_t h = std::min(tall(rng), img.height - y);
+    for (std::uint64_t x = 0; x < img.width;) {
+      const std::uint64_t w = std::min(wide(rng), img.width - x);
+      // Copy the rectangle into its own buffer, shifted to bit 0, as the encoder's rasters are.
+      const std::size_t stride = static_cast<std::size_t>((w + 63) / 64);
+      std::vector<std::uint64_t> rect(stride * h, 0);
+      for (std::uint64_t r = 0; r < h; ++r)
+        for (std::uint64_t c = 0; c < w; ++c)
+          if (img.dark(x + c, y + r)) rect[r * stride + c / 64] |= std::uint64_t{1} << (c % 64);
+      put(x, y, w, static_cast<std::size_t>(h), rect.data(), stride);
+      x += w;
+    }
+    y += h;
+  }
+}
+
+}  // namespace
+
+TEST(TiledBilevelWriter, RegionsInAnyPartitionReadBack)
+{
+  for (std::uint64_t seed : {31u, 32u, 33u}) {
+    std::mt19937_64 rng(seed);
+    const std::uint64_t w = 200 + rng() % 900, h = 100 + rng() % 700;
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(w) + " x " + std::to_string(h));
+    const bit_image img = random_image(w, h, 0, 0.5, rng);
+    tiff_options opt;
+    opt.tile_width = 64;
+    opt.tile_height = 48;
+    const std::string path = temp_path("regions.tif");
+    {
+      tiled_bilevel_writer out(path, w, h, opt);
+      put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
+                                      const std::uint64_t* words, std::size_t stride) {
+        out.put_region(x, y, rw, rh, words, stride);
+      });
+      out.finish();
+    }
+    expect_tiff_matches(path, img, opt);
+    std::remove(path.c_str());
+  }
+}
+
+TEST(TiledBilevelWriter, RegionsMustCoverTheImageOnce)
+{
+  std::vector<std::uint64_t> rows(2 * 100, ~std::uint64_t{0});
+  {
+    const std::string path = temp_path("regions_missing.tif");
+    tiled_bilevel_writer out(path, 100, 100, {});
+    out.put_region(0, 0, 100, 1, rows.data(), 2);
+    EXPECT_THROW(out.finish(), qrplate::invalid_argument);                                  // 99 rows missing
+    EXPECT_THROW(out.put_region(50, 99, 60, 1, rows.data(), 2), qrplate::invalid_argument);  // outside
+    EXPECT_THROW(out.append_rows(rows.data(), 1, 2), qrplate::invalid_argument);              // modes mixed
+  }
+  {
+    const std::string path = temp_path("regions_twice.tif");
+    tiled_bilevel_writer out(path, 100, 100, {});
+    out.put_region(0, 0, 100, 100, rows.data(), 2);  // the single tile is complete and written
+    EXPECT_THROW(out.put_region(0, 0, 100, 1, rows.data(), 2), qrplate::invalid_argument);
+    out.finish();
+    std::remove(path.c_str());
+  }
+}
+
+TEST(Preview, RegionsEqualRows)
+{
+  std::mt19937_64 rng(41);
+  const bit_image img = random_image(777, 333, 0, 0.4, rng);
+  preview_builder by_rows(777, 333, 100);
+  append_in_batches(by_rows, img, rng, 9);
+  preview_builder by_regions(777, 333, 100);
+  put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
+                                  const std::uint64_t* words, std::size_t stride) {
+    by_regions.add_region(x, y, rw, rh, words, stride);
+  });
+  EXPECT_EQ(by_regions.pixels(), by_rows.pixels());
+  EXPECT_EQ(by_regions.pixels(), naive_preview(img, by_regions.factor()));
+}

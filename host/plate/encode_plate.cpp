@@ -278,20 +278,12 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   const std::uint16_t tag = plate_tag_of(man.plate_id);
   const int k = pl.k(), m = pl.m();
   const std::uint64_t band_px = static_cast<std::uint64_t>(pl.band_rows()) * g.pitch;
-  const std::size_t sym_words = words_per_symbol(g.code_size);
 
   // Pixel columns of block b: the first takes the left margin, the last the right one.
   auto block_x0 = [&](std::uint32_t b) { return b == 0 ? 0 : g.cell_x(pl.block_x(b)); };
   auto block_x1 = [&](std::uint32_t b) { return b + 1 == pl.blocks() ? g.width : g.cell_x(pl.block_x(b + 1)); };
 
-  // Working memory: three unit rasters (one being built, two queued), a unit of codes and frame
-  // bytes, and the row of TIFF tiles waiting for the next band.
-  const std::uint32_t last = pl.blocks() - 1;
-  const std::uint64_t widest = std::max(block_x1(0) - block_x0(0), block_x1(last) - block_x0(last));
-  const double unit_frames = static_cast<double>(pl.band_rows()) * std::max(pl.block_width(0), pl.block_width(pl.blocks() - 1));
-  const double need = 3.0 * static_cast<double>(band_px) * static_cast<double>((widest + 63) / 64 * 8) +
-                      unit_frames * (static_cast<double>(sym_words) * 8.0 + 2.0 * (body + frame_header_bytes)) +
-                      static_cast<double>(o.tile_height) * static_cast<double>(g.width) / 8.0;
+  const double need = encode_memory_bytes(g, o.tile_height);
   if (need > static_cast<double>(o.buffer_bytes))
     throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
                            mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer or lower --tile");
@@ -456,6 +448,20 @@ void write_text_file(const std::string& path, const std::string& text)
 }
 
 }  // namespace
+
+double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height)
+{
+  const frame_placement& pl = g.placement;
+  const std::uint32_t last = pl.blocks() - 1;
+  const std::uint64_t widest_cells = std::max(pl.block_width(0), pl.block_width(last));
+  const double widest_px = static_cast<double>(widest_cells * g.pitch + 2 * plate_margin);
+  const double band_px = static_cast<double>(pl.band_rows()) * g.pitch;
+  const double unit_frames = static_cast<double>(pl.band_rows()) * static_cast<double>(widest_cells);
+  const double body = frame_body_bytes(g.version, g.ecc) + frame_header_bytes;
+  return 3.0 * band_px * (widest_px + 64) / 8.0                                      // unit rasters
+         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 2.0 * body)  // codes, frames
+         + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0;     // tiles awaiting the next band
+}
 
 void effective_outer(const plate_encode_options& o, std::uint64_t data_frames, int& k, int& m)
 {

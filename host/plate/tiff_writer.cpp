@@ -176,6 +176,7 @@ struct tiled_bilevel_writer::state {
   };
   std::unordered_map<std::uint64_t, pending_tile> pending;
   std::uint64_t region_tiles_written = 0;
+  std::vector<bool> region_written;  // per tile: already compressed and written
   bool region_mode = false;
   std::uint64_t rows_written = 0;
   bool finished = false;
@@ -405,12 +406,16 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
   if (width == 0 || row_count == 0) return;
   if (x0 + width > s.width || y0 + row_count > s.height || rows == nullptr || words_per_row < ceil_div(width, 64))
     throw invalid_argument("put_region() rectangle outside the image " + s.path);
-  s.region_mode = true;
+  if (!s.region_mode) {
+    s.region_mode = true;
+    s.region_written.assign(static_cast<std::size_t>(s.tiles_across * s.tiles_down()), false);
+  }
   const std::uint64_t tw = s.options.tile_width, th = s.options.tile_height;
   const std::size_t stride = ceil_div(tw, 64);
   for (std::uint64_t ty = y0 / th; ty * th < y0 + row_count; ++ty) {
     for (std::uint64_t tx = x0 / tw; tx * tw < x0 + width; ++tx) {
       const std::uint64_t index = ty * s.tiles_across + tx;
+      if (s.region_written[index]) throw invalid_argument("put_region() rectangles overlap in " + s.path);
       auto it = s.pending.find(index);
       if (it == s.pending.end()) {
         state::pending_tile t;
@@ -429,6 +434,7 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
       it->second.missing -= got;
       if (it->second.missing == 0) {
         s.write_region_tile(index, it->second.words);
+        s.region_written[index] = true;
         s.pending.erase(it);
       }
     }

@@ -69,7 +69,9 @@ class tiled_bilevel_writer {
   // i * words_per_row, LSB first: bit j is pixel (x0 + j, y0 + i). A tile is compressed and
   // written as soon as all its pixels have arrived, so memory holds only the tiles that are
   // partly filled. Do not mix with append_rows. Throws qrplate::invalid_argument for a rectangle
-  // outside the image, qrplate::io_error when a tile cannot be written.
+  // outside the image or one that lands on a finished tile or overfills a pending one (other
+  // overlaps go unnoticed until finish() finds tiles missing), qrplate::io_error when a tile
+  // cannot be written.
   void put_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
                   const std::uint64_t* rows, std::size_t words_per_row);
 

@@ -19,7 +19,7 @@ struct encode_args {
   plate_args plate;
   std::string backend = "auto";
   unsigned threads = 0;
-  std::uint32_t tile = 1024;
+  std::uint32_t tile = 512;
   std::string compression = "deflate";
   double buffer_mib = 1024;
   bool discard = false;
@@ -46,7 +46,7 @@ void add_encode_command(CLI::App& app)
                     "enough for the payload); a payload larger than one plate becomes several");
   cmd->add_option("--backend", args->backend, "auto, cpu or cuda (default: auto: CUDA when a device exists)");
   cmd->add_option("--threads", args->threads, "CPU threads for encoding (default: 0 = every core)");
-  cmd->add_option("--tile", args->tile, "TIFF tile side in pixels, a multiple of 16 (default: 1024)");
+  cmd->add_option("--tile", args->tile, "TIFF tile side in pixels, a multiple of 16 (default: 512)");
   cmd->add_option("--compression", args->compression, "TIFF compression: deflate, g4 (CCITT Group 4) or none (default: deflate)");
   cmd->add_option("--buffer", args->buffer_mib, "Working memory bound in MiB (default: 1024)");
   cmd->add_flag("--discard", args->discard, "Run the whole pipeline but write nothing (throughput measurement)");
@@ -60,7 +60,7 @@ void add_encode_command(CLI::App& app)
       "See docs/FORMAT.md.\n\n"
       "Examples:\n"
       "  qrplate encode archive.tar -o plate               one plate, just large enough\n"
-      "  qrplate encode big.bin -o plates --plate 20x20mm   as many 20 mm plates as needed\n"
+      "  qrplate encode big.bin -o plates --plate A4        as many A4 plates as needed\n"
       "  head -c 1G /dev/urandom | qrplate encode - -o p --discard   measure throughput\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");

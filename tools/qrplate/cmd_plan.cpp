@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "plate_options.hpp"
 #include "qrplate/error.hpp"
+#include "qrplate/plate/encode_plate.hpp"
 #include "qrplate/plate/frame.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/qr.hpp"
@@ -76,6 +77,8 @@ void add_plan_command(CLI::App& app)
     j["overhead"] = {{"frame_header_bytes", byte_cap - per_frame}, {"frame_fraction", frame_overhead},
                      {"outer_fraction", outer_overhead},
                      {"unused_cell_fraction", cells ? 1.0 - static_cast<double>(frames + pl.parity_frames()) / static_cast<double>(cells) : 0.0}};
+    const double memory = plate::encode_memory_bytes(g, 512);
+    j["encode_memory_bytes"] = memory;
     j["image"] = {{"pixels", {{"width", g.width}, {"height", g.height}}},
                   {"uncompressed_bytes", static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0}};
     if (args->json) {
@@ -109,6 +112,7 @@ void add_plan_command(CLI::App& app)
     std::printf("image        %llu x %llu pixels, %s uncompressed at 1 bit/module\n",
                 static_cast<unsigned long long>(g.width), static_cast<unsigned long long>(g.height),
                 human(static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0).c_str());
+    std::printf("memory       %s for `qrplate encode` (512-pixel tiles; --buffer must allow it)\n", human(memory).c_str());
   });
 }
 

@@ -14,8 +14,8 @@ namespace qrplate::plate {
 struct plate_encode_options {
   geometry_options geometry;
   bool outer_given = false;  // the user chose K+M: do not shrink it for a small payload
-  std::uint32_t tile_width = 1024;
-  std::uint32_t tile_height = 1024;
+  std::uint32_t tile_width = 512;
+  std::uint32_t tile_height = 512;
   std::string compression = "deflate";  // none | deflate | g4
   bool discard = false;                 // run everything, write nothing
   backend where = backend::automatic;
@@ -44,6 +44,10 @@ struct plate_encode_result {
 // exist. Throws qrplate::invalid_argument / io_error / data_too_long with a one-line reason.
 plate_encode_result encode_plates(const std::string& input, const std::string& out_dir,
                                   const plate_encode_options& options);
+
+// Working memory the encoder needs for a plate (checked against buffer_bytes): three unit
+// rasters, one unit of codes and frames, and the row of TIFF tiles awaiting the next band.
+double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height);
 
 // The outer code a payload of `data_frames` frames gets: the requested K+M, or, for payloads
 // smaller than one group when the user did not choose, K = data_frames and M scaled down in

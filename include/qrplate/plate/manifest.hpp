@@ -73,7 +73,7 @@ manifest manifest_from_binary(const std::uint8_t* bytes, std::size_t n);
 // plate.json text (the binary fields by name, the SHA-256, file names and tiling) and back.
 struct image_info {
   std::string file = "plate.tif";
-  std::uint32_t tile_width = 1024, tile_height = 1024;
+  std::uint32_t tile_width = 512, tile_height = 512;
   std::string compression = "deflate";
   std::string preview = "preview.png";
 };
