@@ -10,5 +10,6 @@ namespace qrplate::cli {
 void add_qr_command(CLI::App& app);      // `qrplate qr`: one payload -> one QR Code image
 void add_plan_command(CLI::App& app);    // `qrplate plan`: what a plate holds
 void add_encode_command(CLI::App& app);  // `qrplate encode`: bytes -> plate directory
+void add_simulate_command(CLI::App& app);  // `qrplate simulate`: plate -> simulated SEM scans
 
 }  // namespace qrplate::cli

@@ -1,0 +1,56 @@
+// `qrplate simulate`: a plate directory -> a scan set directory of realistic SEM tiles
+// (tiles + scan.json with the nominal stage positions + truth.json with the true geometry and
+// the defects), deterministic for a seed. The per-pixel model is in sem_model.hpp.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "qrplate/sim/sem_model.hpp"
+
+namespace qrplate::sim {
+
+// A rectangle of the plate in modules.
+struct module_region {
+  std::uint64_t x = 0, y = 0, width = 0, height = 0;
+};
+module_region parse_region(std::string_view text);  // "X,Y,WxH" in modules, e.g. "0,0,2000x1500"
+
+struct simulate_options {
+  sem_params sem;
+  double pixel_nm = 0;           // pixel size; 0 = module_nm / px_per_module
+  double px_per_module = 3.0;
+  std::uint32_t tile_px = 1024;  // tile side in pixels
+  double overlap = 0.10;         // fraction of a tile shared with its neighbour, 0..0.9
+  double stage_sigma_nm = 500;   // stage position error (Gaussian sigma per axis)
+  double rotation_max_deg = 0.5; // scan rotation against the plate, uniform in +-
+  double scale_max = 0.005;      // pixel size error, uniform in +-
+  double dust_per_mm2 = 0;       // dust particles (opaque disks)
+  double dust_diameter_um = 2.0; // mean diameter (exponential distribution)
+  double scratches_per_mm2 = 0;  // scratches (long thin strips)
+  double scratch_width_nm = 200;
+  double scratch_length_um = 50;
+  double missing_tile_rate = 0;  // probability that a tile is missing from the scan set
+  std::optional<module_region> region;  // default: the whole plate
+  std::uint64_t seed = 1;
+  unsigned threads = 0;          // 0: every core
+  bool progress = false;
+};
+
+// "clean", "typical", "harsh" (documented in docs/SIMULATOR.md and in the code).
+simulate_options preset(std::string_view name);
+
+struct simulate_result {
+  std::uint64_t tiles = 0, missing = 0, pixels = 0;
+  std::uint64_t dust = 0, scratches = 0, destroyed_cells = 0;
+  double pixel_nm = 0;
+  double seconds = 0;
+};
+
+// Throws qrplate::invalid_argument (bad parameters, with a one-line reason) or io_error.
+// out_dir must not exist; it is written under a temporary name and renamed at the end.
+simulate_result simulate(const std::string& plate_dir, const std::string& out_dir, const simulate_options& o);
+
+}  // namespace qrplate::sim
