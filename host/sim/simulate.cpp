@@ -111,10 +111,12 @@ simulate_options preset(std::string_view name)
     o.rotation_max_deg = 0.2;
     o.scale_max = 0.002;
   } else if (name == "typical") {
-    // Production speed: 50 pA x 1 us = 312 electrons per pixel, sigma 2 nm, drift 20 nm/s,
+    // Production speed: 50 pA x 1 us = 312 electrons per pixel, half of them detected at full
+    // signal, sigma 2 nm, drift 20 nm/s,
     // stage 500 nm, rotation 0.5 deg, some dust (20 per mm2), rare scratches, 1% tiles lost.
     p.beam_pA = 50;
     p.dwell_us = 1;
+    p.yield = 0.5;
     p.sigma_nm = 2;
     p.drift_nm_per_s = 20;
     p.jitter_nm = 0.5;
@@ -126,11 +128,12 @@ simulate_options preset(std::string_view name)
     o.scratches_per_mm2 = 1;
     o.missing_tile_rate = 0.01;
   } else if (name == "harsh") {
-    // A fast scan of a dirty plate: 20 pA x 0.5 us = 62 electrons per pixel, a wider,
+    // A fast scan of a dirty plate: 20 pA x 0.5 us = 62 electrons per pixel, 30% detected, a wider,
     // astigmatic probe with more halo, drift 100 nm/s with jumps, strong vibration, stage
     // 1 um, rotation 1 deg, dust 100 per mm2, scratches 5 per mm2, 3% tiles lost.
     p.beam_pA = 20;
     p.dwell_us = 0.5;
+    p.yield = 0.3;
     p.sigma_nm = 4;
     p.sigma_y_nm = 5.5;
     p.astigmatism_deg = 30;

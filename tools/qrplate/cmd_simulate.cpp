@@ -10,6 +10,49 @@
 
 namespace qrplate::cli {
 
+namespace {
+
+// One command-line flag per model parameter: name, unit and meaning, and where it goes.
+struct sem_flag {
+  const char* name;
+  const char* help;
+  double sim::sem_params::*field;
+};
+const sem_flag sem_flags[] = {
+    {"--film-level", "Signal of unmilled film, relative SE yield (default 0.55)", &sim::sem_params::film_level},
+    {"--milled-level", "Signal floor of milled modules (default 0.20; above film = bright milled)", &sim::sem_params::milled_level},
+    {"--edge-gain", "Edge brightening a in a*exp(-d/lambda) inside milled features (default 0.30)", &sim::sem_params::edge_gain},
+    {"--edge-lambda-nm", "Decay length lambda of the edge brightening, nm (default 4)", &sim::sem_params::edge_lambda_nm},
+    {"--edge-round-nm", "Rounding of the milled walls, nm (default 3)", &sim::sem_params::edge_round_nm},
+    {"--grain", "Film texture, relative standard deviation (default 0.02)", &sim::sem_params::grain_amplitude},
+    {"--grain-nm", "Correlation length of the texture, nm (default 12)", &sim::sem_params::grain_nm},
+    {"--sigma-nm", "Probe sigma, nm", &sim::sem_params::sigma_nm},
+    {"--sigma-y-nm", "Probe sigma along the second axis, nm (0 = round probe)", &sim::sem_params::sigma_y_nm},
+    {"--astigmatism-deg", "Angle of the probe's first axis, degrees", &sim::sem_params::astigmatism_deg},
+    {"--halo", "Fraction of the signal in the broad halo", &sim::sem_params::halo_weight},
+    {"--halo-nm", "Halo sigma, nm (default 30)", &sim::sem_params::halo_sigma_nm},
+    {"--dwell-us", "Dwell time per pixel, us", &sim::sem_params::dwell_us},
+    {"--flyback-us", "Line flyback time, us (default 20)", &sim::sem_params::flyback_us},
+    {"--drift-nm-s", "Drift speed, nm/s", &sim::sem_params::drift_nm_per_s},
+    {"--drift-deg", "Drift direction, degrees", &sim::sem_params::drift_angle_deg},
+    {"--jump-rate", "Drift jumps per second", &sim::sem_params::jump_rate_per_s},
+    {"--jump-nm", "Size of a drift jump, nm", &sim::sem_params::jump_nm},
+    {"--jitter-nm", "Line jitter sigma along x, nm", &sim::sem_params::jitter_nm},
+    {"--vibration-nm", "Vibration amplitude along x, nm", &sim::sem_params::vibration_nm},
+    {"--vibration-hz", "Vibration frequency, Hz (default 50)", &sim::sem_params::vibration_hz},
+    {"--background-tilt", "Brightness ramp across a tile, relative", &sim::sem_params::background_tilt},
+    {"--charging", "Brightening by the end of the scan, relative", &sim::sem_params::charging},
+    {"--current-pa", "Beam current, pA", &sim::sem_params::beam_pA},
+    {"--yield", "Detected electrons per primary electron at signal 1 (default 1)", &sim::sem_params::yield},
+    {"--gain-cv", "Detector gain noise, coefficient of variation", &sim::sem_params::gain_cv},
+    {"--lag", "Detector lag along the fast axis, fraction 0..1", &sim::sem_params::lag},
+    {"--read-noise-e", "Read noise sigma, electrons", &sim::sem_params::read_noise_e},
+    {"--black-level", "Output offset, fraction of full scale (default 0.05)", &sim::sem_params::black_level},
+    {"--full-scale-e", "Electrons mapped to full scale (0 = twice the film signal)", &sim::sem_params::full_scale_e},
+};
+
+}  // namespace
+
 void add_simulate_command(CLI::App& app)
 {
   struct sim_args {
@@ -21,8 +64,9 @@ void add_simulate_command(CLI::App& app)
     unsigned threads = 0;
     bool no_progress = false;
     // model overrides (negative / NaN = keep the preset's value)
-    double sigma = -1, current = -1, dwell = -1, drift = -1, stage = -1, rotation = -1, scale = -1, overlap = -1;
-    double dust = -1, scratches = -1, missing = -1, jitter = -1, vibration = -1, halo = -1, contrast = -1;
+    double stage = -1, rotation = -1, scale = -1, overlap = -1;
+    double dust = -1, scratches = -1, missing = -1, contrast = -1;
+    double sem_values[sizeof(sem_flags) / sizeof(sem_flags[0])] = {};
     bool bright_milled = false;
   };
   auto a = std::make_shared<sim_args>();
@@ -37,13 +81,8 @@ void add_simulate_command(CLI::App& app)
   cmd->add_option("--tile", a->tile, "Tile side in pixels (default 1024)");
   cmd->add_option("--bits", a->bits, "8 or 16 bit tiles (default 16)");
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
-  cmd->add_option("--sigma-nm", a->sigma, "Probe sigma in nm");
-  cmd->add_option("--current-pa", a->current, "Beam current in pA");
-  cmd->add_option("--dwell-us", a->dwell, "Dwell time per pixel in us");
-  cmd->add_option("--drift-nm-s", a->drift, "Drift in nm/s");
-  cmd->add_option("--jitter-nm", a->jitter, "Line jitter sigma in nm");
-  cmd->add_option("--vibration-nm", a->vibration, "Vibration amplitude in nm");
-  cmd->add_option("--halo", a->halo, "Fraction of the signal in the broad halo");
+  for (std::size_t i = 0; i < sizeof(sem_flags) / sizeof(sem_flags[0]); ++i)
+    cmd->add_option(sem_flags[i].name, a->sem_values[i], sem_flags[i].help)->group("Model (defaults: the preset's)");
   cmd->add_option("--stage-nm", a->stage, "Stage position error sigma in nm");
   cmd->add_option("--rotation-deg", a->rotation, "Scan rotation, uniform in +- this many degrees");
   cmd->add_option("--scale-error", a->scale, "Pixel size error, uniform in +- this fraction");
@@ -73,13 +112,7 @@ void add_simulate_command(CLI::App& app)
     auto set = [&](const char* name, double v, double& field) {
       if (cmd->count(name)) field = v;
     };
-    set("--sigma-nm", a->sigma, o.sem.sigma_nm);
-    set("--current-pa", a->current, o.sem.beam_pA);
-    set("--dwell-us", a->dwell, o.sem.dwell_us);
-    set("--drift-nm-s", a->drift, o.sem.drift_nm_per_s);
-    set("--jitter-nm", a->jitter, o.sem.jitter_nm);
-    set("--vibration-nm", a->vibration, o.sem.vibration_nm);
-    set("--halo", a->halo, o.sem.halo_weight);
+    for (std::size_t i = 0; i < sizeof(sem_flags) / sizeof(sem_flags[0]); ++i) set(sem_flags[i].name, a->sem_values[i], o.sem.*sem_flags[i].field);
     set("--stage-nm", a->stage, o.stage_sigma_nm);
     set("--rotation-deg", a->rotation, o.rotation_max_deg);
     set("--scale-error", a->scale, o.scale_max);
