@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: encode a sample (this repository's headers and docs, as a
 # tar archive) into a plate: plate.json, plate.tif (tiled BigTIFF, 1 bit per module) and
-# preview.png; then show what an A4 plate holds. Decoding the plate back is the next step of
-# qrplate (not built yet).
+# preview.png; scan it with the simulated SEM; then show what an A4 plate holds. Decoding the
+# scans back to the bytes is the next step of qrplate (not built yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh release
@@ -22,7 +22,11 @@ echo "== the plate directory"
 ls -l "$out/plate"
 echo "preview (open it to see the codes, bands and header strips): $out/plate/preview.png"
 
-echo "== one QR code of the plate's size class, in the terminal"
+echo "== scan it with the simulated SEM (typical preset: 50 pA, 1 us dwell, 3 px/module, 10% overlap)"
+"$qrplate" simulate "$out/plate" -o "$out/scans" --preset typical --px-per-module 3
+echo "scans: $out/scans (scan.json, truth.json, 16-bit TIFF tiles); look at $out/scans/contact_sheet.png"
+
+echo "== one QR code in the terminal"
 "$qrplate" qr "qrplate: bytes to plates of QR codes, and back" --format text
 
 echo "== what one A4 plate holds at 49 nm with version 40-L codes"
