@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#define ZX_USE_UTF8 1  // zxing-cpp 1.4: opt in to the std::string API now, silencing its notice
 #include <ZXing/ReadBarcode.h>
 
 #include <cmath>

@@ -129,7 +129,8 @@ void validate(const sem_params& p)
           "must be > 0 when halo_weight > 0");
   require(p.dwell_us > 0, "dwell_us", p.dwell_us, "must be > 0");
   require(p.flyback_us >= 0, "flyback_us", p.flyback_us, "must be >= 0");
-  require(p.drift_nm_per_s >= 0, "drift_nm_per_s", p.drift_nm_per_s, "must be >= 0 (drift_angle_deg sets the direction)");
+  require(p.drift_nm_per_s >= 0, "drift_nm_per_s", p.drift_nm_per_s,
+          "must be >= 0 (drift_angle_deg sets the direction)");
   require(true, "drift_angle_deg", p.drift_angle_deg, "");
   require(p.jump_rate_per_s >= 0, "jump_rate_per_s", p.jump_rate_per_s, "must be >= 0");
   require(p.jump_nm >= 0, "jump_nm", p.jump_nm, "must be >= 0");

@@ -8,15 +8,17 @@
 // loop over them.
 //
 // Coordinates. Plate: nm, origin at the top-left corner of module (0, 0), x right, y down.
-// Angles (rotation_deg, astigmatism_deg, drift_angle_deg) are counter-clockwise as seen on a
-// screen that shows the plate with y down: angle a is the plate direction (cos a, -sin a).
+// Angles (rotation_deg, astigmatism_deg, drift_angle_deg) turn from the plate's +x towards its
+// +y: angle a is the plate direction (cos a, sin a) (counter-clockwise in the usual maths
+// picture with y up; clockwise on a screen that shows the plate with y down).
 //
 // The model, in the order it is applied:
-//  1. Surface. Milled modules (module_window) with walls rounded by a Gaussian of sigma
-//     edge_round_nm; inside a milled feature the level is milled_level + edge_gain*exp(-d /
-//     edge_lambda_nm), d = distance to the nearest feature edge (taken from the 3x3 module
-//     neighbourhood, so exact up to one module); film_level elsewhere; everything times
-//     (1 + grain_amplitude * g), g a unit-variance value-noise field on a grain_nm lattice.
+//  1. Surface. Sharp: inside a milled module (module_window) the level is milled_level +
+//     edge_gain * exp(-d / edge_lambda_nm), d = distance to the nearest feature edge (taken
+//     from the 3x3 module neighbourhood, so exact up to one module); film_level elsewhere.
+//     Walls are rounded by smoothing this sharp surface with a Gaussian of sigma edge_round_nm.
+//     Everything times (1 + grain_amplitude * g), g a unit-variance value-noise field on a
+//     grain_nm lattice.
 //  2. Probe. The surface convolved with (1 - halo_weight) * core + halo_weight * halo, core a
 //     Gaussian (sigma_nm, sigma_y_nm, astigmatism_deg), halo an isotropic Gaussian.
 //     Computed analytically; the approximations are listed in sem_pixel.hpp (exact for straight
@@ -25,7 +27,9 @@
 //     sits at pose(pixel centre) + drift(t) + jitter(line j) + vibration(t).
 //  4. Background: signal * (1 + background_tilt * ramp) * (1 + charging * t / t_total).
 //  5. Detector: Poisson count of n * yield * signal electrons (n = 6.24 * beam_pA * dwell_us),
-//     gain noise, lag, read noise, then DN = black + electrons * gain, rounded and clipped.
+//     gain noise, lag (out_0 = s_0: a line starts settled), read noise, then
+//     DN = black_level * max + electrons * max * (1 - black_level) / full_scale_e, rounded and
+//     clipped to 0..max (max = 255 or 65535).
 #pragma once
 
 #include <cstddef>
@@ -41,17 +45,17 @@ struct sem_params {
   double milled_level = 0.20;     // milled module floor, >= 0 (polarity: set above film_level for bright)
   double edge_gain = 0.30;        // a in a*exp(-d/lambda): brightening inside a milled feature near its edge, >= 0
   double edge_lambda_nm = 4.0;    // lambda, decay length of the edge brightening (nm); 0 = none
-  double edge_round_nm = 3.0;     // wall rounding: the milled indicator is smoothed by a Gaussian of this sigma (nm)
+  double edge_round_nm = 3.0;     // wall rounding: the sharp surface is smoothed by a Gaussian of this sigma (nm)
   double grain_amplitude = 0.02;  // film texture, relative standard deviation (spatial average); 0 = none
   double grain_nm = 12.0;         // correlation length of the grain: lattice spacing of the value noise (nm)
   std::uint64_t grain_seed = 0;   // seed of the texture: a property of the plate, not of a tile, so that
                                   // overlapping tiles (rendered with different seeds) see the same grain
   // 2. Probe.
-  double sigma_nm = 2.0;          // Gaussian probe sigma along its first axis (nm), >= 0
-  double sigma_y_nm = 0.0;        // along the second axis (nm); 0 = same as sigma_nm (astigmatism when different)
-  double astigmatism_deg = 0.0;   // angle of the first axis against the scan's x
-  double halo_weight = 0.03;      // fraction of the signal in a broad halo, 0..1
-  double halo_sigma_nm = 30.0;    // halo sigma (nm), > 0 when halo_weight > 0
+  double sigma_nm = 2.0;         // Gaussian probe sigma along its first axis (nm), >= 0
+  double sigma_y_nm = 0.0;       // along the second axis (nm); 0 = same as sigma_nm (astigmatism when different)
+  double astigmatism_deg = 0.0;  // angle of the first axis against the scan's x
+  double halo_weight = 0.03;     // fraction of the signal in a broad halo, 0..1
+  double halo_sigma_nm = 30.0;   // halo sigma (nm), > 0 when halo_weight > 0
   // 3. Scan timing and distortion.
   double dwell_us = 1.0;          // per pixel, > 0
   double flyback_us = 20.0;       // per line, beam returning to the left, >= 0
@@ -67,22 +71,24 @@ struct sem_params {
                                   // along a direction drawn per tile), 0..2
   double charging = 0.03;         // relative brightening at the end of the scan (linear in time), > -1
   // 5. Detector.
-  double beam_pA = 50.0;          // probe current (pA), > 0
-  double yield = 1.0;             // detected electrons per primary electron at signal 1.0, > 0
-  double gain_cv = 0.3;           // detector gain noise: coefficient of variation per electron, >= 0
-  double lag = 0.1;               // fraction of a pixel's signal that leaks into the next (fast axis), 0..<1
-  double read_noise_e = 1.0;      // additive read noise, sigma in electron equivalents, >= 0
-  double black_level = 0.05;      // output offset, fraction of full scale, 0..<1
-  double full_scale_e = 0.0;      // electrons mapped to full scale; 0 = 2 x the mean signal of the brighter
-                                  // of film and milled floor (= 2 x film at the defaults)
-  int bits = 16;                  // 8 or 16 bit output
-  bool noise = true;              // false: the expected image (no shot, gain or read noise), for tests and previews
+  double beam_pA = 50.0;      // probe current (pA), > 0
+  double yield = 1.0;         // detected electrons per primary electron at signal 1.0, > 0
+  double gain_cv = 0.3;       // detector gain noise: coefficient of variation per electron, >= 0
+  double lag = 0.1;           // fraction of a pixel's signal that leaks into the next (fast axis), 0..<1
+  double read_noise_e = 1.0;  // additive read noise, sigma in electron equivalents, >= 0
+  double black_level = 0.05;  // output offset, fraction of full scale, 0..<1
+  double full_scale_e = 0.0;  // electrons mapped to full scale; 0 = 2 x the mean signal of the brighter
+                              // of film and milled floor (= 2 x film at the defaults)
+  int bits = 16;              // 8 or 16 bit output
+  bool noise = true;          // false: the expected image (no shot, gain or read noise), for tests and previews
 };
 
 // Where a tile really is: plate coordinates (nm) of the top-left corner of pixel (0, 0);
-// rotation of the scan's x axis against the plate's (counter-clockwise on screen, degrees);
+// rotation of the scan's x axis against the plate's (degrees, from +x towards +y, see above);
 // scale (1 + error) of the pixel size. Pixel (i, j)'s centre lies at
-//   (x_nm, y_nm) + scale * pixel_nm * ((i + 0.5) * (cos r, -sin r) + (j + 0.5) * (sin r, cos r)).
+//   (x_nm, y_nm) + scale * pixel_nm * ((i + 0.5) * (cos r, sin r) + (j + 0.5) * (-sin r, cos r)),
+// and plate point (X, Y) at pixel coordinates u = (dX cos r + dY sin r) / (scale * pixel_nm),
+// v = (-dX sin r + dY cos r) / (scale * pixel_nm), (dX, dY) = (X - x_nm, Y - y_nm).
 struct tile_pose {
   double x_nm = 0;
   double y_nm = 0;
@@ -91,16 +97,16 @@ struct tile_pose {
 };
 
 struct tile_spec {
-  std::uint32_t width = 2048;   // pixels
+  std::uint32_t width = 2048;  // pixels
   std::uint32_t height = 2048;
-  double pixel_nm = 16.0;       // nominal pixel size
+  double pixel_nm = 16.0;  // nominal pixel size
 };
 
 // A window of the plate's module map (1 = milled): module (col, row) of the plate is bit
 // (col - x0) % 64 of word (col - x0) / 64 of row (row - y0); outside the window = not milled.
 struct module_window {
   const std::uint64_t* rows = nullptr;
-  std::size_t stride = 0;   // words per row
+  std::size_t stride = 0;  // words per row
   std::int64_t x0 = 0, y0 = 0;
   std::int64_t width = 0, height = 0;
   double module_nm = 49.0;

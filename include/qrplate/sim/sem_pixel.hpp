@@ -89,6 +89,13 @@ QRP_HD inline counter_rng make_rng(std::uint64_t seed, rng_stream stream, std::u
   return counter_rng{hash_key(seed, stream, index)};
 }
 
+// floor() for |v| < 2^63 without a libm call (baseline x86-64 has no rounding instruction).
+QRP_HD inline double floor_fast(double v)
+{
+  const double t = static_cast<double>(static_cast<std::int64_t>(v));
+  return t > v ? t - 1 : t;
+}
+
 // log(k!) : exact table below 10, Stirling's series above (error < 1e-12 there).
 QRP_HD inline double log_factorial(double k)
 {
@@ -124,7 +131,7 @@ QRP_HD inline double poisson(counter_rng& rng, double mean)
     }
     return k;
   }
-  const double slam = std::sqrt(mean), loglam = std::log(mean);
+  const double slam = std::sqrt(mean);
   const double b = 0.931 + 2.53 * slam;
   const double a = -0.059 + 0.02483 * b;
   const double inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
@@ -133,23 +140,17 @@ QRP_HD inline double poisson(counter_rng& rng, double mean)
     const double u = rng.uniform() - 0.5;
     const double v = rng.uniform();
     const double us = 0.5 - std::fabs(u);
-    const double k = std::floor((2 * a / us + b) * u + mean + 0.43);
+    const double k = floor_fast((2 * a / us + b) * u + mean + 0.43);
     if (us >= 0.07 && v <= vr) return k;
     if (k < 0 || (us < 0.013 && v > us)) continue;
-    if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <= -mean + k * loglam - log_factorial(k))
+    if (std::log(v) + std::log(inv_alpha) - std::log(a / (us * us) + b) <=
+        -mean + k * std::log(mean) - log_factorial(k))
       return k;
   }
 }
 
 // -------------------------------------------------------------------------------------------
 // Surface and probe.
-
-// floor() for |v| < 2^63 without a libm call (baseline x86-64 has no rounding instruction).
-QRP_HD inline double floor_fast(double v)
-{
-  const double t = static_cast<double>(static_cast<std::int64_t>(v));
-  return t > v ? t - 1 : t;
-}
 
 // Standard normal CDF; saturates outside +-8.3 where erfc leaves double precision anyway.
 QRP_HD inline double normal_cdf(double z)
@@ -277,10 +278,10 @@ struct module_patch {
   bool valid = false;
   int reach = 0;
   std::uint32_t bits[2 * max_reach + 1] = {};  // bits[a] bit b = milled(col - reach + b, row - reach + a)
-  bool centre = false;                          // the centre module is milled
-  std::uint8_t other = 0;        // 3x3 neighbours in the other state: bits W, E, N, S, NW, NE, SW, SE
-  int core_uniform = 0;          // the core's (2k+1)^2 modules: 0 all unmilled, 1 all milled, -1 mixed
-  int halo_uniform = 0;          // the same for the halo
+  bool centre = false;                         // the centre module is milled
+  std::uint8_t other = 0;                      // 3x3 neighbours in the other state: bits W, E, N, S, NW, NE, SW, SE
+  int core_uniform = 0;                        // the core's (2k+1)^2 modules: 0 all unmilled, 1 all milled, -1 mixed
+  int halo_uniform = 0;                        // the same for the halo
 };
 
 enum : std::uint8_t { nb_w = 1, nb_e = 2, nb_n = 4, nb_s = 8, nb_nw = 16, nb_ne = 32, nb_sw = 64, nb_se = 128 };
@@ -401,6 +402,8 @@ QRP_HD inline double blurred_edge_term(double x, double s, double lambda)
 {
   if (!(lambda > 0)) return 0;
   if (!(s > 0)) return x >= 0 ? std::exp(-x / lambda) : 0.0;
+  // Outside, the leak is below exp(-x^2 / (2 s^2)) / (|z| sqrt(2 pi)): under 1e-11 beyond 7 s.
+  if (x < -7 * s) return 0;
   const double z = x / s - s / lambda;
   if (z < -20) {
     // exp(a) Phi(z) = exp(-x^2 / (2 s^2)) * Phi(z) exp(z^2 / 2), the latter by the Mills ratio series.
@@ -492,17 +495,17 @@ QRP_HD inline tile_context make_tile_context(const sem_params& p, const tile_pos
   c.ox = pose.x_nm;
   c.oy = pose.y_nm;
   c.ax = step * cr;
-  c.ay = -step * sr;
-  c.bx = step * sr;
+  c.ay = step * sr;
+  c.bx = -step * sr;
   c.by = step * cr;
   c.ux = cr;
-  c.uy = -sr;
+  c.uy = sr;
   c.dwell_us = p.dwell_us;
   c.line_us = spec.width * p.dwell_us + p.flyback_us;
   c.total_us = spec.height * c.line_us;
   const double v = p.drift_nm_per_s * 1e-6;
   c.drift_x_per_us = v * std::cos(p.drift_angle_deg * deg);
-  c.drift_y_per_us = -v * std::sin(p.drift_angle_deg * deg);
+  c.drift_y_per_us = v * std::sin(p.drift_angle_deg * deg);
   c.vibration_nm = p.vibration_nm;
   c.vibration_rad_per_us = 6.283185307179586 * p.vibration_hz * 1e-6;
   counter_rng r = make_rng(seed, rng_stream::tile, 0);
@@ -553,8 +556,8 @@ QRP_HD inline double acquisition_time_us(const tile_context& c, std::uint32_t i,
 }
 
 // The beam's true plate position for pixel (i, j) at time t_us.
-QRP_HD inline void beam_position(const tile_context& c, std::uint32_t i, std::uint32_t j, double t_us,
-                                 double jitter_nm, double& x, double& y)
+QRP_HD inline void beam_position(const tile_context& c, std::uint32_t i, std::uint32_t j, double t_us, double jitter_nm,
+                                 double& x, double& y)
 {
   const double fi = i + 0.5, fj = j + 0.5;
   x = c.ox + fi * c.ax + fj * c.bx + c.drift_x_per_us * t_us;
@@ -563,8 +566,10 @@ QRP_HD inline void beam_position(const tile_context& c, std::uint32_t i, std::ui
     std::uint32_t lo = 0, hi = c.jump_count;  // last jump with t <= t_us is in [lo, hi)
     while (hi - lo > 1) {
       const std::uint32_t mid = (lo + hi) / 2;
-      if (c.jumps[mid].t_us <= t_us) lo = mid;
-      else hi = mid;
+      if (c.jumps[mid].t_us <= t_us)
+        lo = mid;
+      else
+        hi = mid;
     }
     x += c.jumps[lo].x_nm;
     y += c.jumps[lo].y_nm;

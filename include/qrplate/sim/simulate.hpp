@@ -20,22 +20,22 @@ module_region parse_region(std::string_view text);  // "X,Y,WxH" in modules, e.g
 
 struct simulate_options {
   sem_params sem;
-  double pixel_nm = 0;           // pixel size; 0 = module_nm / px_per_module
+  double pixel_nm = 0;  // pixel size; 0 = module_nm / px_per_module
   double px_per_module = 3.0;
-  std::uint32_t tile_px = 1024;  // tile side in pixels
-  double overlap = 0.10;         // fraction of a tile shared with its neighbour, 0..0.9
-  double stage_sigma_nm = 500;   // stage position error (Gaussian sigma per axis)
-  double rotation_max_deg = 0.5; // scan rotation against the plate, uniform in +-
-  double scale_max = 0.005;      // pixel size error, uniform in +-
-  double dust_per_mm2 = 0;       // dust particles (opaque disks)
-  double dust_diameter_um = 2.0; // mean diameter (exponential distribution)
-  double scratches_per_mm2 = 0;  // scratches (long thin strips)
+  std::uint32_t tile_px = 1024;   // tile side in pixels
+  double overlap = 0.10;          // fraction of a tile shared with its neighbour, 0..0.9
+  double stage_sigma_nm = 500;    // stage position error (Gaussian sigma per axis)
+  double rotation_max_deg = 0.5;  // scan rotation against the plate, uniform in +-
+  double scale_max = 0.005;       // pixel size error, uniform in +-
+  double dust_per_mm2 = 0;        // dust particles (opaque disks)
+  double dust_diameter_um = 2.0;  // mean diameter (exponential distribution)
+  double scratches_per_mm2 = 0;   // scratches (long thin strips)
   double scratch_width_nm = 200;
   double scratch_length_um = 50;
-  double missing_tile_rate = 0;  // probability that a tile is missing from the scan set
+  double missing_tile_rate = 0;         // probability that a tile is missing from the scan set
   std::optional<module_region> region;  // default: the whole plate
   std::uint64_t seed = 1;
-  unsigned threads = 0;          // 0: every core
+  unsigned threads = 0;  // 0: every core
   bool progress = false;
 };
 
