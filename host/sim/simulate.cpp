@@ -316,7 +316,9 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
         mw.width = mx1 - mx0;
         mw.height = my1 - my0;
         mw.module_nm = module_nm;
-        render_tile(sem, j.pose, spec, mw, mix(o.seed, 1000 + j.index), img.pixels.data(), positions.data());
+        // Tiles run in parallel here, so each is rendered on this thread alone.
+        render_tile_rows(sem, j.pose, spec, mw, mix(o.seed, 1000 + j.index), 0, o.tile_px, img.pixels.data(),
+                         positions.data());
         // Defects hide what is under them: dust is a bright, noisy blob; a scratch a dark strip.
         std::vector<const defect*> here;
         for (const defect& d : defects) {
