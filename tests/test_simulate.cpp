@@ -247,3 +247,51 @@ TEST_F(Simulate, BadParametersAreRefused)
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(Simulate, RegionAndEightBitTiles)
+{
+  const std::string out = temp_dir("scan_region");
+  fs::remove_all(out);
+  const auto plate_json = read_json(fs::path(plate_dir_) / "plate.json");
+  const auto pw = plate_json["size_modules"]["width"].get<std::uint64_t>();
+  const auto ph = plate_json["size_modules"]["height"].get<std::uint64_t>();
+  ASSERT_GT(pw, 100u);
+  ASSERT_GT(ph, 60u);
+  const std::uint64_t rx = 30, ry = 20, rw = pw - 60, rh = ph - 40;  // inside the plate
+  const auto nm = [](std::uint64_t modules) { return static_cast<double>(modules) * 49.0; };
+  sim::simulate_options o = clean(3);
+  o.seed = 5;
+  o.sem.bits = 8;
+  o.tile_px = 256;
+  o.region = sim::parse_region(std::to_string(rx) + "," + std::to_string(ry) + "," + std::to_string(rw) + "x" +
+                               std::to_string(rh));
+  const sim::simulate_result r = sim::simulate(plate_dir_, out, o);
+  const auto scan = read_json(fs::path(out) / "scan.json");
+  const double px = scan["pixel_nm"].get<double>();
+  // Nominal tile corners start at the region's corner and step by 90% of a tile.
+  ASSERT_GT(r.tiles, 0u);
+  EXPECT_DOUBLE_EQ(scan["tiles"][0]["x_nm"].get<double>(), nm(rx));
+  EXPECT_DOUBLE_EQ(scan["tiles"][0]["y_nm"].get<double>(), nm(ry));
+  for (const auto& t : scan["tiles"]) {
+    EXPECT_GE(t["x_nm"].get<double>(), nm(rx));
+    EXPECT_LT(t["x_nm"].get<double>(), nm(rx + rw));  // every tile starts inside the region
+    EXPECT_LT(t["y_nm"].get<double>(), nm(ry + rh));
+  }
+  const double side = 256 * px, step = side * 0.9;
+  const auto count = [&](double extent) {
+    return extent <= side ? std::size_t{1} : static_cast<std::size_t>(std::ceil((extent - side) / step) + 1);
+  };
+  EXPECT_EQ(r.tiles + r.missing, count(nm(rw)) * count(nm(rh)));
+  const sim::gray_image img =
+      sim::read_gray_image((fs::path(out) / scan["tiles"][0]["file"].get<std::string>()).string());
+  EXPECT_EQ(img.bits, 8);
+  std::uint16_t top = 0;
+  for (auto v : img.pixels) top = std::max(top, v);
+  EXPECT_LE(top, 255);
+  EXPECT_GT(top, 100);  // not blank
+  fs::remove_all(out);
+}
+
+}  // namespace
