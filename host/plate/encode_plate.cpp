@@ -29,6 +29,7 @@
 
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
+#include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
 #include "qrplate/plate/manifest.hpp"
@@ -104,18 +105,9 @@ class payload_reader {
 // ORs a symbol into a raster of `words` words per row with its top-left module at (x, y).
 void blit(symbol_view s, std::uint64_t x, std::uint64_t y, std::uint64_t* raster, std::size_t words)
 {
-  const int sw = s.stride();
-  const std::uint64_t shift = x & 63;
-  for (int i = 0; i < s.size; ++i) {
-    std::uint64_t* dst = raster + (y + static_cast<std::uint64_t>(i)) * words + (x >> 6);
-    const std::uint64_t* src = s.rows + static_cast<std::size_t>(i) * sw;
-    const std::size_t room = words - (x >> 6);
-    for (int w = 0; w < sw; ++w) {
-      const std::uint64_t v = src[w];
-      if (static_cast<std::size_t>(w) < room) dst[w] |= v << shift;
-      if (shift && static_cast<std::size_t>(w) + 1 < room) dst[w + 1] |= v >> (64 - shift);
-    }
-  }
+  for (int i = 0; i < s.size; ++i)
+    core::or_bits(raster + (y + static_cast<std::uint64_t>(i)) * words, x, s.rows + static_cast<std::size_t>(i) * s.stride(), 0,
+                  static_cast<std::uint64_t>(s.size));
 }
 
 // Raster rows handed to the writer thread.

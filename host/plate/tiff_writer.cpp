@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
 
 #if !TIFFLIB_AT_LEAST(4, 5, 0)
@@ -377,26 +378,6 @@ void tiled_bilevel_writer::append_rows(const std::uint64_t* rows, std::size_t ro
   }
 }
 
-namespace {
-
-// ORs n bits of src starting at bit sbit into dst starting at bit dbit (LSB-first words).
-void or_bits(std::uint64_t* dst, std::uint64_t dbit, const std::uint64_t* src, std::uint64_t sbit, std::uint64_t n)
-{
-  while (n > 0) {
-    const std::uint64_t take = std::min<std::uint64_t>(n, 64 - (dbit & 63));
-    const std::uint64_t sw = sbit >> 6, so = sbit & 63;
-    std::uint64_t v = src[sw] >> so;
-    if (so != 0 && so + take > 64) v |= src[sw + 1] << (64 - so);
-    if (take < 64) v &= (std::uint64_t{1} << take) - 1;
-    dst[dbit >> 6] |= v << (dbit & 63);
-    dbit += take;
-    sbit += take;
-    n -= take;
-  }
-}
-
-}  // namespace
-
 void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::uint64_t width, std::size_t row_count,
                                       const std::uint64_t* rows, std::size_t words_per_row)
 {
@@ -427,7 +408,7 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
       const std::uint64_t cx0 = std::max(x0, tx * tw), cx1 = std::min(x0 + width, (tx + 1) * tw);
       const std::uint64_t cy0 = std::max(y0, ty * th), cy1 = std::min(y0 + row_count, (ty + 1) * th);
       for (std::uint64_t y = cy0; y < cy1; ++y)
-        or_bits(it->second.words.data() + (y - ty * th) * stride, cx0 - tx * tw, rows + (y - y0) * words_per_row,
+        core::or_bits(it->second.words.data() + (y - ty * th) * stride, cx0 - tx * tw, rows + (y - y0) * words_per_row,
                 cx0 - x0, cx1 - cx0);
       const std::uint64_t got = (cx1 - cx0) * (cy1 - cy0);
       if (got > it->second.missing) throw invalid_argument("put_region() rectangles overlap in " + s.path);

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
 
 #if !TIFFLIB_AT_LEAST(4, 5, 0)
@@ -536,23 +537,6 @@ void unpack_row_msb_first(const std::uint8_t* bytes, std::size_t nbytes, std::ui
   }
 }
 
-// ORs n bits of src starting at bit sbit into dst starting at bit dbit (LSB-first words). Reads
-// only the source words that hold the n bits.
-void or_bits(std::uint64_t* dst, std::uint64_t dbit, const std::uint64_t* src, std::uint64_t sbit, std::uint64_t n)
-{
-  while (n > 0) {
-    const std::uint64_t take = std::min<std::uint64_t>(n, 64 - (dbit & 63));
-    const std::uint64_t sw = sbit >> 6, so = sbit & 63;
-    std::uint64_t v = src[sw] >> so;
-    if (so != 0 && so + take > 64) v |= src[sw + 1] << (64 - so);
-    if (take < 64) v &= (std::uint64_t{1} << take) - 1;
-    dst[dbit >> 6] |= v << (dbit & 63);
-    dbit += take;
-    sbit += take;
-    n -= take;
-  }
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -897,7 +881,7 @@ void plate_image_reader::read_window(std::int64_t x0, std::int64_t y0, std::uint
       const auto out_bit = static_cast<std::uint64_t>(static_cast<std::int64_t>(cx0) - x0);
       for (std::uint64_t y = cy0; y < cy1; ++y) {
         const auto out_row = static_cast<std::uint64_t>(static_cast<std::int64_t>(y) - y0);
-        or_bits(out.data() + out_row * stride, out_bit, words.data() + (y - by * s.block_h) * s.block_stride,
+        core::or_bits(out.data() + out_row * stride, out_bit, words.data() + (y - by * s.block_h) * s.block_stride,
                 cx0 - bx * s.block_w, cx1 - cx0);
       }
     }

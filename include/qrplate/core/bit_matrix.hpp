@@ -47,6 +47,24 @@ QRP_HD inline std::uint64_t lane_mask(int size, int w)
   return rest >= 64 ? ~std::uint64_t{0} : (rest <= 0 ? 0 : (std::uint64_t{1} << rest) - 1);
 }
 
+// ORs n bits of src starting at bit sbit into dst starting at bit dbit (LSB-first words). Reads
+// only the source words that hold the n bits.
+QRP_HD inline void or_bits(std::uint64_t* dst, std::uint64_t dbit, const std::uint64_t* src, std::uint64_t sbit,
+                           std::uint64_t n)
+{
+  while (n > 0) {
+    const std::uint64_t take = n < 64 - (dbit & 63) ? n : 64 - (dbit & 63);
+    const std::uint64_t sw = sbit >> 6, so = sbit & 63;
+    std::uint64_t v = src[sw] >> so;
+    if (so != 0 && so + take > 64) v |= src[sw + 1] << (64 - so);
+    if (take < 64) v &= (std::uint64_t{1} << take) - 1;
+    dst[dbit >> 6] |= v << (dbit & 63);
+    dbit += take;
+    sbit += take;
+    n -= take;
+  }
+}
+
 // Transposes a 64x64 bit block in place: bit j of a[i] <-> bit i of a[j]. Six rounds of
 // swapping off-diagonal sub-blocks of halving size.
 QRP_HD inline void transpose64(std::uint64_t a[64])
