@@ -59,4 +59,55 @@ class device_buffer {
   std::size_t count_ = 0;
 };
 
+// Move-only owner of `count` elements of pinned (page-locked) host memory: the only kind of
+// host memory cudaMemcpyAsync copies without staging, so transfers overlap kernels.
+template <typename T>
+class pinned_buffer {
+ public:
+  pinned_buffer() = default;
+  explicit pinned_buffer(std::size_t count) : count_(count)
+  {
+    if (count) QRP_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
+  }
+  pinned_buffer(pinned_buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  pinned_buffer& operator=(pinned_buffer&& o) noexcept
+  {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  pinned_buffer(const pinned_buffer&) = delete;
+  pinned_buffer& operator=(const pinned_buffer&) = delete;
+  ~pinned_buffer()
+  {
+    if (ptr_) {
+      [[maybe_unused]] const cudaError_t status = cudaFreeHost(ptr_);
+      assert(status == cudaSuccess);
+    }
+  }
+  T* data() const { return ptr_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+// Owner of a CUDA stream.
+class stream_owner {
+ public:
+  stream_owner() { QRP_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  stream_owner(const stream_owner&) = delete;
+  stream_owner& operator=(const stream_owner&) = delete;
+  ~stream_owner()
+  {
+    [[maybe_unused]] const cudaError_t status = cudaStreamDestroy(stream_);
+    assert(status == cudaSuccess);
+  }
+  cudaStream_t get() const { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
 }  // namespace qrplate::host

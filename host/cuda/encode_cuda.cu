@@ -1,16 +1,52 @@
-// Host glue of the CUDA encode backend: copies the version plan and payloads to the device,
-// runs the per-code kernel, copies matrices, masks and statuses back.
-// First version: one synchronous pass per call; the streamed, multi-buffered driver is the
-// GPU encoder issue's work.
+// Host glue of the CUDA encode backend: a streaming driver. The batch is cut into chunks; chunk
+// c runs on lane c % lanes, each lane a CUDA stream with its own pinned host staging and device
+// buffers, so the upload of one chunk, the kernel of the next and the download of a third
+// overlap. Host copies into and out of the pinned staging are the price of taking ordinary
+// (pageable) memory in the batch API.
+// Status: compiled in CI for sm_90, never run on a GPU yet (no session so far had one); the typed
+// CPU/CUDA identity test in tests/test_batch.cpp is what a GPU session runs first.
 #include "cuda/encode_cuda.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
 
 #include "cuda/cuda_check.hpp"
 #include "encode/encode_kernels.cuh"
 #include "encode/version_plan_cache.hpp"
 
 namespace qrplate::host {
+namespace {
+
+constexpr int lanes = 3;
+constexpr unsigned threads_per_block = 128;
+constexpr std::size_t chunk_output_bytes = 32u << 20;  // matrices per chunk, per lane
+constexpr unsigned max_resident_codes = 32768;         // workspaces (~30 KB each) per lane
+
+struct lane {
+  stream_owner stream;
+  std::uint64_t first = 0;  // first code of the chunk in flight
+  std::uint64_t count = 0;  // 0: idle
+  pinned_buffer<std::uint8_t> h_bytes;
+  pinned_buffer<std::uint64_t> h_offsets, h_modules;
+  pinned_buffer<std::uint8_t> h_masks, h_status;
+  device_buffer<std::uint8_t> d_bytes;
+  device_buffer<std::uint64_t> d_offsets, d_modules;
+  device_buffer<std::uint8_t> d_masks, d_status;
+  device_buffer<core::encode_workspace> d_ws;
+  unsigned workspaces = 0;
+};
+
+// Grows a buffer pair to at least n elements (buffers are reused across chunks).
+template <typename T>
+void reserve(pinned_buffer<T>& h, device_buffer<T>& d, std::size_t n)
+{
+  if (h.size() < n) h = pinned_buffer<T>(n);
+  if (d.size() < n) d = device_buffer<T>(n);
+}
+
+}  // namespace
 
 bool cuda_device_present()
 {
@@ -26,33 +62,63 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
   const std::uint64_t count = payloads.count;
   if (count == 0) return;
   const core::version_plan& plan = version_plan_for(options.version, options.ecc);
-  const std::uint64_t total_bytes = payloads.offsets[count];
   const std::size_t stride = out.words_per_symbol();
+  const std::uint64_t chunk = std::max<std::uint64_t>(threads_per_block, chunk_output_bytes / (stride * 8));
 
   device_buffer<core::version_plan> d_plan(1);
-  device_buffer<std::uint8_t> d_bytes(std::max<std::uint64_t>(total_bytes, 1));
-  device_buffer<std::uint64_t> d_offsets(count + 1);
-  device_buffer<std::uint64_t> d_modules(count * stride);
-  device_buffer<std::uint8_t> d_masks(count);
-  device_buffer<std::uint8_t> d_status(count);
-  // Workspaces are ~25 KB each: bound the resident threads, not the batch.
-  const unsigned workspace_count = static_cast<unsigned>(std::min<std::uint64_t>(((count + 127) / 128) * 128, 32768));
-  device_buffer<core::encode_workspace> d_ws(workspace_count);
+  QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
 
-  cudaStream_t stream = nullptr;
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice, stream));
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_bytes.data(), payloads.bytes, total_bytes, cudaMemcpyHostToDevice, stream));
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_offsets.data(), payloads.offsets, (count + 1) * sizeof(std::uint64_t),
-                               cudaMemcpyHostToDevice, stream));
-  kernels::launch_encode_byte_payloads(d_plan.data(), d_bytes.data(), d_offsets.data(), count, options.mask, d_ws.data(),
-                                       workspace_count, d_modules.data(), d_masks.data(), d_status.data(), stream);
-  QRP_CUDA_TRY(cudaGetLastError());
-  QRP_CUDA_TRY(cudaMemcpyAsync(out.modules(), d_modules.data(), count * stride * sizeof(std::uint64_t),
-                               cudaMemcpyDeviceToHost, stream));
-  QRP_CUDA_TRY(cudaMemcpyAsync(out.masks(), d_masks.data(), count, cudaMemcpyDeviceToHost, stream));
-  QRP_CUDA_TRY(cudaMemcpyAsync(reinterpret_cast<std::uint8_t*>(out.status()), d_status.data(), count,
-                               cudaMemcpyDeviceToHost, stream));
-  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  std::vector<std::unique_ptr<lane>> pool;
+  for (int i = 0; i < lanes; ++i) pool.push_back(std::make_unique<lane>());
+
+  // Waits for a lane's chunk and moves its results out of the pinned staging.
+  auto drain = [&](lane& l) {
+    if (l.count == 0) return;
+    QRP_CUDA_TRY(cudaStreamSynchronize(l.stream.get()));
+    std::memcpy(out.modules() + l.first * stride, l.h_modules.data(), l.count * stride * sizeof(std::uint64_t));
+    std::memcpy(out.masks() + l.first, l.h_masks.data(), l.count);
+    std::memcpy(reinterpret_cast<std::uint8_t*>(out.status()) + l.first, l.h_status.data(), l.count);
+    l.count = 0;
+  };
+
+  std::uint64_t index = 0;
+  for (std::uint64_t first = 0; first < count; first += chunk, ++index) {
+    lane& l = *pool[index % lanes];
+    drain(l);
+    const std::uint64_t n = std::min(chunk, count - first);
+    const std::uint64_t base = payloads.offsets[first];
+    const std::uint64_t bytes = payloads.offsets[first + n] - base;
+
+    reserve(l.h_bytes, l.d_bytes, std::max<std::uint64_t>(bytes, 1));
+    reserve(l.h_offsets, l.d_offsets, n + 1);
+    reserve(l.h_modules, l.d_modules, n * stride);
+    reserve(l.h_masks, l.d_masks, n);
+    reserve(l.h_status, l.d_status, n);
+    const auto resident = static_cast<unsigned>(
+        std::min<std::uint64_t>((n + threads_per_block - 1) / threads_per_block * threads_per_block, max_resident_codes));
+    if (l.workspaces < resident) {
+      l.d_ws = device_buffer<core::encode_workspace>(resident);
+      l.workspaces = resident;
+    }
+
+    std::memcpy(l.h_bytes.data(), payloads.bytes + base, bytes);
+    for (std::uint64_t i = 0; i <= n; ++i) l.h_offsets.data()[i] = payloads.offsets[first + i] - base;
+    const cudaStream_t s = l.stream.get();
+    QRP_CUDA_TRY(cudaMemcpyAsync(l.d_bytes.data(), l.h_bytes.data(), bytes, cudaMemcpyHostToDevice, s));
+    QRP_CUDA_TRY(cudaMemcpyAsync(l.d_offsets.data(), l.h_offsets.data(), (n + 1) * sizeof(std::uint64_t),
+                                 cudaMemcpyHostToDevice, s));
+    kernels::launch_encode_byte_payloads(d_plan.data(), l.d_bytes.data(), l.d_offsets.data(), n, options.mask,
+                                         l.d_ws.data(), resident, l.d_modules.data(), l.d_masks.data(),
+                                         l.d_status.data(), s);
+    QRP_CUDA_TRY(cudaGetLastError());
+    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_modules.data(), l.d_modules.data(), n * stride * sizeof(std::uint64_t),
+                                 cudaMemcpyDeviceToHost, s));
+    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_masks.data(), l.d_masks.data(), n, cudaMemcpyDeviceToHost, s));
+    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_status.data(), l.d_status.data(), n, cudaMemcpyDeviceToHost, s));
+    l.first = first;
+    l.count = n;
+  }
+  for (auto& l : pool) drain(*l);
 }
 
 }  // namespace qrplate::host
