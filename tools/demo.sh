@@ -5,7 +5,7 @@
 # scans back to the bytes is the next step of qrplate (not built yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh release
+tools/setup.sh release qrplate
 qrplate=build/release/qrplate
 out=build/demo
 rm -rf "$out"

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qrplate builds and tests with, when they are missing
 # (apt-get; through sudo when not root), then configures and builds a preset.
-#   tools/setup.sh [PRESET]     PRESET: release (default), cpu, debug, asan, cuda, ci
+#   tools/setup.sh [PRESET [TARGET...]]   PRESET: release (default), cpu, debug, asan, cuda, ci;
+#                                         TARGETs: build only these (default: everything)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-release}
+shift || true
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
 
 packages=(cmake ninja-build g++ pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libcli11-dev
@@ -23,4 +27,4 @@ if ((${#missing[@]})); then
 fi
 
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$(nproc)"
+cmake --build --preset "$preset" -j "$(nproc)" "${targets[@]}"

@@ -1,0 +1,514 @@
+// `qrplate bench`: encode throughput on the user's machine, per backend and code shape, from
+// synthetic full-capacity payloads held in memory (no disk). Each row: calibrate a batch of about
+// 50 ms, warm up once, then time batches of encode() for --seconds and report the median rate.
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "qrplate/encode.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/qr.hpp"
+#include "qrplate/spec/versions.hpp"
+
+#ifndef QRPLATE_VERSION
+#define QRPLATE_VERSION "unknown"
+#endif
+
+namespace qrplate::cli {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+constexpr double target_batch_seconds = 0.05;                  // default batch: about this long
+constexpr double calibrated_seconds = 0.01;                    // a calibration batch this long predicts well enough
+constexpr std::uint64_t auto_batch_memory = 1ull << 30;        // cap on one default batch's working memory
+constexpr int min_runs = 3;                                    // so that a median means something
+constexpr std::uint64_t payload_seed = 0x71722d62656e6368ull;  // fixed: every run encodes the same bytes
+
+struct bench_args {
+  std::string backend = "all";
+  std::string shapes = "3-L,10-M,25-Q,40-L";
+  std::string mask = "auto";
+  unsigned threads = 0;
+  double seconds = 1.0;
+  std::uint64_t batch = 0;  // 0: calibrated
+  bool quick = false;
+  bool json = false;
+};
+
+struct shape {
+  int version;
+  ecc_level ecc;
+};
+
+struct row_result {
+  backend where;
+  shape s;
+  int mask;
+  unsigned threads;  // CPU backend only
+  std::uint64_t batch;
+  int payload_bytes;  // per code
+  int runs;
+  double median_batch_s;
+  double codes_per_s;  // median of the per-batch rates
+  double codes_per_s_min;
+  double codes_per_s_max;
+};
+
+std::string shape_name(const shape& s)
+{
+  return std::to_string(s.version) + "-" + to_string(s.ecc);
+}
+
+std::string_view trim(std::string_view text)
+{
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  return text;
+}
+
+// "40-L" -> {40, L}; a comma-separated list of them.
+std::vector<shape> parse_shapes(std::string_view list)
+{
+  std::vector<shape> shapes;
+  const std::string expected = " (expected VERSION-LEVEL, e.g. 40-L: version 1..40, level L, M, Q or H)";
+  while (true) {
+    const std::size_t comma = list.find(',');
+    const std::string_view item = trim(list.substr(0, comma));
+    const std::size_t dash = item.find('-');
+    if (item.empty() || dash == std::string_view::npos) {
+      throw invalid_argument("shape '" + std::string(item) + "' is not a code shape" + expected);
+    }
+    int version = 0;
+    const std::string_view v = item.substr(0, dash);
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), version);
+    if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+      throw invalid_argument("shape '" + std::string(item) + "': version '" + std::string(v) + "' is not a number" +
+                             expected);
+    }
+    if (!spec::valid_version(version)) {
+      throw invalid_argument("shape '" + std::string(item) + "': version " + std::to_string(version) +
+                             " out of range 1..40");
+    }
+    const std::string_view level = item.substr(dash + 1);
+    if (level.size() != 1 || std::string_view("LMQHlmqh").find(level[0]) == std::string_view::npos) {
+      throw invalid_argument("shape '" + std::string(item) + "': level '" + std::string(level) +
+                             "' is not L, M, Q or H");
+    }
+    shapes.push_back({version, parse_ecc_level(level)});
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return shapes;
+}
+
+int parse_mask(const std::string& text)
+{
+  if (text == "auto") return -1;
+  if (text.size() == 1 && text[0] >= '0' && text[0] <= '7') return text[0] - '0';
+  throw invalid_argument("mask '" + text + "' is not auto or a number 0..7");
+}
+
+std::string mask_name(int mask)
+{
+  return mask < 0 ? std::string("auto") : std::to_string(mask);
+}
+
+// A requested CUDA backend that cannot run is an error, with the library's own reason (no CUDA
+// in this build, or no device): encode() of an empty batch says which.
+void require_cuda()
+{
+  if (cuda_backend_available()) return;
+  batch_encode_options o;
+  o.where = backend::cuda;
+  const std::uint64_t offsets[1] = {0};
+  symbol_batch out;
+  encode({nullptr, offsets, 0}, o, out);
+  throw backend_unavailable("backend cuda: not available on this machine");
+}
+
+std::vector<backend> parse_backends(const std::string& text)
+{
+  if (text == "all") {
+    std::vector<backend> list{backend::cpu};
+    if (cuda_backend_available()) list.push_back(backend::cuda);
+    return list;
+  }
+  if (text != "auto" && text != "cpu" && text != "cuda") {
+    throw invalid_argument("unknown backend '" + text + "' (expected all, auto, cpu or cuda)");
+  }
+  backend b = parse_backend(text);
+  if (b == backend::automatic) b = cuda_backend_available() ? backend::cuda : backend::cpu;
+  if (b == backend::cuda) require_cuda();
+  return {b};
+}
+
+unsigned resolved_threads(unsigned requested)
+{
+  return requested ? requested : std::max(1u, std::thread::hardware_concurrency());
+}
+
+// Working memory of one code in a batch: payload, its offset, the matrix, mask and status.
+std::uint64_t bytes_per_code(const shape& s)
+{
+  const int size = spec::symbol_size(s.version);
+  return static_cast<std::uint64_t>(max_byte_payload(s.version, s.ecc)) + sizeof(std::uint64_t) +
+         words_per_symbol(size) * sizeof(std::uint64_t) + 2;
+}
+
+double physical_memory_bytes()
+{
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+// Full-capacity random payloads for one shape; grows on demand. The generator restarts from the
+// same seed, so the first n codes are the same whatever the final size.
+class payload_pool {
+ public:
+  explicit payload_pool(int payload_bytes) : payload_bytes_(static_cast<std::uint64_t>(payload_bytes)) {}
+
+  payload_batch_view view(std::uint64_t count)
+  {
+    if (offsets_.empty() || count + 1 > offsets_.size()) fill(count);
+    return {bytes_.data(), offsets_.data(), count};
+  }
+
+ private:
+  void fill(std::uint64_t count)
+  {
+    std::mt19937_64 rng(payload_seed);
+    bytes_.resize(count * payload_bytes_);
+    std::size_t i = 0;
+    for (; i + 8 <= bytes_.size(); i += 8) {
+      std::uint64_t word = rng();
+      for (int b = 0; b < 8; ++b, word >>= 8) bytes_[i + b] = static_cast<std::uint8_t>(word);
+    }
+    for (std::uint64_t word = rng(); i < bytes_.size(); ++i, word >>= 8) bytes_[i] = static_cast<std::uint8_t>(word);
+    offsets_.resize(count + 1);
+    for (std::uint64_t k = 0; k <= count; ++k) offsets_[k] = k * payload_bytes_;
+  }
+
+  std::uint64_t payload_bytes_;
+  std::vector<std::uint8_t> bytes_;
+  std::vector<std::uint64_t> offsets_;
+};
+
+// Progress goes to stderr, and only on a terminal: redirected output stays clean.
+class progress_line {
+ public:
+  progress_line() : on_(::isatty(STDERR_FILENO) != 0) {}
+  ~progress_line() { clear(); }
+  void show(const std::string& text)
+  {
+    if (!on_) return;
+    std::fprintf(stderr, "\r\033[Kqrplate bench: %s", text.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void clear()
+  {
+    if (!shown_) return;
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+    shown_ = false;
+  }
+
+ private:
+  bool on_;
+  bool shown_ = false;
+};
+
+double median_of(std::vector<double> values)
+{
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+row_result run_row(backend where, const shape& s, const bench_args& args, int mask, double seconds,
+                   progress_line& progress, const std::string& label)
+{
+  batch_encode_options o;
+  o.version = s.version;
+  o.ecc = s.ecc;
+  o.mask = mask;
+  o.where = where;
+  o.threads = args.threads;
+  const unsigned threads = resolved_threads(args.threads);
+  const int payload_bytes = max_byte_payload(s.version, s.ecc);
+  payload_pool pool(payload_bytes);
+  symbol_batch out;
+
+  auto timed_encode = [&](std::uint64_t n) {
+    const payload_batch_view v = pool.view(n);
+    const auto t0 = clock_type::now();
+    encode(v, o, out);
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+
+  // Batch size: as given, or grown from a small batch until one takes long enough to predict
+  // the size of a ~50 ms batch. The calibration batches also warm caches, threads and devices.
+  std::uint64_t batch = args.batch;
+  if (batch == 0) {
+    progress.show(label + ": calibrating");
+    // Enough chunks for every CPU thread to take several; a GPU needs far more to fill up.
+    const std::uint64_t min_batch = where == backend::cpu ? 64ull * threads : 1024;
+    const std::uint64_t max_batch = std::max(min_batch, auto_batch_memory / bytes_per_code(s));
+    std::uint64_t n = min_batch;
+    double t = timed_encode(n);
+    while (t < calibrated_seconds && n < max_batch) {
+      const double grow = std::clamp(target_batch_seconds / std::max(t, 1e-6), 2.0, 64.0);
+      n = std::min(max_batch, static_cast<std::uint64_t>(static_cast<double>(n) * grow));
+      t = timed_encode(n);
+    }
+    const double ideal = static_cast<double>(n) * target_batch_seconds / std::max(t, 1e-9);
+    batch = std::clamp(static_cast<std::uint64_t>(ideal), min_batch, max_batch);
+  }
+
+  progress.show(label + ": warming up, batch " + std::to_string(batch));
+  timed_encode(batch);
+  std::uint64_t failed = 0;
+  for (std::uint64_t i = 0; i < batch; ++i) failed += out.status()[i] != encode_status::ok;
+  if (failed) {
+    throw std::logic_error("bench: " + std::to_string(failed) + " of " + std::to_string(batch) + " payloads of " +
+                           std::to_string(payload_bytes) + " bytes did not fit version " + shape_name(s) +
+                           " (a bug in qrplate)");
+  }
+
+  std::vector<double> times;
+  const auto start = clock_type::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
+  while (static_cast<int>(times.size()) < min_runs || elapsed() < seconds) {
+    times.push_back(timed_encode(batch));
+    if (times.size() % 8 == 1) progress.show(label + ": timing, batch " + std::to_string(times.size()));
+  }
+
+  std::vector<double> rates;
+  rates.reserve(times.size());
+  for (double t : times) rates.push_back(static_cast<double>(batch) / std::max(t, 1e-12));
+  row_result r{};
+  r.where = where;
+  r.s = s;
+  r.mask = mask;
+  r.threads = threads;
+  r.batch = batch;
+  r.payload_bytes = payload_bytes;
+  r.runs = static_cast<int>(times.size());
+  r.median_batch_s = median_of(times);
+  r.codes_per_s = median_of(rates);
+  r.codes_per_s_min = *std::min_element(rates.begin(), rates.end());
+  r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine, so that a pasted table says where it was measured.
+
+std::string cpu_model()
+{
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  // x86 says "model name"; some ARM kernels say "Model" or "Hardware" instead.
+  for (const char* key : {"model name", "Model", "Hardware"}) {
+    in.clear();
+    in.seekg(0);
+    while (std::getline(in, line)) {
+      if (line.rfind(key, 0) != 0) continue;
+      const std::size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      const std::string_view value = trim(std::string_view(line).substr(colon + 1));
+      if (!value.empty()) return std::string(value);
+    }
+  }
+  return "unknown CPU";
+}
+
+std::string architecture()
+{
+  utsname u{};
+  return ::uname(&u) == 0 ? std::string(u.machine) : std::string("unknown");
+}
+
+std::string utc_now()
+{
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+std::string with_commas(double value)
+{
+  std::string digits = std::to_string(static_cast<unsigned long long>(value + 0.5));
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) digits.insert(static_cast<std::size_t>(at), ",");
+  return digits;
+}
+
+// MB below 1 GB, GB above: payload rates read at a glance.
+std::string human_bytes(double bytes)
+{
+  char text[32];
+  if (bytes >= 1e9) {
+    std::snprintf(text, sizeof text, "%.2f GB", bytes / 1e9);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f MB", bytes / 1e6);
+  }
+  return text;
+}
+
+void print_table_header(const nlohmann::ordered_json& machine, double seconds)
+{
+  std::printf("qrplate %s bench, %s: %s (%s, %u logical cores), %.3g s per row\n",
+              machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
+              machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
+              machine["logical_cores"].get<unsigned>(), seconds);
+  std::printf("%-7s  %-5s  %-4s  %7s  %9s  %5s  %13s  %-29s  %s\n", "backend", "shape", "mask", "threads", "batch",
+              "runs", "codes/s", "(min .. max)", "payload");
+  std::fflush(stdout);
+}
+
+void print_table_row(const row_result& r)
+{
+  const std::string threads = r.where == backend::cpu ? std::to_string(r.threads) : std::string("-");
+  const std::string range = "(" + with_commas(r.codes_per_s_min) + " .. " + with_commas(r.codes_per_s_max) + ")";
+  std::printf("%-7s  %-5s  %-4s  %7s  %9llu  %5d  %13s  %-29s  %s\n", to_string(r.where), shape_name(r.s).c_str(),
+              mask_name(r.mask).c_str(), threads.c_str(), static_cast<unsigned long long>(r.batch), r.runs,
+              with_commas(r.codes_per_s).c_str(), range.c_str(),
+              (human_bytes(r.codes_per_s * r.payload_bytes) + "/s").c_str());
+  std::fflush(stdout);
+}
+
+nlohmann::ordered_json row_json(const row_result& r)
+{
+  nlohmann::ordered_json j;
+  j["backend"] = to_string(r.where);
+  j["version"] = r.s.version;
+  j["ecc"] = to_string(r.s.ecc);
+  j["mask"] = r.mask < 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(r.mask);
+  j["threads"] = r.where == backend::cpu ? nlohmann::ordered_json(r.threads) : nlohmann::ordered_json(nullptr);
+  j["batch"] = r.batch;
+  j["payload_bytes_per_code"] = r.payload_bytes;
+  j["codes_per_s"] = r.codes_per_s;
+  j["codes_per_s_min"] = r.codes_per_s_min;
+  j["codes_per_s_max"] = r.codes_per_s_max;
+  j["payload_bytes_per_s"] = r.codes_per_s * r.payload_bytes;
+  j["median_batch_s"] = r.median_batch_s;
+  j["runs"] = r.runs;
+  return j;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app)
+{
+  auto args = std::make_shared<bench_args>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure encode throughput on this machine for each available backend (codes/s, payload MB/s)");
+  cmd->add_option("--backend", args->backend,
+                  "all (the CPU, and CUDA when a device exists), auto, cpu or cuda (default: all)");
+  cmd->add_option("--shapes", args->shapes, "Code shapes VERSION-LEVEL, comma-separated (default: 3-L,10-M,25-Q,40-L)");
+  cmd->add_option("--mask", args->mask, "Data mask 0..7, or auto: the lowest ISO 18004 penalty (default: auto)");
+  cmd->add_option("--threads", args->threads, "CPU threads (default: 0 = every core)");
+  cmd->add_option("--seconds", args->seconds, "Timed seconds per row, after the warm-up (default: 1)");
+  cmd->add_option("--batch", args->batch, "Codes per encode() call (default: enough for about 50 ms)");
+  cmd->add_flag("--quick", args->quick,
+                "For tests and CI: 0.2 s per row, shapes 3-L and 40-L (unless --seconds, --shapes are given)");
+  cmd->add_flag("--json", args->json, "Print JSON for scripts");
+  cmd->footer(
+      "\nEach row encodes full-capacity random payloads (byte mode), generated in memory, in batches of\n"
+      "codes; after a warm-up it times batches for --seconds (at least 3) and reports the median of the\n"
+      "per-batch rates, with the slowest and fastest batch. codes/s counts whole symbols, mask choice\n"
+      "included; payload is codes/s times the bytes one code holds (MB = 10^6 bytes). CPU figures are\n"
+      "host memory to host memory, the way `qrplate encode` uses the encoder. The CUDA backend's rows\n"
+      "(when a device exists) will distinguish device-resident from end-to-end throughput.\n\n"
+      "Examples:\n"
+      "  qrplate bench                                  every backend, default shapes, 1 s per row\n"
+      "  qrplate bench --shapes 40-L --threads 1        one core, one shape\n"
+      "  qrplate bench --shapes 40-L --mask 0           the cost of a forced mask vs auto\n"
+      "  qrplate bench --quick --json > bench.json      for scripts\n");
+  cmd->callback([args, cmd] {
+    // Everything is checked before anything is measured.
+    // --quick changes the defaults only: --shapes or --seconds given with it still apply.
+    const bool quick_shapes = args->quick && cmd->count("--shapes") == 0;
+    const double seconds = args->quick && cmd->count("--seconds") == 0 ? 0.2 : args->seconds;
+    if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
+    if (args->threads > 1024)
+      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
+    if (cmd->count("--batch") && args->batch == 0) throw invalid_argument("--batch must be at least 1");
+    const std::vector<shape> shapes = parse_shapes(quick_shapes ? std::string("3-L,40-L") : args->shapes);
+    const int mask = parse_mask(args->mask);
+    if (args->batch) {
+      const double memory = physical_memory_bytes();
+      for (const shape& s : shapes) {
+        const double need = static_cast<double>(args->batch) * static_cast<double>(bytes_per_code(s));
+        if (memory > 0 && need > memory / 2) {
+          throw invalid_argument("--batch " + std::to_string(args->batch) + " needs " + human_bytes(need) +
+                                 " of memory for version " + shape_name(s) +
+                                 " codes, more than half of this machine's " + human_bytes(memory));
+        }
+      }
+    }
+    const std::vector<backend> backends = parse_backends(args->backend);
+
+    nlohmann::ordered_json machine;
+    machine["cpu"] = cpu_model();
+    machine["arch"] = architecture();
+    machine["logical_cores"] = std::max(1u, std::thread::hardware_concurrency());
+    machine["date"] = utc_now();
+    machine["qrplate"] = QRPLATE_VERSION;
+    machine["cuda_available"] = cuda_backend_available();
+
+    if (!args->json) print_table_header(machine, seconds);
+    progress_line progress;
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    const std::size_t total = backends.size() * shapes.size();
+    std::size_t done = 0;
+    for (backend where : backends) {
+      for (const shape& s : shapes) {
+        const std::string label = std::string(to_string(where)) + " " + shape_name(s) + " (" + std::to_string(++done) +
+                                  "/" + std::to_string(total) + ")";
+        const row_result r = run_row(where, s, *args, mask, seconds, progress, label);
+        progress.clear();
+        if (args->json) {
+          rows.push_back(row_json(r));
+        } else {
+          print_table_row(r);
+        }
+      }
+    }
+    if (args->json) {
+      nlohmann::ordered_json j;
+      j["machine"] = machine;
+      j["seconds_per_row"] = seconds;
+      j["results"] = rows;
+      std::printf("%s\n", j.dump(2).c_str());
+    }
+  });
+}
+
+}  // namespace qrplate::cli
