@@ -11,6 +11,7 @@ void add_qr_command(CLI::App& app);      // `qrplate qr`: one payload -> one QR 
 void add_plan_command(CLI::App& app);    // `qrplate plan`: what a plate holds
 void add_encode_command(CLI::App& app);  // `qrplate encode`: bytes -> plate directory
 void add_simulate_command(CLI::App& app);  // `qrplate simulate`: plate -> simulated SEM scans
+void add_decode_command(CLI::App& app);    // `qrplate decode`: plate image -> bytes
 void add_bench_command(CLI::App& app);     // `qrplate bench`: encode throughput on this machine
 
 }  // namespace qrplate::cli

@@ -47,6 +47,7 @@ int main(int argc, char** argv)
   qrplate::cli::add_plan_command(app);
   qrplate::cli::add_encode_command(app);
   qrplate::cli::add_simulate_command(app);
+  qrplate::cli::add_decode_command(app);
   qrplate::cli::add_bench_command(app);
 
   try {

@@ -1,0 +1,330 @@
+// The digital plate read path: plate.tif -> codes -> frames -> outer code -> payload.
+// Works unit by unit (a band of code rows by a block of columns, placement.hpp): a unit holds
+// whole outer-code groups, so memory is one unit of frames whatever the plate's size.
+#include "qrplate/plate/decode_plate.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/decode_symbol.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/plate/frame.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "qrplate/plate/outer_code.hpp"
+#include "sim/scan_io.hpp"
+
+namespace qrplate::plate {
+namespace fs = std::filesystem;
+namespace {
+
+// One decoded code: the frame it carried (empty when unreadable or rejected).
+struct cell_frame {
+  enum { none, unreadable, rejected, data, parity } kind = none;
+  bool corrected = false;
+  std::uint64_t index = 0;
+  std::vector<std::uint8_t> body;
+};
+
+// Decodes the code whose top-left module is (x, y): returns its byte-mode content.
+bool read_code(sim::plate_image_reader& reader, const core::version_plan& plan, std::uint64_t x, std::uint64_t y,
+               core::decode_workspace& ws, std::vector<std::uint64_t>& window, std::vector<std::uint8_t>& bytes,
+               core::decode_result& r)
+{
+  std::size_t stride = 0;
+  reader.read_window(static_cast<std::int64_t>(x), static_cast<std::int64_t>(y), static_cast<std::uint64_t>(plan.size),
+                     static_cast<std::uint64_t>(plan.size), window, stride);
+  bytes.resize(spec::max_data_codewords);
+  r = core::decode_symbol(plan, window.data(), nullptr, 0, bytes.data(), ws);
+  if (r.status == core::decode_status::failed || r.status == core::decode_status::bad_format) return false;
+  bytes.resize(static_cast<std::size_t>(r.data_length));
+  return true;
+}
+
+// The manifest from the header codes: the first copy that decodes and passes its CRC.
+bool bootstrap(sim::plate_image_reader& reader, manifest& out)
+{
+  const core::version_plan& plan = host::version_plan_for(header_version, header_ecc);
+  auto ws = std::make_unique<core::decode_workspace>();
+  std::vector<std::uint64_t> window;
+  std::vector<std::uint8_t> bytes;
+  core::decode_result r{};
+  const std::uint64_t w = reader.width(), h = reader.height();
+  for (int strip = 0; strip < 2; ++strip)
+    for (std::uint32_t i = 0; i < max_header_copies; ++i) {
+      const std::uint64_t x = strip == 0 ? plate_margin + i * header_pitch : w - plate_margin - header_size - i * header_pitch;
+      const std::uint64_t y = strip == 0 ? plate_margin : h - plate_margin - header_size;
+      if (x + header_size > w || y + header_size > h || (strip == 1 && w < plate_margin + header_size + i * header_pitch)) continue;
+      if (!read_code(reader, plan, x, y, *ws, window, bytes, r)) continue;
+      try {
+        out = manifest_from_binary(bytes.data(), bytes.size());
+        return true;
+      } catch (const invalid_argument&) {
+        continue;  // not a manifest, or damaged: try the next copy
+      }
+    }
+  return false;
+}
+
+std::string read_text(const fs::path& p)
+{
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw io_error("cannot read " + p.string());
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+struct output_file {
+  std::FILE* f = nullptr;
+  std::string path;
+  ~output_file()
+  {
+    if (f) std::fclose(f);
+  }
+  void write_at(std::uint64_t offset, const std::uint8_t* p, std::size_t n)
+  {
+    if (std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0 || std::fwrite(p, 1, n, f) != n)
+      throw io_error("cannot write " + path + ": " + std::strerror(errno));
+  }
+};
+
+// Decodes one plate into `out`; adds to `res`.
+void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
+                      std::array<std::uint8_t, 32>& sha, bool& have_sha, std::uint64_t& payload_bytes)
+{
+  const fs::path tif = dir / "plate.tif";
+  sim::plate_image_reader header_reader(tif.string());
+  manifest man;
+  const bool have_json = fs::exists(dir / "plate.json");
+  if (have_json) {
+    man = manifest_from_json(read_text(dir / "plate.json"));
+    sha = man.payload_sha256;
+    have_sha = true;
+  } else {
+    if (!bootstrap(header_reader, man))
+      throw invalid_argument("no plate.json in " + dir.string() + " and no header code on the plate could be read");
+    res.bootstrapped = true;
+  }
+  payload_bytes = man.payload_bytes;
+  const plate_geometry g = geometry_of(man);
+  const frame_placement& pl = g.placement;
+  const core::version_plan& plan = host::version_plan_for(g.version, g.ecc);
+  const int body = frame_body_bytes(g.version, g.ecc);
+  const int per_frame = frame_data_bytes(g.version, g.ecc);
+  const std::uint16_t tag = plate_tag_of(man.plate_id);
+  const int k = pl.k(), m = pl.m();
+  outer_decoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
+  const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<sim::plate_image_reader>> readers;
+  for (unsigned t = 0; t < threads; ++t) readers.push_back(std::make_unique<sim::plate_image_reader>(tif.string()));
+
+  for (std::uint64_t band = 0; band < pl.bands(); ++band) {
+    for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
+      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
+      const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.block_groups(block));
+      if (g0 >= g1) continue;
+      // Decode every cell of the unit, spread over the threads.
+      const std::uint64_t row0 = band * pl.band_rows();
+      const std::uint32_t col0 = pl.block_x(block), width = pl.block_width(block);
+      const std::uint64_t cells = static_cast<std::uint64_t>(pl.band_rows()) * width;
+      std::vector<cell_frame> found(cells);
+      std::atomic<std::uint64_t> next{0};
+      std::mutex failure_mutex;
+      std::exception_ptr failure;
+      auto worker = [&](unsigned t) {
+        try {
+          auto ws = std::make_unique<core::decode_workspace>();
+          std::vector<std::uint64_t> window;
+          std::vector<std::uint8_t> bytes;
+          for (;;) {
+            const std::uint64_t c = next.fetch_add(1);
+            if (c >= cells) return;
+            const std::uint64_t row = row0 + c / width;
+            const std::uint32_t col = col0 + static_cast<std::uint32_t>(c % width);
+            if (pl.at(row, col).kind == placement_slot::empty) continue;
+            cell_frame& f = found[c];
+            core::decode_result r{};
+            if (!read_code(*readers[t], plan, g.cell_x(col), g.cell_y(row), *ws, window, bytes, r)) {
+              f.kind = cell_frame::unreadable;
+              continue;
+            }
+            f.corrected = r.status != core::decode_status::ok;
+            const parsed_frame pf = parse_frame(bytes.data(), bytes.size());
+            if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
+              f.kind = cell_frame::rejected;
+              continue;
+            }
+            f.kind = pf.header.kind == frame_kind::data ? cell_frame::data : cell_frame::parity;
+            f.index = pf.header.index;
+            f.body.assign(pf.body, pf.body + pf.body_len);
+          }
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(failure_mutex);
+          if (!failure) failure = std::current_exception();
+          next = cells;
+        }
+      };
+      std::vector<std::thread> pool;
+      for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+      worker(0);
+      for (auto& t : pool) t.join();
+      if (failure) std::rethrow_exception(failure);
+
+      // Frames by position in their group; a frame is trusted by its own index and CRC, not by
+      // the cell it was found in.
+      const std::uint64_t groups = g1 - g0;
+      std::vector<std::vector<std::uint8_t>> rows(groups * (k + m));
+      for (cell_frame& f : found) {
+        if (f.kind == cell_frame::none) continue;
+        ++res.codes;
+        if (f.kind == cell_frame::unreadable) {
+          ++res.codes_unreadable;
+          continue;
+        }
+        f.corrected ? ++res.codes_corrected : ++res.codes_clean;
+        if (f.kind == cell_frame::rejected) {
+          ++res.frames_rejected;
+          continue;
+        }
+        std::uint64_t grp, member;
+        if (f.kind == cell_frame::data) {
+          grp = f.index / k, member = f.index % k;
+        } else {
+          if (m == 0) continue;
+          grp = f.index / m, member = k + f.index % m;
+        }
+        if (grp < g0 || grp >= g1 || (f.kind == cell_frame::data && f.index >= pl.data_frames())) {
+          ++res.frames_rejected;  // a valid frame outside this unit: not of this layout
+          continue;
+        }
+        std::vector<std::uint8_t>& slot = rows[(grp - g0) * (k + m) + member];
+        slot.assign(static_cast<std::size_t>(body), 0);
+        if (f.kind == cell_frame::data) pad_data_body(f.body.data(), f.body.size(), slot.size(), slot.data());
+        else std::memcpy(slot.data(), f.body.data(), std::min(f.body.size(), slot.size()));
+      }
+      // Group by group: virtual frames past the payload are known zero rows; restore the rest.
+      std::vector<std::uint8_t> zero(static_cast<std::size_t>(body), 0);
+      std::vector<std::vector<std::uint8_t>> restored(static_cast<std::size_t>(k), std::vector<std::uint8_t>(static_cast<std::size_t>(body)));
+      for (std::uint64_t gi = 0; gi < groups; ++gi) {
+        const std::uint64_t grp = g0 + gi;
+        std::vector<const std::uint8_t*> frames(static_cast<std::size_t>(k + m), nullptr);
+        std::vector<std::uint8_t*> restore(static_cast<std::size_t>(k), nullptr);
+        bool missing = false;
+        for (int j = 0; j < k + m; ++j) {
+          const auto& r = rows[gi * (k + m) + j];
+          const bool virtual_frame = j < k && grp * k + j >= pl.data_frames();
+          frames[j] = virtual_frame ? zero.data() : (r.empty() ? nullptr : r.data());
+          if (j < k && !frames[j]) {
+            missing = true;
+            restore[j] = restored[j].data();
+          }
+        }
+        bool ok = true;
+        if (missing) ok = m > 0 && outer.recover(frames.data(), restore.data());
+        for (int j = 0; j < k; ++j) {
+          const std::uint64_t idx = grp * k + j;
+          if (idx >= pl.data_frames()) break;
+          ++res.data_frames;
+          const std::uint64_t begin = man.share_offset + idx * per_frame;
+          const std::uint64_t len = std::min<std::uint64_t>(per_frame, man.share_offset + man.share_bytes - std::min(begin, man.share_offset + man.share_bytes));
+          const std::uint8_t* b = frames[j] ? frames[j] : (ok ? restore[j] : nullptr);
+          if (!frames[j] && ok) ++res.recovered_by_outer;
+          if (!b) {
+            ++res.lost_frames;
+            if (!res.lost_ranges.empty() && res.lost_ranges.back().second == begin) res.lost_ranges.back().second = begin + len;
+            else res.lost_ranges.emplace_back(begin, begin + len);
+            continue;
+          }
+          const std::uint64_t stated = static_cast<std::uint64_t>(b[0]) | static_cast<std::uint64_t>(b[1]) << 8;
+          if (stated != len) {
+            // The frame's own length disagrees with the layout: treat as lost, never as data.
+            ++res.lost_frames;
+            res.lost_ranges.emplace_back(begin, begin + len);
+            continue;
+          }
+          out.write_at(begin, b + 2, static_cast<std::size_t>(len));
+        }
+      }
+      if (o.progress) {
+        std::fprintf(stderr, "\rqrplate: plate %llu: band %llu of %llu   ", static_cast<unsigned long long>(res.plates + 1),
+                     static_cast<unsigned long long>(band + 1), static_cast<unsigned long long>(pl.bands()));
+        std::fflush(stderr);
+      }
+    }
+  }
+  if (o.progress) std::fputc('\n', stderr);
+}
+
+}  // namespace
+
+plate_decode_result decode_plates(const std::string& plate_dir, const std::string& out_file, const plate_decode_options& o)
+{
+  const auto start = std::chrono::steady_clock::now();
+  plate_decode_result res;
+  std::vector<fs::path> dirs;
+  if (fs::exists(fs::path(plate_dir) / "plate.tif")) {
+    dirs.push_back(plate_dir);
+  } else if (fs::is_directory(plate_dir)) {
+    for (const auto& e : fs::directory_iterator(plate_dir))
+      if (e.is_directory() && e.path().filename().string().rfind("plate-", 0) == 0 && fs::exists(e.path() / "plate.tif"))
+        dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+  }
+  if (dirs.empty()) throw io_error("no plate.tif in " + plate_dir + " (nor plate-NNNN subdirectories with one)");
+  if (out_file.empty()) throw invalid_argument("no output file given (-o)");
+
+  output_file out;
+  out.path = out_file + ".partial";
+  out.f = std::fopen(out.path.c_str(), "wb");
+  if (!out.f) throw io_error("cannot create " + out.path + ": " + std::strerror(errno));
+  std::array<std::uint8_t, 32> sha{};
+  bool have_sha = false;
+  for (const fs::path& d : dirs) {
+    decode_one_plate(d, out, o, res, sha, have_sha, res.payload_bytes);
+    ++res.plates;
+  }
+  // The file is exactly the payload long, even where trailing frames were lost.
+  if (std::fflush(out.f) != 0) throw io_error("cannot write " + out.path);
+  std::fclose(out.f);
+  out.f = nullptr;
+  fs::resize_file(out.path, res.payload_bytes);
+
+  if (have_sha && res.lost_frames == 0) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+    std::ifstream f(out.path, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    while (f) {
+      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(f.gcount()));
+    }
+    std::array<std::uint8_t, 32> got{};
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, got.data(), &len);
+    EVP_MD_CTX_free(ctx);
+    res.sha256_checked = true;
+    res.sha256_ok = got == sha;
+  }
+  res.complete = res.lost_frames == 0 && (!res.sha256_checked || res.sha256_ok);
+  if (res.complete) {
+    std::error_code ec;
+    fs::rename(out.path, out_file, ec);
+    if (ec) throw io_error("cannot rename " + out.path + " to " + out_file + ": " + ec.message());
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return res;
+}
+
+}  // namespace qrplate::plate

@@ -1,0 +1,236 @@
+// The digital read path end to end: plates written by encode_plates, damaged in known ways,
+// read back by decode_plates. The damage is applied to the image (plate.tif rewritten), so
+// everything between the pixels and the bytes is exercised.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "plate/tiff_writer.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/plate/decode_plate.hpp"
+#include "qrplate/plate/encode_plate.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "sim/scan_io.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace qrplate;
+
+std::string temp(const std::string& name)
+{
+  return ::testing::TempDir() + "qrplate_decode_test_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::vector<char> random_bytes(std::size_t n, std::uint64_t seed)
+{
+  std::mt19937_64 rng(seed);
+  std::vector<char> v(n);
+  for (char& c : v) c = static_cast<char>(rng());
+  return v;
+}
+
+std::vector<char> read_file(const std::string& p)
+{
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+struct plate_fixture {
+  std::string dir, input;
+  std::vector<char> payload;
+  plate::manifest man;
+  plate::plate_geometry geo;
+
+  plate_fixture(const std::string& name, std::size_t bytes, std::uint64_t seed, int version = 10,
+                ecc_level ecc = ecc_level::M)
+  {
+    dir = temp(name);
+    input = dir + ".in";
+    fs::remove_all(dir);
+    payload = random_bytes(bytes, seed);
+    std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    plate::plate_encode_options o;
+    o.geometry.version = version;
+    o.geometry.ecc = ecc;
+    plate::encode_plates(input, dir, o);
+    std::ifstream pj(fs::path(dir) / "plate.json");
+    man = plate::manifest_from_json(std::string((std::istreambuf_iterator<char>(pj)), std::istreambuf_iterator<char>()));
+    geo = plate::geometry_of(man);
+  }
+  ~plate_fixture()
+  {
+    fs::remove_all(dir);
+    fs::remove(input);
+  }
+
+  // Rewrites plate.tif after `edit` changed the module image (row-major words, 1 = milled).
+  template <typename Edit>
+  void damage(Edit&& edit)
+  {
+    const std::string tif = (fs::path(dir) / "plate.tif").string();
+    std::vector<std::uint64_t> bits;
+    std::size_t stride = 0;
+    {
+      sim::plate_image_reader r(tif);
+      r.read_window(0, 0, man.width, man.height, bits, stride);
+    }
+    edit(bits, stride);
+    plate::tiled_bilevel_writer w(tif, man.width, man.height, {});
+    w.append_rows(bits.data(), man.height, stride);
+    w.finish();
+  }
+  // Clears (to light) the whole code in cell (row, col).
+  void erase_cell(std::vector<std::uint64_t>& bits, std::size_t stride, std::uint64_t row, std::uint32_t col) const
+  {
+    for (int y = 0; y < geo.code_size; ++y)
+      for (int x = 0; x < geo.code_size; ++x) {
+        const std::uint64_t px = geo.cell_x(col) + x, py = geo.cell_y(row) + y;
+        bits[py * stride + px / 64] &= ~(std::uint64_t{1} << (px % 64));
+      }
+  }
+};
+
+TEST(PlateDecode, RoundTripIsBitExact)
+{
+  plate_fixture p("rt", 123457, 1);
+  const std::string out = temp("rt.out");
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.sha256_checked);
+  EXPECT_TRUE(r.sha256_ok);
+  EXPECT_EQ(r.codes_unreadable, 0u);
+  EXPECT_EQ(r.lost_frames, 0u);
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+}
+
+TEST(PlateDecode, BootstrapsFromHeaderCodesWithoutPlateJson)
+{
+  plate_fixture p("boot", 5000, 2, 5, ecc_level::Q);
+  fs::remove(fs::path(p.dir) / "plate.json");
+  // Damage the first header copies: the reader must go on to the next ones.
+  p.damage([&](std::vector<std::uint64_t>& bits, std::size_t stride) {
+    for (std::uint64_t y = plate::plate_margin; y < plate::plate_margin + plate::header_size; ++y)
+      for (std::uint64_t x = plate::plate_margin; x < plate::plate_margin + 2 * plate::header_pitch; ++x)
+        bits[y * stride + x / 64] &= ~(std::uint64_t{1} << (x % 64));
+  });
+  const std::string out = temp("boot.out");
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  EXPECT_TRUE(r.bootstrapped);
+  EXPECT_TRUE(r.complete);
+  EXPECT_FALSE(r.sha256_checked);  // the SHA-256 is only in plate.json
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+}
+
+// One loss event at a time: the placement bounds each to at most M members of any group (two
+// events together may exceed M, which is what the outer code's budget means).
+class PlateDecodeDamage : public ::testing::TestWithParam<int> {};
+
+TEST_P(PlateDecodeDamage, IsRepaired)
+{
+  const int event = GetParam();  // 0: dust window, 1: scratch along a row
+  plate_fixture p("damage" + std::to_string(event), 200000, 3 + event);
+  const auto& pl = p.geo.placement;
+  std::mt19937_64 rng(33 + event);
+  const std::uint32_t w = pl.window();
+  const std::uint64_t r0 = rng() % (pl.rows() - w + 1), scratch_row = rng() % pl.rows();
+  const std::uint32_t c0 = static_cast<std::uint32_t>(rng() % (p.geo.columns - w + 1));
+  p.damage([&](std::vector<std::uint64_t>& bits, std::size_t stride) {
+    if (event == 0) {
+      for (std::uint64_t r = r0; r < r0 + w; ++r)
+        for (std::uint32_t c = c0; c < c0 + w; ++c) p.erase_cell(bits, stride, r, c);
+    } else {
+      for (std::uint32_t c = 0; c < p.geo.columns; ++c) p.erase_cell(bits, stride, scratch_row, c);
+    }
+    // and a few flipped modules in every code: the QR code's own Reed-Solomon fixes those
+    for (std::uint64_t r = 0; r < pl.rows(); ++r)
+      for (std::uint32_t c = 0; c < p.geo.columns; ++c)
+        for (int k = 0; k < 3; ++k) {
+          const std::uint64_t x = p.geo.cell_x(c) + 9 + rng() % (p.geo.code_size - 18);
+          const std::uint64_t y = p.geo.cell_y(r) + 9 + rng() % (p.geo.code_size - 18);
+          bits[y * stride + x / 64] ^= std::uint64_t{1} << (x % 64);
+        }
+  });
+  const std::string out = temp("damage.out");
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  EXPECT_TRUE(r.complete);
+  EXPECT_GT(r.codes_unreadable, 0u);
+  EXPECT_GT(r.recovered_by_outer, 0u);
+  EXPECT_GT(r.codes_corrected, 0u);
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Events, PlateDecodeDamage, ::testing::Values(0, 1),
+                         [](const ::testing::TestParamInfo<int>& i) { return i.param == 0 ? "dust" : "scratch"; });
+
+TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)
+{
+  plate_fixture p("lost", 60000, 4);
+  const auto& pl = p.geo.placement;
+  // Erase M + 1 members of group 0, data frames among them.
+  p.damage([&](std::vector<std::uint64_t>& bits, std::size_t stride) {
+    for (int member = 0; member <= pl.m(); ++member) {
+      std::uint64_t row;
+      std::uint32_t col;
+      pl.cell_of(0, member, row, col);
+      p.erase_cell(bits, stride, row, col);
+    }
+  });
+  const std::string out = temp("lost.out");
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  EXPECT_FALSE(r.complete);
+  EXPECT_FALSE(fs::exists(out));
+  ASSERT_TRUE(fs::exists(out + ".partial"));
+  EXPECT_EQ(r.lost_frames, static_cast<std::uint64_t>(pl.m() + 1));
+  ASSERT_FALSE(r.lost_ranges.empty());
+  // Every byte outside the lost ranges is right; the lost ranges are where group 0's frames are.
+  const std::vector<char> got = read_file(out + ".partial");
+  ASSERT_EQ(got.size(), p.payload.size());
+  std::vector<bool> lost(got.size(), false);
+  for (const auto& [b, e] : r.lost_ranges)
+    for (std::uint64_t i = b; i < e; ++i) lost[i] = true;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    if (!lost[i]) {
+      ASSERT_EQ(got[i], p.payload[i]) << "byte " << i;
+    }
+  }
+  fs::remove(out + ".partial");
+}
+
+TEST(PlateDecode, SeveralPlates)
+{
+  const std::string dir = temp("multi"), input = dir + ".in";
+  fs::remove_all(dir);
+  const std::vector<char> payload = random_bytes(150000, 5);
+  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  plate::plate_encode_options o;
+  o.geometry.version = 10;
+  o.geometry.ecc = ecc_level::M;
+  o.geometry.plate = plate::parse_plate_size("120x100um");
+  const auto e = plate::encode_plates(input, dir, o);
+  ASSERT_GT(e.plates, 1u);
+  const std::string out = temp("multi.out");
+  const plate::plate_decode_result r = plate::decode_plates(dir, out, {});
+  EXPECT_EQ(r.plates, e.plates);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(read_file(out), payload);
+  fs::remove_all(dir);
+  fs::remove(input);
+  fs::remove(out);
+}
+
+TEST(PlateDecode, NotAPlateIsAnError)
+{
+  EXPECT_THROW(plate::decode_plates("/nonexistent-plate-dir", temp("x.out"), {}), qrplate::io_error);
+}
+
+}  // namespace
