@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: encode a sample (this repository's headers and docs, as a
 # tar archive) into a plate: plate.json, plate.tif (tiled BigTIFF, 1 bit per module) and
-# preview.png; scan it with the simulated SEM; then show what an A4 plate holds. Decoding the
-# scans back to the bytes is the next step of qrplate (not built yet).
+# preview.png; read the plate image back and compare; scan it with the simulated SEM; then show
+# what an A4 plate holds. Decoding the SEM scans back to the bytes is the next step of qrplate
+# (not built yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh release qrplate
@@ -21,6 +22,10 @@ echo "== encode it into a plate: version 10-M codes of 49 nm modules, default ou
 echo "== the plate directory"
 ls -l "$out/plate"
 echo "preview (open it to see the codes, bands and header strips): $out/plate/preview.png"
+
+echo "== read the plate image back and compare with the sample"
+"$qrplate" decode "$out/plate" -o "$out/restored.tar" --report "$out/decode-report.json"
+cmp "$out/sample.tar" "$out/restored.tar" && echo "restored.tar is identical to sample.tar"
 
 echo "== scan it with the simulated SEM (typical preset: 50 pA, 1 us dwell, 3 px/module, 10% overlap)"
 "$qrplate" simulate "$out/plate" -o "$out/scans" --preset typical --px-per-module 3
