@@ -20,14 +20,18 @@
 // e = d - p - 2 erasures and one more error allowed (e + 2t = d - p), 83 of 480 symbols with one
 // block really beyond repair (cap erasures + 2 errors) came back "corrected" to a wrong codeword
 // when this file was written; with e + 2t <= d - p - 2 none of them did (test_decode_symbol's
-// BeyondTheBudgetFails), and a random wrong block passes with probability about n / 2^24 or less. What still slips through is caught by the
-// segment parser (sometimes) and the plate frame's CRC32C.
+// BeyondTheBudgetFails), and a random wrong block passes with probability about n / 2^24 or less. What still slips
+// through is caught by the segment parser (sometimes) and the plate frame's CRC32C.
 //
 // Format information: each copy is decoded alone to its nearest valid word (<= 3 bit errors).
 // When the copies agree, or only one decodes, that reading is used. When they decode to different
-// words, the nearer is tried first and the other only if the symbol fails to decode with the first
-// (Reed-Solomon or segment parsing): a destroyed copy can land within 3 bits of a wrong word, and
-// the data codewords then tell which copy was right. If neither reading decodes, bad_format.
+// words, one is tried first and the other only if the symbol fails to decode with the first
+// (Reed-Solomon or segment parsing): a destroyed copy lands within 3 bits of some valid word more
+// than half the time, and the data codewords then tell which copy was right. The nearer reading
+// goes first, except that of two readings with the same mask the higher level goes first: the
+// generators are nested (g_L divides g_H, all start at alpha^0), so with the same block split a
+// level-H symbol is also a valid level-L one (same content, a weaker code, a wrong `ecc`), while
+// a level-L symbol is almost never a level-H codeword. If neither reading decodes, bad_format.
 #pragma once
 
 #include <cstdint>
@@ -130,8 +134,9 @@ struct format_reading {
   int distance;
 };
 
-// The distinct format readings of the two copies, nearer first (copy 0 first at equal
-// distance); returns how many (0..2). `nearest` receives the smaller nearest-word distance.
+// The distinct format readings of the two copies, in the order to try them (the nearer first,
+// copy 0 at equal distance; but with the same mask the higher level first, see the top of this
+// file); returns how many (0..2). `nearest` receives the smaller nearest-word distance.
 QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, format_reading out[2], int& nearest)
 {
   format_reading r[2];
@@ -147,7 +152,7 @@ QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, forma
       out[0].distance = nearest;
       return 1;
     }
-    const int first = r[1].distance < r[0].distance ? 1 : 0;
+    const int first = r[0].mask == r[1].mask ? (r[1].ecc > r[0].ecc ? 1 : 0) : (r[1].distance < r[0].distance ? 1 : 0);
     out[0] = r[first];
     out[1] = r[1 - first];
     return 2;
@@ -377,8 +382,8 @@ struct segment_parse {
 // structured append headers (§8) and FNC1 indicators (§7.4.8) are skipped. A mode indicator
 // outside these, a count running past the end or an invalid numeric/alphanumeric group is a
 // bitstream error.
-QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_codewords, int version,
-                                           std::uint8_t* out, int capacity)
+QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_codewords, int version, std::uint8_t* out,
+                                           int capacity)
 {
   segment_parse result{decode_error::none, 0, -1};
   bit_reader in{data, 8 * data_codewords};
@@ -422,11 +427,20 @@ QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_co
     }
     segment_mode m;
     switch (mode) {
-      case 1: m = segment_mode::numeric; break;
-      case 2: m = segment_mode::alphanumeric; break;
-      case 4: m = segment_mode::byte; break;
-      case 8: m = segment_mode::kanji; break;
-      default: return fail(decode_error::bitstream);
+      case 1:
+        m = segment_mode::numeric;
+        break;
+      case 2:
+        m = segment_mode::alphanumeric;
+        break;
+      case 4:
+        m = segment_mode::byte;
+        break;
+      case 8:
+        m = segment_mode::kanji;
+        break;
+      default:
+        return fail(decode_error::bitstream);
     }
     const int cc = spec::char_count_bits(m, version);
     if (in.remaining() < cc) return fail(decode_error::bitstream);
@@ -509,8 +523,8 @@ QRP_HD inline decode_result decode_with_format(const version_plan& plan, const s
                                                const format_reading& format, std::uint8_t* out, int out_capacity,
                                                decode_workspace& ws)
 {
-  decode_result result{decode_status::failed, decode_error::reed_solomon, format.ecc, format.mask, format.distance,
-                       0, 0, 0, 0, -1};
+  decode_result result{
+      decode_status::failed, decode_error::reed_solomon, format.ecc, format.mask, format.distance, 0, 0, 0, 0, -1};
   const spec::block_layout b = spec::make_block_layout(plan.version, format.ecc);
   const int degree = b.ecc_per_block;
   const int protection = misdecode_protection(plan.version, format.ecc);
@@ -550,8 +564,8 @@ QRP_HD inline decode_result decode_with_format(const version_plan& plan, const s
   }
   result.error = decode_error::none;
   result.data_length = parsed.length;
-  result.status = any_erasures ? decode_status::erasure_assisted
-                               : (any_corrected ? decode_status::corrected : decode_status::ok);
+  result.status =
+      any_erasures ? decode_status::erasure_assisted : (any_corrected ? decode_status::corrected : decode_status::ok);
   return result;
 }
 
