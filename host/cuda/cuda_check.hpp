@@ -26,28 +26,39 @@ inline void cuda_check(cudaError_t status, const char* what, const char* file, i
 
 #define QRP_CUDA_TRY(call) ::qrplate::host::cuda_check((call), #call, __FILE__, __LINE__)
 
-// Move-only owner of `count` elements of device memory.
-template <typename T>
-class device_buffer {
+// Move-only owner of `count` elements of CUDA-allocated memory; Space says where (device
+// memory, or pinned host memory: the only kind of host memory cudaMemcpyAsync copies without
+// staging, so transfers overlap kernels).
+struct device_space {
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFree(p); }
+};
+struct pinned_space {
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMallocHost(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+};
+
+template <typename T, typename Space>
+class cuda_buffer {
  public:
-  device_buffer() = default;
-  explicit device_buffer(std::size_t count) : count_(count)
+  cuda_buffer() = default;
+  explicit cuda_buffer(std::size_t count) : count_(count)
   {
-    if (count) QRP_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
+    if (count) QRP_CUDA_TRY(Space::allocate(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
   }
-  device_buffer(device_buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  device_buffer& operator=(device_buffer&& o) noexcept
+  cuda_buffer(cuda_buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  cuda_buffer& operator=(cuda_buffer&& o) noexcept
   {
     std::swap(ptr_, o.ptr_);
     std::swap(count_, o.count_);
     return *this;
   }
-  device_buffer(const device_buffer&) = delete;
-  device_buffer& operator=(const device_buffer&) = delete;
-  ~device_buffer()
+  cuda_buffer(const cuda_buffer&) = delete;
+  cuda_buffer& operator=(const cuda_buffer&) = delete;
+  ~cuda_buffer()
   {
     if (ptr_) {
-      [[maybe_unused]] const cudaError_t status = cudaFree(ptr_);
+      [[maybe_unused]] const cudaError_t status = Space::release(ptr_);
       assert(status == cudaSuccess);
     }
   }
@@ -59,39 +70,10 @@ class device_buffer {
   std::size_t count_ = 0;
 };
 
-// Move-only owner of `count` elements of pinned (page-locked) host memory: the only kind of
-// host memory cudaMemcpyAsync copies without staging, so transfers overlap kernels.
 template <typename T>
-class pinned_buffer {
- public:
-  pinned_buffer() = default;
-  explicit pinned_buffer(std::size_t count) : count_(count)
-  {
-    if (count) QRP_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&ptr_), count * sizeof(T)));
-  }
-  pinned_buffer(pinned_buffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  pinned_buffer& operator=(pinned_buffer&& o) noexcept
-  {
-    std::swap(ptr_, o.ptr_);
-    std::swap(count_, o.count_);
-    return *this;
-  }
-  pinned_buffer(const pinned_buffer&) = delete;
-  pinned_buffer& operator=(const pinned_buffer&) = delete;
-  ~pinned_buffer()
-  {
-    if (ptr_) {
-      [[maybe_unused]] const cudaError_t status = cudaFreeHost(ptr_);
-      assert(status == cudaSuccess);
-    }
-  }
-  T* data() const { return ptr_; }
-  std::size_t size() const { return count_; }
-
- private:
-  T* ptr_ = nullptr;
-  std::size_t count_ = 0;
-};
+using device_buffer = cuda_buffer<T, device_space>;
+template <typename T>
+using pinned_buffer = cuda_buffer<T, pinned_space>;
 
 // Owner of a CUDA stream.
 class stream_owner {
