@@ -2,6 +2,7 @@
 // read back by decode_plates. The damage is applied to the image (plate.tif rewritten), so
 // everything between the pixels and the bytes is exercised.
 #include <gtest/gtest.h>
+#include <png.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -40,6 +41,20 @@ std::vector<char> read_file(const std::string& p)
 {
   std::ifstream f(p, std::ios::binary);
   return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The RGB pixels of a heatmap PNG (libpng's simplified API), width and height.
+std::vector<std::uint8_t> read_rgb_png(const std::string& path, std::uint32_t& w, std::uint32_t& h)
+{
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&img, path.c_str())) return {};
+  img.format = PNG_FORMAT_RGB;
+  std::vector<std::uint8_t> px(PNG_IMAGE_SIZE(img));
+  if (!png_image_finish_read(&img, nullptr, px.data(), 0, nullptr)) return {};
+  w = img.width;
+  h = img.height;
+  return px;
 }
 
 struct plate_fixture {
@@ -159,9 +174,26 @@ TEST_P(PlateDecodeDamage, IsRepaired)
           bits[y * stride + x / 64] ^= std::uint64_t{1} << (x % 64);
         }
   });
-  const std::string out = temp("damage.out");
-  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  const std::string out = temp("damage.out"), map = temp("damage.png");
+  plate::plate_decode_options o;
+  o.heatmap = map;
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, o);
   EXPECT_TRUE(r.complete);
+  // The heatmap shows the erased cells as restored by the outer code (orange), others green or
+  // yellow, and nothing red.
+  std::uint32_t hw = 0, hh = 0;
+  const std::vector<std::uint8_t> px = read_rgb_png(map, hw, hh);
+  ASSERT_EQ(hw, p.geo.columns);
+  ASSERT_EQ(hh, pl.rows());
+  const std::uint64_t er = event == 0 ? r0 : scratch_row;
+  const std::uint32_t ec = event == 0 ? c0 : 0;
+  const std::uint8_t* cell = &px[(er * hw + ec) * 3];
+  if (pl.at(er, ec).kind != plate::placement_slot::empty) {
+    EXPECT_EQ(cell[0], 245);  // orange: restored
+    EXPECT_EQ(cell[1], 140);
+  }
+  for (std::size_t i = 0; i < px.size(); i += 3) EXPECT_FALSE(px[i] == 200 && px[i + 1] == 20) << "a red (lost) cell";
+  fs::remove(map);
   EXPECT_GT(r.codes_unreadable, 0u);
   EXPECT_GT(r.recovered_by_outer, 0u);
   EXPECT_GT(r.codes_corrected, 0u);
@@ -185,9 +217,22 @@ TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)
       p.erase_cell(bits, stride, row, col);
     }
   });
-  const std::string out = temp("lost.out");
-  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  const std::string out = temp("lost.out"), map = temp("lost.png");
+  plate::plate_decode_options o;
+  o.heatmap = map;
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, o);
   EXPECT_FALSE(r.complete);
+  std::uint32_t hw = 0, hh = 0;
+  const std::vector<std::uint8_t> px = read_rgb_png(map, hw, hh);
+  ASSERT_FALSE(px.empty());
+  for (int member = 0; member <= pl.m(); ++member) {
+    std::uint64_t row;
+    std::uint32_t col;
+    pl.cell_of(0, member, row, col);
+    EXPECT_EQ(px[(row * hw + col) * 3], 200) << "member " << member << " not red";
+    EXPECT_EQ(px[(row * hw + col) * 3 + 1], 20);
+  }
+  fs::remove(map);
   EXPECT_FALSE(fs::exists(out));
   ASSERT_TRUE(fs::exists(out + ".partial"));
   EXPECT_EQ(r.lost_frames, static_cast<std::uint64_t>(pl.m() + 1));

@@ -4,10 +4,12 @@
 #include "qrplate/plate/decode_plate.hpp"
 
 #include <openssl/evp.h>
+#include <png.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <csetjmp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -79,6 +81,61 @@ bool bootstrap(sim::plate_image_reader& reader, manifest& out)
   return false;
 }
 
+// What happened to a code cell, in increasing order of concern (a heatmap pixel shows the worst
+// of its cells).
+enum cell_state : std::uint8_t { state_none, state_clean, state_corrected, state_restored, state_rejected, state_lost };
+
+struct heatmap {
+  std::uint64_t factor = 1;
+  std::uint32_t width = 0, height = 0;
+  std::vector<std::uint8_t> worst;
+  heatmap(std::uint32_t columns, std::uint64_t rows)
+  {
+    const std::uint64_t side = std::max<std::uint64_t>(columns, rows);
+    factor = std::max<std::uint64_t>(1, (side + 1023) / 1024);
+    width = static_cast<std::uint32_t>((columns + factor - 1) / factor);
+    height = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, (rows + factor - 1) / factor));
+    worst.assign(static_cast<std::size_t>(width) * height, state_none);
+  }
+  void mark(std::uint64_t row, std::uint32_t col, cell_state s)
+  {
+    std::uint8_t& w = worst[static_cast<std::size_t>(row / factor) * width + col / factor];
+    w = std::max<std::uint8_t>(w, s);
+  }
+};
+
+// Writes an RGB PNG; plain C data only around libpng's longjmp. Returns false on failure.
+bool write_rgb_png(const char* path, const std::uint8_t* rgb, std::uint32_t width, std::uint32_t height)
+{
+  std::FILE* f = std::fopen(path, "wb");
+  if (!f) return false;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  if (!png || !info || setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    std::fclose(f);
+    return false;
+  }
+  png_init_io(png, f);
+  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (std::uint32_t y = 0; y < height; ++y) png_write_row(png, rgb + static_cast<std::size_t>(y) * width * 3);
+  png_write_end(png, nullptr);
+  png_destroy_write_struct(&png, &info);
+  return std::fclose(f) == 0;
+}
+
+void write_heatmap(const heatmap& h, const std::string& path)
+{
+  static const std::uint8_t colour[6][3] = {
+      {255, 255, 255}, {60, 170, 60}, {235, 205, 40}, {245, 140, 30}, {200, 60, 200}, {200, 20, 20}};
+  std::vector<std::uint8_t> rgb(h.worst.size() * 3);
+  for (std::size_t i = 0; i < h.worst.size(); ++i)
+    for (int c = 0; c < 3; ++c) rgb[3 * i + c] = colour[h.worst[i]][c];
+  if (!write_rgb_png(path.c_str(), rgb.data(), h.width, h.height)) throw io_error("cannot write heatmap " + path);
+}
+
 std::string read_text(const fs::path& p)
 {
   std::ifstream f(p, std::ios::binary);
@@ -102,7 +159,8 @@ struct output_file {
 
 // Decodes one plate into `out`; adds to `res`.
 void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                      std::array<std::uint8_t, 32>& sha, bool& have_sha, std::uint64_t& payload_bytes)
+                      std::array<std::uint8_t, 32>& sha, bool& have_sha, std::uint64_t& payload_bytes,
+                      const std::string& heatmap_path)
 {
   const fs::path tif = dir / "plate.tif";
   sim::plate_image_reader header_reader(tif.string());
@@ -127,6 +185,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   const int k = pl.k(), m = pl.m();
   outer_decoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
+  heatmap map(g.columns, std::max<std::uint64_t>(pl.rows(), 1));
   std::vector<std::unique_ptr<sim::plate_image_reader>> readers;
   for (unsigned t = 0; t < threads; ++t) readers.push_back(std::make_unique<sim::plate_image_reader>(tif.string()));
 
@@ -215,6 +274,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
         else std::memcpy(slot.data(), f.body.data(), std::min(f.body.size(), slot.size()));
       }
       // Group by group: virtual frames past the payload are known zero rows; restore the rest.
+      std::vector<bool> group_ok(groups, true);
       std::vector<std::uint8_t> zero(static_cast<std::size_t>(body), 0);
       std::vector<std::vector<std::uint8_t>> restored(static_cast<std::size_t>(k), std::vector<std::uint8_t>(static_cast<std::size_t>(body)));
       for (std::uint64_t gi = 0; gi < groups; ++gi) {
@@ -233,6 +293,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
         }
         bool ok = true;
         if (missing) ok = m > 0 && outer.recover(frames.data(), restore.data());
+        group_ok[gi] = ok;
         for (int j = 0; j < k; ++j) {
           const std::uint64_t idx = grp * k + j;
           if (idx >= pl.data_frames()) break;
@@ -257,6 +318,23 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
           out.write_at(begin, b + 2, static_cast<std::size_t>(len));
         }
       }
+      for (std::uint64_t c = 0; c < cells; ++c) {
+        const cell_frame& f = found[c];
+        const std::uint64_t row = row0 + c / width;
+        const std::uint32_t col = col0 + static_cast<std::uint32_t>(c % width);
+        cell_state st = state_none;
+        switch (f.kind) {
+          case cell_frame::none: break;
+          case cell_frame::rejected: st = state_rejected; break;
+          case cell_frame::unreadable: {
+            const placement_slot slot = pl.at(row, col);  // whose frame this cell held
+            st = slot.group >= g0 && slot.group < g1 && group_ok[slot.group - g0] ? state_restored : state_lost;
+            break;
+          }
+          default: st = f.corrected ? state_corrected : state_clean; break;
+        }
+        map.mark(row, col, st);
+      }
       if (o.progress) {
         std::fprintf(stderr, "\rqrplate: plate %llu: band %llu of %llu   ", static_cast<unsigned long long>(res.plates + 1),
                      static_cast<unsigned long long>(band + 1), static_cast<unsigned long long>(pl.bands()));
@@ -265,6 +343,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
     }
   }
   if (o.progress) std::fputc('\n', stderr);
+  if (!heatmap_path.empty()) write_heatmap(map, heatmap_path);
 }
 
 }  // namespace
@@ -292,7 +371,14 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   std::array<std::uint8_t, 32> sha{};
   bool have_sha = false;
   for (const fs::path& d : dirs) {
-    decode_one_plate(d, out, o, res, sha, have_sha, res.payload_bytes);
+    std::string map_path = o.heatmap;
+    if (!map_path.empty() && dirs.size() > 1) {
+      char suffix[16];
+      std::snprintf(suffix, sizeof suffix, "-%04llu", static_cast<unsigned long long>(res.plates + 1));
+      const fs::path mp(map_path);
+      map_path = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
+    }
+    decode_one_plate(d, out, o, res, sha, have_sha, res.payload_bytes, map_path);
     ++res.plates;
   }
   // The file is exactly the payload long, even where trailing frames were lost.

@@ -17,7 +17,7 @@ namespace qrplate::cli {
 void add_decode_command(CLI::App& app)
 {
   struct decode_args {
-    std::string input, output, report;
+    std::string input, output, report, heatmap;
     unsigned threads = 0;
     bool no_progress = false;
   };
@@ -27,6 +27,9 @@ void add_decode_command(CLI::App& app)
   cmd->add_option("PLATE_DIR", a->input, "Plate directory written by `qrplate encode` (or one holding plate-NNNN/)")->required();
   cmd->add_option("-o,--output", a->output, "File to write the payload to")->required();
   cmd->add_option("--report", a->report, "Write a JSON report: codes read, corrected, recovered, lost");
+  cmd->add_option("--heatmap", a->heatmap,
+                  "Write a PNG of the code grid: green clean, yellow corrected, orange restored by the outer "
+                  "code, red lost, magenta rejected, white no frame");
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
@@ -38,10 +41,11 @@ void add_decode_command(CLI::App& app)
       "built yet.\n\n"
       "Examples:\n"
       "  qrplate decode plate -o restored.tar\n"
-      "  qrplate decode plates -o restored.bin --report report.json\n");
+      "  qrplate decode plates -o restored.bin --report report.json --heatmap heat.png\n");
   cmd->callback([a] {
     plate::plate_decode_options o;
     o.threads = a->threads;
+    o.heatmap = a->heatmap;
     o.progress = !a->no_progress && ::isatty(STDERR_FILENO);
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) {

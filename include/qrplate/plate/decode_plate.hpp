@@ -16,6 +16,12 @@ namespace qrplate::plate {
 struct plate_decode_options {
   unsigned threads = 0;   // 0: every core
   bool progress = false;  // a progress line on stderr
+  // A PNG of the plate's code grid, one pixel per cell (or per block of cells on big plates,
+  // showing the worst), coloured by what happened to the cell: green clean, yellow corrected by
+  // the code's own Reed-Solomon, orange unreadable but restored by the outer code, red lost,
+  // magenta a frame rejected (CRC or plate tag), white no frame. Several plates: "-NNNN" is
+  // inserted before the extension. Empty: none.
+  std::string heatmap;
 };
 
 struct plate_decode_result {
