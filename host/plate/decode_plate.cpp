@@ -361,6 +361,9 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
         dirs.push_back(e.path());
     std::sort(dirs.begin(), dirs.end());
   }
+  if (dirs.empty() && fs::exists(fs::path(plate_dir) / "scan.json"))
+    throw invalid_argument(plate_dir + " is a scan set: reading SEM scans back is not built yet; `qrplate decode` "
+                           "reads plate directories (plate.tif)");
   if (dirs.empty()) throw io_error("no plate.tif in " + plate_dir + " (nor plate-NNNN subdirectories with one)");
   if (out_file.empty()) throw invalid_argument("no output file given (-o)");
 
