@@ -32,9 +32,9 @@ int main(int argc, char** argv)
   CLI::App app(
     "qrplate turns bytes into plates of QR codes, for archival storage milled into ceramic or glass,\n"
     "and plates back into bytes. This build offers: `qr` (one payload as one QR Code image), `plan`\n"
-    "(what a plate holds), `encode` (bytes into a self-describing plate image), `simulate`\n"
-    "(realistic SEM scans of a plate) and `bench` (encode throughput on this machine).\n"
-    "Reading SEM scans back (decode) comes next.",
+    "(what a plate holds), `encode` (bytes into a self-describing plate image), `decode` (a plate\n"
+    "image back into the bytes), `simulate` (realistic SEM scans of a plate) and `bench` (encode\n"
+    "throughput on this machine). Reading SEM scans back into bytes comes next.",
     "qrplate");
   // Set before any sub-command is added: sub-commands copy it when they are created.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
