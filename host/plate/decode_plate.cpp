@@ -4,12 +4,10 @@
 #include "qrplate/plate/decode_plate.hpp"
 
 #include <openssl/evp.h>
-#include <png.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <csetjmp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +19,7 @@
 #include <vector>
 
 #include "encode/version_plan_cache.hpp"
+#include "io/png_file.hpp"
 #include "qrplate/core/decode_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
@@ -104,28 +103,6 @@ struct heatmap {
   }
 };
 
-// Writes an RGB PNG; plain C data only around libpng's longjmp. Returns false on failure.
-bool write_rgb_png(const char* path, const std::uint8_t* rgb, std::uint32_t width, std::uint32_t height)
-{
-  std::FILE* f = std::fopen(path, "wb");
-  if (!f) return false;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png ? png_create_info_struct(png) : nullptr;
-  if (!png || !info || setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    std::fclose(f);
-    return false;
-  }
-  png_init_io(png, f);
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (std::uint32_t y = 0; y < height; ++y) png_write_row(png, rgb + static_cast<std::size_t>(y) * width * 3);
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  return std::fclose(f) == 0;
-}
-
 void write_heatmap(const heatmap& h, const std::string& path)
 {
   static const std::uint8_t colour[6][3] = {
@@ -133,7 +110,7 @@ void write_heatmap(const heatmap& h, const std::string& path)
   std::vector<std::uint8_t> rgb(h.worst.size() * 3);
   for (std::size_t i = 0; i < h.worst.size(); ++i)
     for (int c = 0; c < 3; ++c) rgb[3 * i + c] = colour[h.worst[i]][c];
-  if (!write_rgb_png(path.c_str(), rgb.data(), h.width, h.height)) throw io_error("cannot write heatmap " + path);
+  host::write_png_file(path, rgb.data(), h.width, h.height, 3);
 }
 
 std::string read_text(const fs::path& p)

@@ -27,6 +27,7 @@
 #include <random>
 #include <thread>
 
+#include "io/staging_dir.hpp"
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
 #include "qrplate/core/bit_matrix.hpp"
@@ -485,26 +486,15 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   if (out_dir.empty()) throw invalid_argument("no output directory given (-o)");
   std::error_code ec;
   if (!o.discard && fs::exists(out_dir, ec))
-    throw invalid_argument("output " + out_dir + " already exists; remove it or choose another -o");
+    throw invalid_argument("output " + out_dir + " already exists; remove it or choose another -o");  // before reading stdin
 
   struct stat info{};
   if (input != "-" && ::stat(input.c_str(), &info) != 0) throw io_error("cannot read " + input + ": " + std::strerror(errno));
   if (input != "-" && S_ISDIR(info.st_mode)) throw invalid_argument("input " + input + " is a directory, not a file");
 
   // Everything goes under a temporary directory beside out_dir, renamed at the end.
-  const fs::path target = fs::absolute(out_dir);
-  const fs::path staging = target.parent_path() / (target.filename().string() + ".partial-" + std::to_string(::getpid()));
-  struct cleanup {
-    fs::path dir;
-    bool keep = false;
-    ~cleanup()
-    {
-      std::error_code e;
-      if (!keep) fs::remove_all(dir, e);
-    }
-  } guard{staging};
-  if (!fs::create_directories(staging, ec) || ec)
-    throw io_error("cannot create " + staging.string() + ": " + (ec ? ec.message() : "exists"));
+  host::staging_dir stage(out_dir, !o.discard);
+  const fs::path& staging = stage.path();
 
   // The payload size must be known before the first header code is drawn: standard input (or
   // any non-regular file) is copied to the staging directory first.
@@ -587,9 +577,8 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
     if (!o.discard) write_text_file(dirs[i] + "/plate.json", to_json(manifests[i], image));
   }
   if (!o.discard) {
-    fs::rename(staging, target, ec);
-    if (ec) throw io_error("cannot rename " + staging.string() + " to " + target.string() + ": " + ec.message());
-    guard.keep = true;
+    stage.commit();
+    const fs::path& target = stage.target();
     for (std::size_t i = 0; i < dirs.size(); ++i)
       result.plate_dirs.push_back(plates > 1 ? (target / fs::path(dirs[i]).filename()).string() : target.string());
   }

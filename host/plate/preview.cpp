@@ -13,6 +13,7 @@
 #include <string>
 #include <system_error>
 
+#include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
 
@@ -59,55 +60,6 @@ QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t widt
   }
 }
 
-// Removes what a failed write left at `path`, but only a regular file: the path may name a device.
-void remove_partial_file(const std::string& path) noexcept
-{
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) std::filesystem::remove(path, ec);
-}
-
-// libpng reports errors by longjmp, which must not cross frames holding C++ objects with
-// destructors: write_gray_png and the callbacks hold only plain data.
-struct png_status {
-  char message[256] = {};
-};
-
-void on_png_error(png_structp png, png_const_charp message)
-{
-  auto* status = static_cast<png_status*>(png_get_error_ptr(png));
-  std::snprintf(status->message, sizeof status->message, "%s", message);
-  png_longjmp(png, 1);
-}
-
-void on_png_warning(png_structp, png_const_charp) {}
-
-bool write_gray_png(std::FILE* file, const std::uint8_t* pixels, std::uint32_t width, std::uint32_t height,
-                    png_status& status)
-{
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &status, on_png_error, on_png_warning);
-  if (png == nullptr) {
-    std::snprintf(status.message, sizeof status.message, "cannot create a PNG writer");
-    return false;
-  }
-  png_infop info = png_create_info_struct(png);
-  if (info == nullptr) {
-    png_destroy_write_struct(&png, nullptr);
-    std::snprintf(status.message, sizeof status.message, "cannot create a PNG writer");
-    return false;
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    return false;
-  }
-  png_init_io(png, file);
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (std::uint32_t y = 0; y < height; ++y) png_write_row(png, pixels + static_cast<std::size_t>(y) * width);
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  return true;
-}
 
 }  // namespace
 
@@ -214,19 +166,7 @@ void preview_builder::write_png(const std::string& path) const
     throw invalid_argument("preview " + path + " has " + std::to_string(rows_appended_) + " of " +
                            std::to_string(plate_height_) + " plate rows");
   }
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) throw io_error("cannot create " + path + ": " + std::strerror(errno));
-  png_status status;
-  const bool encoded = write_gray_png(file, pixels_.data(), preview_width_, preview_height_, status);
-  const bool flushed = encoded && std::fflush(file) == 0 && std::ferror(file) == 0;
-  const int err = errno;
-  const bool closed = std::fclose(file) == 0;
-  if (!encoded || !flushed || !closed) {
-    const int close_err = errno;
-    remove_partial_file(path);
-    std::string reason = !encoded ? std::string(status.message) : std::strerror(flushed ? close_err : err);
-    throw io_error("cannot write " + path + ": " + reason);
-  }
+  host::write_png_file(path, pixels_.data(), preview_width_, preview_height_, 1);
 }
 
 }  // namespace qrplate::plate

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
 
@@ -892,34 +893,6 @@ void plate_image_reader::read_window(std::int64_t x0, std::int64_t y0, std::uint
 
 namespace {
 
-bool write_gray_png(std::FILE* file, const std::uint8_t* pixels, std::uint32_t width, std::uint32_t height,
-                    char* message)
-{
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, message, on_png_error, on_png_warning);
-  if (png == nullptr) {
-    std::snprintf(message, 256, "cannot create a PNG writer");
-    return false;
-  }
-  png_infop info = png_create_info_struct(png);
-  if (info == nullptr) {
-    png_destroy_write_struct(&png, nullptr);
-    std::snprintf(message, 256, "cannot create a PNG writer");
-    return false;
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    return false;
-  }
-  png_init_io(png, file);
-  png_set_user_limits(png, 0x7fffffffu, 0x7fffffffu);  // the default stops at 10^6 pixels a side
-  png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  for (std::uint32_t y = 0; y < height; ++y) png_write_row(png, pixels + static_cast<std::size_t>(y) * width);
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  return true;
-}
 
 // Area-averages `img` by f x f blocks into an 8-bit tile of ceil(w / f) x ceil(h / f) pixels at
 // `out`, rows `out_stride` bytes apart.
@@ -995,24 +968,7 @@ void write_contact_sheet(const std::string& path, const std::vector<gray_image>&
     shrink_to_8bit(tiles[i], factor[i], sheet.data() + cy * sheet_w + cx, static_cast<std::size_t>(sheet_w));
   }
 
-  const std::string tmp = path + ".tmp";
-  errno = 0;
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (file == nullptr) throw io_error("cannot create " + path + ": " + tmp + ": " + system_reason(errno));
-  char message[256] = {};
-  const bool written = write_gray_png(file, sheet.data(), static_cast<std::uint32_t>(sheet_w),
-                                      static_cast<std::uint32_t>(sheet_h), message);
-  errno = 0;
-  const bool flushed = std::fflush(file) == 0 && std::ferror(file) == 0;
-  const int flush_err = errno;
-  const bool closed = std::fclose(file) == 0;
-  const int close_err = errno;
-  if (!written || !flushed || !closed) {
-    remove_quietly(tmp);
-    const std::string reason = !written ? std::string(message) : system_reason(!flushed ? flush_err : close_err);
-    throw io_error("cannot write " + path + ": " + reason);
-  }
-  commit_file(tmp, path);
+  host::write_png_file(path, sheet.data(), static_cast<std::uint32_t>(sheet_w), static_cast<std::uint32_t>(sheet_h), 1);
 }
 
 }  // namespace qrplate::sim

@@ -21,6 +21,7 @@
 #include "qrplate/error.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
+#include "io/staging_dir.hpp"
 #include "sim/scan_io.hpp"
 
 namespace qrplate::sim {
@@ -249,20 +250,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   }
 
   // Output directory, written under a temporary name.
-  std::error_code ec;
-  if (fs::exists(out_dir, ec)) throw invalid_argument("output " + out_dir + " already exists; remove it or choose another -o");
-  const fs::path target = fs::absolute(out_dir);
-  const fs::path staging = target.parent_path() / (target.filename().string() + ".partial-" + std::to_string(::getpid()));
-  struct cleanup {
-    fs::path dir;
-    bool keep = false;
-    ~cleanup()
-    {
-      std::error_code e;
-      if (!keep) fs::remove_all(dir, e);
-    }
-  } guard{staging};
-  if (!fs::create_directories(staging, ec) || ec) throw io_error("cannot create " + staging.string());
+  host::staging_dir output(out_dir);
+  const fs::path& staging = output.path();
 
   // Render on every core; each thread has its own plate reader (it caches TIFF tiles).
   const fs::path plate_tif = fs::path(plate_dir) / image.file;
@@ -427,9 +416,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
     if (!t.pixels.empty()) shown.push_back(std::move(t));
   if (!shown.empty()) write_contact_sheet((staging / "contact_sheet.png").string(), shown);
 
-  fs::rename(staging, target, ec);
-  if (ec) throw io_error("cannot rename " + staging.string() + " to " + target.string() + ": " + ec.message());
-  guard.keep = true;
+  output.commit();
   result.pixels = result.tiles * static_cast<std::uint64_t>(o.tile_px) * o.tile_px;
   result.pixel_nm = pixel_nm;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
