@@ -1,6 +1,7 @@
-// The digital plate read path: plate.tif -> codes -> frames -> outer code -> payload.
+// The plate read path: codes (from plate.tif, or from a scan set) -> frames -> outer code -> payload.
 // Works unit by unit (a band of code rows by a block of columns, placement.hpp): a unit holds
-// whole outer-code groups, so memory is one unit of frames whatever the plate's size.
+// whole outer-code groups, so memory is one unit of frames whatever the plate's size, and a
+// scan set's tiles are held only for the band being read.
 #include "qrplate/plate/decode_plate.hpp"
 
 #include <openssl/evp.h>
@@ -26,6 +27,8 @@
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/plate/outer_code.hpp"
+#include "scan/scan_reader.hpp"
+#include "scan/scan_set.hpp"
 #include "sim/scan_io.hpp"
 
 namespace qrplate::plate {
@@ -36,6 +39,11 @@ namespace {
 struct cell_frame {
   enum { none, unreadable, rejected, data, parity } kind = none;
   bool corrected = false;
+  bool erasures = false;
+  bool not_scanned = false;
+  int margin = 0;
+  int rs_symbols = 0;
+  float snr = 0;
   std::uint64_t index = 0;
   std::vector<std::uint8_t> body;
 };
@@ -79,6 +87,74 @@ bool bootstrap(sim::plate_image_reader& reader, manifest& out)
     }
   return false;
 }
+
+// Where the codes of a plate come from: the plate image, or a scan set.
+class code_source {
+ public:
+  virtual ~code_source() = default;
+  virtual unsigned threads() const = 0;
+  // Called band by band, rows in increasing order, before the cells of [row0, row1) are read.
+  virtual void prepare_rows(std::uint64_t row0, std::uint64_t row1) = 0;
+  // Reads the code of cell (row, col) on worker `thread`; fills f's reading fields and returns
+  // the content when it decoded.
+  virtual bool read(unsigned thread, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) = 0;
+};
+
+class image_source final : public code_source {
+ public:
+  image_source(const fs::path& tif, const plate_geometry& g, unsigned threads)
+      : g_(g), plan_(host::version_plan_for(g.version, g.ecc))
+  {
+    for (unsigned t = 0; t < threads; ++t) {
+      readers_.push_back(std::make_unique<sim::plate_image_reader>(tif.string()));
+      workspaces_.push_back(std::make_unique<core::decode_workspace>());
+      windows_.emplace_back();
+    }
+  }
+  unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
+  void prepare_rows(std::uint64_t, std::uint64_t) override {}
+  bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
+  {
+    core::decode_result r{};
+    if (!read_code(*readers_[t], plan_, g_.cell_x(col), g_.cell_y(row), *workspaces_[t], windows_[t], bytes, r)) return false;
+    f.corrected = r.status != core::decode_status::ok;
+    f.margin = r.margin;
+    f.rs_symbols = r.corrected_symbols;
+    return true;
+  }
+
+ private:
+  const plate_geometry& g_;
+  const core::version_plan& plan_;
+  std::vector<std::unique_ptr<sim::plate_image_reader>> readers_;
+  std::vector<std::unique_ptr<core::decode_workspace>> workspaces_;
+  std::vector<std::vector<std::uint64_t>> windows_;
+};
+
+class scan_source final : public code_source {
+ public:
+  scan_source(scan::scan_set set, const manifest& man, const scan::scan_read_options& o) : reader_(std::move(set), man, o) {}
+  unsigned threads() const override { return reader_.threads(); }
+  void prepare_rows(std::uint64_t row0, std::uint64_t row1) override { reader_.prepare_rows(row0, row1); }
+  bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
+  {
+    scan::cell_read c;
+    reader_.read_cell(t, row, col, c);
+    f.not_scanned = c.tiles == 0;
+    f.snr = c.snr;
+    if (!c.decoded) return false;
+    f.corrected = c.result.status != core::decode_status::ok;
+    f.erasures = c.result.status == core::decode_status::erasure_assisted;
+    f.margin = c.result.margin;
+    f.rs_symbols = c.result.corrected_symbols;
+    bytes = std::move(c.bytes);
+    return true;
+  }
+  const scan::scan_read_stats& stats() const { return reader_.stats(); }
+
+ private:
+  scan::scan_reader reader_;
+};
 
 // What happened to a code cell, in increasing order of concern (a heatmap pixel shows the worst
 // of its cells).
@@ -134,37 +210,21 @@ struct output_file {
   }
 };
 
-// Decodes one plate into `out`; adds to `res`.
-void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                      std::array<std::uint8_t, 32>& sha, bool& have_sha, std::uint64_t& payload_bytes,
-                      const std::string& heatmap_path)
+// Decodes the codes of one plate from `src` into `out`; adds to `res`.
+void decode_cells(const manifest& man, code_source& src, output_file& out, const plate_decode_options& o,
+                  plate_decode_result& res, const std::string& heatmap_path)
 {
-  const fs::path tif = dir / "plate.tif";
-  sim::plate_image_reader header_reader(tif.string());
-  manifest man;
-  const bool have_json = fs::exists(dir / "plate.json");
-  if (have_json) {
-    man = manifest_from_json(read_text(dir / "plate.json"));
-    sha = man.payload_sha256;
-    have_sha = true;
-  } else {
-    if (!bootstrap(header_reader, man))
-      throw invalid_argument("no plate.json in " + dir.string() + " and no header code on the plate could be read");
-    res.bootstrapped = true;
-  }
-  payload_bytes = man.payload_bytes;
   const plate_geometry g = geometry_of(man);
   const frame_placement& pl = g.placement;
-  const core::version_plan& plan = host::version_plan_for(g.version, g.ecc);
   const int body = frame_body_bytes(g.version, g.ecc);
   const int per_frame = frame_data_bytes(g.version, g.ecc);
   const std::uint16_t tag = plate_tag_of(man.plate_id);
   const int k = pl.k(), m = pl.m();
   outer_decoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
-  const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
+  const unsigned threads = src.threads();
   heatmap map(g.columns, std::max<std::uint64_t>(pl.rows(), 1));
-  std::vector<std::unique_ptr<sim::plate_image_reader>> readers;
-  for (unsigned t = 0; t < threads; ++t) readers.push_back(std::make_unique<sim::plate_image_reader>(tif.string()));
+  std::vector<std::uint64_t> margins(8, 0);
+  std::vector<float> snrs;
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
@@ -173,6 +233,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
       if (g0 >= g1) continue;
       // Decode every cell of the unit, spread over the threads.
       const std::uint64_t row0 = band * pl.band_rows();
+      if (block == 0) src.prepare_rows(row0, row0 + pl.band_rows());
       const std::uint32_t col0 = pl.block_x(block), width = pl.block_width(block);
       const std::uint64_t cells = static_cast<std::uint64_t>(pl.band_rows()) * width;
       std::vector<cell_frame> found(cells);
@@ -181,8 +242,6 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
       std::exception_ptr failure;
       auto worker = [&](unsigned t) {
         try {
-          auto ws = std::make_unique<core::decode_workspace>();
-          std::vector<std::uint64_t> window;
           std::vector<std::uint8_t> bytes;
           for (;;) {
             const std::uint64_t c = next.fetch_add(1);
@@ -191,12 +250,10 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
             const std::uint32_t col = col0 + static_cast<std::uint32_t>(c % width);
             if (pl.at(row, col).kind == placement_slot::empty) continue;
             cell_frame& f = found[c];
-            core::decode_result r{};
-            if (!read_code(*readers[t], plan, g.cell_x(col), g.cell_y(row), *ws, window, bytes, r)) {
+            if (!src.read(t, row, col, f, bytes)) {
               f.kind = cell_frame::unreadable;
               continue;
             }
-            f.corrected = r.status != core::decode_status::ok;
             const parsed_frame pf = parse_frame(bytes.data(), bytes.size());
             if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
               f.kind = cell_frame::rejected;
@@ -227,9 +284,14 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
         ++res.codes;
         if (f.kind == cell_frame::unreadable) {
           ++res.codes_unreadable;
+          if (f.not_scanned) ++res.codes_not_scanned;
           continue;
         }
         f.corrected ? ++res.codes_corrected : ++res.codes_clean;
+        if (f.erasures) ++res.codes_erasure_assisted;
+        res.rs_symbols_corrected += static_cast<std::uint64_t>(f.rs_symbols);
+        ++margins[static_cast<std::size_t>(std::clamp(f.margin, 0, static_cast<int>(margins.size()) - 1))];
+        if (f.snr > 0) snrs.push_back(f.snr);
         if (f.kind == cell_frame::rejected) {
           ++res.frames_rejected;
           continue;
@@ -321,6 +383,76 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   }
   if (o.progress) std::fputc('\n', stderr);
   if (!heatmap_path.empty()) write_heatmap(map, heatmap_path);
+  if (res.margin_histogram.size() < margins.size()) res.margin_histogram.resize(margins.size(), 0);
+  for (std::size_t i = 0; i < margins.size(); ++i) res.margin_histogram[i] += margins[i];
+  if (!snrs.empty()) {
+    std::nth_element(snrs.begin(), snrs.begin() + static_cast<long>(snrs.size() / 2), snrs.end());
+    res.median_snr = snrs[snrs.size() / 2];
+  }
+}
+
+// The manifest of a plate directory: plate.json, else the header codes of plate.tif.
+manifest plate_manifest(const fs::path& dir, plate_decode_result& res, std::array<std::uint8_t, 32>& sha, bool& have_sha)
+{
+  manifest man;
+  if (fs::exists(dir / "plate.json")) {
+    man = manifest_from_json(read_text(dir / "plate.json"));
+    sha = man.payload_sha256;
+    have_sha = true;
+  } else {
+    sim::plate_image_reader header_reader((dir / "plate.tif").string());
+    if (!bootstrap(header_reader, man))
+      throw invalid_argument("no plate.json in " + dir.string() + " and no header code on the plate could be read");
+    res.bootstrapped = true;
+  }
+  return man;
+}
+
+// Decodes one plate directory into `out`.
+void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
+                      std::array<std::uint8_t, 32>& sha, bool& have_sha, const std::string& heatmap_path)
+{
+  const manifest man = plate_manifest(dir, res, sha, have_sha);
+  res.payload_bytes = man.payload_bytes;
+  const plate_geometry g = geometry_of(man);
+  const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
+  image_source src(dir / "plate.tif", g, threads);
+  decode_cells(man, src, out, o, res, heatmap_path);
+}
+
+// Decodes a scan set into `out`.
+void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
+                     std::array<std::uint8_t, 32>& sha, bool& have_sha)
+{
+  scan::scan_set set = scan::read_scan_set(dir.string());
+  std::string json = o.plate_json;
+  if (json.empty() && !set.plate_json.empty() && fs::exists(set.plate_json)) json = set.plate_json;
+  if (json.empty() && fs::exists(dir / "plate.json")) json = (dir / "plate.json").string();
+  if (json.empty())
+    throw invalid_argument("no plate.json for the scan set " + dir.string() +
+                           ": pass --plate PLATE_DIR/plate.json (reading the manifest from the scanned header codes is "
+                           "not built yet)");
+  const manifest man = manifest_from_json(read_text(json));
+  sha = man.payload_sha256;
+  have_sha = true;
+  res.payload_bytes = man.payload_bytes;
+  res.scan = true;
+  scan::scan_read_options so;
+  so.threads = o.threads;
+  so.registration.search_um = o.search_um;
+  so.registration.max_rotation_deg = o.max_rotation_deg;
+  if (o.erasure_threshold < 0 || o.erasure_threshold > 255) throw invalid_argument("erasure threshold must be 0..255");
+  so.erasure_threshold = static_cast<std::uint8_t>(o.erasure_threshold);
+  if (!(o.search_um >= 0 && o.search_um <= 1000)) throw invalid_argument("stage search radius must be 0..1000 um");
+  if (!(o.max_rotation_deg >= 0 && o.max_rotation_deg <= 10)) throw invalid_argument("rotation search must be 0..10 degrees");
+  scan_source src(std::move(set), man, so);
+  decode_cells(man, src, out, o, res, o.heatmap);
+  const scan::scan_read_stats& st = src.stats();
+  res.tiles = st.tiles_listed;
+  res.tiles_unreadable = st.tiles_unreadable;
+  res.tiles_unregistered = st.tiles_unregistered;
+  res.lattice_corrections = st.lattice_corrections;
+  res.tile_errors = st.unreadable;
 }
 
 }  // namespace
@@ -330,7 +462,10 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   const auto start = std::chrono::steady_clock::now();
   plate_decode_result res;
   std::vector<fs::path> dirs;
-  if (fs::exists(fs::path(plate_dir) / "plate.tif")) {
+  const bool scan_set = !fs::exists(fs::path(plate_dir) / "plate.tif") && scan::is_scan_set(plate_dir);
+  if (scan_set) {
+    dirs.push_back(plate_dir);
+  } else if (fs::exists(fs::path(plate_dir) / "plate.tif")) {
     dirs.push_back(plate_dir);
   } else if (fs::is_directory(plate_dir)) {
     for (const auto& e : fs::directory_iterator(plate_dir))
@@ -338,10 +473,8 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
         dirs.push_back(e.path());
     std::sort(dirs.begin(), dirs.end());
   }
-  if (dirs.empty() && fs::exists(fs::path(plate_dir) / "scan.json"))
-    throw invalid_argument(plate_dir + " is a scan set: reading SEM scans back is not built yet; `qrplate decode` "
-                           "reads plate directories (plate.tif)");
-  if (dirs.empty()) throw io_error("no plate.tif in " + plate_dir + " (nor plate-NNNN subdirectories with one)");
+  if (dirs.empty())
+    throw io_error("no plate.tif or scan.json in " + plate_dir + " (nor plate-NNNN subdirectories with a plate.tif)");
   if (out_file.empty()) throw invalid_argument("no output file given (-o)");
 
   output_file out;
@@ -358,7 +491,8 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
       const fs::path mp(map_path);
       map_path = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
     }
-    decode_one_plate(d, out, o, res, sha, have_sha, res.payload_bytes, map_path);
+    if (scan_set) decode_scan_set(d, out, o, res, sha, have_sha);
+    else decode_one_plate(d, out, o, res, sha, have_sha, map_path);
     ++res.plates;
   }
   // The file is exactly the payload long, even where trailing frames were lost.

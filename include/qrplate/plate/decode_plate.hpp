@@ -1,9 +1,12 @@
-// Reading a plate image back to the bytes (`qrplate decode PLATE_DIR`): every code cell of
-// plate.tif is sampled (one pixel per module), decoded by the per-code core, its frame checked
-// (CRC32C, plate tag), frames placed by index, missing data frames restored by the outer code
-// group by group, and the payload checked against plate.json's SHA-256. This is the digital
-// read path: it verifies a plate image before it is milled, and it is the back half of reading
-// SEM scans (which add registration and sampling in front of it).
+// Reading a plate back to the bytes (`qrplate decode`), from either
+//  - a plate directory (plate.tif): the digital read path, one pixel per module, which verifies a
+//    plate image before it is milled; or
+//  - a scan set directory (scan.json + SEM tiles, `qrplate simulate` output or a microscope's):
+//    tiles registered on the plate's code lattice, every code refined, sampled and decoded with
+//    errors and erasures (host/scan/).
+// Then, for both: every code's frame checked (CRC32C, plate tag), frames placed by index, missing
+// data frames restored by the outer code group by group, and the payload checked against
+// plate.json's SHA-256.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,11 @@ struct plate_decode_options {
   // magenta a frame rejected (CRC or plate tag), white no frame. Several plates: "-NNNN" is
   // inserted before the extension. Empty: none.
   std::string heatmap;
+  // Scan sets only.
+  std::string plate_json;        // the plate's plate.json; empty: scan.json's "plate", else SCAN_DIR/plate.json
+  double search_um = 5.0;        // stage error searched around each tile's nominal position (radius)
+  double max_rotation_deg = 1.5; // scan rotation searched, +-
+  int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
 };
 
 struct plate_decode_result {
@@ -31,7 +39,17 @@ struct plate_decode_result {
   std::uint64_t codes = 0;          // code cells holding a frame
   std::uint64_t codes_clean = 0;
   std::uint64_t codes_corrected = 0;  // by the QR code's own Reed-Solomon
+  std::uint64_t codes_erasure_assisted = 0;  // of the corrected: needed their low-confidence codewords erased
   std::uint64_t codes_unreadable = 0;
+  std::uint64_t codes_not_scanned = 0;  // of the unreadable: no tile covered the code (scan sets)
+  std::uint64_t rs_symbols_corrected = 0;  // codewords the codes' own Reed-Solomon changed, all codes together
+  // Reed-Solomon budget left per decoded code (min over its blocks of d - p - (erasures + 2 errors)),
+  // as a histogram: margin_histogram[i] codes had margin i (the last bin: that much or more).
+  std::vector<std::uint64_t> margin_histogram;
+  double median_snr = 0;  // scan sets: median over codes of (milled - film) / noise of the known modules
+  bool scan = false;      // the input was a scan set
+  std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
+  std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong
   std::uint64_t data_frames = 0;
   std::uint64_t recovered_by_outer = 0;
@@ -43,7 +61,7 @@ struct plate_decode_result {
   double seconds = 0;
 };
 
-// Decodes PLATE_DIR (one plate, or plate-NNNN subdirectories) into out_file, written under a
+// Decodes PLATE_DIR (one plate, or plate-NNNN subdirectories) or a scan set into out_file, written under a
 // temporary name and renamed only when the payload is complete; when it is not, the partial
 // file is kept as out_file + ".partial" and the result says which byte ranges are lost.
 // Throws qrplate::io_error / invalid_argument for unreadable or inconsistent input.

@@ -1,0 +1,491 @@
+#include "scan/scan_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/sample_symbol.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/plate/frame.hpp"
+
+namespace qrplate::scan {
+
+namespace {
+struct code_geometry;
+}
+
+struct scan_reader::workspace {
+  std::vector<code_geometry> maps;  // one per tile a code is read from (at most 8)
+  workspace();
+  std::vector<float> values = std::vector<float>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint8_t> valid = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint8_t> confidence = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint64_t> modules = std::vector<std::uint64_t>(spec::max_symbol_size * core::max_words);
+  // Mixed codes: which tile each module came from, and one tile's part of the code.
+  std::vector<std::uint8_t> source = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint8_t> part = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint8_t> part_confidence = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
+  std::vector<std::uint64_t> part_modules = std::vector<std::uint64_t>(spec::max_symbol_size * core::max_words);
+  std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(spec::max_data_codewords);
+  std::unique_ptr<core::decode_workspace> decode = std::make_unique<core::decode_workspace>();
+};
+
+namespace {
+
+// Pixels a module's four samples reach beyond its centre, plus the bilinear neighbour.
+double sample_reach(double m) { return 0.25 * m + 1.0; }
+
+// Distance of (u, v) to the nearest edge of a w x h image (negative outside).
+double interior(double u, double v, double w, double h) { return std::min(std::min(u, w - u), std::min(v, h - v)); }
+
+// Searches the best anchor response around (u, v) within +-radius whole pixels, refined to a
+// fraction of a pixel with a parabola; false when the best is weaker than min_response.
+template <typename Response>
+bool find_anchor(Response response, double& u, double& v, int radius, float min_response)
+{
+  const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
+  float best = -1e30f;
+  int bx = 0, by = 0;
+  for (int dy = -radius; dy <= radius; ++dy)
+    for (int dx = -radius; dx <= radius; ++dx) {
+      const float r = response(bu + dx, bv + dy);
+      if (r > best) best = r, bx = bu + dx, by = bv + dy;
+    }
+  if (!(best >= min_response)) return false;
+  auto vertex = [](float a, float b, float c) {
+    const float den = a - 2 * b + c;
+    return den < 0 ? std::clamp(0.5f * (a - c) / den, -0.5f, 0.5f) : 0.0f;
+  };
+  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
+  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
+  return true;
+}
+
+// Where the modules of one code lie in one tile: the tile's map, corrected by a smooth field of
+// the offsets measured at the code's own finder and alignment patterns inside the tile. The
+// tile's affine map already holds rotation, scale and the steady part of the drift; what is left
+// is local (drift jumps, vibration, a fit's error far from the finders it used), so the offsets
+// are interpolated (inverse distance, on a coarse grid) rather than fitted by one more affine,
+// which a few anchors on one side of a code would tilt.
+struct code_geometry {
+  static constexpr int step = 4;  // modules between grid nodes
+  static constexpr int max_nodes = (spec::max_symbol_size + step) / step + 1;
+  core::affine_map base;
+  int nodes = 0;  // per axis
+  float du[max_nodes][max_nodes], dv[max_nodes][max_nodes];
+  int anchors = 0;
+
+  void apply(double x, double y, double& u, double& v) const
+  {
+    base.apply(x, y, u, v);
+    if (anchors == 0) return;
+    const double gx = std::clamp(x / step, 0.0, nodes - 1.001), gy = std::clamp(y / step, 0.0, nodes - 1.001);
+    const int ix = static_cast<int>(gx), iy = static_cast<int>(gy);
+    const double fx = gx - ix, fy = gy - iy;
+    auto lerp = [&](const float (&f)[max_nodes][max_nodes]) {
+      const double top = f[iy][ix] + fx * (f[iy][ix + 1] - f[iy][ix]);
+      const double bottom = f[iy + 1][ix] + fx * (f[iy + 1][ix + 1] - f[iy + 1][ix]);
+      return top + fy * (bottom - top);
+    };
+    u += lerp(du);
+    v += lerp(dv);
+  }
+};
+
+void measure_code(const posed_tile& t, const core::version_plan& plan, double x0, double y0, code_geometry& geo)
+{
+  geo.base = t.to_pixel.shifted(x0, y0);
+  geo.anchors = 0;
+  const int n = plan.size;
+  const double m = t.module_px;
+  const double w = t.image.width, h = t.image.height;
+  const core::integral_view iv = t.integral_image();
+  const int radius = static_cast<int>(std::ceil(0.8 * m)) + 1;
+  const float min_response = static_cast<float>(0.3 * t.contrast);
+  constexpr int max_anchors = 3 + spec::max_alignment_positions * spec::max_alignment_positions;
+  double ax[max_anchors], ay[max_anchors], ru[max_anchors], rv[max_anchors];
+  int count = 0;
+  auto add = [&](double x, double y, bool finder) {
+    double u0, v0;
+    geo.base.apply(x, y, u0, v0);
+    const double reach = (finder ? 4.5 : 2.5) * m + radius + 2;
+    if (interior(u0, v0, w, h) < reach) return;
+    const float sign = static_cast<float>(t.polarity);
+    double u = u0, v = v0;
+    bool ok;
+    if (finder)
+      ok = find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, u, v, radius, min_response);
+    else
+      ok = find_anchor([&](int px, int py) { return sign * core::alignment_response(iv, px, py, m); }, u, v, radius,
+                       min_response);
+    if (!ok) return;
+    ax[count] = x, ay[count] = y, ru[count] = u - u0, rv[count] = v - v0;
+    ++count;
+  };
+  add(3.5, 3.5, true);
+  add(n - 3.5, 3.5, true);
+  add(3.5, n - 3.5, true);
+  std::uint8_t pos[spec::max_alignment_positions];
+  const int na = spec::alignment_positions(plan.version, pos);
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < na; ++j) {
+      const bool on_finder = (i == 0 && j == 0) || (i == 0 && j == na - 1) || (i == na - 1 && j == 0);
+      if (!on_finder) add(pos[j] + 0.5, pos[i] + 0.5, false);
+    }
+  if (count == 0) return;
+  // Anchors far from the others' median offset latched onto something else: drop them.
+  if (count >= 3) {
+    double mu[max_anchors], mv[max_anchors];
+    std::copy(ru, ru + count, mu);
+    std::copy(rv, rv + count, mv);
+    std::nth_element(mu, mu + count / 2, mu + count);
+    std::nth_element(mv, mv + count / 2, mv + count);
+    const double cu = mu[count / 2], cv = mv[count / 2];
+    int kept = 0;
+    for (int i = 0; i < count; ++i)
+      if (std::hypot(ru[i] - cu, rv[i] - cv) <= 0.6 * m) ax[kept] = ax[i], ay[kept] = ay[i], ru[kept] = ru[i], rv[kept] = rv[i], ++kept;
+    count = kept;
+  }
+  geo.anchors = count;
+  geo.nodes = std::min(code_geometry::max_nodes, (n + code_geometry::step - 1) / code_geometry::step + 1);
+  const double soft = 9.0;  // (3 modules)^2: how far an anchor's own offset dominates
+  for (int iy = 0; iy < geo.nodes; ++iy)
+    for (int ix = 0; ix < geo.nodes; ++ix) {
+      const double x = ix * code_geometry::step, y = iy * code_geometry::step;
+      double sw = 0, su = 0, sv = 0;
+      for (int i = 0; i < count; ++i) {
+        const double d2 = (x - ax[i]) * (x - ax[i]) + (y - ay[i]) * (y - ay[i]);
+        const double wi = 1.0 / (d2 + soft);
+        sw += wi, su += wi * ru[i], sv += wi * rv[i];
+      }
+      geo.du[iy][ix] = static_cast<float>(sw > 0 ? su / sw : 0);
+      geo.dv[iy][ix] = static_cast<float>(sw > 0 ? sv / sw : 0);
+    }
+}
+
+std::uint64_t bucket_key(std::int64_t x, std::int64_t y)
+{
+  return (static_cast<std::uint64_t>(x) << 32) ^ (static_cast<std::uint64_t>(y) & 0xffffffffu);
+}
+
+}  // namespace
+
+scan_reader::workspace::workspace() : maps(8) {}
+
+scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_read_options& options)
+    : set_(std::move(set)), man_(man), geo_(plate::geometry_of(man)), options_(options)
+{
+  threads_ = std::max(1u, options.threads ? options.threads : std::thread::hardware_concurrency());
+  module_px_ = geo_.module_nm / set_.pixel_nm;
+  if (module_px_ < 1.2)
+    throw invalid_argument("scan pixels of " + std::to_string(set_.pixel_nm) + " nm are too coarse for modules of " +
+                           std::to_string(geo_.module_nm) + " nm: at least 1.2 pixels per module are needed");
+  if (module_px_ > 64)
+    throw invalid_argument("scan pixels of " + std::to_string(set_.pixel_nm) + " nm are too fine for modules of " +
+                           std::to_string(geo_.module_nm) + " nm: at most 64 pixels per module are supported");
+  search_modules_ = options.registration.search_um * 1000.0 / geo_.module_nm + 2.0;
+  order_.resize(set_.tiles.size());
+  for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+  std::stable_sort(order_.begin(), order_.end(),
+                   [&](std::size_t a, std::size_t b) { return set_.tiles[a].y_nm < set_.tiles[b].y_nm; });
+  for (unsigned t = 0; t < threads_; ++t) workspaces_.push_back(std::make_unique<workspace>());
+  stats_.tiles_listed = set_.tiles.size();
+}
+
+scan_reader::~scan_reader() = default;
+
+void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
+{
+  const double n = geo_.code_size;
+  const double y_lo = static_cast<double>(geo_.cell_y(row0)) - search_modules_ - 1;
+  const double y_hi = static_cast<double>(geo_.cell_y(row1 == 0 ? 0 : row1 - 1)) + n + search_modules_ + 1;
+  // Drop the tiles above every row still to come.
+  cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
+                              [&](const std::unique_ptr<posed_tile>& t) {
+                                double x, y, lowest = -1e300;
+                                for (double u : {0.0, static_cast<double>(t->image.width)})
+                                  for (double v : {0.0, static_cast<double>(t->image.height)}) {
+                                    t->to_plate.apply(u, v, x, y);
+                                    lowest = std::max(lowest, y);
+                                  }
+                                return lowest < y_lo;
+                              }),
+               cache_.end());
+  // Tiles whose nominal top lies above the band's bottom: load those that can reach the band.
+  std::vector<std::size_t> load;
+  while (next_ < order_.size() && set_.tiles[order_[next_]].y_nm / geo_.module_nm <= y_hi) {
+    // A tile's height is known only once it is read: one that ends above the band is dropped by
+    // the next call's eviction.
+    load.push_back(order_[next_]);
+    ++next_;
+  }
+  if (load.empty()) {
+    index_tiles();  // the eviction above moved the cache
+    return;
+  }
+  std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
+  std::vector<std::string> errors(load.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto worker = [&](unsigned t) {
+    try {
+      for (;;) {
+        const std::size_t i = next.fetch_add(1);
+        if (i >= load.size()) return;
+        const scan_tile& st = set_.tiles[load[i]];
+        sim::gray_image img;
+        try {
+          img = sim::read_gray_image(st.file);
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+          continue;
+        }
+        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, options_.registration));
+        correct_lattice(*tile, *workspaces_[t]);
+        loaded[i] = std::move(tile);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = load.size();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads_ && t < load.size(); ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+  for (std::size_t i = 0; i < load.size(); ++i) {
+    if (!loaded[i]) {
+      ++stats_.tiles_unreadable;
+      if (stats_.unreadable.size() < 20) stats_.unreadable.push_back(errors[i]);
+      continue;
+    }
+    ++stats_.tiles_loaded;
+    if (!loaded[i]->registered) ++stats_.tiles_unregistered;
+    cache_.push_back(std::move(loaded[i]));
+  }
+  index_tiles();
+}
+
+// Buckets of the plate (bucket_ modules square) -> the cached tiles that reach into them, so a
+// code looks at the few tiles near it, not at every tile of a band across a wide plate.
+void scan_reader::index_tiles()
+{
+  index_.clear();
+  double side = 64;
+  for (const auto& t : cache_) side = std::max(side, std::max(t->image.width, t->image.height) / module_px_);
+  bucket_ = side;
+  for (std::size_t i = 0; i < cache_.size(); ++i) {
+    const posed_tile& t = *cache_[i];
+    double lo_x = 1e300, hi_x = -1e300, lo_y = 1e300, hi_y = -1e300;
+    for (double u : {0.0, static_cast<double>(t.image.width)})
+      for (double v : {0.0, static_cast<double>(t.image.height)}) {
+        double x, y;
+        t.to_plate.apply(u, v, x, y);
+        lo_x = std::min(lo_x, x), hi_x = std::max(hi_x, x), lo_y = std::min(lo_y, y), hi_y = std::max(hi_y, y);
+      }
+    for (auto by = static_cast<std::int64_t>(std::floor(lo_y / bucket_)); by <= static_cast<std::int64_t>(std::floor(hi_y / bucket_)); ++by)
+      for (auto bx = static_cast<std::int64_t>(std::floor(lo_x / bucket_)); bx <= static_cast<std::int64_t>(std::floor(hi_x / bucket_)); ++bx)
+        index_[bucket_key(bx, by)].push_back(static_cast<std::uint32_t>(i));
+  }
+}
+
+void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
+{
+  if (!tile.registered || geo_.pitch <= 0) return;
+  // Cells that lie wholly inside the tile under its current pose, nearest the centre first.
+  const double w = tile.image.width, h = tile.image.height, n = geo_.code_size;
+  double cx, cy;
+  tile.to_plate.apply(0.5 * w, 0.5 * h, cx, cy);
+  std::vector<std::pair<double, std::pair<std::uint64_t, std::uint32_t>>> cells;
+  const double gx = static_cast<double>(geo_.grid_x), gy = static_cast<double>(geo_.grid_y);
+  const double span = 0.75 * std::max(w, h) / module_px_ + n;
+  const auto c0 = static_cast<std::int64_t>(std::floor((cx - span - gx) / geo_.pitch));
+  const auto c1 = static_cast<std::int64_t>(std::ceil((cx + span - gx) / geo_.pitch));
+  const auto r0 = static_cast<std::int64_t>(std::floor((cy - span - gy) / geo_.pitch));
+  const auto r1 = static_cast<std::int64_t>(std::ceil((cy + span - gy) / geo_.pitch));
+  const plate::frame_placement& pl = geo_.placement;
+  for (std::int64_t r = std::max<std::int64_t>(r0, 0); r <= r1 && r < static_cast<std::int64_t>(pl.rows()); ++r)
+    for (std::int64_t c = std::max<std::int64_t>(c0, 0); c <= c1 && c < static_cast<std::int64_t>(geo_.columns); ++c) {
+      if (pl.at(static_cast<std::uint64_t>(r), static_cast<std::uint32_t>(c)).kind == plate::placement_slot::empty) continue;
+      const double x0 = static_cast<double>(geo_.cell_x(static_cast<std::uint32_t>(c)));
+      const double y0 = static_cast<double>(geo_.cell_y(static_cast<std::uint64_t>(r)));
+      bool inside = true;
+      for (double dx : {-1.0, n + 1})
+        for (double dy : {-1.0, n + 1}) {
+          double u, v;
+          tile.to_pixel.apply(x0 + dx, y0 + dy, u, v);
+          inside = inside && interior(u, v, w, h) >= 2;
+        }
+      if (inside) cells.push_back({std::hypot(x0 + n / 2 - cx, y0 + n / 2 - cy), {r, c}});
+    }
+  std::sort(cells.begin(), cells.end());
+  std::map<std::pair<std::int64_t, std::int64_t>, int> votes;
+  const std::uint16_t tag = plate::plate_tag_of(man_.plate_id);
+  const std::vector<const posed_tile*> one = {&tile};
+  int tried = 0;
+  for (const auto& cell : cells) {
+    if (++tried > 8) break;
+    const std::uint64_t r = cell.second.first;
+    const std::uint32_t c = cell.second.second;
+    cell_read got;
+    if (!decode_in(one, static_cast<double>(geo_.cell_x(c)), static_cast<double>(geo_.cell_y(r)), ws, got)) continue;
+    const plate::parsed_frame f = plate::parse_frame(got.bytes.data(), got.bytes.size());
+    if (f.status != plate::frame_status::ok || f.header.plate_tag != tag) continue;
+    std::uint64_t group;
+    int member;
+    if (f.header.kind == plate::frame_kind::data) {
+      if (f.header.index >= pl.data_frames()) continue;
+      group = f.header.index / pl.k(), member = static_cast<int>(f.header.index % pl.k());
+    } else {
+      if (pl.m() == 0) continue;
+      group = f.header.index / pl.m(), member = pl.k() + static_cast<int>(f.header.index % pl.m());
+    }
+    if (group >= pl.groups()) continue;
+    std::uint64_t true_row;
+    std::uint32_t true_col;
+    pl.cell_of(group, member, true_row, true_col);
+    const std::pair<std::int64_t, std::int64_t> d{static_cast<std::int64_t>(true_col) - static_cast<std::int64_t>(c),
+                                                  static_cast<std::int64_t>(true_row) - static_cast<std::int64_t>(r)};
+    if (++votes[d] >= 3) break;
+  }
+  if (votes.empty()) return;
+  auto best = std::max_element(votes.begin(), votes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (best->first.first == 0 && best->first.second == 0) return;
+  // One frame alone could be a stray; two agreeing, or the only one there is, move the tile.
+  int total = 0;
+  for (const auto& v : votes) total += v.second;
+  if (best->second < 2 && total > 1) return;
+  tile.shift_on_plate(static_cast<double>(best->first.first) * geo_.pitch, static_cast<double>(best->first.second) * geo_.pitch);
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  ++stats_.lattice_corrections;
+}
+
+bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws,
+                            cell_read& out) const
+{
+  const core::version_plan& plan = host::version_plan_for(geo_.version, geo_.ecc);
+  const int n = plan.size;
+  const std::size_t count = std::min<std::size_t>(tiles.size(), ws.maps.size());
+  for (std::size_t i = 0; i < count; ++i) measure_code(*tiles[i], plan, x0, y0, ws.maps[i]);
+  const double reach = sample_reach(module_px_);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) {
+      const std::size_t k = static_cast<std::size_t>(r) * n + c;
+      int best = -1;
+      double best_margin = reach, bu = 0, bv = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        double u, v;
+        ws.maps[i].apply(c + 0.5, r + 0.5, u, v);
+        const double margin = interior(u, v, tiles[i]->image.width, tiles[i]->image.height);
+        if (margin > best_margin) best_margin = margin, best = static_cast<int>(i), bu = u, bv = v;
+      }
+      ws.valid[k] = best >= 0;
+      ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
+      ws.values[k] = best >= 0 ? core::sample_module(tiles[static_cast<std::size_t>(best)]->view(), bu, bv, module_px_) : 0.0f;
+    }
+  core::symbol_levels lv = core::threshold_symbol(plan, ws.values.data(), ws.valid.data(), ws.modules.data(), ws.confidence.data());
+  if (!lv.ok) return false;
+  if (count > 1) {
+    // Tiles differ in brightness (charging, background tilt): each part of the code gets the
+    // threshold of its own tile where that part holds enough known modules.
+    const std::size_t cells = static_cast<std::size_t>(n) * n;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::size_t here = 0;
+      for (std::size_t k = 0; k < cells; ++k) {
+        ws.part[k] = ws.valid[k] && ws.source[k] == i;
+        here += ws.part[k];
+      }
+      if (here == 0 || here == cells) continue;
+      const core::symbol_levels part = core::threshold_symbol(plan, ws.values.data(), ws.part.data(), ws.part_modules.data(),
+                                                              ws.part_confidence.data());
+      if (!part.ok || part.known < 40 || (part.dark - part.light) * (lv.dark - lv.light) <= 0) continue;
+      for (int r = 0; r < n; ++r)
+        for (int c = 0; c < n; ++c) {
+          const std::size_t k = static_cast<std::size_t>(r) * n + c;
+          if (!ws.part[k]) continue;
+          core::set_bit(ws.modules.data() + r * plan.words, c, core::get_bit(ws.part_modules.data() + r * plan.words, c));
+          ws.confidence[k] = ws.part_confidence[k];
+        }
+    }
+  }
+  out.snr = lv.noise > 0 ? std::fabs(lv.dark - lv.light) / lv.noise : 0;
+  const core::decode_result r = core::decode_symbol(plan, ws.modules.data(), ws.confidence.data(), options_.erasure_threshold,
+                                                    ws.bytes.data(), *ws.decode);
+  out.result = r;
+  if (r.status != core::decode_status::ok && r.status != core::decode_status::corrected &&
+      r.status != core::decode_status::erasure_assisted)
+    return false;
+  out.bytes.assign(ws.bytes.begin(), ws.bytes.begin() + r.data_length);
+  out.decoded = true;
+  return true;
+}
+
+void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out)
+{
+  out = cell_read{};
+  workspace& ws = *workspaces_[thread];
+  const double n = geo_.code_size;
+  const double x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
+  // Tiles that see the code: wholly (by how far the code stays from the edges) or in part.
+  std::vector<std::pair<double, const posed_tile*>> whole;
+  std::vector<const posed_tile*> part;
+  std::vector<std::uint32_t> near;
+  for (auto by = static_cast<std::int64_t>(std::floor(y0 / bucket_)); by <= static_cast<std::int64_t>(std::floor((y0 + n) / bucket_)); ++by)
+    for (auto bx = static_cast<std::int64_t>(std::floor(x0 / bucket_)); bx <= static_cast<std::int64_t>(std::floor((x0 + n) / bucket_)); ++bx) {
+      const auto it = index_.find(bucket_key(bx, by));
+      if (it != index_.end()) near.insert(near.end(), it->second.begin(), it->second.end());
+    }
+  std::sort(near.begin(), near.end());
+  near.erase(std::unique(near.begin(), near.end()), near.end());
+  for (std::uint32_t ti : near) {
+    const auto& t = cache_[ti];
+    const double w = t->image.width, h = t->image.height;
+    double lo_u = 1e300, hi_u = -1e300, lo_v = 1e300, hi_v = -1e300, margin = 1e300;
+    for (double dx : {0.0, n})
+      for (double dy : {0.0, n}) {
+        double u, v;
+        t->to_pixel.apply(x0 + dx, y0 + dy, u, v);
+        lo_u = std::min(lo_u, u), hi_u = std::max(hi_u, u), lo_v = std::min(lo_v, v), hi_v = std::max(hi_v, v);
+        margin = std::min(margin, interior(u, v, w, h));
+      }
+    if (hi_u <= 0 || hi_v <= 0 || lo_u >= w || lo_v >= h) continue;
+    part.push_back(t.get());
+    // Registered tiles first: an unregistered one sits where the stage said, which may be off.
+    if (margin >= module_px_) whole.push_back({margin + (t->registered ? 1e6 : 0), t.get()});
+  }
+  out.tiles = static_cast<int>(part.size());
+  if (part.empty()) return;
+  std::sort(whole.begin(), whole.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  cell_read attempt;
+  bool have_failure = false;
+  for (std::size_t i = 0; i < whole.size() && i < 3; ++i) {
+    attempt = cell_read{};
+    if (decode_in({whole[i].second}, x0, y0, ws, attempt)) {
+      attempt.tiles = out.tiles;
+      out = std::move(attempt);
+      return;
+    }
+    if (!have_failure) out.result = attempt.result, out.snr = attempt.snr, have_failure = true;
+  }
+  if (whole.empty() || part.size() > 1) {
+    // Registered tiles first, so that the margin rule prefers them on a tie.
+    std::stable_sort(part.begin(), part.end(), [](const posed_tile* a, const posed_tile* b) { return a->registered > b->registered; });
+    attempt = cell_read{};
+    if (decode_in(part, x0, y0, ws, attempt)) {
+      attempt.tiles = out.tiles;
+      out = std::move(attempt);
+      return;
+    }
+    if (!have_failure) out.result = attempt.result, out.snr = attempt.snr;
+  }
+}
+
+}  // namespace qrplate::scan

@@ -1,0 +1,89 @@
+// Reading the code cells of a plate out of a scan set: tiles are loaded, registered
+// (tile_registration.hpp) and checked against the frames they hold (a frame names its own cell,
+// which resolves the whole-pitch ambiguity of the lattice), row band by row band, so only the
+// tiles a band of code rows touches are in memory. Each code is then refined locally from its
+// own finder and alignment patterns, sampled (core/sample_symbol.hpp) and decoded with erasures
+// (core/decode_symbol.hpp). A code lying across tiles is sampled module by module from the tile
+// that holds each module farthest from its edges.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "qrplate/core/decode_symbol.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "scan/scan_set.hpp"
+#include "scan/tile_registration.hpp"
+
+namespace qrplate::scan {
+
+struct scan_read_options {
+  unsigned threads = 0;  // 0: every core
+  registration_options registration;
+  // Modules whose confidence (0..255, see threshold_symbol) is below this may become erasures.
+  std::uint8_t erasure_threshold = 64;
+};
+
+// One code cell as read.
+struct cell_read {
+  bool decoded = false;
+  core::decode_result result{};
+  std::vector<std::uint8_t> bytes;  // content when decoded
+  int tiles = 0;                    // tiles that covered the code (0: none: not scanned)
+  float snr = 0;                    // (milled - film) / noise of the known modules, of the reading used
+};
+
+struct scan_read_stats {
+  std::uint64_t tiles_listed = 0, tiles_loaded = 0, tiles_unreadable = 0, tiles_unregistered = 0;
+  std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches after their frames were read
+  std::vector<std::string> unreadable;    // "file: reason", the first few
+};
+
+class scan_reader {
+ public:
+  scan_reader(scan_set set, const plate::manifest& man, const scan_read_options& options);
+  ~scan_reader();
+  scan_reader(const scan_reader&) = delete;
+  scan_reader& operator=(const scan_reader&) = delete;
+
+  unsigned threads() const { return threads_; }
+  // Loads and registers (on all threads) every tile that code rows [row0, row1) may need, and
+  // drops the tiles that no row from row0 on needs. Rows must come in increasing order.
+  void prepare_rows(std::uint64_t row0, std::uint64_t row1);
+  // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
+  void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);
+
+  const scan_read_stats& stats() const { return stats_; }
+  // Tiles in memory now (for tests of the streaming bound).
+  std::size_t tiles_in_memory() const { return cache_.size(); }
+
+ private:
+  struct workspace;
+  struct tile_slot;
+  bool decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws, cell_read& out) const;
+  void correct_lattice(posed_tile& tile, workspace& ws);
+  void index_tiles();
+
+  scan_set set_;
+  plate::manifest man_;
+  plate::plate_geometry geo_;
+  scan_read_options options_;
+  unsigned threads_ = 1;
+  double module_px_ = 0, search_modules_ = 0;
+  std::vector<std::size_t> order_;  // tiles by nominal top edge
+  std::size_t next_ = 0;            // next tile of order_ to load
+  std::vector<std::unique_ptr<posed_tile>> cache_;
+  std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> index_;  // see index_tiles
+  double bucket_ = 64;
+  std::vector<std::unique_ptr<workspace>> workspaces_;
+  scan_read_stats stats_;
+  std::mutex stats_mutex_;
+};
+
+}  // namespace qrplate::scan

@@ -1,0 +1,85 @@
+// Where a scan tile lies on the plate: finds the tile's finder patterns and fits the affine map
+// from plate module coordinates to the tile's pixels (stage error of micrometres, rotation of a
+// degree or so, scale error of a percent, and the shear that drift during the scan adds).
+//
+// The nominal stage position only seeds the search. Finder patterns are found with a box-sum
+// template on an integral image (core/sample_symbol.hpp), both polarities; every detection votes
+// for a (rotation, shift) that lands it on an expected finder of the plate's code lattice; the
+// best vote seeds an iterated least-squares affine fit over the matched finders. A lattice is
+// periodic, so a shift by whole code pitches scores alike: the one nearest the nominal position
+// wins here, and the scan reader corrects the rest from the frames it decodes (a frame knows
+// its own cell).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qrplate/core/sample_symbol.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "scan/scan_set.hpp"
+#include "sim/scan_io.hpp"
+
+namespace qrplate::scan {
+
+struct registration_options {
+  double search_um = 5.0;          // stage error searched around the nominal position (radius)
+  double max_rotation_deg = 1.5;   // scan rotation searched, +-
+};
+
+// A finder pattern found in a tile: its centre in pixels and its template response
+// (positive: milled modules dark).
+struct finder_detection {
+  double u = 0, v = 0;
+  float response = 0;
+};
+
+struct posed_tile {
+  std::string file;
+  double nominal_x_nm = 0, nominal_y_nm = 0;
+  sim::gray_image image;
+  std::vector<double> integral;  // (width + 1) * (height + 1)
+  double module_px = 0;          // nominal pixels per module
+  double contrast = 0;           // film vs milled, image units (robust estimate)
+  int polarity = 1;              // +1 milled modules dark, -1 bright
+  core::affine_map to_pixel;     // plate module coordinates -> pixel coordinates
+  core::affine_map to_plate;     // its inverse
+  bool registered = false;       // false: nominal pose (too few finders matched)
+  int finders = 0;               // detections of the chosen polarity
+  int matched = 0;               // of them, matched to the lattice and used in the fit
+  double rms_px = 0;             // fit residual
+  double shift_modules[2] = {0, 0};  // found position minus nominal, plate modules (before lattice correction)
+  double rotation_deg = 0;
+
+  core::gray_view view() const
+  {
+    return {image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height), image.width};
+  }
+  core::integral_view integral_image() const
+  {
+    return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height)};
+  }
+  // Moves the tile by whole lattice steps: what was taken for plate point X is X + (dx, dy).
+  void shift_on_plate(double dx, double dy);
+};
+
+// Summed-area table of an image (sums has (w + 1) * (h + 1) entries).
+void build_integral(const sim::gray_image& img, std::vector<double>& sums);
+
+// Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.
+double estimate_contrast(const core::integral_view& iv, double module_px);
+
+// Finder patterns of one polarity sign (+1 / -1) whose response passes min_response.
+std::vector<finder_detection> detect_finders(const core::integral_view& iv, double module_px, double min_response, int sign);
+
+// Centres (plate module coordinates) of every finder pattern of the plate inside the rectangle
+// [x0, x1) x [y0, y1) (modules): three per code cell, and those of the header codes.
+std::vector<std::pair<double, double>> expected_finders(const plate::plate_geometry& g, double x0, double y0, double x1,
+                                                        double y1);
+
+// Registers one tile. Never throws for image content: a tile it cannot place keeps the nominal
+// pose with registered = false.
+posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
+                         const registration_options& options);
+
+}  // namespace qrplate::scan

@@ -1,0 +1,278 @@
+// Reading the modules of one code out of a grayscale scan: the per-code steps between
+// registration and decode_symbol (DESIGN.md, read path), as QRP_HD functions on small views so
+// the CPU decoder and the CUDA kernels run the same code.
+//
+//   pattern responses   finder and alignment templates scored with box sums over an integral
+//                       image (O(1) per position), to find and refine anchors;
+//   affine_map          plate/code module coordinates -> pixel coordinates;
+//   sample_module       the mean of four bilinear samples in the module's central half;
+//   threshold_symbol    a brightness plane fitted to the modules whose colour is known (function
+//                       patterns), which gives the threshold, the polarity (milled dark or bright)
+//                       and a confidence per module for the erasure pass of decode_symbol.
+//
+// Pixel coordinates are continuous: pixel (i, j) covers [i, i + 1) x [j, j + 1), its centre is
+// (i + 0.5, j + 0.5). Module coordinates likewise: module (col, row) covers [col, col + 1) x
+// [row, row + 1).
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/bit_matrix.hpp"
+#include "qrplate/core/version_plan.hpp"
+
+namespace qrplate::core {
+
+// A grayscale image, row-major (larger = brighter).
+struct gray_view {
+  const std::uint16_t* pixels = nullptr;
+  int width = 0, height = 0;
+  std::size_t stride = 0;  // samples per row
+
+  // Bilinear value at continuous (u, v); the caller keeps (u, v) at least half a pixel inside.
+  QRP_HD float bilinear(double u, double v) const
+  {
+    const double x = u - 0.5, y = v - 0.5;
+    int x0 = static_cast<int>(std::floor(x)), y0 = static_cast<int>(std::floor(y));
+    double fx = x - x0, fy = y - y0;
+    if (x0 < 0) x0 = 0, fx = 0;
+    if (y0 < 0) y0 = 0, fy = 0;
+    if (x0 >= width - 1) x0 = width - 2 < 0 ? 0 : width - 2, fx = width > 1 ? 1 : 0;
+    if (y0 >= height - 1) y0 = height - 2 < 0 ? 0 : height - 2, fy = height > 1 ? 1 : 0;
+    const std::uint16_t* p = pixels + static_cast<std::size_t>(y0) * stride + x0;
+    const std::size_t dx = width > 1 ? 1 : 0, dy = height > 1 ? stride : 0;
+    const double top = p[0] + fx * (static_cast<double>(p[dx]) - p[0]);
+    const double bottom = p[dy] + fx * (static_cast<double>(p[dy + dx]) - p[dy]);
+    return static_cast<float>(top + fy * (bottom - top));
+  }
+};
+
+// Summed-area table: sums[y * (width + 1) + x] = sum of the pixels [0, x) x [0, y).
+struct integral_view {
+  const double* sums = nullptr;
+  int width = 0, height = 0;
+
+  // Sum and pixel count of [x0, x1) x [y0, y1) clipped to the image.
+  QRP_HD double box(int x0, int y0, int x1, int y1, double& area) const
+  {
+    x0 = x0 < 0 ? 0 : (x0 > width ? width : x0);
+    x1 = x1 < 0 ? 0 : (x1 > width ? width : x1);
+    y0 = y0 < 0 ? 0 : (y0 > height ? height : y0);
+    y1 = y1 < 0 ? 0 : (y1 > height ? height : y1);
+    if (x1 <= x0 || y1 <= y0) {
+      area = 0;
+      return 0;
+    }
+    area = static_cast<double>(x1 - x0) * (y1 - y0);
+    const std::size_t w = static_cast<std::size_t>(width) + 1;
+    return sums[y1 * w + x1] - sums[y0 * w + x1] - sums[y1 * w + x0] + sums[y0 * w + x0];
+  }
+  // A square of half-side h pixels centred on (cx, cy), its edges rounded to whole pixels.
+  QRP_HD double square(double cx, double cy, double h, double& area) const
+  {
+    return box(static_cast<int>(std::lround(cx - h)), static_cast<int>(std::lround(cy - h)),
+               static_cast<int>(std::lround(cx + h)), static_cast<int>(std::lround(cy + h)), area);
+  }
+};
+
+// Finder pattern (ISO 18004:2015 §6.3.3) centred on (cx, cy), m pixels per module: the mean of
+// its light modules (the 5x5 ring and the 1-module separator around the 7x7) minus the mean of
+// its dark ones (7x7 ring, 3x3 core). About +contrast on a finder when milled modules are dark,
+// -contrast when they are bright, near 0 over data. Rotation up to a few degrees and scale
+// errors of a few percent cost little: the template is 9 modules wide.
+QRP_HD inline float finder_response(const integral_view& iv, double cx, double cy, double m)
+{
+  double a9, a7, a5, a3;
+  const double s9 = iv.square(cx, cy, 4.5 * m, a9), s7 = iv.square(cx, cy, 3.5 * m, a7);
+  const double s5 = iv.square(cx, cy, 2.5 * m, a5), s3 = iv.square(cx, cy, 1.5 * m, a3);
+  const double dark = s7 - s5 + s3, dark_area = a7 - a5 + a3;
+  const double light = s9 - dark, light_area = a9 - dark_area;
+  if (dark_area <= 0 || light_area <= 0) return 0;
+  return static_cast<float>(light / light_area - dark / dark_area);
+}
+
+// Alignment pattern (§6.3.6): the 3x3 light ring minus the 5x5 dark ring and the centre module.
+QRP_HD inline float alignment_response(const integral_view& iv, double cx, double cy, double m)
+{
+  double a5, a3, a1;
+  const double s5 = iv.square(cx, cy, 2.5 * m, a5), s3 = iv.square(cx, cy, 1.5 * m, a3);
+  const double s1 = iv.square(cx, cy, 0.5 * m, a1);
+  const double dark = s5 - s3 + s1, dark_area = a5 - a3 + a1;
+  const double light = s3 - s1, light_area = a3 - a1;
+  if (dark_area <= 0 || light_area <= 0) return 0;
+  return static_cast<float>(light / light_area - dark / dark_area);
+}
+
+// (u, v) = (a[0] + a[1] x + a[2] y, a[3] + a[4] x + a[5] y).
+struct affine_map {
+  double a[6] = {0, 1, 0, 0, 0, 1};
+
+  QRP_HD void apply(double x, double y, double& u, double& v) const
+  {
+    u = a[0] + a[1] * x + a[2] * y;
+    v = a[3] + a[4] * x + a[5] * y;
+  }
+  QRP_HD double determinant() const { return a[1] * a[5] - a[2] * a[4]; }
+  // The inverse map; false when singular.
+  QRP_HD bool inverse(affine_map& out) const
+  {
+    const double det = determinant();
+    if (!(std::fabs(det) > 1e-12)) return false;
+    const double i1 = a[5] / det, i2 = -a[2] / det, i4 = -a[4] / det, i5 = a[1] / det;
+    out.a[1] = i1, out.a[2] = i2, out.a[4] = i4, out.a[5] = i5;
+    out.a[0] = -(i1 * a[0] + i2 * a[3]);
+    out.a[3] = -(i4 * a[0] + i5 * a[3]);
+    return true;
+  }
+  // This map applied after translating module coordinates by (dx, dy): x -> map(x + dx).
+  QRP_HD affine_map shifted(double dx, double dy) const
+  {
+    affine_map r = *this;
+    r.a[0] += a[1] * dx + a[2] * dy;
+    r.a[3] += a[4] * dx + a[5] * dy;
+    return r;
+  }
+};
+
+// Least-squares affine map from n points (x, y) to (u, v), weights w (null: 1). False when the
+// points do not span two dimensions.
+QRP_HD inline bool fit_affine(const double* x, const double* y, const double* u, const double* v, const double* w, int n,
+                              affine_map& out)
+{
+  // Normal equations of [1 x y] with the centroid removed, for conditioning.
+  double sw = 0, mx = 0, my = 0;
+  for (int i = 0; i < n; ++i) {
+    const double wi = w ? w[i] : 1.0;
+    sw += wi, mx += wi * x[i], my += wi * y[i];
+  }
+  if (n < 3 || !(sw > 0)) return false;
+  mx /= sw, my /= sw;
+  double sxx = 0, sxy = 0, syy = 0, sxu = 0, syu = 0, sxv = 0, syv = 0, su = 0, sv = 0;
+  for (int i = 0; i < n; ++i) {
+    const double wi = w ? w[i] : 1.0, dx = x[i] - mx, dy = y[i] - my;
+    sxx += wi * dx * dx, sxy += wi * dx * dy, syy += wi * dy * dy;
+    sxu += wi * dx * u[i], syu += wi * dy * u[i], sxv += wi * dx * v[i], syv += wi * dy * v[i];
+    su += wi * u[i], sv += wi * v[i];
+  }
+  const double det = sxx * syy - sxy * sxy;
+  if (!(det > 1e-9 * (sxx + syy) * (sxx + syy)) || !(sxx > 0) || !(syy > 0)) return false;
+  const double b1 = (syy * sxu - sxy * syu) / det, b2 = (sxx * syu - sxy * sxu) / det;
+  const double c1 = (syy * sxv - sxy * syv) / det, c2 = (sxx * syv - sxy * sxv) / det;
+  out.a[1] = b1, out.a[2] = b2, out.a[4] = c1, out.a[5] = c2;
+  out.a[0] = su / sw - b1 * mx - b2 * my;
+  out.a[3] = sv / sw - c1 * mx - c2 * my;
+  return true;
+}
+
+// The value of a module whose centre maps to (u, v), m pixels per module: the mean of four
+// bilinear samples a quarter module from the centre, so the module's edges (blur, the bright
+// walls of milled features) weigh little and no neighbour leaks in.
+QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
+{
+  const double q = 0.25 * m;
+  return 0.25f * (img.bilinear(u - q, v - q) + img.bilinear(u + q, v - q) + img.bilinear(u - q, v + q) +
+                  img.bilinear(u + q, v + q));
+}
+
+// True for the 31 modules of the format information of a size-n symbol (§7.9.1): their colour
+// depends on the level and mask, so they cannot serve as known references.
+QRP_HD constexpr bool is_format_module(int n, int row, int col)
+{
+  if (row == 8 && (col <= 8 || col >= n - 8)) return col != 6;
+  if (col == 8 && (row <= 8 || row >= n - 7)) return row != 6;
+  return false;
+}
+
+// What threshold_symbol learnt about a code.
+struct symbol_levels {
+  float dark = 0, light = 0;  // fitted levels at the symbol's centre (dark = a milled module)
+  float noise = 0;            // RMS residual of the known modules around the fit
+  int known = 0;              // known modules used
+  int known_wrong = 0;        // known modules that read as the wrong colour
+  bool ok = false;            // false: no contrast (blank, or nothing sampled)
+};
+
+// Thresholds the sampled values of one symbol. values: plan.size^2 floats, row-major; valid:
+// null or one byte per module (0 = not sampled: reads as light with confidence 0).
+// Fits value = c0 + cx * x + cy * y + cd * dark over the known modules (function patterns,
+// format modules excluded; x, y in [-1, 1]), so a brightness slope across the code (charging,
+// background tilt) moves the threshold with it, and the sign of cd is the polarity.
+// modules: plan.size rows of plan.words words (1 = milled). confidence: plan.size^2 bytes,
+// 255 * |value - threshold| / (|cd| / 2), capped at 255.
+QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const float* values, const std::uint8_t* valid,
+                                             std::uint64_t* modules, std::uint8_t* confidence)
+{
+  const int n = plan.size, w = plan.words;
+  const double half = 0.5 * (n - 1);
+  // Normal equations of the 4-parameter model.
+  double m[4][5] = {};
+  int known = 0;
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) {
+      if (!get_bit(plan.reserved + r * w, c) || is_format_module(n, r, c)) continue;
+      const std::size_t i = static_cast<std::size_t>(r) * n + c;
+      if (valid && !valid[i]) continue;
+      const double f[4] = {1.0, (c - half) / half, (r - half) / half, get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+      for (int a = 0; a < 4; ++a) {
+        for (int b = 0; b < 4; ++b) m[a][b] += f[a] * f[b];
+        m[a][4] += f[a] * values[i];
+      }
+      ++known;
+    }
+  symbol_levels lv;
+  lv.known = known;
+  for (int i = 0; i < n * w; ++i) modules[i] = 0;
+  for (int i = 0; i < n * n; ++i) confidence[i] = 0;
+  if (known < 8) return lv;
+  // Gaussian elimination with partial pivoting.
+  for (int col = 0; col < 4; ++col) {
+    int piv = col;
+    for (int r = col + 1; r < 4; ++r)
+      if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
+    if (!(std::fabs(m[piv][col]) > 1e-12)) return lv;
+    for (int k = 0; k < 5; ++k) {
+      const double t = m[col][k];
+      m[col][k] = m[piv][k];
+      m[piv][k] = t;
+    }
+    for (int r = 0; r < 4; ++r) {
+      if (r == col) continue;
+      const double f = m[r][col] / m[col][col];
+      for (int k = col; k < 5; ++k) m[r][k] -= f * m[col][k];
+    }
+  }
+  double p[4];
+  for (int i = 0; i < 4; ++i) p[i] = m[i][4] / m[i][i];
+  const double contrast = p[3];  // milled minus film
+  lv.light = static_cast<float>(p[0]);
+  lv.dark = static_cast<float>(p[0] + p[3]);
+  const double halfc = 0.5 * std::fabs(contrast);
+  if (!(halfc > 0)) return lv;
+  double sse = 0;
+  int wrong = 0;
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) {
+      const std::size_t i = static_cast<std::size_t>(r) * n + c;
+      if (valid && !valid[i]) continue;
+      const double t = p[0] + p[1] * (c - half) / half + p[2] * (r - half) / half + 0.5 * contrast;
+      const double d = values[i] - t;
+      const bool milled = contrast < 0 ? d < 0 : d > 0;
+      if (milled) modules[r * w + (c >> 6)] |= std::uint64_t{1} << (c & 63);
+      const double conf = 255.0 * std::fabs(d) / halfc;
+      confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
+      if (get_bit(plan.reserved + r * w, c) && !is_format_module(n, r, c)) {
+        const bool dark = get_bit(plan.base + r * w, c);
+        if (dark != milled) ++wrong;
+        const double e = d - (dark ? 0.5 : -0.5) * contrast;
+        sse += e * e;
+      }
+    }
+  lv.known_wrong = wrong;
+  lv.noise = static_cast<float>(std::sqrt(sse / known));
+  lv.ok = true;
+  return lv;
+}
+
+}  // namespace qrplate::core
