@@ -261,6 +261,24 @@ void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
   worker(0);
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+  // A tile that could not be registered (too few finders: a margin, an empty part of the plate)
+  // keeps its nominal position, moved by the median error of the tiles that could: a stage's
+  // error is partly common to all its moves (calibration, a scan.json that lies).
+  for (const auto& t : loaded)
+    if (t && t->registered) {
+      double x, y;
+      t->to_plate.apply(0, 0, x, y);
+      offsets_x_.push_back(x - t->nominal_x_nm / geo_.module_nm);
+      offsets_y_.push_back(y - t->nominal_y_nm / geo_.module_nm);
+    }
+  if (!offsets_x_.empty())
+    for (const auto& t : loaded)
+      if (t && !t->registered) {
+        std::vector<double> ox = offsets_x_, oy = offsets_y_;
+        std::nth_element(ox.begin(), ox.begin() + static_cast<long>(ox.size() / 2), ox.end());
+        std::nth_element(oy.begin(), oy.begin() + static_cast<long>(oy.size() / 2), oy.end());
+        t->shift_on_plate(ox[ox.size() / 2], oy[oy.size() / 2]);
+      }
   for (std::size_t i = 0; i < load.size(); ++i) {
     if (!loaded[i]) {
       ++stats_.tiles_unreadable;
@@ -304,7 +322,7 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
   const double w = tile.image.width, h = tile.image.height, n = geo_.code_size;
   double cx, cy;
   tile.to_plate.apply(0.5 * w, 0.5 * h, cx, cy);
-  std::vector<std::pair<double, std::pair<std::uint64_t, std::uint32_t>>> cells;
+  std::vector<std::pair<double, std::pair<std::int64_t, std::int64_t>>> cells;
   const double gx = static_cast<double>(geo_.grid_x), gy = static_cast<double>(geo_.grid_y);
   const double span = 0.75 * std::max(w, h) / module_px_ + n;
   const auto c0 = static_cast<std::int64_t>(std::floor((cx - span - gx) / geo_.pitch));
@@ -312,11 +330,12 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
   const auto r0 = static_cast<std::int64_t>(std::floor((cy - span - gy) / geo_.pitch));
   const auto r1 = static_cast<std::int64_t>(std::ceil((cy + span - gy) / geo_.pitch));
   const plate::frame_placement& pl = geo_.placement;
-  for (std::int64_t r = std::max<std::int64_t>(r0, 0); r <= r1 && r < static_cast<std::int64_t>(pl.rows()); ++r)
-    for (std::int64_t c = std::max<std::int64_t>(c0, 0); c <= c1 && c < static_cast<std::int64_t>(geo_.columns); ++c) {
-      if (pl.at(static_cast<std::uint64_t>(r), static_cast<std::uint32_t>(c)).kind == plate::placement_slot::empty) continue;
-      const double x0 = static_cast<double>(geo_.cell_x(static_cast<std::uint32_t>(c)));
-      const double y0 = static_cast<double>(geo_.cell_y(static_cast<std::uint64_t>(r)));
+  // The grid is taken one pitch past its edges and empty cells are tried too: under a pose that
+  // is off by a pitch, the codes the tile holds carry the names of their neighbours.
+  for (std::int64_t r = std::max<std::int64_t>(r0, -1); r <= r1 && r <= static_cast<std::int64_t>(pl.rows()); ++r)
+    for (std::int64_t c = std::max<std::int64_t>(c0, -1); c <= c1 && c <= static_cast<std::int64_t>(geo_.columns); ++c) {
+      const double x0 = gx + static_cast<double>(c) * geo_.pitch;
+      const double y0 = gy + static_cast<double>(r) * geo_.pitch;
       bool inside = true;
       for (double dx : {-1.0, n + 1})
         for (double dy : {-1.0, n + 1}) {
@@ -333,10 +352,9 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
   int tried = 0;
   for (const auto& cell : cells) {
     if (++tried > 8) break;
-    const std::uint64_t r = cell.second.first;
-    const std::uint32_t c = cell.second.second;
+    const std::int64_t r = cell.second.first, c = cell.second.second;
     cell_read got;
-    if (!decode_in(one, static_cast<double>(geo_.cell_x(c)), static_cast<double>(geo_.cell_y(r)), ws, got)) continue;
+    if (!decode_in(one, gx + static_cast<double>(c) * geo_.pitch, gy + static_cast<double>(r) * geo_.pitch, ws, got)) continue;
     const plate::parsed_frame f = plate::parse_frame(got.bytes.data(), got.bytes.size());
     if (f.status != plate::frame_status::ok || f.header.plate_tag != tag) continue;
     std::uint64_t group;
@@ -352,8 +370,7 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
     std::uint64_t true_row;
     std::uint32_t true_col;
     pl.cell_of(group, member, true_row, true_col);
-    const std::pair<std::int64_t, std::int64_t> d{static_cast<std::int64_t>(true_col) - static_cast<std::int64_t>(c),
-                                                  static_cast<std::int64_t>(true_row) - static_cast<std::int64_t>(r)};
+    const std::pair<std::int64_t, std::int64_t> d{static_cast<std::int64_t>(true_col) - c, static_cast<std::int64_t>(true_row) - r};
     if (++votes[d] >= 3) break;
   }
   if (votes.empty()) return;

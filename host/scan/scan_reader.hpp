@@ -81,6 +81,7 @@ class scan_reader {
   std::vector<std::unique_ptr<posed_tile>> cache_;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> index_;  // see index_tiles
   double bucket_ = 64;
+  std::vector<double> offsets_x_, offsets_y_;  // registered tiles' position errors (modules)
   std::vector<std::unique_ptr<workspace>> workspaces_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;

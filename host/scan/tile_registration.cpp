@@ -153,6 +153,7 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
     f.v = static_cast<double>(by) + vertex(t, best, b);
     f.response = best;
   }
+  std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;
 }
 
@@ -222,8 +223,20 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   std::vector<std::pair<std::size_t, long>> best_pairs;
   pose_guess best_guess;
   for (int sign : {1, -1}) {
-    std::vector<finder_detection> dets = detect_finders(iv, m, 0.4 * t.contrast, sign);
+    std::vector<finder_detection> dets = detect_finders(iv, m, 0.3 * t.contrast, sign);
     if (dets.empty()) continue;
+    // Keep the detections near the strongest: real finders answer alike (the median of the top
+    // five, robust to a stray), while data that half-resembles a finder (dense version-11 header
+    // codes do) answers at half strength or less. The percentile contrast alone is no yardstick:
+    // noise inflates it on dark, noisy scans, and a nearly empty tile deflates it.
+    {
+      std::vector<float> top;
+      for (std::size_t i = 0; i < dets.size() && i < 5; ++i) top.push_back(dets[i].response);  // sorted strongest first
+      std::nth_element(top.begin(), top.begin() + static_cast<long>(top.size() / 2), top.end());
+      const float floor_response = 0.6f * top[top.size() / 2];
+      dets.erase(std::remove_if(dets.begin(), dets.end(), [&](const finder_detection& d) { return d.response < floor_response; }),
+                 dets.end());
+    }
     // Nominal plate coordinates of the detections.
     std::vector<std::pair<double, double>> p(dets.size());
     for (std::size_t i = 0; i < dets.size(); ++i) t.to_plate.apply(dets[i].u, dets[i].v, p[i].first, p[i].second);

@@ -59,7 +59,8 @@ struct posed_tile {
   {
     return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height)};
   }
-  // Moves the tile by whole lattice steps: what was taken for plate point X is X + (dx, dy).
+  // Moves the tile on the plate (by whole lattice steps, or by a borrowed stage error): what was
+  // taken for plate point X is X + (dx, dy).
   void shift_on_plate(double dx, double dy);
 };
 
@@ -69,7 +70,7 @@ void build_integral(const sim::gray_image& img, std::vector<double>& sums);
 // Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.
 double estimate_contrast(const core::integral_view& iv, double module_px);
 
-// Finder patterns of one polarity sign (+1 / -1) whose response passes min_response.
+// Finder patterns of one polarity sign (+1 / -1) whose response passes min_response, strongest first.
 std::vector<finder_detection> detect_finders(const core::integral_view& iv, double module_px, double min_response, int sign);
 
 // Centres (plate module coordinates) of every finder pattern of the plate inside the rectangle

@@ -400,6 +400,7 @@ bool png_read_pixels(png_read_state& s, png_bytep* rows)
 {
   if (setjmp(png_jmpbuf(s.png))) return false;
   if (s.color_type == PNG_COLOR_TYPE_PALETTE && s.depth < 8) png_set_packing(s.png);
+  if (s.color_type == PNG_COLOR_TYPE_GRAY && s.depth < 8) png_set_expand_gray_1_2_4_to_8(s.png);
   png_set_interlace_handling(s.png);
   png_read_update_info(s.png, s.info);
   png_read_image(s.png, rows);
@@ -412,10 +413,6 @@ gray_image read_gray_png(const std::string& path, std::FILE* file)
   if (!png_read_header(s, file)) unreadable(path, std::string("PNG: ") + s.message);
   if (s.color_type & PNG_COLOR_MASK_ALPHA) {
     unreadable(path, "PNG has an alpha channel; a scan tile is gray (or RGB / palette) without alpha");
-  }
-  if (s.color_type == PNG_COLOR_TYPE_GRAY && s.depth < 8) {
-    unreadable(path, std::to_string(s.depth) + "-bit gray PNG" + (s.depth == 1 ? " (bilevel)" : "") +
-                         " is not a gray scan; scan tiles have 8 or 16 bits per sample");
   }
   if (s.color_type == PNG_COLOR_TYPE_PALETTE && s.palette_size == 0) unreadable(path, "palette PNG without PLTE");
   check_gray_size(path, "PNG", s.width, s.height);

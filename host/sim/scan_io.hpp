@@ -37,13 +37,15 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
 //  - TIFF (classic or BigTIFF, first page): 8 or 16 bit unsigned, 1 sample, MinIsBlack or
 //    MinIsWhite (converted to MinIsBlack: v -> max - v), strips or tiles, any compression this
 //    libtiff decodes; also RGB (8/16 bit, no alpha; JPEG-YCbCr is decoded to RGB) -> luminance.
-//  - PNG: 8 or 16 bit gray; 8/16 bit RGB and palette images -> luminance (palette -> 8 bit).
+//  - PNG: 8 or 16 bit gray; 1, 2 or 4 bit gray scaled to 8 bit (1 bit: 0 / 255, as a QR code
+//    image from `qrplate qr` or another encoder is stored); 8/16 bit RGB and palette images ->
+//    luminance (palette -> 8 bit).
 //    Sample values are taken as stored: gamma and sBIT chunks are not applied.
 //  - PGM binary (P5): maxval <= 255 -> 8 bit, else 16 bit (big-endian samples); samples are not
 //    rescaled to the full range.
 // Luminance is Y = 0.2126 R + 0.7152 G + 0.0722 B (Rec. 709) of the stored values, rounded.
 // Throws qrplate::io_error naming the path and the reason for a file that cannot be read or is
-// not a gray scan: bilevel or 2/4-bit images, an alpha channel, float or signed samples, more
+// not a gray scan: bilevel or 2/4-bit TIFFs, an alpha channel, float or signed samples, more
 // than 2^31 pixels, truncated data.
 gray_image read_gray_image(const std::string& path);
 

@@ -1,78 +1,162 @@
-// `qrplate decode`: a plate image (plate directory) -> the original bytes. Reading SEM scan sets
-// is the next step of the decoder (issue #6); this is the digital read path.
+// `qrplate decode`: back to the bytes from a plate directory (plate.tif), a scan set (scan.json +
+// SEM tiles), or, for ordinary QR codes with no plate layout, an image or a directory of images.
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "decode_images.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/decode_plate.hpp"
 
 namespace qrplate::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A plate directory, a directory of plate-NNNN plates, or a scan set: the plate read path.
+bool is_plate_input(const std::string& input)
+{
+  std::error_code ec;
+  const fs::path p(input);
+  if (!fs::is_directory(p, ec)) return false;
+  if (fs::exists(p / "plate.tif", ec) || fs::exists(p / "scan.json", ec)) return true;
+  for (const auto& e : fs::directory_iterator(p, ec))
+    if (e.is_directory() && e.path().filename().string().rfind("plate-", 0) == 0 && fs::exists(e.path() / "plate.tif")) return true;
+  return false;
+}
+
+void write_report(const plate::plate_decode_result& r, const std::string& path)
+{
+  nlohmann::ordered_json j;
+  j["complete"] = r.complete;
+  j["input"] = r.scan ? "scan set" : "plate image";
+  j["plates"] = r.plates;
+  j["bootstrapped_from_header_codes"] = r.bootstrapped;
+  j["payload_bytes"] = r.payload_bytes;
+  j["codes"] = {{"holding_frames", r.codes},
+                {"clean", r.codes_clean},
+                {"rs_corrected", r.codes_corrected},
+                {"erasure_assisted", r.codes_erasure_assisted},
+                {"unreadable", r.codes_unreadable},
+                {"not_scanned", r.codes_not_scanned},
+                {"frames_rejected", r.frames_rejected},
+                {"rs_symbols_corrected", r.rs_symbols_corrected}};
+  // How much of its own Reed-Solomon budget each decoded code had left (d - p - erasures - 2 errors,
+  // least over its blocks): many codes near 0 mean the scan is close to its limit.
+  nlohmann::ordered_json margins = nlohmann::ordered_json::object();
+  for (std::size_t i = 0; i < r.margin_histogram.size(); ++i)
+    margins[std::to_string(i) + (i + 1 == r.margin_histogram.size() ? "+" : "")] = r.margin_histogram[i];
+  j["rs_margin_histogram"] = margins;
+  if (r.scan) {
+    j["median_snr"] = r.median_snr;
+    j["tiles"] = {{"listed", r.tiles},
+                  {"unreadable", r.tiles_unreadable},
+                  {"unregistered", r.tiles_unregistered},
+                  {"moved_by_frames", r.lattice_corrections}};
+    j["tile_errors"] = r.tile_errors;
+  }
+  j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
+  j["lost_byte_ranges"] = nlohmann::ordered_json::array();
+  for (const auto& [b, e] : r.lost_ranges) j["lost_byte_ranges"].push_back({b, e});
+  j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH") : "not checked (no plate.json)";
+  j["seconds"] = r.seconds;
+  std::ofstream f(path);
+  f << j.dump(2) << "\n";
+  if (!f) throw io_error("cannot write " + path);
+}
+
+}  // namespace
 
 void add_decode_command(CLI::App& app)
 {
   struct decode_args {
-    std::string input, output, report, heatmap;
+    std::string input, output, report, heatmap, plate_json;
     unsigned threads = 0;
     bool no_progress = false;
+    double search_um = 5.0, max_rotation = 1.5;
+    int erasure_threshold = 64;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
-      "decode", "Read a plate directory (plate.tif; plate.json optional) back to the original bytes");
-  cmd->add_option("PLATE_DIR", a->input, "Plate directory written by `qrplate encode` (or one holding plate-NNNN/)")->required();
-  cmd->add_option("-o,--output", a->output, "File to write the payload to")->required();
-  cmd->add_option("--report", a->report, "Write a JSON report: codes read, corrected, recovered, lost");
+      "decode", "Read a plate, a scan set of SEM tiles, or images of QR codes back to their contents");
+  cmd->add_option("INPUT", a->input,
+                  "A plate directory (plate.tif), a scan set directory (scan.json + tiles), or an image / a directory "
+                  "of images holding ordinary QR codes")
+      ->required();
+  cmd->add_option("-o,--output", a->output,
+                  "Plates and scan sets: the file to write the payload to (required). Images: a JSON file listing "
+                  "the codes read (optional)");
+  cmd->add_option("--plate", a->plate_json,
+                  "Scan sets: the plate's plate.json (default: the one scan.json names, else SCAN_DIR/plate.json)");
+  cmd->add_option("--report", a->report, "Write a JSON report: codes read, corrected, recovered, lost, tiles");
   cmd->add_option("--heatmap", a->heatmap,
                   "Write a PNG of the code grid: green clean, yellow corrected, orange restored by the outer "
                   "code, red lost, magenta rejected, white no frame");
+  cmd->add_option("--search-um", a->search_um, "Scan sets: stage error searched around each tile's position (um)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--max-rotation", a->max_rotation, "Scan sets: scan rotation searched, +- degrees")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--erasure-threshold", a->erasure_threshold,
+                  "Scan sets: module confidence (0..255) below which a codeword may be erased; 0 = errors only")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 255));
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
-      "\nEvery code cell of plate.tif is decoded (QR Reed-Solomon), its frame checked (CRC32C, plate tag),\n"
-      "missing frames restored by the outer code, and the payload checked against plate.json's SHA-256;\n"
-      "without plate.json the manifest is read from the plate's header codes. The output appears only\n"
-      "when every byte is recovered (exit 0); otherwise the recovered part stays in OUT.partial and the\n"
-      "lost byte ranges are reported (exit 1). Reading SEM scan sets (qrplate simulate output) is not\n"
-      "built yet.\n\n"
+      "\nPlates and scan sets: every code cell is read (a plate image module by module; a scan set's tiles\n"
+      "registered on the plate's code lattice, each code refined from its own finder and alignment\n"
+      "patterns, sampled, and decoded with errors and erasures), its frame checked (CRC32C, plate tag),\n"
+      "missing frames restored by the outer code, and the payload checked against plate.json's SHA-256.\n"
+      "A plate without plate.json is bootstrapped from its header codes (plate images only, for now).\n"
+      "The output appears only when every byte is recovered (exit 0); otherwise the recovered part stays\n"
+      "in OUT.partial and the lost byte ranges are reported (exit 1).\n\n"
+      "Images: every QR code found (any encoder, 1-20 px per module, either polarity, any rotation) is\n"
+      "printed as FILE: vVERSION-LEVEL at (X, Y): CONTENT; exit 0 when at least one code was read.\n\n"
       "Examples:\n"
       "  qrplate decode plate -o restored.tar\n"
-      "  qrplate decode plates -o restored.bin --report report.json --heatmap heat.png\n");
+      "  qrplate decode scans -o restored.tar --report report.json --heatmap heat.png\n"
+      "  qrplate decode scans -o restored.tar --plate plate/plate.json\n"
+      "  qrplate decode photo.png\n");
   cmd->callback([a] {
+    if (!is_plate_input(a->input)) {
+      if (!a->plate_json.empty() || !a->report.empty() || !a->heatmap.empty())
+        throw invalid_argument(a->input + " is not a plate or scan set directory: --plate, --report and --heatmap apply to those");
+      const int rc = decode_images(a->input, a->output, a->threads);
+      if (rc != 0) throw exit_code_error{rc};
+      return;
+    }
+    if (a->output.empty()) throw invalid_argument("no output file given (-o): where should the payload go?");
     plate::plate_decode_options o;
     o.threads = a->threads;
     o.heatmap = a->heatmap;
     o.progress = !a->no_progress && ::isatty(STDERR_FILENO);
+    o.plate_json = a->plate_json;
+    o.search_um = a->search_um;
+    o.max_rotation_deg = a->max_rotation;
+    o.erasure_threshold = a->erasure_threshold;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
-    if (!a->report.empty()) {
-      nlohmann::ordered_json j;
-      j["complete"] = r.complete;
-      j["plates"] = r.plates;
-      j["bootstrapped_from_header_codes"] = r.bootstrapped;
-      j["payload_bytes"] = r.payload_bytes;
-      j["codes"] = {{"holding_frames", r.codes}, {"clean", r.codes_clean}, {"rs_corrected", r.codes_corrected},
-                    {"unreadable", r.codes_unreadable}, {"frames_rejected", r.frames_rejected}};
-      j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
-      j["lost_byte_ranges"] = nlohmann::ordered_json::array();
-      for (const auto& [b, e] : r.lost_ranges) j["lost_byte_ranges"].push_back({b, e});
-      j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH") : "not checked (no plate.json)";
-      j["seconds"] = r.seconds;
-      std::ofstream f(a->report);
-      f << j.dump(2) << "\n";
-      if (!f) throw io_error("cannot write " + a->report);
-    }
+    if (!a->report.empty()) write_report(r, a->report);
+    if (r.scan)
+      std::fprintf(stderr, "qrplate: %llu tiles (%llu unreadable, %llu not registered, %llu moved by their frames)\n",
+                   static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.tiles_unreadable),
+                   static_cast<unsigned long long>(r.tiles_unregistered), static_cast<unsigned long long>(r.lattice_corrections));
+    for (const std::string& e : r.tile_errors) std::fprintf(stderr, "qrplate: tile unreadable: %s\n", e.c_str());
     std::fprintf(stderr,
-                 "qrplate: %llu codes: %llu clean, %llu corrected, %llu unreadable, %llu rejected; %llu data frames, %llu "
-                 "restored by the outer code, %llu lost; %.2f s\n",
+                 "qrplate: %llu codes: %llu clean, %llu corrected (%llu with erasures), %llu unreadable, %llu rejected; "
+                 "%llu data frames, %llu restored by the outer code, %llu lost; %.2f s\n",
                  static_cast<unsigned long long>(r.codes), static_cast<unsigned long long>(r.codes_clean),
-                 static_cast<unsigned long long>(r.codes_corrected), static_cast<unsigned long long>(r.codes_unreadable),
-                 static_cast<unsigned long long>(r.frames_rejected), static_cast<unsigned long long>(r.data_frames),
-                 static_cast<unsigned long long>(r.recovered_by_outer), static_cast<unsigned long long>(r.lost_frames),
-                 r.seconds);
+                 static_cast<unsigned long long>(r.codes_corrected), static_cast<unsigned long long>(r.codes_erasure_assisted),
+                 static_cast<unsigned long long>(r.codes_unreadable), static_cast<unsigned long long>(r.frames_rejected),
+                 static_cast<unsigned long long>(r.data_frames), static_cast<unsigned long long>(r.recovered_by_outer),
+                 static_cast<unsigned long long>(r.lost_frames), r.seconds);
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"

@@ -7,11 +7,17 @@
 
 namespace qrplate::cli {
 
+// Thrown by a command that has already said what went wrong (on stdout / stderr) and only needs
+// main() to exit with `code`.
+struct exit_code_error {
+  int code;
+};
+
 void add_qr_command(CLI::App& app);      // `qrplate qr`: one payload -> one QR Code image
 void add_plan_command(CLI::App& app);    // `qrplate plan`: what a plate holds
 void add_encode_command(CLI::App& app);  // `qrplate encode`: bytes -> plate directory
 void add_simulate_command(CLI::App& app);  // `qrplate simulate`: plate -> simulated SEM scans
-void add_decode_command(CLI::App& app);    // `qrplate decode`: plate image -> bytes
+void add_decode_command(CLI::App& app);    // `qrplate decode`: plate, scan set or images -> bytes
 void add_bench_command(CLI::App& app);     // `qrplate bench`: encode throughput on this machine
 
 }  // namespace qrplate::cli

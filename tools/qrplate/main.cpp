@@ -33,8 +33,8 @@ int main(int argc, char** argv)
     "qrplate turns bytes into plates of QR codes, for archival storage milled into ceramic or glass,\n"
     "and plates back into bytes. This build offers: `qr` (one payload as one QR Code image), `plan`\n"
     "(what a plate holds), `encode` (bytes into a self-describing plate image), `decode` (a plate\n"
-    "image back into the bytes), `simulate` (realistic SEM scans of a plate) and `bench` (encode\n"
-    "throughput on this machine). Reading SEM scans back into bytes comes next.",
+    "image, or SEM scans of it, back into the bytes; also ordinary QR codes in images), `simulate`\n"
+    "(realistic SEM scans of a plate) and `bench` (encode throughput on this machine).",
     "qrplate");
   // Set before any sub-command is added: sub-commands copy it when they are created.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
@@ -54,6 +54,9 @@ int main(int argc, char** argv)
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const qrplate::cli::exit_code_error& e) {
+    std::fflush(stdout);
+    return e.code;
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "qrplate: %s\n", one_line(e.what()).c_str());

@@ -69,11 +69,15 @@ struct integral_view {
     const std::size_t w = static_cast<std::size_t>(width) + 1;
     return sums[y1 * w + x1] - sums[y0 * w + x1] - sums[y1 * w + x0] + sums[y0 * w + x0];
   }
-  // A square of half-side h pixels centred on (cx, cy), its edges rounded to whole pixels.
+  // A square centred on the pixel corner nearest (cx, cy) (continuous coordinates: the corner
+  // between pixels cx - 1 and cx), half-side h rounded to whole pixels. Rounding the half-side,
+  // not the two edges, keeps the box symmetric about its centre whatever h is: rounding both
+  // edges of an odd width moves the centre by half a pixel.
   QRP_HD double square(double cx, double cy, double h, double& area) const
   {
-    return box(static_cast<int>(std::lround(cx - h)), static_cast<int>(std::lround(cy - h)),
-               static_cast<int>(std::lround(cx + h)), static_cast<int>(std::lround(cy + h)), area);
+    const int x = static_cast<int>(std::lround(cx)), y = static_cast<int>(std::lround(cy));
+    const int r = static_cast<int>(std::lround(h)) < 1 ? 1 : static_cast<int>(std::lround(h));
+    return box(x - r, y - r, x + r, y + r, area);
   }
 };
 

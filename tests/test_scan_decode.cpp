@@ -1,0 +1,482 @@
+// Reading SEM scan sets back to the bytes (issue #6): plates written by encode_plates, scanned by
+// the simulator (presets clean / typical / harsh, several seeds), decoded by decode_plates. The
+// payload is the oracle: the test compares the output with the bytes it encoded. Also the
+// pieces: the threshold plane and polarity, tile registration against a rendered tile's true
+// pose, scan.json parsing, and bad scan sets (corrupt, missing, tiny, noise tiles; positions
+// that lie) which must never crash and never yield wrong bytes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/encode_symbol.hpp"
+#include "qrplate/core/sample_symbol.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/plate/decode_plate.hpp"
+#include "qrplate/plate/encode_plate.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "qrplate/sim/sem_model.hpp"
+#include "qrplate/sim/simulate.hpp"
+#include "scan/scan_set.hpp"
+#include "scan/tile_registration.hpp"
+#include "sim/scan_io.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace qrplate;
+
+std::string temp(const std::string& name)
+{
+  return ::testing::TempDir() + "qrplate_scan_test_" + std::to_string(::getpid()) + "_" + name;
+}
+
+std::vector<char> read_file(const std::string& p)
+{
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A plate of a few hundred version-10-M codes from a random payload.
+struct plate_fixture {
+  std::string dir, input;
+  std::vector<char> payload;
+
+  plate_fixture(const std::string& name, std::size_t bytes, std::uint64_t seed, int k = 0, int m = 0)
+  {
+    dir = temp(name);
+    input = dir + ".in";
+    fs::remove_all(dir);
+    std::mt19937_64 rng(seed);
+    payload.resize(bytes);
+    for (char& c : payload) c = static_cast<char>(rng());
+    std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    plate::plate_encode_options o;
+    o.geometry.version = 10;
+    o.geometry.ecc = ecc_level::M;
+    if (k > 0) {
+      o.outer_given = true;
+      o.geometry.k = k;
+      o.geometry.m = m;
+    }
+    plate::encode_plates(input, dir, o);
+  }
+  ~plate_fixture()
+  {
+    fs::remove_all(dir);
+    fs::remove(input);
+  }
+};
+
+// Shared plates: the encode is cheap, but there is no reason to repeat it.
+plate_fixture& small_plate()
+{
+  static plate_fixture p("plate", 56000, 11);  // ~320 codes, one outer group of 286+32
+  return p;
+}
+plate_fixture& sturdy_plate()
+{
+  static plate_fixture p("sturdy", 40000, 12, 48, 24);  // ~300 codes in groups of 48+24
+  return p;
+}
+
+std::string scan(const plate_fixture& p, const std::string& name, const std::string& preset, double px, std::uint64_t seed,
+                 void (*tweak)(sim::simulate_options&) = nullptr)
+{
+  const std::string out = temp("scan_" + name);
+  fs::remove_all(out);
+  sim::simulate_options o = sim::preset(preset);
+  o.px_per_module = px;
+  o.seed = seed;
+  if (tweak) tweak(o);
+  sim::simulate(p.dir, out, o);
+  return out;
+}
+
+// Code cells no tile covers whole (by truth.json's true poses, lost tiles left out): the
+// simulator's tile grid starts at the plate's corner, so a stage error can leave a sliver of an
+// edge code unscanned. A decoder cannot be asked to read those.
+std::uint64_t uncovered_cells(const plate_fixture& p, const std::string& scan_dir)
+{
+  const std::vector<char> pt = read_file((fs::path(p.dir) / "plate.json").string());
+  const plate::plate_geometry g = plate::geometry_of(plate::manifest_from_json(std::string(pt.begin(), pt.end())));
+  const std::vector<char> tt = read_file((fs::path(scan_dir) / "truth.json").string());
+  const nlohmann::json truth = nlohmann::json::parse(tt.begin(), tt.end());
+  const double px = truth["pixel_nm"], side = truth["tile_px"];
+  std::uint64_t uncovered = 0;
+  for (std::uint64_t r = 0; r < g.placement.rows(); ++r)
+    for (std::uint32_t c = 0; c < g.columns; ++c) {
+      bool covered = false;
+      for (const auto& t : truth["tiles"]) {
+        if (t["missing"].get<bool>()) continue;
+        const double rot = t["rotation_deg"].get<double>() * 3.14159265358979323846 / 180, s = t["scale"].get<double>() * px;
+        bool inside = true;
+        for (double dx : {0.0, 1.0 * g.code_size})
+          for (double dy : {0.0, 1.0 * g.code_size}) {
+            const double x = (static_cast<double>(g.cell_x(c)) + dx) * g.module_nm - t["x_nm"].get<double>();
+            const double y = (static_cast<double>(g.cell_y(r)) + dy) * g.module_nm - t["y_nm"].get<double>();
+            const double u = (x * std::cos(rot) + y * std::sin(rot)) / s, v = (-x * std::sin(rot) + y * std::cos(rot)) / s;
+            inside = inside && u >= 1 && v >= 1 && u <= side - 1 && v <= side - 1;
+          }
+        if (inside) covered = true;
+      }
+      uncovered += !covered;
+    }
+  return uncovered;
+}
+
+// Decodes `scan_dir` and checks the result is complete and bit-exact.
+plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what)
+{
+  const std::string out = scan_dir + ".out";
+  fs::remove(out);
+  const plate::plate_decode_result r = plate::decode_plates(scan_dir, out, {});
+  EXPECT_TRUE(r.scan) << what;
+  EXPECT_TRUE(r.complete) << what << ": " << r.lost_frames << " frames lost, " << r.codes_unreadable << " of " << r.codes
+                          << " codes unreadable";
+  EXPECT_TRUE(r.sha256_checked && r.sha256_ok) << what;
+  if (r.complete) {
+    EXPECT_TRUE(read_file(out) == p.payload) << what;
+  }
+  fs::remove(out);
+  fs::remove(out + ".partial");
+  return r;
+}
+
+TEST(ScanDecode, CleanAndTypicalAtThreePixelsPerModuleAreBitExact)
+{
+  plate_fixture& p = small_plate();
+  {
+    const std::string s = scan(p, "clean", "clean", 3.0, 1);
+    const plate::plate_decode_result r = expect_exact(p, s, "clean seed 1");
+    EXPECT_LE(r.codes_unreadable, uncovered_cells(p, s));  // a clean scan reads every code it holds
+    EXPECT_GT(r.median_snr, 5.0);
+    fs::remove_all(s);
+  }
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const std::string s = scan(p, "typical" + std::to_string(seed), "typical", 3.0, seed);
+    expect_exact(p, s, "typical seed " + std::to_string(seed));
+    fs::remove_all(s);
+  }
+}
+
+TEST(ScanDecode, HarshAtFourPixelsPerModuleIsBitExact)
+{
+  // Harsh scans lose tiles (3%) and a tile holds ~16 codes: a plate whose outer code can take
+  // that (48+24 groups, spread over the plate by the placement) comes back whole.
+  plate_fixture& p = sturdy_plate();
+  for (std::uint64_t seed : {1, 2}) {
+    const std::string s = scan(p, "harsh" + std::to_string(seed), "harsh", 4.0, seed);
+    expect_exact(p, s, "harsh seed " + std::to_string(seed));
+    fs::remove_all(s);
+  }
+}
+
+TEST(ScanDecode, TypicalAtTwoPixelsPerModuleIsBitExact)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "typical2px", "typical", 2.0, 4);
+  expect_exact(p, s, "typical at 2 px/module");
+  fs::remove_all(s);
+}
+
+TEST(ScanDecode, BrightMilledModulesAreReadToo)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "bright", "clean", 3.0, 5, [](sim::simulate_options& o) {
+    o.sem.milled_level = 0.8;  // milled brighter than the film: polarity reversed
+    o.sem.film_level = 0.3;
+  });
+  expect_exact(p, s, "bright milled");
+  fs::remove_all(s);
+}
+
+// Rewrites scan.json's tile positions through `move` (x_nm, y_nm, tile index).
+template <typename Move>
+void rewrite_positions(const std::string& dir, Move&& move)
+{
+  const std::string path = (fs::path(dir) / "scan.json").string();
+  const std::vector<char> text = read_file(path);
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end());
+  for (std::size_t i = 0; i < j["tiles"].size(); ++i) {
+    double x = j["tiles"][i]["x_nm"], y = j["tiles"][i]["y_nm"];
+    move(x, y, i);
+    j["tiles"][i]["x_nm"] = x;
+    j["tiles"][i]["y_nm"] = y;
+  }
+  std::ofstream(path) << j.dump(1);
+}
+
+TEST(ScanDecode, StagePositionsThatLieAreFoundOut)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "lies", "clean", 3.0, 6);
+  const plate::plate_decode_result honest = expect_exact(p, s, "positions as scanned");
+  const std::vector<char> text = read_file((fs::path(p.dir) / "plate.json").string());
+  const nlohmann::json pj = nlohmann::json::parse(text.begin(), text.end());
+  const double module_nm = pj["module_nm"];
+  const double pitch_nm = static_cast<double>(pj["grid"]["pitch"]) * module_nm;
+  // Every tile 2 um right and 1.5 um up of where scan.json says; one tile also off by a whole
+  // code pitch in x and in y, which only the frames it holds can tell.
+  rewrite_positions(s, [&](double& x, double& y, std::size_t i) {
+    x -= 2000;
+    y += 1500;
+    if (i == 4) x += pitch_nm, y -= pitch_nm;
+  });
+  const plate::plate_decode_result r = expect_exact(p, s, "positions off by 2.5 um and a pitch");
+  EXPECT_GE(r.lattice_corrections, 1u);
+  EXPECT_LE(r.codes_unreadable, uncovered_cells(p, s)) << honest.codes_unreadable << " as scanned";
+  fs::remove_all(s);
+}
+
+TEST(ScanDecode, BadTilesNeverCrashNorGiveWrongBytes)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "bad", "clean", 3.0, 7);
+  const std::vector<char> text = read_file((fs::path(s) / "scan.json").string());
+  const nlohmann::json sj = nlohmann::json::parse(text.begin(), text.end());
+  auto tile = [&](int i) { return (fs::path(s) / sj["tiles"][i]["file"].get<std::string>()).string(); };
+  // Truncated, deleted, 1x1, random noise, and an empty file.
+  {
+    std::vector<char> bytes = read_file(tile(1));
+    bytes.resize(bytes.size() / 3);
+    std::ofstream(tile(1), std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  fs::remove(tile(3));
+  {
+    sim::gray_image one;
+    one.width = one.height = 1;
+    one.bits = 16;
+    one.pixels = {1234};
+    sim::write_gray_tiff(tile(5), one);
+  }
+  {
+    sim::gray_image noise;
+    noise.width = noise.height = 1024;
+    noise.bits = 16;
+    noise.pixels.resize(1024 * 1024);
+    std::mt19937 rng(3);
+    for (auto& v : noise.pixels) v = static_cast<std::uint16_t>(rng());
+    sim::write_gray_tiff(tile(7), noise);
+  }
+  std::ofstream(tile(9), std::ios::binary | std::ios::trunc).flush();
+  const std::string out = s + ".out";
+  plate::plate_decode_result r;
+  ASSERT_NO_THROW(r = plate::decode_plates(s, out, {}));
+  EXPECT_EQ(r.tiles_unreadable, 3u);  // truncated, missing, empty
+  EXPECT_EQ(r.tile_errors.size(), 3u);
+  EXPECT_GT(r.codes_unreadable, 0u);
+  if (r.complete) {
+    EXPECT_TRUE(read_file(out) == p.payload);
+  } else {
+    EXPECT_FALSE(fs::exists(out));
+    EXPECT_TRUE(fs::exists(out + ".partial"));
+    EXPECT_GT(r.lost_frames, 0u);
+  }
+  fs::remove(out);
+  fs::remove(out + ".partial");
+  fs::remove_all(s);
+}
+
+TEST(ScanDecode, ReportAndHeatmapOfAScan)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "heat", "typical", 3.0, 8, [](sim::simulate_options& o) {
+    o.missing_tile_rate = 0;
+    o.dust_per_mm2 = 0;
+    o.scratches_per_mm2 = 0;
+  });
+  plate::plate_decode_options o;
+  o.heatmap = s + ".png";
+  const plate::plate_decode_result r = plate::decode_plates(s, s + ".out", o);
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(fs::exists(o.heatmap));
+  EXPECT_GT(r.tiles, 0u);
+  EXPECT_EQ(r.tiles_unreadable, 0u);
+  EXPECT_EQ(r.codes, r.codes_clean + r.codes_corrected + r.codes_unreadable + 0);
+  std::uint64_t in_histogram = 0;
+  for (auto c : r.margin_histogram) in_histogram += c;
+  EXPECT_EQ(in_histogram, r.codes_clean + r.codes_corrected);
+  EXPECT_GT(r.rs_symbols_corrected, 0u);  // typical noise flips modules: the codes' RS worked
+  fs::remove(o.heatmap);
+  fs::remove(s + ".out");
+  fs::remove_all(s);
+}
+
+TEST(ScanDecode, NoPlateJsonIsAClearError)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "nojson", "clean", 3.0, 9, [](sim::simulate_options& o) { o.region = sim::module_region{0, 0, 200, 200}; });
+  const std::vector<char> text = read_file((fs::path(s) / "scan.json").string());
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end());
+  j.erase("plate");
+  std::ofstream((fs::path(s) / "scan.json").string()) << j.dump();
+  try {
+    plate::decode_plates(s, s + ".out", {});
+    ADD_FAILURE() << "decoded without a manifest";
+  } catch (const invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--plate"), std::string::npos) << e.what();
+  }
+  // --plate names it.
+  plate::plate_decode_options o;
+  o.plate_json = (fs::path(p.dir) / "plate.json").string();
+  const plate::plate_decode_result r = plate::decode_plates(s, s + ".out", o);
+  EXPECT_FALSE(r.complete);  // a region of the plate: most frames are not in it
+  EXPECT_GT(r.lost_frames, 0u);
+  EXPECT_GT(r.codes_clean + r.codes_corrected, 0u);
+  fs::remove(s + ".out.partial");
+  fs::remove_all(s);
+}
+
+// ---------------------------------------------------------------------------------------------
+// scan.json
+
+struct scan_json_case {
+  const char* text;
+  const char* expect;  // part of the error message
+};
+
+TEST(ScanSet, MalformedScanJsonIsRefusedWithTheReason)
+{
+  const std::string dir = temp("json");
+  fs::create_directories(dir);
+  const scan_json_case cases[] = {
+      {"{", "not valid JSON"},
+      {"[1,2]", "not a JSON object"},
+      {R"({"tiles": []})", "pixel_nm"},
+      {R"({"pixel_nm": -3, "tiles": []})", "pixel_nm"},
+      {R"({"pixel_nm": 16, "tiles": []})", "no tiles"},
+      {R"({"pixel_nm": 16, "tiles": 5})", "tiles"},
+      {R"({"pixel_nm": 16, "tiles": [{"x_nm": 0, "y_nm": 0}]})", "file"},
+      {R"({"pixel_nm": 16, "tiles": [{"file": "a.tif", "x_nm": "zero", "y_nm": 0}]})", "x_nm"},
+      {R"({"pixel_nm": 16, "tiles": [{"file": "../a.tif", "x_nm": 0, "y_nm": 0}]})", "inside the scan directory"},
+      {R"({"pixel_nm": 16, "tiles": [{"file": "/etc/passwd", "x_nm": 0, "y_nm": 0}]})", "inside the scan directory"},
+      {R"({"pixel_nm": 16, "tiles": [{"file": "a.tif", "x_nm": 0, "y_nm": 0}, {"file": "a.tif", "x_nm": 1, "y_nm": 0}]})",
+       "twice"},
+      {R"({"pixel_nm": 16, "plate": 7, "tiles": [{"file": "a.tif", "x_nm": 0, "y_nm": 0}]})", "plate"},
+  };
+  for (const auto& c : cases) {
+    std::ofstream(fs::path(dir) / "scan.json") << c.text;
+    try {
+      scan::read_scan_set(dir);
+      ADD_FAILURE() << "accepted " << c.text;
+    } catch (const invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(c.expect), std::string::npos) << c.text << " -> " << e.what();
+    }
+  }
+  std::ofstream(fs::path(dir) / "scan.json") << R"({"pixel_nm": 16.5, "plate": "p/plate.json",
+      "tiles": [{"file": "t1.tif", "x_nm": 10, "y_nm": -20.5}]})";
+  const scan::scan_set s = scan::read_scan_set(dir);
+  EXPECT_EQ(s.pixel_nm, 16.5);
+  ASSERT_EQ(s.tiles.size(), 1u);
+  EXPECT_EQ(s.tiles[0].file, (fs::path(dir) / "t1.tif").string());
+  EXPECT_EQ(s.tiles[0].y_nm, -20.5);
+  EXPECT_EQ(s.plate_json, (fs::path(dir) / "p/plate.json").string());
+  fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pieces
+
+// A symbol "sampled" with a brightness slope and noise, both polarities: threshold_symbol must
+// give back its modules, and its confidences must rank the doubtful modules lowest.
+TEST(SampleSymbol, ThresholdPlaneFollowsSlopeAndPolarity)
+{
+  const core::version_plan& plan = host::version_plan_for(5, ecc_level::Q);
+  std::vector<std::uint8_t> data(60);
+  std::mt19937 rng(5);
+  for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+  std::vector<std::uint64_t> symbol(static_cast<std::size_t>(plan.size * plan.words));
+  auto ws = std::make_unique<core::encode_workspace>();
+  ASSERT_EQ(core::encode_byte_payload(plan, data.data(), static_cast<std::uint32_t>(data.size()), 3, *ws, symbol.data()), 3);
+  const int n = plan.size;
+  for (float polarity : {1.0f, -1.0f}) {
+    std::vector<float> values(static_cast<std::size_t>(n * n));
+    std::normal_distribution<float> noise(0, 3);
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) {
+        const bool dark = core::get_bit(symbol.data() + r * plan.words, c);
+        const float film = 100.0f + 1.5f * static_cast<float>(c) + 0.5f * static_cast<float>(r);  // a slope worth 70% of the contrast
+        values[static_cast<std::size_t>(r * n + c)] = film + (dark ? -60.0f * polarity : 0.0f) + noise(rng);
+      }
+    values[static_cast<std::size_t>(20 * n + 20)] = 100.0f + 1.5f * 20 + 0.5f * 20 - 30.0f * polarity;  // right at the threshold
+    std::vector<std::uint64_t> modules(static_cast<std::size_t>(n * plan.words));
+    std::vector<std::uint8_t> confidence(static_cast<std::size_t>(n * n));
+    const core::symbol_levels lv = core::threshold_symbol(plan, values.data(), nullptr, modules.data(), confidence.data());
+    ASSERT_TRUE(lv.ok);
+    EXPECT_NEAR(lv.dark - lv.light, -60.0f * polarity, 3.0f);
+    EXPECT_EQ(lv.known_wrong, 0);
+    int wrong = 0;
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c)
+        if (!(r == 20 && c == 20))
+          wrong += core::get_bit(modules.data() + r * plan.words, c) != core::get_bit(symbol.data() + r * plan.words, c);
+    EXPECT_EQ(wrong, 0) << "polarity " << polarity;
+    EXPECT_LT(confidence[static_cast<std::size_t>(20 * n + 20)], 40) << "polarity " << polarity;
+    EXPECT_GT(confidence[0], 200);  // a finder module
+  }
+}
+
+// A tile rendered by the SEM model at a known pose (no noise, no drift): the registered map must
+// put plate points within a fraction of a pixel of where the pose says.
+TEST(TileRegistration, FindsTheTruePose)
+{
+  plate_fixture& p = small_plate();
+  const std::vector<char> json = read_file((fs::path(p.dir) / "plate.json").string());
+  const plate::manifest man = plate::manifest_from_json(std::string(json.begin(), json.end()));
+  const plate::plate_geometry g = plate::geometry_of(man);
+  sim::plate_image_reader reader((fs::path(p.dir) / "plate.tif").string());
+  std::vector<std::uint64_t> window;
+  std::size_t stride = 0;
+  reader.read_window(0, 0, 600, 600, window, stride);
+  sim::module_window mw{window.data(), stride, 0, 0, 600, 600, g.module_nm};
+  sim::sem_params sem;
+  sem.noise = false;
+  sem.drift_nm_per_s = 0;
+  sem.jitter_nm = 0;
+  sem.vibration_nm = 0;
+  sim::tile_spec spec;
+  spec.width = spec.height = 768;
+  spec.pixel_nm = g.module_nm / 3.0;
+  struct pose_case {
+    double x_nm, y_nm, rotation, scale;
+  };
+  const pose_case cases[] = {{1500, 2800, 0.7, 1.006}, {2900, 1200, -1.1, 0.992}, {700, 3600, 0.0, 1.0}};
+  for (const pose_case& c : cases) {
+    sim::tile_pose pose{c.x_nm, c.y_nm, c.rotation, c.scale};
+    sim::gray_image img;
+    img.width = img.height = spec.width;
+    img.bits = 16;
+    img.pixels.resize(static_cast<std::size_t>(spec.width) * spec.height);
+    sim::render_tile(sem, pose, spec, mw, 1, img.pixels.data());
+    // Nominal position 1 um off in x and y.
+    const scan::scan_tile nominal{"t", c.x_nm + 1000, c.y_nm - 1000};
+    const scan::posed_tile t = scan::register_tile(std::move(img), nominal, spec.pixel_nm, g, {});
+    ASSERT_TRUE(t.registered) << c.x_nm;
+    EXPECT_GT(t.matched, 10);
+    double worst = 0;
+    const double r = c.rotation * 3.14159265358979323846 / 180;
+    for (double u : {50.0, 384.0, 700.0})
+      for (double v : {50.0, 384.0, 700.0}) {
+        // Plate point of pixel position (u, v) by the true pose, then back through the fit.
+        const double s = c.scale * spec.pixel_nm;
+        const double x = (c.x_nm + s * (u * std::cos(r) - v * std::sin(r))) / g.module_nm;
+        const double y = (c.y_nm + s * (u * std::sin(r) + v * std::cos(r))) / g.module_nm;
+        double fu, fv;
+        t.to_pixel.apply(x, y, fu, fv);
+        worst = std::max(worst, std::hypot(fu - u, fv - v));
+      }
+    EXPECT_LT(worst, 0.3) << "rms " << t.rms_px << " pose " << c.x_nm << "," << c.y_nm << " rotation " << c.rotation;
+  }
+}
+
+}  // namespace
