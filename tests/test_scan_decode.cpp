@@ -312,14 +312,36 @@ TEST(ScanDecode, ReportAndHeatmapOfAScan)
   fs::remove_all(s);
 }
 
-TEST(ScanDecode, NoPlateJsonIsAClearError)
+// Drops scan.json's pointer to plate.json.
+void forget_plate(const std::string& scan_dir)
 {
-  plate_fixture& p = small_plate();
-  const std::string s = scan(p, "nojson", "clean", 3.0, 9, [](sim::simulate_options& o) { o.region = sim::module_region{0, 0, 200, 200}; });
-  const std::vector<char> text = read_file((fs::path(s) / "scan.json").string());
+  const std::vector<char> text = read_file((fs::path(scan_dir) / "scan.json").string());
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end());
   j.erase("plate");
-  std::ofstream((fs::path(s) / "scan.json").string()) << j.dump();
+  std::ofstream((fs::path(scan_dir) / "scan.json").string()) << j.dump();
+}
+
+TEST(ScanDecode, WithoutPlateJsonTheHeaderCodesAreRead)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "bootstrap", "typical", 3.0, 10, [](sim::simulate_options& o) { o.missing_tile_rate = 0; });
+  forget_plate(s);
+  const std::string out = s + ".out";
+  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  EXPECT_TRUE(r.bootstrapped);
+  EXPECT_TRUE(r.complete);
+  EXPECT_FALSE(r.sha256_checked);  // the header codes do not carry the payload's SHA-256
+  EXPECT_TRUE(read_file(out) == p.payload);
+  fs::remove(out);
+  fs::remove_all(s);
+}
+
+TEST(ScanDecode, NoManifestAnywhereIsAClearError)
+{
+  plate_fixture& p = small_plate();
+  // A patch from the middle of the plate: no header code in it.
+  const std::string s = scan(p, "nojson", "clean", 3.0, 9, [](sim::simulate_options& o) { o.region = sim::module_region{300, 600, 200, 200}; });
+  forget_plate(s);
   try {
     plate::decode_plates(s, s + ".out", {});
     ADD_FAILURE() << "decoded without a manifest";
@@ -333,6 +355,7 @@ TEST(ScanDecode, NoPlateJsonIsAClearError)
   EXPECT_FALSE(r.complete);  // a region of the plate: most frames are not in it
   EXPECT_GT(r.lost_frames, 0u);
   EXPECT_GT(r.codes_clean + r.codes_corrected, 0u);
+  EXPECT_FALSE(fs::exists(s + ".out"));
   fs::remove(s + ".out.partial");
   fs::remove_all(s);
 }

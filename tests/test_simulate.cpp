@@ -265,6 +265,7 @@ TEST_F(Simulate, RegionAndEightBitTiles)
   o.seed = 5;
   o.sem.bits = 8;
   o.tile_px = 256;
+  o.overscan_nm = 0;  // the grid starts exactly at the region's corner
   o.region = sim::parse_region(std::to_string(rx) + "," + std::to_string(ry) + "," + std::to_string(rw) + "x" +
                                std::to_string(rh));
   const sim::simulate_result r = sim::simulate(plate_dir_, out, o);

@@ -27,6 +27,7 @@
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/plate/outer_code.hpp"
+#include "blind/blind_reader.hpp"
 #include "scan/scan_reader.hpp"
 #include "scan/scan_set.hpp"
 #include "sim/scan_io.hpp"
@@ -420,6 +421,39 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   decode_cells(man, src, out, o, res, heatmap_path);
 }
 
+// The manifest from a scan set's header codes (no plate.json): the header codes sit at the
+// plate's top-left and bottom-right corners, so the tiles nearest those corners are searched
+// first, by the blind reader (no layout is known yet, not even the module size).
+bool bootstrap_from_scans(const scan::scan_set& set, manifest& out)
+{
+  std::vector<std::size_t> order(set.tiles.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return set.tiles[a].x_nm + set.tiles[a].y_nm < set.tiles[b].x_nm + set.tiles[b].y_nm;
+  });
+  std::vector<std::size_t> tries;
+  for (std::size_t i = 0; i < order.size() && i < 3; ++i) tries.push_back(order[i]);
+  for (std::size_t i = 0; i < order.size() && i < 3; ++i) tries.push_back(order[order.size() - 1 - i]);
+  for (std::size_t t : tries) {
+    sim::gray_image img;
+    try {
+      img = sim::read_gray_image(set.tiles[t].file);
+    } catch (const io_error&) {
+      continue;
+    }
+    for (const blind::found_code& c : blind::read_codes(img).codes) {
+      if (c.version != header_version) continue;
+      try {
+        out = manifest_from_binary(c.content.data(), c.content.size());
+        return true;
+      } catch (const invalid_argument&) {
+        continue;  // an ordinary code, or damaged
+      }
+    }
+  }
+  return false;
+}
+
 // Decodes a scan set into `out`.
 void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
                      std::array<std::uint8_t, 32>& sha, bool& have_sha)
@@ -428,13 +462,18 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   std::string json = o.plate_json;
   if (json.empty() && !set.plate_json.empty() && fs::exists(set.plate_json)) json = set.plate_json;
   if (json.empty() && fs::exists(dir / "plate.json")) json = (dir / "plate.json").string();
-  if (json.empty())
-    throw invalid_argument("no plate.json for the scan set " + dir.string() +
-                           ": pass --plate PLATE_DIR/plate.json (reading the manifest from the scanned header codes is "
-                           "not built yet)");
-  const manifest man = manifest_from_json(read_text(json));
-  sha = man.payload_sha256;
-  have_sha = true;
+  manifest man;
+  if (!json.empty()) {
+    man = manifest_from_json(read_text(json));
+    sha = man.payload_sha256;
+    have_sha = true;
+  } else {
+    if (!bootstrap_from_scans(set, man))
+      throw invalid_argument("no plate.json for the scan set " + dir.string() +
+                             " and no header code could be read in the tiles at the plate's corners: pass --plate "
+                             "PLATE_DIR/plate.json");
+    res.bootstrapped = true;
+  }
   res.payload_bytes = man.payload_bytes;
   res.scan = true;
   scan::scan_read_options so;

@@ -261,24 +261,40 @@ void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
   worker(0);
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
-  // A tile that could not be registered (too few finders: a margin, an empty part of the plate)
-  // keeps its nominal position, moved by the median error of the tiles that could: a stage's
-  // error is partly common to all its moves (calibration, a scan.json that lies).
+  // Tiles whose frames fixed their lattice position give the stage's error; the others follow
+  // it. A registered tile that read no frame (an edge, codes it holds only in part) may sit a
+  // whole pitch off: it is moved by the whole pitches that bring it nearest the verified tiles'
+  // median error. A tile that could not be registered at all (too few finders: a margin, an
+  // empty part of the plate) takes its nominal position plus that median: a stage's error is
+  // partly common to all its moves (calibration, a scan.json that lies).
   for (const auto& t : loaded)
-    if (t && t->registered) {
+    if (t && t->verified) {
       double x, y;
       t->to_plate.apply(0, 0, x, y);
       offsets_x_.push_back(x - t->nominal_x_nm / geo_.module_nm);
       offsets_y_.push_back(y - t->nominal_y_nm / geo_.module_nm);
     }
-  if (!offsets_x_.empty())
-    for (const auto& t : loaded)
-      if (t && !t->registered) {
-        std::vector<double> ox = offsets_x_, oy = offsets_y_;
-        std::nth_element(ox.begin(), ox.begin() + static_cast<long>(ox.size() / 2), ox.end());
-        std::nth_element(oy.begin(), oy.begin() + static_cast<long>(oy.size() / 2), oy.end());
-        t->shift_on_plate(ox[ox.size() / 2], oy[oy.size() / 2]);
+  if (!offsets_x_.empty()) {
+    std::vector<double> ox = offsets_x_, oy = offsets_y_;
+    std::nth_element(ox.begin(), ox.begin() + static_cast<long>(ox.size() / 2), ox.end());
+    std::nth_element(oy.begin(), oy.begin() + static_cast<long>(oy.size() / 2), oy.end());
+    const double mx = ox[ox.size() / 2], my = oy[oy.size() / 2];
+    for (const auto& t : loaded) {
+      if (!t || t->verified) continue;
+      if (!t->registered) {
+        t->shift_on_plate(mx, my);
+        continue;
       }
+      double x, y;
+      t->to_plate.apply(0, 0, x, y);
+      const double kx = std::round((x - t->nominal_x_nm / geo_.module_nm - mx) / geo_.pitch);
+      const double ky = std::round((y - t->nominal_y_nm / geo_.module_nm - my) / geo_.pitch);
+      if (kx != 0 || ky != 0) {
+        t->shift_on_plate(-kx * geo_.pitch, -ky * geo_.pitch);
+        ++stats_.lattice_corrections;
+      }
+    }
+  }
   for (std::size_t i = 0; i < load.size(); ++i) {
     if (!loaded[i]) {
       ++stats_.tiles_unreadable;
@@ -375,11 +391,12 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
   }
   if (votes.empty()) return;
   auto best = std::max_element(votes.begin(), votes.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  if (best->first.first == 0 && best->first.second == 0) return;
-  // One frame alone could be a stray; two agreeing, or the only one there is, move the tile.
+  // One frame alone could be a stray; two agreeing, or the only one there is, decide.
   int total = 0;
   for (const auto& v : votes) total += v.second;
   if (best->second < 2 && total > 1) return;
+  tile.verified = true;
+  if (best->first.first == 0 && best->first.second == 0) return;
   tile.shift_on_plate(static_cast<double>(best->first.first) * geo_.pitch, static_cast<double>(best->first.second) * geo_.pitch);
   std::lock_guard<std::mutex> lock(stats_mutex_);
   ++stats_.lattice_corrections;

@@ -41,7 +41,7 @@ struct cell_read {
 
 struct scan_read_stats {
   std::uint64_t tiles_listed = 0, tiles_loaded = 0, tiles_unreadable = 0, tiles_unregistered = 0;
-  std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches after their frames were read
+  std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 

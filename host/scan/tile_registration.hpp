@@ -45,6 +45,7 @@ struct posed_tile {
   core::affine_map to_pixel;     // plate module coordinates -> pixel coordinates
   core::affine_map to_plate;     // its inverse
   bool registered = false;       // false: nominal pose (too few finders matched)
+  bool verified = false;         // frames read in the tile confirmed (or corrected) its lattice position
   int finders = 0;               // detections of the chosen polarity
   int matched = 0;               // of them, matched to the lattice and used in the fit
   double rms_px = 0;             // fit residual

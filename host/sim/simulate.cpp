@@ -173,6 +173,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
             o.scratch_length_um > 0,
         "defect rates must be non-negative and sizes positive");
   check(o.missing_tile_rate >= 0 && o.missing_tile_rate < 1, "missing tile rate must be in 0 .. 1");
+  check(std::isfinite(o.overscan_nm) && o.overscan_nm < 1e7, "overscan must be a finite number of nm (below 1 cm)");
 
   // The plate.
   const fs::path plate_json = fs::path(plate_dir) / "plate.json";
@@ -200,8 +201,10 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
     region.width = std::min(region.width, man.width - region.x);
     region.height = std::min(region.height, man.height - region.y);
   }
-  const double rx0 = static_cast<double>(region.x) * module_nm, ry0 = static_cast<double>(region.y) * module_nm;
-  const double rw = static_cast<double>(region.width) * module_nm, rh = static_cast<double>(region.height) * module_nm;
+  const double overscan = o.overscan_nm >= 0 ? o.overscan_nm : 3 * o.stage_sigma_nm;
+  const double rx0 = static_cast<double>(region.x) * module_nm - overscan, ry0 = static_cast<double>(region.y) * module_nm - overscan;
+  const double rw = static_cast<double>(region.width) * module_nm + 2 * overscan;
+  const double rh = static_cast<double>(region.height) * module_nm + 2 * overscan;
   const double footprint = o.tile_px * pixel_nm;
   const double step = footprint * (1.0 - o.overlap);
   const auto across = static_cast<std::uint32_t>(rw <= footprint ? 1 : std::ceil((rw - footprint) / step) + 1);

@@ -64,7 +64,7 @@ void add_simulate_command(CLI::App& app)
     unsigned threads = 0;
     bool no_progress = false;
     // model overrides (negative / NaN = keep the preset's value)
-    double stage = -1, rotation = -1, scale = -1, overlap = -1;
+    double stage = -1, rotation = -1, scale = -1, overlap = -1, overscan = -1;
     double dust = -1, scratches = -1, missing = -1, contrast = -1;
     double sem_values[sizeof(sem_flags) / sizeof(sem_flags[0])] = {};
     bool bright_milled = false;
@@ -84,6 +84,8 @@ void add_simulate_command(CLI::App& app)
   for (std::size_t i = 0; i < sizeof(sem_flags) / sizeof(sem_flags[0]); ++i)
     cmd->add_option(sem_flags[i].name, a->sem_values[i], sem_flags[i].help)->group("Model (defaults: the preset's)");
   cmd->add_option("--stage-nm", a->stage, "Stage position error sigma in nm");
+  cmd->add_option("--overscan-nm", a->overscan,
+                  "Scan this far past the plate (or region) on every side (default: 3 x the stage error sigma)");
   cmd->add_option("--rotation-deg", a->rotation, "Scan rotation, uniform in +- this many degrees");
   cmd->add_option("--scale-error", a->scale, "Pixel size error, uniform in +- this fraction");
   cmd->add_option("--overlap", a->overlap, "Overlap of neighbouring tiles, fraction 0..0.9 (default 0.1)");
@@ -114,6 +116,7 @@ void add_simulate_command(CLI::App& app)
     };
     for (std::size_t i = 0; i < sizeof(sem_flags) / sizeof(sem_flags[0]); ++i) set(sem_flags[i].name, a->sem_values[i], o.sem.*sem_flags[i].field);
     set("--stage-nm", a->stage, o.stage_sigma_nm);
+    set("--overscan-nm", a->overscan, o.overscan_nm);
     set("--rotation-deg", a->rotation, o.rotation_max_deg);
     set("--scale-error", a->scale, o.scale_max);
     set("--overlap", a->overlap, o.overlap);

@@ -25,6 +25,9 @@ struct simulate_options {
   std::uint32_t tile_px = 1024;   // tile side in pixels
   double overlap = 0.10;          // fraction of a tile shared with its neighbour, 0..0.9
   double stage_sigma_nm = 500;    // stage position error (Gaussian sigma per axis)
+  // The tile grid covers the region plus this much on every side, as an operator scans past a
+  // plate's edges so that stage error cannot leave an edge unscanned. < 0: 3 x stage_sigma_nm.
+  double overscan_nm = -1;
   double rotation_max_deg = 0.5;  // scan rotation against the plate, uniform in +-
   double scale_max = 0.005;       // pixel size error, uniform in +-
   double dust_per_mm2 = 0;        // dust particles (opaque disks)
