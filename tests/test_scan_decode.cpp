@@ -63,6 +63,7 @@ struct plate_fixture {
     plate::plate_encode_options o;
     o.geometry.version = 10;
     o.geometry.ecc = ecc_level::M;
+    o.plate_id = 0x5CA40000 + seed;  // fixed: the film grain and every tag follow from it
     if (k > 0) {
       o.outer_given = true;
       o.geometry.k = k;
@@ -306,7 +307,7 @@ TEST(ScanDecode, ReportAndHeatmapOfAScan)
   std::uint64_t in_histogram = 0;
   for (auto c : r.margin_histogram) in_histogram += c;
   EXPECT_EQ(in_histogram, r.codes_clean + r.codes_corrected);
-  EXPECT_GT(r.rs_symbols_corrected, 0u);  // typical noise flips modules: the codes' RS worked
+  EXPECT_GE(r.rs_symbols_corrected, r.codes_corrected);  // each corrected code changed a codeword at least
   fs::remove(o.heatmap);
   fs::remove(s + ".out");
   fs::remove_all(s);

@@ -127,6 +127,28 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
     ax[count] = x, ay[count] = y, ru[count] = u - u0, rv[count] = v - v0;
     ++count;
   };
+  // A tile whose place no frame confirmed may be off by more than a module: its codes' own
+  // finders are looked for farther out first (the strongest answer wins), and the code's map
+  // moves by their mean offset before the usual, tight search of every anchor.
+  if (t.anchor_search_px > radius && t.finder_strength > 0) {
+    double su = 0, sv = 0;
+    int found = 0;
+    const float strong = 0.5f * t.finder_strength;
+    const float sign = static_cast<float>(t.polarity);
+    for (const auto& [x, y] : {std::pair<double, double>{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}}) {
+      double u0, v0;
+      geo.base.apply(x, y, u0, v0);
+      if (interior(u0, v0, w, h) < 4.5 * m + 2) continue;
+      double u = u0, v = v0;
+      // Keep the search inside the tile: the template must not hang over an edge.
+      const int edge = static_cast<int>(std::floor(interior(u0, v0, w, h) - 4.5 * m - 2));
+      const int r = std::max(radius, std::min(t.anchor_search_px, edge));
+      if (!find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, u, v, r, strong)) continue;
+      su += u - u0, sv += v - v0;
+      ++found;
+    }
+    if (found > 0) geo.base.a[0] += su / found, geo.base.a[3] += sv / found;
+  }
   add(3.5, 3.5, true);
   add(n - 3.5, 3.5, true);
   add(3.5, n - 3.5, true);
@@ -279,20 +301,30 @@ void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
     std::nth_element(ox.begin(), ox.begin() + static_cast<long>(ox.size() / 2), ox.end());
     std::nth_element(oy.begin(), oy.begin() + static_cast<long>(oy.size() / 2), oy.end());
     const double mx = ox[ox.size() / 2], my = oy[oy.size() / 2];
+    // The stage's scatter (1.4826 MAD ~ sigma) bounds how far an honest tile sits from the median.
+    std::vector<double> dev;
+    for (std::size_t i = 0; i < offsets_x_.size(); ++i) dev.push_back(std::hypot(offsets_x_[i] - mx, offsets_y_[i] - my));
+    std::nth_element(dev.begin(), dev.begin() + static_cast<long>(dev.size() / 2), dev.end());
+    const double spread = std::max(2.0, 3 * 1.4826 * dev[dev.size() / 2] + 2);  // modules
+    const bool scatter_known = offsets_x_.size() >= 5;
     for (const auto& t : loaded) {
       if (!t || t->verified) continue;
-      if (!t->registered) {
-        t->shift_on_plate(mx, my);
-        continue;
-      }
       double x, y;
       t->to_plate.apply(0, 0, x, y);
-      const double kx = std::round((x - t->nominal_x_nm / geo_.module_nm - mx) / geo_.pitch);
-      const double ky = std::round((y - t->nominal_y_nm / geo_.module_nm - my) / geo_.pitch);
-      if (kx != 0 || ky != 0) {
-        t->shift_on_plate(-kx * geo_.pitch, -ky * geo_.pitch);
-        ++stats_.lattice_corrections;
+      double ex = x - t->nominal_x_nm / geo_.module_nm - mx, ey = y - t->nominal_y_nm / geo_.module_nm - my;
+      if (t->registered) {
+        const double kx = std::round(ex / geo_.pitch), ky = std::round(ey / geo_.pitch);
+        if (kx != 0 || ky != 0) {
+          t->shift_on_plate(-kx * geo_.pitch, -ky * geo_.pitch);
+          ++stats_.lattice_corrections;
+          ex -= kx * geo_.pitch, ey -= ky * geo_.pitch;
+        }
+        if (!scatter_known || std::hypot(ex, ey) <= spread) continue;
+        t->registered = false;  // a pose no honest stage error explains: a few look-alikes fooled it
       }
+      t->shift_on_plate(-ex, -ey);  // nominal position plus the median error
+      // Its own stage error is unknown, up to the scatter: its codes' finders are looked for that far.
+      if (scatter_known) t->anchor_search_px = static_cast<int>(std::ceil(std::min(spread, 40.0) * module_px_));
     }
   }
   for (std::size_t i = 0; i < load.size(); ++i) {

@@ -50,9 +50,145 @@ class finder_index {
 
 struct pose_guess {
   int score = -1;
+  double value = -1e300;  // score less the prior's penalty
   double rotation = 0;  // radians
   double sx = 0, sy = 0;  // shift, modules
 };
+
+// An expected anchor of the plate's lattice: a finder or an alignment pattern centre (modules).
+struct anchor_point {
+  double x, y;
+  bool finder;
+};
+
+// A confirmed anchor: its plate position and where the tile shows it.
+struct anchor_pair {
+  double x, y, u, v;
+};
+
+struct fitted_pose {
+  bool ok = false;
+  core::affine_map to_pixel, to_plate;
+  int finders_matched = 0;
+  int confirmed = 0;
+  std::vector<anchor_pair> pairs;
+  double sx = 0, sy = 0, rotation = 0;
+};
+
+core::affine_map fit_rigid(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
+                           const std::vector<double>& dv, double m);
+
+// The nominal map rotated about (cx, cy) and shifted by the guess, refined by least squares over
+// the finder detections it matches (tolerance tightening from 2 modules to 0.8).
+fitted_pose fit_to_finders(const core::affine_map& nominal_plate, double cx, double cy, const pose_guess& gu,
+                           const std::vector<finder_detection>& dets, const finder_index& index, double m)
+{
+  fitted_pose f;
+  const double ca = std::cos(gu.rotation), sa = std::sin(gu.rotation);
+  const core::affine_map& pl = nominal_plate;  // plate = c + R (nominal(u, v) - c) + s
+  f.to_plate.a[1] = ca * pl.a[1] - sa * pl.a[4];
+  f.to_plate.a[2] = ca * pl.a[2] - sa * pl.a[5];
+  f.to_plate.a[0] = cx + ca * (pl.a[0] - cx) - sa * (pl.a[3] - cy) + gu.sx;
+  f.to_plate.a[4] = sa * pl.a[1] + ca * pl.a[4];
+  f.to_plate.a[5] = sa * pl.a[2] + ca * pl.a[5];
+  f.to_plate.a[3] = cy + sa * (pl.a[0] - cx) + ca * (pl.a[3] - cy) + gu.sy;
+  if (!f.to_plate.inverse(f.to_pixel)) return f;
+  std::vector<double> ex, ey, du, dv;
+  for (double tolerance : {2.0, 1.2, 0.8, 0.8}) {
+    ex.clear(), ey.clear(), du.clear(), dv.clear();
+    for (const finder_detection& d : dets) {
+      double x, y;
+      f.to_plate.apply(d.u, d.v, x, y);
+      const long e = index.nearest(x, y, tolerance);
+      if (e < 0) continue;
+      ex.push_back(index.points()[static_cast<std::size_t>(e)].first);
+      ey.push_back(index.points()[static_cast<std::size_t>(e)].second);
+      du.push_back(d.u);
+      dv.push_back(d.v);
+    }
+    if (ex.empty()) break;
+    core::affine_map fitted;
+    bool ok = ex.size() >= 3 &&
+              core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), fitted);
+    // An affine map far from a similarity (finders along one line: a tile at the edge of the
+    // codes) is not trusted: a rigid map at the nominal scale then, which a line pins down.
+    if (ok) {
+      const double sxs = std::hypot(fitted.a[1], fitted.a[4]), sys = std::hypot(fitted.a[2], fitted.a[5]);
+      ok = std::fabs(sxs / m - 1) <= 0.05 && std::fabs(sys / m - 1) <= 0.05;
+    }
+    if (!ok) fitted = fit_rigid(ex, ey, du, dv, m);
+    core::affine_map inv;
+    if (!fitted.inverse(inv)) break;
+    f.to_pixel = fitted;
+    f.to_plate = inv;
+    f.finders_matched = static_cast<int>(ex.size());
+  }
+  f.ok = f.finders_matched > 0;
+  return f;
+}
+
+// Counts the anchors the pose puts inside the tile that the tile shows (template response of the
+// plate's polarity within a module of the prediction), and keeps them with their measured
+// positions.
+void confirm_anchors(const core::integral_view& iv, int sign, double m, float min_response,
+                     const std::vector<anchor_point>& anchors, fitted_pose& f)
+{
+  const int radius = static_cast<int>(std::ceil(0.6 * m)) + 1;
+  const float s = static_cast<float>(sign);
+  f.pairs.clear();
+  f.confirmed = 0;
+  for (const anchor_point& a : anchors) {
+    double u, v;
+    f.to_pixel.apply(a.x, a.y, u, v);
+    const double reach = (a.finder ? 4.5 : 2.5) * m + radius + 2;
+    if (u < reach || v < reach || u > iv.width - reach || v > iv.height - reach) continue;
+    const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
+    float best = -1e30f;
+    int bx = bu, by = bv;
+    for (int dy = -radius; dy <= radius; ++dy)
+      for (int dx = -radius; dx <= radius; ++dx) {
+        const float r = s * (a.finder ? core::finder_response(iv, bu + dx, bv + dy, m) : core::alignment_response(iv, bu + dx, bv + dy, m));
+        if (r > best) best = r, bx = bu + dx, by = bv + dy;
+      }
+    if (best < min_response) continue;
+    // To a fraction of a pixel: a parabola through the neighbours on each axis.
+    auto response = [&](int px, int py) {
+      return s * (a.finder ? core::finder_response(iv, px, py, m) : core::alignment_response(iv, px, py, m));
+    };
+    auto vertex = [](float l, float c, float r) {
+      const float den = l - 2 * c + r;
+      return den < 0 ? std::clamp(0.5f * (l - r) / den, -0.5f, 0.5f) : 0.0f;
+    };
+    const double fu = bx + static_cast<double>(vertex(response(bx - 1, by), best, response(bx + 1, by)));
+    const double fv = by + static_cast<double>(vertex(response(bx, by - 1), best, response(bx, by + 1)));
+    ++f.confirmed;
+    f.pairs.push_back({a.x, a.y, fu, fv});
+  }
+}
+
+// Least-squares rotation and shift (scale fixed at m pixels per module) from plate points
+// (ex, ey) to pixels (du, dv): 2-D Procrustes. One point gives a shift at the current angle 0.
+core::affine_map fit_rigid(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
+                           const std::vector<double>& dv, double m)
+{
+  const double n = static_cast<double>(ex.size());
+  double mx = 0, my = 0, mu = 0, mv = 0;
+  for (std::size_t i = 0; i < ex.size(); ++i) mx += ex[i], my += ey[i], mu += du[i], mv += dv[i];
+  mx /= n, my /= n, mu /= n, mv /= n;
+  double dot = 0, cross = 0;
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    const double px = (ex[i] - mx) * m, py = (ey[i] - my) * m, qu = du[i] - mu, qv = dv[i] - mv;
+    dot += px * qu + py * qv;
+    cross += px * qv - py * qu;
+  }
+  const double a = ex.size() >= 2 && (dot != 0 || cross != 0) ? std::atan2(cross, dot) : 0.0;
+  const double c = std::cos(a) * m, s = std::sin(a) * m;
+  core::affine_map f;
+  f.a[1] = c, f.a[2] = -s, f.a[4] = s, f.a[5] = c;
+  f.a[0] = mu - (c * mx - s * my);
+  f.a[3] = mv - (s * mx + c * my);
+  return f;
+}
 
 }  // namespace
 
@@ -100,15 +236,37 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
 {
   const float sign = static_cast<float>(sign_int);
   std::vector<finder_detection> found;
-  const int step = std::max(1, static_cast<int>(m / 2));
-  const int margin = static_cast<int>(std::ceil(4.5 * m)) + 1;
+  // A finder's response falls off over about a module from its centre: a step of half a module
+  // still lands near every peak, which the refinement below then climbs.
+  const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
+  const int margin = static_cast<int>(std::ceil(4.5 * m)) + 2;
   if (iv.width <= 2 * margin || iv.height <= 2 * margin) return found;
   std::vector<finder_detection> candidates;
-  for (int y = margin; y < iv.height - margin; y += step)
+  // The scan over the whole tile is most of registration's time: core::finder_response with its
+  // rounding and clipping hoisted out (same boxes, same value: the margin keeps them inside).
+  int half[4];
+  for (int i = 0; i < 4; ++i) half[i] = std::max(1, static_cast<int>(std::lround((4.5 - i) * m)));
+  const double area[4] = {4.0 * half[0] * half[0], 4.0 * half[1] * half[1], 4.0 * half[2] * half[2],
+                          4.0 * half[3] * half[3]};
+  const double dark_area = area[1] - area[2] + area[3], light_area = area[0] - dark_area;
+  const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+  for (int y = margin; y < iv.height - margin; y += step) {
+    const double* rows[8];
+    for (int i = 0; i < 4; ++i) {
+      rows[2 * i] = iv.sums + static_cast<std::size_t>(y - half[i]) * w1;
+      rows[2 * i + 1] = iv.sums + static_cast<std::size_t>(y + half[i]) * w1;
+    }
     for (int x = margin; x < iv.width - margin; x += step) {
-      const float r = sign * core::finder_response(iv, x, y, m);
+      double b[4];
+      for (int i = 0; i < 4; ++i) {
+        const int r = half[i];
+        b[i] = rows[2 * i + 1][x + r] - rows[2 * i][x + r] - rows[2 * i + 1][x - r] + rows[2 * i][x - r];
+      }
+      const double dark = b[1] - b[2] + b[3];
+      const float r = sign * static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
       if (r >= min_response) candidates.push_back({static_cast<double>(x), static_cast<double>(y), r});
     }
+  }
   // Non-maximum suppression: strongest first, nothing else within 3.5 modules.
   std::sort(candidates.begin(), candidates.end(),
             [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
@@ -156,6 +314,49 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
   std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;
 }
+
+namespace {
+
+// Finder and alignment pattern centres of every code (data grid and header codes) with its
+// top-left module in or near [x0, x1) x [y0, y1).
+std::vector<anchor_point> expected_anchors(const plate::plate_geometry& g, double x0, double y0, double x1, double y1)
+{
+  std::vector<anchor_point> out;
+  auto add = [&](double cx, double cy, int version) {
+    const int size = spec::symbol_size(version);
+    if (cx + size < x0 || cy + size < y0 || cx >= x1 || cy >= y1) return;
+    auto put = [&](double x, double y, bool finder) {
+      if (x >= x0 && x < x1 && y >= y0 && y < y1) out.push_back({x, y, finder});
+    };
+    put(cx + 3.5, cy + 3.5, true);
+    put(cx + size - 3.5, cy + 3.5, true);
+    put(cx + 3.5, cy + size - 3.5, true);
+    std::uint8_t pos[spec::max_alignment_positions];
+    const int na = spec::alignment_positions(version, pos);
+    for (int i = 0; i < na; ++i)
+      for (int j = 0; j < na; ++j) {
+        const bool on_finder = (i == 0 && j == 0) || (i == 0 && j == na - 1) || (i == na - 1 && j == 0);
+        if (!on_finder) put(cx + pos[j] + 0.5, cy + pos[i] + 0.5, false);
+      }
+  };
+  if (g.pitch > 0 && g.columns > 0 && g.rows > 0) {
+    const double gx = static_cast<double>(g.grid_x), gy = static_cast<double>(g.grid_y);
+    const auto c0 = static_cast<std::int64_t>(std::max(0.0, std::floor((x0 - gx - g.code_size) / g.pitch)));
+    const auto c1 = static_cast<std::int64_t>(std::min<double>(g.columns, std::ceil((x1 - gx) / g.pitch) + 1));
+    const auto r0 = static_cast<std::int64_t>(std::max(0.0, std::floor((y0 - gy - g.code_size) / g.pitch)));
+    const auto r1 = static_cast<std::int64_t>(std::min<double>(static_cast<double>(g.rows), std::ceil((y1 - gy) / g.pitch) + 1));
+    for (std::int64_t r = r0; r < r1; ++r)
+      for (std::int64_t c = c0; c < c1; ++c)
+        add(static_cast<double>(g.cell_x(static_cast<std::uint32_t>(c))), static_cast<double>(g.cell_y(static_cast<std::uint64_t>(r))),
+            g.version);
+  }
+  for (int strip = 0; strip < 2; ++strip)
+    for (std::uint32_t i = 0; i < g.header_copies; ++i)
+      add(static_cast<double>(g.header_x(strip, i)), static_cast<double>(g.header_y(strip)), plate::header_version);
+  return out;
+}
+
+}  // namespace
 
 std::vector<std::pair<double, double>> expected_finders(const plate::plate_geometry& g, double x0, double y0, double x1,
                                                         double y1)
@@ -209,6 +410,7 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
 
   const double w = t.image.width, h = t.image.height;
   const double search = o.search_um * 1000.0 / g.module_nm + 2.0;
+  const double prior_modules = std::max(4.0, 0.5 * search);  // a shift this far costs one vote
   const double tx0 = tile.x_nm / g.module_nm, ty0 = tile.y_nm / g.module_nm;
   const double tx1 = tx0 + w / m, ty1 = ty0 + h / m;
   const finder_index index(expected_finders(g, tx0 - search, ty0 - search, tx1 + search, ty1 + search));
@@ -218,123 +420,117 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   const double rot_step = std::min(0.5 * pi / 180, 0.5 / std::max(half_diag, 1.0));
   const int rot_steps = static_cast<int>(std::ceil(o.max_rotation_deg * pi / 180 / rot_step));
 
-  int best_sign = 0;
-  std::vector<finder_detection> best_dets;
-  std::vector<std::pair<std::size_t, long>> best_pairs;
-  pose_guess best_guess;
-  for (int sign : {1, -1}) {
-    std::vector<finder_detection> dets = detect_finders(iv, m, 0.3 * t.contrast, sign);
-    if (dets.empty()) continue;
-    // Keep the detections near the strongest: real finders answer alike (the median of the top
-    // five, robust to a stray), while data that half-resembles a finder (dense version-11 header
-    // codes do) answers at half strength or less. The percentile contrast alone is no yardstick:
-    // noise inflates it on dark, noisy scans, and a nearly empty tile deflates it.
-    {
-      std::vector<float> top;
-      for (std::size_t i = 0; i < dets.size() && i < 5; ++i) top.push_back(dets[i].response);  // sorted strongest first
-      std::nth_element(top.begin(), top.begin() + static_cast<long>(top.size() / 2), top.end());
-      const float floor_response = 0.6f * top[top.size() / 2];
-      dets.erase(std::remove_if(dets.begin(), dets.end(), [&](const finder_detection& d) { return d.response < floor_response; }),
-                 dets.end());
-    }
-    // Nominal plate coordinates of the detections.
-    std::vector<std::pair<double, double>> p(dets.size());
-    for (std::size_t i = 0; i < dets.size(); ++i) t.to_plate.apply(dets[i].u, dets[i].v, p[i].first, p[i].second);
-    // Vote: every (detection, expected finder within the search radius) pair proposes a shift.
-    pose_guess guess;
-    const double search2 = search * search;
-    for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
-      const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
-      std::unordered_map<std::uint64_t, int> votes;
-      for (const auto& q0 : p) {
-        const double qx = cx + ca * (q0.first - cx) - sa * (q0.second - cy);
-        const double qy = cy + sa * (q0.first - cx) + ca * (q0.second - cy);
-        for (const auto& e : index.points()) {
-          const double sx = e.first - qx, sy = e.second - qy;
-          if (sx * sx + sy * sy > search2) continue;
-          ++votes[cell_key(static_cast<std::int64_t>(std::floor(sx)), static_cast<std::int64_t>(std::floor(sy)))];
-        }
-      }
-      for (const auto& [key, n] : votes) {
-        const auto kx = static_cast<std::int32_t>(key >> 32), ky = static_cast<std::int32_t>(key & 0xffffffffu);
-        // A shift on a bin edge splits its votes: score 2x2 bins together.
-        int score = n;
-        for (const auto& [dx, dy] : {std::pair<int, int>{1, 0}, {0, 1}, {1, 1}}) {
-          const auto it = votes.find(cell_key(kx + dx, ky + dy));
-          if (it != votes.end()) score += it->second;
-        }
-        const double sx = kx + 1.0, sy = ky + 1.0;
-        // Lattice shifts score alike (within noise): the nearer to nominal wins those.
-        const int slack = std::max(2, guess.score / 10);
-        const bool better = score > guess.score + slack ||
-                            (score >= guess.score - slack &&
-                             sx * sx + sy * sy < guess.sx * guess.sx + guess.sy * guess.sy - 1.0);
-        if (guess.score < 0 || better) guess = {score, a, sx, sy};
-      }
-    }
-    // Pairs under the guess.
-    std::vector<std::pair<std::size_t, long>> pairs;
-    const double ca = std::cos(guess.rotation), sa = std::sin(guess.rotation);
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      const double qx = cx + ca * (p[i].first - cx) - sa * (p[i].second - cy) + guess.sx;
-      const double qy = cy + sa * (p[i].first - cx) + ca * (p[i].second - cy) + guess.sy;
-      const long e = index.nearest(qx, qy, 2.0);
-      if (e >= 0) pairs.emplace_back(i, e);
-    }
-    if (pairs.size() > best_pairs.size()) {
-      best_sign = sign;
-      best_dets = std::move(dets);
-      best_pairs = std::move(pairs);
-      best_guess = guess;
-    }
+  // Polarity: real finders answer with the full contrast, data that half-resembles a finder (of
+  // either sign) with half of it or less, so the sign whose strongest detections are stronger
+  // is the plate's. Counting matches instead would let dozens of weak inverted look-alikes in a
+  // data region outvote a handful of real finders.
+  std::vector<finder_detection> signed_dets[2];
+  float strength[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    signed_dets[k] = detect_finders(iv, m, 0.3 * t.contrast, k == 0 ? 1 : -1);
+    // The second strongest: robust to one stray, and a tile at the edge of the codes may hold
+    // only two real finders.
+    const std::vector<finder_detection>& d = signed_dets[k];
+    if (!d.empty()) strength[k] = d[std::min<std::size_t>(1, d.size() - 1)].response;  // strongest first
   }
-  if (best_sign == 0 || best_pairs.empty()) return t;
-  t.polarity = best_sign;
-  t.finders = static_cast<int>(best_dets.size());
-  t.rotation_deg = best_guess.rotation * 180 / pi;
+  const int k = strength[0] >= strength[1] ? 0 : 1;
+  if (!(strength[k] > 0)) return t;
+  const int sign = k == 0 ? 1 : -1;
+  std::vector<finder_detection> dets = std::move(signed_dets[k]);
+  // Keep the detections near the strongest: real finders answer alike, while data that
+  // half-resembles a finder (dense version-11 header codes do) answers at half strength or less.
+  // The percentile contrast alone is no yardstick: noise inflates it on dark, noisy scans, and a
+  // nearly empty tile deflates it.
+  const float floor_response = 0.6f * strength[k];
+  dets.erase(std::remove_if(dets.begin(), dets.end(), [&](const finder_detection& d) { return d.response < floor_response; }),
+             dets.end());
+  t.polarity = sign;
+  t.finders = static_cast<int>(dets.size());
+  t.finder_strength = strength[k];
 
-  // Seed: the nominal map, rotated about the tile centre and shifted by the vote.
-  {
-    const double ca = std::cos(best_guess.rotation), sa = std::sin(best_guess.rotation);
-    // plate = c + R (nominal(u, v) - c) + s
-    core::affine_map plate = t.to_plate;
-    core::affine_map seeded;
-    seeded.a[1] = ca * plate.a[1] - sa * plate.a[4];
-    seeded.a[2] = ca * plate.a[2] - sa * plate.a[5];
-    seeded.a[0] = cx + ca * (plate.a[0] - cx) - sa * (plate.a[3] - cy) + best_guess.sx;
-    seeded.a[4] = sa * plate.a[1] + ca * plate.a[4];
-    seeded.a[5] = sa * plate.a[2] + ca * plate.a[5];
-    seeded.a[3] = cy + sa * (plate.a[0] - cx) + ca * (plate.a[3] - cy) + best_guess.sy;
-    t.to_plate = seeded;
-    t.to_plate.inverse(t.to_pixel);
-  }
-  // Iterated least squares over the matched finders; the tolerance tightens as the fit improves.
-  std::vector<double> ex, ey, du, dv;
-  int matched = static_cast<int>(best_pairs.size());
-  for (double tolerance : {2.0, 1.2, 0.8, 0.8}) {
-    ex.clear(), ey.clear(), du.clear(), dv.clear();
-    for (const finder_detection& d : best_dets) {
-      double x, y;
-      t.to_plate.apply(d.u, d.v, x, y);
-      const long e = index.nearest(x, y, tolerance);
-      if (e < 0) continue;
-      ex.push_back(index.points()[static_cast<std::size_t>(e)].first);
-      ey.push_back(index.points()[static_cast<std::size_t>(e)].second);
-      du.push_back(d.u);
-      dv.push_back(d.v);
+  // Vote: every (detection, expected finder within the search radius) pair proposes a shift,
+  // for each rotation; the best few (rotation, shift) proposals go on to be checked.
+  std::vector<std::pair<double, double>> p(dets.size());
+  for (std::size_t i = 0; i < dets.size(); ++i) t.to_plate.apply(dets[i].u, dets[i].v, p[i].first, p[i].second);
+  std::vector<pose_guess> guesses;
+  const double search2 = search * search;
+  for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
+    const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
+    std::unordered_map<std::uint64_t, int> votes;
+    for (const auto& q0 : p) {
+      const double qx = cx + ca * (q0.first - cx) - sa * (q0.second - cy);
+      const double qy = cy + sa * (q0.first - cx) + ca * (q0.second - cy);
+      for (const auto& e : index.points()) {
+        const double sx = e.first - qx, sy = e.second - qy;
+        if (sx * sx + sy * sy > search2) continue;
+        ++votes[cell_key(static_cast<std::int64_t>(std::floor(sx)), static_cast<std::int64_t>(std::floor(sy)))];
+      }
     }
-    core::affine_map fitted;
-    if (ex.size() < 3 || !core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), fitted))
-      break;
-    // An affine map far from a similarity (a few finders on a line) is not trusted.
-    const double sxs = std::hypot(fitted.a[1], fitted.a[4]), sys = std::hypot(fitted.a[2], fitted.a[5]);
-    if (std::fabs(sxs / m - 1) > 0.05 || std::fabs(sys / m - 1) > 0.05) break;
-    core::affine_map inv;
-    if (!fitted.inverse(inv)) break;
-    t.to_pixel = fitted;
-    t.to_plate = inv;
-    matched = static_cast<int>(ex.size());
+    for (const auto& [key, n] : votes) {
+      const auto kx = static_cast<std::int32_t>(key >> 32), ky = static_cast<std::int32_t>(key & 0xffffffffu);
+      // A shift on a bin edge splits its votes: score 2x2 bins together.
+      int score = n;
+      for (const auto& [dx, dy] : {std::pair<int, int>{1, 0}, {0, 1}, {1, 1}}) {
+        const auto it = votes.find(cell_key(kx + dx, ky + dy));
+        if (it != votes.end()) score += it->second;
+      }
+      const double sx = kx + 1.0, sy = ky + 1.0;
+      // A prior on the stage error: a far shift must earn its distance in votes.
+      const double value = score - (sx * sx + sy * sy) / (prior_modules * prior_modules);
+      guesses.push_back({score, value, a, sx, sy});
+    }
   }
+  if (guesses.empty()) return t;
+  // The proposals worth checking: the best by value, one per place (a shift and its neighbours
+  // at the next rotation are one proposal).
+  std::sort(guesses.begin(), guesses.end(), [](const pose_guess& a, const pose_guess& b) { return a.value > b.value; });
+  std::vector<pose_guess> shortlist;
+  for (const pose_guess& gu : guesses) {
+    if (shortlist.size() >= 12 || gu.value < guesses[0].value - std::max(3.0, 0.5 * guesses[0].score)) break;
+    bool seen = false;
+    for (const pose_guess& s2 : shortlist) seen = seen || (std::fabs(s2.sx - gu.sx) <= 2 && std::fabs(s2.sy - gu.sy) <= 2);
+    if (!seen) shortlist.push_back(gu);
+  }
+
+  // Each proposal is fitted to the finders it matches, then judged by what a pose must explain:
+  // the finder AND alignment patterns of every code it puts inside the tile. Large codes leave
+  // a tile only two or three finders, which several poses explain, but dozens of alignment
+  // patterns, which only the right one does.
+  const std::vector<anchor_point> anchors = expected_anchors(g, tx0 - search, ty0 - search, tx1 + search, ty1 + search);
+  const core::affine_map nominal_plate = t.to_plate;
+  fitted_pose best;
+  for (const pose_guess& gu : shortlist) {
+    fitted_pose f = fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
+    if (!f.ok) continue;
+    confirm_anchors(iv, sign, m, 0.5f * strength[k], anchors, f);
+    const double f_value = f.confirmed - (gu.sx * gu.sx + gu.sy * gu.sy) / (prior_modules * prior_modules);
+    const double b_value = best.confirmed - (best.sx * best.sx + best.sy * best.sy) / (prior_modules * prior_modules);
+    if (!best.ok || f_value > b_value + 0.5 ||
+        (f_value > b_value - 0.5 && gu.sx * gu.sx + gu.sy * gu.sy < best.sx * best.sx + best.sy * best.sy)) {
+      best = std::move(f);
+      best.sx = gu.sx, best.sy = gu.sy, best.rotation = gu.rotation;
+    }
+  }
+  if (!best.ok) return t;
+  t.rotation_deg = best.rotation * 180 / pi;
+  // The final map: least squares over every confirmed anchor (affine when they span the tile,
+  // rigid at the nominal scale when they lie on a line).
+  std::vector<double> ex, ey, du, dv;
+  for (const auto& c : best.pairs) ex.push_back(c.x), ey.push_back(c.y), du.push_back(c.u), dv.push_back(c.v);
+  core::affine_map fitted = best.to_pixel;
+  if (!ex.empty()) {
+    bool ok = ex.size() >= 3 &&
+              core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), fitted);
+    if (ok) {
+      const double sxs = std::hypot(fitted.a[1], fitted.a[4]), sys = std::hypot(fitted.a[2], fitted.a[5]);
+      ok = std::fabs(sxs / m - 1) <= 0.05 && std::fabs(sys / m - 1) <= 0.05;
+    }
+    if (!ok) fitted = fit_rigid(ex, ey, du, dv, m);
+  }
+  core::affine_map inv;
+  if (!fitted.inverse(inv)) return t;
+  t.to_pixel = fitted;
+  t.to_plate = inv;
   double sse = 0;
   for (std::size_t i = 0; i < ex.size(); ++i) {
     double u, v;
@@ -342,12 +538,14 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     sse += (u - du[i]) * (u - du[i]) + (v - dv[i]) * (v - dv[i]);
   }
   t.rms_px = ex.empty() ? 0 : std::sqrt(sse / static_cast<double>(ex.size()));
-  t.matched = matched;
+  t.matched = best.finders_matched;
+  t.confirmed = best.confirmed;
   double px, py;
   t.to_plate.apply(0, 0, px, py);
   t.shift_modules[0] = px - tx0;
   t.shift_modules[1] = py - ty0;
-  t.registered = matched >= 2;
+  // Two finders, or one with alignment patterns around it, pin a tile down.
+  t.registered = t.matched >= 2 || (t.matched >= 1 && t.confirmed >= 4);
   return t;
 }
 

@@ -47,8 +47,11 @@ struct posed_tile {
   bool registered = false;       // false: nominal pose (too few finders matched)
   bool verified = false;         // frames read in the tile confirmed (or corrected) its lattice position
   int finders = 0;               // detections of the chosen polarity
-  int matched = 0;               // of them, matched to the lattice and used in the fit
+  int matched = 0;               // of them, matched to the lattice
+  int confirmed = 0;             // finder and alignment patterns the pose predicts and the tile shows (used in the fit)
   double rms_px = 0;             // fit residual
+  float finder_strength = 0;     // template response of this tile's real finders (second strongest)
+  int anchor_search_px = 0;      // per-code anchor search radius beyond the usual (unverified tiles), 0: usual
   double shift_modules[2] = {0, 0};  // found position minus nominal, plate modules (before lattice correction)
   double rotation_deg = 0;
 

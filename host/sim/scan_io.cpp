@@ -166,6 +166,21 @@ std::uint16_t luminance(std::uint32_t r, std::uint32_t g, std::uint32_t b)
   throw io_error("cannot read " + path + ": " + reason);
 }
 
+// No codec this reader supports packs pixels much tighter than ~1000:1 (deflate's limit is
+// ~1032:1), so a header promising far more pixels than the file could hold is a corrupt or hostile
+// file: refused before its pixels are allocated (fuzz_gray_image found multi-GB claims in 30-byte
+// files). 8 bytes per pixel covers RGB16 before the conversion to gray.
+void check_plausible_size(const std::string& path, const char* format, std::uint64_t width, std::uint64_t height)
+{
+  std::error_code ec;
+  const std::uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  if (ec) return;
+  const std::uint64_t decoded = width * height * 8;
+  if (decoded > file_bytes * 2048 + (std::uint64_t{1} << 20))
+    unreadable(path, std::string(format) + " header claims " + std::to_string(width) + " x " + std::to_string(height) +
+                         " pixels, far more than a " + std::to_string(file_bytes) + "-byte file can hold (corrupt or truncated)");
+}
+
 void check_gray_size(const std::string& path, const char* format, std::uint64_t width, std::uint64_t height)
 {
   if (width == 0 || height == 0) {
@@ -240,6 +255,7 @@ gray_image read_gray_tiff(const std::string& path)
     unreadable(path, "TIFF compression scheme " + std::to_string(compression) + " is not supported by this libtiff");
   }
   check_gray_size(path, "TIFF", width, height);
+  check_plausible_size(path, "TIFF", width, height);
 
   // Samples as decoded, channels per pixel, then reduced to one gray value per pixel.
   const std::size_t pixel_count = static_cast<std::size_t>(width) * height;
@@ -416,6 +432,7 @@ gray_image read_gray_png(const std::string& path, std::FILE* file)
   }
   if (s.color_type == PNG_COLOR_TYPE_PALETTE && s.palette_size == 0) unreadable(path, "palette PNG without PLTE");
   check_gray_size(path, "PNG", s.width, s.height);
+  check_plausible_size(path, "PNG", s.width, s.height);
 
   const std::uint32_t channels = s.color_type == PNG_COLOR_TYPE_RGB ? 3 : 1;
   const std::uint32_t bytes_per_sample = s.depth == 16 ? 2 : 1;
@@ -485,6 +502,17 @@ gray_image read_gray_pgm(const std::string& path, std::FILE* file)
 
   const std::size_t n = static_cast<std::size_t>(width * height);
   const std::size_t bytes_per_sample = maxval > 255 ? 2 : 1;
+  // Samples are stored raw: a header that claims more than the file holds is found out before
+  // gigabytes are allocated for it (found by fuzz_gray_image).
+  {
+    const long here = std::ftell(file);
+    if (here >= 0 && std::fseek(file, 0, SEEK_END) == 0) {
+      const long end = std::ftell(file);
+      if (end >= here && static_cast<std::uint64_t>(end - here) < static_cast<std::uint64_t>(n) * bytes_per_sample)
+        bad("truncated: " + std::to_string(end - here) + " of " + std::to_string(n * bytes_per_sample) + " bytes of samples");
+      std::fseek(file, here, SEEK_SET);
+    }
+  }
   std::vector<std::uint8_t> data(n * bytes_per_sample);
   const std::size_t got = std::fread(data.data(), 1, data.size(), file);
   if (got != data.size()) {

@@ -1,7 +1,9 @@
 // `qrplate encode`: bytes (a file or standard input) -> self-describing plate directory.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "commands.hpp"
@@ -24,7 +26,23 @@ struct encode_args {
   double buffer_mib = 1024;
   bool discard = false;
   bool quiet_progress = false;
+  std::string plate_id;  // hex; empty: random
 };
+
+// "--plate-id 1a2b...": up to 16 hex digits, not zero.
+std::uint64_t parse_plate_id(const std::string& text)
+{
+  std::size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &used, 16);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || text.size() > 16 || v == 0 || text.find_first_of("+- ") != std::string::npos)
+    throw invalid_argument("--plate-id must be 1 to 16 hex digits, not zero (got '" + text + "')");
+  return v;
+}
 
 std::uint64_t parse_buffer(double mib)
 {
@@ -49,6 +67,8 @@ void add_encode_command(CLI::App& app)
   cmd->add_option("--tile", args->tile, "TIFF tile side in pixels, a multiple of 16 (default: 512)");
   cmd->add_option("--compression", args->compression, "TIFF compression: deflate, g4 (CCITT Group 4) or none (default: deflate)");
   cmd->add_option("--buffer", args->buffer_mib, "Working memory bound in MiB (default: 1024)");
+  cmd->add_option("--plate-id", args->plate_id,
+                  "Plate id as hex (default: random); fixes the frames' plate tag, for reproducible plates");
   cmd->add_flag("--discard", args->discard, "Run the whole pipeline but write nothing (throughput measurement)");
   cmd->add_flag("--no-progress", args->quiet_progress, "No progress line (it is shown only on a terminal anyway)");
   cmd->footer(
@@ -74,6 +94,7 @@ void add_encode_command(CLI::App& app)
     o.compression = args->compression;
     o.buffer_bytes = parse_buffer(args->buffer_mib);
     o.discard = args->discard;
+    if (!args->plate_id.empty()) o.plate_id = parse_plate_id(args->plate_id);
     o.progress = !args->quiet_progress && ::isatty(STDERR_FILENO);
     const std::string out = args->output.empty() ? std::string("discarded-plate") : args->output;
     const plate::plate_encode_result r = plate::encode_plates(args->input, out, o);

@@ -1,0 +1,439 @@
+// Decoding scan sets (issue #6): qrplate's scan-set reader beside zxing-cpp and ZBar, on one core,
+// in one binary and one run, on the same simulated SEM images.
+//
+// Per case (v10-M or v40-L codes, 2, 3 or 4 px/module) the setup, done once and shared by the
+// rows of the case: a plate of random data (~110 v10-M codes or ~30 v40-L codes, plus 8 header
+// codes), encoded with qrplate::plate::encode_plates in a temporary directory; a scan set of it
+// simulated with the "clean" preset (1024 px tiles, 10% overlap, stage error, rotation
+// +-0.2 deg, scale +-0.2%; 16-bit deflate TIFF tiles + scan.json + truth.json).
+//
+//   BM_decode_scan/v40-L/px:4/qrplate            plate::decode_plates(scan set) with threads = 1:
+//                                                reading and inflating the TIFF tiles (from the
+//                                                page cache), registering every tile on the code
+//                                                lattice, refining, sampling and decoding every
+//                                                code, the outer code and the SHA-256; an
+//                                                incomplete payload is an error
+//   BM_decode_scan/v40-L/px:4/qrplate_raw_tiles  the same on a copy of the scan set with
+//                                                uncompressed TIFF tiles (no inflate)
+//   BM_decode_scan/v40-L/px:4/read_tiles         only sim::read_gray_image of every (deflate)
+//                                                tile: the file-reading share of the first row
+//   BM_decode_scan/v40-L/px:4/zxing_pure_crops   zxing-cpp 1.4 ReadBarcode (QRCode, isPure,
+//                                                no tryHarder / tryRotate) on pre-cut 8-bit crops:
+//                                                one axis-aligned crop per code cell that lies
+//                                                wholly inside some tile (code + 2-module quiet
+//                                                zone, placed from the TRUE tile pose in
+//                                                truth.json). Only the ReadBarcode calls are
+//                                                timed: zxing-cpp is spared finding, registering
+//                                                and cutting the codes, and the file reading
+//   BM_decode_scan/v40-L/px:4/zbar_tiles         ZBar 0.23 zbar_scan_image on every whole tile,
+//                                                8-bit (tiles in memory; only the scan is timed)
+//
+// Counters: items_per_second is codes/s (codes decoded: ours, the code cells whose frame came
+// back; zxing-cpp, crops read; ZBar, QR symbols found), scan_px_per_s is scan pixels/s (all
+// pixels of all tiles; for the zxing-cpp row, the pixels of its crops). codes, crops, tiles:
+// per pass. Every row runs on one thread, and the rates are per CPU second of the whole process
+// (MeasureProcessCPUTime), i.e. per core: on a shared machine the wall-clock time ("Time") also
+// counts the time other work held the core. Google Benchmark appends "/iterations:N" or
+// "/min_time:1.000" and "/process_time"; filter on the prefix. 8-bit images for the peers are
+// the 16-bit tiles' top bytes.
+
+// zbar.h comes before the zxing-cpp headers: under C++ it also pulls in ZBar's C++ wrappers,
+// whose FormatError / UnsupportedError classes zxing-cpp's Error.h redefines as macros. It puts
+// the C API in namespace zbar.
+#include <zbar.h>
+
+#define ZX_USE_UTF8 1  // zxing-cpp 1.4: Result::text() as UTF-8, without the transition #pragma
+#include <ZXing/BarcodeFormat.h>
+#include <ZXing/DecodeHints.h>
+#include <ZXing/ImageView.h>
+#include <ZXing/ReadBarcode.h>
+#include <ZXing/Result.h>
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qrplate/plate/decode_plate.hpp"
+#include "qrplate/plate/encode_plate.hpp"
+#include "qrplate/plate/geometry.hpp"
+#include "qrplate/plate/manifest.hpp"
+#include "qrplate/qr.hpp"
+#include "qrplate/sim/simulate.hpp"
+#include "sim/scan_io.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using qrplate::ecc_level;
+
+constexpr double pi = 3.14159265358979323846;
+constexpr std::uint32_t tile_px = 1024;
+constexpr double crop_quiet_modules = 2.0;  // quiet zone around each zxing-cpp crop
+constexpr benchmark::IterationCount decode_iterations = 3;  // one pass takes 0.5-3 s here
+constexpr double peer_min_time_s = 1.0;
+
+struct scan_case {
+  int version;
+  ecc_level ecc;
+  int px_per_module;
+};
+
+// Payload per code shape: ~110 v10-M codes, ~30 v40-L codes (the plate also holds 8 header codes).
+std::size_t payload_bytes(int version) { return version == 10 ? 20000 : 80000; }
+
+std::string case_name(const scan_case& c)
+{
+  return "v" + std::to_string(c.version) + "-" + qrplate::to_string(c.ecc) + "/px:" + std::to_string(c.px_per_module);
+}
+
+// The temporary directory of the whole run, removed at exit.
+struct work_root {
+  fs::path path;
+  work_root() : path(fs::temp_directory_path() / ("qrplate_bench_decode_" + std::to_string(::getpid())))
+  {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~work_root()
+  {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  work_root(const work_root&) = delete;
+  work_root& operator=(const work_root&) = delete;
+};
+
+const fs::path& root()
+{
+  static const work_root r;
+  return r.path;
+}
+
+std::string read_text(const fs::path& p)
+{
+  std::ifstream f(p, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + p.string());
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// One plate per code shape, shared by its px/module cases.
+std::string plate_for(const scan_case& c)
+{
+  static std::map<int, std::string> plates;
+  auto it = plates.find(c.version);
+  if (it != plates.end()) return it->second;
+  const std::string name = "v" + std::to_string(c.version) + "-" + qrplate::to_string(c.ecc);
+  const fs::path input = root() / (name + ".bin");
+  std::vector<char> payload(payload_bytes(c.version));
+  std::mt19937_64 rng(0xDEC0DEull + static_cast<std::uint64_t>(c.version));
+  for (char& b : payload) b = static_cast<char>(rng());
+  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  qrplate::plate::plate_encode_options o;
+  o.geometry.version = c.version;
+  o.geometry.ecc = c.ecc;
+  o.plate_id = 0xBE7C4ull + static_cast<std::uint64_t>(c.version);
+  const std::string dir = (root() / ("plate_" + name)).string();
+  qrplate::plate::encode_plates(input.string(), dir, o);
+  fs::remove(input);
+  return plates[c.version] = dir;
+}
+
+struct image8 {
+  std::vector<std::uint8_t> pixels;
+  int width = 0, height = 0;
+};
+
+image8 to_8bit(const qrplate::sim::gray_image& img)
+{
+  image8 out;
+  out.width = static_cast<int>(img.width);
+  out.height = static_cast<int>(img.height);
+  out.pixels.resize(img.pixels.size());
+  const int shift = img.bits == 16 ? 8 : 0;
+  for (std::size_t i = 0; i < img.pixels.size(); ++i) out.pixels[i] = static_cast<std::uint8_t>(img.pixels[i] >> shift);
+  return out;
+}
+
+struct prepared_case {
+  std::string error;  // setup failed: why (every row of the case is skipped with it)
+  std::string scan_dir, raw_scan_dir, out_file;
+  std::vector<std::string> tile_files;  // of scan_dir
+  std::uint64_t scan_pixels = 0;
+  std::uint64_t code_cells = 0;  // cells holding a frame (data or parity)
+  std::vector<image8> tiles;     // 8-bit, for ZBar
+  std::vector<image8> crops;     // 8-bit, one per code cell wholly inside a tile, for zxing-cpp
+  std::uint64_t crop_pixels = 0;
+};
+
+// Cuts, for every code cell wholly inside `tile` (and not cut before), the axis-aligned box
+// around the code and its quiet zone under the tile's true pose.
+void cut_crops(const image8& tile, const nlohmann::json& pose, double pixel_nm, const qrplate::plate::plate_geometry& g,
+               std::vector<bool>& cut, prepared_case& pc)
+{
+  const double tx = pose.at("x_nm").get<double>(), ty = pose.at("y_nm").get<double>();
+  const double r = pose.at("rotation_deg").get<double>() * pi / 180, sc = pose.at("scale").get<double>();
+  const double cr = std::cos(r), sr = std::sin(r), unit = sc * pixel_nm;
+  const double margin = crop_quiet_modules * g.module_nm;
+  const double side = g.code_size * g.module_nm + 2 * margin;
+  for (std::uint64_t row = 0; row < g.rows; ++row)
+    for (std::uint32_t col = 0; col < g.columns; ++col) {
+      const std::size_t cell = static_cast<std::size_t>(row * g.columns + col);
+      if (cut[cell] || g.placement.at(row, col).kind == qrplate::plate::placement_slot::empty) continue;
+      const double x0 = static_cast<double>(g.cell_x(col)) * g.module_nm - margin;
+      const double y0 = static_cast<double>(g.cell_y(row)) * g.module_nm - margin;
+      double minu = 1e300, maxu = -1e300, minv = 1e300, maxv = -1e300;
+      for (const double dx : {0.0, side})
+        for (const double dy : {0.0, side}) {
+          const double X = x0 + dx - tx, Y = y0 + dy - ty;
+          const double u = (X * cr + Y * sr) / unit, v = (-X * sr + Y * cr) / unit;
+          minu = std::min(minu, u), maxu = std::max(maxu, u), minv = std::min(minv, v), maxv = std::max(maxv, v);
+        }
+      const double u0 = std::floor(minu), v0 = std::floor(minv), u1 = std::ceil(maxu), v1 = std::ceil(maxv);
+      if (u0 < 0 || v0 < 0 || u1 > tile.width || v1 > tile.height) continue;
+      image8 crop;
+      crop.width = static_cast<int>(u1 - u0);
+      crop.height = static_cast<int>(v1 - v0);
+      crop.pixels.resize(static_cast<std::size_t>(crop.width) * static_cast<std::size_t>(crop.height));
+      const auto cu = static_cast<std::size_t>(u0), cv = static_cast<std::size_t>(v0);
+      for (std::size_t y = 0; y < static_cast<std::size_t>(crop.height); ++y)
+        std::copy_n(tile.pixels.begin() + static_cast<std::ptrdiff_t>((cv + y) * static_cast<std::size_t>(tile.width) + cu),
+                    crop.width, crop.pixels.begin() + static_cast<std::ptrdiff_t>(y * static_cast<std::size_t>(crop.width)));
+      pc.crop_pixels += crop.pixels.size();
+      pc.crops.push_back(std::move(crop));
+      cut[cell] = true;
+    }
+}
+
+prepared_case prepare(const scan_case& c)
+{
+  prepared_case pc;
+  const std::string plate_dir = plate_for(c);
+  const fs::path dir = root() / ("v" + std::to_string(c.version) + "_px" + std::to_string(c.px_per_module));
+  fs::create_directories(dir);
+  pc.scan_dir = (dir / "scan").string();
+  pc.raw_scan_dir = (dir / "scan_raw").string();
+  pc.out_file = (dir / "payload.out").string();
+
+  qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
+  so.px_per_module = c.px_per_module;
+  so.tile_px = tile_px;
+  so.seed = 100 + static_cast<std::uint64_t>(c.px_per_module);
+  so.threads = 0;  // setup only: every core
+  qrplate::sim::simulate(plate_dir, pc.scan_dir, so);
+
+  const qrplate::plate::manifest man =
+      qrplate::plate::manifest_from_json(read_text(fs::path(plate_dir) / "plate.json"));
+  const qrplate::plate::plate_geometry g = qrplate::plate::geometry_of(man);
+  for (std::uint64_t row = 0; row < g.rows; ++row)
+    for (std::uint32_t col = 0; col < g.columns; ++col)
+      pc.code_cells += g.placement.at(row, col).kind != qrplate::plate::placement_slot::empty;
+
+  const nlohmann::json truth = nlohmann::json::parse(read_text(fs::path(pc.scan_dir) / "truth.json"));
+  const double pixel_nm = truth.at("pixel_nm").get<double>();
+  fs::create_directories(pc.raw_scan_dir);
+  fs::copy_file(fs::path(pc.scan_dir) / "scan.json", fs::path(pc.raw_scan_dir) / "scan.json");
+  fs::copy_file(fs::path(pc.scan_dir) / "truth.json", fs::path(pc.raw_scan_dir) / "truth.json");
+  std::vector<bool> cut(static_cast<std::size_t>(g.rows * g.columns), false);
+  for (const auto& t : truth.at("tiles")) {
+    if (t.at("missing").get<bool>()) continue;
+    const std::string file = t.at("file").get<std::string>();
+    pc.tile_files.push_back((fs::path(pc.scan_dir) / file).string());
+    const qrplate::sim::gray_image img = qrplate::sim::read_gray_image(pc.tile_files.back());
+    qrplate::sim::write_gray_tiff((fs::path(pc.raw_scan_dir) / file).string(), img, /*deflate=*/false);
+    pc.scan_pixels += img.pixels.size();
+    pc.tiles.push_back(to_8bit(img));
+    cut_crops(pc.tiles.back(), t, pixel_nm, g, cut, pc);
+  }
+  if (pc.tiles.empty()) throw std::runtime_error("the simulator wrote no tiles");
+  return pc;
+}
+
+const prepared_case& prepared(const scan_case& c)
+{
+  static std::map<std::string, prepared_case> cache;
+  const std::string key = case_name(c);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  prepared_case pc;
+  try {
+    pc = prepare(c);
+  } catch (const std::exception& e) {
+    pc = prepared_case{};
+    pc.error = "setup of " + key + " failed: " + e.what();
+  }
+  return cache[key] = std::move(pc);
+}
+
+void set_rates(benchmark::State& state, std::uint64_t codes_per_pass, std::uint64_t pixels_per_pass)
+{
+  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(codes_per_pass));
+  state.counters["scan_px_per_s"] =
+      benchmark::Counter(static_cast<double>(pixels_per_pass), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["codes"] = static_cast<double>(codes_per_pass);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles)
+{
+  const prepared_case& pc = prepared(c);
+  if (!pc.error.empty()) {
+    state.SkipWithError(pc.error.c_str());
+    return;
+  }
+  qrplate::plate::plate_decode_options options;
+  options.threads = 1;
+  options.progress = false;
+  const std::string& scan_dir = raw_tiles ? pc.raw_scan_dir : pc.scan_dir;
+  qrplate::plate::plate_decode_result result;
+  for (auto _ : state) {
+    state.PauseTiming();
+    fs::remove(pc.out_file);
+    fs::remove(pc.out_file + ".partial");
+    state.ResumeTiming();
+    try {
+      result = qrplate::plate::decode_plates(scan_dir, pc.out_file, options);
+    } catch (const std::exception& e) {
+      state.SkipWithError((std::string("decode_plates threw: ") + e.what()).c_str());
+      break;
+    }
+    if (!result.complete) {
+      const std::string why = "incomplete: " + std::to_string(result.codes - result.codes_unreadable) + " of " +
+                              std::to_string(result.codes) + " codes read (" +
+                              std::to_string(result.codes_not_scanned) + " not scanned), " +
+                              std::to_string(result.tiles_unregistered) + " of " + std::to_string(result.tiles) +
+                              " tiles unregistered, " + std::to_string(result.lost_frames) + " frames lost";
+      state.SkipWithError(why.c_str());
+      break;
+    }
+  }
+  if (!result.complete) return;
+  set_rates(state, result.codes - result.codes_unreadable, pc.scan_pixels);
+  state.counters["tiles"] = static_cast<double>(result.tiles);
+  state.counters["corrected"] = static_cast<double>(result.codes_corrected);
+}
+
+void bm_read_tiles(benchmark::State& state, scan_case c)
+{
+  const prepared_case& pc = prepared(c);
+  if (!pc.error.empty()) {
+    state.SkipWithError(pc.error.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    for (const std::string& file : pc.tile_files) {
+      qrplate::sim::gray_image img = qrplate::sim::read_gray_image(file);
+      benchmark::DoNotOptimize(img.pixels.data());
+    }
+  }
+  state.counters["scan_px_per_s"] =
+      benchmark::Counter(static_cast<double>(pc.scan_pixels), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tiles"] = static_cast<double>(pc.tile_files.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void bm_zxing_pure_crops(benchmark::State& state, scan_case c)
+{
+  const prepared_case& pc = prepared(c);
+  if (!pc.error.empty()) {
+    state.SkipWithError(pc.error.c_str());
+    return;
+  }
+  ZXing::DecodeHints hints;
+  hints.setFormats(ZXing::BarcodeFormat::QRCode).setIsPure(true).setTryHarder(false).setTryRotate(false);
+  std::uint64_t read = 0;
+  for (auto _ : state) {
+    read = 0;
+    for (const image8& crop : pc.crops) {
+      const ZXing::Result res =
+          ZXing::ReadBarcode({crop.pixels.data(), crop.width, crop.height, ZXing::ImageFormat::Lum}, hints);
+      read += res.isValid();
+    }
+  }
+  set_rates(state, read, pc.crop_pixels);
+  state.counters["crops"] = static_cast<double>(pc.crops.size());
+  state.counters["cells"] = static_cast<double>(pc.code_cells);
+}
+
+void bm_zbar_tiles(benchmark::State& state, scan_case c)
+{
+  const prepared_case& pc = prepared(c);
+  if (!pc.error.empty()) {
+    state.SkipWithError(pc.error.c_str());
+    return;
+  }
+  const std::unique_ptr<zbar::zbar_image_scanner_t, void (*)(zbar::zbar_image_scanner_t*)> scanner(
+      zbar::zbar_image_scanner_create(), zbar::zbar_image_scanner_destroy);
+  zbar::zbar_image_scanner_set_config(scanner.get(), zbar::ZBAR_NONE, zbar::ZBAR_CFG_ENABLE, 0);
+  zbar::zbar_image_scanner_set_config(scanner.get(), zbar::ZBAR_QRCODE, zbar::ZBAR_CFG_ENABLE, 1);
+  zbar::zbar_image_scanner_set_config(scanner.get(), zbar::ZBAR_QRCODE, zbar::ZBAR_CFG_BINARY, 1);
+  std::uint64_t found = 0;
+  for (auto _ : state) {
+    found = 0;
+    for (const image8& tile : pc.tiles) {
+      zbar::zbar_image_t* image = zbar::zbar_image_create();
+      zbar::zbar_image_set_format(image, zbar_fourcc('Y', '8', '0', '0'));
+      zbar::zbar_image_set_size(image, static_cast<unsigned>(tile.width), static_cast<unsigned>(tile.height));
+      zbar::zbar_image_set_data(image, tile.pixels.data(), tile.pixels.size(), nullptr);
+      if (zbar::zbar_scan_image(scanner.get(), image) > 0)
+        for (auto s = zbar::zbar_image_first_symbol(image); s != nullptr; s = zbar::zbar_symbol_next(s))
+          found += zbar::zbar_symbol_get_type(s) == zbar::ZBAR_QRCODE;
+      zbar::zbar_image_destroy(image);
+    }
+  }
+  set_rates(state, found, pc.scan_pixels);
+  state.counters["tiles"] = static_cast<double>(pc.tiles.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+
+bool register_all()
+{
+  for (const int px : {2, 3, 4})
+    for (const scan_case c : {scan_case{10, ecc_level::M, px}, scan_case{40, ecc_level::L, px}}) {
+      const std::string prefix = "BM_decode_scan/" + case_name(c) + "/";
+      benchmark::RegisterBenchmark((prefix + "qrplate").c_str(), bm_qrplate, c, false)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->Iterations(decode_iterations);
+      benchmark::RegisterBenchmark((prefix + "qrplate_raw_tiles").c_str(), bm_qrplate, c, true)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->Iterations(decode_iterations);
+      benchmark::RegisterBenchmark((prefix + "read_tiles").c_str(), bm_read_tiles, c)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->Iterations(decode_iterations);
+      benchmark::RegisterBenchmark((prefix + "zxing_pure_crops").c_str(), bm_zxing_pure_crops, c)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->MinTime(peer_min_time_s);
+      benchmark::RegisterBenchmark((prefix + "zbar_tiles").c_str(), bm_zbar_tiles, c)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->MinTime(peer_min_time_s);
+    }
+  return true;
+}
+
+[[maybe_unused]] const bool registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();
