@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a built-in default: encode a sample (this repository's headers and docs, as a
 # tar archive) into a plate: plate.json, plate.tif (tiled BigTIFF, 1 bit per module) and
-# preview.png; read the plate image back and compare; scan it with the simulated SEM; then show
-# what an A4 plate holds. Decoding the SEM scans back to the bytes is the next step of qrplate
-# (not built yet).
+# preview.png; read the plate image back and compare; scan it with the simulated SEM and read
+# the bytes back from the scans; then show what an A4 plate holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh release qrplate
@@ -30,6 +29,10 @@ cmp "$out/sample.tar" "$out/restored.tar" && echo "restored.tar is identical to 
 echo "== scan it with the simulated SEM (typical preset: 50 pA, 1 us dwell, 3 px/module, 10% overlap)"
 "$qrplate" simulate "$out/plate" -o "$out/scans" --preset typical --px-per-module 3
 echo "scans: $out/scans (scan.json, truth.json, 16-bit TIFF tiles); look at $out/scans/contact_sheet.png"
+
+echo "== read the bytes back from the SEM scans and compare"
+"$qrplate" decode "$out/scans" -o "$out/from-scans.tar" --report "$out/scan-report.json" --heatmap "$out/scan-heatmap.png"
+cmp "$out/sample.tar" "$out/from-scans.tar" && echo "from-scans.tar is identical to sample.tar (report: $out/scan-report.json)"
 
 echo "== one QR code in the terminal"
 "$qrplate" qr "qrplate: bytes to plates of QR codes, and back" --format text
