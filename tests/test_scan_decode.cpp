@@ -201,6 +201,45 @@ TEST(ScanDecode, BrightMilledModulesAreReadToo)
   fs::remove_all(s);
 }
 
+TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
+{
+  // A plate 300 um wide and 40 um tall of version-3 codes: at 2 px/module its scan is ~12,000
+  // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and never holds
+  // more than a strip's rows of tiles.
+  const std::string dir = temp("wide");
+  const std::string input = dir + ".in";
+  fs::remove_all(dir);
+  std::vector<char> payload(12000);
+  std::mt19937_64 rng(21);
+  for (char& c : payload) c = static_cast<char>(rng());
+  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  plate::plate_encode_options o;
+  o.geometry.version = 3;
+  o.geometry.ecc = ecc_level::M;
+  o.geometry.plate = plate::parse_plate_size("300x40um");
+  o.plate_id = 0x5CA4F00D;
+  plate::encode_plates(input, dir, o);
+  const std::string s = temp("scan_wide");
+  fs::remove_all(s);
+  sim::simulate_options so = sim::preset("clean");
+  so.px_per_module = 2.0;
+  so.seed = 3;
+  sim::simulate(dir, s, so);
+  const std::string out = s + ".out";
+  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  EXPECT_TRUE(r.complete) << r.lost_frames << " frames lost";
+  if (r.complete) {
+    EXPECT_TRUE(read_file(out) == payload);
+  }
+  EXPECT_GT(r.tiles, 20u);
+  EXPECT_LT(r.max_tiles_in_memory, r.tiles * 3 / 4) << r.max_tiles_in_memory << " of " << r.tiles;
+  EXPECT_LE(r.tile_reads, r.tiles + r.tiles / 3);  // tiles on the strips' edge are read twice, no more
+  fs::remove(out);
+  fs::remove_all(s);
+  fs::remove_all(dir);
+  fs::remove(input);
+}
+
 // Rewrites scan.json's tile positions through `move` (x_nm, y_nm, tile index).
 template <typename Move>
 void rewrite_positions(const std::string& dir, Move&& move)

@@ -94,8 +94,10 @@ class code_source {
  public:
   virtual ~code_source() = default;
   virtual unsigned threads() const = 0;
-  // Called band by band, rows in increasing order, before the cells of [row0, row1) are read.
-  virtual void prepare_rows(std::uint64_t row0, std::uint64_t row1) = 0;
+  // Cells are read in column strips this wide (all of a unit's rows, top to bottom, then the
+  // next strip); prepare() comes before each row of a strip is read.
+  virtual std::uint32_t strip_columns() const = 0;
+  virtual void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1) = 0;
   // Reads the code of cell (row, col) on worker `thread`; fills f's reading fields and returns
   // the content when it decoded.
   virtual bool read(unsigned thread, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) = 0;
@@ -113,7 +115,8 @@ class image_source final : public code_source {
     }
   }
   unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
-  void prepare_rows(std::uint64_t, std::uint64_t) override {}
+  std::uint32_t strip_columns() const override { return ~std::uint32_t{0}; }  // a unit at once
+  void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t) override {}
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
     core::decode_result r{};
@@ -136,7 +139,11 @@ class scan_source final : public code_source {
  public:
   scan_source(scan::scan_set set, const manifest& man, const scan::scan_read_options& o) : reader_(std::move(set), man, o) {}
   unsigned threads() const override { return reader_.threads(); }
-  void prepare_rows(std::uint64_t row0, std::uint64_t row1) override { reader_.prepare_rows(row0, row1); }
+  std::uint32_t strip_columns() const override { return reader_.strip_columns(); }
+  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1) override
+  {
+    reader_.prepare(row0, row1, col0, col1);
+  }
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
     scan::cell_read c;
@@ -234,47 +241,60 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
       if (g0 >= g1) continue;
       // Decode every cell of the unit, spread over the threads.
       const std::uint64_t row0 = band * pl.band_rows();
-      if (block == 0) src.prepare_rows(row0, row0 + pl.band_rows());
       const std::uint32_t col0 = pl.block_x(block), width = pl.block_width(block);
       const std::uint64_t cells = static_cast<std::uint64_t>(pl.band_rows()) * width;
       std::vector<cell_frame> found(cells);
-      std::atomic<std::uint64_t> next{0};
-      std::mutex failure_mutex;
-      std::exception_ptr failure;
-      auto worker = [&](unsigned t) {
-        try {
-          std::vector<std::uint8_t> bytes;
-          for (;;) {
-            const std::uint64_t c = next.fetch_add(1);
-            if (c >= cells) return;
-            const std::uint64_t row = row0 + c / width;
-            const std::uint32_t col = col0 + static_cast<std::uint32_t>(c % width);
-            if (pl.at(row, col).kind == placement_slot::empty) continue;
-            cell_frame& f = found[c];
-            if (!src.read(t, row, col, f, bytes)) {
-              f.kind = cell_frame::unreadable;
-              continue;
+      // Column strip by strip, row by row within a strip (a scan set holds only the tiles of one
+      // strip's rows in memory); the cells of a row segment are spread over the threads.
+      const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
+      for (std::uint32_t s0 = 0; s0 < width; s0 += strip) {
+        const std::uint32_t s1 = std::min(width, s0 + strip);
+        const bool whole_unit = s0 == 0 && s1 == width && src.strip_columns() >= width;
+        for (std::uint64_t r = 0; r < pl.band_rows(); r += whole_unit ? pl.band_rows() : 1) {
+          const std::uint64_t r1 = whole_unit ? pl.band_rows() : r + 1;
+          src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1);
+          const std::uint64_t segment = (r1 - r) * (s1 - s0);
+          std::atomic<std::uint64_t> next{0};
+          std::mutex failure_mutex;
+          std::exception_ptr failure;
+          auto worker = [&](unsigned t) {
+            try {
+              std::vector<std::uint8_t> bytes;
+              for (;;) {
+                const std::uint64_t i = next.fetch_add(1);
+                if (i >= segment) return;
+                const std::uint64_t rr = r + i / (s1 - s0);
+                const std::uint32_t cc = s0 + static_cast<std::uint32_t>(i % (s1 - s0));
+                const std::uint64_t row = row0 + rr;
+                const std::uint32_t col = col0 + cc;
+                if (pl.at(row, col).kind == placement_slot::empty) continue;
+                cell_frame& f = found[rr * width + cc];
+                if (!src.read(t, row, col, f, bytes)) {
+                  f.kind = cell_frame::unreadable;
+                  continue;
+                }
+                const parsed_frame pf = parse_frame(bytes.data(), bytes.size());
+                if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
+                  f.kind = cell_frame::rejected;
+                  continue;
+                }
+                f.kind = pf.header.kind == frame_kind::data ? cell_frame::data : cell_frame::parity;
+                f.index = pf.header.index;
+                f.body.assign(pf.body, pf.body + pf.body_len);
+              }
+            } catch (...) {
+              std::lock_guard<std::mutex> lock(failure_mutex);
+              if (!failure) failure = std::current_exception();
+              next = segment;
             }
-            const parsed_frame pf = parse_frame(bytes.data(), bytes.size());
-            if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
-              f.kind = cell_frame::rejected;
-              continue;
-            }
-            f.kind = pf.header.kind == frame_kind::data ? cell_frame::data : cell_frame::parity;
-            f.index = pf.header.index;
-            f.body.assign(pf.body, pf.body + pf.body_len);
-          }
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(failure_mutex);
-          if (!failure) failure = std::current_exception();
-          next = cells;
+          };
+          std::vector<std::thread> pool;
+          for (unsigned t = 1; t < threads && t < segment; ++t) pool.emplace_back(worker, t);
+          worker(0);
+          for (auto& t : pool) t.join();
+          if (failure) std::rethrow_exception(failure);
         }
-      };
-      std::vector<std::thread> pool;
-      for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, t);
-      worker(0);
-      for (auto& t : pool) t.join();
-      if (failure) std::rethrow_exception(failure);
+      }
 
       // Frames by position in their group; a frame is trusted by its own index and CRC, not by
       // the cell it was found in.
@@ -489,6 +509,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   const scan::scan_read_stats& st = src.stats();
   res.tiles = st.tiles_listed;
   res.tiles_unreadable = st.tiles_unreadable;
+  res.tile_reads = st.tiles_loaded;
+  res.max_tiles_in_memory = st.max_tiles_in_memory;
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;
   res.tile_errors = st.unreadable;

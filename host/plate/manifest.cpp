@@ -242,8 +242,9 @@ manifest manifest_from_json(const std::string& text, image_info* image)
     if (static_cast<int>(unsigned_at(j.at("format_version"), 0xFFFF)) != manifest_format_version) throw bad("unsupported format version");
     manifest m;
     m.plate_id = std::stoull(j.at("plate_id").get<std::string>(), nullptr, 16);
-    const auto number = j.at("plate").at("number").get<long long>();
-    const auto count = j.at("plate").at("count").get<long long>();
+    // Whole numbers only: a float here (3e99) cast to an integer is undefined (fuzz_manifest_json).
+    const auto number = static_cast<long long>(unsigned_at(j.at("plate").at("number"), 0xFFFF));
+    const auto count = static_cast<long long>(unsigned_at(j.at("plate").at("count"), 0xFFFF));
     if (count < 1 || count > 65535) throw bad("plate count " + std::to_string(count) + " out of range 1..65535");
     if (number < 1 || number > count) throw bad("plate number " + std::to_string(number) + " out of range 1.." + std::to_string(count));
     m.plate_number = static_cast<std::uint16_t>(number - 1);

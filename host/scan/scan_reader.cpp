@@ -211,41 +211,71 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
     throw invalid_argument("scan pixels of " + std::to_string(set_.pixel_nm) + " nm are too fine for modules of " +
                            std::to_string(geo_.module_nm) + " nm: at most 64 pixels per module are supported");
   search_modules_ = options.registration.search_um * 1000.0 / geo_.module_nm + 2.0;
-  order_.resize(set_.tiles.size());
-  for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
-  std::stable_sort(order_.begin(), order_.end(),
-                   [&](std::size_t a, std::size_t b) { return set_.tiles[a].y_nm < set_.tiles[b].y_nm; });
+  // Until a tile is read its size is unknown: 4096 px is assumed (a larger guess only loads a
+  // few tiles early, which the next eviction drops); the largest tile read replaces it.
+  footprint_modules_ = 4096 / module_px_;
+  bucket_nominal_ = std::max(64.0, 1024 / module_px_);
+  for (std::size_t i = 0; i < set_.tiles.size(); ++i)
+    nominal_index_[bucket_key(static_cast<std::int64_t>(std::floor(set_.tiles[i].x_nm / geo_.module_nm / bucket_nominal_)),
+                              static_cast<std::int64_t>(std::floor(set_.tiles[i].y_nm / geo_.module_nm / bucket_nominal_)))]
+        .push_back(i);
   for (unsigned t = 0; t < threads_; ++t) workspaces_.push_back(std::make_unique<workspace>());
   stats_.tiles_listed = set_.tiles.size();
 }
 
 scan_reader::~scan_reader() = default;
 
-void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
+std::uint32_t scan_reader::strip_columns() const
+{
+  const double modules = 8192 / module_px_;
+  return static_cast<std::uint32_t>(std::max(1.0, std::floor(modules / std::max(1, geo_.pitch))));
+}
+
+void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
 {
   const double n = geo_.code_size;
-  const double y_lo = static_cast<double>(geo_.cell_y(row0)) - search_modules_ - 1;
-  const double y_hi = static_cast<double>(geo_.cell_y(row1 == 0 ? 0 : row1 - 1)) + n + search_modules_ + 1;
-  // Drop the tiles above every row still to come.
+  const double margin = search_modules_ + 1;
+  const double y_lo = static_cast<double>(geo_.cell_y(row0)) - margin;
+  const double y_hi = static_cast<double>(geo_.cell_y(row1 == 0 ? 0 : row1 - 1)) + n + margin;
+  const double x_lo = static_cast<double>(geo_.cell_x(col0)) - margin;
+  const double x_hi = static_cast<double>(geo_.cell_x(col1 == 0 ? 0 : col1 - 1)) + n + margin;
+  // Drop the tiles that no cell from here on needs: above these rows, or outside these columns.
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
                               [&](const std::unique_ptr<posed_tile>& t) {
-                                double x, y, lowest = -1e300;
+                                double x, y, lo_x = 1e300, hi_x = -1e300, hi_y = -1e300;
                                 for (double u : {0.0, static_cast<double>(t->image.width)})
                                   for (double v : {0.0, static_cast<double>(t->image.height)}) {
                                     t->to_plate.apply(u, v, x, y);
-                                    lowest = std::max(lowest, y);
+                                    lo_x = std::min(lo_x, x), hi_x = std::max(hi_x, x), hi_y = std::max(hi_y, y);
                                   }
-                                return lowest < y_lo;
+                                // Kept while either its registered or its nominal footprint reaches
+                                // the region: the loading below goes by the nominal one, and a tile
+                                // dropped by one rule and read again by the other would churn.
+                                const double nx = t->nominal_x_nm / geo_.module_nm, ny = t->nominal_y_nm / geo_.module_nm;
+                                const bool nominal = ny + footprint_modules_ >= y_lo && nx + footprint_modules_ >= x_lo && nx <= x_hi;
+                                const bool keep = (hi_y >= y_lo && hi_x >= x_lo && lo_x <= x_hi) || nominal;
+                                if (!keep) cached_.erase(t->index);
+                                return !keep;
                               }),
                cache_.end());
-  // Tiles whose nominal top lies above the band's bottom: load those that can reach the band.
+  // Tiles whose nominal footprint reaches the region and that are not in memory.
   std::vector<std::size_t> load;
-  while (next_ < order_.size() && set_.tiles[order_[next_]].y_nm / geo_.module_nm <= y_hi) {
-    // A tile's height is known only once it is read: one that ends above the band is dropped by
-    // the next call's eviction.
-    load.push_back(order_[next_]);
-    ++next_;
-  }
+  const double reach = footprint_modules_;
+  for (auto by = static_cast<std::int64_t>(std::floor((y_lo - reach) / bucket_nominal_));
+       by <= static_cast<std::int64_t>(std::floor(y_hi / bucket_nominal_)); ++by)
+    for (auto bx = static_cast<std::int64_t>(std::floor((x_lo - reach) / bucket_nominal_));
+         bx <= static_cast<std::int64_t>(std::floor(x_hi / bucket_nominal_)); ++bx) {
+      const auto it = nominal_index_.find(bucket_key(bx, by));
+      if (it == nominal_index_.end()) continue;
+      for (std::size_t i : it->second) {
+        const double tx = set_.tiles[i].x_nm / geo_.module_nm, ty = set_.tiles[i].y_nm / geo_.module_nm;
+        if (tx > x_hi || ty > y_hi || tx + reach < x_lo || ty + reach < y_lo) continue;
+        if (cached_.count(i) || unreadable_.count(i)) continue;
+        load.push_back(i);
+      }
+    }
+  std::sort(load.begin(), load.end());
+  load.erase(std::unique(load.begin(), load.end()), load.end());
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
     return;
@@ -269,6 +299,7 @@ void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
           continue;
         }
         auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, options_.registration));
+        tile->index = load[i];
         correct_lattice(*tile, *workspaces_[t]);
         loaded[i] = std::move(tile);
       }
@@ -329,14 +360,18 @@ void scan_reader::prepare_rows(std::uint64_t row0, std::uint64_t row1)
   }
   for (std::size_t i = 0; i < load.size(); ++i) {
     if (!loaded[i]) {
+      unreadable_.insert(load[i]);
       ++stats_.tiles_unreadable;
       if (stats_.unreadable.size() < 20) stats_.unreadable.push_back(errors[i]);
       continue;
     }
     ++stats_.tiles_loaded;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
+    footprint_modules_ = std::max(footprint_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
+    cached_.insert(loaded[i]->index);
     cache_.push_back(std::move(loaded[i]));
   }
+  stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
 }
 

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "qrplate/core/decode_symbol.hpp"
@@ -41,6 +42,7 @@ struct cell_read {
 
 struct scan_read_stats {
   std::uint64_t tiles_listed = 0, tiles_loaded = 0, tiles_unreadable = 0, tiles_unregistered = 0;
+  std::uint64_t max_tiles_in_memory = 0;  // the most tiles held at once
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
@@ -53,9 +55,14 @@ class scan_reader {
   scan_reader& operator=(const scan_reader&) = delete;
 
   unsigned threads() const { return threads_; }
-  // Loads and registers (on all threads) every tile that code rows [row0, row1) may need, and
-  // drops the tiles that no row from row0 on needs. Rows must come in increasing order.
-  void prepare_rows(std::uint64_t row0, std::uint64_t row1);
+  // Loads and registers (on all threads) every tile that the cells of rows [row0, row1) and
+  // columns [col0, col1) may need, and drops the tiles above row0 or outside those columns.
+  // Memory is then the tiles of one such region. The plate is meant to be swept in column strips
+  // (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's edge is
+  // read once for each strip.
+  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  // Code columns per strip: about 8192 pixels of scan.
+  std::uint32_t strip_columns() const;
   // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
   void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);
 
@@ -76,8 +83,10 @@ class scan_reader {
   scan_read_options options_;
   unsigned threads_ = 1;
   double module_px_ = 0, search_modules_ = 0;
-  std::vector<std::size_t> order_;  // tiles by nominal top edge
-  std::size_t next_ = 0;            // next tile of order_ to load
+  double footprint_modules_ = 0;  // the largest tile side read so far (modules)
+  double bucket_nominal_ = 64;     // nominal_index_'s bucket side (modules)
+  std::unordered_map<std::uint64_t, std::vector<std::size_t>> nominal_index_;  // tiles by nominal position
+  std::unordered_set<std::size_t> cached_, unreadable_;                       // tile indices
   std::vector<std::unique_ptr<posed_tile>> cache_;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> index_;  // see index_tiles
   double bucket_ = 64;

@@ -35,6 +35,7 @@ struct finder_detection {
 };
 
 struct posed_tile {
+  std::size_t index = 0;  // in the scan set's tile list
   std::string file;
   double nominal_x_nm = 0, nominal_y_nm = 0;
   sim::gray_image image;

@@ -56,6 +56,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   if (r.scan) {
     j["median_snr"] = r.median_snr;
     j["tiles"] = {{"listed", r.tiles},
+                  {"reads", r.tile_reads},
+                  {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},
                   {"unregistered", r.tiles_unregistered},
                   {"moved_by_whole_pitches", r.lattice_corrections}};
