@@ -397,8 +397,9 @@ TEST(BlindReader, BadImagesGiveNothing)
     const auto r = read_codes(g);
     const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
     EXPECT_TRUE(r.codes.empty()) << g.width << "x" << g.height << "; " << seed_note();
-    // A generous bound: a hang or a quadratic blow-up, not a benchmark.
-    EXPECT_LT(seconds, 10.0) << g.width << "x" << g.height;
+    // A bound for a hang or a quadratic blow-up, not a benchmark: ~1 s here in Release, and it
+    // must hold under the sanitizers (~15 s) and on a loaded machine too.
+    EXPECT_LT(seconds, 120.0) << g.width << "x" << g.height;
   }
 }
 
