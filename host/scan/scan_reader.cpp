@@ -298,7 +298,9 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
           errors[i] = e.what();
           continue;
         }
-        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, options_.registration));
+        registration_options ro = options_.registration;
+        ro.polarity = polarity_;
+        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, ro));
         tile->index = load[i];
         correct_lattice(*tile, *workspaces_[t]);
         loaded[i] = std::move(tile);
@@ -314,6 +316,25 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   worker(0);
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
+  // The scan's polarity, from the first tiles that show it clearly (weighted by the finders they
+  // matched); tiles of this batch registered the other way are registered again with it.
+  if (polarity_ == 0) {
+    int votes[2] = {0, 0};
+    for (const auto& t : loaded)
+      if (t && t->registered) votes[t->polarity > 0 ? 0 : 1] += t->matched;
+    if (std::max(votes[0], votes[1]) >= 3 && votes[0] != votes[1]) polarity_ = votes[0] > votes[1] ? 1 : -1;
+    if (polarity_ != 0)
+      for (auto& t : loaded) {
+        if (!t || t->polarity == polarity_) continue;
+        registration_options ro = options_.registration;
+        ro.polarity = polarity_;
+        const std::size_t index = t->index;
+        const scan_tile& st = set_.tiles[index];
+        t = std::make_unique<posed_tile>(register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro));
+        t->index = index;
+        correct_lattice(*t, *workspaces_[0]);
+      }
+  }
   // Tiles whose frames fixed their lattice position give the stage's error; the others follow
   // it. A registered tile that read no frame (an edge, codes it holds only in part) may sit a
   // whole pitch off: it is moved by the whole pitches that bring it nearest the verified tiles'

@@ -83,6 +83,7 @@ class scan_reader {
   scan_read_options options_;
   unsigned threads_ = 1;
   double module_px_ = 0, search_modules_ = 0;
+  int polarity_ = 0;              // the scan's, once the first tiles showed it (registration_options)
   double footprint_modules_ = 0;  // the largest tile side read so far (modules)
   double bucket_nominal_ = 64;     // nominal_index_'s bucket side (modules)
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> nominal_index_;  // tiles by nominal position

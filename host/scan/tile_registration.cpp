@@ -77,6 +77,8 @@ struct fitted_pose {
 
 core::affine_map fit_rigid(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
                            const std::vector<double>& dv, double m);
+core::affine_map fit_pose(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
+                          const std::vector<double>& dv, double m);
 
 // The nominal map rotated about (cx, cy) and shifted by the guess, refined by least squares over
 // the finder detections it matches (tolerance tightening from 2 modules to 0.8).
@@ -107,16 +109,7 @@ fitted_pose fit_to_finders(const core::affine_map& nominal_plate, double cx, dou
       dv.push_back(d.v);
     }
     if (ex.empty()) break;
-    core::affine_map fitted;
-    bool ok = ex.size() >= 3 &&
-              core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), fitted);
-    // An affine map far from a similarity (finders along one line: a tile at the edge of the
-    // codes) is not trusted: a rigid map at the nominal scale then, which a line pins down.
-    if (ok) {
-      const double sxs = std::hypot(fitted.a[1], fitted.a[4]), sys = std::hypot(fitted.a[2], fitted.a[5]);
-      ok = std::fabs(sxs / m - 1) <= 0.05 && std::fabs(sys / m - 1) <= 0.05;
-    }
-    if (!ok) fitted = fit_rigid(ex, ey, du, dv, m);
+    const core::affine_map fitted = fit_pose(ex, ey, du, dv, m);
     core::affine_map inv;
     if (!fitted.inverse(inv)) break;
     f.to_pixel = fitted;
@@ -164,6 +157,26 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
     ++f.confirmed;
     f.pairs.push_back({a.x, a.y, fu, fv});
   }
+}
+
+// The map from plate points (ex, ey) to pixels (du, dv): affine when the points span both axes
+// and the fit stays near a similarity (rotation, scale within 5%, the small shear of drift), else
+// rigid at the nominal scale. An affine fit to points in a narrow band (one column of a large
+// code's alignment patterns at a tile's edge) can pass a loose scale check with a wild shear.
+core::affine_map fit_pose(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
+                          const std::vector<double>& dv, double m)
+{
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (std::size_t i = 0; i < ex.size(); ++i) x0 = std::min(x0, ex[i]), x1 = std::max(x1, ex[i]), y0 = std::min(y0, ey[i]), y1 = std::max(y1, ey[i]);
+  core::affine_map f;
+  if (ex.size() >= 3 && x1 - x0 >= 20 && y1 - y0 >= 20 &&
+      core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), f)) {
+    const double sxs = std::hypot(f.a[1], f.a[4]), sys = std::hypot(f.a[2], f.a[5]);
+    if (std::fabs(sxs / m - 1) <= 0.05 && std::fabs(sys / m - 1) <= 0.05 && std::fabs(f.a[1] - f.a[5]) <= 0.03 * m &&
+        std::fabs(f.a[2] + f.a[4]) <= 0.03 * m)
+      return f;
+  }
+  return fit_rigid(ex, ey, du, dv, m);
 }
 
 // Least-squares rotation and shift (scale fixed at m pixels per module) from plate points
@@ -433,7 +446,9 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     const std::vector<finder_detection>& d = signed_dets[k];
     if (!d.empty()) strength[k] = d[std::min<std::size_t>(1, d.size() - 1)].response;  // strongest first
   }
-  const int k = strength[0] >= strength[1] ? 0 : 1;
+  // A scan's polarity is one for all its tiles: once known it is not asked of a tile that holds
+  // a single real finder (its second strongest detection is then a look-alike of either sign).
+  const int k = o.polarity != 0 ? (o.polarity > 0 ? 0 : 1) : (strength[0] >= strength[1] ? 0 : 1);
   if (!(strength[k] > 0)) return t;
   const int sign = k == 0 ? 1 : -1;
   std::vector<finder_detection> dets = std::move(signed_dets[k]);
@@ -518,14 +533,21 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   std::vector<double> ex, ey, du, dv;
   for (const auto& c : best.pairs) ex.push_back(c.x), ey.push_back(c.y), du.push_back(c.u), dv.push_back(c.v);
   core::affine_map fitted = best.to_pixel;
-  if (!ex.empty()) {
-    bool ok = ex.size() >= 3 &&
-              core::fit_affine(ex.data(), ey.data(), du.data(), dv.data(), nullptr, static_cast<int>(ex.size()), fitted);
-    if (ok) {
-      const double sxs = std::hypot(fitted.a[1], fitted.a[4]), sys = std::hypot(fitted.a[2], fitted.a[5]);
-      ok = std::fabs(sxs / m - 1) <= 0.05 && std::fabs(sys / m - 1) <= 0.05;
+  // Look-alikes among the confirmed anchors pull a least-squares fit: refit without the worst
+  // while one sits more than a third of a module (and a pixel) off.
+  while (!ex.empty()) {
+    fitted = fit_pose(ex, ey, du, dv, m);
+    std::size_t worst = ex.size();
+    double worst_d = std::max(1.0, m / 3);
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+      double u, v;
+      fitted.apply(ex[i], ey[i], u, v);
+      const double d = std::hypot(u - du[i], v - dv[i]);
+      if (d > worst_d) worst_d = d, worst = i;
     }
-    if (!ok) fitted = fit_rigid(ex, ey, du, dv, m);
+    if (worst == ex.size() || ex.size() <= 2) break;
+    ex.erase(ex.begin() + static_cast<long>(worst)), ey.erase(ey.begin() + static_cast<long>(worst));
+    du.erase(du.begin() + static_cast<long>(worst)), dv.erase(dv.begin() + static_cast<long>(worst));
   }
   core::affine_map inv;
   if (!fitted.inverse(inv)) return t;

@@ -25,6 +25,7 @@ namespace qrplate::scan {
 struct registration_options {
   double search_um = 5.0;          // stage error searched around the nominal position (radius)
   double max_rotation_deg = 1.5;   // scan rotation searched, +-
+  int polarity = 0;                // +1 milled modules dark, -1 bright, 0 unknown (decided per tile)
 };
 
 // A finder pattern found in a tile: its centre in pixels and its template response
