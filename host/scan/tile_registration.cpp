@@ -375,26 +375,8 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
                                                         double y1)
 {
   std::vector<std::pair<double, double>> out;
-  auto add = [&](double cx, double cy, int size) {
-    const double near = 3.5, far = size - 3.5;
-    const std::pair<double, double> centres[3] = {{cx + near, cy + near}, {cx + far, cy + near}, {cx + near, cy + far}};
-    for (const auto& p : centres)
-      if (p.first >= x0 && p.first < x1 && p.second >= y0 && p.second < y1) out.push_back(p);
-  };
-  if (g.pitch > 0 && g.columns > 0 && g.rows > 0) {
-    const double gx = static_cast<double>(g.grid_x), gy = static_cast<double>(g.grid_y);
-    const auto c0 = static_cast<std::int64_t>(std::max(0.0, std::floor((x0 - gx - g.code_size) / g.pitch)));
-    const auto c1 = static_cast<std::int64_t>(std::min<double>(g.columns, std::ceil((x1 - gx) / g.pitch) + 1));
-    const auto r0 = static_cast<std::int64_t>(std::max(0.0, std::floor((y0 - gy - g.code_size) / g.pitch)));
-    const auto r1 = static_cast<std::int64_t>(std::min<double>(static_cast<double>(g.rows), std::ceil((y1 - gy) / g.pitch) + 1));
-    for (std::int64_t r = r0; r < r1; ++r)
-      for (std::int64_t c = c0; c < c1; ++c)
-        add(static_cast<double>(g.cell_x(static_cast<std::uint32_t>(c))), static_cast<double>(g.cell_y(static_cast<std::uint64_t>(r))),
-            g.code_size);
-  }
-  for (int strip = 0; strip < 2; ++strip)
-    for (std::uint32_t i = 0; i < g.header_copies; ++i)
-      add(static_cast<double>(g.header_x(strip, i)), static_cast<double>(g.header_y(strip)), plate::header_size);
+  for (const anchor_point& a : expected_anchors(g, x0, y0, x1, y1))
+    if (a.finder) out.emplace_back(a.x, a.y);
   return out;
 }
 
