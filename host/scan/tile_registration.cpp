@@ -71,6 +71,7 @@ struct fitted_pose {
   core::affine_map to_pixel, to_plate;
   int finders_matched = 0;
   int confirmed = 0;
+  int unexplained = 0;  // strong finder detections the pose puts nowhere near an expected finder
   std::vector<anchor_pair> pairs;
   double sx = 0, sy = 0, rotation = 0;
 };
@@ -500,8 +501,18 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     fitted_pose f = fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
     if (!f.ok) continue;
     confirm_anchors(iv, sign, m, 0.5f * strength[k], anchors, f);
-    const double f_value = f.confirmed - (gu.sx * gu.sx + gu.sy * gu.sy) / (prior_modules * prior_modules);
-    const double b_value = best.confirmed - (best.sx * best.sx + best.sy * best.sy) / (prior_modules * prior_modules);
+    // A strong detection the pose leaves without a finder is evidence against it: inside a large
+    // code the alignment patterns repeat every ~28 modules, so a pose off by that much confirms as
+    // many of them, but it cannot explain the code's real finder.
+    f.unexplained = 0;
+    for (const finder_detection& d : dets) {
+      if (d.response < 0.85f * strength[k]) continue;
+      double x, y;
+      f.to_plate.apply(d.u, d.v, x, y);
+      if (index.nearest(x, y, 1.5) < 0) ++f.unexplained;
+    }
+    const double f_value = f.confirmed - 5.0 * f.unexplained - (gu.sx * gu.sx + gu.sy * gu.sy) / (prior_modules * prior_modules);
+    const double b_value = best.confirmed - 5.0 * best.unexplained - (best.sx * best.sx + best.sy * best.sy) / (prior_modules * prior_modules);
     if (!best.ok || f_value > b_value + 0.5 ||
         (f_value > b_value - 0.5 && gu.sx * gu.sx + gu.sy * gu.sy < best.sx * best.sx + best.sy * best.sy)) {
       best = std::move(f);
