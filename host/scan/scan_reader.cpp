@@ -43,29 +43,6 @@ double sample_reach(double m) { return 0.25 * m + 1.0; }
 // Distance of (u, v) to the nearest edge of a w x h image (negative outside).
 double interior(double u, double v, double w, double h) { return std::min(std::min(u, w - u), std::min(v, h - v)); }
 
-// Searches the best anchor response around (u, v) within +-radius whole pixels, refined to a
-// fraction of a pixel with a parabola; false when the best is weaker than min_response.
-template <typename Response>
-bool find_anchor(Response response, double& u, double& v, int radius, float min_response)
-{
-  const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
-  float best = -1e30f;
-  int bx = 0, by = 0;
-  for (int dy = -radius; dy <= radius; ++dy)
-    for (int dx = -radius; dx <= radius; ++dx) {
-      const float r = response(bu + dx, bv + dy);
-      if (r > best) best = r, bx = bu + dx, by = bv + dy;
-    }
-  if (!(best >= min_response)) return false;
-  auto vertex = [](float a, float b, float c) {
-    const float den = a - 2 * b + c;
-    return den < 0 ? std::clamp(0.5f * (a - c) / den, -0.5f, 0.5f) : 0.0f;
-  };
-  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
-  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
-  return true;
-}
-
 // Where the modules of one code lie in one tile: the tile's map, corrected by a smooth field of
 // the offsets measured at the code's own finder and alignment patterns inside the tile. The
 // tile's affine map already holds rotation, scale and the steady part of the drift; what is left
@@ -190,10 +167,6 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
     }
 }
 
-std::uint64_t bucket_key(std::int64_t x, std::int64_t y)
-{
-  return (static_cast<std::uint64_t>(x) << 32) ^ (static_cast<std::uint64_t>(y) & 0xffffffffu);
-}
 
 }  // namespace
 
@@ -216,7 +189,7 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
   footprint_modules_ = 4096 / module_px_;
   bucket_nominal_ = std::max(64.0, 1024 / module_px_);
   for (std::size_t i = 0; i < set_.tiles.size(); ++i)
-    nominal_index_[bucket_key(static_cast<std::int64_t>(std::floor(set_.tiles[i].x_nm / geo_.module_nm / bucket_nominal_)),
+    nominal_index_[plane_key(static_cast<std::int64_t>(std::floor(set_.tiles[i].x_nm / geo_.module_nm / bucket_nominal_)),
                               static_cast<std::int64_t>(std::floor(set_.tiles[i].y_nm / geo_.module_nm / bucket_nominal_)))]
         .push_back(i);
   for (unsigned t = 0; t < threads_; ++t) workspaces_.push_back(std::make_unique<workspace>());
@@ -265,7 +238,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
        by <= static_cast<std::int64_t>(std::floor(y_hi / bucket_nominal_)); ++by)
     for (auto bx = static_cast<std::int64_t>(std::floor((x_lo - reach) / bucket_nominal_));
          bx <= static_cast<std::int64_t>(std::floor(x_hi / bucket_nominal_)); ++bx) {
-      const auto it = nominal_index_.find(bucket_key(bx, by));
+      const auto it = nominal_index_.find(plane_key(bx, by));
       if (it == nominal_index_.end()) continue;
       for (std::size_t i : it->second) {
         const double tx = set_.tiles[i].x_nm / geo_.module_nm, ty = set_.tiles[i].y_nm / geo_.module_nm;
@@ -415,7 +388,7 @@ void scan_reader::index_tiles()
       }
     for (auto by = static_cast<std::int64_t>(std::floor(lo_y / bucket_)); by <= static_cast<std::int64_t>(std::floor(hi_y / bucket_)); ++by)
       for (auto bx = static_cast<std::int64_t>(std::floor(lo_x / bucket_)); bx <= static_cast<std::int64_t>(std::floor(hi_x / bucket_)); ++bx)
-        index_[bucket_key(bx, by)].push_back(static_cast<std::uint32_t>(i));
+        index_[plane_key(bx, by)].push_back(static_cast<std::uint32_t>(i));
   }
 }
 
@@ -562,7 +535,7 @@ void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t co
   std::vector<std::uint32_t> near;
   for (auto by = static_cast<std::int64_t>(std::floor(y0 / bucket_)); by <= static_cast<std::int64_t>(std::floor((y0 + n) / bucket_)); ++by)
     for (auto bx = static_cast<std::int64_t>(std::floor(x0 / bucket_)); bx <= static_cast<std::int64_t>(std::floor((x0 + n) / bucket_)); ++bx) {
-      const auto it = index_.find(bucket_key(bx, by));
+      const auto it = index_.find(plane_key(bx, by));
       if (it != index_.end()) near.insert(near.end(), it->second.begin(), it->second.end());
     }
   std::sort(near.begin(), near.end());

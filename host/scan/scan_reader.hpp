@@ -67,8 +67,6 @@ class scan_reader {
   void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);
 
   const scan_read_stats& stats() const { return stats_; }
-  // Tiles in memory now (for tests of the streaming bound).
-  std::size_t tiles_in_memory() const { return cache_.size(); }
 
  private:
   struct workspace;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 namespace qrplate::scan {
@@ -9,10 +10,6 @@ namespace {
 
 constexpr double pi = 3.14159265358979323846;
 
-std::uint64_t cell_key(std::int64_t x, std::int64_t y)
-{
-  return (static_cast<std::uint64_t>(x) << 32) ^ (static_cast<std::uint64_t>(y) & 0xffffffffu);
-}
 
 // The expected finders in a hash grid of 8-module cells, for nearest-neighbour lookups.
 class finder_index {
@@ -20,7 +17,7 @@ class finder_index {
   explicit finder_index(std::vector<std::pair<double, double>> points) : points_(std::move(points))
   {
     for (std::size_t i = 0; i < points_.size(); ++i)
-      cells_[cell_key(cell(points_[i].first), cell(points_[i].second))].push_back(static_cast<std::uint32_t>(i));
+      cells_[plane_key(cell(points_[i].first), cell(points_[i].second))].push_back(static_cast<std::uint32_t>(i));
   }
   const std::vector<std::pair<double, double>>& points() const { return points_; }
   // Index of the nearest point within `radius` (<= 8) of (x, y), or -1.
@@ -31,7 +28,7 @@ class finder_index {
     const std::int64_t cx = cell(x), cy = cell(y);
     for (std::int64_t dy = -1; dy <= 1; ++dy)
       for (std::int64_t dx = -1; dx <= 1; ++dx) {
-        const auto it = cells_.find(cell_key(cx + dx, cy + dy));
+        const auto it = cells_.find(plane_key(cx + dx, cy + dy));
         if (it == cells_.end()) continue;
         for (std::uint32_t i : it->second) {
           const double ex = points_[i].first - x, ey = points_[i].second - y;
@@ -73,7 +70,7 @@ struct fitted_pose {
   int confirmed = 0;
   int unexplained = 0;  // strong finder detections the pose puts nowhere near an expected finder
   std::vector<anchor_pair> pairs;
-  double sx = 0, sy = 0, rotation = 0;
+  double sx = 0, sy = 0;  // the proposal's shift (modules), for the prior
 };
 
 core::affine_map fit_rigid(const std::vector<double>& ex, const std::vector<double>& ey, const std::vector<double>& du,
@@ -136,25 +133,11 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
     f.to_pixel.apply(a.x, a.y, u, v);
     const double reach = (a.finder ? 4.5 : 2.5) * m + radius + 2;
     if (u < reach || v < reach || u > iv.width - reach || v > iv.height - reach) continue;
-    const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
-    float best = -1e30f;
-    int bx = bu, by = bv;
-    for (int dy = -radius; dy <= radius; ++dy)
-      for (int dx = -radius; dx <= radius; ++dx) {
-        const float r = s * (a.finder ? core::finder_response(iv, bu + dx, bv + dy, m) : core::alignment_response(iv, bu + dx, bv + dy, m));
-        if (r > best) best = r, bx = bu + dx, by = bv + dy;
-      }
-    if (best < min_response) continue;
-    // To a fraction of a pixel: a parabola through the neighbours on each axis.
     auto response = [&](int px, int py) {
       return s * (a.finder ? core::finder_response(iv, px, py, m) : core::alignment_response(iv, px, py, m));
     };
-    auto vertex = [](float l, float c, float r) {
-      const float den = l - 2 * c + r;
-      return den < 0 ? std::clamp(0.5f * (l - r) / den, -0.5f, 0.5f) : 0.0f;
-    };
-    const double fu = bx + static_cast<double>(vertex(response(bx - 1, by), best, response(bx + 1, by)));
-    const double fv = by + static_cast<double>(vertex(response(bx, by - 1), best, response(bx, by + 1)));
+    if (!find_anchor(response, u, v, radius, min_response)) continue;
+    const double fu = u, fv = v;
     ++f.confirmed;
     f.pairs.push_back({a.x, a.y, fu, fv});
   }
@@ -291,7 +274,7 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
     bool near = false;
     for (std::int64_t dy = -1; dy <= 1 && !near; ++dy)
       for (std::int64_t dx = -1; dx <= 1 && !near; ++dx) {
-        const auto it = taken.find(cell_key(cell(c.u) + dx, cell(c.v) + dy));
+        const auto it = taken.find(plane_key(cell(c.u) + dx, cell(c.v) + dy));
         if (it == taken.end()) continue;
         for (std::uint32_t i : it->second) {
           const double ex = found[i].u - c.u, ey = found[i].v - c.v;
@@ -302,29 +285,13 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
         }
       }
     if (near) continue;
-    taken[cell_key(cell(c.u), cell(c.v))].push_back(static_cast<std::uint32_t>(found.size()));
+    taken[plane_key(cell(c.u), cell(c.v))].push_back(static_cast<std::uint32_t>(found.size()));
     found.push_back(c);
   }
   // Refine each to the best whole pixel nearby, then a parabola through its neighbours.
-  for (finder_detection& f : found) {
-    int bx = static_cast<int>(f.u), by = static_cast<int>(f.v);
-    float best = f.response;
-    for (int dy = -step; dy <= step; ++dy)
-      for (int dx = -step; dx <= step; ++dx) {
-        const float r = sign * core::finder_response(iv, bx + dx, by + dy, m);
-        if (r > best) best = r, f.u = bx + dx, f.v = by + dy;
-      }
-    bx = static_cast<int>(f.u), by = static_cast<int>(f.v);
-    auto vertex = [](float a, float b, float c) {
-      const float den = a - 2 * b + c;
-      return den < 0 ? std::clamp(0.5f * (a - c) / den, -0.5f, 0.5f) : 0.0f;
-    };
-    const float l = sign * core::finder_response(iv, bx - 1, by, m), r = sign * core::finder_response(iv, bx + 1, by, m);
-    const float t = sign * core::finder_response(iv, bx, by - 1, m), b = sign * core::finder_response(iv, bx, by + 1, m);
-    f.u = static_cast<double>(bx) + vertex(l, best, r);
-    f.v = static_cast<double>(by) + vertex(t, best, b);
-    f.response = best;
-  }
+  for (finder_detection& f : found)
+    find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, f.u, f.v, step,
+                -std::numeric_limits<float>::infinity(), &f.response);
   std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;
 }
@@ -443,7 +410,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   dets.erase(std::remove_if(dets.begin(), dets.end(), [&](const finder_detection& d) { return d.response < floor_response; }),
              dets.end());
   t.polarity = sign;
-  t.finders = static_cast<int>(dets.size());
   t.finder_strength = strength[k];
 
   // Vote: every (detection, expected finder within the search radius) pair proposes a shift,
@@ -461,7 +427,7 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
       for (const auto& e : index.points()) {
         const double sx = e.first - qx, sy = e.second - qy;
         if (sx * sx + sy * sy > search2) continue;
-        ++votes[cell_key(static_cast<std::int64_t>(std::floor(sx)), static_cast<std::int64_t>(std::floor(sy)))];
+        ++votes[plane_key(static_cast<std::int64_t>(std::floor(sx)), static_cast<std::int64_t>(std::floor(sy)))];
       }
     }
     for (const auto& [key, n] : votes) {
@@ -469,7 +435,7 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
       // A shift on a bin edge splits its votes: score 2x2 bins together.
       int score = n;
       for (const auto& [dx, dy] : {std::pair<int, int>{1, 0}, {0, 1}, {1, 1}}) {
-        const auto it = votes.find(cell_key(kx + dx, ky + dy));
+        const auto it = votes.find(plane_key(kx + dx, ky + dy));
         if (it != votes.end()) score += it->second;
       }
       const double sx = kx + 1.0, sy = ky + 1.0;
@@ -516,11 +482,10 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     if (!best.ok || f_value > b_value + 0.5 ||
         (f_value > b_value - 0.5 && gu.sx * gu.sx + gu.sy * gu.sy < best.sx * best.sx + best.sy * best.sy)) {
       best = std::move(f);
-      best.sx = gu.sx, best.sy = gu.sy, best.rotation = gu.rotation;
+      best.sx = gu.sx, best.sy = gu.sy;
     }
   }
   if (!best.ok) return t;
-  t.rotation_deg = best.rotation * 180 / pi;
   // The final map: least squares over every confirmed anchor (affine when they span the tile,
   // rigid at the nominal scale when they lie on a line).
   std::vector<double> ex, ey, du, dv;
@@ -555,10 +520,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.rms_px = ex.empty() ? 0 : std::sqrt(sse / static_cast<double>(ex.size()));
   t.matched = best.finders_matched;
   t.confirmed = best.confirmed;
-  double px, py;
-  t.to_plate.apply(0, 0, px, py);
-  t.shift_modules[0] = px - tx0;
-  t.shift_modules[1] = py - ty0;
   // Two finders, or one with alignment patterns around it, pin a tile down.
   t.registered = t.matched >= 2 || (t.matched >= 1 && t.confirmed >= 4);
   return t;

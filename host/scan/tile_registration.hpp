@@ -11,6 +11,8 @@
 // its own cell).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +37,37 @@ struct finder_detection {
   float response = 0;
 };
 
+// A key for a hash map over a grid of the plane: cell (x, y).
+inline std::uint64_t plane_key(std::int64_t x, std::int64_t y)
+{
+  return (static_cast<std::uint64_t>(x) << 32) ^ (static_cast<std::uint64_t>(y) & 0xffffffffu);
+}
+
+// Climbs a template response (response(px, py) at whole pixels) to its best within +-radius of
+// (u, v) (the start wins ties), then to a fraction of a pixel with a parabola through the
+// neighbours on each axis. False, leaving (u, v) alone, when the best is below min_response.
+template <typename Response>
+bool find_anchor(Response response, double& u, double& v, int radius, float min_response, float* best_response = nullptr)
+{
+  const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
+  float best = response(bu, bv);
+  int bx = bu, by = bv;
+  for (int dy = -radius; dy <= radius; ++dy)
+    for (int dx = -radius; dx <= radius; ++dx) {
+      const float r = response(bu + dx, bv + dy);
+      if (r > best) best = r, bx = bu + dx, by = bv + dy;
+    }
+  if (!(best >= min_response)) return false;
+  auto vertex = [](float a, float b, float c) {
+    const float den = a - 2 * b + c;
+    return den < 0 ? std::clamp(0.5f * (a - c) / den, -0.5f, 0.5f) : 0.0f;
+  };
+  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
+  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
+  if (best_response) *best_response = best;
+  return true;
+}
+
 struct posed_tile {
   std::size_t index = 0;  // in the scan set's tile list
   std::string file;
@@ -48,14 +81,11 @@ struct posed_tile {
   core::affine_map to_plate;     // its inverse
   bool registered = false;       // false: nominal pose (too few finders matched)
   bool verified = false;         // frames read in the tile confirmed (or corrected) its lattice position
-  int finders = 0;               // detections of the chosen polarity
   int matched = 0;               // of them, matched to the lattice
   int confirmed = 0;             // finder and alignment patterns the pose predicts and the tile shows (used in the fit)
   double rms_px = 0;             // fit residual
   float finder_strength = 0;     // template response of this tile's real finders (second strongest)
   int anchor_search_px = 0;      // per-code anchor search radius beyond the usual (unverified tiles), 0: usual
-  double shift_modules[2] = {0, 0};  // found position minus nominal, plate modules (before lattice correction)
-  double rotation_deg = 0;
 
   core::gray_view view() const
   {

@@ -120,7 +120,7 @@ void add_decode_command(CLI::App& app)
       "A plate without plate.json is bootstrapped from its header codes (plate images only, for now).\n"
       "The output appears only when every byte is recovered (exit 0); otherwise the recovered part stays\n"
       "in OUT.partial and the lost byte ranges are reported (exit 1).\n\n"
-      "Images: every QR code found (any encoder, 1-20 px per module, either polarity, any rotation) is\n"
+      "Images: every QR code found (any encoder, ~1.5-20 px per module, either polarity, any rotation) is\n"
       "printed as FILE: vVERSION-LEVEL at (X, Y): CONTENT; exit 0 when at least one code was read.\n\n"
       "Examples:\n"
       "  qrplate decode plate -o restored.tar\n"
