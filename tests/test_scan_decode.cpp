@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -235,6 +236,47 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   EXPECT_LT(r.max_tiles_in_memory, r.tiles * 3 / 4) << r.max_tiles_in_memory << " of " << r.tiles;
   EXPECT_LE(r.tile_reads, r.tiles + r.tiles / 3);  // tiles on the strips' edge are read twice, no more
   fs::remove(out);
+  fs::remove_all(s);
+  fs::remove_all(dir);
+  fs::remove(input);
+}
+
+// Version-40-L codes at 4 px/module are 708 px wide: with 1024-px tiles most codes lie across two
+// to four tiles, and the tiles of the plate's last column hold slivers of codes with no finder
+// of their own, only parts of a periodic grid of alignment patterns that a pose off by a grid
+// step explains as well. Those tiles must be placed by the image content they share with their
+// neighbours; before that, 4 of these 30 codes were lost (more than the 2 parity frames).
+TEST(ScanDecode, LargeCodesAcrossTilesAtFourPixelsPerModule)
+{
+  const std::string dir = temp("v40");
+  const std::string input = dir + ".in";
+  fs::remove_all(dir);
+  std::vector<char> payload(80000);
+  std::mt19937_64 rng(40);
+  for (char& c : payload) c = static_cast<char>(rng());
+  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  plate::plate_encode_options o;
+  o.geometry.version = 40;
+  o.geometry.ecc = ecc_level::L;
+  o.plate_id = 0xBE7ECull;
+  plate::encode_plates(input, dir, o);
+  const std::string s = temp("scan_v40");
+  fs::remove_all(s);
+  sim::simulate_options so = sim::preset("clean");
+  so.px_per_module = 4.0;
+  so.tile_px = 1024;
+  so.seed = 5;
+  sim::simulate(dir, s, so);
+  const std::string out = s + ".out";
+  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  EXPECT_TRUE(r.complete) << r.lost_frames << " frames lost";
+  if (r.complete) {
+    EXPECT_TRUE(read_file(out) == payload);
+  }
+  EXPECT_EQ(r.codes_unreadable, 0u) << "of " << r.codes;
+  EXPECT_GE(r.tiles_stitched, 1u);
+  fs::remove(out);
+  fs::remove(out + ".partial");
   fs::remove_all(s);
   fs::remove_all(dir);
   fs::remove(input);
@@ -540,6 +582,118 @@ TEST(TileRegistration, FindsTheTruePose)
       }
     EXPECT_LT(worst, 0.3) << "rms " << t.rms_px << " pose " << c.x_nm << "," << c.y_nm << " rotation " << c.rotation;
   }
+}
+
+
+// Two tiles rendered at known poses that overlap by ~100 px: register_against places the second
+// by the content it shares with the first (already placed), whatever its own finders say, to a
+// fraction of a pixel; with nothing in common it declines and leaves the tile alone.
+TEST(TileRegistration, OverlapWithAPlacedNeighbourGivesTheTruePose)
+{
+  plate_fixture& p = small_plate();
+  const std::vector<char> json = read_file((fs::path(p.dir) / "plate.json").string());
+  const plate::manifest man = plate::manifest_from_json(std::string(json.begin(), json.end()));
+  const plate::plate_geometry g = plate::geometry_of(man);
+  sim::plate_image_reader reader((fs::path(p.dir) / "plate.tif").string());
+  std::vector<std::uint64_t> window;
+  std::size_t stride = 0;
+  reader.read_window(0, 0, 600, 600, window, stride);
+  sim::module_window mw{window.data(), stride, 0, 0, 600, 600, g.module_nm};
+  sim::sem_params sem;
+  sem.drift_nm_per_s = 0;
+  sem.jitter_nm = 0;
+  sem.vibration_nm = 0;
+  sim::tile_spec spec;
+  spec.width = spec.height = 512;
+  spec.pixel_nm = g.module_nm / 3.0;
+  auto render = [&](const sim::tile_pose& pose) {
+    sim::gray_image img;
+    img.width = img.height = spec.width;
+    img.bits = 16;
+    img.pixels.resize(static_cast<std::size_t>(spec.width) * spec.height);
+    sim::render_tile(sem, pose, spec, mw, 7, img.pixels.data());
+    return img;
+  };
+  const double step_nm = 412 * spec.pixel_nm;  // ~100 px of overlap
+  const sim::tile_pose ref_pose{1500, 2000, 0.3, 1.0};
+  const sim::tile_pose true_pose{1500 + step_nm + 260, 2000 - 180, -0.2, 1.0};  // stage error ~5 and ~4 modules
+  const scan::scan_tile ref_tile{"a", ref_pose.x_nm, ref_pose.y_nm};
+  const scan::scan_tile t_tile{"b", 1500 + step_nm, 2000};  // where the stage was told to go
+  scan::registration_options ro;
+  ro.polarity = 1;
+  const scan::posed_tile ref = scan::register_tile(render(ref_pose), ref_tile, spec.pixel_nm, g, ro);
+  ASSERT_TRUE(ref.registered);
+  scan::posed_tile t = scan::register_tile(render(true_pose), t_tile, spec.pixel_nm, g, ro);
+  t.to_pixel = t.to_pixel.shifted(-30, 20);  // as if its own finders had fooled it
+  t.to_pixel.inverse(t.to_plate);
+  ASSERT_TRUE(scan::register_against(t, ref, g, spec.pixel_nm, 0, 0, 12));
+  EXPECT_TRUE(t.stitched && t.registered);
+  const double r = true_pose.rotation_deg * 3.14159265358979323846 / 180;
+  double worst = 0;
+  for (double u : {10.0, 256.0, 500.0})
+    for (double v : {10.0, 256.0, 500.0}) {
+      const double x = (true_pose.x_nm + spec.pixel_nm * (u * std::cos(r) - v * std::sin(r))) / g.module_nm;
+      const double y = (true_pose.y_nm + spec.pixel_nm * (u * std::sin(r) + v * std::cos(r))) / g.module_nm;
+      double fu, fv;
+      t.to_pixel.apply(x, y, fu, fv);
+      worst = std::max(worst, std::hypot(fu - u, fv - v));
+    }
+  EXPECT_LT(worst, 0.5) << "rms " << t.rms_px << " confirmed " << t.confirmed;
+  // A stage error beyond the search: the true shift is not among those tried.
+  scan::posed_tile far = scan::register_tile(render(true_pose), t_tile, spec.pixel_nm, g, ro);
+  EXPECT_FALSE(scan::register_against(far, ref, g, spec.pixel_nm, -40, 40, 6));
+  EXPECT_FALSE(far.stitched);
+  // A neighbour that shares no part of the plate.
+  const scan::scan_tile away{"c", 1500 + 5 * step_nm, 2000};
+  scan::posed_tile lone = scan::register_tile(render({away.x_nm, away.y_nm, 0, 1.0}), away, spec.pixel_nm, g, ro);
+  EXPECT_FALSE(scan::register_against(lone, ref, g, spec.pixel_nm, 0, 0, 12));
+}
+
+// estimate_contrast (a histogram of module-box means) against the plain computation: every
+// box mean, sorted, the 5th and 95th percentiles.
+TEST(TileRegistration, ContrastMatchesSortedPercentiles)
+{
+  std::mt19937_64 rng(77);
+  for (int trial = 0; trial < 6; ++trial) {
+    sim::gray_image img;
+    img.width = 200 + 37 * static_cast<std::uint32_t>(trial);
+    img.height = 150 + 11 * static_cast<std::uint32_t>(trial);
+    img.bits = 16;
+    img.pixels.resize(static_cast<std::size_t>(img.width) * img.height);
+    std::uniform_int_distribution<int> level(0, 65535), noise(-900, 900);
+    const int lo = level(rng) / 2, hi = 32768 + level(rng) / 2;
+    for (auto& v : img.pixels) v = static_cast<std::uint16_t>(std::clamp((rng() % 3 == 0 ? lo : hi) + noise(rng), 0, 65535));
+    std::vector<double> sums;
+    scan::build_integral(img, sums);
+    const core::integral_view iv{sums.data(), static_cast<int>(img.width), static_cast<int>(img.height)};
+    const double m = 2.0 + trial;
+    const int step = static_cast<int>(std::lround(m));
+    std::vector<double> means;
+    for (std::uint32_t y = 0; y + step <= img.height; y += step)
+      for (std::uint32_t x = 0; x + step <= img.width; x += step) {
+        double sum = 0;
+        for (int j = 0; j < step; ++j)
+          for (int i = 0; i < step; ++i) sum += img.pixels[(y + j) * img.width + x + i];
+        means.push_back(sum / (step * step));
+      }
+    std::sort(means.begin(), means.end());
+    const double expected = means[means.size() - 1 - means.size() / 20] - means[means.size() / 20];
+    EXPECT_NEAR(scan::estimate_contrast(iv, m), expected, 1.0) << "trial " << trial;  // whole image units
+  }
+}
+
+// core::round_to_int is std::lround, inline (halves away from zero), and safe out of range.
+TEST(SampleSymbol, RoundToIntIsLround)
+{
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> any(-5000, 5000);
+  for (int i = 0; i < 100000; ++i) {
+    const double x = i < 2000 ? (i - 1000) * 0.5 : any(rng);
+    ASSERT_EQ(core::round_to_int(x), static_cast<int>(std::lround(x))) << x;
+  }
+  EXPECT_EQ(core::round_to_int(std::nan("")), -1000000000);
+  EXPECT_EQ(core::round_to_int(1e300), 1000000000);
+  EXPECT_EQ(core::round_to_int(-1e300), -1000000000);
 }
 
 }  // namespace

@@ -513,6 +513,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.max_tiles_in_memory = st.max_tiles_in_memory;
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;
+  res.tiles_stitched = st.tiles_stitched;
   res.tile_errors = st.unreadable;
 }
 

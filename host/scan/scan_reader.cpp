@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -227,7 +228,11 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
                                 const double nx = t->nominal_x_nm / geo_.module_nm, ny = t->nominal_y_nm / geo_.module_nm;
                                 const bool nominal = ny + footprint_modules_ >= y_lo && nx + footprint_modules_ >= x_lo && nx <= x_hi;
                                 const bool keep = (hi_y >= y_lo && hi_x >= x_lo && lo_x <= x_hi) || nominal;
-                                if (!keep) cached_.erase(t->index);
+                                if (!keep) {
+                                  cached_.erase(t->index);
+                                  spare_integrals_.push_back(std::move(t->integral));
+                                  spare_pixels_.push_back(std::move(t->image.pixels));
+                                }
                                 return !keep;
                               }),
                cache_.end());
@@ -265,15 +270,31 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         if (i >= load.size()) return;
         const scan_tile& st = set_.tiles[load[i]];
         sim::gray_image img;
+        std::vector<std::uint16_t> pixels;
+        {
+          std::lock_guard<std::mutex> lock(spare_mutex_);
+          if (!spare_pixels_.empty()) {
+            pixels = std::move(spare_pixels_.back());
+            spare_pixels_.pop_back();
+          }
+        }
         try {
-          img = sim::read_gray_image(st.file);
+          img = sim::read_gray_image(st.file, std::move(pixels));
         } catch (const std::exception& e) {
           errors[i] = e.what();
           continue;
         }
         registration_options ro = options_.registration;
         ro.polarity = polarity_;
-        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, ro));
+        std::vector<double> buffer;
+        {
+          std::lock_guard<std::mutex> lock(spare_mutex_);
+          if (!spare_integrals_.empty()) {
+            buffer = std::move(spare_integrals_.back());
+            spare_integrals_.pop_back();
+          }
+        }
+        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, ro, std::move(buffer)));
         tile->index = load[i];
         correct_lattice(*tile, *workspaces_[t]);
         loaded[i] = std::move(tile);
@@ -288,6 +309,8 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   for (unsigned t = 1; t < threads_ && t < load.size(); ++t) pool.emplace_back(worker, t);
   worker(0);
   for (auto& th : pool) th.join();
+  spare_integrals_.clear();  // what the loads did not take goes back to the system
+  spare_pixels_.clear();
   if (failure) std::rethrow_exception(failure);
   // The scan's polarity, from the first tiles that show it clearly (weighted by the finders they
   // matched); tiles of this batch registered the other way are registered again with it.
@@ -303,10 +326,92 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         ro.polarity = polarity_;
         const std::size_t index = t->index;
         const scan_tile& st = set_.tiles[index];
-        t = std::make_unique<posed_tile>(register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro));
+        t = std::make_unique<posed_tile>(
+            register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro, std::move(t->integral)));
         t->index = index;
         correct_lattice(*t, *workspaces_[0]);
       }
+  }
+  // The scan's finder strength (the template response of its real finders), from tiles whose
+  // pose matched two finders or more to the lattice: later tiles judge their detections by it.
+  if (!(options_.registration.finder_strength > 0)) {
+    std::vector<float> strengths;
+    for (const auto* batch : {&loaded, &cache_})
+      for (const auto& t : *batch)
+        if (t && t->registered && t->matched >= 2) strengths.push_back(t->finder_strength);
+    if (strengths.size() >= 3) {
+      std::nth_element(strengths.begin(), strengths.begin() + static_cast<long>(strengths.size() / 2), strengths.end());
+      options_.registration.finder_strength = strengths[strengths.size() / 2];
+    }
+  }
+  // A tile that read no frame and holds no real finder (its strongest detection well below the
+  // scan's finders: a sliver at the plate's edge, the inside of a large code) was placed by
+  // look-alikes or by the periodic grid of alignment patterns, either of which can be off by many
+  // modules. Such a tile is placed instead by the image content it shares with a neighbour that
+  // frames or two real finders placed (random data matches itself at one shift only); it keeps
+  // its own pose where that fails. (Tiles whose own finders placed them are left alone: stitching every unverified
+  // tile was slower and, through chains of stitched tiles, worse.)
+  {
+    const float strong = options_.registration.finder_strength > 0 ? 0.6f * options_.registration.finder_strength
+                                                                   : std::numeric_limits<float>::infinity();
+    auto footprint = [&](const posed_tile& t, double& x0, double& y0, double& x1, double& y1) {
+      x0 = t.nominal_x_nm / geo_.module_nm, y0 = t.nominal_y_nm / geo_.module_nm;
+      x1 = x0 + t.image.width / module_px_, y1 = y0 + t.image.height / module_px_;
+    };
+    // A tile may serve as the reference when frames placed it, or two real finders did.
+    auto placed = [&](const posed_tile& t) {
+      return t.verified || (t.registered && t.matched >= 2 && t.finder_strength >= strong);
+    };
+    // The stage error expected, and how far from it to look: the placed tiles' median and
+    // scatter once enough are known, else anywhere within the search radius.
+    std::vector<double> ox = offsets_x_, oy = offsets_y_;
+    for (const auto& t : loaded)
+      if (t && placed(*t)) {
+        double x, y;
+        t->to_plate.apply(0, 0, x, y);
+        ox.push_back(x - t->nominal_x_nm / geo_.module_nm), oy.push_back(y - t->nominal_y_nm / geo_.module_nm);
+      }
+    double expect_x = 0, expect_y = 0, stitch_search = search_modules_;
+    if (ox.size() >= 5) {
+      std::vector<double> sx = ox, sy = oy, dev;
+      std::nth_element(sx.begin(), sx.begin() + static_cast<long>(sx.size() / 2), sx.end());
+      std::nth_element(sy.begin(), sy.begin() + static_cast<long>(sy.size() / 2), sy.end());
+      expect_x = sx[sx.size() / 2], expect_y = sy[sy.size() / 2];
+      for (std::size_t i = 0; i < ox.size(); ++i) dev.push_back(std::hypot(ox[i] - expect_x, oy[i] - expect_y));
+      std::nth_element(dev.begin(), dev.begin() + static_cast<long>(dev.size() / 2), dev.end());
+      stitch_search = std::min(search_modules_, std::max(4.0, 4 * 1.4826 * dev[dev.size() / 2] + 3));
+    }
+    // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
+    // placed neighbours, most shared area first, each neighbour once.
+    std::vector<std::vector<const posed_tile*>> tried(loaded.size());
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (std::size_t i = 0; i < loaded.size(); ++i) {
+        auto& t = loaded[i];
+        if (!t || t->verified || t->stitched || (t->registered && t->finder_strength >= strong)) continue;
+        double ax0, ay0, ax1, ay1;
+        footprint(*t, ax0, ay0, ax1, ay1);
+        std::vector<std::pair<double, const posed_tile*>> neighbours;
+        for (const auto* batch : {&loaded, &cache_})
+          for (const auto& other : *batch) {
+            if (!other || other.get() == t.get() || !(placed(*other) || other->stitched)) continue;
+            if (std::find(tried[i].begin(), tried[i].end(), other.get()) != tried[i].end()) continue;
+            double bx0, by0, bx1, by1;
+            footprint(*other, bx0, by0, bx1, by1);
+            const double area = std::max(0.0, std::min(ax1, bx1) - std::max(ax0, bx0)) * std::max(0.0, std::min(ay1, by1) - std::max(ay0, by0));
+            if (area > 0) neighbours.push_back({area, other.get()});
+          }
+        std::sort(neighbours.begin(), neighbours.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (const auto& [area, neighbour] : neighbours) {
+          tried[i].push_back(neighbour);
+          if (register_against(*t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) {
+            ++stats_.tiles_stitched;
+            changed = true;
+            break;
+          }
+        }
+      }
+    }
   }
   // Tiles whose frames fixed their lattice position give the stage's error; the others follow
   // it. A registered tile that read no frame (an edge, codes it holds only in part) may sit a
@@ -333,7 +438,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     const double spread = std::max(2.0, 3 * 1.4826 * dev[dev.size() / 2] + 2);  // modules
     const bool scatter_known = offsets_x_.size() >= 5;
     for (const auto& t : loaded) {
-      if (!t || t->verified) continue;
+      if (!t || t->verified || t->stitched) continue;  // stitched: placed by a neighbour that was
       double x, y;
       t->to_plate.apply(0, 0, x, y);
       double ex = x - t->nominal_x_nm / geo_.module_nm - mx, ey = y - t->nominal_y_nm / geo_.module_nm - my;

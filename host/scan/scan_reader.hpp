@@ -43,6 +43,7 @@ struct cell_read {
 struct scan_read_stats {
   std::uint64_t tiles_listed = 0, tiles_loaded = 0, tiles_unreadable = 0, tiles_unregistered = 0;
   std::uint64_t max_tiles_in_memory = 0;  // the most tiles held at once
+  std::uint64_t tiles_stitched = 0;       // placed by the image content they share with a placed neighbour
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
@@ -91,6 +92,10 @@ class scan_reader {
   double bucket_ = 64;
   std::vector<double> offsets_x_, offsets_y_;  // registered tiles' position errors (modules)
   std::vector<std::unique_ptr<workspace>> workspaces_;
+  // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
+  std::vector<std::vector<double>> spare_integrals_;
+  std::vector<std::vector<std::uint16_t>> spare_pixels_;
+  std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;
 };

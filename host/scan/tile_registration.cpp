@@ -68,6 +68,7 @@ struct fitted_pose {
   core::affine_map to_pixel, to_plate;
   int finders_matched = 0;
   int confirmed = 0;
+  int predicted = 0;    // anchors the pose puts inside the tile (confirmed or not)
   int unexplained = 0;  // strong finder detections the pose puts nowhere near an expected finder
   std::vector<anchor_pair> pairs;
   double sx = 0, sy = 0;  // the proposal's shift (modules), for the prior
@@ -128,11 +129,13 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
   const float s = static_cast<float>(sign);
   f.pairs.clear();
   f.confirmed = 0;
+  f.predicted = 0;
   for (const anchor_point& a : anchors) {
     double u, v;
     f.to_pixel.apply(a.x, a.y, u, v);
     const double reach = (a.finder ? 4.5 : 2.5) * m + radius + 2;
     if (u < reach || v < reach || u > iv.width - reach || v > iv.height - reach) continue;
+    ++f.predicted;
     auto response = [&](int px, int py) {
       return s * (a.finder ? core::finder_response(iv, px, py, m) : core::alignment_response(iv, px, py, m));
     };
@@ -187,6 +190,43 @@ core::affine_map fit_rigid(const std::vector<double>& ex, const std::vector<doub
   return f;
 }
 
+// The final map: least squares over the confirmed anchors (affine when they span the tile, rigid
+// at the nominal scale when they lie on a line), into t's pose with its residual. Look-alikes
+// among the anchors pull a least-squares fit: it is refitted without the worst while one sits
+// more than a third of a module (and a pixel) off. False (t unchanged) for a singular fit.
+bool settle_pose(posed_tile& t, const std::vector<anchor_pair>& pairs, const core::affine_map& start, double m)
+{
+  std::vector<double> ex, ey, du, dv;
+  for (const auto& c : pairs) ex.push_back(c.x), ey.push_back(c.y), du.push_back(c.u), dv.push_back(c.v);
+  core::affine_map fitted = start;
+  while (!ex.empty()) {
+    fitted = fit_pose(ex, ey, du, dv, m);
+    std::size_t worst = ex.size();
+    double worst_d = std::max(1.0, m / 3);
+    for (std::size_t i = 0; i < ex.size(); ++i) {
+      double u, v;
+      fitted.apply(ex[i], ey[i], u, v);
+      const double d = std::hypot(u - du[i], v - dv[i]);
+      if (d > worst_d) worst_d = d, worst = i;
+    }
+    if (worst == ex.size() || ex.size() <= 2) break;
+    ex.erase(ex.begin() + static_cast<long>(worst)), ey.erase(ey.begin() + static_cast<long>(worst));
+    du.erase(du.begin() + static_cast<long>(worst)), dv.erase(dv.begin() + static_cast<long>(worst));
+  }
+  core::affine_map inv;
+  if (!fitted.inverse(inv)) return false;
+  t.to_pixel = fitted;
+  t.to_plate = inv;
+  double sse = 0;
+  for (std::size_t i = 0; i < ex.size(); ++i) {
+    double u, v;
+    t.to_pixel.apply(ex[i], ey[i], u, v);
+    sse += (u - du[i]) * (u - du[i]) + (v - dv[i]) * (v - dv[i]);
+  }
+  t.rms_px = ex.empty() ? 0 : std::sqrt(sse / static_cast<double>(ex.size()));
+  return true;
+}
+
 }  // namespace
 
 void posed_tile::shift_on_plate(double dx, double dy)
@@ -197,13 +237,17 @@ void posed_tile::shift_on_plate(double dx, double dy)
 
 void build_integral(const sim::gray_image& img, std::vector<double>& sums)
 {
-  const std::size_t w = img.width, h = img.height;
-  sums.assign((w + 1) * (h + 1), 0.0);
+  const std::size_t w = img.width, h = img.height, w1 = w + 1;
+  // Every entry is written below: a recycled buffer of the right size is not cleared first (on a
+  // fresh one, clearing 8 MB per tile cost as much as the sums).
+  if (sums.size() != w1 * (h + 1)) sums.resize(w1 * (h + 1));
+  std::fill(sums.begin(), sums.begin() + static_cast<long>(w1), 0.0);
   for (std::size_t y = 0; y < h; ++y) {
     double row = 0;
     const std::uint16_t* p = img.pixels.data() + y * w;
-    double* above = sums.data() + y * (w + 1);
-    double* here = above + (w + 1);
+    const double* above = sums.data() + y * w1;
+    double* here = sums.data() + (y + 1) * w1;
+    here[0] = 0;
     for (std::size_t x = 0; x < w; ++x) {
       row += p[x];
       here[x + 1] = above[x + 1] + row;
@@ -214,39 +258,56 @@ void build_integral(const sim::gray_image& img, std::vector<double>& sums)
 double estimate_contrast(const core::integral_view& iv, double m)
 {
   const int step = std::max(1, static_cast<int>(std::lround(m)));
-  std::vector<float> means;
-  for (int y = 0; y + step <= iv.height; y += step)
+  if (iv.width < step || iv.height < step) return 0;
+  // Module-sized box means in a histogram of whole image units (the pixels are 16-bit): two
+  // percentiles in one pass over it, where sorting the means cost ~4% of a decode.
+  std::vector<std::uint32_t> histogram(65536, 0);
+  const double inverse_area = 1.0 / (static_cast<double>(step) * step);
+  const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+  std::size_t count = 0;
+  for (int y = 0; y + step <= iv.height; y += step) {
+    const double* top = iv.sums + static_cast<std::size_t>(y) * w1;
+    const double* bottom = iv.sums + static_cast<std::size_t>(y + step) * w1;
     for (int x = 0; x + step <= iv.width; x += step) {
-      double area = 0;
-      const double s = iv.box(x, y, x + step, y + step, area);
-      if (area > 0) means.push_back(static_cast<float>(s / area));
+      const double mean = (bottom[x + step] - top[x + step] - bottom[x] + top[x]) * inverse_area;
+      ++histogram[static_cast<std::size_t>(std::clamp(mean, 0.0, 65535.0))];
+      ++count;
     }
-  if (means.size() < 20) return 0;
-  const std::size_t lo = means.size() / 20, hi = means.size() - 1 - means.size() / 20;
-  std::nth_element(means.begin(), means.begin() + static_cast<long>(lo), means.end());
-  const float a = means[lo];
-  std::nth_element(means.begin(), means.begin() + static_cast<long>(hi), means.end());
-  return static_cast<double>(means[hi]) - a;
+  }
+  if (count < 20) return 0;
+  const std::size_t lo = count / 20, hi = count - 1 - count / 20;  // ranks, 0-based
+  std::size_t seen = 0;
+  int a = -1, b = -1;
+  for (int v = 0; v < 65536 && b < 0; ++v) {
+    seen += histogram[static_cast<std::size_t>(v)];
+    if (a < 0 && seen > lo) a = v;
+    if (seen > hi) b = v;
+  }
+  return static_cast<double>(b - a);
 }
 
-std::vector<finder_detection> detect_finders(const core::integral_view& iv, double m, double min_response, int sign_int)
+namespace {
+
+// The finder template's response at every half-module step of the tile (core::finder_response
+// with its rounding and clipping hoisted out: same boxes, same value, the margin keeps them
+// inside), kept where it passes min_response with the sign asked (+1 or -1; 0: both, into
+// out[0] for + and out[1] for -). The scan over the whole tile is most of registration's time,
+// so both signs come from one pass.
+void scan_finder_responses(const core::integral_view& iv, double m, double min_response, int sign,
+                           std::vector<finder_detection> out[2])
 {
-  const float sign = static_cast<float>(sign_int);
-  std::vector<finder_detection> found;
   // A finder's response falls off over about a module from its centre: a step of half a module
-  // still lands near every peak, which the refinement below then climbs.
+  // still lands near every peak, which the refinement then climbs.
   const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
   const int margin = static_cast<int>(std::ceil(4.5 * m)) + 2;
-  if (iv.width <= 2 * margin || iv.height <= 2 * margin) return found;
-  std::vector<finder_detection> candidates;
-  // The scan over the whole tile is most of registration's time: core::finder_response with its
-  // rounding and clipping hoisted out (same boxes, same value: the margin keeps them inside).
+  if (iv.width <= 2 * margin || iv.height <= 2 * margin) return;
   int half[4];
   for (int i = 0; i < 4; ++i) half[i] = std::max(1, static_cast<int>(std::lround((4.5 - i) * m)));
   const double area[4] = {4.0 * half[0] * half[0], 4.0 * half[1] * half[1], 4.0 * half[2] * half[2],
                           4.0 * half[3] * half[3]};
   const double dark_area = area[1] - area[2] + area[3], light_area = area[0] - dark_area;
   const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+  const auto threshold = static_cast<float>(min_response);
   for (int y = margin; y < iv.height - margin; y += step) {
     const double* rows[8];
     for (int i = 0; i < 4; ++i) {
@@ -260,11 +321,20 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
         b[i] = rows[2 * i + 1][x + r] - rows[2 * i][x + r] - rows[2 * i + 1][x - r] + rows[2 * i][x - r];
       }
       const double dark = b[1] - b[2] + b[3];
-      const float r = sign * static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
-      if (r >= min_response) candidates.push_back({static_cast<double>(x), static_cast<double>(y), r});
+      const auto r = static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
+      if (sign >= 0 && r >= threshold) out[0].push_back({static_cast<double>(x), static_cast<double>(y), r});
+      if (sign <= 0 && -r >= threshold) out[1].push_back({static_cast<double>(x), static_cast<double>(y), -r});
     }
   }
-  // Non-maximum suppression: strongest first, nothing else within 3.5 modules.
+}
+
+// Non-maximum suppression of one sign's candidates (strongest first, nothing else within 3.5
+// modules), each survivor refined to the best whole pixel nearby and a parabola through its
+// neighbours; strongest first.
+std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv, double m, int sign,
+                                                  std::vector<finder_detection> candidates)
+{
+  std::vector<finder_detection> found;
   std::sort(candidates.begin(), candidates.end(),
             [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   const double radius = 3.5 * m;
@@ -288,12 +358,23 @@ std::vector<finder_detection> detect_finders(const core::integral_view& iv, doub
     taken[plane_key(cell(c.u), cell(c.v))].push_back(static_cast<std::uint32_t>(found.size()));
     found.push_back(c);
   }
-  // Refine each to the best whole pixel nearby, then a parabola through its neighbours.
+  const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
+  const auto s = static_cast<float>(sign);
   for (finder_detection& f : found)
-    find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, f.u, f.v, step,
+    find_anchor([&](int px, int py) { return s * core::finder_response(iv, px, py, m); }, f.u, f.v, step,
                 -std::numeric_limits<float>::infinity(), &f.response);
   std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;
+}
+
+}  // namespace
+
+std::vector<finder_detection> detect_finders(const core::integral_view& iv, double m, double min_response, int sign)
+{
+  std::vector<finder_detection> candidates[2];
+  const int k = sign >= 0 ? 0 : 1;
+  scan_finder_responses(iv, m, min_response, k == 0 ? 1 : -1, candidates);
+  return suppress_and_refine(iv, m, k == 0 ? 1 : -1, std::move(candidates[k]));
 }
 
 namespace {
@@ -349,13 +430,14 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 }
 
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
-                         const registration_options& o)
+                         const registration_options& o, std::vector<double> integral_buffer)
 {
   posed_tile t;
   t.file = tile.file;
   t.nominal_x_nm = tile.x_nm;
   t.nominal_y_nm = tile.y_nm;
   t.image = std::move(image);
+  t.integral = std::move(integral_buffer);
   build_integral(t.image, t.integral);
   const double m = g.module_nm / pixel_nm;
   t.module_px = m;
@@ -387,17 +469,20 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   // either sign) with half of it or less, so the sign whose strongest detections are stronger
   // is the plate's. Counting matches instead would let dozens of weak inverted look-alikes in a
   // data region outvote a handful of real finders.
+  // A scan's polarity is one for all its tiles: once known it is not asked of a tile that holds
+  // a single real finder (its second strongest detection is then a look-alike of either sign),
+  // and only that sign is looked for.
   std::vector<finder_detection> signed_dets[2];
+  scan_finder_responses(iv, m, 0.3 * t.contrast, o.polarity, signed_dets);
   float strength[2] = {0, 0};
   for (int k = 0; k < 2; ++k) {
-    signed_dets[k] = detect_finders(iv, m, 0.3 * t.contrast, k == 0 ? 1 : -1);
+    if (o.polarity != 0 && k != (o.polarity > 0 ? 0 : 1)) continue;
+    signed_dets[k] = suppress_and_refine(iv, m, k == 0 ? 1 : -1, std::move(signed_dets[k]));
     // The second strongest: robust to one stray, and a tile at the edge of the codes may hold
     // only two real finders.
     const std::vector<finder_detection>& d = signed_dets[k];
     if (!d.empty()) strength[k] = d[std::min<std::size_t>(1, d.size() - 1)].response;  // strongest first
   }
-  // A scan's polarity is one for all its tiles: once known it is not asked of a tile that holds
-  // a single real finder (its second strongest detection is then a look-alike of either sign).
   const int k = o.polarity != 0 ? (o.polarity > 0 ? 0 : 1) : (strength[0] >= strength[1] ? 0 : 1);
   if (!(strength[k] > 0)) return t;
   const int sign = k == 0 ? 1 : -1;
@@ -406,51 +491,85 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   // half-resembles a finder (dense version-11 header codes do) answers at half strength or less.
   // The percentile contrast alone is no yardstick: noise inflates it on dark, noisy scans, and a
   // nearly empty tile deflates it.
-  const float floor_response = 0.6f * strength[k];
+  // A tile holding a single real finder (a sliver at the plate's edge, or the corner of a large
+  // code) has a look-alike for its second strongest detection: once the scan's finder strength
+  // is known, the tile's own strongest detection, up to that, is the yardstick instead. Else
+  // dozens of look-alikes pass the floor, each votes for its own shift, and the right pose may
+  // never be proposed.
+  float reference = strength[k];
+  if (o.finder_strength > 0) reference = std::max(reference, std::min(o.finder_strength, dets.front().response));
+  const float floor_response = 0.6f * reference;
   dets.erase(std::remove_if(dets.begin(), dets.end(), [&](const finder_detection& d) { return d.response < floor_response; }),
              dets.end());
   t.polarity = sign;
-  t.finder_strength = strength[k];
+  t.finder_strength = reference;
 
   // Vote: every (detection, expected finder within the search radius) pair proposes a shift,
   // for each rotation; the best few (rotation, shift) proposals go on to be checked.
   std::vector<std::pair<double, double>> p(dets.size());
   for (std::size_t i = 0; i < dets.size(); ++i) t.to_plate.apply(dets[i].u, dets[i].v, p[i].first, p[i].second);
-  std::vector<pose_guess> guesses;
+  // The expected finders each detection can reach at some rotation (a rotation about the tile's
+  // centre moves it by at most max_rotation x its distance from the centre).
   const double search2 = search * search;
+  const double max_angle = rot_steps * rot_step;
+  std::vector<std::size_t> reach_begin(p.size() + 1, 0);
+  std::vector<std::pair<double, double>> reachable;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    const double r = search + max_angle * std::hypot(p[i].first - cx, p[i].second - cy) + 1;
+    for (const auto& e : index.points()) {
+      const double dx = e.first - p[i].first, dy = e.second - p[i].second;
+      if (dx * dx + dy * dy <= r * r) reachable.push_back(e);
+    }
+    reach_begin[i + 1] = reachable.size();
+  }
+  // Votes in a dense grid of 1-module shift bins, cleared bin by bin after each rotation.
+  const int bins_half = static_cast<int>(std::ceil(search)) + 1;
+  const int bins_side = 2 * bins_half + 2;  // one spare row and column for the 2x2 scores
+  std::vector<int> votes(static_cast<std::size_t>(bins_side) * static_cast<std::size_t>(bins_side), 0);
+  std::vector<std::uint32_t> touched;
+  std::vector<pose_guess> guesses;
   for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
     const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
-    std::unordered_map<std::uint64_t, int> votes;
-    for (const auto& q0 : p) {
-      const double qx = cx + ca * (q0.first - cx) - sa * (q0.second - cy);
-      const double qy = cy + sa * (q0.first - cx) + ca * (q0.second - cy);
-      for (const auto& e : index.points()) {
-        const double sx = e.first - qx, sy = e.second - qy;
+    touched.clear();
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const double qx = cx + ca * (p[i].first - cx) - sa * (p[i].second - cy);
+      const double qy = cy + sa * (p[i].first - cx) + ca * (p[i].second - cy);
+      for (std::size_t j = reach_begin[i]; j < reach_begin[i + 1]; ++j) {
+        const double sx = reachable[j].first - qx, sy = reachable[j].second - qy;
         if (sx * sx + sy * sy > search2) continue;
-        ++votes[plane_key(static_cast<std::int64_t>(std::floor(sx)), static_cast<std::int64_t>(std::floor(sy)))];
+        const auto bin = static_cast<std::uint32_t>((static_cast<int>(std::floor(sy)) + bins_half) * bins_side +
+                                                    static_cast<int>(std::floor(sx)) + bins_half);
+        if (votes[bin]++ == 0) touched.push_back(bin);
       }
     }
-    for (const auto& [key, n] : votes) {
-      const auto kx = static_cast<std::int32_t>(key >> 32), ky = static_cast<std::int32_t>(key & 0xffffffffu);
+    for (std::uint32_t bin : touched) {
       // A shift on a bin edge splits its votes: score 2x2 bins together.
-      int score = n;
-      for (const auto& [dx, dy] : {std::pair<int, int>{1, 0}, {0, 1}, {1, 1}}) {
-        const auto it = votes.find(plane_key(kx + dx, ky + dy));
-        if (it != votes.end()) score += it->second;
-      }
-      const double sx = kx + 1.0, sy = ky + 1.0;
+      const int score = votes[bin] + votes[bin + 1] + votes[bin + static_cast<std::uint32_t>(bins_side)] +
+                        votes[bin + static_cast<std::uint32_t>(bins_side) + 1];
+      const double sx = static_cast<int>(bin % static_cast<std::uint32_t>(bins_side)) - bins_half + 1.0;
+      const double sy = static_cast<int>(bin / static_cast<std::uint32_t>(bins_side)) - bins_half + 1.0;
       // A prior on the stage error: a far shift must earn its distance in votes.
       const double value = score - (sx * sx + sy * sy) / (prior_modules * prior_modules);
       guesses.push_back({score, value, a, sx, sy});
     }
+    for (std::uint32_t bin : touched) votes[bin] = 0;
   }
   if (guesses.empty()) return t;
   // The proposals worth checking: the best by value, one per place (a shift and its neighbours
-  // at the next rotation are one proposal).
-  std::sort(guesses.begin(), guesses.end(), [](const pose_guess& a, const pose_guess& b) { return a.value > b.value; });
+  // at the next rotation are one proposal). Only those within reach of the best are sorted.
+  const pose_guess top = *std::max_element(guesses.begin(), guesses.end(),
+                                           [](const pose_guess& a, const pose_guess& b) { return a.value < b.value; });
+  const double cutoff = top.value - std::max(3.0, 0.5 * top.score);
+  guesses.erase(std::remove_if(guesses.begin(), guesses.end(), [&](const pose_guess& gu) { return gu.value < cutoff; }),
+                guesses.end());
+  std::sort(guesses.begin(), guesses.end(), [](const pose_guess& a, const pose_guess& b) {
+    if (a.value != b.value) return a.value > b.value;
+    if (a.rotation != b.rotation) return a.rotation < b.rotation;
+    return a.sy != b.sy ? a.sy < b.sy : a.sx < b.sx;
+  });
   std::vector<pose_guess> shortlist;
   for (const pose_guess& gu : guesses) {
-    if (shortlist.size() >= 12 || gu.value < guesses[0].value - std::max(3.0, 0.5 * guesses[0].score)) break;
+    if (shortlist.size() >= 12) break;
     bool seen = false;
     for (const pose_guess& s2 : shortlist) seen = seen || (std::fabs(s2.sx - gu.sx) <= 2 && std::fabs(s2.sy - gu.sy) <= 2);
     if (!seen) shortlist.push_back(gu);
@@ -466,13 +585,13 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   for (const pose_guess& gu : shortlist) {
     fitted_pose f = fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
     if (!f.ok) continue;
-    confirm_anchors(iv, sign, m, 0.5f * strength[k], anchors, f);
+    confirm_anchors(iv, sign, m, 0.5f * reference, anchors, f);
     // A strong detection the pose leaves without a finder is evidence against it: inside a large
     // code the alignment patterns repeat every ~28 modules, so a pose off by that much confirms as
     // many of them, but it cannot explain the code's real finder.
     f.unexplained = 0;
     for (const finder_detection& d : dets) {
-      if (d.response < 0.85f * strength[k]) continue;
+      if (d.response < 0.85f * reference) continue;
       double x, y;
       f.to_plate.apply(d.u, d.v, x, y);
       if (index.nearest(x, y, 1.5) < 0) ++f.unexplained;
@@ -484,45 +603,175 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
       best = std::move(f);
       best.sx = gu.sx, best.sy = gu.sy;
     }
+    // A pose that shows nearly every anchor it predicts and leaves no strong detection
+    // unexplained is not beaten by the weaker proposals after it (a whole-pitch shift of it is
+    // the lattice check's business): checking them was a third of registration's time.
+    if (best.ok && best.unexplained == 0 && best.confirmed >= 8 && 10 * best.confirmed >= 9 * best.predicted) break;
   }
   if (!best.ok) return t;
-  // The final map: least squares over every confirmed anchor (affine when they span the tile,
-  // rigid at the nominal scale when they lie on a line).
-  std::vector<double> ex, ey, du, dv;
-  for (const auto& c : best.pairs) ex.push_back(c.x), ey.push_back(c.y), du.push_back(c.u), dv.push_back(c.v);
-  core::affine_map fitted = best.to_pixel;
-  // Look-alikes among the confirmed anchors pull a least-squares fit: refit without the worst
-  // while one sits more than a third of a module (and a pixel) off.
-  while (!ex.empty()) {
-    fitted = fit_pose(ex, ey, du, dv, m);
-    std::size_t worst = ex.size();
-    double worst_d = std::max(1.0, m / 3);
-    for (std::size_t i = 0; i < ex.size(); ++i) {
-      double u, v;
-      fitted.apply(ex[i], ey[i], u, v);
-      const double d = std::hypot(u - du[i], v - dv[i]);
-      if (d > worst_d) worst_d = d, worst = i;
-    }
-    if (worst == ex.size() || ex.size() <= 2) break;
-    ex.erase(ex.begin() + static_cast<long>(worst)), ey.erase(ey.begin() + static_cast<long>(worst));
-    du.erase(du.begin() + static_cast<long>(worst)), dv.erase(dv.begin() + static_cast<long>(worst));
-  }
-  core::affine_map inv;
-  if (!fitted.inverse(inv)) return t;
-  t.to_pixel = fitted;
-  t.to_plate = inv;
-  double sse = 0;
-  for (std::size_t i = 0; i < ex.size(); ++i) {
-    double u, v;
-    t.to_pixel.apply(ex[i], ey[i], u, v);
-    sse += (u - du[i]) * (u - du[i]) + (v - dv[i]) * (v - dv[i]);
-  }
-  t.rms_px = ex.empty() ? 0 : std::sqrt(sse / static_cast<double>(ex.size()));
+  if (!settle_pose(t, best.pairs, best.to_pixel, m)) return t;
   t.matched = best.finders_matched;
   t.confirmed = best.confirmed;
   // Two finders, or one with alignment patterns around it, pin a tile down.
   t.registered = t.matched >= 2 || (t.matched >= 1 && t.confirmed >= 4);
   return t;
+}
+
+bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_geometry& g, double pixel_nm,
+                      double expect_x, double expect_y, double search_modules)
+{
+  const double m = t.module_px;
+  if (!(m >= 1.0) || !(ref.module_px >= 1.0) || ref.image.width == 0 || t.image.width == 0) return false;
+  if (!(search_modules >= 0) || search_modules > 1000) return false;
+  // The nominal map of t (stage position, no rotation): module X at pixel (X module_nm - x_nm) / pixel_nm.
+  core::affine_map nominal;
+  nominal.a[0] = -t.nominal_x_nm / pixel_nm, nominal.a[1] = m, nominal.a[2] = 0;
+  nominal.a[3] = -t.nominal_y_nm / pixel_nm, nominal.a[4] = 0, nominal.a[5] = m;
+  auto bounds = [](const core::affine_map& to_plate, double w, double h, double inset, double& x0, double& y0, double& x1,
+                   double& y1) {
+    x0 = y0 = 1e300, x1 = y1 = -1e300;
+    for (double u : {0.0, w})
+      for (double v : {0.0, h}) {
+        double x, y;
+        to_plate.apply(u, v, x, y);
+        x0 = std::min(x0, x), y0 = std::min(y0, y), x1 = std::max(x1, x), y1 = std::max(y1, y);
+      }
+    x0 += inset, y0 += inset, x1 -= inset, y1 -= inset;
+  };
+  // The plate rectangle both see: ref's placed footprint (2 modules in from its edges) and t's
+  // nominal one moved by the expected stage error (plate point X at pixel nominal(X - error)).
+  core::affine_map expected = nominal.shifted(-expect_x, -expect_y), expected_plate;
+  if (!expected.inverse(expected_plate)) return false;
+  double rx0, ry0, rx1, ry1, tx0, ty0, tx1, ty1;
+  bounds(ref.to_plate, ref.image.width, ref.image.height, 2 + 2.0 / ref.module_px, rx0, ry0, rx1, ry1);
+  bounds(expected_plate, t.image.width, t.image.height, 1 + 2.0 / m, tx0, ty0, tx1, ty1);
+  const double x0 = std::max(rx0, tx0), y0 = std::max(ry0, ty0), x1 = std::min(rx1, tx1), y1 = std::min(ry1, ty1);
+  // A patch of at most 64 x 64 modules: random data correlates with itself only at the true
+  // shift, and a patch this small stays within about a module of a rigid shift under the
+  // rotations scans have.
+  const int cw = std::min(512, static_cast<int>(std::floor(x1 - x0))), ch = std::min(512, static_cast<int>(std::floor(y1 - y0)));
+  const int pw = std::min(64, cw), ph = std::min(64, ch);
+  if (pw < 8 || ph < 8 || pw * ph < 300) return false;
+  // ref's module values (module centres) over the common part; the patch is the window of it
+  // with the most contrast (the common strip may run off the plate's edge onto bare film).
+  const core::gray_view rv = ref.view(), tv = t.view();
+  const double cx0 = std::floor(x0), cy0 = std::floor(y0);
+  std::vector<float> common(static_cast<std::size_t>(cw) * ch);
+  for (int j = 0; j < ch; ++j)
+    for (int i = 0; i < cw; ++i) {
+      double u, v;
+      ref.to_pixel.apply(cx0 + i + 0.5, cy0 + j + 0.5, u, v);
+      common[static_cast<std::size_t>(j) * cw + i] = rv.bilinear(u, v);
+    }
+  int wx = 0, wy = 0;
+  double most = -1;
+  for (int oy = 0; oy + ph <= ch; oy += std::max(1, std::min(8, ch - ph)))
+    for (int ox = 0; ox + pw <= cw; ox += std::max(1, std::min(8, cw - pw))) {
+      double sum = 0, sq = 0;
+      for (int j = 0; j < ph; j += 2)
+        for (int i = 0; i < pw; i += 2) {
+          const double value = common[static_cast<std::size_t>(oy + j) * cw + ox + i];
+          sum += value, sq += value * value;
+        }
+      const double var = sq - sum * sum / (0.25 * pw * ph);
+      if (var > most) most = var, wx = ox, wy = oy;
+    }
+  const double px0 = cx0 + wx, py0 = cy0 + wy;
+  std::vector<float> a(static_cast<std::size_t>(pw) * ph);
+  double a_sum = 0, a_sq = 0;
+  for (int j = 0; j < ph; ++j)
+    for (int i = 0; i < pw; ++i) {
+      const float value = common[static_cast<std::size_t>(wy + j) * cw + wx + i];
+      a[static_cast<std::size_t>(j) * pw + i] = value;
+      a_sum += value, a_sq += static_cast<double>(value) * value;
+    }
+  const double n = static_cast<double>(a.size());
+  const double a_var = a_sq - a_sum * a_sum / n;
+  if (!(a_var > 0)) return false;
+  const int reach = 2 * static_cast<int>(std::ceil(search_modules));  // half-module steps
+  const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
+  std::vector<float> b(static_cast<std::size_t>(bw) * bh);
+  for (int j = 0; j < bh; ++j)
+    for (int i = 0; i < bw; ++i) {
+      double u, v;
+      expected.apply(px0 + 0.5 * (i - reach) + 0.5, py0 + 0.5 * (j - reach) + 0.5, u, v);
+      const bool inside = u >= 0.5 && v >= 0.5 && u <= t.image.width - 0.5 && v <= t.image.height - 0.5;
+      b[static_cast<std::size_t>(j) * bw + i] = inside ? tv.bilinear(u, v) : std::numeric_limits<float>::quiet_NaN();
+    }
+  // Normalised cross-correlation of the patch with t at a shift of (dx, dy) half modules, over
+  // the samples that fall inside t (the strip two tiles share is narrower than the stage error
+  // searched): at least half the patch, else -2. Computed once per shift, on demand.
+  const int side = 2 * reach + 1;
+  std::vector<double> score(static_cast<std::size_t>(side) * side, std::numeric_limits<double>::quiet_NaN());
+  const double min_count = std::max(200.0, 0.5 * static_cast<double>(a.size()));
+  auto at = [&](int dx, int dy) {
+    if (std::abs(dx) > reach || std::abs(dy) > reach) return -2.0;
+    double& r = score[static_cast<std::size_t>(dy + reach) * side + (dx + reach)];
+    if (!std::isnan(r)) return r;
+    double count = 0, sa = 0, saa = 0, sb = 0, sbb = 0, sab = 0;
+    for (int j = 0; j < ph; ++j) {
+      const float* row = b.data() + static_cast<std::size_t>(2 * j + reach + dy) * bw + (reach + dx);
+      const float* arow = a.data() + static_cast<std::size_t>(j) * pw;
+      for (int i = 0; i < pw; ++i) {
+        const double bv = row[2 * i];
+        if (std::isnan(bv)) continue;
+        const double av = arow[i];
+        count += 1, sa += av, saa += av * av, sb += bv, sbb += bv * bv, sab += av * bv;
+      }
+    }
+    const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
+    r = count >= min_count && va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : -2.0;
+    return r;
+  };
+  // Whole-module shifts first (a shift half a module off the true one still correlates at about
+  // half the peak, well above the rest), then the half-module shifts around the best three.
+  std::vector<std::pair<double, std::pair<int, int>>> coarse;
+  for (int dy = -reach; dy <= reach; dy += 2)
+    for (int dx = -reach; dx <= reach; dx += 2) coarse.push_back({at(dx, dy), {dx, dy}});
+  std::sort(coarse.begin(), coarse.end(), [](const auto& l, const auto& r) { return l.first > r.first; });
+  double best = -2, second = -2;
+  int best_dx = 0, best_dy = 0;
+  for (std::size_t k = 0; k < std::min<std::size_t>(3, coarse.size()); ++k)
+    for (int ddy = -1; ddy <= 1; ++ddy)
+      for (int ddx = -1; ddx <= 1; ++ddx) {
+        const int dx = coarse[k].second.first + ddx, dy = coarse[k].second.second + ddy;
+        const double r = at(dx, dy);
+        if (r > best) best = r, best_dx = dx, best_dy = dy;
+      }
+  // The runner-up away from the peak (a module's neighbours share part of it).
+  for (const auto& c : coarse)
+    if (std::abs(c.second.first - best_dx) > 2 || std::abs(c.second.second - best_dy) > 2) second = std::max(second, c.first);
+  // Random data correlates with a shifted copy of itself at ~1/sqrt(n) (0.03-0.06 here, up to
+  // ~0.2 at the worst of many shifts): the peak must stand well clear of that and of the rest.
+  if (!(best >= 0.35 && best >= 1.6 * std::max(second, 0.05))) return false;
+  auto vertex = [](double l, double c, double r) {
+    const double den = l - 2 * c + r;
+    return den < 0 && l > -2 && r > -2 ? std::clamp(0.5 * (l - r) / den, -0.5, 0.5) : 0.0;
+  };
+  // t shows ref's plate point X where the expected map puts X + (shift / 2): the stage error is
+  // the expected one less that.
+  const double sx = -expect_x + 0.5 * (best_dx + vertex(at(best_dx - 1, best_dy), best, at(best_dx + 1, best_dy)));
+  const double sy = -expect_y + 0.5 * (best_dy + vertex(at(best_dx, best_dy - 1), best, at(best_dx, best_dy + 1)));
+  fitted_pose f;
+  f.to_pixel = nominal.shifted(sx, sy);
+  const double w = t.image.width, h = t.image.height;
+  double fx0, fy0, fx1, fy1;
+  core::affine_map shifted_plate;
+  if (!f.to_pixel.inverse(shifted_plate)) return false;
+  bounds(shifted_plate, w, h, 0, fx0, fy0, fx1, fy1);
+  const core::integral_view iv = t.integral_image();
+  confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, expected_anchors(g, fx0 - 5, fy0 - 5, fx1 + 5, fy1 + 5), f);
+  if (f.pairs.size() >= 3) {
+    if (!settle_pose(t, f.pairs, f.to_pixel, m)) return false;
+  } else {
+    t.to_pixel = f.to_pixel;
+    t.to_plate = shifted_plate;
+    t.rms_px = 0;
+  }
+  t.confirmed = f.confirmed;
+  t.registered = true;
+  t.stitched = true;
+  return true;
 }
 
 }  // namespace qrplate::scan

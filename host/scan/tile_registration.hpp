@@ -28,6 +28,7 @@ struct registration_options {
   double search_um = 5.0;          // stage error searched around the nominal position (radius)
   double max_rotation_deg = 1.5;   // scan rotation searched, +-
   int polarity = 0;                // +1 milled modules dark, -1 bright, 0 unknown (decided per tile)
+  float finder_strength = 0;       // the scan's real finders' template response, 0: not known yet
 };
 
 // A finder pattern found in a tile: its centre in pixels and its template response
@@ -49,7 +50,7 @@ inline std::uint64_t plane_key(std::int64_t x, std::int64_t y)
 template <typename Response>
 bool find_anchor(Response response, double& u, double& v, int radius, float min_response, float* best_response = nullptr)
 {
-  const int bu = static_cast<int>(std::lround(u)), bv = static_cast<int>(std::lround(v));
+  const int bu = core::round_to_int(u), bv = core::round_to_int(v);
   float best = response(bu, bv);
   int bx = bu, by = bv;
   for (int dy = -radius; dy <= radius; ++dy)
@@ -85,6 +86,7 @@ struct posed_tile {
   int confirmed = 0;             // finder and alignment patterns the pose predicts and the tile shows (used in the fit)
   double rms_px = 0;             // fit residual
   float finder_strength = 0;     // template response of this tile's real finders (second strongest)
+  bool stitched = false;          // placed by its overlap with a neighbour (register_against), not by its own finders
   int anchor_search_px = 0;      // per-code anchor search radius beyond the usual (unverified tiles), 0: usual
 
   core::gray_view view() const
@@ -116,7 +118,21 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 
 // Registers one tile. Never throws for image content: a tile it cannot place keeps the nominal
 // pose with registered = false.
+// integral_buffer: storage for the tile's integral image (a recycled tile's, so that a scan
+// does not page in 8 MB of fresh memory per tile); any size, empty for a fresh one.
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
-                         const registration_options& options);
+                         const registration_options& options, std::vector<double> integral_buffer = {});
+
+// Places t by the image content it shares with `ref`, a neighbour already placed: ref's pixels
+// over a patch of the plate both see are correlated with t's at every whole-module shift of t's
+// nominal stage position within search_modules; the peak (which random data makes unique, unlike
+// the periodic alignment grid inside a large code) is refined by the finder and alignment
+// patterns it predicts. For a tile its own finders cannot place: a sliver at the plate's edge
+// that holds no finder, only parts of codes. False (t unchanged) when the tiles share too little
+// or the correlation has no clear peak.
+// The shifts tried are those within search_modules of (expect_x, expect_y) (modules, the stage
+// error expected: the median of the placed tiles').
+bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_geometry& g, double pixel_nm,
+                      double expect_x, double expect_y, double search_modules);
 
 }  // namespace qrplate::scan

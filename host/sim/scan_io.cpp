@@ -198,7 +198,7 @@ void check_gray_size(const std::string& path, const char* format, std::uint64_t 
 // ---------------------------------------------------------------------------------------------
 // TIFF gray reading
 
-gray_image read_gray_tiff(const std::string& path)
+gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> storage)
 {
   tiff_log log;
   tiff_ptr tif(open_tiff(path, "r", log));
@@ -259,7 +259,10 @@ gray_image read_gray_tiff(const std::string& path)
 
   // Samples as decoded, channels per pixel, then reduced to one gray value per pixel.
   const std::size_t pixel_count = static_cast<std::size_t>(width) * height;
-  std::vector<std::uint16_t> samples(pixel_count * channels);
+  // Every sample is written below (a block that fails to decode throws): recycled storage of the
+  // right size is not cleared first.
+  std::vector<std::uint16_t> samples = std::move(storage);
+  if (samples.size() != pixel_count * channels) samples.resize(pixel_count * channels);
   const std::uint32_t planes = planar == PLANARCONFIG_SEPARATE ? spp : 1;
   const std::uint32_t per_pixel = planar == PLANARCONFIG_SEPARATE ? 1 : spp;  // samples per pixel in a block
   const std::uint32_t bytes_per_sample = bits / 8u;
@@ -271,6 +274,14 @@ gray_image read_gray_tiff(const std::string& path)
     for (std::uint32_t r = 0; r < rows; ++r) {
       const std::uint8_t* src = block + static_cast<std::size_t>(r) * block_w * per_pixel * bytes_per_sample;
       std::uint16_t* dst = samples.data() + (static_cast<std::size_t>(by + r) * width + bx) * channels;
+      if (channels == 1 && per_pixel == 1) {  // gray: the common case, a row at a time
+        if (bytes_per_sample == 2) {
+          std::memcpy(dst, src, static_cast<std::size_t>(cols) * 2);
+        } else {
+          for (std::uint32_t c = 0; c < cols; ++c) dst[c] = src[c];
+        }
+        continue;
+      }
       for (std::uint32_t c = 0; c < cols; ++c) {
         for (std::uint32_t k = 0; k < per_pixel; ++k) {
           const std::size_t i = static_cast<std::size_t>(c) * per_pixel + k;
@@ -646,7 +657,9 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
   g.done = true;
 }
 
-gray_image read_gray_image(const std::string& path)
+gray_image read_gray_image(const std::string& path) { return read_gray_image(path, {}); }
+
+gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage)
 {
   errno = 0;
   file_ptr file(std::fopen(path.c_str(), "rb"));
@@ -659,7 +672,7 @@ gray_image read_gray_image(const std::string& path)
   if (n >= 4 && ((sig[0] == 'I' && sig[1] == 'I' && (sig[2] == 42 || sig[2] == 43) && sig[3] == 0) ||
                  (sig[0] == 'M' && sig[1] == 'M' && sig[2] == 0 && (sig[3] == 42 || sig[3] == 43)))) {
     file.reset();
-    return read_gray_tiff(path);
+    return read_gray_tiff(path, std::move(storage));
   }
   if (n == 8 && std::memcmp(sig, png_sig, 8) == 0) {
     std::rewind(file.get());

@@ -48,6 +48,9 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
 // not a gray scan: bilevel or 2/4-bit TIFFs, an alpha channel, float or signed samples, more
 // than 2^31 pixels, truncated data.
 gray_image read_gray_image(const std::string& path);
+// The same, decoding into `storage` where the format allows (gray TIFF): a recycled tile's pixel
+// buffer, so that reading a scan set does not page in fresh memory for every tile.
+gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage);
 
 // Random access to the modules of a plate.tif, window by window.
 //

@@ -60,7 +60,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},
                   {"unregistered", r.tiles_unregistered},
-                  {"moved_by_whole_pitches", r.lattice_corrections}};
+                  {"moved_by_whole_pitches", r.lattice_corrections},
+                  {"placed_by_overlap", r.tiles_stitched}};
     j["tile_errors"] = r.tile_errors;
   }
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
@@ -147,9 +148,12 @@ void add_decode_command(CLI::App& app)
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)
-      std::fprintf(stderr, "qrplate: %llu tiles (%llu unreadable, %llu not registered, %llu moved by whole code pitches)\n",
+      std::fprintf(stderr,
+                   "qrplate: %llu tiles (%llu unreadable, %llu not registered, %llu placed by overlap with a neighbour, %llu "
+                   "moved by whole code pitches)\n",
                    static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.tiles_unreadable),
-                   static_cast<unsigned long long>(r.tiles_unregistered), static_cast<unsigned long long>(r.lattice_corrections));
+                   static_cast<unsigned long long>(r.tiles_unregistered), static_cast<unsigned long long>(r.tiles_stitched),
+                   static_cast<unsigned long long>(r.lattice_corrections));
     for (const std::string& e : r.tile_errors) std::fprintf(stderr, "qrplate: tile unreadable: %s\n", e.c_str());
     std::fprintf(stderr,
                  "qrplate: %llu codes: %llu clean, %llu corrected (%llu with erasures), %llu unreadable, %llu rejected; "

@@ -49,6 +49,7 @@ struct plate_decode_result {
   double median_snr = 0;  // scan sets: median over codes of (milled - film) / noise of the known modules
   bool scan = false;      // the input was a scan set
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
+  std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
   std::uint64_t tile_reads = 0;
   std::uint64_t max_tiles_in_memory = 0;  // the memory bound: tiles held at once (one column strip's rows)  // tiles read and registered, a tile on a column strip's edge once per strip
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
