@@ -309,8 +309,11 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   for (unsigned t = 1; t < threads_ && t < load.size(); ++t) pool.emplace_back(worker, t);
   worker(0);
   for (auto& th : pool) th.join();
-  spare_integrals_.clear();  // what the loads did not take goes back to the system
-  spare_pixels_.clear();
+  // Evictions lag the loads by a band: the spares wait for the next loads, as many as one batch
+  // of loads takes (the rest goes back to the system).
+  spare_limit_ = std::max(spare_limit_, load.size());
+  if (spare_integrals_.size() > spare_limit_) spare_integrals_.resize(spare_limit_);
+  if (spare_pixels_.size() > spare_limit_) spare_pixels_.resize(spare_limit_);
   if (failure) std::rethrow_exception(failure);
   // The scan's polarity, from the first tiles that show it clearly (weighted by the finders they
   // matched); tiles of this batch registered the other way are registered again with it.

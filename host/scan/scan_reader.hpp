@@ -95,6 +95,7 @@ class scan_reader {
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
   std::vector<std::vector<double>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
+  std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
   std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;
