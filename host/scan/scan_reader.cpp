@@ -10,18 +10,15 @@
 #include <unordered_map>
 
 #include "encode/version_plan_cache.hpp"
+#include "qrplate/core/read_code.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
 
 namespace qrplate::scan {
 
-namespace {
-struct code_geometry;
-}
-
 struct scan_reader::workspace {
-  std::vector<code_geometry> maps;  // one per tile a code is read from (at most 8)
+  std::vector<core::code_map> maps;  // one per tile a code is read from (at most 8)
   workspace();
   std::vector<float> values = std::vector<float>(spec::max_symbol_size * spec::max_symbol_size);
   std::vector<std::uint8_t> valid = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
@@ -38,44 +35,15 @@ struct scan_reader::workspace {
 
 namespace {
 
-// Pixels a module's four samples reach beyond its centre, plus the bilinear neighbour.
-double sample_reach(double m) { return 0.25 * m + 1.0; }
+using core::interior;
 
-// Distance of (u, v) to the nearest edge of a w x h image (negative outside).
-double interior(double u, double v, double w, double h) { return std::min(std::min(u, w - u), std::min(v, h - v)); }
-
-// Where the modules of one code lie in one tile: the tile's map, corrected by a smooth field of
-// the offsets measured at the code's own finder and alignment patterns inside the tile. The
-// tile's affine map already holds rotation, scale and the steady part of the drift; what is left
-// is local (drift jumps, vibration, a fit's error far from the finders it used), so the offsets
-// are interpolated (inverse distance, on a coarse grid) rather than fitted by one more affine,
-// which a few anchors on one side of a code would tilt.
-struct code_geometry {
-  static constexpr int step = 4;  // modules between grid nodes
-  static constexpr int max_nodes = (spec::max_symbol_size + step) / step + 1;
-  core::affine_map base;
-  int nodes = 0;  // per axis
-  float du[max_nodes][max_nodes], dv[max_nodes][max_nodes];
-  int anchors = 0;
-
-  void apply(double x, double y, double& u, double& v) const
-  {
-    base.apply(x, y, u, v);
-    if (anchors == 0) return;
-    const double gx = std::clamp(x / step, 0.0, nodes - 1.001), gy = std::clamp(y / step, 0.0, nodes - 1.001);
-    const int ix = static_cast<int>(gx), iy = static_cast<int>(gy);
-    const double fx = gx - ix, fy = gy - iy;
-    auto lerp = [&](const float (&f)[max_nodes][max_nodes]) {
-      const double top = f[iy][ix] + fx * (f[iy][ix + 1] - f[iy][ix]);
-      const double bottom = f[iy + 1][ix] + fx * (f[iy + 1][ix + 1] - f[iy + 1][ix]);
-      return top + fy * (bottom - top);
-    };
-    u += lerp(du);
-    v += lerp(dv);
-  }
-};
-
-void measure_code(const posed_tile& t, const core::version_plan& plan, double x0, double y0, code_geometry& geo)
+// Where the modules of one code lie in one tile (core::code_map): the tile's map, corrected by a
+// smooth field of the offsets measured at the code's own finder and alignment patterns inside
+// the tile. The tile's affine map already holds rotation, scale and the steady part of the drift;
+// what is left is local (drift jumps, vibration, a fit's error far from the finders it used), so
+// the offsets are interpolated (inverse distance, on a coarse grid) rather than fitted by one
+// more affine, which a few anchors on one side of a code would tilt.
+void measure_code(const posed_tile& t, const core::version_plan& plan, double x0, double y0, core::code_map& geo)
 {
   geo.base = t.to_pixel.shifted(x0, y0);
   geo.anchors = 0;
@@ -152,11 +120,11 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
     count = kept;
   }
   geo.anchors = count;
-  geo.nodes = std::min(code_geometry::max_nodes, (n + code_geometry::step - 1) / code_geometry::step + 1);
+  geo.nodes = std::min(core::code_map::max_nodes, (n + core::code_map::step - 1) / core::code_map::step + 1);
   const double soft = 9.0;  // (3 modules)^2: how far an anchor's own offset dominates
   for (int iy = 0; iy < geo.nodes; ++iy)
     for (int ix = 0; ix < geo.nodes; ++ix) {
-      const double x = ix * code_geometry::step, y = iy * code_geometry::step;
+      const double x = ix * core::code_map::step, y = iy * core::code_map::step;
       double sw = 0, su = 0, sv = 0;
       for (int i = 0; i < count; ++i) {
         const double d2 = (x - ax[i]) * (x - ax[i]) + (y - ay[i]) * (y - ay[i]);
@@ -578,25 +546,34 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
   const int n = plan.size;
   const std::size_t count = std::min<std::size_t>(tiles.size(), ws.maps.size());
   for (std::size_t i = 0; i < count; ++i) measure_code(*tiles[i], plan, x0, y0, ws.maps[i]);
-  const double reach = sample_reach(module_px_);
-  for (int r = 0; r < n; ++r)
-    for (int c = 0; c < n; ++c) {
-      const std::size_t k = static_cast<std::size_t>(r) * n + c;
-      int best = -1;
-      double best_margin = reach, bu = 0, bv = 0;
-      for (std::size_t i = 0; i < count; ++i) {
-        double u, v;
-        ws.maps[i].apply(c + 0.5, r + 0.5, u, v);
-        const double margin = interior(u, v, tiles[i]->image.width, tiles[i]->image.height);
-        if (margin > best_margin) best_margin = margin, best = static_cast<int>(i), bu = u, bv = v;
+  core::code_outcome o;
+  if (count == 1) {
+    // A code wholly inside one tile: the per-code core the CUDA read kernel runs too.
+    core::sample_code(plan, tiles[0]->view(), ws.maps[0], module_px_, ws.values.data(), ws.valid.data());
+    o = core::decode_sampled(plan, ws.values.data(), ws.valid.data(), options_.erasure_threshold, ws.modules.data(),
+                             ws.confidence.data(), ws.bytes.data(), *ws.decode);
+    if (!o.levels.ok) return false;
+  } else {
+    // Module by module from the tile that holds it farthest from its edges.
+    const double reach = core::sample_reach(module_px_);
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) {
+        const std::size_t k = static_cast<std::size_t>(r) * n + c;
+        int best = -1;
+        double best_margin = reach, bu = 0, bv = 0;
+        for (std::size_t i = 0; i < count; ++i) {
+          double u, v;
+          ws.maps[i].apply(c + 0.5, r + 0.5, u, v);
+          const double margin = interior(u, v, tiles[i]->image.width, tiles[i]->image.height);
+          if (margin > best_margin) best_margin = margin, best = static_cast<int>(i), bu = u, bv = v;
+        }
+        ws.valid[k] = best >= 0;
+        ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
+        ws.values[k] = best >= 0 ? core::sample_module(tiles[static_cast<std::size_t>(best)]->view(), bu, bv, module_px_) : 0.0f;
       }
-      ws.valid[k] = best >= 0;
-      ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
-      ws.values[k] = best >= 0 ? core::sample_module(tiles[static_cast<std::size_t>(best)]->view(), bu, bv, module_px_) : 0.0f;
-    }
-  core::symbol_levels lv = core::threshold_symbol(plan, ws.values.data(), ws.valid.data(), ws.modules.data(), ws.confidence.data());
-  if (!lv.ok) return false;
-  if (count > 1) {
+    const core::symbol_levels lv =
+        core::threshold_symbol(plan, ws.values.data(), ws.valid.data(), ws.modules.data(), ws.confidence.data());
+    if (!lv.ok) return false;
     // Tiles differ in brightness (charging, background tilt): each part of the code gets the
     // threshold of its own tile where that part holds enough known modules.
     const std::size_t cells = static_cast<std::size_t>(n) * n;
@@ -618,15 +595,15 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
           ws.confidence[k] = ws.part_confidence[k];
         }
     }
+    o.levels = lv;
+    o.snr = lv.noise > 0 ? std::fabs(lv.dark - lv.light) / lv.noise : 0;
+    o.result = core::decode_symbol(plan, ws.modules.data(), ws.confidence.data(), options_.erasure_threshold,
+                                   ws.bytes.data(), *ws.decode);
   }
-  out.snr = lv.noise > 0 ? std::fabs(lv.dark - lv.light) / lv.noise : 0;
-  const core::decode_result r = core::decode_symbol(plan, ws.modules.data(), ws.confidence.data(), options_.erasure_threshold,
-                                                    ws.bytes.data(), *ws.decode);
-  out.result = r;
-  if (r.status != core::decode_status::ok && r.status != core::decode_status::corrected &&
-      r.status != core::decode_status::erasure_assisted)
-    return false;
-  out.bytes.assign(ws.bytes.begin(), ws.bytes.begin() + r.data_length);
+  out.snr = o.snr;
+  out.result = o.result;
+  if (!core::decoded(o.result)) return false;
+  out.bytes.assign(ws.bytes.begin(), ws.bytes.begin() + o.result.data_length);
   out.decoded = true;
   return true;
 }

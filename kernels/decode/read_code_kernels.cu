@@ -1,0 +1,32 @@
+#include "decode/read_code_kernels.cuh"
+
+namespace qrplate::kernels {
+namespace {
+
+__global__ void read_codes_kernel(const core::version_plan* plan, core::gray_view image, const core::code_map* maps,
+                                  std::uint64_t count, double module_px, std::uint8_t erasure_threshold,
+                                  core::read_code_workspace* workspaces, std::uint8_t* bytes,
+                                  core::code_outcome* outcomes)
+{
+  const std::uint64_t thread = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
+  const std::uint64_t threads = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  core::read_code_workspace& ws = workspaces[thread];
+  for (std::uint64_t i = thread; i < count; i += threads)
+    outcomes[i] = core::read_code(*plan, image, maps[i], module_px, erasure_threshold,
+                                  bytes + i * spec::max_data_codewords, ws);
+}
+
+}  // namespace
+
+void launch_read_codes(const core::version_plan* plan, core::gray_view image, const core::code_map* maps,
+                       std::uint64_t count, double module_px, std::uint8_t erasure_threshold,
+                       core::read_code_workspace* workspaces, unsigned workspace_count, std::uint8_t* bytes,
+                       core::code_outcome* outcomes, cudaStream_t stream)
+{
+  const unsigned grid = workspace_count / read_codes_block;
+  if (grid == 0 || count == 0) return;
+  read_codes_kernel<<<grid, read_codes_block, 0, stream>>>(plan, image, maps, count, module_px, erasure_threshold,
+                                                           workspaces, bytes, outcomes);
+}
+
+}  // namespace qrplate::kernels
