@@ -37,6 +37,21 @@ namespace {
 
 using core::interior;
 
+// The pose of a tile (no image), to put back after a trial placement.
+posed_tile pose_only(const posed_tile& t)
+{
+  posed_tile p;
+  p.to_pixel = t.to_pixel, p.to_plate = t.to_plate, p.rms_px = t.rms_px, p.confirmed = t.confirmed;
+  p.registered = t.registered, p.stitched = t.stitched;
+  return p;
+}
+
+void restore_pose(posed_tile& t, const posed_tile& p)
+{
+  t.to_pixel = p.to_pixel, t.to_plate = p.to_plate, t.rms_px = p.rms_px, t.confirmed = p.confirmed;
+  t.registered = p.registered, t.stitched = p.stitched;
+}
+
 // Where the modules of one code lie in one tile (core::code_map): the tile's map, corrected by a
 // smooth field of the offsets measured at the code's own finder and alignment patterns inside
 // the tile. The tile's affine map already holds rotation, scale and the steady part of the drift;
@@ -354,12 +369,18 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     }
     // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
     // placed neighbours, most shared area first, each neighbour once.
+    // A tile that two finders placed is checked the same way (two look-alikes can agree with a
+    // wrong pose): it keeps its own pose unless the neighbour puts it more than 1.5 modules away.
     std::vector<std::vector<const posed_tile*>> tried(loaded.size());
+    std::vector<bool> confirmed(loaded.size(), false);
     for (bool changed = true; changed;) {
       changed = false;
       for (std::size_t i = 0; i < loaded.size(); ++i) {
         auto& t = loaded[i];
-        if (!t || t->verified || t->stitched || (t->registered && t->finder_strength >= strong)) continue;
+        if (!t || t->verified || t->stitched || confirmed[i]) continue;
+        const bool weak = !t->registered || t->finder_strength < strong;
+        const bool doubtful = !weak && t->matched <= 2;
+        if (!weak && !doubtful) continue;
         double ax0, ay0, ax1, ay1;
         footprint(*t, ax0, ay0, ax1, ay1);
         std::vector<std::pair<double, const posed_tile*>> neighbours;
@@ -375,11 +396,21 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         std::sort(neighbours.begin(), neighbours.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         for (const auto& [area, neighbour] : neighbours) {
           tried[i].push_back(neighbour);
-          if (register_against(*t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) {
-            ++stats_.tiles_stitched;
-            changed = true;
-            break;
+          const posed_tile before = pose_only(*t);
+          if (!register_against(*t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) continue;
+          if (doubtful) {
+            double x0, y0, x1, y1;
+            before.to_plate.apply(0.5 * t->image.width, 0.5 * t->image.height, x0, y0);
+            t->to_plate.apply(0.5 * t->image.width, 0.5 * t->image.height, x1, y1);
+            if (std::hypot(x1 - x0, y1 - y0) < 1.5) {
+              restore_pose(*t, before);
+              confirmed[i] = true;
+              break;
+            }
           }
+          ++stats_.tiles_stitched;
+          changed = true;
+          break;
         }
       }
     }
@@ -390,8 +421,10 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // median error. A tile that could not be registered at all (too few finders: a margin, an
   // empty part of the plate) takes its nominal position plus that median: a stage's error is
   // partly common to all its moves (calibration, a scan.json that lies).
+  // (Stitched tiles count: a placed neighbour placed them. Scans of large codes have few
+  // verified tiles, and without the scatter a tile that look-alikes placed far off stays there.)
   for (const auto& t : loaded)
-    if (t && t->verified) {
+    if (t && (t->verified || t->stitched)) {
       double x, y;
       t->to_plate.apply(0, 0, x, y);
       offsets_x_.push_back(x - t->nominal_x_nm / geo_.module_nm);

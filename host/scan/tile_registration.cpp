@@ -703,7 +703,10 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
   // searched): at least half the patch, else -2. Computed once per shift, on demand.
   const int side = 2 * reach + 1;
   std::vector<double> score(static_cast<std::size_t>(side) * side, std::numeric_limits<double>::quiet_NaN());
-  const double min_count = std::max(200.0, 0.5 * static_cast<double>(a.size()));
+  // At least a fifth of the patch: a stage error larger than the overlap leaves only part of the
+  // patch inside t at the true shift. Fewer samples correlate by chance more: see the acceptance.
+  const double min_count = std::max(120.0, 0.2 * static_cast<double>(a.size()));
+  std::vector<float> counts(score.size(), 0);
   auto at = [&](int dx, int dy) {
     if (std::abs(dx) > reach || std::abs(dy) > reach) return -2.0;
     double& r = score[static_cast<std::size_t>(dy + reach) * side + (dx + reach)];
@@ -721,13 +724,31 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
     }
     const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
     r = count >= min_count && va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : -2.0;
+    counts[static_cast<std::size_t>(dy + reach) * side + (dx + reach)] = static_cast<float>(count);
     return r;
   };
-  // Whole-module shifts first (a shift half a module off the true one still correlates at about
-  // half the peak, well above the rest), then the half-module shifts around the best three.
+  // The same over every other row and column of the patch, for the first, coarse pass.
+  auto sparse_at = [&](int dx, int dy) {
+    double count = 0, sa = 0, saa = 0, sb = 0, sbb = 0, sab = 0;
+    for (int j = 0; j < ph; j += 2) {
+      const float* row = b.data() + static_cast<std::size_t>(2 * j + reach + dy) * bw + (reach + dx);
+      const float* arow = a.data() + static_cast<std::size_t>(j) * pw;
+      for (int i = 0; i < pw; i += 2) {
+        const double bv = row[2 * i];
+        if (std::isnan(bv)) continue;
+        const double av = arow[i];
+        count += 1, sa += av, saa += av * av, sb += bv, sbb += bv * bv, sab += av * bv;
+      }
+    }
+    const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
+    return count >= 0.25 * min_count && va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : -2.0;
+  };
+  // Whole-module shifts on a quarter of the patch first (a shift half a module off the true one
+  // still correlates at about half the peak, well above the rest), then the half-module shifts
+  // around the best three on the whole patch.
   std::vector<std::pair<double, std::pair<int, int>>> coarse;
   for (int dy = -reach; dy <= reach; dy += 2)
-    for (int dx = -reach; dx <= reach; dx += 2) coarse.push_back({at(dx, dy), {dx, dy}});
+    for (int dx = -reach; dx <= reach; dx += 2) coarse.push_back({sparse_at(dx, dy), {dx, dy}});
   std::sort(coarse.begin(), coarse.end(), [](const auto& l, const auto& r) { return l.first > r.first; });
   double best = -2, second = -2;
   int best_dx = 0, best_dy = 0;
@@ -738,12 +759,19 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
         const double r = at(dx, dy);
         if (r > best) best = r, best_dx = dx, best_dy = dy;
       }
-  // The runner-up away from the peak (a module's neighbours share part of it).
-  for (const auto& c : coarse)
-    if (std::abs(c.second.first - best_dx) > 2 || std::abs(c.second.second - best_dy) > 2) second = std::max(second, c.first);
+  // The runner-up away from the peak (a module's neighbours share part of it), on the whole patch
+  // among the best eight coarse shifts away from it.
+  int runners = 0;
+  for (const auto& c : coarse) {
+    if (std::abs(c.second.first - best_dx) <= 2 && std::abs(c.second.second - best_dy) <= 2) continue;
+    second = std::max(second, at(c.second.first, c.second.second));
+    if (++runners == 8) break;
+  }
   // Random data correlates with a shifted copy of itself at ~1/sqrt(n) (0.03-0.06 here, up to
   // ~0.2 at the worst of many shifts): the peak must stand well clear of that and of the rest.
-  if (!(best >= 0.35 && best >= 1.6 * std::max(second, 0.05))) return false;
+  // and, over n samples, 6 standard deviations of chance (1/sqrt(n)) clear of zero.
+  const double best_count = counts[static_cast<std::size_t>(best_dy + reach) * side + (best_dx + reach)];
+  if (!(best >= 0.35 && best * std::sqrt(best_count) >= 6 && best >= 1.6 * std::max(second, 0.05))) return false;
   auto vertex = [](double l, double c, double r) {
     const double den = l - 2 * c + r;
     return den < 0 && l > -2 && r > -2 ? std::clamp(0.5 * (l - r) / den, -0.5, 0.5) : 0.0;
@@ -760,9 +788,20 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
   if (!f.to_pixel.inverse(shifted_plate)) return false;
   bounds(shifted_plate, w, h, 0, fx0, fy0, fx1, fy1);
   const core::integral_view iv = t.integral_image();
-  confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, expected_anchors(g, fx0 - 5, fy0 - 5, fx1 + 5, fy1 + 5), f);
+  const std::vector<anchor_point> anchors = expected_anchors(g, fx0 - 5, fy0 - 5, fx1 + 5, fy1 + 5);
+  confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, anchors, f);
   if (f.pairs.size() >= 3) {
     if (!settle_pose(t, f.pairs, f.to_pixel, m)) return false;
+    // The shift came with no rotation: anchors far from the patch may have been out of reach.
+    // Each refit brings more of them within a module; confirm again from it, twice.
+    for (int round = 0; round < 2; ++round) {
+      fitted_pose again;
+      again.to_pixel = t.to_pixel;
+      confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, anchors, again);
+      if (again.pairs.size() <= f.pairs.size()) break;
+      if (!settle_pose(t, again.pairs, again.to_pixel, m)) break;
+      f = std::move(again);
+    }
   } else {
     t.to_pixel = f.to_pixel;
     t.to_plate = shifted_plate;
