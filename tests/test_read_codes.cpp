@@ -1,6 +1,7 @@
 // The per-code read core (core/read_code.hpp) that the scan reader and the CUDA read kernel share:
-// codes rendered into an image at a known affine pose (rotated, 3 px/module, noisy), read back
-// through code maps built from that pose. The oracle is the payload each code was encoded from.
+// codes drawn into an image at a known affine pose (scan/synthetic_codes: rotated, 3 px/module,
+// noisy), read back through code maps built from that pose. The oracle is the payload each code
+// was encoded from.
 // The CUDA instance (host::read_codes_cuda) must give the CPU's outcomes and bytes exactly; it is
 // skipped where no CUDA device (or no CUDA build) exists.
 #include <gtest/gtest.h>
@@ -11,9 +12,8 @@
 #include <random>
 #include <vector>
 
-#include "encode/version_plan_cache.hpp"
-#include "qrplate/core/encode_symbol.hpp"
 #include "qrplate/core/read_code.hpp"
+#include "scan/synthetic_codes.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/encode_cuda.hpp"
 #include "cuda/read_codes_cuda.hpp"
@@ -23,81 +23,15 @@ namespace {
 
 using namespace qrplate;
 
-struct rendered_codes {
-  const core::version_plan* plan = nullptr;
-  std::vector<std::vector<std::uint8_t>> payloads;
-  std::vector<std::uint16_t> pixels;
-  int width = 0, height = 0;
-  core::affine_map to_pixel;  // plate module coordinates -> pixels
-  std::vector<core::code_map> maps;
-  double module_px = 3.0;
-
-  core::gray_view view() const { return {pixels.data(), width, height, static_cast<std::size_t>(width)}; }
-};
-
-// `columns` x `rows` version-10-M codes (random payloads, masks 0-7 in turn) on a lattice of
-// 61-module pitch, drawn at 3 px/module rotated by 0.7 degrees, each pixel the mean of 4x4
-// sub-samples (a box beam), dark 12,000 / light 40,000 plus Gaussian noise of sigma 2,500.
-rendered_codes render(int columns, int rows, std::uint64_t seed)
+// version-10-M codes at 3 px/module, rotated 0.7 degrees, noise sigma 2,500 (contrast 28,000).
+scan::synthetic_codes render(int columns, int rows, std::uint64_t seed)
 {
-  rendered_codes r;
-  r.plan = &host::version_plan_for(10, ecc_level::M);
-  const core::version_plan& plan = *r.plan;
-  const int n = plan.size, pitch = n + 4;
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<std::uint64_t>> symbols;
-  auto ws = std::make_unique<core::encode_workspace>();
-  for (int i = 0; i < columns * rows; ++i) {
-    std::vector<std::uint8_t> payload(100 + rng() % 100);
-    for (auto& b : payload) b = static_cast<std::uint8_t>(rng());
-    std::vector<std::uint64_t> symbol(static_cast<std::size_t>(n * plan.words));
-    EXPECT_EQ(core::encode_byte_payload(plan, payload.data(), static_cast<std::uint32_t>(payload.size()), i % 8, *ws,
-                                        symbol.data()),
-              i % 8);
-    r.payloads.push_back(payload);
-    symbols.push_back(symbol);
-  }
-  const double angle = 0.7 * 3.14159265358979323846 / 180, m = r.module_px;
-  r.to_pixel.a[1] = m * std::cos(angle), r.to_pixel.a[2] = -m * std::sin(angle);
-  r.to_pixel.a[4] = m * std::sin(angle), r.to_pixel.a[5] = m * std::cos(angle);
-  r.to_pixel.a[0] = 20, r.to_pixel.a[3] = 14;
-  core::affine_map to_plate;
-  EXPECT_TRUE(r.to_pixel.inverse(to_plate));
-  r.width = static_cast<int>(std::ceil(m * (columns * pitch + 8))) + 20;
-  r.height = static_cast<int>(std::ceil(m * (rows * pitch + 8))) + 30;
-  r.pixels.resize(static_cast<std::size_t>(r.width) * r.height);
-  std::normal_distribution<double> noise(0, 2500);
-  for (int y = 0; y < r.height; ++y)
-    for (int x = 0; x < r.width; ++x) {
-      double sum = 0;
-      for (int sy = 0; sy < 4; ++sy)
-        for (int sx = 0; sx < 4; ++sx) {
-          double px, py;
-          to_plate.apply(x + (sx + 0.5) / 4, y + (sy + 0.5) / 4, px, py);
-          bool dark = false;
-          const int cx = static_cast<int>(std::floor(px / pitch)), cy = static_cast<int>(std::floor(py / pitch));
-          if (px >= 0 && py >= 0 && cx < columns && cy < rows) {
-            const int col = static_cast<int>(std::floor(px - cx * pitch)), row = static_cast<int>(std::floor(py - cy * pitch));
-            if (col < n && row < n)
-              dark = core::get_bit(symbols[static_cast<std::size_t>(cy * columns + cx)].data() + row * plan.words, col);
-          }
-          sum += dark ? 12000 : 40000;
-        }
-      r.pixels[static_cast<std::size_t>(y) * r.width + x] =
-          static_cast<std::uint16_t>(std::clamp(sum / 16 + noise(rng), 0.0, 65535.0));
-    }
-  for (int cy = 0; cy < rows; ++cy)
-    for (int cx = 0; cx < columns; ++cx) {
-      core::code_map map;
-      map.base = r.to_pixel.shifted(cx * pitch, cy * pitch);
-      r.maps.push_back(map);
-    }
-  return r;
+  return scan::make_synthetic_codes(10, ecc_level::M, 3.0, columns, rows, 0.7, 2500, seed);
 }
 
 TEST(ReadCode, CodesAtAKnownPoseReadBackExactly)
 {
-  const rendered_codes r = render(4, 3, 1);
+  const scan::synthetic_codes r = render(4, 3, 1);
   auto ws = std::make_unique<core::read_code_workspace>();
   std::vector<std::uint8_t> bytes(spec::max_data_codewords);
   for (std::size_t i = 0; i < r.maps.size(); ++i) {
@@ -115,7 +49,7 @@ TEST(ReadCode, CodesAtAKnownPoseReadBackExactly)
 // the rest is, and reading never touches pixels outside the image.
 TEST(ReadCode, ModulesNearTheEdgeAreNotSampled)
 {
-  const rendered_codes r = render(2, 1, 2);
+  const scan::synthetic_codes r = render(2, 1, 2);
   core::code_map off = r.maps[0];
   off.base = off.base.shifted(-10, 0);  // the code's left 10 columns lie left of the image
   std::vector<float> values(static_cast<std::size_t>(r.plan->size * r.plan->size));
@@ -132,11 +66,30 @@ TEST(ReadCode, ModulesNearTheEdgeAreNotSampled)
     }
 }
 
+// The fast sampler (no floor, no clamps) against the plain one on random points that keep the
+// four samples' neighbours inside: the same float, bit for bit.
+TEST(ReadCode, InsideSamplerIsTheSampler)
+{
+  std::mt19937_64 rng(9);
+  std::vector<std::uint16_t> pixels(97 * 61);
+  for (auto& p : pixels) p = static_cast<std::uint16_t>(rng());
+  const core::gray_view img{pixels.data(), 97, 61, 97};
+  for (int i = 0; i < 200000; ++i) {
+    const double m = 1.5 + static_cast<double>(rng() % 1000) / 100.0;
+    const double reach = core::sample_reach(m);
+    std::uniform_real_distribution<double> u(reach + 1e-9, 97 - reach - 1e-9), v(reach + 1e-9, 61 - reach - 1e-9);
+    if (!(97 - 2 * reach > 0 && 61 - 2 * reach > 0)) continue;
+    const double x = u(rng), y = v(rng);
+    const float plain = core::sample_module(img, x, y, m), fast = core::sample_module_inside(img, x, y, m);
+    ASSERT_EQ(std::memcmp(&plain, &fast, sizeof plain), 0) << x << "," << y << " m " << m;
+  }
+}
+
 TEST(ReadCode, CudaGivesTheCpuOutcomesAndBytes)
 {
 #if QRPLATE_WITH_CUDA
   if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
-  const rendered_codes r = render(4, 3, 3);
+  const scan::synthetic_codes r = render(4, 3, 3);
   std::vector<core::code_map> maps = r.maps;
   maps.push_back(r.maps[0]);
   maps.back().base = maps.back().base.shifted(-10, 0);  // partly outside: erasures, or a failure

@@ -668,10 +668,11 @@ TEST(TileRegistration, ContrastMatchesSortedPercentiles)
     std::uniform_int_distribution<int> level(0, 65535), noise(-900, 900);
     const int lo = level(rng) / 2, hi = 32768 + level(rng) / 2;
     for (auto& v : img.pixels) v = static_cast<std::uint16_t>(std::clamp((rng() % 3 == 0 ? lo : hi) + noise(rng), 0, 65535));
-    std::vector<double> sums;
-    scan::build_integral(img, sums);
-    const core::integral_view iv{sums.data(), static_cast<int>(img.width), static_cast<int>(img.height)};
     const double m = 2.0 + trial;
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(img, m, sums);
+    EXPECT_EQ(shift, 0);
+    const core::integral_view iv{sums.data(), static_cast<int>(img.width), static_cast<int>(img.height), shift};
     const int step = static_cast<int>(std::lround(m));
     std::vector<double> means;
     for (std::uint32_t y = 0; y + step <= img.height; y += step)
@@ -684,6 +685,45 @@ TEST(TileRegistration, ContrastMatchesSortedPercentiles)
     std::sort(means.begin(), means.end());
     const double expected = means[means.size() - 1 - means.size() / 20] - means[means.size() / 20];
     EXPECT_NEAR(scan::estimate_contrast(iv, m), expected, 1.0) << "trial " << trial;  // whole image units
+  }
+}
+
+// The 32-bit integral image's box sums against plain sums of the pixels: exact wherever the
+// builder needs no shift (finder boxes up to ~28 px/module on 16-bit pixels), and within the
+// truncation of the low bits beyond that.
+TEST(TileRegistration, IntegralBoxesMatchPlainSums)
+{
+  std::mt19937_64 rng(31);
+  sim::gray_image img;
+  img.width = 700;
+  img.height = 650;
+  img.bits = 16;
+  img.pixels.resize(static_cast<std::size_t>(img.width) * img.height);
+  for (auto& v : img.pixels) v = static_cast<std::uint16_t>(65535 - rng() % 64);  // near the top: the worst case
+  for (double m : {1.5, 4.0, 27.0, 40.0, 70.0}) {
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(img, m, sums);
+    EXPECT_EQ(shift == 0, m <= 28.0) << m;
+    const core::integral_view iv{sums.data(), static_cast<int>(img.width), static_cast<int>(img.height), shift};
+    const int side = 2 * core::round_to_int(4.5 * m);
+    for (int trial = 0; trial < 40; ++trial) {
+      const int w = 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(std::min(side, 699)));
+      const int h = 1 + static_cast<int>(rng() % static_cast<std::uint64_t>(std::min(side, 649)));
+      const int x0 = static_cast<int>(rng() % static_cast<std::uint64_t>(img.width - w + 1));
+      const int y0 = static_cast<int>(rng() % static_cast<std::uint64_t>(img.height - h + 1));
+      double plain = 0;
+      for (int y = y0; y < y0 + h; ++y)
+        for (int x = x0; x < x0 + w; ++x) plain += img.pixels[static_cast<std::size_t>(y) * img.width + x];
+      double area = 0;
+      const double box = iv.box(x0, y0, x0 + w, y0 + h, area);
+      EXPECT_EQ(area, static_cast<double>(w) * h);
+      if (shift == 0) {
+        EXPECT_EQ(box, plain) << "m " << m << " box " << w << "x" << h;
+      } else {
+        EXPECT_LE(plain - box, area * ((1 << shift) - 1)) << "m " << m;
+        EXPECT_GE(plain - box, 0) << "m " << m;
+      }
+    }
   }
 }
 

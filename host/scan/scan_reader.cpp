@@ -269,7 +269,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         }
         registration_options ro = options_.registration;
         ro.polarity = polarity_;
-        std::vector<double> buffer;
+        std::vector<std::uint32_t> buffer;
         {
           std::lock_guard<std::mutex> lock(spare_mutex_);
           if (!spare_integrals_.empty()) {

@@ -93,7 +93,7 @@ class scan_reader {
   std::vector<double> offsets_x_, offsets_y_;  // registered tiles' position errors (modules)
   std::vector<std::unique_ptr<workspace>> workspaces_;
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
-  std::vector<std::vector<double>> spare_integrals_;
+  std::vector<std::vector<std::uint32_t>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
   std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
   std::mutex spare_mutex_;

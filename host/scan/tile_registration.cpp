@@ -235,24 +235,29 @@ void posed_tile::shift_on_plate(double dx, double dy)
   to_pixel.inverse(to_plate);
 }
 
-void build_integral(const sim::gray_image& img, std::vector<double>& sums)
+int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
 {
   const std::size_t w = img.width, h = img.height, w1 = w + 1;
-  // Every entry is written below: a recycled buffer of the right size is not cleared first (on a
-  // fresh one, clearing 8 MB per tile cost as much as the sums).
+  // The largest box summed: the finder template's (9 modules, a pixel either side).
+  const double side = 2.0 * core::round_to_int(4.5 * std::max(module_px, 1.0)) + 2;
+  const double top = img.bits == 8 ? 255.0 : 65535.0;
+  int shift = 0;
+  while (shift < 16 && side * side * std::floor(top / (1u << shift)) >= 4294967296.0) ++shift;
+  // Every entry is written below: a recycled buffer of the right size is not cleared first.
   if (sums.size() != w1 * (h + 1)) sums.resize(w1 * (h + 1));
-  std::fill(sums.begin(), sums.begin() + static_cast<long>(w1), 0.0);
+  std::fill(sums.begin(), sums.begin() + static_cast<long>(w1), 0u);
   for (std::size_t y = 0; y < h; ++y) {
-    double row = 0;
+    std::uint32_t row = 0;
     const std::uint16_t* p = img.pixels.data() + y * w;
-    const double* above = sums.data() + y * w1;
-    double* here = sums.data() + (y + 1) * w1;
+    const std::uint32_t* above = sums.data() + y * w1;
+    std::uint32_t* here = sums.data() + (y + 1) * w1;
     here[0] = 0;
     for (std::size_t x = 0; x < w; ++x) {
-      row += p[x];
+      row += static_cast<std::uint32_t>(p[x] >> shift);  // modulo 2^32, see core::integral_view
       here[x + 1] = above[x + 1] + row;
     }
   }
+  return shift;
 }
 
 double estimate_contrast(const core::integral_view& iv, double m)
@@ -262,14 +267,15 @@ double estimate_contrast(const core::integral_view& iv, double m)
   // Module-sized box means in a histogram of whole image units (the pixels are 16-bit): two
   // percentiles in one pass over it, where sorting the means cost ~4% of a decode.
   std::vector<std::uint32_t> histogram(65536, 0);
-  const double inverse_area = 1.0 / (static_cast<double>(step) * step);
+  const double inverse_area = static_cast<double>(1u << iv.shift) / (static_cast<double>(step) * step);
   const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
   std::size_t count = 0;
   for (int y = 0; y + step <= iv.height; y += step) {
-    const double* top = iv.sums + static_cast<std::size_t>(y) * w1;
-    const double* bottom = iv.sums + static_cast<std::size_t>(y + step) * w1;
+    const std::uint32_t* top = iv.sums + static_cast<std::size_t>(y) * w1;
+    const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(y + step) * w1;
     for (int x = 0; x + step <= iv.width; x += step) {
-      const double mean = (bottom[x + step] - top[x + step] - bottom[x] + top[x]) * inverse_area;
+      const std::uint32_t sum = bottom[x + step] - top[x + step] - bottom[x] + top[x];  // modulo 2^32
+      const double mean = static_cast<double>(sum) * inverse_area;
       ++histogram[static_cast<std::size_t>(std::clamp(mean, 0.0, 65535.0))];
       ++count;
     }
@@ -308,8 +314,9 @@ void scan_finder_responses(const core::integral_view& iv, double m, double min_r
   const double dark_area = area[1] - area[2] + area[3], light_area = area[0] - dark_area;
   const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
   const auto threshold = static_cast<float>(min_response);
+  const double unit = static_cast<double>(1u << iv.shift);
   for (int y = margin; y < iv.height - margin; y += step) {
-    const double* rows[8];
+    const std::uint32_t* rows[8];
     for (int i = 0; i < 4; ++i) {
       rows[2 * i] = iv.sums + static_cast<std::size_t>(y - half[i]) * w1;
       rows[2 * i + 1] = iv.sums + static_cast<std::size_t>(y + half[i]) * w1;
@@ -318,7 +325,8 @@ void scan_finder_responses(const core::integral_view& iv, double m, double min_r
       double b[4];
       for (int i = 0; i < 4; ++i) {
         const int r = half[i];
-        b[i] = rows[2 * i + 1][x + r] - rows[2 * i][x + r] - rows[2 * i + 1][x - r] + rows[2 * i][x - r];
+        const std::uint32_t sum = rows[2 * i + 1][x + r] - rows[2 * i][x + r] - rows[2 * i + 1][x - r] + rows[2 * i][x - r];
+        b[i] = static_cast<double>(sum) * unit;
       }
       const double dark = b[1] - b[2] + b[3];
       const auto r = static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
@@ -430,7 +438,7 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 }
 
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
-                         const registration_options& o, std::vector<double> integral_buffer)
+                         const registration_options& o, std::vector<std::uint32_t> integral_buffer)
 {
   posed_tile t;
   t.file = tile.file;
@@ -438,8 +446,8 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.nominal_y_nm = tile.y_nm;
   t.image = std::move(image);
   t.integral = std::move(integral_buffer);
-  build_integral(t.image, t.integral);
   const double m = g.module_nm / pixel_nm;
+  t.integral_shift = build_integral(t.image, m, t.integral);
   t.module_px = m;
   // Nominal pose: module X at pixel (X * module_nm - x_nm) / pixel_nm.
   t.to_pixel.a[0] = -tile.x_nm / pixel_nm;

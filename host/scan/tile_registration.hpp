@@ -74,7 +74,8 @@ struct posed_tile {
   std::string file;
   double nominal_x_nm = 0, nominal_y_nm = 0;
   sim::gray_image image;
-  std::vector<double> integral;  // (width + 1) * (height + 1)
+  std::vector<std::uint32_t> integral;  // (width + 1) * (height + 1), see core::integral_view
+  int integral_shift = 0;
   double module_px = 0;          // nominal pixels per module
   double contrast = 0;           // film vs milled, image units (robust estimate)
   int polarity = 1;              // +1 milled modules dark, -1 bright
@@ -95,15 +96,16 @@ struct posed_tile {
   }
   core::integral_view integral_image() const
   {
-    return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height)};
+    return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height), integral_shift};
   }
   // Moves the tile on the plate (by whole lattice steps, or by a borrowed stage error): what was
   // taken for plate point X is X + (dx, dy).
   void shift_on_plate(double dx, double dy);
 };
 
-// Summed-area table of an image (sums has (w + 1) * (h + 1) entries).
-void build_integral(const sim::gray_image& img, std::vector<double>& sums);
+// Summed-area table of an image for boxes up to the finder template at module_px pixels per
+// module (sums gets (w + 1) * (h + 1) entries); returns the shift (core::integral_view).
+int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums);
 
 // Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.
 double estimate_contrast(const core::integral_view& iv, double module_px);
@@ -121,7 +123,7 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 // integral_buffer: storage for the tile's integral image (a recycled tile's, so that a scan
 // does not page in 8 MB of fresh memory per tile); any size, empty for a fresh one.
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
-                         const registration_options& options, std::vector<double> integral_buffer = {});
+                         const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
 
 // Places t by the image content it shares with `ref`, a neighbour already placed: ref's pixels
 // over a patch of the plate both see are correlated with t's at every whole-module shift of t's

@@ -1,6 +1,7 @@
 // `qrplate bench`: encode throughput on the user's machine, per backend and code shape, from
 // synthetic full-capacity payloads held in memory (no disk). Each row: calibrate a batch of about
 // 50 ms, warm up once, then time batches of encode() for --seconds and report the median rate.
+// `--decode`: the per-code read core on codes drawn in memory (see run_decode_row).
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -27,6 +28,10 @@
 #include "qrplate/error.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "scan/synthetic_codes.hpp"
+#if QRPLATE_WITH_CUDA
+#include "cuda/read_codes_cuda.hpp"
+#endif
 
 #ifndef QRPLATE_VERSION
 #define QRPLATE_VERSION "unknown"
@@ -52,6 +57,8 @@ struct bench_args {
   std::uint64_t batch = 0;  // 0: calibrated
   bool quick = false;
   bool json = false;
+  bool decode = false;
+  std::string px = "2,3,4";  // --decode: pixels per module
 };
 
 struct shape {
@@ -422,13 +429,208 @@ nlohmann::ordered_json row_json(const row_result& r)
   return j;
 }
 
+// --decode: the per-code read core (core/read_code.hpp: sampling every module, the threshold
+// plane, Reed-Solomon with erasures, the segment parser) on codes drawn in memory at a known
+// pose. The maps are given, so this is the part of `qrplate decode` after registration and the
+// per-code anchor search, and what the CUDA read kernel runs.
+struct decode_row {
+  backend where;
+  shape s;
+  double px;
+  unsigned threads;
+  std::uint64_t codes;  // per pass
+  int runs;
+  double codes_per_s, codes_per_s_min, codes_per_s_max;
+  double pixels_per_code;
+};
+
+std::vector<double> parse_px_list(std::string_view list)
+{
+  std::vector<double> out;
+  while (true) {
+    const std::size_t comma = list.find(',');
+    const std::string item(trim(list.substr(0, comma)));
+    double v = 0;
+    std::size_t used = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || !(v >= 1.5 && v <= 16))
+      throw invalid_argument("--px-per-module: '" + item + "' is not a number from 1.5 to 16");
+    out.push_back(v);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+decode_row run_decode_row(backend where, const shape& s, double px, const bench_args& args, double seconds,
+                          progress_line& progress, const std::string& label)
+{
+  progress.show(label + ": drawing the codes");
+  const int side = s.version >= 25 ? 4 : 8;
+  const scan::synthetic_codes sc = scan::make_synthetic_codes(s.version, s.ecc, px, side, side, 0.5, 2500, payload_seed);
+  const std::size_t count = sc.maps.size();
+  const unsigned threads = where == backend::cpu ? resolved_threads(args.threads) : 1;
+  std::vector<core::code_outcome> outcomes(count);
+  std::vector<std::uint8_t> bytes(count * spec::max_data_codewords);
+  std::vector<std::unique_ptr<core::read_code_workspace>> workspaces;
+  for (unsigned t = 0; t < threads; ++t) workspaces.push_back(std::make_unique<core::read_code_workspace>());
+  auto read_all = [&] {
+    const auto t0 = clock_type::now();
+    if (where == backend::cpu) {
+      auto work = [&](unsigned t) {
+        for (std::size_t i = t; i < count; i += threads)
+          outcomes[i] = core::read_code(*sc.plan, sc.view(), sc.maps[i], sc.module_px, 64,
+                                        bytes.data() + i * spec::max_data_codewords, *workspaces[t]);
+      };
+      std::vector<std::thread> pool;
+      for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+      work(0);
+      for (auto& th : pool) th.join();
+    } else {
+#if QRPLATE_WITH_CUDA
+      host::read_codes_cuda(*sc.plan, sc.view(), sc.maps.data(), count, sc.module_px, 64, outcomes.data(), bytes.data());
+#else
+      require_cuda();
+#endif
+    }
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  progress.show(label + ": warming up");
+  read_all();
+  std::uint64_t wrong = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    wrong += !core::decoded(outcomes[i].result) ||
+             outcomes[i].result.data_length != static_cast<int>(sc.payloads[i].size()) ||
+             !std::equal(sc.payloads[i].begin(), sc.payloads[i].end(), bytes.begin() + static_cast<long>(i * spec::max_data_codewords));
+  if (wrong) {
+    throw std::logic_error("bench: the read core got " + std::to_string(wrong) + " of " + std::to_string(count) +
+                           " synthetic version " + shape_name(s) + " codes at " + std::to_string(px) +
+                           " px/module wrong (a bug in qrplate)");
+  }
+  std::vector<double> times;
+  const auto start = clock_type::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
+  while (static_cast<int>(times.size()) < min_runs || elapsed() < seconds) {
+    times.push_back(read_all());
+    if (times.size() % 8 == 1) progress.show(label + ": timing, pass " + std::to_string(times.size()));
+  }
+  std::vector<double> rates;
+  for (double t : times) rates.push_back(static_cast<double>(count) / std::max(t, 1e-12));
+  decode_row r{};
+  r.where = where;
+  r.s = s;
+  r.px = px;
+  r.threads = threads;
+  r.codes = count;
+  r.runs = static_cast<int>(times.size());
+  r.codes_per_s = median_of(rates);
+  r.codes_per_s_min = *std::min_element(rates.begin(), rates.end());
+  r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
+  r.pixels_per_code = static_cast<double>(sc.pixel_count()) / static_cast<double>(count);
+  return r;
+}
+
+void print_decode_header(const nlohmann::ordered_json& machine, double seconds)
+{
+  std::printf("qrplate %s bench --decode (read core, maps given), %s: %s (%s, %u logical cores), %.3g s per row\n",
+              machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
+              machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
+              machine["logical_cores"].get<unsigned>(), seconds);
+  std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %s\n", "backend", "shape", "px/module", "threads", "codes",
+              "runs", "codes/s", "(min .. max)", "scan Mpixel/s");
+  std::fflush(stdout);
+}
+
+void print_decode_row(const decode_row& r)
+{
+  const std::string threads = r.where == backend::cpu ? std::to_string(r.threads) : std::string("-");
+  const std::string range = "(" + with_commas(r.codes_per_s_min) + " .. " + with_commas(r.codes_per_s_max) + ")";
+  std::printf("%-7s  %-5s  %9.2g  %7s  %6llu  %5d  %11s  %-25s  %.1f\n", to_string(r.where), shape_name(r.s).c_str(), r.px,
+              threads.c_str(), static_cast<unsigned long long>(r.codes), r.runs, with_commas(r.codes_per_s).c_str(),
+              range.c_str(), r.codes_per_s * r.pixels_per_code / 1e6);
+  std::fflush(stdout);
+}
+
+nlohmann::ordered_json decode_row_json(const decode_row& r)
+{
+  nlohmann::ordered_json j;
+  j["backend"] = to_string(r.where);
+  j["version"] = r.s.version;
+  j["ecc"] = to_string(r.s.ecc);
+  j["px_per_module"] = r.px;
+  j["threads"] = r.where == backend::cpu ? nlohmann::ordered_json(r.threads) : nlohmann::ordered_json(nullptr);
+  j["codes_per_pass"] = r.codes;
+  j["codes_per_s"] = r.codes_per_s;
+  j["codes_per_s_min"] = r.codes_per_s_min;
+  j["codes_per_s_max"] = r.codes_per_s_max;
+  j["scan_pixels_per_s"] = r.codes_per_s * r.pixels_per_code;
+  j["runs"] = r.runs;
+  return j;
+}
+
+nlohmann::ordered_json machine_json()
+{
+  nlohmann::ordered_json machine;
+  machine["cpu"] = cpu_model();
+  machine["arch"] = architecture();
+  machine["logical_cores"] = std::max(1u, std::thread::hardware_concurrency());
+  machine["date"] = utc_now();
+  machine["qrplate"] = QRPLATE_VERSION;
+  machine["cuda_available"] = cuda_backend_available();
+  return machine;
+}
+
+void run_decode_bench(const bench_args& args, const CLI::App& cmd)
+{
+  if (cmd.count("--mask") || cmd.count("--batch")) throw invalid_argument("--mask and --batch are for encode rows, not --decode");
+  const double seconds = args.quick && cmd.count("--seconds") == 0 ? 0.2 : args.seconds;
+  if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
+  if (args.threads > 1024) throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
+  const std::vector<shape> shapes =
+      parse_shapes(cmd.count("--shapes") ? args.shapes : std::string(args.quick ? "10-M" : "10-M,40-L"));
+  const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") || !args.quick ? args.px : std::string("3"));
+  const std::vector<backend> backends = parse_backends(args.backend);
+  const nlohmann::ordered_json machine = machine_json();
+  if (!args.json) print_decode_header(machine, seconds);
+  progress_line progress;
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  const std::size_t total = backends.size() * shapes.size() * pxs.size();
+  std::size_t done = 0;
+  for (backend where : backends)
+    for (const shape& s : shapes)
+      for (double px : pxs) {
+        char px_text[16];
+        std::snprintf(px_text, sizeof px_text, "%g", px);
+        const std::string label = std::string(to_string(where)) + " " + shape_name(s) + " at " + px_text + " px (" +
+                                  std::to_string(++done) + "/" + std::to_string(total) + ")";
+        const decode_row r = run_decode_row(where, s, px, args, seconds, progress, label);
+        progress.clear();
+        if (args.json) {
+          rows.push_back(decode_row_json(r));
+        } else {
+          print_decode_row(r);
+        }
+      }
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["machine"] = machine;
+    j["seconds_per_row"] = seconds;
+    j["decode_results"] = rows;
+    std::printf("%s\n", j.dump(2).c_str());
+  }
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app)
 {
   auto args = std::make_shared<bench_args>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure encode throughput on this machine for each available backend (codes/s, payload MB/s)");
+      "bench", "Measure encode (or, with --decode, per-code read) throughput on this machine for each available backend");
   cmd->add_option("--backend", args->backend,
                   "all (the CPU, and CUDA when a device exists), auto, cpu or cuda (default: all)");
   cmd->add_option("--shapes", args->shapes, "Code shapes VERSION-LEVEL, comma-separated (default: 3-L,10-M,25-Q,40-L)");
@@ -439,6 +641,9 @@ void add_bench_command(CLI::App& app)
   cmd->add_flag("--quick", args->quick,
                 "For tests and CI: 0.2 s per row, shapes 3-L and 40-L (unless --seconds, --shapes are given)");
   cmd->add_flag("--json", args->json, "Print JSON for scripts");
+  cmd->add_flag("--decode", args->decode,
+                "Measure the per-code read core instead (sampling, threshold, Reed-Solomon; default shapes 10-M,40-L)");
+  cmd->add_option("--px-per-module", args->px, "--decode: pixels per module, comma-separated (default: 2,3,4)");
   cmd->footer(
       "\nEach row encodes full-capacity random payloads (byte mode), generated in memory, in batches of\n"
       "codes; after a warm-up it times batches for --seconds (at least 3) and reports the median of the\n"
@@ -450,8 +655,21 @@ void add_bench_command(CLI::App& app)
       "  qrplate bench                                  every backend, default shapes, 1 s per row\n"
       "  qrplate bench --shapes 40-L --threads 1        one core, one shape\n"
       "  qrplate bench --shapes 40-L --mask 0           the cost of a forced mask vs auto\n"
-      "  qrplate bench --quick --json > bench.json      for scripts\n");
+      "  qrplate bench --quick --json > bench.json      for scripts\n"
+      "\n--decode: each row reads version-LEVEL codes drawn in memory (8 x 8 of them, 4 x 4 from version\n"
+      "25; rotated 0.5 degrees, noise 1/11 of the contrast) through their known maps: sampling every\n"
+      "module, the threshold plane, Reed-Solomon with erasures and the segment parser, i.e. what\n"
+      "`qrplate decode` does per code after registration and the anchor search (not included), and\n"
+      "what the CUDA read kernel runs (its rows: one tile up, one launch, results down). Every code\n"
+      "must read back exactly in the warm-up, else the row is an error. scan Mpixel/s = codes/s x\n"
+      "the image pixels per code.\n"
+      "  qrplate bench --decode --threads 1             the read core on one core\n");
   cmd->callback([args, cmd] {
+    if (args->decode) {
+      run_decode_bench(*args, *cmd);
+      return;
+    }
+    if (cmd->count("--px-per-module")) throw invalid_argument("--px-per-module is for --decode");
     // Everything is checked before anything is measured.
     // --quick changes the defaults only: --shapes or --seconds given with it still apply.
     const bool quick_shapes = args->quick && cmd->count("--shapes") == 0;
@@ -475,13 +693,7 @@ void add_bench_command(CLI::App& app)
     }
     const std::vector<backend> backends = parse_backends(args->backend);
 
-    nlohmann::ordered_json machine;
-    machine["cpu"] = cpu_model();
-    machine["arch"] = architecture();
-    machine["logical_cores"] = std::max(1u, std::thread::hardware_concurrency());
-    machine["date"] = utc_now();
-    machine["qrplate"] = QRPLATE_VERSION;
-    machine["cuda_available"] = cuda_backend_available();
+    const nlohmann::ordered_json machine = machine_json();
 
     if (!args->json) print_table_header(machine, seconds);
     progress_line progress;

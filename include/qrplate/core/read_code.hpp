@@ -77,7 +77,7 @@ QRP_HD inline int sample_code(const version_plan& plan, const gray_view& img, co
       map.apply(c + 0.5, r + 0.5, u, v);
       const bool inside = interior(u, v, img.width, img.height) > reach;
       valid[k] = inside ? 1 : 0;
-      values[k] = inside ? sample_module(img, u, v, module_px) : 0.0f;
+      values[k] = inside ? sample_module_inside(img, u, v, module_px) : 0.0f;
       sampled += inside;
     }
   return sampled;

@@ -47,6 +47,21 @@ struct gray_view {
     const double bottom = p[dy] + fx * (static_cast<double>(p[dy + dx]) - p[dy]);
     return static_cast<float>(top + fy * (bottom - top));
   }
+
+  // bilinear() for a point whose four neighbours are inside the image (u and v at least 1 pixel
+  // from every edge): the same arithmetic without floor and clamps, so the same value, bit for
+  // bit (truncation is floor for the positive coordinates left). The sampling of every module of
+  // every code runs through here.
+  QRP_HD float bilinear_inside(double u, double v) const
+  {
+    const double x = u - 0.5, y = v - 0.5;
+    const int x0 = static_cast<int>(x), y0 = static_cast<int>(y);
+    const double fx = x - x0, fy = y - y0;
+    const std::uint16_t* p = pixels + static_cast<std::size_t>(y0) * stride + x0;
+    const double top = p[0] + fx * (static_cast<double>(p[1]) - p[0]);
+    const double bottom = p[stride] + fx * (static_cast<double>(p[stride + 1]) - p[stride]);
+    return static_cast<float>(top + fy * (bottom - top));
+  }
 };
 
 // Nearest integer, halves away from zero (std::lround's rule), inline: the template responses
@@ -58,10 +73,15 @@ QRP_HD inline int round_to_int(double x)
   return x >= 0 ? static_cast<int>(x + 0.5) : -static_cast<int>(0.5 - x);
 }
 
-// Summed-area table: sums[y * (width + 1) + x] = sum of the pixels [0, x) x [0, y).
+// Summed-area table: sums[y * (width + 1) + x] = the sum of (pixel >> shift) over [0, x) x [0, y),
+// modulo 2^32. Box sums are taken in the same modular arithmetic, so they are exact while the
+// true box sum stays below 2^32: the builder picks `shift` so that it does for the largest box
+// used (a 16-bit image needs no shift up to ~28 px/module). Half the memory of doubles, and
+// integer adds: building it was the largest share of registering a tile.
 struct integral_view {
-  const double* sums = nullptr;
+  const std::uint32_t* sums = nullptr;
   int width = 0, height = 0;
+  int shift = 0;
 
   // Sum and pixel count of [x0, x1) x [y0, y1) clipped to the image.
   QRP_HD double box(int x0, int y0, int x1, int y1, double& area) const
@@ -76,7 +96,8 @@ struct integral_view {
     }
     area = static_cast<double>(x1 - x0) * (y1 - y0);
     const std::size_t w = static_cast<std::size_t>(width) + 1;
-    return sums[y1 * w + x1] - sums[y0 * w + x1] - sums[y1 * w + x0] + sums[y0 * w + x0];
+    const std::uint32_t sum = sums[y1 * w + x1] - sums[y0 * w + x1] - sums[y1 * w + x0] + sums[y0 * w + x0];
+    return static_cast<double>(sum) * static_cast<double>(1u << shift);
   }
   // A square centred on the pixel corner nearest (cx, cy) (continuous coordinates: the corner
   // between pixels cx - 1 and cx), half-side h rounded to whole pixels. Rounding the half-side,
@@ -189,6 +210,15 @@ QRP_HD inline float sample_module(const gray_view& img, double u, double v, doub
                   img.bilinear(u + q, v + q));
 }
 
+// sample_module for a centre at least m / 4 + 1 pixels from every edge (bilinear_inside): the
+// same value, bit for bit.
+QRP_HD inline float sample_module_inside(const gray_view& img, double u, double v, double m)
+{
+  const double q = 0.25 * m;
+  return 0.25f * (img.bilinear_inside(u - q, v - q) + img.bilinear_inside(u + q, v - q) +
+                  img.bilinear_inside(u - q, v + q) + img.bilinear_inside(u + q, v + q));
+}
+
 // True for the 31 modules of the format information of a size-n symbol (§7.9.1): their colour
 // depends on the level and mask, so they cannot serve as known references.
 QRP_HD constexpr bool is_format_module(int n, int row, int col)
@@ -219,6 +249,9 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
 {
   const int n = plan.size, w = plan.words;
   const double half = 0.5 * (n - 1);
+  // Reciprocals, not divisions, in the loops over every module: three divisions per module were
+  // a third of the per-code read time.
+  const double inv_half = 1.0 / half;
   // Normal equations of the 4-parameter model.
   double m[4][5] = {};
   int known = 0;
@@ -227,7 +260,7 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
       if (!get_bit(plan.reserved + r * w, c) || is_format_module(n, r, c)) continue;
       const std::size_t i = static_cast<std::size_t>(r) * n + c;
       if (valid && !valid[i]) continue;
-      const double f[4] = {1.0, (c - half) / half, (r - half) / half, get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+      const double f[4] = {1.0, (c - half) * inv_half, (r - half) * inv_half, get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
       for (int a = 0; a < 4; ++a) {
         for (int b = 0; b < 4; ++b) m[a][b] += f[a] * f[b];
         m[a][4] += f[a] * values[i];
@@ -265,15 +298,17 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
   if (!(halfc > 0)) return lv;
   double sse = 0;
   int wrong = 0;
-  for (int r = 0; r < n; ++r)
+  const double scale = 255.0 / halfc;
+  for (int r = 0; r < n; ++r) {
+    const double row_level = p[0] + p[2] * ((r - half) * inv_half) + 0.5 * contrast;
     for (int c = 0; c < n; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * n + c;
       if (valid && !valid[i]) continue;
-      const double t = p[0] + p[1] * (c - half) / half + p[2] * (r - half) / half + 0.5 * contrast;
+      const double t = row_level + p[1] * ((c - half) * inv_half);
       const double d = values[i] - t;
       const bool milled = contrast < 0 ? d < 0 : d > 0;
       if (milled) modules[r * w + (c >> 6)] |= std::uint64_t{1} << (c & 63);
-      const double conf = 255.0 * std::fabs(d) / halfc;
+      const double conf = scale * std::fabs(d);
       confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
       if (get_bit(plan.reserved + r * w, c) && !is_format_module(n, r, c)) {
         const bool dark = get_bit(plan.base + r * w, c);
@@ -282,6 +317,7 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
         sse += e * e;
       }
     }
+  }
   lv.known_wrong = wrong;
   lv.noise = static_cast<float>(std::sqrt(sse / known));
   lv.ok = true;
