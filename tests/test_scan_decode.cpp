@@ -52,7 +52,8 @@ struct plate_fixture {
   std::string dir, input;
   std::vector<char> payload;
 
-  plate_fixture(const std::string& name, std::size_t bytes, std::uint64_t seed, int k = 0, int m = 0)
+  plate_fixture(const std::string& name, std::size_t bytes, std::uint64_t seed, int k = 0, int m = 0,
+                void (*tweak)(plate::plate_encode_options&) = nullptr)
   {
     dir = temp(name);
     input = dir + ".in";
@@ -70,6 +71,7 @@ struct plate_fixture {
       o.geometry.k = k;
       o.geometry.m = m;
     }
+    if (tweak) tweak(o);
     plate::encode_plates(input, dir, o);
   }
   ~plate_fixture()
@@ -207,38 +209,28 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   // A plate 300 um wide and 40 um tall of version-3 codes: at 2 px/module its scan is ~12,000
   // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and never holds
   // more than a strip's rows of tiles.
-  const std::string dir = temp("wide");
-  const std::string input = dir + ".in";
-  fs::remove_all(dir);
-  std::vector<char> payload(12000);
-  std::mt19937_64 rng(21);
-  for (char& c : payload) c = static_cast<char>(rng());
-  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
-  plate::plate_encode_options o;
-  o.geometry.version = 3;
-  o.geometry.ecc = ecc_level::M;
-  o.geometry.plate = plate::parse_plate_size("300x40um");
-  o.plate_id = 0x5CA4F00D;
-  plate::encode_plates(input, dir, o);
+  const plate_fixture p("wide", 12000, 21, 0, 0, [](plate::plate_encode_options& o) {
+    o.geometry.version = 3;
+    o.geometry.plate = plate::parse_plate_size("300x40um");
+    o.plate_id = 0x5CA4F00D;
+  });
   const std::string s = temp("scan_wide");
   fs::remove_all(s);
   sim::simulate_options so = sim::preset("clean");
   so.px_per_module = 2.0;
   so.seed = 3;
-  sim::simulate(dir, s, so);
+  sim::simulate(p.dir, s, so);
   const std::string out = s + ".out";
   const plate::plate_decode_result r = plate::decode_plates(s, out, {});
   EXPECT_TRUE(r.complete) << r.lost_frames << " frames lost";
   if (r.complete) {
-    EXPECT_TRUE(read_file(out) == payload);
+    EXPECT_TRUE(read_file(out) == p.payload);
   }
   EXPECT_GT(r.tiles, 20u);
   EXPECT_LT(r.max_tiles_in_memory, r.tiles * 3 / 4) << r.max_tiles_in_memory << " of " << r.tiles;
   EXPECT_LE(r.tile_reads, r.tiles + r.tiles / 3);  // tiles on the strips' edge are read twice, no more
   fs::remove(out);
   fs::remove_all(s);
-  fs::remove_all(dir);
-  fs::remove(input);
 }
 
 // Version-40-L codes at 4 px/module are 708 px wide: with 1024-px tiles most codes lie across two
@@ -249,18 +241,11 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
 // with the typical preset 2-8.
 TEST(ScanDecode, LargeCodesAcrossTilesAtFourPixelsPerModule)
 {
-  const std::string dir = temp("v40");
-  const std::string input = dir + ".in";
-  fs::remove_all(dir);
-  std::vector<char> payload(80000);
-  std::mt19937_64 rng(40);
-  for (char& c : payload) c = static_cast<char>(rng());
-  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
-  plate::plate_encode_options o;
-  o.geometry.version = 40;
-  o.geometry.ecc = ecc_level::L;
-  o.plate_id = 0xBE7ECull;
-  plate::encode_plates(input, dir, o);
+  const plate_fixture p("v40", 80000, 40, 0, 0, [](plate::plate_encode_options& o) {
+    o.geometry.version = 40;
+    o.geometry.ecc = ecc_level::L;
+    o.plate_id = 0xBE7ECull;
+  });
   // clean: every code; typical (stage error 10 modules, drift, rotation 0.5 deg): at most one
   // code lost, which the outer code restores (a sweep of seeds 1-4 lost 0-2).
   for (const char* preset : {"clean", "typical"}) {
@@ -270,12 +255,12 @@ TEST(ScanDecode, LargeCodesAcrossTilesAtFourPixelsPerModule)
     so.px_per_module = 4.0;
     so.tile_px = 1024;
     so.seed = std::string(preset) == "clean" ? 5 : 3;
-    sim::simulate(dir, s, so);
+    sim::simulate(p.dir, s, so);
     const std::string out = s + ".out";
     const plate::plate_decode_result r = plate::decode_plates(s, out, {});
     EXPECT_TRUE(r.complete) << preset << ": " << r.lost_frames << " frames lost";
     if (r.complete) {
-      EXPECT_TRUE(read_file(out) == payload) << preset;
+      EXPECT_TRUE(read_file(out) == p.payload) << preset;
     }
     EXPECT_LE(r.codes_unreadable, std::string(preset) == "clean" ? 0u : 1u) << preset << ": of " << r.codes;
     EXPECT_GE(r.tiles_stitched, 1u) << preset;
@@ -283,8 +268,6 @@ TEST(ScanDecode, LargeCodesAcrossTilesAtFourPixelsPerModule)
     fs::remove(out + ".partial");
     fs::remove_all(s);
   }
-  fs::remove_all(dir);
-  fs::remove(input);
 }
 
 // Rewrites scan.json's tile positions through `move` (x_nm, y_nm, tile index).
