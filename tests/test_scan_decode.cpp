@@ -519,19 +519,32 @@ TEST(SampleSymbol, ThresholdPlaneFollowsSlopeAndPolarity)
   }
 }
 
+// The small plate's geometry and its top-left 600 x 600 modules, for rendering tiles at chosen
+// poses with the SEM model.
+struct plate_window {
+  plate::plate_geometry g;
+  std::vector<std::uint64_t> window;
+  sim::module_window mw{};
+
+  plate_window()
+  {
+    plate_fixture& p = small_plate();
+    const std::vector<char> json = read_file((fs::path(p.dir) / "plate.json").string());
+    g = plate::geometry_of(plate::manifest_from_json(std::string(json.begin(), json.end())));
+    sim::plate_image_reader reader((fs::path(p.dir) / "plate.tif").string());
+    std::size_t stride = 0;
+    reader.read_window(0, 0, 600, 600, window, stride);
+    mw = sim::module_window{window.data(), stride, 0, 0, 600, 600, g.module_nm};
+  }
+};
+
 // A tile rendered by the SEM model at a known pose (no noise, no drift): the registered map must
 // put plate points within a fraction of a pixel of where the pose says.
 TEST(TileRegistration, FindsTheTruePose)
 {
-  plate_fixture& p = small_plate();
-  const std::vector<char> json = read_file((fs::path(p.dir) / "plate.json").string());
-  const plate::manifest man = plate::manifest_from_json(std::string(json.begin(), json.end()));
-  const plate::plate_geometry g = plate::geometry_of(man);
-  sim::plate_image_reader reader((fs::path(p.dir) / "plate.tif").string());
-  std::vector<std::uint64_t> window;
-  std::size_t stride = 0;
-  reader.read_window(0, 0, 600, 600, window, stride);
-  sim::module_window mw{window.data(), stride, 0, 0, 600, 600, g.module_nm};
+  const plate_window pw;
+  const plate::plate_geometry& g = pw.g;
+  const sim::module_window& mw = pw.mw;
   sim::sem_params sem;
   sem.noise = false;
   sem.drift_nm_per_s = 0;
@@ -578,15 +591,9 @@ TEST(TileRegistration, FindsTheTruePose)
 // fraction of a pixel; with nothing in common it declines and leaves the tile alone.
 TEST(TileRegistration, OverlapWithAPlacedNeighbourGivesTheTruePose)
 {
-  plate_fixture& p = small_plate();
-  const std::vector<char> json = read_file((fs::path(p.dir) / "plate.json").string());
-  const plate::manifest man = plate::manifest_from_json(std::string(json.begin(), json.end()));
-  const plate::plate_geometry g = plate::geometry_of(man);
-  sim::plate_image_reader reader((fs::path(p.dir) / "plate.tif").string());
-  std::vector<std::uint64_t> window;
-  std::size_t stride = 0;
-  reader.read_window(0, 0, 600, 600, window, stride);
-  sim::module_window mw{window.data(), stride, 0, 0, 600, 600, g.module_nm};
+  const plate_window pw;
+  const plate::plate_geometry& g = pw.g;
+  const sim::module_window& mw = pw.mw;
   sim::sem_params sem;
   sem.drift_nm_per_s = 0;
   sem.jitter_nm = 0;
