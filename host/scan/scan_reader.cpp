@@ -1,6 +1,7 @@
 #include "scan/scan_reader.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -14,6 +15,9 @@
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
+#if QRPLATE_WITH_CUDA
+#include "cuda/read_codes_cuda.hpp"
+#endif
 
 namespace qrplate::scan {
 
@@ -31,6 +35,7 @@ struct scan_reader::workspace {
   std::vector<std::uint64_t> part_modules = std::vector<std::uint64_t>(spec::max_symbol_size * core::max_words);
   std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(spec::max_data_codewords);
   std::unique_ptr<core::decode_workspace> decode = std::make_unique<core::decode_workspace>();
+  std::unique_ptr<core::read_code_workspace> read;  // batch_codes only (~210 KB)
 };
 
 namespace {
@@ -176,7 +181,11 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
     nominal_index_[plane_key(static_cast<std::int64_t>(std::floor(set_.tiles[i].x_nm / geo_.module_nm / bucket_nominal_)),
                               static_cast<std::int64_t>(std::floor(set_.tiles[i].y_nm / geo_.module_nm / bucket_nominal_)))]
         .push_back(i);
-  for (unsigned t = 0; t < threads_; ++t) workspaces_.push_back(std::make_unique<workspace>());
+  for (unsigned t = 0; t < threads_; ++t) {
+    workspaces_.push_back(std::make_unique<workspace>());
+    if (options_.batch_codes) workspaces_.back()->read = std::make_unique<core::read_code_workspace>();
+  }
+  if (options_.cuda && !options_.batch_codes) throw invalid_argument("scan_reader: cuda reads come in batches (batch_codes)");
   stats_.tiles_listed = set_.tiles.size();
 }
 
@@ -239,6 +248,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   load.erase(std::unique(load.begin(), load.end()), load.end());
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
+    if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
     return;
   }
   std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
@@ -476,6 +486,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   }
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
+  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
 }
 
 // Buckets of the plate (bucket_ modules square) -> the cached tiles that reach into them, so a
@@ -641,15 +652,12 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
   return true;
 }
 
-void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out)
+void scan_reader::tiles_seeing(double x0, double y0, std::vector<std::pair<double, const posed_tile*>>& whole,
+                               std::vector<const posed_tile*>& part) const
 {
-  out = cell_read{};
-  workspace& ws = *workspaces_[thread];
+  whole.clear();
+  part.clear();
   const double n = geo_.code_size;
-  const double x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
-  // Tiles that see the code: wholly (by how far the code stays from the edges) or in part.
-  std::vector<std::pair<double, const posed_tile*>> whole;
-  std::vector<const posed_tile*> part;
   std::vector<std::uint32_t> near;
   for (auto by = static_cast<std::int64_t>(std::floor(y0 / bucket_)); by <= static_cast<std::int64_t>(std::floor((y0 + n) / bucket_)); ++by)
     for (auto bx = static_cast<std::int64_t>(std::floor(x0 / bucket_)); bx <= static_cast<std::int64_t>(std::floor((x0 + n) / bucket_)); ++bx) {
@@ -674,14 +682,118 @@ void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t co
     // Registered tiles first: an unregistered one sits where the stage said, which may be off.
     if (margin >= module_px_) whole.push_back({margin + (t->registered ? 1e6 : 0), t.get()});
   }
+  std::sort(whole.begin(), whole.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+}
+
+void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+{
+  first_.clear();
+  const core::version_plan& plan = host::version_plan_for(geo_.version, geo_.ecc);
+  struct job {
+    std::uint64_t row;
+    std::uint32_t col;
+    const posed_tile* tile;  // the tile the code sits deepest in
+    int tiles;
+  };
+  std::vector<job> jobs;
+  std::vector<std::pair<double, const posed_tile*>> whole;
+  std::vector<const posed_tile*> part;
+  for (std::uint64_t row = row0; row < row1; ++row)
+    for (std::uint32_t col = col0; col < col1; ++col) {
+      if (row >= geo_.placement.rows() || col >= geo_.columns) continue;
+      if (geo_.placement.at(row, col).kind == plate::placement_slot::empty) continue;
+      tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
+      if (!whole.empty()) jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size())});
+    }
+  if (jobs.empty()) return;
+  // Tile by tile (the GPU gets one tile and its codes per call), then cell order.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
+  const std::size_t count = jobs.size();
+  std::vector<core::code_map> maps(count);
+  std::vector<core::code_outcome> outcomes(count);
+  std::vector<std::uint8_t> bytes(count * spec::max_data_codewords);
+  // The per-code anchor search on the host, on every thread; with CUDA, the reads per tile on the
+  // GPU after it; else the reads in the same pass.
+  const bool cpu_reads = !options_.cuda;
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto worker = [&](unsigned t) {
+    try {
+      for (;;) {
+        const std::size_t i = next.fetch_add(1);
+        if (i >= count) return;
+        const job& j = jobs[i];
+        measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)), maps[i]);
+        if (cpu_reads)
+          outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
+                                        bytes.data() + i * spec::max_data_codewords, *workspaces_[t]->read);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = count;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads_ && t < count; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+  if (!cpu_reads) {
+#if QRPLATE_WITH_CUDA
+    for (std::size_t a = 0; a < count;) {
+      std::size_t b = a;
+      while (b < count && jobs[b].tile == jobs[a].tile) ++b;
+      host::read_codes_cuda(plan, jobs[a].tile->view(), maps.data() + a, b - a, module_px_, options_.erasure_threshold,
+                            outcomes.data() + a, bytes.data() + a * spec::max_data_codewords);
+      a = b;
+    }
+#else
+    throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
+#endif
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    cell_read c;
+    c.tiles = jobs[i].tiles;
+    const core::code_outcome& o = outcomes[i];
+    if (o.levels.ok) {  // as decode_in: a code without contrast leaves the result and SNR unset
+      c.result = o.result;
+      c.snr = o.snr;
+      if (core::decoded(o.result)) {
+        c.decoded = true;
+        const std::uint8_t* b = bytes.data() + i * spec::max_data_codewords;
+        c.bytes.assign(b, b + o.result.data_length);
+      }
+    }
+    first_.emplace(plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row)), std::move(c));
+  }
+}
+
+void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out)
+{
+  out = cell_read{};
+  workspace& ws = *workspaces_[thread];
+  const double x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
+  // Tiles that see the code: wholly (by how far the code stays from the edges) or in part.
+  std::vector<std::pair<double, const posed_tile*>> whole;
+  std::vector<const posed_tile*> part;
+  tiles_seeing(x0, y0, whole, part);
   out.tiles = static_cast<int>(part.size());
   if (part.empty()) return;
-  std::sort(whole.begin(), whole.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   cell_read attempt;
   bool have_failure = false;
   for (std::size_t i = 0; i < whole.size() && i < 3; ++i) {
     attempt = cell_read{};
-    if (decode_in({whole[i].second}, x0, y0, ws, attempt)) {
+    bool ok;
+    const auto batched = i == 0 ? first_.find(plane_key(col, static_cast<std::int64_t>(row))) : first_.end();
+    if (batched != first_.end()) {
+      attempt = batched->second;  // read by read_first_attempts, the same way
+      ok = attempt.decoded;
+    } else {
+      ok = decode_in({whole[i].second}, x0, y0, ws, attempt);
+    }
+    if (ok) {
       attempt.tiles = out.tiles;
       out = std::move(attempt);
       return;

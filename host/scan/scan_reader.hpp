@@ -29,6 +29,10 @@ struct scan_read_options {
   registration_options registration;
   // Modules whose confidence (0..255, see threshold_symbol) is below this may become erasures.
   std::uint8_t erasure_threshold = 64;
+  // Codes wholly inside a tile read in one batch per tile after each prepare() (their first
+  // attempt: the tile they sit deepest in), on the CPU or with CUDA; false: cell by cell.
+  bool batch_codes = false;
+  bool cuda = false;  // the batches on the GPU (needs batch_codes)
 };
 
 // One code cell as read.
@@ -73,6 +77,11 @@ class scan_reader {
   struct workspace;
   struct tile_slot;
   bool decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws, cell_read& out) const;
+  // The tiles that see the code at (x0, y0): wholly (deepest first, registered before not) and
+  // in part.
+  void tiles_seeing(double x0, double y0, std::vector<std::pair<double, const posed_tile*>>& whole,
+                    std::vector<const posed_tile*>& part) const;
+  void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
   void correct_lattice(posed_tile& tile, workspace& ws);
   void index_tiles();
 
@@ -96,6 +105,7 @@ class scan_reader {
   std::vector<std::vector<std::uint32_t>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
   std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
+  std::unordered_map<std::uint64_t, cell_read> first_;  // batch_codes: first attempts of the prepared cells
   std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;

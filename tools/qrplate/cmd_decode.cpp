@@ -84,6 +84,7 @@ void add_decode_command(CLI::App& app)
     bool no_progress = false;
     double search_um = 5.0, max_rotation = 1.5;
     int erasure_threshold = 64;
+    std::string backend = "cpu";
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -107,6 +108,12 @@ void add_decode_command(CLI::App& app)
   cmd->add_option("--max-rotation", a->max_rotation, "Scan sets: scan rotation searched, +- degrees")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10.0));
+  cmd->add_option("--backend", a->backend,
+                  "Scan sets: where codes wholly inside a tile are read: cpu, cuda (per tile on the GPU; registration "
+                  "stays on the CPU) or auto (cuda when a device exists). Default cpu: the CUDA read path has not run "
+                  "on a GPU yet")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--erasure-threshold", a->erasure_threshold,
                   "Scan sets: module confidence (0..255) below which a codeword may be erased; 0 = errors only")
       ->capture_default_str()
@@ -145,6 +152,7 @@ void add_decode_command(CLI::App& app)
     o.search_um = a->search_um;
     o.max_rotation_deg = a->max_rotation;
     o.erasure_threshold = a->erasure_threshold;
+    o.backend = parse_backend(a->backend);
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)

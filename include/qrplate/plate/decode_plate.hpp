@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "qrplate/encode.hpp"
+
 namespace qrplate::plate {
 
 struct plate_decode_options {
@@ -30,6 +32,12 @@ struct plate_decode_options {
   double search_um = 5.0;        // stage error searched around each tile's nominal position (radius)
   double max_rotation_deg = 1.5; // scan rotation searched, +-
   int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
+  // Where codes wholly inside one tile are read (core/read_code.hpp): cpu, cuda (a batch per
+  // tile on the GPU; registration and the anchor search stay on the host), or automatic (cuda
+  // when a device exists). batch_codes: the CPU reads them in the same per-tile batches (what
+  // the cuda backend does, for tests on machines without a GPU); same results either way.
+  qrplate::backend backend = qrplate::backend::cpu;
+  bool batch_codes = false;
 };
 
 struct plate_decode_result {
