@@ -345,8 +345,8 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // look-alikes or by the periodic grid of alignment patterns, either of which can be off by many
   // modules. Such a tile is placed instead by the image content it shares with a neighbour that
   // frames or two real finders placed (random data matches itself at one shift only); it keeps
-  // its own pose where that fails. (Tiles whose own finders placed them are left alone: stitching every unverified
-  // tile was slower and, through chains of stitched tiles, worse.)
+  // its own pose where that fails. Tiles that three or more real finders placed are left alone:
+  // stitching every unverified tile was slower and, through chains of stitched tiles, worse.
   {
     const float strong = options_.registration.finder_strength > 0 ? 0.6f * options_.registration.finder_strength
                                                                    : std::numeric_limits<float>::infinity();
@@ -378,9 +378,9 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
       stitch_search = std::min(search_modules_, std::max(4.0, 4 * 1.4826 * dev[dev.size() / 2] + 3));
     }
     // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
-    // placed neighbours, most shared area first, each neighbour once.
-    // A tile that two finders placed is checked the same way (two look-alikes can agree with a
-    // wrong pose): it keeps its own pose unless the neighbour puts it more than 1.5 modules away.
+    // placed neighbours, most shared area first, each neighbour once. A tile that two finders
+    // placed is checked the same way (two look-alikes can agree on a wrong pose): it keeps its
+    // own pose unless the neighbour puts it more than 1.5 modules away.
     std::vector<std::vector<const posed_tile*>> tried(loaded.size());
     std::vector<bool> confirmed(loaded.size(), false);
     for (bool changed = true; changed;) {
