@@ -67,7 +67,10 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
   j["lost_byte_ranges"] = nlohmann::ordered_json::array();
   for (const auto& [b, e] : r.lost_ranges) j["lost_byte_ranges"].push_back({b, e});
-  j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH") : "not checked (no plate.json)";
+  // Not checked: the payload is incomplete, or the manifest came from the header codes (which do
+  // not carry the SHA-256).
+  j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH")
+                                 : (!r.complete ? "not checked (payload incomplete)" : "not checked (no plate.json)");
   j["seconds"] = r.seconds;
   std::ofstream f(path);
   f << j.dump(2) << "\n";
@@ -125,7 +128,8 @@ void add_decode_command(CLI::App& app)
       "registered on the plate's code lattice, each code refined from its own finder and alignment\n"
       "patterns, sampled, and decoded with errors and erasures), its frame checked (CRC32C, plate tag),\n"
       "missing frames restored by the outer code, and the payload checked against plate.json's SHA-256.\n"
-      "A plate without plate.json is bootstrapped from its header codes (plate images only, for now).\n"
+      "A plate without plate.json is bootstrapped from its header codes (in a scan set: found in the\n"
+      "tiles nearest the plate's corners; the payload's SHA-256 is then not checked).\n"
       "The output appears only when every byte is recovered (exit 0); otherwise the recovered part stays\n"
       "in OUT.partial and the lost byte ranges are reported (exit 1).\n\n"
       "Images: every QR code found (any encoder, ~1.5-20 px per module, either polarity, any rotation) is\n"
