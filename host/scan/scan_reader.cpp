@@ -57,6 +57,30 @@ void restore_pose(posed_tile& t, const posed_tile& p)
   t.registered = p.registered, t.stitched = p.stitched;
 }
 
+// Runs fn(thread, i) for every i in [0, count) on up to `threads` threads (the caller's one of
+// them); the first exception stops the others and is rethrown.
+template <typename Fn>
+void parallel_for(unsigned threads, std::size_t count, Fn fn)
+{
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto worker = [&](unsigned t) {
+    try {
+      for (std::size_t i; (i = next.fetch_add(1)) < count;) fn(t, i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next = count;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads && t < count; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
 // Where the modules of one code lie in one tile (core::code_map): the tile's map, corrected by a
 // smooth field of the offsets measured at the code's own finder and alignment patterns inside
 // the tile. The tile's affine map already holds rotation, scale and the steady part of the drift;
@@ -380,48 +404,67 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
     // placed neighbours, most shared area first, each neighbour once. A tile that two finders
     // placed is checked the same way (two look-alikes can agree on a wrong pose): it keeps its
-    // own pose unless the neighbour puts it more than 1.5 modules away.
+    // own pose unless the neighbour puts it more than 1.5 modules away. Within a pass the tiles
+    // are tried in parallel against the references the pass began with (a tile being tried is
+    // none), so the outcome does not depend on the number of threads.
     std::vector<std::vector<const posed_tile*>> tried(loaded.size());
     std::vector<bool> confirmed(loaded.size(), false);
     for (bool changed = true; changed;) {
       changed = false;
+      std::vector<std::size_t> candidates;
+      std::vector<bool> doubtful(loaded.size(), false);
       for (std::size_t i = 0; i < loaded.size(); ++i) {
-        auto& t = loaded[i];
+        const auto& t = loaded[i];
         if (!t || t->verified || t->stitched || confirmed[i]) continue;
         const bool weak = !t->registered || t->finder_strength < strong;
-        const bool doubtful = !weak && t->matched <= 2;
-        if (!weak && !doubtful) continue;
+        doubtful[i] = !weak && t->matched <= 2;
+        if (weak || doubtful[i]) candidates.push_back(i);
+      }
+      std::unordered_set<const posed_tile*> trying;
+      for (std::size_t i : candidates) trying.insert(loaded[i].get());
+      std::vector<const posed_tile*> references;
+      for (const auto* batch : {&loaded, &cache_})
+        for (const auto& other : *batch)
+          if (other && !trying.count(other.get()) && (placed(*other) || other->stitched)) references.push_back(other.get());
+      // Per candidate: 0 kept its own pose, 1 stitched, 2 confirmed (a doubtful tile that agreed).
+      std::vector<int> outcome(candidates.size(), 0);
+      parallel_for(threads_, candidates.size(), [&](unsigned, std::size_t k) {
+        const std::size_t i = candidates[k];
+        posed_tile& t = *loaded[i];
         double ax0, ay0, ax1, ay1;
-        footprint(*t, ax0, ay0, ax1, ay1);
+        footprint(t, ax0, ay0, ax1, ay1);
         std::vector<std::pair<double, const posed_tile*>> neighbours;
-        for (const auto* batch : {&loaded, &cache_})
-          for (const auto& other : *batch) {
-            if (!other || other.get() == t.get() || !(placed(*other) || other->stitched)) continue;
-            if (std::find(tried[i].begin(), tried[i].end(), other.get()) != tried[i].end()) continue;
-            double bx0, by0, bx1, by1;
-            footprint(*other, bx0, by0, bx1, by1);
-            const double area = std::max(0.0, std::min(ax1, bx1) - std::max(ax0, bx0)) * std::max(0.0, std::min(ay1, by1) - std::max(ay0, by0));
-            if (area > 0) neighbours.push_back({area, other.get()});
-          }
-        std::sort(neighbours.begin(), neighbours.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        for (const posed_tile* other : references) {
+          if (std::find(tried[i].begin(), tried[i].end(), other) != tried[i].end()) continue;
+          double bx0, by0, bx1, by1;
+          footprint(*other, bx0, by0, bx1, by1);
+          const double area = std::max(0.0, std::min(ax1, bx1) - std::max(ax0, bx0)) * std::max(0.0, std::min(ay1, by1) - std::max(ay0, by0));
+          if (area > 0) neighbours.push_back({area, other});
+        }
+        std::stable_sort(neighbours.begin(), neighbours.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         for (const auto& [area, neighbour] : neighbours) {
           tried[i].push_back(neighbour);
-          const posed_tile before = pose_only(*t);
-          if (!register_against(*t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) continue;
-          if (doubtful) {
+          const posed_tile before = pose_only(t);
+          if (!register_against(t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) continue;
+          if (doubtful[i]) {
             double x0, y0, x1, y1;
-            before.to_plate.apply(0.5 * t->image.width, 0.5 * t->image.height, x0, y0);
-            t->to_plate.apply(0.5 * t->image.width, 0.5 * t->image.height, x1, y1);
+            before.to_plate.apply(0.5 * t.image.width, 0.5 * t.image.height, x0, y0);
+            t.to_plate.apply(0.5 * t.image.width, 0.5 * t.image.height, x1, y1);
             if (std::hypot(x1 - x0, y1 - y0) < 1.5) {
-              restore_pose(*t, before);
-              confirmed[i] = true;
-              break;
+              restore_pose(t, before);
+              outcome[k] = 2;
+              return;
             }
           }
-          ++stats_.tiles_stitched;
-          changed = true;
-          break;
+          outcome[k] = 1;
+          return;
         }
+      });
+      for (std::size_t k = 0; k < candidates.size(); ++k) {
+        if (outcome[k] == 2) confirmed[candidates[k]] = true;
+        if (outcome[k] == 1) ++stats_.tiles_stitched;
+        // A confirmed tile is a reference for the next pass too.
+        changed = changed || outcome[k] != 0;
       }
     }
   }
@@ -715,31 +758,13 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
   // The per-code anchor search on the host, on every thread; with CUDA, the reads per tile on the
   // GPU after it; else the reads in the same pass.
   const bool cpu_reads = !options_.cuda;
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  auto worker = [&](unsigned t) {
-    try {
-      for (;;) {
-        const std::size_t i = next.fetch_add(1);
-        if (i >= count) return;
-        const job& j = jobs[i];
-        measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)), maps[i]);
-        if (cpu_reads)
-          outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
-                                        bytes.data() + i * spec::max_data_codewords, *workspaces_[t]->read);
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next = count;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads_ && t < count; ++t) pool.emplace_back(worker, t);
-  worker(0);
-  for (auto& th : pool) th.join();
-  if (failure) std::rethrow_exception(failure);
+  parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
+    const job& j = jobs[i];
+    measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)), maps[i]);
+    if (cpu_reads)
+      outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
+                                    bytes.data() + i * spec::max_data_codewords, *workspaces_[t]->read);
+  });
   if (!cpu_reads) {
 #if QRPLATE_WITH_CUDA
     for (std::size_t a = 0; a < count;) {
