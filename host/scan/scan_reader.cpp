@@ -404,9 +404,13 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
     // placed neighbours, most shared area first, each neighbour once. A tile that two finders
     // placed is checked the same way (two look-alikes can agree on a wrong pose): it keeps its
-    // own pose unless the neighbour puts it more than 1.5 modules away. Within a pass the tiles
-    // are tried in parallel against the references the pass began with (a tile being tried is
-    // none), so the outcome does not depend on the number of threads.
+    // own pose unless the neighbour puts it more than 1.5 modules away; so is every unverified
+    // tile when the stage's scatter reaches 0.4 code pitches, since then the median rule below
+    // cannot tell a whole-pitch error from an honest stage error (harsh scans of small codes).
+    // A tile the neighbour confirms counts as verified. Within a pass the tiles are tried in
+    // parallel against the references the pass began with (a tile being tried is none), so the
+    // outcome does not depend on the number of threads.
+    const bool pitch_ambiguous = geo_.pitch > 0 && stitch_search >= 0.4 * geo_.pitch;
     std::vector<std::vector<const posed_tile*>> tried(loaded.size());
     std::vector<bool> confirmed(loaded.size(), false);
     for (bool changed = true; changed;) {
@@ -417,7 +421,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         const auto& t = loaded[i];
         if (!t || t->verified || t->stitched || confirmed[i]) continue;
         const bool weak = !t->registered || t->finder_strength < strong;
-        doubtful[i] = !weak && t->matched <= 2;
+        doubtful[i] = !weak && (t->matched <= 2 || pitch_ambiguous);
         if (weak || doubtful[i]) candidates.push_back(i);
       }
       std::unordered_set<const posed_tile*> trying;
@@ -461,7 +465,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         }
       });
       for (std::size_t k = 0; k < candidates.size(); ++k) {
-        if (outcome[k] == 2) confirmed[candidates[k]] = true;
+        if (outcome[k] == 2) confirmed[candidates[k]] = true, loaded[candidates[k]]->verified = true;
         if (outcome[k] == 1) ++stats_.tiles_stitched;
         // A confirmed tile is a reference for the next pass too.
         changed = changed || outcome[k] != 0;

@@ -82,7 +82,7 @@ struct posed_tile {
   core::affine_map to_pixel;     // plate module coordinates -> pixel coordinates
   core::affine_map to_plate;     // its inverse
   bool registered = false;       // false: nominal pose (too few finders matched)
-  bool verified = false;         // frames read in the tile confirmed (or corrected) its lattice position
+  bool verified = false;         // lattice position confirmed: by frames read in it, or by a placed neighbour's overlap
   int matched = 0;               // of them, matched to the lattice
   int confirmed = 0;             // finder and alignment patterns the pose predicts and the tile shows (used in the fit)
   double rms_px = 0;             // fit residual
