@@ -10,7 +10,6 @@
 // and inverted, and quantised to 8 bits. Payloads are seeded random bytes; the seed is printed
 // with every failure (QRPLATE_BLIND_SEED reruns with another).
 #include <gtest/gtest.h>
-#include <qrencode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +26,7 @@
 #include "qrplate/error.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "qrencode_support.hpp"
 #include "sim/scan_io.hpp"
 
 namespace {
@@ -59,20 +59,8 @@ std::mt19937_64 case_rng(std::uint64_t tag)
 // ---------------------------------------------------------------------------------------------
 // libqrencode
 
-struct qrcode_free {
-  void operator()(QRcode* p) const { QRcode_free(p); }
-};
-using qrcode_ptr = std::unique_ptr<QRcode, qrcode_free>;
-
-QRecLevel qrencode_level(ecc_level ecc)
-{
-  switch (ecc) {
-    case ecc_level::L: return QR_ECLEVEL_L;
-    case ecc_level::M: return QR_ECLEVEL_M;
-    case ecc_level::Q: return QR_ECLEVEL_Q;
-    default: return QR_ECLEVEL_H;
-  }
-}
+using qrplate::oracle::qrcode_ptr;
+using qrplate::oracle::qrencode_level;
 
 struct symbol {
   qrcode_ptr code;

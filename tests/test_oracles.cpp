@@ -29,7 +29,6 @@
 #include <ZXing/ReadBarcode.h>
 #include <ZXing/Result.h>
 #include <gtest/gtest.h>
-#include <qrencode.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -47,6 +46,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "qrplate/symbol.hpp"
+#include "qrencode_support.hpp"
 
 // Exported by libqrencode 4.x but declared only in its internal header (qrencode_inner.h).
 // QRcode_encodeInput(input) is QRcode_encodeMask(input, -1); 0..7 force that mask.
@@ -190,24 +190,9 @@ region region_of(int version, int row, int col)
 // ---------------------------------------------------------------------------------------------
 // libqrencode
 
-struct qrinput_free {
-  void operator()(QRinput* p) const { QRinput_free(p); }
-};
-struct qrcode_free {
-  void operator()(QRcode* p) const { QRcode_free(p); }
-};
-using qrinput_ptr = std::unique_ptr<QRinput, qrinput_free>;
-using qrcode_ptr = std::unique_ptr<QRcode, qrcode_free>;
-
-QRecLevel qrencode_level(ecc_level ecc)
-{
-  switch (ecc) {
-    case ecc_level::L: return QR_ECLEVEL_L;
-    case ecc_level::M: return QR_ECLEVEL_M;
-    case ecc_level::Q: return QR_ECLEVEL_Q;
-    default: return QR_ECLEVEL_H;
-  }
-}
+using qrplate::oracle::qrcode_ptr;
+using qrplate::oracle::qrencode_level;
+using qrplate::oracle::qrinput_ptr;
 
 // One byte-mode segment at `version` (libqrencode moves to a larger version when the data does
 // not fit: callers check QRcode::version). Null when libqrencode refuses.

@@ -18,17 +18,7 @@ targets=("$@")
 # Clang and its runtimes (libFuzzer, ASan, UBSan: libclang-rt-*-dev, only recommended by clang, so
 # named here). Only this script installs them: tools/setup.sh and the rest of CI build with g++.
 packages=(clang libclang-rt-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "qrplate: installing ${missing[*]}" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+tools/install-packages.sh "${packages[@]}"
 
 # The other packages, the configure and the build of just the fuzz targets.
 build_targets=()

@@ -31,6 +31,7 @@
 #include "scan/scan_reader.hpp"
 #include "scan/scan_set.hpp"
 #include "sim/scan_io.hpp"
+#include "util/parallel_for.hpp"
 
 namespace qrplate::plate {
 namespace fs = std::filesystem;
@@ -254,45 +255,27 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
           const std::uint64_t r1 = whole_unit ? pl.band_rows() : r + 1;
           src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1);
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
-          std::atomic<std::uint64_t> next{0};
-          std::mutex failure_mutex;
-          std::exception_ptr failure;
-          auto worker = [&](unsigned t) {
-            try {
-              std::vector<std::uint8_t> bytes;
-              for (;;) {
-                const std::uint64_t i = next.fetch_add(1);
-                if (i >= segment) return;
-                const std::uint64_t rr = r + i / (s1 - s0);
-                const std::uint32_t cc = s0 + static_cast<std::uint32_t>(i % (s1 - s0));
-                const std::uint64_t row = row0 + rr;
-                const std::uint32_t col = col0 + cc;
-                if (pl.at(row, col).kind == placement_slot::empty) continue;
-                cell_frame& f = found[rr * width + cc];
-                if (!src.read(t, row, col, f, bytes)) {
-                  f.kind = cell_frame::unreadable;
-                  continue;
-                }
-                const parsed_frame pf = parse_frame(bytes.data(), bytes.size());
-                if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
-                  f.kind = cell_frame::rejected;
-                  continue;
-                }
-                f.kind = pf.header.kind == frame_kind::data ? cell_frame::data : cell_frame::parity;
-                f.index = pf.header.index;
-                f.body.assign(pf.body, pf.body + pf.body_len);
-              }
-            } catch (...) {
-              std::lock_guard<std::mutex> lock(failure_mutex);
-              if (!failure) failure = std::current_exception();
-              next = segment;
+          std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
+          host::parallel_for(threads, segment, [&](unsigned t, std::size_t i) {
+            const std::uint64_t rr = r + i / (s1 - s0);
+            const std::uint32_t cc = s0 + static_cast<std::uint32_t>(i % (s1 - s0));
+            const std::uint64_t row = row0 + rr;
+            const std::uint32_t col = col0 + cc;
+            if (pl.at(row, col).kind == placement_slot::empty) return;
+            cell_frame& f = found[rr * width + cc];
+            if (!src.read(t, row, col, f, bytes[t])) {
+              f.kind = cell_frame::unreadable;
+              return;
             }
-          };
-          std::vector<std::thread> pool;
-          for (unsigned t = 1; t < threads && t < segment; ++t) pool.emplace_back(worker, t);
-          worker(0);
-          for (auto& t : pool) t.join();
-          if (failure) std::rethrow_exception(failure);
+            const parsed_frame pf = parse_frame(bytes[t].data(), bytes[t].size());
+            if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
+              f.kind = cell_frame::rejected;
+              return;
+            }
+            f.kind = pf.header.kind == frame_kind::data ? cell_frame::data : cell_frame::parity;
+            f.index = pf.header.index;
+            f.body.assign(pf.body, pf.body + pf.body_len);
+          });
         }
       }
 

@@ -15,6 +15,7 @@
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
+#include "util/parallel_for.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/read_codes_cuda.hpp"
 #endif
@@ -42,43 +43,34 @@ namespace {
 
 using core::interior;
 
-// The pose of a tile (no image), to put back after a trial placement.
-posed_tile pose_only(const posed_tile& t)
-{
-  posed_tile p;
-  p.to_pixel = t.to_pixel, p.to_plate = t.to_plate, p.rms_px = t.rms_px, p.confirmed = t.confirmed;
-  p.registered = t.registered, p.stitched = t.stitched;
-  return p;
-}
+// What register_against may change in a tile, to put back after a trial placement.
+struct pose_snapshot {
+  core::affine_map to_pixel, to_plate;
+  double rms_px;
+  int confirmed;
+  bool registered, stitched;
 
-void restore_pose(posed_tile& t, const posed_tile& p)
-{
-  t.to_pixel = p.to_pixel, t.to_plate = p.to_plate, t.rms_px = p.rms_px, t.confirmed = p.confirmed;
-  t.registered = p.registered, t.stitched = p.stitched;
-}
+  explicit pose_snapshot(const posed_tile& t)
+      : to_pixel(t.to_pixel), to_plate(t.to_plate), rms_px(t.rms_px), confirmed(t.confirmed),
+        registered(t.registered), stitched(t.stitched)
+  {
+  }
+  void restore(posed_tile& t) const
+  {
+    t.to_pixel = to_pixel, t.to_plate = to_plate, t.rms_px = rms_px, t.confirmed = confirmed;
+    t.registered = registered, t.stitched = stitched;
+  }
+};
 
-// Runs fn(thread, i) for every i in [0, count) on up to `threads` threads (the caller's one of
-// them); the first exception stops the others and is rethrown.
-template <typename Fn>
-void parallel_for(unsigned threads, std::size_t count, Fn fn)
+// An evicted tile's buffer for the next load (empty when none is left).
+template <typename T>
+std::vector<T> take_spare(std::vector<std::vector<T>>& spares, std::mutex& mutex)
 {
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  auto worker = [&](unsigned t) {
-    try {
-      for (std::size_t i; (i = next.fetch_add(1)) < count;) fn(t, i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next = count;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads && t < count; ++t) pool.emplace_back(worker, t);
-  worker(0);
-  for (auto& th : pool) th.join();
-  if (failure) std::rethrow_exception(failure);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (spares.empty()) return {};
+  std::vector<T> buffer = std::move(spares.back());
+  spares.pop_back();
+  return buffer;
 }
 
 // Where the modules of one code lie in one tile (core::code_map): the tile's map, corrected by a
@@ -277,61 +269,28 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   }
   std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
   std::vector<std::string> errors(load.size());
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  auto worker = [&](unsigned t) {
+  host::parallel_for(threads_, load.size(), [&](unsigned t, std::size_t i) {
+    const scan_tile& st = set_.tiles[load[i]];
+    sim::gray_image img;
     try {
-      for (;;) {
-        const std::size_t i = next.fetch_add(1);
-        if (i >= load.size()) return;
-        const scan_tile& st = set_.tiles[load[i]];
-        sim::gray_image img;
-        std::vector<std::uint16_t> pixels;
-        {
-          std::lock_guard<std::mutex> lock(spare_mutex_);
-          if (!spare_pixels_.empty()) {
-            pixels = std::move(spare_pixels_.back());
-            spare_pixels_.pop_back();
-          }
-        }
-        try {
-          img = sim::read_gray_image(st.file, std::move(pixels));
-        } catch (const std::exception& e) {
-          errors[i] = e.what();
-          continue;
-        }
-        registration_options ro = options_.registration;
-        ro.polarity = polarity_;
-        std::vector<std::uint32_t> buffer;
-        {
-          std::lock_guard<std::mutex> lock(spare_mutex_);
-          if (!spare_integrals_.empty()) {
-            buffer = std::move(spare_integrals_.back());
-            spare_integrals_.pop_back();
-          }
-        }
-        auto tile = std::make_unique<posed_tile>(register_tile(std::move(img), st, set_.pixel_nm, geo_, ro, std::move(buffer)));
-        tile->index = load[i];
-        correct_lattice(*tile, *workspaces_[t]);
-        loaded[i] = std::move(tile);
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-      next = load.size();
+      img = sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_));
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+      return;
     }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads_ && t < load.size(); ++t) pool.emplace_back(worker, t);
-  worker(0);
-  for (auto& th : pool) th.join();
+    registration_options ro = options_.registration;
+    ro.polarity = polarity_;
+    auto tile = std::make_unique<posed_tile>(
+        register_tile(std::move(img), st, set_.pixel_nm, geo_, ro, take_spare(spare_integrals_, spare_mutex_)));
+    tile->index = load[i];
+    correct_lattice(*tile, *workspaces_[t]);
+    loaded[i] = std::move(tile);
+  });
   // Evictions lag the loads by a band: the spares wait for the next loads, as many as one batch
   // of loads takes (the rest goes back to the system).
   spare_limit_ = std::max(spare_limit_, load.size());
   if (spare_integrals_.size() > spare_limit_) spare_integrals_.resize(spare_limit_);
   if (spare_pixels_.size() > spare_limit_) spare_pixels_.resize(spare_limit_);
-  if (failure) std::rethrow_exception(failure);
   // The scan's polarity, from the first tiles that show it clearly (weighted by the finders they
   // matched); tiles of this batch registered the other way are registered again with it.
   if (polarity_ == 0) {
@@ -432,7 +391,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
           if (other && !trying.count(other.get()) && (placed(*other) || other->stitched)) references.push_back(other.get());
       // Per candidate: 0 kept its own pose, 1 stitched, 2 confirmed (a doubtful tile that agreed).
       std::vector<int> outcome(candidates.size(), 0);
-      parallel_for(threads_, candidates.size(), [&](unsigned, std::size_t k) {
+      host::parallel_for(threads_, candidates.size(), [&](unsigned, std::size_t k) {
         const std::size_t i = candidates[k];
         posed_tile& t = *loaded[i];
         double ax0, ay0, ax1, ay1;
@@ -448,14 +407,14 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
         std::stable_sort(neighbours.begin(), neighbours.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
         for (const auto& [area, neighbour] : neighbours) {
           tried[i].push_back(neighbour);
-          const posed_tile before = pose_only(t);
+          const pose_snapshot before(t);
           if (!register_against(t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) continue;
           if (doubtful[i]) {
             double x0, y0, x1, y1;
             before.to_plate.apply(0.5 * t.image.width, 0.5 * t.image.height, x0, y0);
             t.to_plate.apply(0.5 * t.image.width, 0.5 * t.image.height, x1, y1);
             if (std::hypot(x1 - x0, y1 - y0) < 1.5) {
-              restore_pose(t, before);
+              before.restore(t);
               outcome[k] = 2;
               return;
             }
@@ -762,7 +721,7 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
   // The per-code anchor search on the host, on every thread; with CUDA, the reads per tile on the
   // GPU after it; else the reads in the same pass.
   const bool cpu_reads = !options_.cuda;
-  parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
+  host::parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
     const job& j = jobs[i];
     measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)), maps[i]);
     if (cpu_reads)

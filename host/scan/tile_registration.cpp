@@ -377,14 +377,6 @@ std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv,
 
 }  // namespace
 
-std::vector<finder_detection> detect_finders(const core::integral_view& iv, double m, double min_response, int sign)
-{
-  std::vector<finder_detection> candidates[2];
-  const int k = sign >= 0 ? 0 : 1;
-  scan_finder_responses(iv, m, min_response, k == 0 ? 1 : -1, candidates);
-  return suppress_and_refine(iv, m, k == 0 ? 1 : -1, std::move(candidates[k]));
-}
-
 namespace {
 
 // Finder and alignment pattern centres of every code (data grid and header codes) with its

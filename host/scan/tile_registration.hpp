@@ -110,9 +110,6 @@ int build_integral(const sim::gray_image& img, double module_px, std::vector<std
 // Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.
 double estimate_contrast(const core::integral_view& iv, double module_px);
 
-// Finder patterns of one polarity sign (+1 / -1) whose response passes min_response, strongest first.
-std::vector<finder_detection> detect_finders(const core::integral_view& iv, double module_px, double min_response, int sign);
-
 // Centres (plate module coordinates) of every finder pattern of the plate inside the rectangle
 // [x0, x1) x [y0, y1) (modules): three per code cell, and those of the header codes.
 std::vector<std::pair<double, double>> expected_finders(const plate::plate_geometry& g, double x0, double y0, double x1,

@@ -204,7 +204,7 @@ QRP_HD inline bool fit_affine(const double* x, const double* y, const double* u,
 // bilinear samples, at the centre and a quarter module from it diagonally, so the module's
 // edges (blur, the bright walls of milled features) weigh little and no neighbour leaks in. The
 // centre sample matters below 2 px/module: with the four off-centre samples alone, typical scans
-// at 1.6 px/module lost a third to a half of their codes, with it 2%.
+// at 1.6 px/module lost a third to a half of their codes, with it 0-2 of ~320.
 QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
 {
   const double q = 0.25 * m;
