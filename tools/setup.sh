@@ -12,7 +12,7 @@ for t in "$@"; do targets+=(--target "$t"); done
 
 packages=(cmake ninja-build g++ pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libcli11-dev
-          libtiff-dev libisal-dev libssl-dev nlohmann-json3-dev
+          libtiff-dev libdeflate-dev libisal-dev libssl-dev nlohmann-json3-dev
           libqrencode-dev libzxing-dev libzbar-dev)  # the last three: test oracles and benchmark peers
 tools/install-packages.sh "${packages[@]}"
 

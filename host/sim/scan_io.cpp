@@ -6,6 +6,7 @@
 
 #include "sim/scan_io.hpp"
 
+#include <libdeflate.h>
 #include <png.h>
 #include <tiffio.h>
 
@@ -198,6 +199,96 @@ void check_gray_size(const std::string& path, const char* format, std::uint64_t 
 // ---------------------------------------------------------------------------------------------
 // TIFF gray reading
 
+// The fast path for what the simulator writes and most SEM software exports: one gray sample per
+// pixel, in strips, zlib ("Adobe") deflate with or without the horizontal predictor, in the
+// host's byte order. libtiff inflates these with libdeflate too, but undoes the predictor through
+// memory, one sample at a time (a store-to-load chain per pixel: ~11% of a whole scan decode);
+// here each strip is inflated straight into the image and the predictor undone in a register.
+// Returns false for any surprise in the data (a stream that does not inflate to exactly its
+// strip's rows, a raw strip that cannot be read): the caller then reads the file through libtiff,
+// which gives the error message or copes with the oddity. `samples` holds width * height values.
+struct deflate_decompressor_deleter {
+  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
+};
+
+bool read_deflate_strips(TIFF* t, std::uint32_t width, std::uint32_t height, std::uint16_t bits, bool predictor,
+                         std::uint32_t rows_per_strip, std::uint16_t* samples)
+{
+  std::unique_ptr<libdeflate_decompressor, deflate_decompressor_deleter> inflater(libdeflate_alloc_decompressor());
+  if (!inflater) return false;
+  const std::size_t row_bytes = static_cast<std::size_t>(width) * (bits / 8u);
+  std::vector<std::uint8_t> raw, bytes;  // a compressed strip; an 8-bit strip's inflated bytes
+  const std::uint32_t strips = TIFFNumberOfStrips(t);
+  if (static_cast<std::uint64_t>(strips) * rows_per_strip < height) return false;
+  for (std::uint32_t s = 0; s < strips; ++s) {
+    const std::uint64_t y = static_cast<std::uint64_t>(s) * rows_per_strip;
+    if (y >= height) break;  // strips past the image are never read (libtiff ignores them too)
+    const std::uint32_t rows = static_cast<std::uint32_t>(std::min<std::uint64_t>(rows_per_strip, height - y));
+    const std::size_t out_bytes = row_bytes * rows;
+    const std::uint64_t raw_size = TIFFRawStripSize64(t, s);
+    // Deflate expands at most ~1032:1; a larger claim is a corrupt strip table.
+    if (raw_size == 0 || raw_size == static_cast<std::uint64_t>(-1) || raw_size > out_bytes + (out_bytes >> 3) + 4096) {
+      return false;
+    }
+    raw.resize(static_cast<std::size_t>(raw_size));
+    if (TIFFReadRawStrip(t, s, raw.data(), static_cast<tmsize_t>(raw_size)) != static_cast<tmsize_t>(raw_size)) {
+      return false;
+    }
+    std::uint16_t* first = samples + y * width;
+    void* out = first;
+    if (bits == 8) {
+      bytes.resize(out_bytes);
+      out = bytes.data();
+    }
+    std::size_t got = 0;
+    if (libdeflate_zlib_decompress(inflater.get(), raw.data(), raw.size(), out, out_bytes, &got) !=
+            LIBDEFLATE_SUCCESS ||
+        got != out_bytes) {
+      return false;
+    }
+    for (std::uint32_t r = 0; r < rows; ++r) {
+      std::uint16_t* dst = first + static_cast<std::size_t>(r) * width;
+      if (bits == 16) {
+        if (!predictor) continue;
+        std::uint16_t sum = 0;  // samples are differences from their left neighbour, mod 2^16
+        for (std::uint32_t x = 0; x < width; ++x) dst[x] = sum = static_cast<std::uint16_t>(sum + dst[x]);
+      } else {
+        const std::uint8_t* src = bytes.data() + static_cast<std::size_t>(r) * width;
+        std::uint8_t sum = 0;
+        for (std::uint32_t x = 0; x < width; ++x) {
+          sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
+          dst[x] = sum;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+// The decoded samples (`channels` per pixel) as a MinIsBlack gray image.
+gray_image finish_gray(std::uint32_t width, std::uint32_t height, std::uint16_t bits, bool min_is_white,
+                       std::uint32_t channels, std::vector<std::uint16_t> samples)
+{
+  gray_image img;
+  img.width = width;
+  img.height = height;
+  img.bits = bits;
+  if (channels == 1) {
+    img.pixels = std::move(samples);
+    if (min_is_white) {
+      const std::uint16_t top = bits == 8 ? 255 : 65535;
+      for (std::uint16_t& v : img.pixels) v = static_cast<std::uint16_t>(top - v);
+    }
+  } else {
+    const std::size_t pixel_count = static_cast<std::size_t>(width) * height;
+    img.pixels.resize(pixel_count);
+    for (std::size_t i = 0; i < pixel_count; ++i) {
+      img.pixels[i] = luminance(samples[3 * i], samples[3 * i + 1], samples[3 * i + 2]);
+    }
+  }
+  return img;
+}
+
 gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> storage)
 {
   tiff_log log;
@@ -327,6 +418,17 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
     if (strip_size <= 0 || static_cast<std::uint64_t>(strip_size) < row_bytes * rows_per_strip) {
       unreadable(path, "TIFF strip size is invalid");
     }
+    std::uint16_t predictor = PREDICTOR_NONE, fill_order = FILLORDER_MSB2LSB;
+    const bool deflate = compression == COMPRESSION_ADOBE_DEFLATE || compression == COMPRESSION_DEFLATE;
+    if (deflate) TIFFGetFieldDefaulted(t, TIFFTAG_PREDICTOR, &predictor);
+    TIFFGetFieldDefaulted(t, TIFFTAG_FILLORDER, &fill_order);
+    if (deflate && channels == 1 && planes == 1 && per_pixel == 1 &&
+        (predictor == PREDICTOR_NONE || predictor == PREDICTOR_HORIZONTAL) && fill_order == FILLORDER_MSB2LSB &&
+        (bits == 8 || TIFFIsByteSwapped(t) == 0) &&
+        read_deflate_strips(t, width, height, bits, predictor == PREDICTOR_HORIZONTAL, rows_per_strip,
+                            samples.data())) {
+      return finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
+    }
     block.resize(static_cast<std::size_t>(strip_size));
     for (std::uint32_t p = 0; p < planes; ++p) {
       for (std::uint32_t y = 0; y < height; y += rows_per_strip) {
@@ -343,23 +445,7 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
     }
   }
 
-  gray_image img;
-  img.width = width;
-  img.height = height;
-  img.bits = bits;
-  if (channels == 1) {
-    img.pixels = std::move(samples);
-    if (min_is_white) {
-      const std::uint16_t top = bits == 8 ? 255 : 65535;
-      for (std::uint16_t& v : img.pixels) v = static_cast<std::uint16_t>(top - v);
-    }
-  } else {
-    img.pixels.resize(pixel_count);
-    for (std::size_t i = 0; i < pixel_count; ++i) {
-      img.pixels[i] = luminance(samples[3 * i], samples[3 * i + 1], samples[3 * i + 2]);
-    }
-  }
-  return img;
+  return finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
 }
 
 // ---------------------------------------------------------------------------------------------
