@@ -16,7 +16,10 @@
 //   BM_decode_scan/v40-L/px:4/qrplate_raw_tiles  the same on a copy of the scan set with
 //                                                uncompressed TIFF tiles (no inflate)
 //   BM_decode_scan/v40-L/px:4/read_tiles         only sim::read_gray_image of every (deflate)
-//                                                tile: the file-reading share of the first row
+//                                                tile: the file-reading share of the first row;
+//                                                its codes/s (code cells per pass) is the ceiling
+//                                                file reading alone puts on any decoder
+//   BM_decode_scan/v40-L/px:4/read_raw_tiles     the same for the uncompressed copy
 //   BM_decode_scan/v40-L/px:4/zxing_pure_crops   zxing-cpp 1.4 ReadBarcode (QRCode, isPure,
 //                                                no tryHarder / tryRotate) on pre-cut 8-bit crops:
 //                                                one axis-aligned crop per code cell that lies
@@ -172,7 +175,7 @@ image8 to_8bit(const qrplate::sim::gray_image& img)
 struct prepared_case {
   std::string error;  // setup failed: why (every row of the case is skipped with it)
   std::string scan_dir, raw_scan_dir, out_file;
-  std::vector<std::string> tile_files;  // of scan_dir
+  std::vector<std::string> tile_files, raw_tile_files;  // of scan_dir, raw_scan_dir
   std::uint64_t scan_pixels = 0;
   std::uint64_t code_cells = 0;  // cells holding a frame (data or parity)
   std::vector<image8> tiles;     // 8-bit, for ZBar
@@ -254,7 +257,8 @@ prepared_case prepare(const scan_case& c)
     const std::string file = t.at("file").get<std::string>();
     pc.tile_files.push_back((fs::path(pc.scan_dir) / file).string());
     const qrplate::sim::gray_image img = qrplate::sim::read_gray_image(pc.tile_files.back());
-    qrplate::sim::write_gray_tiff((fs::path(pc.raw_scan_dir) / file).string(), img, /*deflate=*/false);
+    pc.raw_tile_files.push_back((fs::path(pc.raw_scan_dir) / file).string());
+    qrplate::sim::write_gray_tiff(pc.raw_tile_files.back(), img, /*deflate=*/false);
     pc.scan_pixels += img.pixels.size();
     pc.tiles.push_back(to_8bit(img));
     cut_crops(pc.tiles.back(), t, pixel_nm, g, cut, pc);
@@ -328,7 +332,7 @@ void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles)
   state.counters["corrected"] = static_cast<double>(result.codes_corrected);
 }
 
-void bm_read_tiles(benchmark::State& state, scan_case c)
+void bm_read_tiles(benchmark::State& state, scan_case c, bool raw_tiles)
 {
   const prepared_case& pc = prepared(c);
   if (!pc.error.empty()) {
@@ -336,13 +340,14 @@ void bm_read_tiles(benchmark::State& state, scan_case c)
     return;
   }
   for (auto _ : state) {
-    for (const std::string& file : pc.tile_files) {
+    for (const std::string& file : raw_tiles ? pc.raw_tile_files : pc.tile_files) {
       qrplate::sim::gray_image img = qrplate::sim::read_gray_image(file);
       benchmark::DoNotOptimize(img.pixels.data());
     }
   }
-  state.counters["scan_px_per_s"] =
-      benchmark::Counter(static_cast<double>(pc.scan_pixels), benchmark::Counter::kIsIterationInvariantRate);
+  // codes/s here: the code cells of the scan per pass, i.e. the most codes/s any decoder that
+  // reads these files on one core could reach (the file reading's ceiling).
+  set_rates(state, pc.code_cells, pc.scan_pixels);
   state.counters["tiles"] = static_cast<double>(pc.tile_files.size());
 }
 
@@ -416,7 +421,11 @@ bool register_all()
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);
-      benchmark::RegisterBenchmark((prefix + "read_tiles").c_str(), bm_read_tiles, c)
+      benchmark::RegisterBenchmark((prefix + "read_tiles").c_str(), bm_read_tiles, c, false)
+          ->Unit(benchmark::kMillisecond)
+          ->MeasureProcessCPUTime()
+          ->Iterations(decode_iterations);
+      benchmark::RegisterBenchmark((prefix + "read_raw_tiles").c_str(), bm_read_tiles, c, true)
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);

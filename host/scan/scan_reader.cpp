@@ -202,6 +202,7 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
     if (options_.batch_codes) workspaces_.back()->read = std::make_unique<core::read_code_workspace>();
   }
   if (options_.cuda && !options_.batch_codes) throw invalid_argument("scan_reader: cuda reads come in batches (batch_codes)");
+  options_.registration.cuda = options_.cuda;  // and the passes over every pixel of a tile
   stats_.tiles_listed = set_.tiles.size();
 }
 

@@ -32,7 +32,7 @@ struct scan_read_options {
   // Codes wholly inside a tile read in one batch per tile after each prepare() (their first
   // attempt: the tile they sit deepest in), on the CPU or with CUDA; false: cell by cell.
   bool batch_codes = false;
-  bool cuda = false;  // the batches on the GPU (needs batch_codes)
+  bool cuda = false;  // the batches on the GPU (needs batch_codes), and registration's passes over every pixel
 };
 
 // One code cell as read.

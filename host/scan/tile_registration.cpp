@@ -5,6 +5,12 @@
 #include <limits>
 #include <unordered_map>
 
+#include "qrplate/core/tile_passes.hpp"
+#include "qrplate/error.hpp"
+#if QRPLATE_WITH_CUDA
+#include "cuda/tile_passes_cuda.hpp"
+#endif
+
 namespace qrplate::scan {
 namespace {
 
@@ -235,14 +241,20 @@ void posed_tile::shift_on_plate(double dx, double dy)
   to_pixel.inverse(to_plate);
 }
 
+int integral_shift(int bits, double module_px)
+{
+  // The largest box summed: the finder template's (9 modules, a pixel either side).
+  const double side = 2.0 * core::round_to_int(4.5 * std::max(module_px, 1.0)) + 2;
+  const double top = bits == 8 ? 255.0 : 65535.0;
+  int shift = 0;
+  while (shift < 16 && side * side * std::floor(top / (1u << shift)) >= 4294967296.0) ++shift;
+  return shift;
+}
+
 int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
 {
   const std::size_t w = img.width, h = img.height, w1 = w + 1;
-  // The largest box summed: the finder template's (9 modules, a pixel either side).
-  const double side = 2.0 * core::round_to_int(4.5 * std::max(module_px, 1.0)) + 2;
-  const double top = img.bits == 8 ? 255.0 : 65535.0;
-  int shift = 0;
-  while (shift < 16 && side * side * std::floor(top / (1u << shift)) >= 4294967296.0) ++shift;
+  const int shift = integral_shift(img.bits, module_px);
   // Every entry is written below: a recycled buffer of the right size is not cleared first.
   if (sums.size() != w1 * (h + 1)) sums.resize(w1 * (h + 1));
   std::fill(sums.begin(), sums.begin() + static_cast<long>(w1), 0u);
@@ -262,78 +274,34 @@ int build_integral(const sim::gray_image& img, double module_px, std::vector<std
 
 double estimate_contrast(const core::integral_view& iv, double m)
 {
-  const int step = std::max(1, static_cast<int>(std::lround(m)));
-  if (iv.width < step || iv.height < step) return 0;
   // Module-sized box means in a histogram of whole image units (the pixels are 16-bit): two
   // percentiles in one pass over it, where sorting the means cost ~4% of a decode.
+  const core::contrast_grid grid = core::contrast_grid::make(iv, m);
   std::vector<std::uint32_t> histogram(65536, 0);
-  const double inverse_area = static_cast<double>(1u << iv.shift) / (static_cast<double>(step) * step);
-  const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
-  std::size_t count = 0;
-  for (int y = 0; y + step <= iv.height; y += step) {
-    const std::uint32_t* top = iv.sums + static_cast<std::size_t>(y) * w1;
-    const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(y + step) * w1;
-    for (int x = 0; x + step <= iv.width; x += step) {
-      const std::uint32_t sum = bottom[x + step] - top[x + step] - bottom[x] + top[x];  // modulo 2^32
-      const double mean = static_cast<double>(sum) * inverse_area;
-      ++histogram[static_cast<std::size_t>(std::clamp(mean, 0.0, 65535.0))];
-      ++count;
-    }
-  }
-  if (count < 20) return 0;
-  const std::size_t lo = count / 20, hi = count - 1 - count / 20;  // ranks, 0-based
-  std::size_t seen = 0;
-  int a = -1, b = -1;
-  for (int v = 0; v < 65536 && b < 0; ++v) {
-    seen += histogram[static_cast<std::size_t>(v)];
-    if (a < 0 && seen > lo) a = v;
-    if (seen > hi) b = v;
-  }
-  return static_cast<double>(b - a);
+  for (int j = 0; j < grid.rows; ++j)
+    for (int i = 0; i < grid.columns; ++i) ++histogram[static_cast<std::size_t>(grid.bin(iv, i, j))];
+  return core::contrast_from_histogram(histogram.data(), grid.boxes());
 }
 
 namespace {
 
-// The finder template's response at every half-module step of the tile (core::finder_response
-// with its rounding and clipping hoisted out: same boxes, same value, the margin keeps them
-// inside), kept where it passes min_response with the sign asked (+1 or -1; 0: both, into
-// out[0] for + and out[1] for -). The scan over the whole tile is most of registration's time,
-// so both signs come from one pass.
+// The finder template's response at every half-module step of the tile (core::finder_scan_plan:
+// core::finder_response with its rounding and clipping hoisted out), kept where it passes
+// min_response with the sign asked (+1 or -1; 0: both, into out[0] for + and out[1] for -), in
+// row-major order. The scan over the whole tile is most of registration's time, so both signs
+// come from one pass.
 void scan_finder_responses(const core::integral_view& iv, double m, double min_response, int sign,
                            std::vector<finder_detection> out[2])
 {
-  // A finder's response falls off over about a module from its centre: a step of half a module
-  // still lands near every peak, which the refinement then climbs.
-  const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
-  const int margin = static_cast<int>(std::ceil(4.5 * m)) + 2;
-  if (iv.width <= 2 * margin || iv.height <= 2 * margin) return;
-  int half[4];
-  for (int i = 0; i < 4; ++i) half[i] = std::max(1, static_cast<int>(std::lround((4.5 - i) * m)));
-  const double area[4] = {4.0 * half[0] * half[0], 4.0 * half[1] * half[1], 4.0 * half[2] * half[2],
-                          4.0 * half[3] * half[3]};
-  const double dark_area = area[1] - area[2] + area[3], light_area = area[0] - dark_area;
-  const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+  const core::finder_scan_plan plan = core::finder_scan_plan::make(iv, m);
   const auto threshold = static_cast<float>(min_response);
-  const double unit = static_cast<double>(1u << iv.shift);
-  for (int y = margin; y < iv.height - margin; y += step) {
-    const std::uint32_t* rows[8];
-    for (int i = 0; i < 4; ++i) {
-      rows[2 * i] = iv.sums + static_cast<std::size_t>(y - half[i]) * w1;
-      rows[2 * i + 1] = iv.sums + static_cast<std::size_t>(y + half[i]) * w1;
+  for (int j = 0; j < plan.rows; ++j)
+    for (int i = 0; i < plan.columns; ++i) {
+      const float r = plan.response(iv, i, j);
+      const double x = plan.x(i), y = plan.y(j);
+      if (sign >= 0 && r >= threshold) out[0].push_back({x, y, r});
+      if (sign <= 0 && -r >= threshold) out[1].push_back({x, y, -r});
     }
-    for (int x = margin; x < iv.width - margin; x += step) {
-      double b[4];
-      for (int i = 0; i < 4; ++i) {
-        const int r = half[i];
-        const std::uint32_t sum = rows[2 * i + 1][x + r] - rows[2 * i][x + r] - rows[2 * i + 1][x - r] + rows[2 * i][x - r];
-        b[i] = static_cast<double>(sum) * unit;
-      }
-      const double dark = b[1] - b[2] + b[3];
-      const auto r = static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
-      if (sign >= 0 && r >= threshold) out[0].push_back({static_cast<double>(x), static_cast<double>(y), r});
-      if (sign <= 0 && -r >= threshold) out[1].push_back({static_cast<double>(x), static_cast<double>(y), -r});
-    }
-  }
 }
 
 // Non-maximum suppression of one sign's candidates (strongest first, nothing else within 3.5
@@ -439,7 +407,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.image = std::move(image);
   t.integral = std::move(integral_buffer);
   const double m = g.module_nm / pixel_nm;
-  t.integral_shift = build_integral(t.image, m, t.integral);
   t.module_px = m;
   // Nominal pose: module X at pixel (X * module_nm - x_nm) / pixel_nm.
   t.to_pixel.a[0] = -tile.x_nm / pixel_nm;
@@ -449,9 +416,39 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.to_pixel.a[4] = 0;
   t.to_pixel.a[5] = m;
   t.to_pixel.inverse(t.to_plate);
+  // The passes over every pixel: the integral image, the contrast and, at 0.3 x the contrast, the
+  // finder scan (both signs while the scan's polarity is not known).
+  std::vector<finder_detection> signed_dets[2];
+  if (!o.cuda) {
+    t.integral_shift = build_integral(t.image, m, t.integral);
+    t.contrast = estimate_contrast(t.integral_image(), m);
+    if (!(t.contrast > 0) || m < 1.0) return t;
+    scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, signed_dets);
+  } else {
+#if QRPLATE_WITH_CUDA
+    host::tile_passes_cuda gpu;
+    t.integral_shift = integral_shift(t.image.bits, m);
+    t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
+    t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
+                                           static_cast<int>(t.image.height), t.integral_shift, m, t.integral.data());
+    if (!(t.contrast > 0) || m < 1.0) return t;
+    std::vector<std::uint32_t> positions[2];
+    gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions);
+    // The candidates as the CPU scan lists them (row-major), responses from the same integral.
+    const core::integral_view hv = t.integral_image();
+    const core::finder_scan_plan plan = core::finder_scan_plan::make(hv, m);
+    for (int k = 0; k < 2; ++k)
+      for (const std::uint32_t p : positions[k]) {
+        const int i = static_cast<int>(p % static_cast<std::uint32_t>(plan.columns));
+        const int j = static_cast<int>(p / static_cast<std::uint32_t>(plan.columns));
+        const float r = plan.response(hv, i, j);
+        signed_dets[k].push_back({static_cast<double>(plan.x(i)), static_cast<double>(plan.y(j)), k == 0 ? r : -r});
+      }
+#else
+    throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
+#endif
+  }
   const core::integral_view iv = t.integral_image();
-  t.contrast = estimate_contrast(iv, m);
-  if (!(t.contrast > 0) || m < 1.0) return t;
 
   const double w = t.image.width, h = t.image.height;
   const double search = o.search_um * 1000.0 / g.module_nm + 2.0;
@@ -472,8 +469,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   // A scan's polarity is one for all its tiles: once known it is not asked of a tile that holds
   // a single real finder (its second strongest detection is then a look-alike of either sign),
   // and only that sign is looked for.
-  std::vector<finder_detection> signed_dets[2];
-  scan_finder_responses(iv, m, 0.3 * t.contrast, o.polarity, signed_dets);
   float strength[2] = {0, 0};
   for (int k = 0; k < 2; ++k) {
     if (o.polarity != 0 && k != (o.polarity > 0 ? 0 : 1)) continue;

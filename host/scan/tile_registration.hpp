@@ -29,6 +29,7 @@ struct registration_options {
   double max_rotation_deg = 1.5;   // scan rotation searched, +-
   int polarity = 0;                // +1 milled modules dark, -1 bright, 0 unknown (decided per tile)
   float finder_strength = 0;       // the scan's real finders' template response, 0: not known yet
+  bool cuda = false;               // the passes over every pixel (integral, contrast, finder scan) on the GPU
 };
 
 // A finder pattern found in a tile: its centre in pixels and its template response
@@ -103,8 +104,12 @@ struct posed_tile {
   void shift_on_plate(double dx, double dy);
 };
 
+// The shift (core::integral_view) that keeps the largest box registration sums (the finder
+// template's, 9 modules and a pixel either side) below 2^32 for samples of `bits` bits.
+int integral_shift(int bits, double module_px);
+
 // Summed-area table of an image for boxes up to the finder template at module_px pixels per
-// module (sums gets (w + 1) * (h + 1) entries); returns the shift (core::integral_view).
+// module (sums gets (w + 1) * (h + 1) entries); returns the shift (integral_shift).
 int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums);
 
 // Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.

@@ -1,0 +1,157 @@
+// Host glue of the registration kernels: synchronous per call, on the instance's own stream,
+// with buffers from the stream-ordered allocator that grow as tiles need and are kept.
+// Status: compiled in CI for sm_90, never run on a GPU yet.
+#include "cuda/tile_passes_cuda.hpp"
+
+#include <cstddef>
+#include <utility>
+
+#include "cuda/cuda_check.hpp"
+#include "decode/registration_kernels.cuh"
+#include "qrplate/core/tile_passes.hpp"
+
+namespace qrplate::host {
+namespace {
+
+// Device memory from cudaMallocAsync on one stream, grown on demand (contents not kept).
+template <typename T>
+class stream_buffer {
+ public:
+  explicit stream_buffer(cudaStream_t stream) : stream_(stream) {}
+  stream_buffer(const stream_buffer&) = delete;
+  stream_buffer& operator=(const stream_buffer&) = delete;
+  ~stream_buffer()
+  {
+    if (ptr_ != nullptr) {
+      [[maybe_unused]] const cudaError_t status = cudaFreeAsync(ptr_, stream_);
+    }
+  }
+  T* reserve(std::size_t count)
+  {
+    if (count > count_) {
+      if (ptr_ != nullptr) QRP_CUDA_TRY(cudaFreeAsync(ptr_, stream_));
+      ptr_ = nullptr;
+      count_ = 0;
+      QRP_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), (count ? count : 1) * sizeof(T), stream_));
+      count_ = count;
+    }
+    return ptr_;
+  }
+  T* data() const { return ptr_; }
+
+ private:
+  cudaStream_t stream_;
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
+struct tile_passes_cuda::state {
+  stream_owner stream;
+  stream_buffer<std::uint16_t> pixels{stream.get()};
+  stream_buffer<std::uint32_t> sums{stream.get()};
+  stream_buffer<std::uint32_t> histogram{stream.get()};
+  stream_buffer<float> responses{stream.get()};
+  stream_buffer<std::uint32_t> selected{stream.get()};
+  stream_buffer<std::uint32_t> selected_count{stream.get()};
+  stream_buffer<unsigned char> temp{stream.get()};
+  core::integral_view iv;  // over sums, once integral_and_contrast ran
+};
+
+tile_passes_cuda::tile_passes_cuda()
+{
+  // Keep freed blocks in the device's pool instead of handing them back at every synchronisation:
+  // tile after tile asks for the same sizes.
+  static const bool pool_kept = [] {
+    int device = 0;
+    cudaMemPool_t pool = nullptr;
+    std::uint64_t keep = ~std::uint64_t{0};
+    return cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
+           cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess;
+  }();
+  (void)pool_kept;  // an optimisation only
+  state_ = std::make_unique<state>();
+}
+
+tile_passes_cuda::~tile_passes_cuda()
+{
+  if (state_) {
+    // Frees are stream-ordered: let them happen before the stream goes.
+    [[maybe_unused]] const cudaError_t status = cudaStreamSynchronize(state_->stream.get());
+  }
+}
+
+double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift,
+                                               double module_px, std::uint32_t* integral)
+{
+  if (width <= 0 || height <= 0 || pixels == nullptr || integral == nullptr)
+    throw invalid_argument("tile_passes_cuda: empty image");
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  const std::size_t count = static_cast<std::size_t>(width) * height;
+  const std::size_t w1 = static_cast<std::size_t>(width) + 1;
+  const std::size_t entries = w1 * (static_cast<std::size_t>(height) + 1);
+  std::uint16_t* d_pixels = s.pixels.reserve(count);
+  std::uint32_t* d_sums = s.sums.reserve(entries);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels, pixels, count * sizeof(std::uint16_t), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemsetAsync(d_sums, 0, w1 * sizeof(std::uint32_t), stream));
+  kernels::launch_integral_image(d_pixels, width, height, shift, d_sums, stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  s.iv = core::integral_view{d_sums, width, height, shift};
+
+  const core::contrast_grid grid = core::contrast_grid::make(s.iv, module_px);
+  std::vector<std::uint32_t> histogram(65536, 0);
+  if (grid.boxes() > 0) {
+    std::uint32_t* d_histogram = s.histogram.reserve(histogram.size());
+    QRP_CUDA_TRY(cudaMemsetAsync(d_histogram, 0, histogram.size() * sizeof(std::uint32_t), stream));
+    kernels::launch_contrast_histogram(s.iv, grid, d_histogram, stream);
+    QRP_CUDA_TRY(cudaGetLastError());
+    QRP_CUDA_TRY(cudaMemcpyAsync(histogram.data(), d_histogram, histogram.size() * sizeof(std::uint32_t),
+                                 cudaMemcpyDeviceToHost, stream));
+  }
+  QRP_CUDA_TRY(cudaMemcpyAsync(integral, d_sums, entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  return core::contrast_from_histogram(histogram.data(), grid.boxes());
+}
+
+void tile_passes_cuda::finder_candidates(double module_px, float threshold, int polarity,
+                                         std::vector<std::uint32_t> out[2])
+{
+  state& s = *state_;
+  if (s.iv.sums == nullptr) throw invalid_argument("tile_passes_cuda: finder_candidates before integral_and_contrast");
+  const cudaStream_t stream = s.stream.get();
+  const core::finder_scan_plan plan = core::finder_scan_plan::make(s.iv, module_px);
+  out[0].clear();
+  out[1].clear();
+  const std::size_t positions = plan.positions();
+  if (positions == 0) return;
+  if (positions > 0xffffffffu) throw invalid_argument("tile_passes_cuda: tile too large for 32-bit positions");
+  float* d_responses = s.responses.reserve(positions);
+  kernels::launch_finder_responses(s.iv, plan, d_responses, stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  std::uint32_t* d_selected = s.selected.reserve(positions);
+  std::uint32_t* d_count = s.selected_count.reserve(1);
+  const auto n = static_cast<std::uint32_t>(positions);
+  for (int k = 0; k < 2; ++k) {
+    const float sign = k == 0 ? 1.0f : -1.0f;
+    if (polarity != 0 && (polarity > 0) != (k == 0)) continue;
+    std::size_t temp_bytes = 0;
+    QRP_CUDA_TRY(kernels::select_finder_candidates(nullptr, temp_bytes, d_responses, n, sign, threshold, d_selected,
+                                                   d_count, stream));
+    void* d_temp = s.temp.reserve(temp_bytes);
+    QRP_CUDA_TRY(kernels::select_finder_candidates(d_temp, temp_bytes, d_responses, n, sign, threshold, d_selected,
+                                                   d_count, stream));
+    std::uint32_t selected = 0;
+    QRP_CUDA_TRY(cudaMemcpyAsync(&selected, d_count, sizeof selected, cudaMemcpyDeviceToHost, stream));
+    QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+    out[k].resize(selected);
+    if (selected > 0) {
+      QRP_CUDA_TRY(cudaMemcpyAsync(out[k].data(), d_selected, selected * sizeof(std::uint32_t),
+                                   cudaMemcpyDeviceToHost, stream));
+      QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+    }
+  }
+}
+
+}  // namespace qrplate::host

@@ -1,0 +1,39 @@
+// The passes of tile registration over every pixel (core/tile_passes.hpp) on the GPU, seen from
+// plain C++ (no CUDA types here). Issue #7: the integral image, the contrast histogram and the
+// finder template scan; the host keeps the rest of registration (voting, fitting), which visits
+// only the candidates. Results are the CPU's exactly (tests/test_scan_decode.cpp,
+// TileRegistration.CudaPassesAreTheCpuPasses). Compiled in CI; not yet run on a GPU.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace qrplate::host {
+
+// One tile at a time, on a stream of its own; device buffers are kept for the next tile.
+// Throws host::cuda_error (a qrplate error) when CUDA fails or no device exists.
+class tile_passes_cuda {
+ public:
+  tile_passes_cuda();
+  ~tile_passes_cuda();
+  tile_passes_cuda(const tile_passes_cuda&) = delete;
+  tile_passes_cuda& operator=(const tile_passes_cuda&) = delete;
+
+  // Uploads a width x height image (row-major, stride = width), builds its integral image with
+  // `shift` (scan::build_integral's) into integral ((width + 1) * (height + 1) entries, host
+  // memory) and returns the contrast scan::estimate_contrast gives for module_px.
+  double integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift, double module_px,
+                               std::uint32_t* integral);
+
+  // The finder scan over the image of the last call (core::finder_scan_plan at module_px): the
+  // grid positions j * columns + i whose response passes `threshold`, ascending; for sign +1
+  // into out[0], for -1 into out[1]; polarity 0 asks for both, +1 or -1 for one.
+  void finder_candidates(double module_px, float threshold, int polarity, std::vector<std::uint32_t> out[2]);
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+}  // namespace qrplate::host

@@ -1,0 +1,126 @@
+// The passes of tile registration that visit every pixel (host/scan/tile_registration.cpp), as
+// QRP_HD pieces so that the CPU loops and the CUDA kernels (kernels/decode/registration_kernels.cu)
+// compute the same values:
+//
+//   contrast_grid        module-sized boxes on a whole-module grid; each box mean falls into a
+//                        histogram bin of whole image units, and two percentiles of the
+//                        histogram give the tile's film/milled contrast;
+//   finder_scan_plan     the finder template's boxes at one scale, hoisted out of
+//                        core::finder_response for a scan over a half-module grid of the tile;
+//                        finder_scan_response gives core::finder_response's value (same boxes,
+//                        same double arithmetic) for positions the grid's margin keeps inside.
+//
+// The integral image itself (core::integral_view) is a sum modulo 2^32: the CPU builds it row by
+// row, the GPU by a row scan and a column scan, and modular sums agree in any order.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/sample_symbol.hpp"
+
+namespace qrplate::core {
+
+// Boxes of step x step pixels (step = module_px rounded, at least 1) at (x, y) = (i * step,
+// j * step), i < columns, j < rows.
+struct contrast_grid {
+  int step = 1;
+  int columns = 0, rows = 0;
+  double inverse_area = 0;  // 2^shift / step^2: a box's sum -> mean in image units
+
+  QRP_HD static contrast_grid make(const integral_view& iv, double module_px)
+  {
+    contrast_grid g;
+    const double rounded = module_px < 1.0 ? 1.0 : static_cast<double>(round_to_int(module_px));
+    g.step = static_cast<int>(rounded);
+    if (iv.width < g.step || iv.height < g.step) return g;
+    g.columns = iv.width / g.step;
+    g.rows = iv.height / g.step;
+    g.inverse_area = static_cast<double>(1u << iv.shift) / (static_cast<double>(g.step) * g.step);
+    return g;
+  }
+  QRP_HD std::size_t boxes() const { return static_cast<std::size_t>(columns) * rows; }
+
+  // The histogram bin (0..65535) of box (i, j).
+  QRP_HD int bin(const integral_view& iv, int i, int j) const
+  {
+    const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+    const int x = i * step, y = j * step;
+    const std::uint32_t* top = iv.sums + static_cast<std::size_t>(y) * w1;
+    const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(y + step) * w1;
+    const std::uint32_t sum = bottom[x + step] - top[x + step] - bottom[x] + top[x];  // modulo 2^32
+    const double mean = static_cast<double>(sum) * inverse_area;
+    return mean < 0.0 ? 0 : (mean > 65535.0 ? 65535 : static_cast<int>(mean));
+  }
+};
+
+// The spread between the 5th and 95th percentile of a histogram of `count` box means (bins of
+// whole image units, 65536 of them); 0 for fewer than 20 boxes.
+inline double contrast_from_histogram(const std::uint32_t* histogram, std::size_t count)
+{
+  if (count < 20) return 0;
+  const std::size_t lo = count / 20, hi = count - 1 - count / 20;  // ranks, 0-based
+  std::size_t seen = 0;
+  int a = -1, b = -1;
+  for (int v = 0; v < 65536 && b < 0; ++v) {
+    seen += histogram[v];
+    if (a < 0 && seen > lo) a = v;
+    if (seen > hi) b = v;
+  }
+  return static_cast<double>(b - a);
+}
+
+// The finder template (core::finder_response) at module_px, scanned over the positions
+// (x0 + i * step, y0 + j * step), i < columns, j < rows: a half-module grid whose margin keeps
+// every box inside the image.
+struct finder_scan_plan {
+  int step = 1, margin = 0;
+  int columns = 0, rows = 0;  // 0: the tile is too small for a finder
+  int half[4] = {};           // half-sides of the 9, 7, 5 and 3-module squares, whole pixels
+  double light_area = 0, dark_area = 0;
+  double unit = 1;  // 2^shift
+
+  QRP_HD static finder_scan_plan make(const integral_view& iv, double module_px)
+  {
+    finder_scan_plan p;
+    const double m = module_px;
+    // A finder's response falls off over about a module from its centre: a step of half a module
+    // still lands near every peak, which the refinement then climbs.
+    p.step = round_to_int(m / 2) < 1 ? 1 : round_to_int(m / 2);
+    p.margin = static_cast<int>(std::ceil(4.5 * m)) + 2;
+    for (int i = 0; i < 4; ++i) p.half[i] = round_to_int((4.5 - i) * m) < 1 ? 1 : round_to_int((4.5 - i) * m);
+    double area[4];
+    for (int i = 0; i < 4; ++i) area[i] = 4.0 * p.half[i] * p.half[i];
+    p.dark_area = area[1] - area[2] + area[3];
+    p.light_area = area[0] - p.dark_area;
+    p.unit = static_cast<double>(1u << iv.shift);
+    if (iv.width <= 2 * p.margin || iv.height <= 2 * p.margin) return p;
+    p.columns = (iv.width - 2 * p.margin + p.step - 1) / p.step;
+    p.rows = (iv.height - 2 * p.margin + p.step - 1) / p.step;
+    return p;
+  }
+  QRP_HD std::size_t positions() const { return static_cast<std::size_t>(columns) * rows; }
+  QRP_HD int x(int i) const { return margin + i * step; }
+  QRP_HD int y(int j) const { return margin + j * step; }
+
+  // core::finder_response at grid position (i, j), without its rounding and clipping.
+  QRP_HD float response(const integral_view& iv, int i, int j) const
+  {
+    const int cx = x(i), cy = y(j);
+    const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+    double b[4];
+    for (int k = 0; k < 4; ++k) {
+      const int r = half[k];
+      const std::uint32_t* top = iv.sums + static_cast<std::size_t>(cy - r) * w1;
+      const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(cy + r) * w1;
+      const std::uint32_t sum = bottom[cx + r] - top[cx + r] - bottom[cx - r] + top[cx - r];  // modulo 2^32
+      b[k] = static_cast<double>(sum) * unit;
+    }
+    const double dark = b[1] - b[2] + b[3];
+    return static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
+  }
+};
+
+}  // namespace qrplate::core

@@ -1,0 +1,36 @@
+// Launchers of the registration kernels (issue #7): the passes over every pixel of a tile that
+// core/tile_passes.hpp describes. The only place with <<<>>> for them is registration_kernels.cu.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "qrplate/core/tile_passes.hpp"
+
+namespace qrplate::kernels {
+
+// Summed-area table of a width x height image (row-major, stride = width) into sums
+// ((width + 1) x (height + 1), core::integral_view's layout, modulo 2^32, each pixel >> shift):
+// a block-wide scan per row, then a running sum down each column. Row 0 of sums must be zero
+// already (the caller clears it); every other entry is written.
+void launch_integral_image(const std::uint16_t* pixels, int width, int height, int shift, std::uint32_t* sums,
+                           cudaStream_t stream);
+
+// histogram[bin] += 1 for every box of `grid` (65536 bins, zeroed by the caller).
+void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram,
+                               cudaStream_t stream);
+
+// responses[j * plan.columns + i] = plan.response(iv, i, j) for every grid position.
+void launch_finder_responses(core::integral_view iv, core::finder_scan_plan plan, float* responses,
+                             cudaStream_t stream);
+
+// The positions p < count with sign * responses[p] >= threshold, ascending, into selected;
+// their number into *selected_count. temp / temp_bytes: CUB's scratch (temp = nullptr: only
+// sets temp_bytes).
+cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const float* responses, std::uint32_t count,
+                                     float sign, float threshold, std::uint32_t* selected,
+                                     std::uint32_t* selected_count, cudaStream_t stream);
+
+}  // namespace qrplate::kernels
