@@ -397,6 +397,43 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
   return out;
 }
 
+bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2])
+{
+  const double m = t.module_px;
+  dets[0].clear();
+  dets[1].clear();
+  if (!o.cuda) {
+    t.integral_shift = build_integral(t.image, m, t.integral);
+    t.contrast = estimate_contrast(t.integral_image(), m);
+    if (!(t.contrast > 0) || m < 1.0) return false;
+    scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, dets);
+  } else {
+#if QRPLATE_WITH_CUDA
+    host::tile_passes_cuda gpu;
+    t.integral_shift = integral_shift(t.image.bits, m);
+    t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
+    t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
+                                           static_cast<int>(t.image.height), t.integral_shift, m, t.integral.data());
+    if (!(t.contrast > 0) || m < 1.0) return false;
+    std::vector<std::uint32_t> positions[2];
+    gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions);
+    // The candidates as the CPU scan lists them (row-major), responses from the same integral.
+    const core::integral_view hv = t.integral_image();
+    const core::finder_scan_plan plan = core::finder_scan_plan::make(hv, m);
+    for (int k = 0; k < 2; ++k)
+      for (const std::uint32_t p : positions[k]) {
+        const int i = static_cast<int>(p % static_cast<std::uint32_t>(plan.columns));
+        const int j = static_cast<int>(p / static_cast<std::uint32_t>(plan.columns));
+        const float r = plan.response(hv, i, j);
+        dets[k].push_back({static_cast<double>(plan.x(i)), static_cast<double>(plan.y(j)), k == 0 ? r : -r});
+      }
+#else
+    throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
+#endif
+  }
+  return true;
+}
+
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& o, std::vector<std::uint32_t> integral_buffer)
 {
@@ -416,38 +453,8 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.to_pixel.a[4] = 0;
   t.to_pixel.a[5] = m;
   t.to_pixel.inverse(t.to_plate);
-  // The passes over every pixel: the integral image, the contrast and, at 0.3 x the contrast, the
-  // finder scan (both signs while the scan's polarity is not known).
   std::vector<finder_detection> signed_dets[2];
-  if (!o.cuda) {
-    t.integral_shift = build_integral(t.image, m, t.integral);
-    t.contrast = estimate_contrast(t.integral_image(), m);
-    if (!(t.contrast > 0) || m < 1.0) return t;
-    scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, signed_dets);
-  } else {
-#if QRPLATE_WITH_CUDA
-    host::tile_passes_cuda gpu;
-    t.integral_shift = integral_shift(t.image.bits, m);
-    t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
-    t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
-                                           static_cast<int>(t.image.height), t.integral_shift, m, t.integral.data());
-    if (!(t.contrast > 0) || m < 1.0) return t;
-    std::vector<std::uint32_t> positions[2];
-    gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions);
-    // The candidates as the CPU scan lists them (row-major), responses from the same integral.
-    const core::integral_view hv = t.integral_image();
-    const core::finder_scan_plan plan = core::finder_scan_plan::make(hv, m);
-    for (int k = 0; k < 2; ++k)
-      for (const std::uint32_t p : positions[k]) {
-        const int i = static_cast<int>(p % static_cast<std::uint32_t>(plan.columns));
-        const int j = static_cast<int>(p / static_cast<std::uint32_t>(plan.columns));
-        const float r = plan.response(hv, i, j);
-        signed_dets[k].push_back({static_cast<double>(plan.x(i)), static_cast<double>(plan.y(j)), k == 0 ? r : -r});
-      }
-#else
-    throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
-#endif
-  }
+  if (!tile_passes(t, o, signed_dets)) return t;
   const core::integral_view iv = t.integral_image();
 
   const double w = t.image.width, h = t.image.height;

@@ -120,6 +120,14 @@ double estimate_contrast(const core::integral_view& iv, double module_px);
 std::vector<std::pair<double, double>> expected_finders(const plate::plate_geometry& g, double x0, double y0, double x1,
                                                         double y1);
 
+// The passes over every pixel of a tile that registration starts with (core/tile_passes.hpp):
+// the integral image (t.integral, t.integral_shift), the contrast (t.contrast) and, unless the
+// tile has no contrast or modules under a pixel (then false), the finder template's candidates
+// at 0.3 x the contrast, row-major: sign + into dets[0], - into dets[1] (one of them when
+// o.polarity is set). On the GPU when o.cuda (the same results). t.image and t.module_px must be
+// set; t.integral is storage.
+bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2]);
+
 // Registers one tile. Never throws for image content: a tile it cannot place keeps the nominal
 // pose with registered = false.
 // integral_buffer: storage for the tile's integral image (a recycled tile's, so that a scan

@@ -29,6 +29,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "scan/synthetic_codes.hpp"
+#include "scan/tile_registration.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/read_codes_cuda.hpp"
 #endif
@@ -442,6 +443,7 @@ struct decode_row {
   int runs;
   double codes_per_s, codes_per_s_min, codes_per_s_max;
   double pixels_per_code;
+  double passes_pixels_per_s;  // registration's passes over every pixel (scan::tile_passes), one tile
 };
 
 std::vector<double> parse_px_list(std::string_view list)
@@ -520,6 +522,32 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   }
   std::vector<double> rates;
   for (double t : times) rates.push_back(static_cast<double>(count) / std::max(t, 1e-12));
+
+  // Registration's passes over every pixel (integral image, contrast, finder scan) on the same
+  // image as one tile: one thread on the CPU; on the GPU, host memory to host memory.
+  progress.show(label + ": the tile passes");
+  scan::posed_tile tile;
+  tile.image.width = static_cast<std::uint32_t>(sc.width);
+  tile.image.height = static_cast<std::uint32_t>(sc.height);
+  tile.image.bits = 16;
+  tile.image.pixels = sc.pixels;
+  tile.module_px = sc.module_px;
+  scan::registration_options ro;
+  ro.cuda = where == backend::cuda;
+  std::vector<scan::finder_detection> dets[2];
+  auto passes = [&] {
+    const auto t0 = clock_type::now();
+    if (!scan::tile_passes(tile, ro, dets) || dets[0].empty())
+      throw std::logic_error("bench: registration's passes found no finder in the synthetic codes (a bug in qrplate)");
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  passes();
+  std::vector<double> pass_rates;
+  const auto pass_start = clock_type::now();
+  while (static_cast<int>(pass_rates.size()) < min_runs ||
+         std::chrono::duration<double>(clock_type::now() - pass_start).count() < seconds / 4)
+    pass_rates.push_back(static_cast<double>(sc.pixel_count()) / std::max(passes(), 1e-12));
+
   decode_row r{};
   r.where = where;
   r.s = s;
@@ -531,6 +559,7 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   r.codes_per_s_min = *std::min_element(rates.begin(), rates.end());
   r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
   r.pixels_per_code = static_cast<double>(sc.pixel_count()) / static_cast<double>(count);
+  r.passes_pixels_per_s = median_of(pass_rates);
   return r;
 }
 
@@ -540,8 +569,8 @@ void print_decode_header(const nlohmann::ordered_json& machine, double seconds)
               machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
               machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
               machine["logical_cores"].get<unsigned>(), seconds);
-  std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %s\n", "backend", "shape", "px/module", "threads", "codes",
-              "runs", "codes/s", "(min .. max)", "scan Mpixel/s");
+  std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %13s  %s\n", "backend", "shape", "px/module", "threads",
+              "codes", "runs", "codes/s", "(min .. max)", "scan Mpixel/s", "tile passes Mpixel/s");
   std::fflush(stdout);
 }
 
@@ -549,9 +578,10 @@ void print_decode_row(const decode_row& r)
 {
   const std::string threads = r.where == backend::cpu ? std::to_string(r.threads) : std::string("-");
   const std::string range = "(" + with_commas(r.codes_per_s_min) + " .. " + with_commas(r.codes_per_s_max) + ")";
-  std::printf("%-7s  %-5s  %9.2g  %7s  %6llu  %5d  %11s  %-25s  %.1f\n", to_string(r.where), shape_name(r.s).c_str(), r.px,
-              threads.c_str(), static_cast<unsigned long long>(r.codes), r.runs, with_commas(r.codes_per_s).c_str(),
-              range.c_str(), r.codes_per_s * r.pixels_per_code / 1e6);
+  std::printf("%-7s  %-5s  %9.2g  %7s  %6llu  %5d  %11s  %-25s  %13.1f  %.1f\n", to_string(r.where),
+              shape_name(r.s).c_str(), r.px, threads.c_str(), static_cast<unsigned long long>(r.codes), r.runs,
+              with_commas(r.codes_per_s).c_str(), range.c_str(), r.codes_per_s * r.pixels_per_code / 1e6,
+              r.passes_pixels_per_s / 1e6);
   std::fflush(stdout);
 }
 
@@ -568,6 +598,7 @@ nlohmann::ordered_json decode_row_json(const decode_row& r)
   j["codes_per_s_min"] = r.codes_per_s_min;
   j["codes_per_s_max"] = r.codes_per_s_max;
   j["scan_pixels_per_s"] = r.codes_per_s * r.pixels_per_code;
+  j["tile_passes_pixels_per_s"] = r.passes_pixels_per_s;
   j["runs"] = r.runs;
   return j;
 }
@@ -662,7 +693,9 @@ void add_bench_command(CLI::App& app)
       "`qrplate decode` does per code after registration and the anchor search (not included), and\n"
       "what the CUDA read kernel runs (its rows: one tile up, one launch, results down). Every code\n"
       "must read back exactly in the warm-up, else the row is an error. scan Mpixel/s = codes/s x\n"
-      "the image pixels per code.\n"
+      "the image pixels per code. tile passes Mpixel/s: registration's passes over every pixel of the\n"
+      "same image as one tile (integral image, contrast, finder scan; one thread on the CPU, host\n"
+      "memory to host memory on the GPU).\n"
       "  qrplate bench --decode --threads 1             the read core on one core\n");
   cmd->callback([args, cmd] {
     if (args->decode) {
