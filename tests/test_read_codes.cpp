@@ -12,8 +12,10 @@
 #include <random>
 #include <vector>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "scan/synthetic_codes.hpp"
+#include "scan/tile_registration.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/encode_cuda.hpp"
 #include "cuda/read_codes_cuda.hpp"
@@ -83,6 +85,114 @@ TEST(ReadCode, InsideSamplerIsTheSampler)
     const float plain = core::sample_module(img, x, y, m), fast = core::sample_module_inside(img, x, y, m);
     ASSERT_EQ(std::memcmp(&plain, &fast, sizeof plain), 0) << x << "," << y << " m " << m;
   }
+}
+
+// The synthetic codes' image as a registered tile whose pose is off by (du, dv) pixels: its
+// integral image and contrast (scan::build_integral, scan::estimate_contrast), polarity +1.
+struct posed_codes {
+  std::vector<std::uint32_t> sums;
+  core::tile_anchor_view tile;
+};
+
+posed_codes pose_off(const scan::synthetic_codes& r, double du, double dv)
+{
+  sim::gray_image img;
+  img.width = static_cast<std::uint32_t>(r.width);
+  img.height = static_cast<std::uint32_t>(r.height);
+  img.bits = 16;
+  img.pixels = r.pixels;
+  posed_codes p;
+  const int shift = scan::build_integral(img, r.module_px, p.sums);
+  p.tile.iv = core::integral_view{p.sums.data(), r.width, r.height, shift};
+  p.tile.to_pixel = r.to_pixel;
+  p.tile.to_pixel.a[0] += du;
+  p.tile.to_pixel.a[3] += dv;
+  p.tile.module_px = r.module_px;
+  p.tile.contrast = scan::estimate_contrast(p.tile.iv, r.module_px);
+  p.tile.polarity = 1;
+  return p;
+}
+
+// Code i's origin on the synthetic lattice (pitch: the code's size + 4 quiet modules).
+void code_origin(const scan::synthetic_codes& r, int columns, std::size_t i, double& x0, double& y0)
+{
+  const int pitch = r.plan->size + 4;
+  x0 = static_cast<double>((static_cast<int>(i) % columns) * pitch);
+  y0 = static_cast<double>((static_cast<int>(i) / columns) * pitch);
+}
+
+// A pose 0.7 module off: the tile's map alone misreads the codes, the map measured at each code's
+// own finder and alignment patterns (core::measure_code_map) reads every one exactly.
+TEST(ReadCode, MeasuredMapsRecoverAPoseError)
+{
+  const int columns = 4;
+  const scan::synthetic_codes r = render(columns, 3, 5);
+  const posed_codes p = pose_off(r, 0.7 * r.module_px, -0.5 * r.module_px);
+  ASSERT_GT(p.tile.contrast, 10000);
+  auto ws = std::make_unique<core::read_code_workspace>();
+  auto map = std::make_unique<core::code_map>();
+  std::vector<std::uint8_t> bytes(spec::max_data_codewords);
+  std::size_t unmeasured_ok = 0;
+  for (std::size_t i = 0; i < r.maps.size(); ++i) {
+    double x0 = 0, y0 = 0;
+    code_origin(r, columns, i, x0, y0);
+    map->base = p.tile.to_pixel.shifted(x0, y0);
+    map->anchors = 0;
+    const core::code_outcome plain = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
+    unmeasured_ok += core::decoded(plain.result);
+    core::measure_code_map(p.tile, *r.plan, x0, y0, *map);
+    EXPECT_GE(map->anchors, 4) << i;  // three finders and the alignment pattern(s)
+    const core::code_outcome o = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
+    ASSERT_TRUE(core::decoded(o.result)) << "code " << i;
+    ASSERT_EQ(o.result.data_length, static_cast<int>(r.payloads[i].size()));
+    EXPECT_TRUE(std::equal(r.payloads[i].begin(), r.payloads[i].end(), bytes.begin())) << i;
+  }
+  EXPECT_EQ(unmeasured_ok, 0u);  // the error is real: without the anchors no code reads
+}
+
+TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  const int columns = 4;
+  const scan::synthetic_codes r = render(columns, 3, 6);
+  const posed_codes p = pose_off(r, 0.6 * r.module_px, 0.4 * r.module_px);
+  std::vector<double> origins;
+  for (std::size_t i = 0; i < r.maps.size(); ++i) {
+    double x0 = 0, y0 = 0;
+    code_origin(r, columns, i, x0, y0);
+    origins.push_back(x0);
+    origins.push_back(y0);
+  }
+  origins.push_back(-10);  // a code partly outside the image
+  origins.push_back(0);
+  const std::size_t count = origins.size() / 2;
+  std::vector<core::code_outcome> gpu(count);
+  std::vector<std::uint8_t> gpu_bytes(count * spec::max_data_codewords);
+  host::measure_and_read_codes_cuda(*r.plan, r.view(), p.tile, origins.data(), count, r.module_px, 64, gpu.data(),
+                                    gpu_bytes.data());
+  auto ws = std::make_unique<core::read_code_workspace>();
+  auto map = std::make_unique<core::code_map>();
+  std::vector<std::uint8_t> bytes(spec::max_data_codewords);
+  for (std::size_t i = 0; i < count; ++i) {
+    core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
+    const core::code_outcome o = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
+    EXPECT_EQ(static_cast<int>(gpu[i].result.status), static_cast<int>(o.result.status)) << i;
+    EXPECT_EQ(gpu[i].result.corrected_symbols, o.result.corrected_symbols) << i;
+    EXPECT_EQ(gpu[i].result.margin, o.result.margin) << i;
+    EXPECT_EQ(gpu[i].levels.dark, o.levels.dark) << i;
+    EXPECT_EQ(gpu[i].levels.noise, o.levels.noise) << i;
+    EXPECT_EQ(gpu[i].snr, o.snr) << i;
+    if (core::decoded(o.result)) {
+      EXPECT_EQ(std::memcmp(gpu_bytes.data() + i * spec::max_data_codewords, bytes.data(),
+                            static_cast<std::size_t>(o.result.data_length)),
+                0)
+          << i;
+    }
+  }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
 }
 
 TEST(ReadCode, CudaGivesTheCpuOutcomesAndBytes)

@@ -1,5 +1,5 @@
-// Host glue of the CUDA code reader: one tile and its code maps up, one launch, outcomes and
-// bytes down. Plain and synchronous; the streaming pipeline of issue #7 (pinned staging, lanes of
+// Host glue of the CUDA code reader: one tile and its code maps (or its integral image and the
+// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down. Plain and synchronous; the streaming pipeline of issue #7 (pinned staging, lanes of
 // streams as in encode_cuda.cu) comes with the batched scan reader.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
@@ -39,6 +39,48 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
   const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
   kernels::launch_read_codes(d_plan.data(), d_image, d_maps.data(), count, module_px, erasure_threshold, d_ws.data(),
                              threads, d_bytes.data(), d_outcomes.data(), nullptr);
+  QRP_CUDA_TRY(cudaGetLastError());
+  QRP_CUDA_TRY(cudaDeviceSynchronize());
+  QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));
+  QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));
+}
+
+void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gray_view& image,
+                                 const core::tile_anchor_view& tile, const double* origins, std::size_t count,
+                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                                 std::uint8_t* bytes)
+{
+  if (count == 0) return;
+  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
+    throw invalid_argument("measure_and_read_codes_cuda: empty image");
+  if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
+    throw invalid_argument("measure_and_read_codes_cuda: the integral image is not the image's");
+  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
+  device_buffer<std::uint16_t> d_pixels(width * height);
+  QRP_CUDA_TRY(cudaMemcpy2D(d_pixels.data(), width * sizeof(std::uint16_t), image.pixels,
+                            image.stride * sizeof(std::uint16_t), width * sizeof(std::uint16_t), height,
+                            cudaMemcpyHostToDevice));
+  const std::size_t entries = (width + 1) * (height + 1);
+  device_buffer<std::uint32_t> d_sums(entries);
+  QRP_CUDA_TRY(cudaMemcpy(d_sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice));
+  device_buffer<core::version_plan> d_plan(1);
+  QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
+  device_buffer<double> d_origins(2 * count);
+  QRP_CUDA_TRY(cudaMemcpy(d_origins.data(), origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice));
+  // Workspace (~210 KB) and a scratch map (~17 KB) per thread: at most 1024 threads.
+  const std::size_t wanted = std::min<std::size_t>(count, 1024);
+  const unsigned threads = static_cast<unsigned>(
+      (wanted + kernels::read_codes_block - 1) / kernels::read_codes_block * kernels::read_codes_block);
+  device_buffer<core::read_code_workspace> d_ws(threads);
+  device_buffer<core::code_map> d_maps(threads);
+  device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
+  device_buffer<core::code_outcome> d_outcomes(count);
+  const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
+  core::tile_anchor_view d_tile = tile;
+  d_tile.iv.sums = d_sums.data();
+  kernels::launch_measure_and_read_codes(d_plan.data(), d_image, d_tile, d_origins.data(), count, module_px,
+                                         erasure_threshold, d_ws.data(), d_maps.data(), threads, d_bytes.data(),
+                                         d_outcomes.data(), nullptr);
   QRP_CUDA_TRY(cudaGetLastError());
   QRP_CUDA_TRY(cudaDeviceSynchronize());
   QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));

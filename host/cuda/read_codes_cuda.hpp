@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
 
 namespace qrplate::host {
@@ -17,5 +18,14 @@ namespace qrplate::host {
 void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
                      std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
                      std::uint8_t* bytes);
+
+// The anchor search too: code i is the one whose module (0, 0) is plate module (origins[2 i],
+// origins[2 i + 1]); its map is measured on the GPU in `tile` (whose integral image, tile.iv, is
+// host memory here and goes up with the image) as core::measure_code_map does on the CPU, then
+// read as above.
+void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gray_view& image,
+                                 const core::tile_anchor_view& tile, const double* origins, std::size_t count,
+                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                                 std::uint8_t* bytes);
 
 }  // namespace qrplate::host

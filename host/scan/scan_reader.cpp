@@ -81,97 +81,8 @@ std::vector<T> take_spare(std::vector<std::vector<T>>& spares, std::mutex& mutex
 // more affine, which a few anchors on one side of a code would tilt.
 void measure_code(const posed_tile& t, const core::version_plan& plan, double x0, double y0, core::code_map& geo)
 {
-  geo.base = t.to_pixel.shifted(x0, y0);
-  geo.anchors = 0;
-  const int n = plan.size;
-  const double m = t.module_px;
-  const double w = t.image.width, h = t.image.height;
-  const core::integral_view iv = t.integral_image();
-  const int radius = static_cast<int>(std::ceil(0.8 * m)) + 1;
-  const float min_response = static_cast<float>(0.3 * t.contrast);
-  constexpr int max_anchors = 3 + spec::max_alignment_positions * spec::max_alignment_positions;
-  double ax[max_anchors], ay[max_anchors], ru[max_anchors], rv[max_anchors];
-  int count = 0;
-  auto add = [&](double x, double y, bool finder) {
-    double u0, v0;
-    geo.base.apply(x, y, u0, v0);
-    const double reach = (finder ? 4.5 : 2.5) * m + radius + 2;
-    if (interior(u0, v0, w, h) < reach) return;
-    const float sign = static_cast<float>(t.polarity);
-    double u = u0, v = v0;
-    bool ok;
-    if (finder)
-      ok = find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, u, v, radius, min_response);
-    else
-      ok = find_anchor([&](int px, int py) { return sign * core::alignment_response(iv, px, py, m); }, u, v, radius,
-                       min_response);
-    if (!ok) return;
-    ax[count] = x, ay[count] = y, ru[count] = u - u0, rv[count] = v - v0;
-    ++count;
-  };
-  // A tile whose place no frame confirmed may be off by more than a module: its codes' own
-  // finders are looked for farther out first (the strongest answer wins), and the code's map
-  // moves by their mean offset before the usual, tight search of every anchor.
-  if (t.anchor_search_px > radius && t.finder_strength > 0) {
-    double su = 0, sv = 0;
-    int found = 0;
-    const float strong = 0.5f * t.finder_strength;
-    const float sign = static_cast<float>(t.polarity);
-    for (const auto& [x, y] : {std::pair<double, double>{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}}) {
-      double u0, v0;
-      geo.base.apply(x, y, u0, v0);
-      if (interior(u0, v0, w, h) < 4.5 * m + 2) continue;
-      double u = u0, v = v0;
-      // Keep the search inside the tile: the template must not hang over an edge.
-      const int edge = static_cast<int>(std::floor(interior(u0, v0, w, h) - 4.5 * m - 2));
-      const int r = std::max(radius, std::min(t.anchor_search_px, edge));
-      if (!find_anchor([&](int px, int py) { return sign * core::finder_response(iv, px, py, m); }, u, v, r, strong)) continue;
-      su += u - u0, sv += v - v0;
-      ++found;
-    }
-    if (found > 0) geo.base.a[0] += su / found, geo.base.a[3] += sv / found;
-  }
-  add(3.5, 3.5, true);
-  add(n - 3.5, 3.5, true);
-  add(3.5, n - 3.5, true);
-  std::uint8_t pos[spec::max_alignment_positions];
-  const int na = spec::alignment_positions(plan.version, pos);
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < na; ++j) {
-      const bool on_finder = (i == 0 && j == 0) || (i == 0 && j == na - 1) || (i == na - 1 && j == 0);
-      if (!on_finder) add(pos[j] + 0.5, pos[i] + 0.5, false);
-    }
-  if (count == 0) return;
-  // Anchors far from the others' median offset latched onto something else: drop them.
-  if (count >= 3) {
-    double mu[max_anchors], mv[max_anchors];
-    std::copy(ru, ru + count, mu);
-    std::copy(rv, rv + count, mv);
-    std::nth_element(mu, mu + count / 2, mu + count);
-    std::nth_element(mv, mv + count / 2, mv + count);
-    const double cu = mu[count / 2], cv = mv[count / 2];
-    int kept = 0;
-    for (int i = 0; i < count; ++i)
-      if (std::hypot(ru[i] - cu, rv[i] - cv) <= 0.6 * m) ax[kept] = ax[i], ay[kept] = ay[i], ru[kept] = ru[i], rv[kept] = rv[i], ++kept;
-    count = kept;
-  }
-  geo.anchors = count;
-  geo.nodes = std::min(core::code_map::max_nodes, (n + core::code_map::step - 1) / core::code_map::step + 1);
-  const double soft = 9.0;  // (3 modules)^2: how far an anchor's own offset dominates
-  for (int iy = 0; iy < geo.nodes; ++iy)
-    for (int ix = 0; ix < geo.nodes; ++ix) {
-      const double x = ix * core::code_map::step, y = iy * core::code_map::step;
-      double sw = 0, su = 0, sv = 0;
-      for (int i = 0; i < count; ++i) {
-        const double d2 = (x - ax[i]) * (x - ax[i]) + (y - ay[i]) * (y - ay[i]);
-        const double wi = 1.0 / (d2 + soft);
-        sw += wi, su += wi * ru[i], sv += wi * rv[i];
-      }
-      geo.du[iy][ix] = static_cast<float>(sw > 0 ? su / sw : 0);
-      geo.dv[iy][ix] = static_cast<float>(sw > 0 ? sv / sw : 0);
-    }
+  core::measure_code_map(t.anchor_view(), plan, x0, y0, geo);
 }
-
 
 }  // namespace
 
@@ -716,26 +627,32 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
   // Tile by tile (the GPU gets one tile and its codes per call), then cell order.
   std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
   const std::size_t count = jobs.size();
-  std::vector<core::code_map> maps(count);
   std::vector<core::code_outcome> outcomes(count);
   std::vector<std::uint8_t> bytes(count * spec::max_data_codewords);
-  // The per-code anchor search on the host, on every thread; with CUDA, the reads per tile on the
-  // GPU after it; else the reads in the same pass.
-  const bool cpu_reads = !options_.cuda;
-  host::parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
-    const job& j = jobs[i];
-    measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)), maps[i]);
-    if (cpu_reads)
+  // On the CPU: the per-code anchor search and the read, on every thread. With CUDA: both on the
+  // GPU, tile by tile (core::measure_code_map and core::read_code, the same functions).
+  if (!options_.cuda) {
+    std::vector<core::code_map> maps(count);
+    host::parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
+      const job& j = jobs[i];
+      measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)),
+                   maps[i]);
       outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
                                     bytes.data() + i * spec::max_data_codewords, *workspaces_[t]->read);
-  });
-  if (!cpu_reads) {
+    });
+  } else {
 #if QRPLATE_WITH_CUDA
+    std::vector<double> origins(2 * count);
+    for (std::size_t i = 0; i < count; ++i) {
+      origins[2 * i] = static_cast<double>(geo_.cell_x(jobs[i].col));
+      origins[2 * i + 1] = static_cast<double>(geo_.cell_y(jobs[i].row));
+    }
     for (std::size_t a = 0; a < count;) {
       std::size_t b = a;
       while (b < count && jobs[b].tile == jobs[a].tile) ++b;
-      host::read_codes_cuda(plan, jobs[a].tile->view(), maps.data() + a, b - a, module_px_, options_.erasure_threshold,
-                            outcomes.data() + a, bytes.data() + a * spec::max_data_codewords);
+      host::measure_and_read_codes_cuda(plan, jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a,
+                                        b - a, module_px_, options_.erasure_threshold, outcomes.data() + a,
+                                        bytes.data() + a * spec::max_data_codewords);
       a = b;
     }
 #else

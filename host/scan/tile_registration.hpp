@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "scan/scan_set.hpp"
@@ -45,30 +46,7 @@ inline std::uint64_t plane_key(std::int64_t x, std::int64_t y)
   return (static_cast<std::uint64_t>(x) << 32) ^ (static_cast<std::uint64_t>(y) & 0xffffffffu);
 }
 
-// Climbs a template response (response(px, py) at whole pixels) to its best within +-radius of
-// (u, v) (the start wins ties), then to a fraction of a pixel with a parabola through the
-// neighbours on each axis. False, leaving (u, v) alone, when the best is below min_response.
-template <typename Response>
-bool find_anchor(Response response, double& u, double& v, int radius, float min_response, float* best_response = nullptr)
-{
-  const int bu = core::round_to_int(u), bv = core::round_to_int(v);
-  float best = response(bu, bv);
-  int bx = bu, by = bv;
-  for (int dy = -radius; dy <= radius; ++dy)
-    for (int dx = -radius; dx <= radius; ++dx) {
-      const float r = response(bu + dx, bv + dy);
-      if (r > best) best = r, bx = bu + dx, by = bv + dy;
-    }
-  if (!(best >= min_response)) return false;
-  auto vertex = [](float a, float b, float c) {
-    const float den = a - 2 * b + c;
-    return den < 0 ? std::clamp(0.5f * (a - c) / den, -0.5f, 0.5f) : 0.0f;
-  };
-  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
-  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
-  if (best_response) *best_response = best;
-  return true;
-}
+using core::find_anchor;  // core/code_anchors.hpp: shared with the CUDA read kernels
 
 struct posed_tile {
   std::size_t index = 0;  // in the scan set's tile list
@@ -98,6 +76,11 @@ struct posed_tile {
   core::integral_view integral_image() const
   {
     return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height), integral_shift};
+  }
+  // What the per-code anchor search (core::measure_code_map) needs of the tile.
+  core::tile_anchor_view anchor_view() const
+  {
+    return {integral_image(), to_pixel, module_px, contrast, polarity, anchor_search_px, finder_strength};
   }
   // Moves the tile on the plate (by whole lattice steps, or by a borrowed stage error): what was
   // taken for plate point X is X + (dx, dy).

@@ -16,7 +16,37 @@ __global__ void read_codes_kernel(const core::version_plan* plan, core::gray_vie
                                   bytes + i * spec::max_data_codewords, ws);
 }
 
+__global__ void measure_and_read_codes_kernel(const core::version_plan* plan, core::gray_view image,
+                                              core::tile_anchor_view tile, const double* origins, std::uint64_t count,
+                                              double module_px, std::uint8_t erasure_threshold,
+                                              core::read_code_workspace* workspaces, core::code_map* maps,
+                                              std::uint8_t* bytes, core::code_outcome* outcomes)
+{
+  const std::uint64_t thread = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
+  const std::uint64_t threads = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  core::read_code_workspace& ws = workspaces[thread];
+  core::code_map& map = maps[thread];
+  for (std::uint64_t i = thread; i < count; i += threads) {
+    core::measure_code_map(tile, *plan, origins[2 * i], origins[2 * i + 1], map);
+    outcomes[i] = core::read_code(*plan, image, map, module_px, erasure_threshold,
+                                  bytes + i * spec::max_data_codewords, ws);
+  }
+}
+
 }  // namespace
+
+void launch_measure_and_read_codes(const core::version_plan* plan, core::gray_view image,
+                                   core::tile_anchor_view tile, const double* origins, std::uint64_t count,
+                                   double module_px, std::uint8_t erasure_threshold,
+                                   core::read_code_workspace* workspaces, core::code_map* maps,
+                                   unsigned workspace_count, std::uint8_t* bytes, core::code_outcome* outcomes,
+                                   cudaStream_t stream)
+{
+  const unsigned grid = workspace_count / read_codes_block;
+  if (grid == 0 || count == 0) return;
+  measure_and_read_codes_kernel<<<grid, read_codes_block, 0, stream>>>(
+      plan, image, tile, origins, count, module_px, erasure_threshold, workspaces, maps, bytes, outcomes);
+}
 
 void launch_read_codes(const core::version_plan* plan, core::gray_view image, const core::code_map* maps,
                        std::uint64_t count, double module_px, std::uint8_t erasure_threshold,

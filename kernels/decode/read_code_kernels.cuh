@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
 
 namespace qrplate::kernels {
@@ -19,6 +20,17 @@ void launch_read_codes(const core::version_plan* plan, core::gray_view image, co
                        std::uint64_t count, double module_px, std::uint8_t erasure_threshold,
                        core::read_code_workspace* workspaces, unsigned workspace_count, std::uint8_t* bytes,
                        core::code_outcome* outcomes, cudaStream_t stream);
+
+// The same, each thread first measuring its code's map in the tile (core::measure_code_map: the
+// code's own finder and alignment patterns, searched in tile.iv, a device integral image) for the
+// code whose module (0, 0) is plate module (origins[2 i], origins[2 i + 1]); maps: one scratch
+// map per thread (workspace_count).
+void launch_measure_and_read_codes(const core::version_plan* plan, core::gray_view image,
+                                   core::tile_anchor_view tile, const double* origins, std::uint64_t count,
+                                   double module_px, std::uint8_t erasure_threshold,
+                                   core::read_code_workspace* workspaces, core::code_map* maps,
+                                   unsigned workspace_count, std::uint8_t* bytes, core::code_outcome* outcomes,
+                                   cudaStream_t stream);
 
 inline constexpr unsigned read_codes_block = 128;
 
