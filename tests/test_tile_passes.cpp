@@ -1,6 +1,6 @@
 // The passes of tile registration over every pixel (core/tile_passes.hpp): the grid scan of the
 // finder template against core::finder_response (the plain template, with its own rounding and
-// clipping) at every position, and the CUDA passes (host::tile_passes_cuda) against the CPU's:
+// clipping) at every position, the anchor searches' probe (core::pattern_probe) likewise, and the CUDA passes (host::tile_passes_cuda) against the CPU's:
 // the same integral image, the same contrast, the same finder candidates. Images: codes drawn at
 // a known pose (scan/synthetic_codes) and plain noise. The CUDA test is skipped where no CUDA
 // device (or no CUDA build) exists.
@@ -83,6 +83,29 @@ TEST(TilePasses, FinderScanIsTheTemplateResponse)
       }
     if (t.img.bits == 16) {
       EXPECT_GT(strong, 0u);  // the codes' finders are in the grid
+    }
+  }
+}
+
+// core::pattern_probe (the anchor searches' hoisted templates) is finder_response and
+// alignment_response at every whole pixel, inside, near and past the image's edges.
+TEST(TilePasses, PatternProbeIsTheTemplateResponse)
+{
+  std::mt19937_64 rng(9);
+  for (const test_image& t : images()) {
+    SCOPED_TRACE(t.module_px);
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(t.img, t.module_px, sums);
+    const core::integral_view iv = view_of(t.img, sums, shift);
+    for (const bool finder : {true, false}) {
+      const core::pattern_probe probe(iv, t.module_px, finder);
+      for (int trial = 0; trial < 4000; ++trial) {
+        const int x = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.width + 40)) - 20;
+        const int y = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.height + 40)) - 20;
+        const float plain = finder ? core::finder_response(iv, x, y, t.module_px)
+                                   : core::alignment_response(iv, x, y, t.module_px);
+        ASSERT_EQ(probe(x, y), plain) << (finder ? "finder " : "alignment ") << x << "," << y;
+      }
     }
   }
 }

@@ -136,6 +136,7 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
   f.pairs.clear();
   f.confirmed = 0;
   f.predicted = 0;
+  const core::pattern_probe finder(iv, m, true), alignment(iv, m, false);
   for (const anchor_point& a : anchors) {
     double u, v;
     f.to_pixel.apply(a.x, a.y, u, v);
@@ -143,7 +144,7 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
     if (u < reach || v < reach || u > iv.width - reach || v > iv.height - reach) continue;
     ++f.predicted;
     auto response = [&](int px, int py) {
-      return s * (a.finder ? core::finder_response(iv, px, py, m) : core::alignment_response(iv, px, py, m));
+      return s * (a.finder ? finder(px, py) : alignment(px, py));
     };
     if (!find_anchor(response, u, v, radius, min_response)) continue;
     const double fu = u, fv = v;
@@ -336,8 +337,9 @@ std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv,
   }
   const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
   const auto s = static_cast<float>(sign);
+  const core::pattern_probe probe(iv, m, true);
   for (finder_detection& f : found)
-    find_anchor([&](int px, int py) { return s * core::finder_response(iv, px, py, m); }, f.u, f.v, step,
+    find_anchor([&](int px, int py) { return s * probe(px, py); }, f.u, f.v, step,
                 -std::numeric_limits<float>::infinity(), &f.response);
   std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;

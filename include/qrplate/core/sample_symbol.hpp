@@ -139,6 +139,52 @@ QRP_HD inline float alignment_response(const integral_view& iv, double cx, doubl
   return static_cast<float>(light / light_area - dark / dark_area);
 }
 
+// finder_response or alignment_response at whole-pixel centres, with the box sizes hoisted out:
+// the anchor searches probe dozens of positions around each prediction. The same value (same
+// boxes, same arithmetic) where every box lies inside the image; elsewhere the plain function's.
+struct pattern_probe {
+  integral_view iv;
+  double module_px = 0;
+  bool finder = true;
+  int half[4] = {};     // box half-sides: 4.5, 3.5, 2.5, 1.5 modules (finder) or 2.5, 1.5, 0.5 (alignment)
+  double area[4] = {};  // (2 half)^2
+  double dark_area = 0, light_area = 0;
+
+  QRP_HD pattern_probe(const integral_view& view, double m, bool is_finder) : iv(view), module_px(m), finder(is_finder)
+  {
+    const int boxes = finder ? 4 : 3;
+    for (int k = 0; k < boxes; ++k) {
+      const int r = round_to_int((finder ? 4.5 - k : 2.5 - k) * m);
+      half[k] = r < 1 ? 1 : r;
+      area[k] = static_cast<double>(2 * half[k]) * (2 * half[k]);
+    }
+    dark_area = finder ? area[1] - area[2] + area[3] : area[0] - area[1] + area[2];
+    light_area = finder ? area[0] - dark_area : area[1] - area[2];
+  }
+
+  QRP_HD float operator()(int x, int y) const
+  {
+    const int r0 = half[0];
+    if (x - r0 < 0 || y - r0 < 0 || x + r0 > iv.width || y + r0 > iv.height) {
+      return finder ? finder_response(iv, x, y, module_px) : alignment_response(iv, x, y, module_px);
+    }
+    const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+    const double unit = static_cast<double>(1u << iv.shift);
+    double s[4] = {};
+    for (int k = 0; k < (finder ? 4 : 3); ++k) {
+      const int r = half[k];
+      const std::uint32_t* top = iv.sums + static_cast<std::size_t>(y - r) * w1;
+      const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(y + r) * w1;
+      const std::uint32_t sum = bottom[x + r] - top[x + r] - bottom[x - r] + top[x - r];  // modulo 2^32
+      s[k] = static_cast<double>(sum) * unit;
+    }
+    if (dark_area <= 0 || light_area <= 0) return 0;
+    const double dark = finder ? s[1] - s[2] + s[3] : s[0] - s[1] + s[2];
+    const double light = finder ? s[0] - dark : s[1] - s[2];
+    return static_cast<float>(light / light_area - dark / dark_area);
+  }
+};
+
 // (u, v) = (a[0] + a[1] x + a[2] y, a[3] + a[4] x + a[5] y).
 struct affine_map {
   double a[6] = {0, 1, 0, 0, 0, 1};
