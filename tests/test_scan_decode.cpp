@@ -213,8 +213,8 @@ TEST(ScanDecode, BrightMilledModulesAreReadToo)
 TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
 {
   // A plate 300 um wide and 40 um tall of version-3 codes: at 2 px/module its scan is ~12,000
-  // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and never holds
-  // more than a strip's rows of tiles.
+  // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and, without a
+  // tile cache, never holds more than a strip's rows of tiles.
   const plate_fixture p("wide", 12000, 21, 0, 0, [](plate::plate_encode_options& o) {
     o.geometry.version = 3;
     o.geometry.plate = plate::parse_plate_size("300x40um");
@@ -227,7 +227,9 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   so.seed = 3;
   sim::simulate(p.dir, s, so);
   const std::string out = s + ".out";
-  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  plate::plate_decode_options bounded;
+  bounded.tile_cache_bytes = 0;  // only the current rows' tiles in memory
+  const plate::plate_decode_result r = plate::decode_plates(s, out, bounded);
   EXPECT_TRUE(r.complete) << r.lost_frames << " frames lost";
   if (r.complete) {
     EXPECT_TRUE(read_file(out) == p.payload);
@@ -235,7 +237,16 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   EXPECT_GT(r.tiles, 20u);
   EXPECT_LT(r.max_tiles_in_memory, r.tiles * 3 / 4) << r.max_tiles_in_memory << " of " << r.tiles;
   EXPECT_LE(r.tile_reads, r.tiles + r.tiles / 3);  // tiles on the strips' edge are read twice, no more
+  // With the default tile cache (1 GiB, more than this scan) every tile is read once, and the
+  // payload is the same.
+  const plate::plate_decode_result cached = plate::decode_plates(s, out + ".cached", {});
+  EXPECT_TRUE(cached.complete);
+  if (cached.complete) {
+    EXPECT_TRUE(read_file(out + ".cached") == p.payload);
+  }
+  EXPECT_EQ(cached.tile_reads, cached.tiles);
   fs::remove(out);
+  fs::remove(out + ".cached");
   fs::remove_all(s);
 }
 

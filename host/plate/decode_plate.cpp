@@ -491,6 +491,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   if (where == backend::cuda && !cuda_backend_available())
     throw backend_unavailable("backend cuda: no CUDA device (or a qrplate built without CUDA); use --backend cpu");
   so.cuda = where == backend::cuda;
+  so.cache_bytes = o.tile_cache_bytes;
   so.batch_codes = so.cuda || o.batch_codes;
   scan_source src(std::move(set), man, so);
   decode_cells(man, src, out, o, res, o.heatmap);

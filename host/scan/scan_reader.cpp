@@ -133,27 +133,46 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   const double y_hi = static_cast<double>(geo_.cell_y(row1 == 0 ? 0 : row1 - 1)) + n + margin;
   const double x_lo = static_cast<double>(geo_.cell_x(col0)) - margin;
   const double x_hi = static_cast<double>(geo_.cell_x(col1 == 0 ? 0 : col1 - 1)) + n + margin;
-  // Drop the tiles that no cell from here on needs: above these rows, or outside these columns.
+  // Tiles no cell of the region needs (above these rows, or outside these columns) may go: the
+  // least recently needed first, while the tiles held pass the cache budget.
+  ++prepares_;
+  std::vector<std::pair<std::uint64_t, posed_tile*>> idle;  // (last needed, tile)
+  std::size_t held_bytes = 0;
+  for (const std::unique_ptr<posed_tile>& t : cache_) {
+    double x, y, lo_x = 1e300, hi_x = -1e300, hi_y = -1e300;
+    for (double u : {0.0, static_cast<double>(t->image.width)})
+      for (double v : {0.0, static_cast<double>(t->image.height)}) {
+        t->to_plate.apply(u, v, x, y);
+        lo_x = std::min(lo_x, x), hi_x = std::max(hi_x, x), hi_y = std::max(hi_y, y);
+      }
+    // Needed while either its registered or its nominal footprint reaches the region: the
+    // loading below goes by the nominal one, and a tile dropped by one rule and read again by the
+    // other would churn.
+    const double nx = t->nominal_x_nm / geo_.module_nm, ny = t->nominal_y_nm / geo_.module_nm;
+    const bool nominal = ny + footprint_modules_ >= y_lo && nx + footprint_modules_ >= x_lo && nx <= x_hi;
+    const bool needed = (hi_y >= y_lo && hi_x >= x_lo && lo_x <= x_hi) || nominal;
+    std::uint64_t& last = last_needed_[t->index];
+    if (needed) last = prepares_;
+    else idle.push_back({last, t.get()});
+    held_bytes += t->image.pixels.size() * sizeof(std::uint16_t) + t->integral.size() * sizeof(std::uint32_t);
+  }
+  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second->index < b.second->index;
+  });
+  std::unordered_set<const posed_tile*> dropped;
+  for (const auto& [last, t] : idle) {
+    if (held_bytes <= options_.cache_bytes) break;
+    held_bytes -= t->image.pixels.size() * sizeof(std::uint16_t) + t->integral.size() * sizeof(std::uint32_t);
+    dropped.insert(t);
+  }
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
-                              [&](const std::unique_ptr<posed_tile>& t) {
-                                double x, y, lo_x = 1e300, hi_x = -1e300, hi_y = -1e300;
-                                for (double u : {0.0, static_cast<double>(t->image.width)})
-                                  for (double v : {0.0, static_cast<double>(t->image.height)}) {
-                                    t->to_plate.apply(u, v, x, y);
-                                    lo_x = std::min(lo_x, x), hi_x = std::max(hi_x, x), hi_y = std::max(hi_y, y);
-                                  }
-                                // Kept while either its registered or its nominal footprint reaches
-                                // the region: the loading below goes by the nominal one, and a tile
-                                // dropped by one rule and read again by the other would churn.
-                                const double nx = t->nominal_x_nm / geo_.module_nm, ny = t->nominal_y_nm / geo_.module_nm;
-                                const bool nominal = ny + footprint_modules_ >= y_lo && nx + footprint_modules_ >= x_lo && nx <= x_hi;
-                                const bool keep = (hi_y >= y_lo && hi_x >= x_lo && lo_x <= x_hi) || nominal;
-                                if (!keep) {
-                                  cached_.erase(t->index);
-                                  spare_integrals_.push_back(std::move(t->integral));
-                                  spare_pixels_.push_back(std::move(t->image.pixels));
-                                }
-                                return !keep;
+                              [&](std::unique_ptr<posed_tile>& t) {
+                                if (!dropped.count(t.get())) return false;
+                                cached_.erase(t->index);
+                                last_needed_.erase(t->index);
+                                spare_integrals_.push_back(std::move(t->integral));
+                                spare_pixels_.push_back(std::move(t->image.pixels));
+                                return true;
                               }),
                cache_.end());
   // Tiles whose nominal footprint reaches the region and that are not in memory.

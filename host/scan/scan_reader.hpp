@@ -33,6 +33,10 @@ struct scan_read_options {
   // attempt: the tile they sit deepest in), on the CPU or with CUDA; false: cell by cell.
   bool batch_codes = false;
   bool cuda = false;  // the batches on the GPU (needs batch_codes), and registration's passes over every pixel
+  // Bytes of tiles (pixels and integral images) kept in memory beyond those the prepared region
+  // needs, least recently needed dropped first: a tile on a strip's or a band's edge is then read
+  // and registered once, not once per strip and band. 0: only the region's tiles stay.
+  std::size_t cache_bytes = std::size_t{1} << 30;
 };
 
 // One code cell as read.
@@ -61,10 +65,11 @@ class scan_reader {
 
   unsigned threads() const { return threads_; }
   // Loads and registers (on all threads) every tile that the cells of rows [row0, row1) and
-  // columns [col0, col1) may need, and drops the tiles above row0 or outside those columns.
-  // Memory is then the tiles of one such region. The plate is meant to be swept in column strips
-  // (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's edge is
-  // read once for each strip.
+  // columns [col0, col1) may need, and drops tiles above row0 or outside those columns, the least
+  // recently needed first, while more than options.cache_bytes of them are held. Memory is then
+  // the tiles of one such region plus that budget. The plate is meant to be swept in column
+  // strips (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's
+  // edge that the budget could not keep is read once for each strip.
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
   // Code columns per strip: about 8192 pixels of scan.
   std::uint32_t strip_columns() const;
@@ -97,6 +102,8 @@ class scan_reader {
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> nominal_index_;  // tiles by nominal position
   std::unordered_set<std::size_t> cached_, unreadable_;                       // tile indices
   std::vector<std::unique_ptr<posed_tile>> cache_;
+  std::unordered_map<std::size_t, std::uint64_t> last_needed_;  // tile index -> the last prepare() whose region it reached
+  std::uint64_t prepares_ = 0;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> index_;  // see index_tiles
   double bucket_ = 64;
   std::vector<double> offsets_x_, offsets_y_;  // registered tiles' position errors (modules)

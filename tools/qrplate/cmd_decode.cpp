@@ -88,6 +88,7 @@ void add_decode_command(CLI::App& app)
     double search_um = 5.0, max_rotation = 1.5;
     int erasure_threshold = 64;
     std::string backend = "cpu";
+    double tile_cache_mib = 1024;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -112,15 +113,20 @@ void add_decode_command(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--backend", a->backend,
-                  "Scan sets: where codes wholly inside a tile are read: cpu, cuda (per tile on the GPU; registration "
-                  "stays on the CPU) or auto (cuda when a device exists). Default cpu: the CUDA read path has not run "
-                  "on a GPU yet")
+                  "Scan sets: cpu, cuda (registration's passes over every pixel, and each code's anchor search and "
+                  "read, on the GPU; registration's voting and fitting stay on the CPU) or auto (cuda when a device "
+                  "exists). Default cpu: the CUDA path has not run on a GPU yet")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--erasure-threshold", a->erasure_threshold,
                   "Scan sets: module confidence (0..255) below which a codeword may be erased; 0 = errors only")
       ->capture_default_str()
       ->check(CLI::Range(0, 255));
+  cmd->add_option("--tile-cache", a->tile_cache_mib,
+                  "Scan sets: MiB of tiles kept in memory beyond the rows being read, so that tiles on the edges of "
+                  "column strips and outer-code bands are read once; 0 = only the current rows' tiles (least memory)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
@@ -157,6 +163,7 @@ void add_decode_command(CLI::App& app)
     o.max_rotation_deg = a->max_rotation;
     o.erasure_threshold = a->erasure_threshold;
     o.backend = parse_backend(a->backend);
+    o.tile_cache_bytes = static_cast<std::size_t>(a->tile_cache_mib * 1048576.0);
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)

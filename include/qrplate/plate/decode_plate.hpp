@@ -32,12 +32,17 @@ struct plate_decode_options {
   double search_um = 5.0;        // stage error searched around each tile's nominal position (radius)
   double max_rotation_deg = 1.5; // scan rotation searched, +-
   int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
-  // Where codes wholly inside one tile are read (core/read_code.hpp): cpu, cuda (a batch per
-  // tile on the GPU; registration and the anchor search stay on the host), or automatic (cuda
-  // when a device exists). batch_codes: the CPU reads them in the same per-tile batches (what
+  // Where codes wholly inside one tile are read (core/read_code.hpp): cpu, cuda (registration's
+  // passes over every pixel, and each code's anchor search and read, a batch per tile, on the
+  // GPU; registration's voting and fitting stay on the host), or automatic (cuda when a device
+  // exists). batch_codes: the CPU reads them in the same per-tile batches (what
   // the cuda backend does, for tests on machines without a GPU); same results either way.
   qrplate::backend backend = qrplate::backend::cpu;
   bool batch_codes = false;
+  // Bytes of scan tiles kept in memory beyond those the rows being read need (least recently
+  // needed dropped first), so that tiles on the edges of column strips and outer-code bands are
+  // read and registered once. 0: memory is only the current rows' tiles.
+  std::size_t tile_cache_bytes = std::size_t{1} << 30;
 };
 
 struct plate_decode_result {
@@ -59,7 +64,7 @@ struct plate_decode_result {
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
   std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
   std::uint64_t tile_reads = 0;
-  std::uint64_t max_tiles_in_memory = 0;  // the memory bound: tiles held at once (one column strip's rows)  // tiles read and registered, a tile on a column strip's edge once per strip
+  std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong
   std::uint64_t data_frames = 0;
