@@ -296,13 +296,16 @@ void scan_finder_responses(const core::integral_view& iv, double m, double min_r
 {
   const core::finder_scan_plan plan = core::finder_scan_plan::make(iv, m);
   const auto threshold = static_cast<float>(min_response);
-  for (int j = 0; j < plan.rows; ++j)
+  for (int j = 0; j < plan.rows; ++j) {
+    const std::uint32_t* rows[8];
+    plan.rows_of(iv, j, rows);
     for (int i = 0; i < plan.columns; ++i) {
-      const float r = plan.response(iv, i, j);
+      const float r = plan.response_in_row(rows, i);
       const double x = plan.x(i), y = plan.y(j);
       if (sign >= 0 && r >= threshold) out[0].push_back({x, y, r});
       if (sign <= 0 && -r >= threshold) out[1].push_back({x, y, -r});
     }
+  }
 }
 
 // Non-maximum suppression of one sign's candidates (strongest first, nothing else within 3.5

@@ -105,21 +105,39 @@ struct finder_scan_plan {
   QRP_HD int x(int i) const { return margin + i * step; }
   QRP_HD int y(int j) const { return margin + j * step; }
 
-  // core::finder_response at grid position (i, j), without its rounding and clipping.
-  QRP_HD float response(const integral_view& iv, int i, int j) const
+  // The integral image rows grid row j's boxes use: row_ptrs[2 k] above box k, row_ptrs[2 k + 1] below.
+  QRP_HD void rows_of(const integral_view& iv, int j, const std::uint32_t* row_ptrs[8]) const
   {
-    const int cx = x(i), cy = y(j);
     const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
+    const int cy = y(j);
+    for (int k = 0; k < 4; ++k) {
+      row_ptrs[2 * k] = iv.sums + static_cast<std::size_t>(cy - half[k]) * w1;
+      row_ptrs[2 * k + 1] = iv.sums + static_cast<std::size_t>(cy + half[k]) * w1;
+    }
+  }
+
+  // core::finder_response at grid position (i, j) of the row whose rows_of are given, without
+  // its rounding and clipping.
+  QRP_HD float response_in_row(const std::uint32_t* const row_ptrs[8], int i) const
+  {
+    const int cx = x(i);
     double b[4];
     for (int k = 0; k < 4; ++k) {
       const int r = half[k];
-      const std::uint32_t* top = iv.sums + static_cast<std::size_t>(cy - r) * w1;
-      const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(cy + r) * w1;
+      const std::uint32_t* top = row_ptrs[2 * k];
+      const std::uint32_t* bottom = row_ptrs[2 * k + 1];
       const std::uint32_t sum = bottom[cx + r] - top[cx + r] - bottom[cx - r] + top[cx - r];  // modulo 2^32
       b[k] = static_cast<double>(sum) * unit;
     }
     const double dark = b[1] - b[2] + b[3];
     return static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
+  }
+
+  QRP_HD float response(const integral_view& iv, int i, int j) const
+  {
+    const std::uint32_t* row_ptrs[8];
+    rows_of(iv, j, row_ptrs);
+    return response_in_row(row_ptrs, i);
   }
 };
 
