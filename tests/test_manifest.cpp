@@ -378,6 +378,9 @@ TEST(Manifest, BadJsonIsRejected)
            bad_case{"65-digit sha256", replaced("\"sha256\": \"", "\"sha256\": \"0")},
            bad_case{"non-hex sha256", replaced("\"sha256\": \"", "\"sha256\": \"zz")},
            bad_case{"ECC level X", replaced("\"ecc\": \"", "\"ecc\": \"X")},
+           // The header codes carry the dust window in 16 bits (and the band search would run
+           // for hours on a window of billions of cells).
+           bad_case{"dust window past 16 bits", replaced("\"dust_window_cells\": ", "\"dust_window_cells\": 99999")},
            bad_case{"non-hex plate id", replaced("\"plate_id\": \"", "\"plate_id\": \"xyz")},
            bad_case{"columns as a string", replaced("\"columns\": ", "\"columns\": \"12\", \"c\": ")},
            // Out-of-range numbers must not wrap into plausible values.
@@ -489,6 +492,15 @@ TEST(Manifest, GeometryOfRejectsInconsistentManifests)
            mutation{"K + M > 256", [](manifest& m) { m.k = 250; }},
            mutation{"K = 0", [](manifest& m) { m.k = 0; }},
            mutation{"no columns", [](manifest& m) { m.columns = 0; }},
+           // Found by the fuzzer (a division by zero): ~10^9 columns whose bands would need more
+           // than 2^32 group slots.
+           mutation{"a billion columns", [](manifest& m) {
+                      m.columns = 1191182336;
+                      m.block_columns = 18176;
+                      m.k = 239;
+                      m.m = 1;
+                      m.dust_window = 4096;
+                    }},
            // A grid that does not fit the image it describes: a reader would cut codes from
            // outside the image.
            mutation{"grid twice as wide as the plate", [](manifest& m) { m.width = m.width / 2; }},

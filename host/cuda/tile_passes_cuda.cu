@@ -51,6 +51,7 @@ struct tile_passes_cuda::state {
   stream_owner stream;
   stream_buffer<std::uint16_t> pixels{stream.get()};
   stream_buffer<std::uint32_t> sums{stream.get()};
+  stream_buffer<std::uint32_t> column_totals{stream.get()};
   stream_buffer<std::uint32_t> histogram{stream.get()};
   stream_buffer<float> responses{stream.get()};
   stream_buffer<std::uint32_t> selected{stream.get()};
@@ -96,7 +97,8 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   std::uint32_t* d_sums = s.sums.reserve(entries);
   QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels, pixels, count * sizeof(std::uint16_t), cudaMemcpyHostToDevice, stream));
   QRP_CUDA_TRY(cudaMemsetAsync(d_sums, 0, w1 * sizeof(std::uint32_t), stream));
-  kernels::launch_integral_image(d_pixels, width, height, shift, d_sums, stream);
+  std::uint32_t* d_totals = s.column_totals.reserve(kernels::integral_scratch_entries(width, height));
+  kernels::launch_integral_image(d_pixels, width, height, shift, d_sums, d_totals, stream);
   QRP_CUDA_TRY(cudaGetLastError());
   s.iv = core::integral_view{d_sums, width, height, shift};
 

@@ -265,7 +265,8 @@ manifest manifest_from_json(const std::string& text, image_info* image)
     m.block_columns = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("block_columns"), 0xFFFFFFFFull));
     m.k = static_cast<int>(unsigned_at(j.at("outer_code").at("k"), 0xFFFF));
     m.m = static_cast<int>(unsigned_at(j.at("outer_code").at("m"), 0xFFFF));
-    m.dust_window = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("dust_window_cells"), 0xFFFFFFFFull));
+    // 16 bits, as the header codes carry it; wider windows would also make the band search run for hours.
+    m.dust_window = static_cast<std::uint32_t>(unsigned_at(j.at("outer_code").at("dust_window_cells"), 0xFFFF));
     m.data_frames = unsigned_at(j.at("data_frames"));
     m.payload_bytes = unsigned_at(j.at("payload").at("bytes"));
     m.share_offset = unsigned_at(j.at("payload").at("share_offset"));

@@ -8,7 +8,7 @@
 namespace qrplate::plate {
 namespace {
 
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return a / b + (a % b != 0); }  // no overflow near 2^64
 
 }  // namespace
 
@@ -40,12 +40,20 @@ frame_placement::frame_placement(std::uint32_t columns, std::uint64_t data_frame
   // space them rows apart, which is how narrow plates meet wide dust windows.
   const auto mm = static_cast<std::uint32_t>(m);
   for (std::uint64_t b = lowest; b <= lowest + n * (static_cast<std::uint64_t>(window) + 2); ++b) {
+    const std::uint64_t full = b * block_columns_ / n, last = b * last_width_ / n;
+    if (full == 0 || last == 0) continue;
+    // Group slots per band only grow with b: past 32 bits (a manifest claiming ~10^9 columns) no
+    // band can be laid out.
+    const std::uint64_t per_band = (blocks_ - 1) * full + last;
+    if (per_band > 0xFFFFFFFFu || b > 0xFFFFFFFFu) {
+      throw invalid_argument("outer-code bands over " + std::to_string(columns) +
+                             " columns would need more than 2^32 group slots");
+    }
     band_rows_ = static_cast<std::uint32_t>(b);
-    full_groups_ = static_cast<std::uint32_t>(b * block_columns_ / n);
-    last_groups_ = static_cast<std::uint32_t>(b * last_width_ / n);
-    if (full_groups_ == 0 || last_groups_ == 0) continue;
+    full_groups_ = static_cast<std::uint32_t>(full);
+    last_groups_ = static_cast<std::uint32_t>(last);
     if (max_members_per_row() <= mm && max_members_per_window() <= mm) {
-      groups_per_band_ = (blocks_ - 1) * full_groups_ + last_groups_;
+      groups_per_band_ = static_cast<std::uint32_t>(per_band);
       bands_ = ceil_div(groups_, groups_per_band_);
       return;
     }

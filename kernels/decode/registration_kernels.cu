@@ -31,18 +31,43 @@ __global__ void integral_rows_kernel(const std::uint16_t* pixels, int width, int
   }
 }
 
-// One thread per column x of sums: the running sum down the rows 1..height (row 0 is zero).
-__global__ void integral_columns_kernel(std::uint32_t* sums, int width, int height)
+// The column pass in two steps, so that a tile's ~1,000 columns give tens of thousands of threads
+// rather than ~1,000 (a thread per column walking every row would leave most of the GPU idle and
+// wait on each row's latency in turn). Rows 1..height are cut into chunks of column_chunk_rows.
+constexpr int column_chunk_rows = 32;
+
+// Thread (x, chunk): the running sum down its chunk of column x, in place; the chunk's total
+// into totals[chunk * (width + 1) + x].
+__global__ void integral_column_chunks_kernel(std::uint32_t* sums, int width, int height, std::uint32_t* totals)
 {
   const int x = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int chunk = static_cast<int>(blockIdx.y);
   if (x > width) return;
   const std::size_t w1 = static_cast<std::size_t>(width) + 1;
-  std::uint32_t acc = 0;
-  for (int y = 1; y <= height; ++y) {
+  const int y0 = 1 + chunk * column_chunk_rows;
+  const int y1 = y0 + column_chunk_rows <= height + 1 ? y0 + column_chunk_rows : height + 1;
+  std::uint32_t acc = 0;  // modulo 2^32, as on the host: any order of the adds gives the same sums
+  for (int y = y0; y < y1; ++y) {
     std::uint32_t* p = sums + static_cast<std::size_t>(y) * w1 + x;
     acc += *p;
     *p = acc;
   }
+  totals[static_cast<std::size_t>(chunk) * w1 + x] = acc;
+}
+
+// Thread (x, chunk > 0): adds the totals of the chunks above it to its chunk of column x.
+__global__ void integral_column_carries_kernel(std::uint32_t* sums, int width, int height,
+                                               const std::uint32_t* totals)
+{
+  const int x = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int chunk = static_cast<int>(blockIdx.y) + 1;
+  if (x > width) return;
+  const std::size_t w1 = static_cast<std::size_t>(width) + 1;
+  std::uint32_t carry = 0;
+  for (int c = 0; c < chunk; ++c) carry += totals[static_cast<std::size_t>(c) * w1 + x];
+  const int y0 = 1 + chunk * column_chunk_rows;
+  const int y1 = y0 + column_chunk_rows <= height + 1 ? y0 + column_chunk_rows : height + 1;
+  for (int y = y0; y < y1; ++y) sums[static_cast<std::size_t>(y) * w1 + x] += carry;
 }
 
 __global__ void contrast_histogram_kernel(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram)
@@ -77,14 +102,25 @@ unsigned blocks_for(std::size_t items, unsigned threads)
 
 }  // namespace
 
+std::size_t integral_scratch_entries(int width, int height)
+{
+  const std::size_t chunks = (static_cast<std::size_t>(height) + column_chunk_rows - 1) / column_chunk_rows;
+  return chunks * (static_cast<std::size_t>(width) + 1);
+}
+
 void launch_integral_image(const std::uint16_t* pixels, int width, int height, int shift, std::uint32_t* sums,
-                           cudaStream_t stream)
+                           std::uint32_t* scratch, cudaStream_t stream)
 {
   if (width <= 0 || height <= 0) return;
   integral_rows_kernel<<<static_cast<unsigned>(height), row_scan_threads, 0, stream>>>(pixels, width, shift, sums);
   constexpr unsigned threads = 128;
-  integral_columns_kernel<<<blocks_for(static_cast<std::size_t>(width) + 1, threads), threads, 0, stream>>>(
-      sums, width, height);
+  const unsigned chunks = static_cast<unsigned>((height + column_chunk_rows - 1) / column_chunk_rows);
+  const dim3 grid(blocks_for(static_cast<std::size_t>(width) + 1, threads), chunks);
+  integral_column_chunks_kernel<<<grid, threads, 0, stream>>>(sums, width, height, scratch);
+  if (chunks > 1) {
+    const dim3 carry_grid(grid.x, chunks - 1);
+    integral_column_carries_kernel<<<carry_grid, threads, 0, stream>>>(sums, width, height, scratch);
+  }
 }
 
 void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram,

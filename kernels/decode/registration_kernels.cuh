@@ -13,10 +13,12 @@ namespace qrplate::kernels {
 
 // Summed-area table of a width x height image (row-major, stride = width) into sums
 // ((width + 1) x (height + 1), core::integral_view's layout, modulo 2^32, each pixel >> shift):
-// a block-wide scan per row, then a running sum down each column. Row 0 of sums must be zero
-// already (the caller clears it); every other entry is written.
+// a block-wide scan per row, then running sums down chunks of each column and the chunks'
+// carries. Row 0 of sums must be zero already (the caller clears it); every other entry is
+// written. scratch: integral_scratch_entries(width, height) entries of device memory.
 void launch_integral_image(const std::uint16_t* pixels, int width, int height, int shift, std::uint32_t* sums,
-                           cudaStream_t stream);
+                           std::uint32_t* scratch, cudaStream_t stream);
+std::size_t integral_scratch_entries(int width, int height);
 
 // histogram[bin] += 1 for every box of `grid` (65536 bins, zeroed by the caller).
 void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram,
