@@ -150,6 +150,26 @@ TEST(ReadCode, MeasuredMapsRecoverAPoseError)
   EXPECT_EQ(unmeasured_ok, 0u);  // the error is real: without the anchors no code reads
 }
 
+#if QRPLATE_WITH_CUDA
+// A code's GPU outcome and bytes are the CPU's, exactly.
+void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_bytes, const core::code_outcome& cpu,
+                         const std::uint8_t* cpu_bytes, std::size_t i)
+{
+  EXPECT_EQ(static_cast<int>(gpu.result.status), static_cast<int>(cpu.result.status)) << i;
+  EXPECT_EQ(static_cast<int>(gpu.result.error), static_cast<int>(cpu.result.error)) << i;
+  EXPECT_EQ(gpu.result.data_length, cpu.result.data_length) << i;
+  EXPECT_EQ(gpu.result.corrected_symbols, cpu.result.corrected_symbols) << i;
+  EXPECT_EQ(gpu.result.margin, cpu.result.margin) << i;
+  EXPECT_EQ(gpu.levels.dark, cpu.levels.dark) << i;
+  EXPECT_EQ(gpu.levels.light, cpu.levels.light) << i;
+  EXPECT_EQ(gpu.levels.noise, cpu.levels.noise) << i;
+  EXPECT_EQ(gpu.snr, cpu.snr) << i;
+  if (core::decoded(cpu.result)) {
+    EXPECT_EQ(std::memcmp(gpu_bytes, cpu_bytes, static_cast<std::size_t>(cpu.result.data_length)), 0) << i;
+  }
+}
+#endif
+
 TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
 {
 #if QRPLATE_WITH_CUDA
@@ -177,18 +197,7 @@ TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
   for (std::size_t i = 0; i < count; ++i) {
     core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
     const core::code_outcome o = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
-    EXPECT_EQ(static_cast<int>(gpu[i].result.status), static_cast<int>(o.result.status)) << i;
-    EXPECT_EQ(gpu[i].result.corrected_symbols, o.result.corrected_symbols) << i;
-    EXPECT_EQ(gpu[i].result.margin, o.result.margin) << i;
-    EXPECT_EQ(gpu[i].levels.dark, o.levels.dark) << i;
-    EXPECT_EQ(gpu[i].levels.noise, o.levels.noise) << i;
-    EXPECT_EQ(gpu[i].snr, o.snr) << i;
-    if (core::decoded(o.result)) {
-      EXPECT_EQ(std::memcmp(gpu_bytes.data() + i * spec::max_data_codewords, bytes.data(),
-                            static_cast<std::size_t>(o.result.data_length)),
-                0)
-          << i;
-    }
+    expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
   }
 #else
   GTEST_SKIP() << "built without CUDA";
@@ -210,21 +219,7 @@ TEST(ReadCode, CudaGivesTheCpuOutcomesAndBytes)
   std::vector<std::uint8_t> bytes(spec::max_data_codewords);
   for (std::size_t i = 0; i < maps.size(); ++i) {
     const core::code_outcome o = core::read_code(*r.plan, r.view(), maps[i], r.module_px, 64, bytes.data(), *ws);
-    EXPECT_EQ(static_cast<int>(gpu[i].result.status), static_cast<int>(o.result.status)) << i;
-    EXPECT_EQ(static_cast<int>(gpu[i].result.error), static_cast<int>(o.result.error)) << i;
-    EXPECT_EQ(gpu[i].result.data_length, o.result.data_length) << i;
-    EXPECT_EQ(gpu[i].result.corrected_symbols, o.result.corrected_symbols) << i;
-    EXPECT_EQ(gpu[i].result.margin, o.result.margin) << i;
-    EXPECT_EQ(gpu[i].levels.dark, o.levels.dark) << i;
-    EXPECT_EQ(gpu[i].levels.light, o.levels.light) << i;
-    EXPECT_EQ(gpu[i].levels.noise, o.levels.noise) << i;
-    EXPECT_EQ(gpu[i].snr, o.snr) << i;
-    if (core::decoded(o.result)) {
-      EXPECT_EQ(std::memcmp(gpu_bytes.data() + i * spec::max_data_codewords, bytes.data(),
-                            static_cast<std::size_t>(o.result.data_length)),
-                0)
-          << i;
-    }
+    expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
   }
 #else
   GTEST_SKIP() << "built without CUDA";

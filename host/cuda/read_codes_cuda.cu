@@ -5,6 +5,7 @@
 #include "cuda/read_codes_cuda.hpp"
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -12,27 +13,44 @@
 
 namespace qrplate::host {
 
-void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
-                     std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                     std::uint8_t* bytes)
+namespace {
+
+// The image packed (stride = width) on the device.
+device_buffer<std::uint16_t> upload_image(const core::gray_view& image, const char* who)
 {
-  if (count == 0) return;
   if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
-    throw invalid_argument("read_codes_cuda: empty image");
-  // The image packed (stride = width) on the device.
+    throw invalid_argument(std::string(who) + ": empty image");
   const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
   device_buffer<std::uint16_t> d_pixels(width * height);
   QRP_CUDA_TRY(cudaMemcpy2D(d_pixels.data(), width * sizeof(std::uint16_t), image.pixels,
                             image.stride * sizeof(std::uint16_t), width * sizeof(std::uint16_t), height,
                             cudaMemcpyHostToDevice));
+  return d_pixels;
+}
+
+// Threads for `count` codes, a multiple of the block: each holds a ~210 KB workspace (sized for
+// version 40), so at most 1024.
+unsigned read_threads(std::size_t count)
+{
+  const std::size_t wanted = std::min<std::size_t>(count, 1024);
+  return static_cast<unsigned>((wanted + kernels::read_codes_block - 1) / kernels::read_codes_block *
+                               kernels::read_codes_block);
+}
+
+}  // namespace
+
+void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
+                     std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                     std::uint8_t* bytes)
+{
+  if (count == 0) return;
+  const device_buffer<std::uint16_t> d_pixels = upload_image(image, "read_codes_cuda");
+  const auto width = static_cast<std::size_t>(image.width);
   device_buffer<core::version_plan> d_plan(1);
   QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   device_buffer<core::code_map> d_maps(count);
   QRP_CUDA_TRY(cudaMemcpy(d_maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
-  // ~210 KB of workspace per thread (sized for version 40): at most 1024 threads.
-  const std::size_t wanted = std::min<std::size_t>(count, 1024);
-  const unsigned threads = static_cast<unsigned>(
-      (wanted + kernels::read_codes_block - 1) / kernels::read_codes_block * kernels::read_codes_block);
+  const unsigned threads = read_threads(count);
   device_buffer<core::read_code_workspace> d_ws(threads);
   device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
   device_buffer<core::code_outcome> d_outcomes(count);
@@ -51,15 +69,10 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
                                  std::uint8_t* bytes)
 {
   if (count == 0) return;
-  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
-    throw invalid_argument("measure_and_read_codes_cuda: empty image");
   if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
     throw invalid_argument("measure_and_read_codes_cuda: the integral image is not the image's");
+  const device_buffer<std::uint16_t> d_pixels = upload_image(image, "measure_and_read_codes_cuda");
   const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
-  device_buffer<std::uint16_t> d_pixels(width * height);
-  QRP_CUDA_TRY(cudaMemcpy2D(d_pixels.data(), width * sizeof(std::uint16_t), image.pixels,
-                            image.stride * sizeof(std::uint16_t), width * sizeof(std::uint16_t), height,
-                            cudaMemcpyHostToDevice));
   const std::size_t entries = (width + 1) * (height + 1);
   device_buffer<std::uint32_t> d_sums(entries);
   QRP_CUDA_TRY(cudaMemcpy(d_sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice));
@@ -67,10 +80,7 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   device_buffer<double> d_origins(2 * count);
   QRP_CUDA_TRY(cudaMemcpy(d_origins.data(), origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice));
-  // Workspace (~210 KB) and a scratch map (~17 KB) per thread: at most 1024 threads.
-  const std::size_t wanted = std::min<std::size_t>(count, 1024);
-  const unsigned threads = static_cast<unsigned>(
-      (wanted + kernels::read_codes_block - 1) / kernels::read_codes_block * kernels::read_codes_block);
+  const unsigned threads = read_threads(count);  // each also with a scratch map (~17 KB)
   device_buffer<core::read_code_workspace> d_ws(threads);
   device_buffer<core::code_map> d_maps(threads);
   device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
