@@ -13,6 +13,9 @@
 //                                                lattice, refining, sampling and decoding every
 //                                                code, the outer code and the SHA-256; an
 //                                                incomplete payload is an error
+//   BM_decode_scan/v40-L/px:4/qrplate_cuda       the same with --backend cuda (registration's pixel
+//                                                passes, anchor search and reads on the GPU; wall
+//                                                clock; skipped without a CUDA device)
 //   BM_decode_scan/v40-L/px:4/qrplate_raw_tiles  the same on a copy of the scan set with
 //                                                uncompressed TIFF tiles (no inflate)
 //   BM_decode_scan/v40-L/px:4/read_tiles         only sim::read_gray_image of every (deflate)
@@ -71,6 +74,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qrplate/encode.hpp"
 #include "qrplate/plate/decode_plate.hpp"
 #include "qrplate/plate/encode_plate.hpp"
 #include "qrplate/plate/geometry.hpp"
@@ -293,8 +297,12 @@ void set_rates(benchmark::State& state, std::uint64_t codes_per_pass, std::uint6
 
 // ---------------------------------------------------------------------------------------------
 
-void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles)
+void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles, qrplate::backend where)
 {
+  if (where == qrplate::backend::cuda && !qrplate::cuda_backend_available()) {
+    state.SkipWithError("no CUDA device (or built without CUDA)");
+    return;
+  }
   const prepared_case& pc = prepared(c);
   if (!pc.error.empty()) {
     state.SkipWithError(pc.error.c_str());
@@ -303,6 +311,7 @@ void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles)
   qrplate::plate::plate_decode_options options;
   options.threads = 1;
   options.progress = false;
+  options.backend = where;
   const std::string& scan_dir = raw_tiles ? pc.raw_scan_dir : pc.scan_dir;
   qrplate::plate::plate_decode_result result;
   for (auto _ : state) {
@@ -413,11 +422,17 @@ bool register_all()
   for (const int px : {2, 3, 4})
     for (const scan_case c : {scan_case{10, ecc_level::M, px}, scan_case{40, ecc_level::L, px}}) {
       const std::string prefix = "BM_decode_scan/" + case_name(c) + "/";
-      benchmark::RegisterBenchmark((prefix + "qrplate").c_str(), bm_qrplate, c, false)
+      benchmark::RegisterBenchmark((prefix + "qrplate").c_str(), bm_qrplate, c, false, qrplate::backend::cpu)
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);
-      benchmark::RegisterBenchmark((prefix + "qrplate_raw_tiles").c_str(), bm_qrplate, c, true)
+      // The same with --backend cuda (skipped without a device): wall-clock time, the GPU's share
+      // is not process CPU time.
+      benchmark::RegisterBenchmark((prefix + "qrplate_cuda").c_str(), bm_qrplate, c, false, qrplate::backend::cuda)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->Iterations(decode_iterations);
+      benchmark::RegisterBenchmark((prefix + "qrplate_raw_tiles").c_str(), bm_qrplate, c, true, qrplate::backend::cpu)
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);
