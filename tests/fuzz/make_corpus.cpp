@@ -91,6 +91,9 @@ void images()
   put("gray_image", "gray8-deflate.tif", slurp(tmp / "a.tif"));
   qrplate::sim::write_gray_tiff((tmp / "a.tif").string(), ramp(3, 2, 16), false);
   put("gray_image", "gray16.tif", slurp(tmp / "a.tif"));
+  // 16-bit deflate with the predictor: the strip fast path of scan_io's TIFF reader.
+  qrplate::sim::write_gray_tiff((tmp / "a.tif").string(), ramp(9, 5, 16), true);
+  put("gray_image", "gray16-deflate.tif", slurp(tmp / "a.tif"));
 
   const std::uint8_t gray[12] = {0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 200, 255};
   qrplate::host::write_png_file((tmp / "a.png").string(), gray, 4, 3, 1);
