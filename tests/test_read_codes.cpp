@@ -77,13 +77,39 @@ TEST(ReadCode, InsideSamplerIsTheSampler)
   for (auto& p : pixels) p = static_cast<std::uint16_t>(rng());
   const core::gray_view img{pixels.data(), 97, 61, 97};
   for (int i = 0; i < 200000; ++i) {
-    const double m = 1.5 + static_cast<double>(rng() % 1000) / 100.0;
+    const double m = 1.2 + static_cast<double>(rng() % 1000) / 100.0;  // both samplers: tent below 2 px/module
     const double reach = core::sample_reach(m);
     std::uniform_real_distribution<double> u(reach + 1e-9, 97 - reach - 1e-9), v(reach + 1e-9, 61 - reach - 1e-9);
     if (!(97 - 2 * reach > 0 && 61 - 2 * reach > 0)) continue;
     const double x = u(rng), y = v(rng);
     const float plain = core::sample_module(img, x, y, m), fast = core::sample_module_inside(img, x, y, m);
     ASSERT_EQ(std::memcmp(&plain, &fast, sizeof plain), 0) << x << "," << y << " m " << m;
+  }
+}
+
+// gray_view::tent_mean against its definition summed over every pixel of the image (the depth
+// weights (h - |dx|)(h - |dy|) of the pixel centres inside the square), near and past the edges
+// too; and at h = 1 it is the bilinear sample.
+TEST(ReadCode, TentMeanIsTheDepthWeightedMeanOfThePixelsInside)
+{
+  std::mt19937_64 rng(12);
+  std::vector<std::uint16_t> pixels(23 * 17);
+  for (auto& p : pixels) p = static_cast<std::uint16_t>(rng());
+  const core::gray_view img{pixels.data(), 23, 17, 23};
+  std::uniform_real_distribution<double> u(-0.4, 23.4), v(-0.4, 17.4), h(0.5, 1.6);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const double x = u(rng), y = v(rng), half = h(rng);
+    double weights = 0, sum = 0;
+    for (int j = 0; j < 17; ++j)
+      for (int i = 0; i < 23; ++i) {
+        const double wx = half - std::fabs(i + 0.5 - x), wy = half - std::fabs(j + 0.5 - y);
+        if (wx > 0 && wy > 0) weights += wx * wy, sum += wx * wy * pixels[static_cast<std::size_t>(j) * 23 + i];
+      }
+    const double expected = weights > 0 ? sum / weights : 0.0;
+    ASSERT_NEAR(img.tent_mean(x, y, half), expected, 1e-3 * (1 + expected)) << x << "," << y << " h " << half;
+    if (x >= 1 && y >= 1 && x <= 22 && y <= 16) {
+      EXPECT_NEAR(img.tent_mean(x, y, 1.0), img.bilinear(x, y), 0.05) << x << "," << y;
+    }
   }
 }
 

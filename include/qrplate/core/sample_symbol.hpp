@@ -5,8 +5,9 @@
 //   pattern responses   finder and alignment templates scored with box sums over an integral
 //                       image (O(1) per position), to find and refine anchors;
 //   affine_map          plate/code module coordinates -> pixel coordinates;
-//   sample_module       the mean of five bilinear samples (the centre, and four off-centre ones
-//                       from 3 px/module up: sample_spread);
+//   sample_module       below 2 px/module the depth-weighted mean of the pixels inside the
+//                       module (tent_mean), else the mean of five bilinear samples (the centre,
+//                       and four off-centre ones from 3 px/module up: sample_spread);
 //   threshold_symbol    a brightness plane fitted to the modules whose colour is known (function
 //                       patterns), which gives the threshold, the polarity (milled dark or bright)
 //                       and a confidence per module for the erasure pass of decode_symbol.
@@ -47,6 +48,29 @@ struct gray_view {
     const double top = p[0] + fx * (static_cast<double>(p[dx]) - p[0]);
     const double bottom = p[dy] + fx * (static_cast<double>(p[dy + dx]) - p[dy]);
     return static_cast<float>(top + fy * (bottom - top));
+  }
+
+  // The mean of the pixels whose centres lie within h of (u, v) on both axes, each weighted by
+  // how deep inside that square it lies, (h - |dx|) (h - |dy|); pixels past the image's edge are
+  // left out. For h = 1 this is bilinear(); for smaller squares it keeps to the pixels that
+  // belong to the square, where a bilinear sample would lean on the pixels beyond it. With
+  // h >= 0.5 some pixel always qualifies unless (u, v) is outside the image (then 0).
+  QRP_HD float tent_mean(double u, double v, double h) const
+  {
+    const int i0 = static_cast<int>(std::ceil(u - h - 0.5)), i1 = static_cast<int>(std::floor(u + h - 0.5));
+    const int j0 = static_cast<int>(std::ceil(v - h - 0.5)), j1 = static_cast<int>(std::floor(v + h - 0.5));
+    double weights = 0, sum = 0;
+    for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < height; ++j) {
+      const double wy = h - std::fabs(j + 0.5 - v);
+      if (!(wy > 0)) continue;
+      for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < width; ++i) {
+        const double wx = h - std::fabs(i + 0.5 - u);
+        if (!(wx > 0)) continue;
+        weights += wx * wy;
+        sum += wx * wy * pixels[static_cast<std::size_t>(j) * stride + i];
+      }
+    }
+    return weights > 0 ? static_cast<float>(sum / weights) : 0.0f;
   }
 
   // bilinear() for a point whose four neighbours are inside the image (u and v at least 1 pixel
@@ -248,12 +272,11 @@ QRP_HD inline bool fit_affine(const double* x, const double* y, const double* u,
 }
 
 // How far (pixels, along each axis) from a module's centre sample_module takes its four
-// off-centre samples, at m pixels per module: a quarter module from 3 px/module up, none at 2
-// px/module and below, a linear ramp between. Off-centre samples average the noise away where a
-// module spans many pixels (harsh scans at 3-4 px/module lose 2-3x more codes with smaller
-// spreads), but below 3 px/module their bilinear footprint reaches into the neighbouring modules:
-// with a quarter-module spread, typical scans lost 12% of their codes at 1.5 px/module and half at
-// 1.4; with this schedule both read completely (docs/DECODER.md).
+// off-centre samples, at m >= 2 pixels per module: a quarter module from 3 px/module up, none at
+// 2 px/module, a linear ramp between. Off-centre samples average the noise away where a module
+// spans many pixels (harsh scans at 3-4 px/module lose 2-3x more codes with smaller spreads, or
+// with a heavier centre), but below 3 px/module their bilinear footprint reaches into the
+// neighbouring modules.
 QRP_HD inline double sample_spread(double m)
 {
   if (m <= 2.0) return 0.0;
@@ -261,12 +284,22 @@ QRP_HD inline double sample_spread(double m)
   return 0.25 * m;
 }
 
-// The value of a module whose centre maps to (u, v), m pixels per module: the mean of five
-// bilinear samples, at the centre and sample_spread(m) from it diagonally, so the module's edges
-// (blur, the bright walls of milled features) weigh little and no neighbour leaks in; the centre
-// sample alone where the spread is 0.
+// The value of a module whose centre maps to (u, v), m pixels per module.
+//  - From 2 px/module up: the mean of five bilinear samples, at the centre and sample_spread(m)
+//    from it diagonally, so the module's edges (blur, the bright walls of milled features) weigh
+//    little and no neighbour leaks in (the centre sample alone at 2 px/module).
+//  - Below 2 px/module: gray_view::tent_mean over the module's own square, the pixels whose
+//    centres fall inside it weighted by their depth. An SEM pixel is a point sample of the beam
+//    spot, and at 1.3-1.9 px/module the four pixels around the module's centre that a bilinear
+//    sample blends often belong to its neighbours. Typical scans (v10-M, 339 codes): with a
+//    quarter-module spread everywhere 12% of the codes were lost at 1.5 px/module and half at
+//    1.4; with the centre sample alone every code read at 1.4, ~25% lost at 1.3; with the tent,
+//    every code reads at 1.3 and the codes need about a third of the corrections at 1.4.
+// The two overloads give the same value bit for bit; _inside skips the edge clamps of bilinear()
+// for a centre at least sample_reach(m) (read_code.hpp) from every edge.
 QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
 {
+  if (m < 2.0) return img.tent_mean(u, v, 0.5 * m);
   const double q = sample_spread(m);
   if (q == 0) return img.bilinear(u, v);
   return (img.bilinear(u - q, v - q) + img.bilinear(u + q, v - q) + img.bilinear(u - q, v + q) +
@@ -274,10 +307,9 @@ QRP_HD inline float sample_module(const gray_view& img, double u, double v, doub
          5.0f;
 }
 
-// sample_module for a centre at least m / 4 + 1 pixels from every edge (bilinear_inside): the
-// same value, bit for bit.
 QRP_HD inline float sample_module_inside(const gray_view& img, double u, double v, double m)
 {
+  if (m < 2.0) return img.tent_mean(u, v, 0.5 * m);
   const double q = sample_spread(m);
   if (q == 0) return img.bilinear_inside(u, v);
   return (img.bilinear_inside(u - q, v - q) + img.bilinear_inside(u + q, v - q) + img.bilinear_inside(u - q, v + q) +
