@@ -57,8 +57,18 @@ struct gray_view {
   // h >= 0.5 some pixel always qualifies unless (u, v) is outside the image (then 0).
   QRP_HD float tent_mean(double u, double v, double h) const
   {
-    const int i0 = static_cast<int>(std::ceil(u - h - 0.5)), i1 = static_cast<int>(std::floor(u + h - 0.5));
-    const int j0 = static_cast<int>(std::ceil(v - h - 0.5)), j1 = static_cast<int>(std::floor(v + h - 0.5));
+    // floor and ceil by truncation (a libm call each without SSE4.1, in the loop over every
+    // module): the same integers for coordinates within int's range.
+    auto floor_int = [](double x) {
+      const int t = static_cast<int>(x);
+      return t - (x < t ? 1 : 0);
+    };
+    auto ceil_int = [](double x) {
+      const int t = static_cast<int>(x);
+      return t + (x > t ? 1 : 0);
+    };
+    const int i0 = ceil_int(u - h - 0.5), i1 = floor_int(u + h - 0.5);
+    const int j0 = ceil_int(v - h - 0.5), j1 = floor_int(v + h - 0.5);
     double weights = 0, sum = 0;
     for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < height; ++j) {
       const double wy = h - std::fabs(j + 0.5 - v);
