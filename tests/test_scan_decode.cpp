@@ -595,6 +595,37 @@ struct plate_window {
     reader.read_window(0, 0, 600, 600, window, stride);
     mw = sim::module_window{window.data(), stride, 0, 0, 600, 600, g.module_nm};
   }
+
+  // A spec.width x spec.height tile of these modules rendered by the SEM model at `pose`.
+  sim::gray_image render(const sim::sem_params& sem, const sim::tile_spec& spec, const sim::tile_pose& pose,
+                         std::uint64_t seed) const
+  {
+    sim::gray_image img;
+    img.width = spec.width;
+    img.height = spec.height;
+    img.bits = 16;
+    img.pixels.resize(static_cast<std::size_t>(spec.width) * spec.height);
+    sim::render_tile(sem, pose, spec, mw, seed, img.pixels.data());
+    return img;
+  }
+
+  // The farthest (pixels) a registered map puts the plate points that the true pose shows at the
+  // pixel positions `at` x `at` from those positions.
+  double worst_pose_error(const core::affine_map& to_pixel, const sim::tile_pose& pose, double pixel_nm,
+                          std::initializer_list<double> at) const
+  {
+    const double r = pose.rotation_deg * 3.14159265358979323846 / 180, s = pose.scale * pixel_nm;
+    double worst = 0;
+    for (double u : at)
+      for (double v : at) {
+        const double x = (pose.x_nm + s * (u * std::cos(r) - v * std::sin(r))) / g.module_nm;
+        const double y = (pose.y_nm + s * (u * std::sin(r) + v * std::cos(r))) / g.module_nm;
+        double fu, fv;
+        to_pixel.apply(x, y, fu, fv);
+        worst = std::max(worst, std::hypot(fu - u, fv - v));
+      }
+    return worst;
+  }
 };
 
 // A tile rendered by the SEM model at a known pose (no noise, no drift): the registered map must
@@ -603,7 +634,6 @@ TEST(TileRegistration, FindsTheTruePose)
 {
   const plate_window pw;
   const plate::plate_geometry& g = pw.g;
-  const sim::module_window& mw = pw.mw;
   sim::sem_params sem;
   sem.noise = false;
   sem.drift_nm_per_s = 0;
@@ -612,35 +642,15 @@ TEST(TileRegistration, FindsTheTruePose)
   sim::tile_spec spec;
   spec.width = spec.height = 768;
   spec.pixel_nm = g.module_nm / 3.0;
-  struct pose_case {
-    double x_nm, y_nm, rotation, scale;
-  };
-  const pose_case cases[] = {{1500, 2800, 0.7, 1.006}, {2900, 1200, -1.1, 0.992}, {700, 3600, 0.0, 1.0}};
-  for (const pose_case& c : cases) {
-    sim::tile_pose pose{c.x_nm, c.y_nm, c.rotation, c.scale};
-    sim::gray_image img;
-    img.width = img.height = spec.width;
-    img.bits = 16;
-    img.pixels.resize(static_cast<std::size_t>(spec.width) * spec.height);
-    sim::render_tile(sem, pose, spec, mw, 1, img.pixels.data());
+  const sim::tile_pose cases[] = {{1500, 2800, 0.7, 1.006}, {2900, 1200, -1.1, 0.992}, {700, 3600, 0.0, 1.0}};
+  for (const sim::tile_pose& c : cases) {
     // Nominal position 1 um off in x and y.
     const scan::scan_tile nominal{"t", c.x_nm + 1000, c.y_nm - 1000};
-    const scan::posed_tile t = scan::register_tile(std::move(img), nominal, spec.pixel_nm, g, {});
+    const scan::posed_tile t = scan::register_tile(pw.render(sem, spec, c, 1), nominal, spec.pixel_nm, g, {});
     ASSERT_TRUE(t.registered) << c.x_nm;
     EXPECT_GT(t.matched, 10);
-    double worst = 0;
-    const double r = c.rotation * 3.14159265358979323846 / 180;
-    for (double u : {50.0, 384.0, 700.0})
-      for (double v : {50.0, 384.0, 700.0}) {
-        // Plate point of pixel position (u, v) by the true pose, then back through the fit.
-        const double s = c.scale * spec.pixel_nm;
-        const double x = (c.x_nm + s * (u * std::cos(r) - v * std::sin(r))) / g.module_nm;
-        const double y = (c.y_nm + s * (u * std::sin(r) + v * std::cos(r))) / g.module_nm;
-        double fu, fv;
-        t.to_pixel.apply(x, y, fu, fv);
-        worst = std::max(worst, std::hypot(fu - u, fv - v));
-      }
-    EXPECT_LT(worst, 0.3) << "rms " << t.rms_px << " pose " << c.x_nm << "," << c.y_nm << " rotation " << c.rotation;
+    EXPECT_LT(pw.worst_pose_error(t.to_pixel, c, spec.pixel_nm, {50.0, 384.0, 700.0}), 0.3)
+        << "rms " << t.rms_px << " pose " << c.x_nm << "," << c.y_nm << " rotation " << c.rotation_deg;
   }
 }
 
@@ -652,7 +662,6 @@ TEST(TileRegistration, OverlapWithAPlacedNeighbourGivesTheTruePose)
 {
   const plate_window pw;
   const plate::plate_geometry& g = pw.g;
-  const sim::module_window& mw = pw.mw;
   sim::sem_params sem;
   sem.drift_nm_per_s = 0;
   sem.jitter_nm = 0;
@@ -660,14 +669,7 @@ TEST(TileRegistration, OverlapWithAPlacedNeighbourGivesTheTruePose)
   sim::tile_spec spec;
   spec.width = spec.height = 512;
   spec.pixel_nm = g.module_nm / 3.0;
-  auto render = [&](const sim::tile_pose& pose) {
-    sim::gray_image img;
-    img.width = img.height = spec.width;
-    img.bits = 16;
-    img.pixels.resize(static_cast<std::size_t>(spec.width) * spec.height);
-    sim::render_tile(sem, pose, spec, mw, 7, img.pixels.data());
-    return img;
-  };
+  auto render = [&](const sim::tile_pose& pose) { return pw.render(sem, spec, pose, 7); };
   const double step_nm = 412 * spec.pixel_nm;  // ~100 px of overlap
   const sim::tile_pose ref_pose{1500, 2000, 0.3, 1.0};
   const sim::tile_pose true_pose{1500 + step_nm + 260, 2000 - 180, -0.2, 1.0};  // stage error ~5 and ~4 modules
@@ -682,17 +684,8 @@ TEST(TileRegistration, OverlapWithAPlacedNeighbourGivesTheTruePose)
   t.to_pixel.inverse(t.to_plate);
   ASSERT_TRUE(scan::register_against(t, ref, g, spec.pixel_nm, 0, 0, 12));
   EXPECT_TRUE(t.stitched && t.registered);
-  const double r = true_pose.rotation_deg * 3.14159265358979323846 / 180;
-  double worst = 0;
-  for (double u : {10.0, 256.0, 500.0})
-    for (double v : {10.0, 256.0, 500.0}) {
-      const double x = (true_pose.x_nm + spec.pixel_nm * (u * std::cos(r) - v * std::sin(r))) / g.module_nm;
-      const double y = (true_pose.y_nm + spec.pixel_nm * (u * std::sin(r) + v * std::cos(r))) / g.module_nm;
-      double fu, fv;
-      t.to_pixel.apply(x, y, fu, fv);
-      worst = std::max(worst, std::hypot(fu - u, fv - v));
-    }
-  EXPECT_LT(worst, 0.5) << "rms " << t.rms_px << " confirmed " << t.confirmed;
+  EXPECT_LT(pw.worst_pose_error(t.to_pixel, true_pose, spec.pixel_nm, {10.0, 256.0, 500.0}), 0.5)
+      << "rms " << t.rms_px << " confirmed " << t.confirmed;
   // A stage error beyond the search: the true shift is not among those tried.
   scan::posed_tile far = scan::register_tile(render(true_pose), t_tile, spec.pixel_nm, g, ro);
   EXPECT_FALSE(scan::register_against(far, ref, g, spec.pixel_nm, -40, 40, 6));

@@ -1,7 +1,8 @@
 // The passes of tile registration over every pixel (core/tile_passes.hpp): the grid scan of the
 // finder template against core::finder_response (the plain template, with its own rounding and
-// clipping) at every position, the anchor searches' probe (core::pattern_probe) likewise, and the CUDA passes (host::tile_passes_cuda) against the CPU's:
-// the same integral image, the same contrast, the same finder candidates. Images: codes drawn at
+// clipping) at every position, the anchor searches' probe (core::pattern_probe) likewise, and
+// the CUDA passes (host::tile_passes_cuda) against the CPU's: the same integral image, the same
+// contrast, the same finder candidates. Images: codes drawn at
 // a known pose (scan/synthetic_codes) and plain noise. The CUDA test is skipped where no CUDA
 // device (or no CUDA build) exists.
 #include <gtest/gtest.h>
@@ -97,15 +98,13 @@ TEST(TilePasses, PatternProbeIsTheTemplateResponse)
     std::vector<std::uint32_t> sums;
     const int shift = scan::build_integral(t.img, t.module_px, sums);
     const core::integral_view iv = view_of(t.img, sums, shift);
-    for (const bool finder : {true, false}) {
-      const core::pattern_probe probe(iv, t.module_px, finder);
-      for (int trial = 0; trial < 4000; ++trial) {
-        const int x = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.width + 40)) - 20;
-        const int y = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.height + 40)) - 20;
-        const float plain = finder ? core::finder_response(iv, x, y, t.module_px)
-                                   : core::alignment_response(iv, x, y, t.module_px);
-        ASSERT_EQ(probe(x, y), plain) << (finder ? "finder " : "alignment ") << x << "," << y;
-      }
+    const core::pattern_probe<4> finder(iv, t.module_px);
+    const core::pattern_probe<3> alignment(iv, t.module_px);
+    for (int trial = 0; trial < 4000; ++trial) {
+      const int x = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.width + 40)) - 20;
+      const int y = static_cast<int>(rng() % static_cast<std::uint64_t>(iv.height + 40)) - 20;
+      ASSERT_EQ(finder(x, y), core::finder_response(iv, x, y, t.module_px)) << "finder " << x << "," << y;
+      ASSERT_EQ(alignment(x, y), core::alignment_response(iv, x, y, t.module_px)) << "alignment " << x << "," << y;
     }
   }
 }

@@ -136,7 +136,8 @@ void confirm_anchors(const core::integral_view& iv, int sign, double m, float mi
   f.pairs.clear();
   f.confirmed = 0;
   f.predicted = 0;
-  const core::pattern_probe finder(iv, m, true), alignment(iv, m, false);
+  const core::pattern_probe<4> finder(iv, m);
+  const core::pattern_probe<3> alignment(iv, m);
   for (const anchor_point& a : anchors) {
     double u, v;
     f.to_pixel.apply(a.x, a.y, u, v);
@@ -340,7 +341,7 @@ std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv,
   }
   const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
   const auto s = static_cast<float>(sign);
-  const core::pattern_probe probe(iv, m, true);
+  const core::pattern_probe<4> probe(iv, m);
   for (finder_detection& f : found)
     find_anchor([&](int px, int py) { return s * probe(px, py); }, f.u, f.v, step,
                 -std::numeric_limits<float>::infinity(), &f.response);

@@ -30,6 +30,7 @@
 #include "qrplate/spec/versions.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
+#include "util/parallel_for.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/read_codes_cuda.hpp"
 #endif
@@ -253,6 +254,30 @@ double median_of(std::vector<double> values)
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+// Runs `once` (which returns the seconds it took) at least min_runs times and until `seconds`
+// have passed, showing the count every 8 runs; the seconds of each run.
+template <typename Once>
+std::vector<double> timed_runs(Once once, double seconds, progress_line& progress, const std::string& what)
+{
+  std::vector<double> times;
+  const auto start = clock_type::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
+  while (static_cast<int>(times.size()) < min_runs || elapsed() < seconds) {
+    times.push_back(once());
+    if (times.size() % 8 == 1) progress.show(what + std::to_string(times.size()));
+  }
+  return times;
+}
+
+// items / seconds for every run.
+std::vector<double> rates_of(const std::vector<double>& times, double items)
+{
+  std::vector<double> rates;
+  rates.reserve(times.size());
+  for (double t : times) rates.push_back(items / std::max(t, 1e-12));
+  return rates;
+}
+
 row_result run_row(backend where, const shape& s, const bench_args& args, int mask, double seconds,
                    progress_line& progress, const std::string& label)
 {
@@ -303,17 +328,9 @@ row_result run_row(backend where, const shape& s, const bench_args& args, int ma
                            " (a bug in qrplate)");
   }
 
-  std::vector<double> times;
-  const auto start = clock_type::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
-  while (static_cast<int>(times.size()) < min_runs || elapsed() < seconds) {
-    times.push_back(timed_encode(batch));
-    if (times.size() % 8 == 1) progress.show(label + ": timing, batch " + std::to_string(times.size()));
-  }
-
-  std::vector<double> rates;
-  rates.reserve(times.size());
-  for (double t : times) rates.push_back(static_cast<double>(batch) / std::max(t, 1e-12));
+  const std::vector<double> times =
+      timed_runs([&] { return timed_encode(batch); }, seconds, progress, label + ": timing, batch ");
+  const std::vector<double> rates = rates_of(times, static_cast<double>(batch));
   row_result r{};
   r.where = where;
   r.s = s;
@@ -483,15 +500,10 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   auto read_all = [&] {
     const auto t0 = clock_type::now();
     if (where == backend::cpu) {
-      auto work = [&](unsigned t) {
-        for (std::size_t i = t; i < count; i += threads)
-          outcomes[i] = core::read_code(*sc.plan, sc.view(), sc.maps[i], sc.module_px, 64,
-                                        bytes.data() + i * spec::max_data_codewords, *workspaces[t]);
-      };
-      std::vector<std::thread> pool;
-      for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
-      work(0);
-      for (auto& th : pool) th.join();
+      host::parallel_for(threads, count, [&](unsigned t, std::size_t i) {
+        outcomes[i] = core::read_code(*sc.plan, sc.view(), sc.maps[i], sc.module_px, 64,
+                                      bytes.data() + i * spec::max_data_codewords, *workspaces[t]);
+      });
     } else {
 #if QRPLATE_WITH_CUDA
       host::read_codes_cuda(*sc.plan, sc.view(), sc.maps.data(), count, sc.module_px, 64, outcomes.data(), bytes.data());
@@ -513,15 +525,8 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
                            " synthetic version " + shape_name(s) + " codes at " + std::to_string(px) +
                            " px/module wrong (a bug in qrplate)");
   }
-  std::vector<double> times;
-  const auto start = clock_type::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(clock_type::now() - start).count(); };
-  while (static_cast<int>(times.size()) < min_runs || elapsed() < seconds) {
-    times.push_back(read_all());
-    if (times.size() % 8 == 1) progress.show(label + ": timing, pass " + std::to_string(times.size()));
-  }
-  std::vector<double> rates;
-  for (double t : times) rates.push_back(static_cast<double>(count) / std::max(t, 1e-12));
+  const std::vector<double> times = timed_runs(read_all, seconds, progress, label + ": timing, pass ");
+  const std::vector<double> rates = rates_of(times, static_cast<double>(count));
 
   // Registration's passes over every pixel (integral image, contrast, finder scan) on the same
   // image as one tile: one thread on the CPU; on the GPU, host memory to host memory.
@@ -542,11 +547,8 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
     return std::chrono::duration<double>(clock_type::now() - t0).count();
   };
   passes();
-  std::vector<double> pass_rates;
-  const auto pass_start = clock_type::now();
-  while (static_cast<int>(pass_rates.size()) < min_runs ||
-         std::chrono::duration<double>(clock_type::now() - pass_start).count() < seconds / 4)
-    pass_rates.push_back(static_cast<double>(sc.pixel_count()) / std::max(passes(), 1e-12));
+  const std::vector<double> pass_rates = rates_of(
+      timed_runs(passes, seconds / 4, progress, label + ": the tile passes, pass "), static_cast<double>(sc.pixel_count()));
 
   decode_row r{};
   r.where = where;

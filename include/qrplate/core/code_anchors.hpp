@@ -77,7 +77,8 @@ QRP_HD inline void measure_code_map(const tile_anchor_view& t, const version_pla
   constexpr int max_anchors = 3 + spec::max_alignment_positions * spec::max_alignment_positions;
   double ax[max_anchors], ay[max_anchors], ru[max_anchors], rv[max_anchors];
   int count = 0;
-  const pattern_probe finder_probe(iv, m, true), alignment_probe(iv, m, false);
+  const pattern_probe<4> finder_probe(iv, m);
+  const pattern_probe<3> alignment_probe(iv, m);
   auto finder = [&](int px, int py) { return sign * finder_probe(px, py); };
   auto alignment = [&](int px, int py) { return sign * alignment_probe(px, py); };
   auto add = [&](double x, double y, bool is_finder) {

@@ -52,7 +52,7 @@ struct gray_view {
 
   // The mean of the pixels whose centres lie within h of (u, v) on both axes, each weighted by
   // how deep inside that square it lies, (h - |dx|) (h - |dy|); pixels past the image's edge are
-  // left out. For h = 1 this is bilinear(); for smaller squares it keeps to the pixels that
+  // left out. For h = 1 these are bilinear()'s weights; for smaller squares it keeps to the pixels that
   // belong to the square, where a bilinear sample would lean on the pixels beyond it. With
   // h >= 0.5 some pixel always qualifies unless (u, v) is outside the image (then 0).
   QRP_HD float tent_mean(double u, double v, double h) const
@@ -174,49 +174,83 @@ QRP_HD inline float alignment_response(const integral_view& iv, double cx, doubl
   return static_cast<float>(light / light_area - dark / dark_area);
 }
 
-// finder_response or alignment_response at whole-pixel centres, with the box sizes hoisted out:
-// the anchor searches probe dozens of positions around each prediction. The same value (same
-// boxes, same arithmetic) where every box lies inside the image; elsewhere the plain function's.
-struct pattern_probe {
-  integral_view iv;
-  double module_px = 0;
-  bool finder = true;
-  int half[4] = {};     // box half-sides: 4.5, 3.5, 2.5, 1.5 modules (finder) or 2.5, 1.5, 0.5 (alignment)
-  double area[4] = {};  // (2 half)^2
+// The squares of a finder template (4: 9, 7, 5 and 3 modules) or an alignment template (3: 5, 3
+// and 1 module) at m pixels per module, with whole-pixel half-sides as integral_view::square
+// rounds them, and the templates' arithmetic over their sums: finder_response and
+// alignment_response with the rounding hoisted out, for callers that probe many positions (the
+// anchor searches, the finder scan over a whole tile). Boxes = 4 for a finder, 3 for an alignment
+// pattern.
+template <int Boxes>
+struct pattern_boxes {
+  int half[4] = {};  // box half-sides
   double dark_area = 0, light_area = 0;
 
-  QRP_HD pattern_probe(const integral_view& view, double m, bool is_finder) : iv(view), module_px(m), finder(is_finder)
+  QRP_HD explicit pattern_boxes(double m = 1.0)
   {
-    const int boxes = finder ? 4 : 3;
-    for (int k = 0; k < boxes; ++k) {
-      const int r = round_to_int((finder ? 4.5 - k : 2.5 - k) * m);
+    double area[4] = {};
+    for (int k = 0; k < Boxes; ++k) {
+      const int r = round_to_int((Boxes == 4 ? 4.5 - k : 2.5 - k) * m);
       half[k] = r < 1 ? 1 : r;
       area[k] = static_cast<double>(2 * half[k]) * (2 * half[k]);
     }
-    dark_area = finder ? area[1] - area[2] + area[3] : area[0] - area[1] + area[2];
-    light_area = finder ? area[0] - dark_area : area[1] - area[2];
+    dark_area = Boxes == 4 ? area[1] - area[2] + area[3] : area[0] - area[1] + area[2];
+    light_area = Boxes == 4 ? area[0] - dark_area : area[1] - area[2];
   }
 
-  QRP_HD float operator()(int x, int y) const
+  // Whether every box centred on pixel corner (x, y) lies inside the image.
+  QRP_HD bool inside(const integral_view& iv, int x, int y) const
   {
-    const int r0 = half[0];
-    if (x - r0 < 0 || y - r0 < 0 || x + r0 > iv.width || y + r0 > iv.height) {
-      return finder ? finder_response(iv, x, y, module_px) : alignment_response(iv, x, y, module_px);
-    }
+    return x - half[0] >= 0 && y - half[0] >= 0 && x + half[0] <= iv.width && y + half[0] <= iv.height;
+  }
+  // The integral image rows the boxes centred on row y use: row_ptrs[2 k] above box k,
+  // row_ptrs[2 k + 1] below it.
+  QRP_HD void rows_at(const integral_view& iv, int y, const std::uint32_t* row_ptrs[8]) const
+  {
     const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
-    const double unit = static_cast<double>(1u << iv.shift);
-    double s[4] = {};
-    for (int k = 0; k < (finder ? 4 : 3); ++k) {
+    for (int k = 0; k < Boxes; ++k) {
+      row_ptrs[2 * k] = iv.sums + static_cast<std::size_t>(y - half[k]) * w1;
+      row_ptrs[2 * k + 1] = iv.sums + static_cast<std::size_t>(y + half[k]) * w1;
+    }
+  }
+  // False for scales so small that the squares coincide (the plain functions answer 0 there).
+  QRP_HD bool valid() const { return dark_area > 0 && light_area > 0; }
+  // The template's response at column x of the row whose rows_at are given (boxes inside, valid()):
+  // finder_response's or alignment_response's value, bit for bit. unit = 2^iv.shift.
+  QRP_HD float response(const std::uint32_t* const row_ptrs[8], int x, double unit) const
+  {
+    double s[Boxes];
+    for (int k = 0; k < Boxes; ++k) {
       const int r = half[k];
-      const std::uint32_t* top = iv.sums + static_cast<std::size_t>(y - r) * w1;
-      const std::uint32_t* bottom = iv.sums + static_cast<std::size_t>(y + r) * w1;
+      const std::uint32_t* top = row_ptrs[2 * k];
+      const std::uint32_t* bottom = row_ptrs[2 * k + 1];
       const std::uint32_t sum = bottom[x + r] - top[x + r] - bottom[x - r] + top[x - r];  // modulo 2^32
       s[k] = static_cast<double>(sum) * unit;
     }
-    if (dark_area <= 0 || light_area <= 0) return 0;
-    const double dark = finder ? s[1] - s[2] + s[3] : s[0] - s[1] + s[2];
-    const double light = finder ? s[0] - dark : s[1] - s[2];
+    const double dark = Boxes == 4 ? s[1] - s[2] + s[3] : s[0] - s[1] + s[2];
+    const double light = Boxes == 4 ? s[0] - dark : s[1] - s[2];
     return static_cast<float>(light / light_area - dark / dark_area);
+  }
+};
+
+// finder_response (Boxes = 4) or alignment_response (3) at whole-pixel centres: the same value,
+// from pattern_boxes where every box lies inside the image, from the plain function elsewhere.
+template <int Boxes>
+struct pattern_probe {
+  integral_view iv;
+  double module_px = 0;
+  pattern_boxes<Boxes> boxes;
+
+  QRP_HD pattern_probe(const integral_view& view, double m) : iv(view), module_px(m), boxes(m) {}
+
+  QRP_HD float operator()(int x, int y) const
+  {
+    if (!boxes.inside(iv, x, y)) {
+      return Boxes == 4 ? finder_response(iv, x, y, module_px) : alignment_response(iv, x, y, module_px);
+    }
+    if (!boxes.valid()) return 0;
+    const std::uint32_t* row_ptrs[8];
+    boxes.rows_at(iv, y, row_ptrs);
+    return boxes.response(row_ptrs, x, static_cast<double>(1u << iv.shift));
   }
 };
 
@@ -307,24 +341,34 @@ QRP_HD inline double sample_spread(double m)
 //    every code reads at 1.3 and the codes need about a third of the corrections at 1.4.
 // The two overloads give the same value bit for bit; _inside skips the edge clamps of bilinear()
 // for a centre at least sample_reach(m) (read_code.hpp) from every edge.
-QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
+namespace detail {
+
+template <bool Inside>
+QRP_HD inline float sample_module_with(const gray_view& img, double u, double v, double m)
 {
   if (m < 2.0) return img.tent_mean(u, v, 0.5 * m);
+  auto at = [&img](double x, double y) {
+    if constexpr (Inside) {
+      return img.bilinear_inside(x, y);
+    } else {
+      return img.bilinear(x, y);
+    }
+  };
   const double q = sample_spread(m);
-  if (q == 0) return img.bilinear(u, v);
-  return (img.bilinear(u - q, v - q) + img.bilinear(u + q, v - q) + img.bilinear(u - q, v + q) +
-          img.bilinear(u + q, v + q) + img.bilinear(u, v)) /
-         5.0f;
+  if (q == 0) return at(u, v);
+  return (at(u - q, v - q) + at(u + q, v - q) + at(u - q, v + q) + at(u + q, v + q) + at(u, v)) / 5.0f;
+}
+
+}  // namespace detail
+
+QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
+{
+  return detail::sample_module_with<false>(img, u, v, m);
 }
 
 QRP_HD inline float sample_module_inside(const gray_view& img, double u, double v, double m)
 {
-  if (m < 2.0) return img.tent_mean(u, v, 0.5 * m);
-  const double q = sample_spread(m);
-  if (q == 0) return img.bilinear_inside(u, v);
-  return (img.bilinear_inside(u - q, v - q) + img.bilinear_inside(u + q, v - q) + img.bilinear_inside(u - q, v + q) +
-          img.bilinear_inside(u + q, v + q) + img.bilinear_inside(u, v)) /
-         5.0f;
+  return detail::sample_module_with<true>(img, u, v, m);
 }
 
 // True for the 31 modules of the format information of a size-n symbol (§7.9.1): their colour

@@ -73,13 +73,12 @@ inline double contrast_from_histogram(const std::uint32_t* histogram, std::size_
 }
 
 // The finder template (core::finder_response) at module_px, scanned over the positions
-// (x0 + i * step, y0 + j * step), i < columns, j < rows: a half-module grid whose margin keeps
-// every box inside the image.
+// (margin + i * step, margin + j * step), i < columns, j < rows: a half-module grid whose margin
+// keeps every box inside the image.
 struct finder_scan_plan {
   int step = 1, margin = 0;
   int columns = 0, rows = 0;  // 0: the tile is too small for a finder
-  int half[4] = {};           // half-sides of the 9, 7, 5 and 3-module squares, whole pixels
-  double light_area = 0, dark_area = 0;
+  pattern_boxes<4> finder;
   double unit = 1;  // 2^shift
 
   QRP_HD static finder_scan_plan make(const integral_view& iv, double module_px)
@@ -90,13 +89,11 @@ struct finder_scan_plan {
     // still lands near every peak, which the refinement then climbs.
     p.step = round_to_int(m / 2) < 1 ? 1 : round_to_int(m / 2);
     p.margin = static_cast<int>(std::ceil(4.5 * m)) + 2;
-    for (int i = 0; i < 4; ++i) p.half[i] = round_to_int((4.5 - i) * m) < 1 ? 1 : round_to_int((4.5 - i) * m);
-    double area[4];
-    for (int i = 0; i < 4; ++i) area[i] = 4.0 * p.half[i] * p.half[i];
-    p.dark_area = area[1] - area[2] + area[3];
-    p.light_area = area[0] - p.dark_area;
+    p.finder = pattern_boxes<4>(m);
     p.unit = static_cast<double>(1u << iv.shift);
-    if (iv.width <= 2 * p.margin || iv.height <= 2 * p.margin) return p;
+    // No candidates where the template is degenerate (finder_response answers 0 there) or does
+    // not fit.
+    if (!p.finder.valid() || iv.width <= 2 * p.margin || iv.height <= 2 * p.margin) return p;
     p.columns = (iv.width - 2 * p.margin + p.step - 1) / p.step;
     p.rows = (iv.height - 2 * p.margin + p.step - 1) / p.step;
     return p;
@@ -105,34 +102,16 @@ struct finder_scan_plan {
   QRP_HD int x(int i) const { return margin + i * step; }
   QRP_HD int y(int j) const { return margin + j * step; }
 
-  // The integral image rows grid row j's boxes use: row_ptrs[2 k] above box k, row_ptrs[2 k + 1] below.
+  // The integral image rows of grid row j's boxes (pattern_boxes::rows_at), once per row.
   QRP_HD void rows_of(const integral_view& iv, int j, const std::uint32_t* row_ptrs[8]) const
   {
-    const std::size_t w1 = static_cast<std::size_t>(iv.width) + 1;
-    const int cy = y(j);
-    for (int k = 0; k < 4; ++k) {
-      row_ptrs[2 * k] = iv.sums + static_cast<std::size_t>(cy - half[k]) * w1;
-      row_ptrs[2 * k + 1] = iv.sums + static_cast<std::size_t>(cy + half[k]) * w1;
-    }
+    finder.rows_at(iv, y(j), row_ptrs);
   }
-
-  // core::finder_response at grid position (i, j) of the row whose rows_of are given, without
-  // its rounding and clipping.
+  // core::finder_response at grid position (i, j) of the row whose rows_of are given.
   QRP_HD float response_in_row(const std::uint32_t* const row_ptrs[8], int i) const
   {
-    const int cx = x(i);
-    double b[4];
-    for (int k = 0; k < 4; ++k) {
-      const int r = half[k];
-      const std::uint32_t* top = row_ptrs[2 * k];
-      const std::uint32_t* bottom = row_ptrs[2 * k + 1];
-      const std::uint32_t sum = bottom[cx + r] - top[cx + r] - bottom[cx - r] + top[cx - r];  // modulo 2^32
-      b[k] = static_cast<double>(sum) * unit;
-    }
-    const double dark = b[1] - b[2] + b[3];
-    return static_cast<float>((b[0] - dark) / light_area - dark / dark_area);
+    return finder.response(row_ptrs, x(i), unit);
   }
-
   QRP_HD float response(const integral_view& iv, int i, int j) const
   {
     const std::uint32_t* row_ptrs[8];
