@@ -159,7 +159,7 @@ constexpr int ecc_per_block[4][40] = {
 
 TEST(Versions, BlockStructureMatchesTable9)
 {
-  int max_blocks = 0;
+  int max_blocks = 0, max_block_data = 0;
   for (int e = 0; e < 4; ++e)
     for (int v = 1; v <= 40; ++v) {
       SCOPED_TRACE("version " + std::to_string(v) + " level " + std::to_string(e));
@@ -176,8 +176,11 @@ TEST(Versions, BlockStructureMatchesTable9)
       EXPECT_EQ(b.short_blocks * b.short_data + (b.blocks - b.short_blocks) * (b.short_data + 1), b.data_codewords);
       EXPECT_LE(b.ecc_per_block, spec::max_ecc_codewords_per_block);
       if (b.blocks > max_blocks) max_blocks = b.blocks;
+      const int longest = b.short_data + (b.short_blocks < b.blocks ? 1 : 0);
+      if (longest > max_block_data) max_block_data = longest;
     }
   EXPECT_EQ(max_blocks, spec::max_blocks);
+  EXPECT_EQ(max_block_data, spec::max_block_data_codewords);
 }
 
 struct layout_case {

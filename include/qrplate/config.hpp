@@ -15,3 +15,11 @@
 #include <cassert>
 #define QRP_ASSUME(cond) assert(cond)
 #endif
+
+// Full unrolling where nvcc needs it to keep a small array in registers (indices must become
+// constants); g++ decides for itself.
+#if defined(__CUDA_ARCH__)
+#define QRP_UNROLL _Pragma("unroll")
+#else
+#define QRP_UNROLL
+#endif

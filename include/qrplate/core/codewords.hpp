@@ -39,6 +39,13 @@ QRP_HD inline bool build_data_codewords(const std::uint8_t* text, const segment*
   return !w.overflow;
 }
 
+// Whether `length` bytes fit one byte-mode segment of (version, ecc).
+QRP_HD inline bool byte_mode_fits(std::uint32_t length, int version, ecc_level ecc)
+{
+  const int cc = spec::char_count_bits(segment_mode::byte, version);
+  return 4 + cc + 8LL * length <= 8LL * spec::num_data_codewords(version, ecc);
+}
+
 // Fast path for one byte-mode segment: payload bytes shifted by the 4-bit mode indicator.
 // Returns false when `length` bytes do not fit.
 QRP_HD inline bool build_byte_mode_codewords(const std::uint8_t* payload, std::uint32_t length, int version,
@@ -46,7 +53,7 @@ QRP_HD inline bool build_byte_mode_codewords(const std::uint8_t* payload, std::u
 {
   const int data_codewords = spec::num_data_codewords(version, ecc);
   const int cc = spec::char_count_bits(segment_mode::byte, version);
-  if (4 + cc + 8LL * length > 8LL * data_codewords) return false;
+  if (!byte_mode_fits(length, version, ecc)) return false;
   // Header: 0100 + count; with an 8-bit count the payload starts at bit 12, with 16 at bit 20.
   int k = 0;
   const std::uint32_t header = (4u << cc) | length;  // 12 or 20 bits

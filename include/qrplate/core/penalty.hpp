@@ -115,29 +115,45 @@ QRP_HD inline bool line_bit(const padded_matrix& m, int line, int size, int x)
   return x >= 0 && x < size && ((m.plane[x >> 6][penalty_pad + line] >> (x & 63)) & 1u);
 }
 
-QRP_HD inline bool line_all(const padded_matrix& m, int line, int size, int lo, int hi, bool dark)
+// Whether modules lo..hi-1 of a line are all `dark`; bit(x) reads module x (false outside).
+template <class Bit>
+QRP_HD inline bool line_all(const Bit& bit, int lo, int hi, bool dark)
 {
   for (int x = lo; x < hi; ++x)
-    if (line_bit(m, line, size, x) != dark) return false;
+    if (bit(x) != dark) return false;
   return true;
 }
 
-// Finder-like patterns of scale n >= 3 in row `line` of m whose centre run starts at s
-// (module s - 1 is light).
-QRP_HD inline int large_finder_like_at(const padded_matrix& m, int line, int size, int s)
+// Finder-like patterns of scale n >= 3 in a line whose centre run starts at s (module s - 1 is
+// light); bit(x) reads module x of the line, false outside the symbol.
+template <class Bit>
+QRP_HD inline int large_finder_like(const Bit& bit, int s)
 {
   int len = 0;
-  while (line_bit(m, line, size, s + len)) ++len;
+  while (bit(s + len)) ++len;
   if (len % 3 != 0 || len < 9) return 0;
   const int n = len / 3;
-  if (!line_all(m, line, size, s - n, s, false) || !line_all(m, line, size, s - 2 * n, s - n, true) ||
-      !line_all(m, line, size, s + 3 * n, s + 4 * n, false) || !line_all(m, line, size, s + 4 * n, s + 5 * n, true))
+  if (!line_all(bit, s - n, s, false) || !line_all(bit, s - 2 * n, s - n, true) ||
+      !line_all(bit, s + 3 * n, s + 4 * n, false) || !line_all(bit, s + 4 * n, s + 5 * n, true))
     return 0;
-  const bool before_n = line_all(m, line, size, s - 3 * n, s - 2 * n, false);
-  const bool before_4n = before_n && line_all(m, line, size, s - 6 * n, s - 3 * n, false);
-  const bool after_n = line_all(m, line, size, s + 5 * n, s + 6 * n, false);
-  const bool after_4n = after_n && line_all(m, line, size, s + 6 * n, s + 9 * n, false);
+  const bool before_n = line_all(bit, s - 3 * n, s - 2 * n, false);
+  const bool before_4n = before_n && line_all(bit, s - 6 * n, s - 3 * n, false);
+  const bool after_n = line_all(bit, s + 5 * n, s + 6 * n, false);
+  const bool after_4n = after_n && line_all(bit, s + 6 * n, s + 9 * n, false);
   return (before_4n && after_n) + (after_4n && before_n);
+}
+
+// N2 in one word of rows i, i+1 (a, b) given the next word of the same rows (qa, qb; 0 for the
+// last word; bit 63 of a last word is never one of its lanes): 2x2 blocks of one colour whose
+// top-left module is a lane of `lanes`.
+QRP_HD inline int same_colour_blocks(std::uint64_t a, std::uint64_t b, std::uint64_t qa, std::uint64_t qb,
+                                     std::uint64_t lanes)
+{
+  const std::uint64_t same_v = ~(a ^ b);
+  const std::uint64_t same_v_next = ~(qa ^ qb);  // next word, for column 64w+63
+  const std::uint64_t a_right = (a >> 1) | (qa << 63);  // bit j = module (i, j + 1)
+  const std::uint64_t same_v_right = (same_v >> 1) | (same_v_next << 63);
+  return popcount64(same_v & same_v_right & ~(a ^ a_right) & lanes);
 }
 
 // Per-row features of one plane, each a word of 64 columns; index i is row i (arrays are
@@ -210,7 +226,8 @@ QRP_HD inline int column_penalty(const padded_matrix& m, const padded_matrix& ot
       while (cand) {
         const int lane = ctz64(cand);
         cand &= cand - 1;
-        finders += large_finder_like_at(other, 64 * w + lane, size, c);
+        const int line = 64 * w + lane;
+        finders += large_finder_like([&](int x) { return line_bit(other, line, size, x); }, c);
       }
     }
   }
@@ -235,15 +252,8 @@ QRP_HD inline int penalty_fast_padded(const padded_matrix& m, const padded_matri
     const std::uint64_t* q = w + 1 < W ? m.plane[w + 1] + penalty_pad : nullptr;
     const std::uint64_t lanes = lane_mask(size - 1, w);
     for (int i = 0; i < size; ++i) {
-      const std::uint64_t a = p[i];
-      dark += popcount64(a);
-      if (i + 1 == size) continue;
-      const std::uint64_t b = p[i + 1];
-      const std::uint64_t same_v = ~(a ^ b);
-      const std::uint64_t same_v_next = q ? ~(q[i] ^ q[i + 1]) : 0;  // next word, for column 64w+63
-      const std::uint64_t a_right = (a >> 1) | ((q ? q[i] : 0) << 63);  // bit j = module (i, j + 1)
-      const std::uint64_t same_v_right = (same_v >> 1) | (same_v_next << 63);
-      blocks += popcount64(same_v & same_v_right & ~(a ^ a_right) & lanes);
+      dark += popcount64(p[i]);
+      if (i + 1 < size) blocks += detail::same_colour_blocks(p[i], p[i + 1], q ? q[i] : 0, q ? q[i + 1] : 0, lanes);
     }
   }
   return score + penalty_n2 * blocks + balance_penalty(dark, static_cast<long long>(size) * size);

@@ -22,6 +22,7 @@ inline constexpr int max_total_codewords = 3706;   // version 40
 inline constexpr int max_data_codewords = 2956;    // version 40-L
 inline constexpr int max_ecc_codewords_per_block = 30;
 inline constexpr int max_blocks = 81;              // version 40-H
+inline constexpr int max_block_data_codewords = 123;  // long blocks of versions 27-L, 37-L, 38-L
 inline constexpr int max_alignment_positions = 7;  // per axis, version 35+
 
 QRP_HD constexpr bool valid_version(int version) { return version >= min_version && version <= max_version; }

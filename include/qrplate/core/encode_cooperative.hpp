@@ -1,0 +1,375 @@
+// One symbol encoded by a group of threads that cooperate: the GPU fast path of
+// encode_byte_payload (encode_symbol.hpp), which stays its reference.
+//
+// The per-thread form needs ~30 KB of scratch per code, which on a GPU lives in global memory;
+// here a group of `threads` threads (a thread block or a slice of one) shares ~21 KB (version
+// 40) of on-chip memory per code and splits every step over its threads:
+//   data       one codeword per thread: each byte-mode codeword is a function of two payload
+//              bytes, so the bit stream needs no serial writer;
+//   parity     one parity codeword per thread: RS parity is linear in the data, parity_i =
+//              sum_j data_j * (x^(d + L-1-j) mod g)_i over GF(256), with log/exp tables;
+//   place      one matrix word per thread, gathered through a per-version table that maps each
+//              module to its bit of the codeword buffer (interleaving folded in);
+//   transpose  one column word per thread;
+//   score      one penalty task per thread: a mask, an orientation, a word column and 8 lines
+//              of N1/N3 (read through a 38-word window), or a mask and 8 rows of N2 and dark
+//              modules;
+//   choose     one thread adds the tasks up per mask and takes the lowest (ties: lower mask);
+//   write      one output word per thread.
+// Phases are separated by barriers and a phase's threads never touch each other's outputs, so
+// the tests run the same phases on the CPU one thread after another, in shuffled orders and for
+// several group sizes, and hold the result and the eight mask scores to the core.
+#pragma once
+
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/bit_matrix.hpp"
+#include "qrplate/core/codewords.hpp"
+#include "qrplate/core/encode_symbol.hpp"
+#include "qrplate/core/gf256.hpp"
+#include "qrplate/core/penalty.hpp"
+#include "qrplate/core/reed_solomon.hpp"
+#include "qrplate/core/version_plan.hpp"
+#include "qrplate/spec/versions.hpp"
+
+namespace qrplate::core {
+
+inline constexpr std::uint16_t no_source = 0xFFFF;
+inline constexpr std::uint8_t log_of_zero = 255;
+inline constexpr int penalty_chunk = 8;  // lines per penalty task
+
+// What the cooperative path needs of one (version, level) beyond its version_plan (~72 KB),
+// shared read-only by every code of a batch.
+struct cooperative_tables {
+  std::uint8_t exp[512];  // alpha^i, twice over: a sum of two logs needs no reduction mod 255
+  std::uint8_t log[256];  // log[0] = log_of_zero
+  // rs_log[e][i]: log of coefficient i (that of x^(d-1-i)) of x^(d+e) mod g(x), d the degree.
+  std::uint8_t rs_log[spec::max_block_data_codewords][rs_max_degree];
+  // module_source[row * 64 * words + col]: bit 8b + t (t = 0 the most significant) of the
+  // codeword buffer (data codewords in order, then the parity of block 0, 1, ...) that fills
+  // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
+  std::uint16_t module_source[max_matrix_words * 64];
+};
+
+// First data codeword of block blk in the data codewords' order (short blocks come first).
+QRP_HD inline int block_data_start(const spec::block_layout& b, int blk)
+{
+  return blk * b.short_data + (blk > b.short_blocks ? blk - b.short_blocks : 0);
+}
+
+QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperative_tables& t)
+{
+  std::uint8_t x = 1;
+  for (int i = 0; i < 255; ++i) {
+    t.exp[i] = t.exp[i + 255] = x;
+    t.log[x] = static_cast<std::uint8_t>(i);
+    x = gf_mul(x, 2);
+  }
+  t.exp[510] = t.exp[0];
+  t.exp[511] = t.exp[1];
+  t.log[0] = log_of_zero;
+
+  // Row e is the remainder of the one-codeword block x^e, by the plain division.
+  const spec::block_layout& b = plan.layout;
+  const int d = b.ecc_per_block;
+  std::uint8_t gen[rs_max_degree], unit[spec::max_block_data_codewords], parity[rs_max_degree];
+  rs_generator(d, gen);
+  for (int i = 0; i < spec::max_block_data_codewords; ++i) unit[i] = 0;
+  unit[0] = 1;
+  for (int e = 0; e < spec::max_block_data_codewords; ++e) {
+    rs_remainder_reference(unit, e + 1, gen, d, parity);
+    for (int i = 0; i < rs_max_degree; ++i) t.rs_log[e][i] = i < d ? t.log[parity[i]] : log_of_zero;
+  }
+
+  // Symbol order of the codewords (§7.6, as add_ecc_and_interleave writes them) to the buffer.
+  for (int i = 0; i < max_matrix_words * 64; ++i) t.module_source[i] = no_source;
+  int k = 0;  // codeword number in symbol order
+  auto put = [&](int source) {
+    for (int bit = 0; bit < 8; ++bit)
+      t.module_source[plan.placement[8 * k + bit]] = static_cast<std::uint16_t>(8 * source + bit);
+    ++k;
+  };
+  for (int i = 0; i < b.short_data; ++i)
+    for (int blk = 0; blk < b.blocks; ++blk) put(block_data_start(b, blk) + i);
+  for (int blk = b.short_blocks; blk < b.blocks; ++blk) put(block_data_start(b, blk) + b.short_data);
+  for (int i = 0; i < d; ++i)
+    for (int blk = 0; blk < b.blocks; ++blk) put(b.data_codewords + blk * d + i);
+}
+
+// Where one code's shared memory holds what (byte offsets, each a multiple of 8).
+struct cooperative_layout {
+  int chunks;       // penalty tasks per word column: ceil(size / penalty_chunk)
+  int run_tasks;    // 8 masks x 2 orientations x words x chunks (N1, N3)
+  int block_tasks;  // 8 masks x chunks (N2 and dark modules, on rows)
+  std::uint32_t rows, cols, runs, blocks, darks, result, codewords, logs;
+  std::uint32_t bytes;  // per code
+};
+
+QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& plan)
+{
+  cooperative_layout l{};
+  const std::uint32_t words = static_cast<std::uint32_t>(plan.size * plan.words);
+  l.chunks = (plan.size + penalty_chunk - 1) / penalty_chunk;
+  l.run_tasks = 8 * 2 * plan.words * l.chunks;
+  l.block_tasks = 8 * l.chunks;
+  std::uint32_t at = 0;
+  auto take = [&at](std::uint32_t bytes) {
+    const std::uint32_t offset = at;
+    at = (at + bytes + 7u) & ~7u;
+    return offset;
+  };
+  l.rows = take(8 * words);
+  l.cols = take(8 * words);
+  l.runs = take(4 * static_cast<std::uint32_t>(l.run_tasks));
+  l.blocks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
+  l.darks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
+  l.result = take(4 * 9);  // mask used (-1: too long), then the eight scores
+  l.codewords = take(static_cast<std::uint32_t>(plan.layout.total_codewords));
+  l.logs = take(static_cast<std::uint32_t>(plan.layout.data_codewords));
+  l.bytes = at;
+  return l;
+}
+
+// One code's shared memory, bound to a base address (8-byte aligned).
+struct cooperative_code {
+  std::uint64_t* rows;  // the unmasked symbol
+  std::uint64_t* cols;  // its transpose
+  int* runs;
+  int* blocks;
+  int* darks;
+  int* result;
+  std::uint8_t* codewords;
+  std::uint8_t* logs;  // log of each data codeword
+};
+
+QRP_HD inline cooperative_code bind_cooperative_code(void* base, const cooperative_layout& l)
+{
+  auto* b = static_cast<unsigned char*>(base);
+  return {reinterpret_cast<std::uint64_t*>(b + l.rows),   reinterpret_cast<std::uint64_t*>(b + l.cols),
+          reinterpret_cast<int*>(b + l.runs),             reinterpret_cast<int*>(b + l.blocks),
+          reinterpret_cast<int*>(b + l.darks),            reinterpret_cast<int*>(b + l.result),
+          reinterpret_cast<std::uint8_t*>(b + l.codewords), reinterpret_cast<std::uint8_t*>(b + l.logs)};
+}
+
+struct cooperative_job {
+  const version_plan* plan;
+  const cooperative_tables* tables;
+  cooperative_layout layout;
+  cooperative_code code;
+  const std::uint8_t* payload;
+  std::uint32_t length;
+  int mask;            // auto_mask or 0..7
+  std::uint64_t* out;  // size * words words
+};
+
+enum cooperative_phase : int {
+  phase_data,
+  phase_parity,
+  phase_place,
+  phase_transpose,
+  phase_score,
+  phase_choose,
+  phase_write,
+  cooperative_phase_count
+};
+
+namespace detail {
+
+// Byte-mode data codeword k (§7.4.5, §7.4.9, §7.4.10) of a payload that fits: header bytes, then
+// each byte straddles two payload bytes (the 4-bit mode indicator shifts them by a nibble), the
+// last nibble with four terminator bits, then pad codewords 0xEC, 0x11, ...
+QRP_HD inline unsigned byte_mode_codeword(const std::uint8_t* payload, std::uint32_t length, int count_bits, int k)
+{
+  const int h = count_bits / 8;  // whole header bytes; the header has 8h + 4 bits
+  const std::uint32_t header = (4u << count_bits) | length;
+  if (k < h) return (header >> (8 * (h - 1 - k) + 4)) & 0xFFu;
+  const std::int64_t j = k - h;  // payload byte whose high nibble ends this codeword
+  if (j <= static_cast<std::int64_t>(length)) {
+    const unsigned hi = j == 0 ? header & 0xFu : payload[j - 1] & 0xFu;
+    const unsigned lo = j < static_cast<std::int64_t>(length) ? payload[j] >> 4 : 0u;
+    return (hi << 4) | lo;
+  }
+  return ((j - length - 1) & 1) ? 0x11u : 0xECu;
+}
+
+// N1 + N3 (weighted) of lines c0 .. c0 + penalty_chunk - 1 of one word column: the same counts
+// as column_penalty (penalty.hpp) but read through a window of words, so that no per-line
+// feature arrays are needed. word(i): the column's word at line i, 0 outside the symbol.
+template <class Word>
+QRP_HD inline int run_penalty_chunk(const Word& word, int c0, int size, std::uint64_t valid)
+{
+  constexpr int before = 8;                        // the patterns read lines c - 8 ..
+  constexpr int span = penalty_chunk + before + 21;  // .. c + 21
+  std::uint64_t p[span];
+  QRP_UNROLL
+  for (int j = 0; j < span; ++j) p[j] = word(c0 - before + j);
+  int windows = 0, starts = 0, finders = 0;
+  QRP_UNROLL
+  for (int k = 0; k < penalty_chunk; ++k) {
+    const int c = c0 + k;
+    const std::uint64_t* r = p + before + k;  // r[i]: line c + i
+    auto l2 = [&](int i) { return ~(r[i] | r[i + 1]) & valid; };
+    auto l4 = [&](int i) { return l2(i) & l2(i + 2); };
+    auto d3 = [&](int i) { return r[i] & r[i + 1] & r[i + 2]; };
+    auto x1 = [&](int i) { return r[i] & ~(r[i - 1] | r[i + 1]); };
+    auto x2 = [&](int i) { return r[i] & r[i + 1] & l2(i - 2) & l2(i + 2); };
+    if (c + 5 <= size) {  // N1: see column_penalty
+      const std::uint64_t d5 = d3(0) & r[3] & r[4];
+      const std::uint64_t l5 = l4(0) & ~r[4] & valid;
+      windows += popcount64(d5 | l5);
+      starts += popcount64((d5 & ~r[-1]) | (l5 & (c == 0 ? ~std::uint64_t{0} : r[-1])));
+    }
+    if (c + 7 <= size) {  // N3 at scales 1 and 2
+      const std::uint64_t core1 = x1(0) & d3(2) & x1(6);
+      std::uint64_t a = core1 & l4(-4);
+      std::uint64_t b = core1 & l4(7);
+      if (c + 14 <= size) {
+        const std::uint64_t core2 = x2(0) & d3(4) & d3(7) & x2(12);
+        a |= core2 & l4(-8) & l4(-4);
+        b |= core2 & l4(14) & l4(18);
+      }
+      finders += popcount64(a) + popcount64(b);
+    }
+    if (c + 9 <= size) {  // N3 at scale >= 3, lane by lane
+      std::uint64_t cand = l2(-3) & ~r[-1] & d3(0) & d3(3) & d3(6);
+      while (cand) {
+        const int lane = ctz64(cand);
+        cand &= cand - 1;
+        finders += large_finder_like([&](int x) { return ((word(x) >> lane) & 1u) != 0; }, c);
+      }
+    }
+  }
+  static_assert(penalty_n1 == 3, "windows + 2 * starts assumes N1 = 3");
+  return windows + 2 * starts + penalty_n3 * finders;
+}
+
+}  // namespace detail
+
+// Thread t of `threads` runs its share of one phase. Every thread of the group must run every
+// phase, in order, with a barrier between phases.
+QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, int t, int threads)
+{
+  const version_plan& plan = *job.plan;
+  const cooperative_tables& tab = *job.tables;
+  const cooperative_layout& lay = job.layout;
+  const cooperative_code& c = job.code;
+  const spec::block_layout& b = plan.layout;
+  const int n = plan.size, W = plan.words, words = n * W;
+  const bool fits = byte_mode_fits(job.length, plan.version, plan.ecc);
+  const bool scoring = fits && job.mask == auto_mask;
+
+  switch (phase) {
+    case phase_data: {
+      if (!fits) return;
+      const int count_bits = spec::char_count_bits(segment_mode::byte, plan.version);
+      for (int k = t; k < b.data_codewords; k += threads) {
+        const unsigned v = detail::byte_mode_codeword(job.payload, job.length, count_bits, k);
+        c.codewords[k] = static_cast<std::uint8_t>(v);
+        c.logs[k] = tab.log[v];
+      }
+      return;
+    }
+    case phase_parity: {
+      if (!fits) return;
+      const int d = b.ecc_per_block;
+      for (int o = t; o < b.blocks * d; o += threads) {
+        const int blk = o / d, i = o % d;
+        const int start = block_data_start(b, blk);
+        const int len = blk < b.short_blocks ? b.short_data : b.short_data + 1;
+        unsigned acc = 0;
+        for (int j = 0; j < len; ++j) {
+          const unsigned lg = c.logs[start + j], lr = tab.rs_log[len - 1 - j][i];
+          if (lg != log_of_zero && lr != log_of_zero) acc ^= tab.exp[lg + lr];
+        }
+        c.codewords[b.data_codewords + o] = static_cast<std::uint8_t>(acc);
+      }
+      return;
+    }
+    case phase_place: {
+      if (!fits) return;
+      for (int idx = t; idx < words; idx += threads) {
+        std::uint64_t word = plan.base[idx];
+        const std::uint16_t* src = tab.module_source + 64 * idx;
+        for (int bit = 0; bit < 64; ++bit) {
+          const unsigned s = src[bit];
+          if (s != no_source) word |= static_cast<std::uint64_t>((c.codewords[s >> 3] >> (7 - (s & 7))) & 1u) << bit;
+        }
+        c.rows[idx] = word;
+      }
+      return;
+    }
+    case phase_transpose: {
+      if (!scoring) return;
+      for (int idx = t; idx < words; idx += threads) {
+        const int col = idx / W, w = idx % W;
+        std::uint64_t word = 0;
+        for (int bit = 0; bit < 64 && 64 * w + bit < n; ++bit)
+          word |= ((c.rows[(64 * w + bit) * W + (col >> 6)] >> (col & 63)) & 1u) << bit;
+        c.cols[idx] = word;
+      }
+      return;
+    }
+    case phase_score: {
+      if (!scoring) return;
+      for (int q = t; q < lay.run_tasks + lay.block_tasks; q += threads) {
+        if (q < lay.run_tasks) {
+          const int chunk = q % lay.chunks, w = q / lay.chunks % W, orient = q / (lay.chunks * W) % 2;
+          const int mask = q / (lay.chunks * W * 2);
+          const std::uint64_t* src = orient ? c.cols : c.rows;
+          const std::uint64_t* overlay = orient ? plan.mask_cols[mask] : plan.mask_rows[mask];
+          auto word = [&](int i) -> std::uint64_t {
+            return i >= 0 && i < n ? src[i * W + w] ^ overlay[i * W + w] : 0;
+          };
+          c.runs[q] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
+        } else {
+          const int task = q - lay.run_tasks, chunk = task % lay.chunks, mask = task / lay.chunks;
+          const std::uint64_t* overlay = plan.mask_rows[mask];
+          auto word = [&](int i, int w) { return c.rows[i * W + w] ^ overlay[i * W + w]; };
+          int blocks = 0, dark = 0;
+          for (int i = chunk * penalty_chunk; i < (chunk + 1) * penalty_chunk && i < n; ++i)
+            for (int w = 0; w < W; ++w) {
+              const std::uint64_t a = word(i, w);
+              dark += popcount64(a);
+              if (i + 1 == n) continue;
+              const bool next = w + 1 < W;
+              blocks += detail::same_colour_blocks(a, word(i + 1, w), next ? word(i, w + 1) : 0,
+                                                   next ? word(i + 1, w + 1) : 0, lane_mask(n - 1, w));
+            }
+          c.blocks[task] = blocks;
+          c.darks[task] = dark;
+        }
+      }
+      return;
+    }
+    case phase_choose: {
+      if (t != 0) return;
+      if (!scoring) {
+        c.result[0] = fits ? job.mask : -1;
+        return;
+      }
+      const int per_mask = 2 * W * lay.chunks;
+      for (int mask = 0; mask < 8; ++mask) {
+        int score = 0, blocks = 0;
+        long long dark = 0;
+        for (int j = 0; j < per_mask; ++j) score += c.runs[mask * per_mask + j];
+        for (int j = 0; j < lay.chunks; ++j) {
+          blocks += c.blocks[mask * lay.chunks + j];
+          dark += c.darks[mask * lay.chunks + j];
+        }
+        c.result[1 + mask] = score + penalty_n2 * blocks + balance_penalty(dark, static_cast<long long>(n) * n);
+      }
+      c.result[0] = argmin_mask(c.result + 1);
+      return;
+    }
+    case phase_write: {
+      const int mask = c.result[0];
+      const std::uint64_t* overlay = mask >= 0 ? plan.mask_rows[mask] : nullptr;
+      for (int idx = t; idx < words; idx += threads) job.out[idx] = overlay ? c.rows[idx] ^ overlay[idx] : 0;
+      return;
+    }
+    default: return;
+  }
+}
+
+}  // namespace qrplate::core

@@ -1,0 +1,242 @@
+// The GPU fast path of encoding (core/encode_cooperative.hpp) run on the CPU: the same phase
+// functions the CUDA kernel calls, each phase's threads one after another in a shuffled order,
+// for several group sizes. Held to the per-code core (encode_byte_payload and its eight mask
+// scores) and, for the penalty, to penalty_reference.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/encode_cooperative.hpp"
+#include "qrplate/core/encode_symbol.hpp"
+#include "qrplate/core/penalty.hpp"
+#include "qrplate/qr.hpp"
+
+namespace {
+
+using namespace qrplate;
+
+constexpr std::uint64_t garbage = 0xA5A5A5A5A5A5A5A5ull;  // what shared memory holds before a phase writes
+
+struct emulated {
+  std::vector<std::uint64_t> out;
+  int mask = 0;
+  int scores[8] = {};
+};
+
+// Runs every phase for threads 0..threads-1 in a new random order per phase: a phase that read
+// another thread's output of the same phase, or memory no phase wrote, would show here.
+emulated run_group(const core::version_plan& plan, const core::cooperative_tables& tables,
+                   const std::vector<std::uint8_t>& payload, int mask, int threads, std::mt19937_64& rng,
+                   const std::uint64_t* preset_rows = nullptr)
+{
+  const core::cooperative_layout layout = core::make_cooperative_layout(plan);
+  std::vector<std::uint64_t> shared(layout.bytes / 8, garbage);
+  emulated e;
+  e.out.assign(static_cast<std::size_t>(plan.size * plan.words), garbage);
+  core::cooperative_job job{&plan,
+                            &tables,
+                            layout,
+                            core::bind_cooperative_code(shared.data(), layout),
+                            payload.data(),
+                            static_cast<std::uint32_t>(payload.size()),
+                            mask,
+                            e.out.data()};
+  std::vector<int> order(static_cast<std::size_t>(threads));
+  std::iota(order.begin(), order.end(), 0);
+  for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int t : order) core::run_cooperative_phase(job, phase, t, threads);
+    if (preset_rows && phase == core::phase_place)  // a test matrix in place of the placed symbol
+      std::copy(preset_rows, preset_rows + plan.size * plan.words, job.code.rows);
+  }
+  e.mask = job.code.result[0];
+  std::copy(job.code.result + 1, job.code.result + 9, e.scores);
+  return e;
+}
+
+std::unique_ptr<core::cooperative_tables> tables_for(const core::version_plan& plan)
+{
+  auto t = std::make_unique<core::cooperative_tables>();
+  core::build_cooperative_tables(plan, *t);
+  return t;
+}
+
+std::vector<std::uint8_t> random_bytes(std::size_t n, std::mt19937_64& rng)
+{
+  std::vector<std::uint8_t> v(n);
+  for (auto& b : v) b = static_cast<std::uint8_t>(rng());
+  return v;
+}
+
+TEST(CooperativeEncode, DataCodewordsAreTheSerialWritersBytes)
+{
+  std::mt19937_64 rng(5);
+  for (int v : {1, 9, 10, 26, 27, 40}) {
+    for (auto ecc : {ecc_level::L, ecc_level::H}) {
+      const int data = spec::num_data_codewords(v, ecc);
+      const int count_bits = spec::char_count_bits(spec::segment_mode::byte, v);
+      const int cap = max_byte_payload(v, ecc);
+      for (int len : {0, 1, 2, cap / 2, cap - 2, cap - 1, cap}) {
+        const auto payload = random_bytes(static_cast<std::size_t>(len), rng);
+        std::vector<std::uint8_t> serial(static_cast<std::size_t>(data));
+        ASSERT_TRUE(core::build_byte_mode_codewords(payload.data(), static_cast<std::uint32_t>(len), v, ecc,
+                                                    serial.data()));
+        for (int k = 0; k < data; ++k)
+          ASSERT_EQ(core::detail::byte_mode_codeword(payload.data(), static_cast<std::uint32_t>(len), count_bits, k),
+                    serial[static_cast<std::size_t>(k)])
+              << "v" << v << " length " << len << " codeword " << k;
+      }
+      EXPECT_FALSE(core::byte_mode_fits(static_cast<std::uint32_t>(cap + 1), v, ecc));
+      EXPECT_TRUE(core::byte_mode_fits(static_cast<std::uint32_t>(cap), v, ecc));
+    }
+  }
+}
+
+TEST(CooperativeEncode, ParityTableRowsAreRemaindersOfSingleCodewords)
+{
+  // rs_log[e] against x^(d+e) mod g computed by the LFSR form (rs_remainder), a different
+  // routine from the division the table is built with.
+  const core::version_plan& plan = host::version_plan_for(40, ecc_level::L);
+  const auto tables = tables_for(plan);
+  const int d = plan.layout.ecc_per_block;
+  for (int e = 0; e < spec::max_block_data_codewords; ++e) {
+    std::vector<std::uint8_t> block(static_cast<std::size_t>(e + 1), 0);
+    block[0] = 1;
+    std::uint8_t parity[core::rs_max_degree];
+    core::rs_remainder(block.data(), e + 1, plan.rs, parity);
+    for (int i = 0; i < d; ++i) {
+      const std::uint8_t lr = tables->rs_log[e][i];
+      ASSERT_EQ(lr == core::log_of_zero ? 0 : tables->exp[lr], parity[i]) << "e " << e << " i " << i;
+    }
+  }
+  for (int i = 1; i < 256; ++i) EXPECT_EQ(tables->exp[tables->log[i]], i);
+}
+
+// Every version and level, automatic mask: the same matrix, mask and eight scores as the core.
+TEST(CooperativeEncode, EveryVersionAndLevelIsTheCore)
+{
+  const unsigned seed = 20261122;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto ws = std::make_unique<core::encode_workspace>();
+  for (int v = 1; v <= 40; ++v) {
+    for (auto ecc : {ecc_level::L, ecc_level::M, ecc_level::Q, ecc_level::H}) {
+      const core::version_plan& plan = host::version_plan_for(v, ecc);
+      const auto tables = tables_for(plan);
+      const int cap = max_byte_payload(v, ecc);
+      for (int threads : {1, 32, 96, 256}) {
+        const int len = threads == 32 ? cap : (threads == 1 ? 0 : static_cast<int>(rng() % (cap + 1)));
+        const auto payload = random_bytes(static_cast<std::size_t>(len), rng);
+        std::vector<std::uint64_t> want(static_cast<std::size_t>(plan.size * plan.words));
+        int want_scores[8];
+        ASSERT_TRUE(core::build_byte_mode_codewords(payload.data(), static_cast<std::uint32_t>(len), v, ecc, ws->data));
+        const int want_mask = core::encode_from_data_codewords(plan, *ws, core::auto_mask, want.data(), want_scores);
+        const emulated got = run_group(plan, *tables, payload, core::auto_mask, threads, rng);
+        SCOPED_TRACE(::testing::Message() << "v" << v << "-" << to_string(ecc) << " threads " << threads << " length "
+                                          << len);
+        ASSERT_EQ(got.mask, want_mask);
+        for (int m = 0; m < 8; ++m) ASSERT_EQ(got.scores[m], want_scores[m]) << "mask " << m;
+        ASSERT_EQ(got.out, want);
+      }
+    }
+  }
+}
+
+TEST(CooperativeEncode, ForcedMasksAreTheCore)
+{
+  std::mt19937_64 rng(3);
+  auto ws = std::make_unique<core::encode_workspace>();
+  for (int v : {1, 7, 21, 40}) {
+    const core::version_plan& plan = host::version_plan_for(v, ecc_level::Q);
+    const auto tables = tables_for(plan);
+    for (int mask = 0; mask < 8; ++mask) {
+      const auto payload = random_bytes(rng() % (max_byte_payload(v, ecc_level::Q) + 1), rng);
+      std::vector<std::uint64_t> want(static_cast<std::size_t>(plan.size * plan.words));
+      ASSERT_EQ(core::encode_byte_payload(plan, payload.data(), static_cast<std::uint32_t>(payload.size()), mask, *ws,
+                                          want.data()),
+                mask);
+      const emulated got = run_group(plan, *tables, payload, mask, 64, rng);
+      ASSERT_EQ(got.mask, mask);
+      ASSERT_EQ(got.out, want) << "v" << v << " mask " << mask;
+    }
+  }
+}
+
+TEST(CooperativeEncode, TooLongPayloadGivesAnAllLightMatrixAndNoMask)
+{
+  std::mt19937_64 rng(4);
+  for (int v : {1, 40}) {
+    const core::version_plan& plan = host::version_plan_for(v, ecc_level::M);
+    const auto tables = tables_for(plan);
+    const auto payload = random_bytes(static_cast<std::size_t>(max_byte_payload(v, ecc_level::M) + 1), rng);
+    for (int mask : {core::auto_mask, 2}) {
+      const emulated got = run_group(plan, *tables, payload, mask, 32, rng);
+      EXPECT_EQ(got.mask, -1);
+      EXPECT_EQ(got.out, std::vector<std::uint64_t>(got.out.size(), 0));
+    }
+  }
+}
+
+// The scoring phases on arbitrary matrices (a plan whose mask overlays are all light, so all
+// eight scores are the matrix's own): the windowed N1/N3 counts and the N2 tasks against the
+// plain run-length reference, with 1:1:3:1:1 patterns of scales 1..5 planted on some.
+TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
+{
+  const unsigned seed = 11;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto plan = std::make_unique<core::version_plan>();
+  std::memset(plan.get(), 0, sizeof(core::version_plan));
+  core::cooperative_tables tables{};  // unused by the scoring phases
+  for (int v : {1, 2, 10, 11, 12, 21, 28, 40}) {
+    const int n = spec::symbol_size(v);
+    const int w = words_per_row(n);
+    plan->version = v;
+    plan->ecc = ecc_level::L;
+    plan->size = n;
+    plan->words = w;
+    plan->layout = spec::make_block_layout(v, ecc_level::L);
+    for (int trial = 0; trial < 12; ++trial) {
+      std::vector<std::uint64_t> rows(static_cast<std::size_t>(n * w), 0);
+      const double density = trial < 2 ? 0.0 : (trial < 4 ? 0.97 : 0.5);
+      std::bernoulli_distribution dark(density);
+      for (int r = 0; r < n; ++r)
+        for (int c = 0; c < n; ++c) core::set_bit(rows.data() + r * w, c, dark(rng));
+      if (trial >= 6) {  // a finder-like pattern with light margins, in a row or a column
+        const int scale = 1 + trial % 5, len = 7 * scale;
+        const int line = static_cast<int>(rng() % n);
+        const int at = trial == 7 ? 0 : (trial == 8 ? n - len : static_cast<int>(rng() % n) - scale);
+        const bool along_row = trial % 2 == 0;
+        auto set = [&](int k, bool value) {
+          if (k < 0 || k >= n) return;
+          along_row ? core::set_bit(rows.data() + line * w, k, value) : core::set_bit(rows.data() + k * w, line, value);
+        };
+        for (int k = at - 4 * scale; k < at + len + 4 * scale; ++k) set(k, false);
+        const int runs[5] = {scale, scale, 3 * scale, scale, scale};
+        int k = at;
+        for (int r = 0; r < 5; ++r)
+          for (int j = 0; j < runs[r]; ++j) set(k++, r % 2 == 0);
+      }
+      const int want = core::penalty_reference({rows.data(), n});
+      const emulated got = run_group(*plan, tables, {}, core::auto_mask, 48, rng, rows.data());
+      for (int m = 0; m < 8; ++m) ASSERT_EQ(got.scores[m], want) << "v" << v << " trial " << trial << " mask " << m;
+      ASSERT_EQ(got.out, rows);
+    }
+  }
+}
+
+TEST(CooperativeEncode, SharedMemoryPerCodeFitsAGpuBlock)
+{
+  // Version 40 must fit one thread block's share with room for several blocks per SM.
+  const core::cooperative_layout l = core::make_cooperative_layout(host::version_plan_for(40, ecc_level::L));
+  EXPECT_LE(l.bytes, 24u * 1024u);
+  EXPECT_EQ(l.bytes % 8, 0u);
+}
+
+}  // namespace
