@@ -2,7 +2,8 @@
 // c runs on lane c % lanes, each lane a CUDA stream with its own pinned host staging and device
 // buffers, so the upload of one chunk, the kernel of the next and the download of a third
 // overlap. Host copies into and out of the pinned staging are the price of taking ordinary
-// (pageable) memory in the batch API.
+// (pageable) memory in the batch API. The kernel is the cooperative one (device_encoder), or the
+// plain one-thread-per-code kernel that a GPU session holds it to.
 // Status: compiled in CI for sm_90, never run on a GPU yet (no session so far had one); the typed
 // CPU/CUDA identity test in tests/test_batch.cpp is what a GPU session runs first.
 #include "cuda/encode_cuda.hpp"
@@ -14,6 +15,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "encode/encode_kernels.cuh"
+#include "qrplate/cuda/device_encoder.hpp"
 #include "encode/version_plan_cache.hpp"
 
 namespace qrplate::host {
@@ -57,7 +59,8 @@ bool cuda_device_present()
   return present;
 }
 
-void encode_cuda(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out)
+void encode_cuda(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out,
+                 cuda_encode_kernel kernel)
 {
   const std::uint64_t count = payloads.count;
   if (count == 0) return;
@@ -65,8 +68,10 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
   const std::size_t stride = out.words_per_symbol();
   const std::uint64_t chunk = std::max<std::uint64_t>(threads_per_block, chunk_output_bytes / (stride * 8));
 
-  device_buffer<core::version_plan> d_plan(1);
-  QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
+  const bool plain = kernel == cuda_encode_kernel::per_thread;
+  const cuda::device_encoder encoder(options.version, options.ecc);
+  device_buffer<core::version_plan> d_plan(plain ? 1 : 0);
+  if (plain) QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
 
   std::vector<std::unique_ptr<lane>> pool;
   for (int i = 0; i < lanes; ++i) pool.push_back(std::make_unique<lane>());
@@ -96,7 +101,7 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
     reserve(l.h_status, l.d_status, n);
     const auto resident = static_cast<unsigned>(
         std::min<std::uint64_t>((n + threads_per_block - 1) / threads_per_block * threads_per_block, max_resident_codes));
-    if (l.workspaces < resident) {
+    if (plain && l.workspaces < resident) {
       l.d_ws = device_buffer<core::encode_workspace>(resident);
       l.workspaces = resident;
     }
@@ -107,10 +112,17 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
     QRP_CUDA_TRY(cudaMemcpyAsync(l.d_bytes.data(), l.h_bytes.data(), bytes, cudaMemcpyHostToDevice, s));
     QRP_CUDA_TRY(cudaMemcpyAsync(l.d_offsets.data(), l.h_offsets.data(), (n + 1) * sizeof(std::uint64_t),
                                  cudaMemcpyHostToDevice, s));
-    kernels::launch_encode_byte_payloads(d_plan.data(), l.d_bytes.data(), l.d_offsets.data(), n, options.mask,
-                                         l.d_ws.data(), resident, l.d_modules.data(), l.d_masks.data(),
-                                         l.d_status.data(), s);
-    QRP_CUDA_TRY(cudaGetLastError());
+    if (plain) {
+      kernels::launch_encode_byte_payloads(d_plan.data(), l.d_bytes.data(), l.d_offsets.data(), n, options.mask,
+                                           l.d_ws.data(), resident, l.d_modules.data(), l.d_masks.data(),
+                                           l.d_status.data(), s);
+      QRP_CUDA_TRY(cudaGetLastError());
+    } else {
+      QRP_CUDA_TRY(encoder.encode_async({l.d_bytes.data(), l.d_offsets.data(), n}, options.mask,
+                                        {l.d_modules.data(), l.d_masks.data(),
+                                         reinterpret_cast<encode_status*>(l.d_status.data())},
+                                        s));
+    }
     QRP_CUDA_TRY(cudaMemcpyAsync(l.h_modules.data(), l.d_modules.data(), n * stride * sizeof(std::uint64_t),
                                  cudaMemcpyDeviceToHost, s));
     QRP_CUDA_TRY(cudaMemcpyAsync(l.h_masks.data(), l.d_masks.data(), n, cudaMemcpyDeviceToHost, s));

@@ -1,5 +1,7 @@
 #include "encode/encode_kernels.cuh"
 
+#include <algorithm>
+
 namespace qrplate::kernels {
 namespace {
 
@@ -21,6 +23,45 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
   }
 }
 
+// Group g of the block (threads g * per_code ..) encodes code first + g of each round; every
+// thread reaches every barrier, codes past the end included, so the rounds stay in step.
+__global__ void encode_cooperative_kernel(const core::version_plan* plan, const core::cooperative_tables* tables,
+                                          core::cooperative_layout layout, const std::uint8_t* bytes,
+                                          const std::uint64_t* offsets, std::uint64_t count, int mask, int per_code,
+                                          std::uint64_t* modules, std::uint8_t* masks, std::uint8_t* status)
+{
+  extern __shared__ std::uint64_t shared[];
+  const int groups = blockDim.x / per_code;
+  const int group = threadIdx.x / per_code, t = threadIdx.x % per_code;
+  const std::size_t stride = words_per_symbol(plan->size);
+  const core::cooperative_code code =
+      core::bind_cooperative_code(reinterpret_cast<unsigned char*>(shared) + group * layout.bytes, layout);
+  for (std::uint64_t first = blockIdx.x * static_cast<std::uint64_t>(groups); first < count;
+       first += static_cast<std::uint64_t>(gridDim.x) * groups) {
+    const std::uint64_t i = first + group;
+    const bool active = i < count;
+    const std::uint64_t off = active ? offsets[i] : 0;
+    const core::cooperative_job job{plan,
+                                    tables,
+                                    layout,
+                                    code,
+                                    bytes + off,
+                                    active ? static_cast<std::uint32_t>(offsets[i + 1] - off) : 0u,
+                                    mask,
+                                    modules + (active ? i : 0) * stride};
+    for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
+      if (active) core::run_cooperative_phase(job, phase, t, per_code);
+      __syncthreads();
+    }
+    // result[0] is next written in the next round's choose phase, several barriers from here.
+    if (active && t == 0) {
+      const int used = code.result[0];
+      masks[i] = static_cast<std::uint8_t>(used < 0 ? 0 : used);
+      status[i] = used < 0 ? 1 : 0;
+    }
+  }
+}
+
 }  // namespace
 
 void launch_encode_byte_payloads(const core::version_plan* plan, const std::uint8_t* bytes, const std::uint64_t* offsets,
@@ -33,6 +74,33 @@ void launch_encode_byte_payloads(const core::version_plan* plan, const std::uint
   if (grid == 0 || count == 0) return;
   encode_byte_payloads_kernel<<<grid, block, 0, stream>>>(plan, bytes, offsets, count, mask, workspaces, modules,
                                                           masks, status);
+}
+
+cudaError_t launch_encode_cooperative(const core::version_plan* plan, const core::cooperative_tables* tables,
+                                      const core::cooperative_layout& layout, int size, const std::uint8_t* bytes,
+                                      const std::uint64_t* offsets, std::uint64_t count, int mask,
+                                      std::uint64_t* modules, std::uint8_t* masks, std::uint8_t* status,
+                                      cudaStream_t stream) noexcept
+{
+  if (count == 0) return cudaSuccess;
+  const int per_code = cooperative_threads_per_code(size);
+  const int groups = cooperative_block_threads / per_code;
+  const std::size_t shared = static_cast<std::size_t>(groups) * layout.bytes;
+  int device = 0, sms = 0, per_sm = 0;
+  cudaError_t e = cudaFuncSetAttribute(encode_cooperative_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(shared));
+  if (e == cudaSuccess) e = cudaGetDevice(&device);
+  if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (e == cudaSuccess)
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, encode_cooperative_kernel, cooperative_block_threads,
+                                                      shared);
+  if (e != cudaSuccess) return e;
+  if (per_sm == 0) return cudaErrorInvalidConfiguration;  // the shared memory per block does not fit an SM
+  const std::uint64_t rounds = (count + groups - 1) / groups;
+  const auto grid = static_cast<unsigned>(std::min<std::uint64_t>(rounds, static_cast<std::uint64_t>(per_sm) * sms));
+  encode_cooperative_kernel<<<grid, cooperative_block_threads, shared, stream>>>(
+      plan, tables, layout, bytes, offsets, count, mask, per_code, modules, masks, status);
+  return cudaGetLastError();
 }
 
 }  // namespace qrplate::kernels

@@ -73,6 +73,7 @@ QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperativ
   // Row e is the remainder of the one-codeword block x^e, by the plain division.
   const spec::block_layout& b = plan.layout;
   const int d = b.ecc_per_block;
+  if (d < 1 || d > rs_max_degree) return;  // never (ISO Table 9: 7..30); tells g++ the bounds
   std::uint8_t gen[rs_max_degree], unit[spec::max_block_data_codewords], parity[rs_max_degree];
   rs_generator(d, gen);
   for (int i = 0; i < spec::max_block_data_codewords; ++i) unit[i] = 0;

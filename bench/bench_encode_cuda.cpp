@@ -1,0 +1,223 @@
+// GPU encode throughput beside the limits it runs into, in one binary and one run (built with
+// the CUDA backend only; every row skips without a device):
+//
+//   BM_cuda_encode_device/v40/L/auto/cooperative   payloads already in GPU memory, the
+//                                                  cooperative kernel; CUDA events, manual time
+//   BM_cuda_encode_device/v40/L/auto/per_thread    the same with the plain one-thread-per-code kernel
+//   BM_cuda_encode_host/v40/L/auto/cooperative     encode() with backend cuda: host memory to host
+//                                                  memory through the streaming driver, wall clock
+//   BM_cpu_encode_host/v40/L/auto/threads:all      the CPU backend on the same batch, wall clock
+//   BM_cuda_copy/device_to_device                  1 GiB cudaMemcpy; bytes_per_second counts the
+//                                                  bytes read plus the bytes written (HBM traffic)
+//   BM_cuda_copy/host_to_device_pinned             256 MiB from pinned host memory (PCIe)
+//   BM_cuda_copy/host_to_device_pageable           256 MiB from ordinary host memory
+//
+// Shapes v3-L, v10-M, v40-L at full byte-mode capacity, automatic mask; batches of about 256 MB
+// of output matrices. items_per_second is codes/s, bytes_per_second payload bytes/s.
+
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/encode_cuda.hpp"
+#include "encode/encode_kernels.cuh"
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/cuda/device_encoder.hpp"
+#include "qrplate/encode.hpp"
+#include "qrplate/qr.hpp"
+
+namespace {
+
+using namespace qrplate;
+
+struct shape {
+  int version;
+  ecc_level ecc;
+};
+
+constexpr shape shapes[] = {{3, ecc_level::L}, {10, ecc_level::M}, {40, ecc_level::L}};
+constexpr std::size_t output_bytes = 256u << 20;
+
+struct host_batch {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint64_t> offsets;
+  std::size_t payload_size = 0;
+  std::uint64_t count = 0;
+  payload_batch_view view() const { return {bytes.data(), offsets.data(), count}; }
+};
+
+host_batch make_batch(const shape& s)
+{
+  host_batch b;
+  b.payload_size = static_cast<std::size_t>(max_byte_payload(s.version, s.ecc));
+  b.count = output_bytes / (words_per_symbol(spec::symbol_size(s.version)) * 8);
+  std::mt19937_64 rng(0x51A7E5u + static_cast<unsigned>(s.version));
+  b.bytes.resize(b.count * b.payload_size);
+  for (std::size_t i = 0; i < b.bytes.size(); i += 8) {
+    const std::uint64_t r = rng();
+    std::memcpy(b.bytes.data() + i, &r, std::min<std::size_t>(8, b.bytes.size() - i));
+  }
+  b.offsets.resize(b.count + 1);
+  for (std::uint64_t i = 0; i <= b.count; ++i) b.offsets[i] = i * b.payload_size;
+  return b;
+}
+
+void set_counters(benchmark::State& state, std::uint64_t codes_per_iteration, std::size_t payload_size)
+{
+  const auto codes = state.iterations() * static_cast<benchmark::IterationCount>(codes_per_iteration);
+  state.SetItemsProcessed(codes);
+  state.SetBytesProcessed(codes * static_cast<benchmark::IterationCount>(payload_size));
+}
+
+bool skip_without_device(benchmark::State& state)
+{
+  if (cuda_backend_available()) return false;
+  state.SkipWithError("no CUDA device");
+  return true;
+}
+
+// Times one stream-ordered call per iteration with CUDA events.
+template <typename Enqueue>
+void time_on_stream(benchmark::State& state, cudaStream_t stream, Enqueue enqueue)
+{
+  cudaEvent_t start, stop;
+  QRP_CUDA_TRY(cudaEventCreate(&start));
+  QRP_CUDA_TRY(cudaEventCreate(&stop));
+  enqueue();  // warm-up
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  for (auto _ : state) {
+    QRP_CUDA_TRY(cudaEventRecord(start, stream));
+    enqueue();
+    QRP_CUDA_TRY(cudaEventRecord(stop, stream));
+    QRP_CUDA_TRY(cudaEventSynchronize(stop));
+    float ms = 0;
+    QRP_CUDA_TRY(cudaEventElapsedTime(&ms, start, stop));
+    state.SetIterationTime(ms / 1e3);
+  }
+  QRP_CUDA_TRY(cudaEventDestroy(start));
+  QRP_CUDA_TRY(cudaEventDestroy(stop));
+}
+
+void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const host_batch b = make_batch(s);
+    const std::size_t stride = words_per_symbol(spec::symbol_size(s.version));
+    host::device_buffer<std::uint8_t> bytes(b.bytes.size()), masks(b.count), status(b.count);
+    host::device_buffer<std::uint64_t> offsets(b.count + 1), modules(b.count * stride);
+    QRP_CUDA_TRY(cudaMemcpy(bytes.data(), b.bytes.data(), b.bytes.size(), cudaMemcpyHostToDevice));
+    QRP_CUDA_TRY(cudaMemcpy(offsets.data(), b.offsets.data(), (b.count + 1) * 8, cudaMemcpyHostToDevice));
+    host::stream_owner stream;
+    const cuda::device_encoder encoder(s.version, s.ecc);
+    // The plain kernel's ~30 KB per resident code, as the streaming driver sizes it.
+    constexpr unsigned resident = 32768;
+    host::device_buffer<core::encode_workspace> ws(kernel == host::cuda_encode_kernel::per_thread ? resident : 0);
+    host::device_buffer<core::version_plan> plan(kernel == host::cuda_encode_kernel::per_thread ? 1 : 0);
+    if (plan.size())
+      QRP_CUDA_TRY(cudaMemcpy(plan.data(), &host::version_plan_for(s.version, s.ecc), sizeof(core::version_plan),
+                              cudaMemcpyHostToDevice));
+    time_on_stream(state, stream.get(), [&] {
+      if (kernel == host::cuda_encode_kernel::cooperative) {
+        QRP_CUDA_TRY(encoder.encode_async({bytes.data(), offsets.data(), b.count}, -1,
+                                          {modules.data(), masks.data(), reinterpret_cast<encode_status*>(status.data())},
+                                          stream.get()));
+      } else {
+        kernels::launch_encode_byte_payloads(plan.data(), bytes.data(), offsets.data(), b.count, -1, ws.data(), resident,
+                                             modules.data(), masks.data(), status.data(), stream.get());
+        QRP_CUDA_TRY(cudaGetLastError());
+      }
+    });
+    set_counters(state, b.count, b.payload_size);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void bm_host(benchmark::State& state, shape s, backend where, host::cuda_encode_kernel kernel)
+{
+  if (where == backend::cuda && skip_without_device(state)) return;
+  try {
+    const host_batch b = make_batch(s);
+    batch_encode_options o;
+    o.version = s.version;
+    o.ecc = s.ecc;
+    o.where = where;
+    symbol_batch out;
+    out.reset(s.version, s.ecc, b.count);
+    for (auto _ : state) {
+      if (where == backend::cuda)
+        host::encode_cuda(b.view(), o, out, kernel);
+      else
+        encode(b.view(), o, out);
+      benchmark::DoNotOptimize(out.modules());
+    }
+    set_counters(state, b.count, b.payload_size);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+enum class copy_kind { device_to_device, host_to_device_pinned, host_to_device_pageable };
+
+void bm_copy(benchmark::State& state, copy_kind kind)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const std::size_t bytes = kind == copy_kind::device_to_device ? (1u << 30) : (256u << 20);
+    host::device_buffer<std::uint8_t> dst(bytes), src(kind == copy_kind::device_to_device ? bytes : 0);
+    host::pinned_buffer<std::uint8_t> pinned(kind == copy_kind::host_to_device_pinned ? bytes : 0);
+    std::vector<std::uint8_t> pageable(kind == copy_kind::host_to_device_pageable ? bytes : 0, 1);
+    const void* from = kind == copy_kind::device_to_device
+                           ? static_cast<const void*>(src.data())
+                           : (kind == copy_kind::host_to_device_pinned ? static_cast<const void*>(pinned.data())
+                                                                       : static_cast<const void*>(pageable.data()));
+    if (pinned.size()) std::memset(pinned.data(), 1, bytes);
+    host::stream_owner stream;
+    const cudaMemcpyKind how = kind == copy_kind::device_to_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
+    time_on_stream(state, stream.get(),
+                   [&] { QRP_CUDA_TRY(cudaMemcpyAsync(dst.data(), from, bytes, how, stream.get())); });
+    const auto moved = state.iterations() * static_cast<benchmark::IterationCount>(bytes);
+    state.SetBytesProcessed(kind == copy_kind::device_to_device ? 2 * moved : moved);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+bool register_all()
+{
+  using K = host::cuda_encode_kernel;
+  for (const shape& s : shapes) {
+    const std::string name = "/v" + std::to_string(s.version) + "/" + to_string(s.ecc) + "/auto";
+    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/cooperative").c_str(), bm_device, s, K::cooperative)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/per_thread").c_str(), bm_device, s, K::per_thread)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("BM_cuda_encode_host" + name + "/cooperative").c_str(), bm_host, s, backend::cuda,
+                                 K::cooperative)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("BM_cpu_encode_host" + name + "/threads:all").c_str(), bm_host, s, backend::cpu,
+                                 K::cooperative)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_cuda_copy/device_to_device", bm_copy, copy_kind::device_to_device)->UseManualTime();
+  benchmark::RegisterBenchmark("BM_cuda_copy/host_to_device_pinned", bm_copy, copy_kind::host_to_device_pinned)
+      ->UseManualTime();
+  benchmark::RegisterBenchmark("BM_cuda_copy/host_to_device_pageable", bm_copy, copy_kind::host_to_device_pageable)
+      ->UseManualTime();
+  return true;
+}
+
+[[maybe_unused]] const bool registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,122 @@
+// The CUDA encode backend's own pieces (CUDA builds only; every test that needs a device skips
+// without one): both kernels against the CPU backend, and the stream-ordered device API.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <random>
+#include <vector>
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/encode_cuda.hpp"
+#include "qrplate/cuda/device_encoder.hpp"
+#include "qrplate/encode.hpp"
+#include "qrplate/error.hpp"
+#include "qrplate/qr.hpp"
+
+namespace {
+
+using namespace qrplate;
+
+struct payloads {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint64_t> offsets{0};
+  payload_batch_view view() const { return {bytes.data(), offsets.data(), offsets.size() - 1}; }
+};
+
+// count payloads: full capacity, empty, one byte too long, then random lengths.
+payloads random_payloads(int version, ecc_level ecc, int count, std::mt19937_64& rng)
+{
+  payloads p;
+  const int cap = max_byte_payload(version, ecc);
+  for (int i = 0; i < count; ++i) {
+    const int len = i == 0 ? cap : i == 1 ? 0 : i == 2 ? cap + 1 : static_cast<int>(rng() % (cap + 1));
+    for (int k = 0; k < len; ++k) p.bytes.push_back(static_cast<std::uint8_t>(rng()));
+    p.offsets.push_back(p.bytes.size());
+  }
+  return p;
+}
+
+void expect_same(const symbol_batch& a, const symbol_batch& b)
+{
+  ASSERT_EQ(a.count(), b.count());
+  for (std::uint64_t i = 0; i < a.count(); ++i) {
+    ASSERT_EQ(a.status()[i], b.status()[i]) << "item " << i;
+    ASSERT_EQ(a.masks()[i], b.masks()[i]) << "item " << i;
+    for (std::size_t w = 0; w < a.words_per_symbol(); ++w)
+      ASSERT_EQ(a.symbol(i).rows[w], b.symbol(i).rows[w]) << "item " << i << " word " << w;
+  }
+}
+
+TEST(CudaEncode, BothKernelsAreTheCpuBackend)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(31);
+  for (int v : {1, 5, 9, 10, 19, 20, 26, 27, 33, 40}) {
+    for (auto ecc : {ecc_level::L, ecc_level::H}) {
+      for (int mask : {-1, 6}) {
+        // 2500 codes: several rounds of the grid-stride loop and more than one driver chunk for
+        // the large versions; groups past the end of the batch in the last round.
+        const payloads p = random_payloads(v, ecc, 2500, rng);
+        batch_encode_options o;
+        o.version = v;
+        o.ecc = ecc;
+        o.mask = mask;
+        o.where = backend::cpu;
+        symbol_batch cpu, coop, plain;
+        encode(p.view(), o, cpu);
+        coop.reset(v, ecc, p.view().count);
+        plain.reset(v, ecc, p.view().count);
+        host::encode_cuda(p.view(), o, coop, host::cuda_encode_kernel::cooperative);
+        host::encode_cuda(p.view(), o, plain, host::cuda_encode_kernel::per_thread);
+        SCOPED_TRACE(::testing::Message() << "v" << v << "-" << to_string(ecc) << " mask " << mask);
+        ASSERT_EQ(cpu.status()[2], encode_status::too_long);
+        expect_same(coop, cpu);
+        expect_same(plain, cpu);
+      }
+    }
+  }
+}
+
+TEST(CudaEncode, DeviceEncoderOnDeviceMemoryIsTheCpuBackend)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(32);
+  const int v = 12;
+  const payloads p = random_payloads(v, ecc_level::Q, 777, rng);
+  batch_encode_options o;
+  o.version = v;
+  o.ecc = ecc_level::Q;
+  o.where = backend::cpu;
+  symbol_batch cpu;
+  encode(p.view(), o, cpu);
+
+  const cuda::device_encoder encoder(v, ecc_level::Q);
+  ASSERT_EQ(encoder.words_per_symbol(), cpu.words_per_symbol());
+  const std::uint64_t n = cpu.count();
+  host::device_buffer<std::uint8_t> bytes(p.bytes.size()), masks(n), status(n);
+  host::device_buffer<std::uint64_t> offsets(n + 1), modules(n * cpu.words_per_symbol());
+  QRP_CUDA_TRY(cudaMemcpy(bytes.data(), p.bytes.data(), p.bytes.size(), cudaMemcpyHostToDevice));
+  QRP_CUDA_TRY(cudaMemcpy(offsets.data(), p.offsets.data(), (n + 1) * 8, cudaMemcpyHostToDevice));
+  host::stream_owner stream;
+  const cuda::device_symbols out{modules.data(), masks.data(), reinterpret_cast<encode_status*>(status.data())};
+  ASSERT_EQ(encoder.encode_async({bytes.data(), offsets.data(), n}, -1, out, stream.get()), cudaSuccess);
+  EXPECT_EQ(encoder.encode_async({bytes.data(), offsets.data(), n}, 8, out, stream.get()), cudaErrorInvalidValue);
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream.get()));
+
+  symbol_batch gpu;
+  gpu.reset(v, ecc_level::Q, n);
+  QRP_CUDA_TRY(cudaMemcpy(gpu.modules(), modules.data(), n * cpu.words_per_symbol() * 8, cudaMemcpyDeviceToHost));
+  QRP_CUDA_TRY(cudaMemcpy(gpu.masks(), masks.data(), n, cudaMemcpyDeviceToHost));
+  QRP_CUDA_TRY(cudaMemcpy(gpu.status(), status.data(), n, cudaMemcpyDeviceToHost));
+  expect_same(gpu, cpu);
+}
+
+TEST(CudaEncode, DeviceEncoderWithoutADeviceSaysSo)
+{
+  if (cuda_backend_available()) GTEST_SKIP() << "a CUDA device is present";
+  EXPECT_THROW(cuda::device_encoder(10, ecc_level::M), backend_unavailable);
+  EXPECT_THROW(cuda::device_encoder(41, ecc_level::M), invalid_argument);
+}
+
+}  // namespace
