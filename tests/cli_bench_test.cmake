@@ -79,9 +79,9 @@ function(expect_equal what got want)
 endfunction()
 
 # Checks ${out} as bench --json output: the machine object, and one row per entry of `shapes`
-# ("VERSION-LEVEL-BYTES": BYTES is the byte-mode capacity from ISO 18004 Table 7) for `backend`,
-# in order, with the given mask, threads (or "any") and batch (or "any").
-function(expect_bench_json backend shapes mask threads batch)
+# ("VERSION-LEVEL-BYTES": BYTES is the byte-mode capacity from ISO 18004 Table 7) for `backend`
+# with `data` (host or device), in order, with the given mask, threads (or "any") and batch (or "any").
+function(expect_bench_json backend data shapes mask threads batch)
   foreach(field cpu arch logical_cores date qrplate cuda_available)
     json_get(value machine ${field})
   endforeach()
@@ -98,10 +98,11 @@ function(expect_bench_json backend shapes mask threads batch)
   set(matched 0)
   while(i LESS n)
     json_get(row_backend results ${i} backend)
-    if(row_backend STREQUAL backend)
+    json_get(row_data results ${i} data)
+    if(row_backend STREQUAL backend AND row_data STREQUAL data)
       list(LENGTH shapes want_rows)
       if(NOT matched LESS want_rows)
-        fail("more ${backend} rows than the ${want_rows} shapes asked for")
+        fail("more ${backend} ${data} rows than the ${want_rows} shapes asked for")
       endif()
       list(GET shapes ${matched} shape)
       string(REPLACE "-" ";" parts "${shape}")
@@ -143,25 +144,25 @@ function(expect_bench_json backend shapes mask threads batch)
   endwhile()
   list(LENGTH shapes want_rows)
   if(NOT matched EQUAL want_rows)
-    fail("expected ${want_rows} ${backend} rows, got ${matched}")
+    fail("expected ${want_rows} ${backend} ${data} rows, got ${matched}")
   endif()
 endfunction()
 
 # The quick run, every available backend: 3-L (53 bytes) and 40-L (2953 bytes).
 run(quick ARGS bench --quick --json)
 expect_success()
-expect_bench_json(cpu "3-L-53;40-L-2953" auto any any)
+expect_bench_json(cpu host "3-L-53;40-L-2953" auto any any)
 json_get(cuda machine cuda_available)
 
 # Rows are the shapes, mask, threads and batch asked for, in the order asked.
 run(settings ARGS bench --json --backend cpu --shapes 1-H,7-q,1-H --mask 5 --threads 1 --batch 100 --seconds 0.05)
 expect_success()
-expect_bench_json(cpu "1-H-7;7-Q-86;1-H-7" 5 1 100)
+expect_bench_json(cpu host "1-H-7;7-Q-86;1-H-7" 5 1 100)
 
 # The table: a header naming the machine, a column header, one row per shape.
 run(table ARGS bench --quick --backend cpu --shapes 2-M)
 expect_success()
-if(NOT out MATCHES "^qrplate [^\n]+ bench, [^\n]+ logical cores[^\n]*\nbackend +shape +mask +threads +batch +runs +codes/s[^\n]*\ncpu +2-M +auto +[0-9]+ +[0-9]+ +[0-9]+ +[0-9,]+ +\\([0-9,]+ \\.\\. [0-9,]+\\) +[0-9.]+ [MG]B/s\n$")
+if(NOT out MATCHES "^qrplate [^\n]+ bench, [^\n]+ logical cores[^\n]*\nbackend +shape +mask +threads +data +batch +runs +codes/s[^\n]*\ncpu +2-M +auto +[0-9]+ +host +[0-9]+ +[0-9]+ +[0-9,]+ +\\([0-9,]+ \\.\\. [0-9,]+\\) +[0-9.]+ [MG]B/s\n$")
   fail("unexpected table")
 endif()
 
@@ -169,7 +170,8 @@ endif()
 if(cuda)
   run(cuda ARGS bench --backend cuda --json --shapes 1-L --seconds 0.05)
   expect_success()
-  expect_bench_json(cuda "1-L-17" auto any any)
+  expect_bench_json(cuda host "1-L-17" auto any any)
+  expect_bench_json(cuda device "1-L-17" auto any any)
 else()
   run(cuda_unavailable ARGS bench --backend cuda)
   expect_user_error("cuda")

@@ -133,4 +133,68 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
   for (auto& l : pool) drain(*l);
 }
 
+struct resident_encode::state {
+  cuda::device_encoder encoder;
+  int mask;
+  std::uint64_t count;
+  device_buffer<std::uint8_t> bytes, masks, status;
+  device_buffer<std::uint64_t> offsets, modules;
+  stream_owner stream;
+  cudaEvent_t start = nullptr, stop = nullptr;
+
+  state(const payload_batch_view& p, const batch_encode_options& o)
+      : encoder(o.version, o.ecc),
+        mask(o.mask),
+        count(p.count),
+        bytes(std::max<std::uint64_t>(p.offsets[p.count] - p.offsets[0], 1)),
+        masks(p.count),
+        status(p.count),
+        offsets(p.count + 1),
+        modules(p.count * encoder.words_per_symbol())
+  {
+    std::vector<std::uint64_t> rebased(p.count + 1);
+    for (std::uint64_t i = 0; i <= p.count; ++i) rebased[i] = p.offsets[i] - p.offsets[0];
+    QRP_CUDA_TRY(cudaMemcpy(bytes.data(), p.bytes + p.offsets[0], rebased[p.count], cudaMemcpyHostToDevice));
+    QRP_CUDA_TRY(cudaMemcpy(offsets.data(), rebased.data(), rebased.size() * 8, cudaMemcpyHostToDevice));
+    QRP_CUDA_TRY(cudaEventCreate(&start));
+    QRP_CUDA_TRY(cudaEventCreate(&stop));
+  }
+  ~state()
+  {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+};
+
+resident_encode::resident_encode(const payload_batch_view& payloads, const batch_encode_options& options)
+    : s_(std::make_unique<state>(payloads, options))
+{
+}
+
+resident_encode::~resident_encode() = default;
+
+double resident_encode::run()
+{
+  state& s = *s_;
+  const cudaStream_t stream = s.stream.get();
+  QRP_CUDA_TRY(cudaEventRecord(s.start, stream));
+  QRP_CUDA_TRY(s.encoder.encode_async({s.bytes.data(), s.offsets.data(), s.count}, s.mask,
+                                      {s.modules.data(), s.masks.data(), reinterpret_cast<encode_status*>(s.status.data())},
+                                      stream));
+  QRP_CUDA_TRY(cudaEventRecord(s.stop, stream));
+  QRP_CUDA_TRY(cudaEventSynchronize(s.stop));
+  float ms = 0;
+  QRP_CUDA_TRY(cudaEventElapsedTime(&ms, s.start, s.stop));
+  return ms / 1e3;
+}
+
+std::uint64_t resident_encode::failed() const
+{
+  std::vector<std::uint8_t> status(s_->count);
+  QRP_CUDA_TRY(cudaMemcpy(status.data(), s_->status.data(), s_->count, cudaMemcpyDeviceToHost));
+  std::uint64_t failed = 0;
+  for (std::uint8_t v : status) failed += v != 0;
+  return failed;
+}
+
 }  // namespace qrplate::host

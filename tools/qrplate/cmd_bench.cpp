@@ -32,6 +32,7 @@
 #include "scan/tile_registration.hpp"
 #include "util/parallel_for.hpp"
 #if QRPLATE_WITH_CUDA
+#include "cuda/encode_cuda.hpp"
 #include "cuda/read_codes_cuda.hpp"
 #endif
 
@@ -80,6 +81,7 @@ struct row_result {
   double codes_per_s;  // median of the per-batch rates
   double codes_per_s_min;
   double codes_per_s_max;
+  bool device_resident;  // CUDA: payloads and matrices stay in GPU memory
 };
 
 std::string shape_name(const shape& s)
@@ -279,7 +281,7 @@ std::vector<double> rates_of(const std::vector<double>& times, double items)
 }
 
 row_result run_row(backend where, const shape& s, const bench_args& args, int mask, double seconds,
-                   progress_line& progress, const std::string& label)
+                   progress_line& progress, const std::string& label, bool device_resident)
 {
   batch_encode_options o;
   o.version = s.version;
@@ -292,8 +294,22 @@ row_result run_row(backend where, const shape& s, const bench_args& args, int ma
   payload_pool pool(payload_bytes);
   symbol_batch out;
 
+#if QRPLATE_WITH_CUDA
+  std::unique_ptr<host::resident_encode> resident;  // the batch in GPU memory, for device rows
+  std::uint64_t resident_n = 0;
+#endif
   auto timed_encode = [&](std::uint64_t n) {
     const payload_batch_view v = pool.view(n);
+#if QRPLATE_WITH_CUDA
+    if (device_resident) {
+      if (resident_n != n) {
+        resident.reset();
+        resident = std::make_unique<host::resident_encode>(v, o);
+        resident_n = n;
+      }
+      return resident->run();
+    }
+#endif
     const auto t0 = clock_type::now();
     encode(v, o, out);
     return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -321,7 +337,11 @@ row_result run_row(backend where, const shape& s, const bench_args& args, int ma
   progress.show(label + ": warming up, batch " + std::to_string(batch));
   timed_encode(batch);
   std::uint64_t failed = 0;
-  for (std::uint64_t i = 0; i < batch; ++i) failed += out.status()[i] != encode_status::ok;
+#if QRPLATE_WITH_CUDA
+  if (device_resident) failed = resident->failed();
+#endif
+  if (!device_resident)
+    for (std::uint64_t i = 0; i < batch; ++i) failed += out.status()[i] != encode_status::ok;
   if (failed) {
     throw std::logic_error("bench: " + std::to_string(failed) + " of " + std::to_string(batch) + " payloads of " +
                            std::to_string(payload_bytes) + " bytes did not fit version " + shape_name(s) +
@@ -343,6 +363,7 @@ row_result run_row(backend where, const shape& s, const bench_args& args, int ma
   r.codes_per_s = median_of(rates);
   r.codes_per_s_min = *std::min_element(rates.begin(), rates.end());
   r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
+  r.device_resident = device_resident;
   return r;
 }
 
@@ -412,8 +433,8 @@ void print_table_header(const nlohmann::ordered_json& machine, double seconds)
               machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
               machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
               machine["logical_cores"].get<unsigned>(), seconds);
-  std::printf("%-7s  %-5s  %-4s  %7s  %9s  %5s  %13s  %-29s  %s\n", "backend", "shape", "mask", "threads", "batch",
-              "runs", "codes/s", "(min .. max)", "payload");
+  std::printf("%-7s  %-5s  %-4s  %7s  %-6s  %9s  %5s  %13s  %-29s  %s\n", "backend", "shape", "mask", "threads", "data",
+              "batch", "runs", "codes/s", "(min .. max)", "payload");
   std::fflush(stdout);
 }
 
@@ -421,8 +442,9 @@ void print_table_row(const row_result& r)
 {
   const std::string threads = r.where == backend::cpu ? std::to_string(r.threads) : std::string("-");
   const std::string range = "(" + with_commas(r.codes_per_s_min) + " .. " + with_commas(r.codes_per_s_max) + ")";
-  std::printf("%-7s  %-5s  %-4s  %7s  %9llu  %5d  %13s  %-29s  %s\n", to_string(r.where), shape_name(r.s).c_str(),
-              mask_name(r.mask).c_str(), threads.c_str(), static_cast<unsigned long long>(r.batch), r.runs,
+  std::printf("%-7s  %-5s  %-4s  %7s  %-6s  %9llu  %5d  %13s  %-29s  %s\n", to_string(r.where),
+              shape_name(r.s).c_str(), mask_name(r.mask).c_str(), threads.c_str(), r.device_resident ? "device" : "host",
+              static_cast<unsigned long long>(r.batch), r.runs,
               with_commas(r.codes_per_s).c_str(), range.c_str(),
               (human_bytes(r.codes_per_s * r.payload_bytes) + "/s").c_str());
   std::fflush(stdout);
@@ -436,6 +458,7 @@ nlohmann::ordered_json row_json(const row_result& r)
   j["ecc"] = to_string(r.s.ecc);
   j["mask"] = r.mask < 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(r.mask);
   j["threads"] = r.where == backend::cpu ? nlohmann::ordered_json(r.threads) : nlohmann::ordered_json(nullptr);
+  j["data"] = r.device_resident ? "device" : "host";
   j["batch"] = r.batch;
   j["payload_bytes_per_code"] = r.payload_bytes;
   j["codes_per_s"] = r.codes_per_s;
@@ -682,8 +705,10 @@ void add_bench_command(CLI::App& app)
       "codes; after a warm-up it times batches for --seconds (at least 3) and reports the median of the\n"
       "per-batch rates, with the slowest and fastest batch. codes/s counts whole symbols, mask choice\n"
       "included; payload is codes/s times the bytes one code holds (MB = 10^6 bytes). CPU figures are\n"
-      "host memory to host memory, the way `qrplate encode` uses the encoder. The CUDA backend's rows\n"
-      "(when a device exists) will distinguish device-resident from end-to-end throughput.\n\n"
+      "host memory to host memory (data: host), the way `qrplate encode` uses the encoder. The CUDA\n"
+      "backend (when a device exists) has two rows per shape: data host, through the streaming driver\n"
+      "(PCIe both ways, overlapped), and data device, payloads and matrices already in GPU memory\n"
+      "(the kernel alone, timed with CUDA events).\n\n"
       "Examples:\n"
       "  qrplate bench                                  every backend, default shapes, 1 s per row\n"
       "  qrplate bench --shapes 40-L --threads 1        one core, one shape\n"
@@ -733,18 +758,23 @@ void add_bench_command(CLI::App& app)
     if (!args->json) print_table_header(machine, seconds);
     progress_line progress;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-    const std::size_t total = backends.size() * shapes.size();
+    // CUDA rows come in pairs: host memory to host memory, then data resident on the device.
+    std::size_t total = 0;
+    for (backend where : backends) total += shapes.size() * (where == backend::cuda ? 2 : 1);
     std::size_t done = 0;
     for (backend where : backends) {
       for (const shape& s : shapes) {
-        const std::string label = std::string(to_string(where)) + " " + shape_name(s) + " (" + std::to_string(++done) +
-                                  "/" + std::to_string(total) + ")";
-        const row_result r = run_row(where, s, *args, mask, seconds, progress, label);
-        progress.clear();
-        if (args->json) {
-          rows.push_back(row_json(r));
-        } else {
-          print_table_row(r);
+        for (const bool resident : {false, true}) {
+          if (resident && where != backend::cuda) continue;
+          const std::string label = std::string(to_string(where)) + (resident ? " device " : " ") + shape_name(s) +
+                                    " (" + std::to_string(++done) + "/" + std::to_string(total) + ")";
+          const row_result r = run_row(where, s, *args, mask, seconds, progress, label, resident);
+          progress.clear();
+          if (args->json) {
+            rows.push_back(row_json(r));
+          } else {
+            print_table_row(r);
+          }
         }
       }
     }
