@@ -8,12 +8,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <vector>
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
+#include "qrplate/core/read_cooperative.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
 #if QRPLATE_WITH_CUDA
@@ -176,8 +179,7 @@ TEST(ReadCode, MeasuredMapsRecoverAPoseError)
   EXPECT_EQ(unmeasured_ok, 0u);  // the error is real: without the anchors no code reads
 }
 
-#if QRPLATE_WITH_CUDA
-// A code's GPU outcome and bytes are the CPU's, exactly.
+// A code's GPU (or cooperative) outcome and bytes are the CPU's, exactly.
 void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_bytes, const core::code_outcome& cpu,
                          const std::uint8_t* cpu_bytes, std::size_t i)
 {
@@ -194,7 +196,90 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
     EXPECT_EQ(std::memcmp(gpu_bytes, cpu_bytes, static_cast<std::size_t>(cpu.result.data_length)), 0) << i;
   }
 }
-#endif
+
+// core/read_cooperative.hpp's phases run on the CPU: each phase's threads one after another in a
+// new random order, scratch memory filled with garbage first.
+core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng)
+{
+  auto ws = std::make_unique<core::read_code_workspace>();
+  std::memset(static_cast<void*>(ws.get()), 0xA5, sizeof(core::read_code_workspace));
+  core::plane_fit fit;
+  core::code_outcome outcome;
+  job.ws = ws.get();
+  job.fit = &fit;
+  job.outcome = &outcome;
+  std::vector<int> order(static_cast<std::size_t>(threads));
+  std::iota(order.begin(), order.end(), 0);
+  for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int t : order) core::run_cooperative_read_phase(job, phase, t, threads);
+  }
+  return outcome;
+}
+
+// The cooperative read against read_code: given maps and maps measured from a tile's integral
+// image, at 3 and 1.5 px/module (the bilinear and the depth-weighted samplers), codes partly and
+// wholly outside the image (erasures; no fit), for several group sizes.
+TEST(ReadCode, CooperativeReadIsReadCode)
+{
+  const unsigned seed = 77;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 rng(seed);
+  auto ws = std::make_unique<core::read_code_workspace>();
+  auto measured = std::make_unique<core::code_map>();
+  auto scratch = std::make_unique<core::code_map>();
+  std::vector<std::uint8_t> cpu_bytes(spec::max_data_codewords), coop_bytes(spec::max_data_codewords);
+  int decoded = 0, failed = 0;
+  for (const double px : {3.0, 1.5}) {
+    const int columns = 3;
+    const scan::synthetic_codes r = scan::make_synthetic_codes(10, ecc_level::M, px, columns, 2, 0.7, 2500, 8);
+    const posed_codes p = pose_off(r, 0.4 * r.module_px, -0.3 * r.module_px);
+    std::vector<core::code_map> maps = r.maps;
+    maps.push_back(r.maps[0]);
+    maps.back().base = maps.back().base.shifted(-10, 0);  // partly outside: erasures
+    maps.push_back(r.maps[0]);
+    maps.back().base = maps.back().base.shifted(-1000, 0);  // wholly outside: nothing to fit
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+      for (const bool measure : {false, true}) {
+        double x0 = 0, y0 = 0;
+        if (i < r.maps.size()) code_origin(r, columns, i, x0, y0);
+        if (i == r.maps.size()) x0 = -10;
+        if (i == r.maps.size() + 1) x0 = -1000;
+        const core::code_map* map = &maps[i];
+        if (measure) {
+          core::measure_code_map(p.tile, *r.plan, x0, y0, *measured);
+          map = measured.get();
+        }
+        const core::code_outcome cpu = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, cpu_bytes.data(), *ws);
+        decoded += core::decoded(cpu.result);
+        failed += !core::decoded(cpu.result);
+        for (const int threads : {1, 33, 128}) {
+          core::cooperative_read_job job{};
+          job.plan = r.plan;
+          job.image = r.view();
+          job.map = &maps[i];
+          job.tile = measure ? &p.tile : nullptr;
+          job.x0 = x0;
+          job.y0 = y0;
+          job.measured = scratch.get();
+          job.module_px = r.module_px;
+          job.erasure_threshold = 64;
+          std::fill(coop_bytes.begin(), coop_bytes.end(), std::uint8_t{0x5A});
+          job.out = coop_bytes.data();
+          SCOPED_TRACE(::testing::Message() << px << " px, code " << i << (measure ? " measured" : " given")
+                                            << ", threads " << threads);
+          const core::code_outcome coop = read_cooperatively(job, threads, rng);
+          expect_same_outcome(coop, coop_bytes.data(), cpu, cpu_bytes.data(), i);
+          EXPECT_EQ(coop.levels.known, cpu.levels.known);
+          EXPECT_EQ(coop.levels.known_wrong, cpu.levels.known_wrong);
+          EXPECT_EQ(coop.levels.ok, cpu.levels.ok);
+        }
+      }
+    }
+  }
+  EXPECT_GT(decoded, 20);  // the comparison covers codes that read ...
+  EXPECT_GE(failed, 4);    // ... and codes that do not (wholly outside, at least)
+}
 
 TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
 {
@@ -213,17 +298,20 @@ TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
   origins.push_back(-10);  // a code partly outside the image
   origins.push_back(0);
   const std::size_t count = origins.size() / 2;
-  std::vector<core::code_outcome> gpu(count);
-  std::vector<std::uint8_t> gpu_bytes(count * spec::max_data_codewords);
-  host::measure_and_read_codes_cuda(*r.plan, r.view(), p.tile, origins.data(), count, r.module_px, 64, gpu.data(),
-                                    gpu_bytes.data());
-  auto ws = std::make_unique<core::read_code_workspace>();
-  auto map = std::make_unique<core::code_map>();
-  std::vector<std::uint8_t> bytes(spec::max_data_codewords);
-  for (std::size_t i = 0; i < count; ++i) {
-    core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
-    const core::code_outcome o = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
-    expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
+  for (const auto kernel : {host::cuda_read_kernel::cooperative, host::cuda_read_kernel::per_thread}) {
+    SCOPED_TRACE(kernel == host::cuda_read_kernel::cooperative ? "cooperative kernel" : "per-thread kernel");
+    std::vector<core::code_outcome> gpu(count);
+    std::vector<std::uint8_t> gpu_bytes(count * spec::max_data_codewords);
+    host::measure_and_read_codes_cuda(*r.plan, r.view(), p.tile, origins.data(), count, r.module_px, 64, gpu.data(),
+                                      gpu_bytes.data(), kernel);
+    auto ws = std::make_unique<core::read_code_workspace>();
+    auto map = std::make_unique<core::code_map>();
+    std::vector<std::uint8_t> bytes(spec::max_data_codewords);
+    for (std::size_t i = 0; i < count; ++i) {
+      core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
+      const core::code_outcome o = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, bytes.data(), *ws);
+      expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
+    }
   }
 #else
   GTEST_SKIP() << "built without CUDA";
@@ -238,14 +326,20 @@ TEST(ReadCode, CudaGivesTheCpuOutcomesAndBytes)
   std::vector<core::code_map> maps = r.maps;
   maps.push_back(r.maps[0]);
   maps.back().base = maps.back().base.shifted(-10, 0);  // partly outside: erasures, or a failure
-  std::vector<core::code_outcome> gpu(maps.size());
-  std::vector<std::uint8_t> gpu_bytes(maps.size() * spec::max_data_codewords);
-  host::read_codes_cuda(*r.plan, r.view(), maps.data(), maps.size(), r.module_px, 64, gpu.data(), gpu_bytes.data());
-  auto ws = std::make_unique<core::read_code_workspace>();
-  std::vector<std::uint8_t> bytes(spec::max_data_codewords);
-  for (std::size_t i = 0; i < maps.size(); ++i) {
-    const core::code_outcome o = core::read_code(*r.plan, r.view(), maps[i], r.module_px, 64, bytes.data(), *ws);
-    expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
+  maps.push_back(r.maps[0]);
+  maps.back().base = maps.back().base.shifted(-1000, 0);  // wholly outside: no fit
+  for (const auto kernel : {host::cuda_read_kernel::cooperative, host::cuda_read_kernel::per_thread}) {
+    SCOPED_TRACE(kernel == host::cuda_read_kernel::cooperative ? "cooperative kernel" : "per-thread kernel");
+    std::vector<core::code_outcome> gpu(maps.size());
+    std::vector<std::uint8_t> gpu_bytes(maps.size() * spec::max_data_codewords);
+    host::read_codes_cuda(*r.plan, r.view(), maps.data(), maps.size(), r.module_px, 64, gpu.data(), gpu_bytes.data(),
+                          kernel);
+    auto ws = std::make_unique<core::read_code_workspace>();
+    std::vector<std::uint8_t> bytes(spec::max_data_codewords);
+    for (std::size_t i = 0; i < maps.size(); ++i) {
+      const core::code_outcome o = core::read_code(*r.plan, r.view(), maps[i], r.module_px, 64, bytes.data(), *ws);
+      expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
+    }
   }
 #else
   GTEST_SKIP() << "built without CUDA";

@@ -1,6 +1,7 @@
 // Host glue of the CUDA code reader: one tile and its code maps (or its integral image and the
-// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down. Plain and synchronous; the streaming pipeline of issue #7 (pinned staging, lanes of
-// streams as in encode_cuda.cu) comes with the batched scan reader.
+// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down.
+// Synchronous; the streaming pipeline of issue #7 (pinned staging, lanes of streams as in
+// encode_cuda.cu) comes with the batched scan reader.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
 
@@ -41,7 +42,7 @@ unsigned read_threads(std::size_t count)
 
 void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
                      std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                     std::uint8_t* bytes)
+                     std::uint8_t* bytes, cuda_read_kernel kernel)
 {
   if (count == 0) return;
   const device_buffer<std::uint16_t> d_pixels = upload_image(image, "read_codes_cuda");
@@ -50,14 +51,21 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
   QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   device_buffer<core::code_map> d_maps(count);
   QRP_CUDA_TRY(cudaMemcpy(d_maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
-  const unsigned threads = read_threads(count);
-  device_buffer<core::read_code_workspace> d_ws(threads);
+  const bool plain = kernel == cuda_read_kernel::per_thread;
+  const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
+  device_buffer<core::read_code_workspace> d_ws(workers);
   device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
   device_buffer<core::code_outcome> d_outcomes(count);
   const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
-  kernels::launch_read_codes(d_plan.data(), d_image, d_maps.data(), count, module_px, erasure_threshold, d_ws.data(),
-                             threads, d_bytes.data(), d_outcomes.data(), nullptr);
-  QRP_CUDA_TRY(cudaGetLastError());
+  if (plain) {
+    kernels::launch_read_codes(d_plan.data(), d_image, d_maps.data(), count, module_px, erasure_threshold, d_ws.data(),
+                               workers, d_bytes.data(), d_outcomes.data(), nullptr);
+    QRP_CUDA_TRY(cudaGetLastError());
+  } else {
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan.data(), d_image, d_maps.data(), false, {}, nullptr, count,
+                                                        module_px, erasure_threshold, d_ws.data(), nullptr, workers,
+                                                        d_bytes.data(), d_outcomes.data(), nullptr));
+  }
   QRP_CUDA_TRY(cudaDeviceSynchronize());
   QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));
   QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));
@@ -66,7 +74,7 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
 void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gray_view& image,
                                  const core::tile_anchor_view& tile, const double* origins, std::size_t count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                                 std::uint8_t* bytes)
+                                 std::uint8_t* bytes, cuda_read_kernel kernel)
 {
   if (count == 0) return;
   if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
@@ -80,18 +88,26 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   device_buffer<double> d_origins(2 * count);
   QRP_CUDA_TRY(cudaMemcpy(d_origins.data(), origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice));
-  const unsigned threads = read_threads(count);  // each also with a scratch map (~17 KB)
-  device_buffer<core::read_code_workspace> d_ws(threads);
-  device_buffer<core::code_map> d_maps(threads);
+  const bool plain = kernel == cuda_read_kernel::per_thread;
+  // Each worker (a thread, or a block) also has a scratch map (~17 KB).
+  const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
+  device_buffer<core::read_code_workspace> d_ws(workers);
+  device_buffer<core::code_map> d_maps(workers);
   device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
   device_buffer<core::code_outcome> d_outcomes(count);
   const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
   core::tile_anchor_view d_tile = tile;
   d_tile.iv.sums = d_sums.data();
-  kernels::launch_measure_and_read_codes(d_plan.data(), d_image, d_tile, d_origins.data(), count, module_px,
-                                         erasure_threshold, d_ws.data(), d_maps.data(), threads, d_bytes.data(),
-                                         d_outcomes.data(), nullptr);
-  QRP_CUDA_TRY(cudaGetLastError());
+  if (plain) {
+    kernels::launch_measure_and_read_codes(d_plan.data(), d_image, d_tile, d_origins.data(), count, module_px,
+                                           erasure_threshold, d_ws.data(), d_maps.data(), workers, d_bytes.data(),
+                                           d_outcomes.data(), nullptr);
+    QRP_CUDA_TRY(cudaGetLastError());
+  } else {
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan.data(), d_image, nullptr, true, d_tile, d_origins.data(),
+                                                        count, module_px, erasure_threshold, d_ws.data(), d_maps.data(),
+                                                        workers, d_bytes.data(), d_outcomes.data(), nullptr));
+  }
   QRP_CUDA_TRY(cudaDeviceSynchronize());
   QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));
   QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));

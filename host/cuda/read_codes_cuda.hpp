@@ -1,6 +1,6 @@
 // The CUDA backend of reading codes from a scan tile, seen from plain C++ (no CUDA types here).
-// Issue #7's first piece: the per-code core (core/read_code.hpp) on the GPU for codes wholly
-// inside one tile, whose maps the host measured. Compiled in CI; not yet run on a GPU.
+// Issue #7's first pieces: the per-code core (core/read_code.hpp) on the GPU for codes wholly
+// inside one tile, with maps given or measured on the GPU. Compiled in CI; not yet run on a GPU.
 #pragma once
 
 #include <cstddef>
@@ -11,13 +11,17 @@
 
 namespace qrplate::host {
 
+// The kernel behind the calls below: a block per code (core/read_cooperative.hpp), or the plain
+// one thread per code over read_code, kept as its reference on the GPU.
+enum class cuda_read_kernel { cooperative, per_thread };
+
 // Reads `count` codes wholly inside `image` (host pixels) through maps[i]: outcomes[i] and
 // bytes[i * spec::max_data_codewords ...] as core::read_code gives them on the CPU (the same
 // statuses, levels and bytes: the CPU/CUDA identity test holds it to that). Throws
 // host::cuda_error (a qrplate error) when CUDA fails or no device exists.
 void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
                      std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                     std::uint8_t* bytes);
+                     std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
 
 // The anchor search too: code i is the one whose module (0, 0) is plate module (origins[2 i],
 // origins[2 i + 1]); its map is measured on the GPU in `tile` (whose integral image, tile.iv, is
@@ -26,6 +30,6 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
 void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gray_view& image,
                                  const core::tile_anchor_view& tile, const double* origins, std::size_t count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                                 std::uint8_t* bytes);
+                                 std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
 
 }  // namespace qrplate::host

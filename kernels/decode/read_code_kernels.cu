@@ -1,5 +1,7 @@
 #include "decode/read_code_kernels.cuh"
 
+#include <algorithm>
+
 namespace qrplate::kernels {
 namespace {
 
@@ -33,7 +35,62 @@ __global__ void measure_and_read_codes_kernel(const core::version_plan* plan, co
   }
 }
 
+// One code per block and round; every thread reaches every barrier.
+__global__ void read_codes_cooperative_kernel(const core::version_plan* plan, core::gray_view image,
+                                              const core::code_map* maps, bool measure, core::tile_anchor_view tile,
+                                              const double* origins, std::uint64_t count, double module_px,
+                                              std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
+                                              core::code_map* scratch_maps, std::uint8_t* bytes,
+                                              core::code_outcome* outcomes)
+{
+  // Raw storage: plane_fit's member initializers would make a __shared__ declaration a dynamic
+  // initialization, which CUDA does not allow; the fit phase writes it before it is read.
+  __shared__ alignas(core::plane_fit) unsigned char fit_storage[sizeof(core::plane_fit)];
+  auto* fit = reinterpret_cast<core::plane_fit*>(fit_storage);
+  for (std::uint64_t i = blockIdx.x; i < count; i += gridDim.x) {
+    core::cooperative_read_job job{};
+    job.plan = plan;
+    job.image = image;
+    job.map = measure ? nullptr : maps + i;
+    job.tile = measure ? &tile : nullptr;
+    job.x0 = measure ? origins[2 * i] : 0;
+    job.y0 = measure ? origins[2 * i + 1] : 0;
+    job.measured = measure ? scratch_maps + blockIdx.x : nullptr;
+    job.module_px = module_px;
+    job.erasure_threshold = erasure_threshold;
+    job.ws = workspaces + blockIdx.x;
+    job.fit = fit;
+    job.out = bytes + i * spec::max_data_codewords;
+    job.outcome = outcomes + i;
+    for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {
+      core::run_cooperative_read_phase(job, phase, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+      __syncthreads();
+    }
+  }
+}
+
 }  // namespace
+
+unsigned cooperative_read_blocks(std::uint64_t count)
+{
+  // Each block holds a ~210 KB workspace (version 40): a few per SM keep the SMs busy.
+  constexpr std::uint64_t max_blocks = 1024;
+  return static_cast<unsigned>(std::max<std::uint64_t>(1, std::min(count, max_blocks)));
+}
+
+cudaError_t launch_read_codes_cooperative(const core::version_plan* plan, core::gray_view image,
+                                          const core::code_map* maps, bool measure, core::tile_anchor_view tile,
+                                          const double* origins, std::uint64_t count, double module_px,
+                                          std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
+                                          core::code_map* scratch_maps, unsigned blocks, std::uint8_t* bytes,
+                                          core::code_outcome* outcomes, cudaStream_t stream) noexcept
+{
+  if (count == 0 || blocks == 0) return cudaSuccess;
+  read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(
+      plan, image, maps, measure, tile, origins, count, module_px, erasure_threshold, workspaces, scratch_maps, bytes,
+      outcomes);
+  return cudaGetLastError();
+}
 
 void launch_measure_and_read_codes(const core::version_plan* plan, core::gray_view image,
                                    core::tile_anchor_view tile, const double* origins, std::uint64_t count,

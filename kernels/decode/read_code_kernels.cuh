@@ -8,14 +8,15 @@
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
+#include "qrplate/core/read_cooperative.hpp"
 
 namespace qrplate::kernels {
 
 // One thread per code in a grid-stride loop over core::read_code (sampling, threshold plane,
 // Reed-Solomon with erasures) for codes wholly inside one image; thread t uses workspaces[t]
 // (workspace_count of them, a multiple of the block size). bytes: count x
-// spec::max_data_codewords. A first, plain kernel: one thread walks a whole code, so loads are
-// neither coalesced nor shared; a block-per-code fast path is held to it later.
+// spec::max_data_codewords. The plain kernel: one thread walks a whole code, so loads are
+// neither coalesced nor shared; the GPU-side reference of the cooperative kernel below.
 void launch_read_codes(const core::version_plan* plan, core::gray_view image, const core::code_map* maps,
                        std::uint64_t count, double module_px, std::uint8_t erasure_threshold,
                        core::read_code_workspace* workspaces, unsigned workspace_count, std::uint8_t* bytes,
@@ -33,5 +34,19 @@ void launch_measure_and_read_codes(const core::version_plan* plan, core::gray_vi
                                    cudaStream_t stream);
 
 inline constexpr unsigned read_codes_block = 128;
+
+// Cooperative form (core/read_cooperative.hpp): a block of cooperative_read_block threads per
+// code, grid-stride over the codes; block b uses workspaces[b] (and scratch_maps[b] when
+// measuring), so `blocks` of each are needed (cooperative_read_blocks gives the count). With
+// measure, code i's map is measured in `tile` at (origins[2 i], origins[2 i + 1]); else maps[i].
+// Returns the launch's status.
+inline constexpr unsigned cooperative_read_block = 128;
+unsigned cooperative_read_blocks(std::uint64_t count);  // blocks worth launching for count codes (>= 1)
+cudaError_t launch_read_codes_cooperative(const core::version_plan* plan, core::gray_view image,
+                                          const core::code_map* maps, bool measure, core::tile_anchor_view tile,
+                                          const double* origins, std::uint64_t count, double module_px,
+                                          std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
+                                          core::code_map* scratch_maps, unsigned blocks, std::uint8_t* bytes,
+                                          core::code_outcome* outcomes, cudaStream_t stream) noexcept;
 
 }  // namespace qrplate::kernels

@@ -62,8 +62,21 @@ QRP_HD inline double interior(double u, double v, double w, double h)
   return a < b ? a : b;
 }
 
-// Samples every module of a size-n code through `map`: values[r * n + c] and valid (1: sampled,
-// 0: too near the image's edge; value 0). Returns the modules sampled.
+// Samples module (r, c) of a size-n code through `map` into values[r * n + c] and valid (1:
+// sampled, 0: too near the image's edge; value 0); reach = sample_reach(module_px). Returns valid.
+QRP_HD inline bool sample_code_module(const gray_view& img, const code_map& map, double module_px, double reach, int n,
+                                      int r, int c, float* values, std::uint8_t* valid)
+{
+  const int k = r * n + c;
+  double u, v;
+  map.apply(c + 0.5, r + 0.5, u, v);
+  const bool inside = interior(u, v, img.width, img.height) > reach;
+  valid[k] = inside ? 1 : 0;
+  values[k] = inside ? sample_module_inside(img, u, v, module_px) : 0.0f;
+  return inside;
+}
+
+// Samples every module of a size-n code (sample_code_module). Returns the modules sampled.
 QRP_HD inline int sample_code(const version_plan& plan, const gray_view& img, const code_map& map, double module_px,
                               float* values, std::uint8_t* valid)
 {
@@ -71,15 +84,7 @@ QRP_HD inline int sample_code(const version_plan& plan, const gray_view& img, co
   const double reach = sample_reach(module_px);
   int sampled = 0;
   for (int r = 0; r < n; ++r)
-    for (int c = 0; c < n; ++c) {
-      const int k = r * n + c;
-      double u, v;
-      map.apply(c + 0.5, r + 0.5, u, v);
-      const bool inside = interior(u, v, img.width, img.height) > reach;
-      valid[k] = inside ? 1 : 0;
-      values[k] = inside ? sample_module_inside(img, u, v, module_px) : 0.0f;
-      sampled += inside;
-    }
+    for (int c = 0; c < n; ++c) sampled += sample_code_module(img, map, module_px, reach, n, r, c, values, valid);
   return sampled;
 }
 
@@ -97,15 +102,14 @@ QRP_HD inline bool decoded(const decode_result& r)
          r.status == decode_status::erasure_assisted;
 }
 
-// Thresholds sampled values (threshold_symbol) and decodes them (decode_symbol, modules whose
-// confidence is below erasure_threshold may become erasures). modules, confidence: as
-// threshold_symbol writes them; out: spec::max_data_codewords bytes.
-QRP_HD inline code_outcome decode_sampled(const version_plan& plan, const float* values, const std::uint8_t* valid,
-                                          std::uint8_t erasure_threshold, std::uint64_t* modules,
-                                          std::uint8_t* confidence, std::uint8_t* out, decode_workspace& ws)
+// decode_sampled's second half, on modules already thresholded (levels: what threshold_symbol
+// returned for them).
+QRP_HD inline code_outcome decode_thresholded(const version_plan& plan, const symbol_levels& levels,
+                                              std::uint8_t erasure_threshold, const std::uint64_t* modules,
+                                              const std::uint8_t* confidence, std::uint8_t* out, decode_workspace& ws)
 {
   code_outcome o;
-  o.levels = threshold_symbol(plan, values, valid, modules, confidence);
+  o.levels = levels;
   if (!o.levels.ok) {
     o.result.status = decode_status::failed;
     o.result.error = decode_error::none;
@@ -115,6 +119,17 @@ QRP_HD inline code_outcome decode_sampled(const version_plan& plan, const float*
   o.snr = o.levels.noise > 0 ? (contrast < 0 ? -contrast : contrast) / o.levels.noise : 0;
   o.result = decode_symbol(plan, modules, confidence, erasure_threshold, out, ws);
   return o;
+}
+
+// Thresholds sampled values (threshold_symbol) and decodes them (decode_symbol, modules whose
+// confidence is below erasure_threshold may become erasures). modules, confidence: as
+// threshold_symbol writes them; out: spec::max_data_codewords bytes.
+QRP_HD inline code_outcome decode_sampled(const version_plan& plan, const float* values, const std::uint8_t* valid,
+                                          std::uint8_t erasure_threshold, std::uint64_t* modules,
+                                          std::uint8_t* confidence, std::uint8_t* out, decode_workspace& ws)
+{
+  const symbol_levels levels = threshold_symbol(plan, values, valid, modules, confidence);
+  return decode_thresholded(plan, levels, erasure_threshold, modules, confidence, out, ws);
 }
 
 // Everything one reading of one code needs besides the image (sized for version 40).

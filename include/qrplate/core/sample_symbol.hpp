@@ -389,47 +389,56 @@ struct symbol_levels {
   bool ok = false;            // false: no contrast (blank, or nothing sampled)
 };
 
-// Thresholds the sampled values of one symbol. values: plan.size^2 floats, row-major; valid:
-// null or one byte per module (0 = not sampled: reads as light with confidence 0).
+// The brightness plane of one code, fitted to its known modules (threshold_symbol's first
+// step): value = p[0] + p[1] * x + p[2] * y + p[3] * dark, x and y in [-1, 1].
+struct plane_fit {
+  symbol_levels levels;  // known, and light/dark once solved; noise, known_wrong, ok: finish_levels
+  double p[4] = {0, 0, 0, 0};
+  double half = 0, inv_half = 0;  // module coordinate -> [-1, 1]: (c - half) * inv_half
+  bool solved = false;            // a plane with contrast: modules can be thresholded
+};
+
+// Whether module (r, c) is of known colour for the fit: a function module, format modules excluded.
+QRP_HD inline bool is_known_module(const version_plan& plan, int r, int c)
+{
+  return get_bit(plan.reserved + r * plan.words, c) && !is_format_module(plan.size, r, c);
+}
+
 // Fits value = c0 + cx * x + cy * y + cd * dark over the known modules (function patterns,
 // format modules excluded; x, y in [-1, 1]), so a brightness slope across the code (charging,
 // background tilt) moves the threshold with it, and the sign of cd is the polarity.
-// modules: plan.size rows of plan.words words (1 = milled). confidence: plan.size^2 bytes,
-// 255 * |value - threshold| / (|cd| / 2), capped at 255.
-QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const float* values, const std::uint8_t* valid,
-                                             std::uint64_t* modules, std::uint8_t* confidence)
+QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const float* values, const std::uint8_t* valid)
 {
   const int n = plan.size, w = plan.words;
-  const double half = 0.5 * (n - 1);
+  plane_fit f;
+  f.half = 0.5 * (n - 1);
   // Reciprocals, not divisions, in the loops over every module: three divisions per module were
   // a third of the per-code read time.
-  const double inv_half = 1.0 / half;
+  f.inv_half = 1.0 / f.half;
   // Normal equations of the 4-parameter model.
   double m[4][5] = {};
   int known = 0;
   for (int r = 0; r < n; ++r)
     for (int c = 0; c < n; ++c) {
-      if (!get_bit(plan.reserved + r * w, c) || is_format_module(n, r, c)) continue;
+      if (!is_known_module(plan, r, c)) continue;
       const std::size_t i = static_cast<std::size_t>(r) * n + c;
       if (valid && !valid[i]) continue;
-      const double f[4] = {1.0, (c - half) * inv_half, (r - half) * inv_half, get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+      const double g[4] = {1.0, (c - f.half) * f.inv_half, (r - f.half) * f.inv_half,
+                           get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
       for (int a = 0; a < 4; ++a) {
-        for (int b = 0; b < 4; ++b) m[a][b] += f[a] * f[b];
-        m[a][4] += f[a] * values[i];
+        for (int b = 0; b < 4; ++b) m[a][b] += g[a] * g[b];
+        m[a][4] += g[a] * values[i];
       }
       ++known;
     }
-  symbol_levels lv;
-  lv.known = known;
-  for (int i = 0; i < n * w; ++i) modules[i] = 0;
-  for (int i = 0; i < n * n; ++i) confidence[i] = 0;
-  if (known < 8) return lv;
+  f.levels.known = known;
+  if (known < 8) return f;
   // Gaussian elimination with partial pivoting.
   for (int col = 0; col < 4; ++col) {
     int piv = col;
     for (int r = col + 1; r < 4; ++r)
       if (std::fabs(m[r][col]) > std::fabs(m[piv][col])) piv = r;
-    if (!(std::fabs(m[piv][col]) > 1e-12)) return lv;
+    if (!(std::fabs(m[piv][col]) > 1e-12)) return f;
     for (int k = 0; k < 5; ++k) {
       const double t = m[col][k];
       m[col][k] = m[piv][k];
@@ -437,43 +446,100 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
     }
     for (int r = 0; r < 4; ++r) {
       if (r == col) continue;
-      const double f = m[r][col] / m[col][col];
-      for (int k = col; k < 5; ++k) m[r][k] -= f * m[col][k];
+      const double g = m[r][col] / m[col][col];
+      for (int k = col; k < 5; ++k) m[r][k] -= g * m[col][k];
     }
   }
-  double p[4];
-  for (int i = 0; i < 4; ++i) p[i] = m[i][4] / m[i][i];
-  const double contrast = p[3];  // milled minus film
-  lv.light = static_cast<float>(p[0]);
-  lv.dark = static_cast<float>(p[0] + p[3]);
-  const double halfc = 0.5 * std::fabs(contrast);
-  if (!(halfc > 0)) return lv;
+  for (int i = 0; i < 4; ++i) f.p[i] = m[i][4] / m[i][i];
+  f.levels.light = static_cast<float>(f.p[0]);
+  f.levels.dark = static_cast<float>(f.p[0] + f.p[3]);  // p[3]: milled minus film
+  f.solved = 0.5 * std::fabs(f.p[3]) > 0;
+  return f;
+}
+
+// The threshold along row r (the plane's level halfway between film and milled), and a value's
+// distance above the threshold at column c of that row.
+QRP_HD inline double plane_row_level(const plane_fit& f, int r)
+{
+  return f.p[0] + f.p[2] * ((r - f.half) * f.inv_half) + 0.5 * f.p[3];
+}
+QRP_HD inline double plane_residual(const plane_fit& f, double row_level, int c, float value)
+{
+  return value - (row_level + f.p[1] * ((c - f.half) * f.inv_half));
+}
+
+// Word w of row r of the thresholded modules (1 = milled) of a solved fit, and the confidences of
+// its modules (confidence: the whole symbol's, plan.size^2 bytes). Unsampled modules: 0, 0.
+QRP_HD inline std::uint64_t threshold_word(const version_plan& plan, const plane_fit& f, const float* values,
+                                           const std::uint8_t* valid, int r, int w, std::uint8_t* confidence)
+{
+  const int n = plan.size;
+  const double contrast = f.p[3];
+  const double scale = 255.0 / (0.5 * std::fabs(contrast));
+  const double row_level = plane_row_level(f, r);
+  const int end = 64 * w + 64 < n ? 64 * w + 64 : n;
+  std::uint64_t word = 0;
+  for (int c = 64 * w; c < end; ++c) {
+    const std::size_t i = static_cast<std::size_t>(r) * n + c;
+    if (valid && !valid[i]) {
+      confidence[i] = 0;
+      continue;
+    }
+    const double d = plane_residual(f, row_level, c, values[i]);
+    const bool milled = contrast < 0 ? d < 0 : d > 0;
+    if (milled) word |= std::uint64_t{1} << (c & 63);
+    const double conf = scale * std::fabs(d);
+    confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
+  }
+  return word;
+}
+
+// The fit's noise (RMS residual of the known modules around the two levels) and the known
+// modules read as the wrong colour; levels.ok. A serial sum in row-major order, so that every
+// runner gets the same float.
+QRP_HD inline void finish_levels(const version_plan& plan, plane_fit& f, const float* values, const std::uint8_t* valid)
+{
+  const int n = plan.size, w = plan.words;
+  const double contrast = f.p[3];
   double sse = 0;
   int wrong = 0;
-  const double scale = 255.0 / halfc;
   for (int r = 0; r < n; ++r) {
-    const double row_level = p[0] + p[2] * ((r - half) * inv_half) + 0.5 * contrast;
+    const double row_level = plane_row_level(f, r);
     for (int c = 0; c < n; ++c) {
       const std::size_t i = static_cast<std::size_t>(r) * n + c;
-      if (valid && !valid[i]) continue;
-      const double t = row_level + p[1] * ((c - half) * inv_half);
-      const double d = values[i] - t;
+      if (!is_known_module(plan, r, c) || (valid && !valid[i])) continue;
+      const double d = plane_residual(f, row_level, c, values[i]);
       const bool milled = contrast < 0 ? d < 0 : d > 0;
-      if (milled) modules[r * w + (c >> 6)] |= std::uint64_t{1} << (c & 63);
-      const double conf = scale * std::fabs(d);
-      confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
-      if (get_bit(plan.reserved + r * w, c) && !is_format_module(n, r, c)) {
-        const bool dark = get_bit(plan.base + r * w, c);
-        if (dark != milled) ++wrong;
-        const double e = d - (dark ? 0.5 : -0.5) * contrast;
-        sse += e * e;
-      }
+      const bool dark = get_bit(plan.base + r * w, c);
+      if (dark != milled) ++wrong;
+      const double e = d - (dark ? 0.5 : -0.5) * contrast;
+      sse += e * e;
     }
   }
-  lv.known_wrong = wrong;
-  lv.noise = static_cast<float>(std::sqrt(sse / known));
-  lv.ok = true;
-  return lv;
+  f.levels.known_wrong = wrong;
+  f.levels.noise = static_cast<float>(std::sqrt(sse / f.levels.known));
+  f.levels.ok = true;
+}
+
+// Thresholds the sampled values of one symbol: fit_brightness_plane, threshold_word for every
+// word, finish_levels. values: plan.size^2 floats, row-major; valid: null or one byte per module
+// (0 = not sampled: reads as light with confidence 0). modules: plan.size rows of plan.words
+// words (1 = milled). confidence: plan.size^2 bytes, 255 * |value - threshold| / (|cd| / 2),
+// capped at 255. Without a solved fit, all modules light with confidence 0.
+QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const float* values, const std::uint8_t* valid,
+                                             std::uint64_t* modules, std::uint8_t* confidence)
+{
+  const int n = plan.size, w = plan.words;
+  plane_fit f = fit_brightness_plane(plan, values, valid);
+  if (!f.solved) {
+    for (int i = 0; i < n * w; ++i) modules[i] = 0;
+    for (int i = 0; i < n * n; ++i) confidence[i] = 0;
+    return f.levels;
+  }
+  for (int r = 0; r < n; ++r)
+    for (int k = 0; k < w; ++k) modules[r * w + k] = threshold_word(plan, f, values, valid, r, k, confidence);
+  finish_levels(plan, f, values, valid);
+  return f.levels;
 }
 
 }  // namespace qrplate::core

@@ -1,0 +1,98 @@
+// One code read by a group of threads that cooperate: the GPU fast path of read_code
+// (read_code.hpp), which stays its reference, with the same outcome and bytes bit for bit.
+//
+// Sampling every module is most of a read (five bilinear samples, or a depth-weighted mean, per
+// module), so it is spread over the group, as is thresholding (one matrix word per thread). The
+// steps whose floating-point sums must add up in the CPU's order stay with one thread: the plane
+// fit's normal equations and the noise over the known modules (a few thousand modules at most),
+// and decode_symbol (format, unmasking, Reed-Solomon, segments). Phases:
+//   measure    (optional, one thread) the code's map from its own anchors (measure_code_map)
+//   sample     one module per thread at a time (sample_code_module)
+//   fit        one thread: fit_brightness_plane
+//   threshold  one matrix word per thread (threshold_word; all light without a fit)
+//   decode     one thread: finish_levels, decode_thresholded
+// Phases are separated by barriers. The tests run the phases on the CPU one thread after another
+// in shuffled orders and hold the outcome and bytes to read_code.
+#pragma once
+
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/code_anchors.hpp"
+#include "qrplate/core/read_code.hpp"
+#include "qrplate/core/sample_symbol.hpp"
+#include "qrplate/core/version_plan.hpp"
+
+namespace qrplate::core {
+
+struct cooperative_read_job {
+  const version_plan* plan;
+  gray_view image;
+  const code_map* map;            // the code's map, when given (tile == nullptr)
+  const tile_anchor_view* tile;   // else: measure the map in this tile (its integral image) ...
+  double x0, y0;                  // ... for the code whose module (0, 0) is plate module (x0, y0)
+  code_map* measured;             // ... into this scratch map
+  double module_px;
+  std::uint8_t erasure_threshold;
+  read_code_workspace* ws;  // the group's scratch (values, valid, confidence, modules, decode)
+  plane_fit* fit;           // shared by the group
+  std::uint8_t* out;        // spec::max_data_codewords bytes
+  code_outcome* outcome;
+};
+
+enum cooperative_read_phase : int {
+  read_phase_measure,
+  read_phase_sample,
+  read_phase_fit,
+  read_phase_threshold,
+  read_phase_decode,
+  cooperative_read_phase_count
+};
+
+// Thread t of `threads` runs its share of one phase. Every thread of the group must run every
+// phase, in order, with a barrier between phases.
+QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, int phase, int t, int threads)
+{
+  const version_plan& plan = *job.plan;
+  read_code_workspace& ws = *job.ws;
+  const int n = plan.size, W = plan.words;
+  switch (phase) {
+    case read_phase_measure:
+      if (job.tile && t == 0) measure_code_map(*job.tile, plan, job.x0, job.y0, *job.measured);
+      return;
+    case read_phase_sample: {
+      const code_map& map = job.tile ? *job.measured : *job.map;
+      const double reach = sample_reach(job.module_px);
+      for (int k = t; k < n * n; k += threads)
+        sample_code_module(job.image, map, job.module_px, reach, n, k / n, k % n, ws.values, ws.valid);
+      return;
+    }
+    case read_phase_fit:
+      if (t == 0) *job.fit = fit_brightness_plane(plan, ws.values, ws.valid);
+      return;
+    case read_phase_threshold: {
+      const plane_fit& f = *job.fit;
+      for (int idx = t; idx < n * W; idx += threads) {
+        const int r = idx / W, w = idx % W;
+        if (f.solved) {
+          ws.modules[idx] = threshold_word(plan, f, ws.values, ws.valid, r, w, ws.confidence);
+        } else {
+          ws.modules[idx] = 0;
+          for (int c = 64 * w; c < 64 * w + 64 && c < n; ++c) ws.confidence[r * n + c] = 0;
+        }
+      }
+      return;
+    }
+    case read_phase_decode: {
+      if (t != 0) return;
+      plane_fit f = *job.fit;
+      if (f.solved) finish_levels(plan, f, ws.values, ws.valid);
+      *job.outcome = decode_thresholded(plan, f.levels, job.erasure_threshold, ws.modules, ws.confidence, job.out,
+                                        ws.decode);
+      return;
+    }
+    default: return;
+  }
+}
+
+}  // namespace qrplate::core
