@@ -28,6 +28,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/encode_cuda.hpp"
+#include "cuda_bench_common.hpp"
 #include "encode/encode_kernels.cuh"
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/cuda/device_encoder.hpp"
@@ -37,6 +38,8 @@
 namespace {
 
 using namespace qrplate;
+using bench::skip_without_device;
+using bench::time_on_stream;
 
 struct shape {
   int version;
@@ -75,35 +78,6 @@ void set_counters(benchmark::State& state, std::uint64_t codes_per_iteration, st
   const auto codes = state.iterations() * static_cast<benchmark::IterationCount>(codes_per_iteration);
   state.SetItemsProcessed(codes);
   state.SetBytesProcessed(codes * static_cast<benchmark::IterationCount>(payload_size));
-}
-
-bool skip_without_device(benchmark::State& state)
-{
-  if (cuda_backend_available()) return false;
-  state.SkipWithError("no CUDA device");
-  return true;
-}
-
-// Times one stream-ordered call per iteration with CUDA events.
-template <typename Enqueue>
-void time_on_stream(benchmark::State& state, cudaStream_t stream, Enqueue enqueue)
-{
-  cudaEvent_t start, stop;
-  QRP_CUDA_TRY(cudaEventCreate(&start));
-  QRP_CUDA_TRY(cudaEventCreate(&stop));
-  enqueue();  // warm-up
-  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
-  for (auto _ : state) {
-    QRP_CUDA_TRY(cudaEventRecord(start, stream));
-    enqueue();
-    QRP_CUDA_TRY(cudaEventRecord(stop, stream));
-    QRP_CUDA_TRY(cudaEventSynchronize(stop));
-    float ms = 0;
-    QRP_CUDA_TRY(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms / 1e3);
-  }
-  QRP_CUDA_TRY(cudaEventDestroy(start));
-  QRP_CUDA_TRY(cudaEventDestroy(stop));
 }
 
 void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel)
@@ -166,32 +140,6 @@ void bm_host(benchmark::State& state, shape s, backend where, host::cuda_encode_
   }
 }
 
-enum class copy_kind { device_to_device, host_to_device_pinned, host_to_device_pageable };
-
-void bm_copy(benchmark::State& state, copy_kind kind)
-{
-  if (skip_without_device(state)) return;
-  try {
-    const std::size_t bytes = kind == copy_kind::device_to_device ? (1u << 30) : (256u << 20);
-    host::device_buffer<std::uint8_t> dst(bytes), src(kind == copy_kind::device_to_device ? bytes : 0);
-    host::pinned_buffer<std::uint8_t> pinned(kind == copy_kind::host_to_device_pinned ? bytes : 0);
-    std::vector<std::uint8_t> pageable(kind == copy_kind::host_to_device_pageable ? bytes : 0, 1);
-    const void* from = kind == copy_kind::device_to_device
-                           ? static_cast<const void*>(src.data())
-                           : (kind == copy_kind::host_to_device_pinned ? static_cast<const void*>(pinned.data())
-                                                                       : static_cast<const void*>(pageable.data()));
-    if (pinned.size()) std::memset(pinned.data(), 1, bytes);
-    host::stream_owner stream;
-    const cudaMemcpyKind how = kind == copy_kind::device_to_device ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice;
-    time_on_stream(state, stream.get(),
-                   [&] { QRP_CUDA_TRY(cudaMemcpyAsync(dst.data(), from, bytes, how, stream.get())); });
-    const auto moved = state.iterations() * static_cast<benchmark::IterationCount>(bytes);
-    state.SetBytesProcessed(kind == copy_kind::device_to_device ? 2 * moved : moved);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-  }
-}
-
 bool register_all()
 {
   using K = host::cuda_encode_kernel;
@@ -208,11 +156,7 @@ bool register_all()
                                  K::cooperative)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("BM_cuda_copy/device_to_device", bm_copy, copy_kind::device_to_device)->UseManualTime();
-  benchmark::RegisterBenchmark("BM_cuda_copy/host_to_device_pinned", bm_copy, copy_kind::host_to_device_pinned)
-      ->UseManualTime();
-  benchmark::RegisterBenchmark("BM_cuda_copy/host_to_device_pageable", bm_copy, copy_kind::host_to_device_pageable)
-      ->UseManualTime();
+  bench::register_copy_rows();
   return true;
 }
 

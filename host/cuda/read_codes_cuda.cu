@@ -113,4 +113,80 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));
 }
 
+struct resident_read::state {
+  std::size_t count;
+  double module_px;
+  std::uint8_t erasure_threshold;
+  device_buffer<std::uint16_t> pixels;
+  core::gray_view image;
+  device_buffer<core::version_plan> plan{1};
+  device_buffer<core::code_map> maps;
+  device_buffer<core::read_code_workspace> ws;
+  device_buffer<std::uint8_t> bytes;
+  device_buffer<core::code_outcome> outcomes;
+  stream_owner stream;
+  cudaEvent_t start = nullptr, stop = nullptr;
+
+  ~state()
+  {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+};
+
+resident_read::resident_read(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
+                             std::size_t count, double module_px, std::uint8_t erasure_threshold)
+    : s_(std::make_unique<state>())
+{
+  state& s = *s_;
+  s.count = count;
+  s.module_px = module_px;
+  s.erasure_threshold = erasure_threshold;
+  s.pixels = upload_image(image, "resident_read");
+  s.image = core::gray_view{s.pixels.data(), image.width, image.height, static_cast<std::size_t>(image.width)};
+  QRP_CUDA_TRY(cudaMemcpy(s.plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
+  s.maps = device_buffer<core::code_map>(count);
+  QRP_CUDA_TRY(cudaMemcpy(s.maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
+  s.ws = device_buffer<core::read_code_workspace>(std::max<std::size_t>(read_threads(count),
+                                                                        kernels::cooperative_read_blocks(count)));
+  s.bytes = device_buffer<std::uint8_t>(count * spec::max_data_codewords);
+  s.outcomes = device_buffer<core::code_outcome>(count);
+  QRP_CUDA_TRY(cudaEventCreate(&s.start));
+  QRP_CUDA_TRY(cudaEventCreate(&s.stop));
+}
+
+resident_read::~resident_read() = default;
+
+double resident_read::run(cuda_read_kernel kernel)
+{
+  state& s = *s_;
+  const cudaStream_t stream = s.stream.get();
+  QRP_CUDA_TRY(cudaEventRecord(s.start, stream));
+  if (kernel == cuda_read_kernel::per_thread) {
+    kernels::launch_read_codes(s.plan.data(), s.image, s.maps.data(), s.count, s.module_px, s.erasure_threshold,
+                               s.ws.data(), read_threads(s.count), s.bytes.data(), s.outcomes.data(), stream);
+    QRP_CUDA_TRY(cudaGetLastError());
+  } else {
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(
+        s.plan.data(), s.image, s.maps.data(), false, {}, nullptr, s.count, s.module_px, s.erasure_threshold,
+        s.ws.data(), nullptr, kernels::cooperative_read_blocks(s.count), s.bytes.data(), s.outcomes.data(), stream));
+  }
+  QRP_CUDA_TRY(cudaEventRecord(s.stop, stream));
+  QRP_CUDA_TRY(cudaEventSynchronize(s.stop));
+  float ms = 0;
+  QRP_CUDA_TRY(cudaEventElapsedTime(&ms, s.start, s.stop));
+  return ms / 1e3;
+}
+
+std::size_t resident_read::decoded() const
+{
+  std::vector<core::code_outcome> outcomes(s_->count);
+  QRP_CUDA_TRY(cudaMemcpy(outcomes.data(), s_->outcomes.data(), s_->count * sizeof(core::code_outcome),
+                          cudaMemcpyDeviceToHost));
+  std::size_t n = 0;
+  for (const core::code_outcome& o : outcomes) n += core::decoded(o.result);
+  return n;
+}
+
 }  // namespace qrplate::host
+

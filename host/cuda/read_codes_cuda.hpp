@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
@@ -31,5 +32,23 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
                                  const core::tile_anchor_view& tile, const double* origins, std::size_t count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
                                  std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
+
+// For benchmarks: one image and its codes' maps uploaded once; run() reads every code on the GPU
+// with the data already there and returns the kernel's seconds (CUDA events).
+class resident_read {
+ public:
+  resident_read(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
+                std::size_t count, double module_px, std::uint8_t erasure_threshold);
+  ~resident_read();
+  resident_read(const resident_read&) = delete;
+  resident_read& operator=(const resident_read&) = delete;
+
+  double run(cuda_read_kernel kernel);
+  std::size_t decoded() const;  // codes of the last run whose bytes are their content
+
+ private:
+  struct state;
+  std::unique_ptr<state> s_;
+};
 
 }  // namespace qrplate::host

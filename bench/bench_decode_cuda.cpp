@@ -1,0 +1,187 @@
+// GPU readback throughput beside its limits, in one binary and one run (built with the CUDA
+// backend only; every row skips without a device). The scene: version-LEVEL codes drawn in
+// memory at a known pose (scan::make_synthetic_codes: rotated 0.5 degrees, noise 1/11 of the
+// contrast), about 8,000 px square; every code must read back in the warm-up.
+//
+//   BM_cuda_read_device/v10-M/px:2/cooperative   image and maps in GPU memory, the cooperative
+//                                                read kernel (a block per code); CUDA events
+//   BM_cuda_read_device/v10-M/px:2/per_thread    the same with the one-thread-per-code kernel
+//   BM_cuda_read_host/v10-M/px:2                 read_codes_cuda: image and maps up, results
+//                                                down, per call (wall clock)
+//   BM_cpu_read/v10-M/px:2/threads:all           core::read_code on every core (wall clock)
+//   BM_cuda_tile_passes/v10-M/px:2               registration's passes over every pixel of the
+//                                                image as one tile (host memory to host memory)
+//   BM_cuda_copy/...                             the HBM and PCIe limits (cuda_bench_common.hpp)
+//
+// items_per_second is codes/s; pixels_per_second counts the scan's pixels (the image's pixels
+// per code times codes/s), the unit of the 100 Gpixel/s target.
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cuda/read_codes_cuda.hpp"
+#include "cuda/tile_passes_cuda.hpp"
+#include "cuda_bench_common.hpp"
+#include "qrplate/core/read_code.hpp"
+#include "qrplate/core/tile_passes.hpp"
+#include "scan/synthetic_codes.hpp"
+#include "scan/tile_registration.hpp"
+#include "util/parallel_for.hpp"
+
+namespace {
+
+using namespace qrplate;
+using bench::skip_without_device;
+
+struct shape {
+  int version;
+  ecc_level ecc;
+};
+
+constexpr shape shapes[] = {{10, ecc_level::M}, {40, ecc_level::L}};
+constexpr double pxs[] = {2, 3, 4};
+constexpr std::uint8_t erasure_threshold = 64;
+
+// About 8,000 px square of codes, 2 x 2 to 64 x 64.
+const scan::synthetic_codes& scene(const shape& s, double px)
+{
+  static std::vector<std::pair<std::pair<int, double>, std::unique_ptr<scan::synthetic_codes>>> cache;
+  for (auto& [key, sc] : cache)
+    if (key.first == s.version && key.second == px) return *sc;
+  const double pitch_px = (spec::symbol_size(s.version) + 4) * px;
+  const int side = std::clamp(static_cast<int>(8000 / pitch_px), 2, 64);  // make_synthetic_codes: <= 64
+  cache.emplace_back(std::make_pair(s.version, px),
+                     std::make_unique<scan::synthetic_codes>(
+                         scan::make_synthetic_codes(s.version, s.ecc, px, side, side, 0.5, 2500, 0x7E57)));
+  return *cache.back().second;
+}
+
+void set_counters(benchmark::State& state, const scan::synthetic_codes& sc)
+{
+  const auto codes = state.iterations() * static_cast<benchmark::IterationCount>(sc.maps.size());
+  state.SetItemsProcessed(codes);
+  state.counters["pixels_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(sc.pixel_count()),
+                         benchmark::Counter::kIsRate);
+}
+
+void bm_read_device(benchmark::State& state, shape s, double px, host::cuda_read_kernel kernel)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const scan::synthetic_codes& sc = scene(s, px);
+    host::resident_read reader(*sc.plan, sc.view(), sc.maps.data(), sc.maps.size(), sc.module_px, erasure_threshold);
+    reader.run(kernel);  // warm-up
+    if (reader.decoded() != sc.maps.size()) {
+      state.SkipWithError("not every code read back (a bug in qrplate)");
+      return;
+    }
+    for (auto _ : state) state.SetIterationTime(reader.run(kernel));
+    set_counters(state, sc);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void bm_read_host(benchmark::State& state, shape s, double px)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const scan::synthetic_codes& sc = scene(s, px);
+    std::vector<core::code_outcome> outcomes(sc.maps.size());
+    std::vector<std::uint8_t> bytes(sc.maps.size() * spec::max_data_codewords);
+    for (auto _ : state) {
+      host::read_codes_cuda(*sc.plan, sc.view(), sc.maps.data(), sc.maps.size(), sc.module_px, erasure_threshold,
+                            outcomes.data(), bytes.data());
+      benchmark::DoNotOptimize(bytes.data());
+    }
+    set_counters(state, sc);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void bm_read_cpu(benchmark::State& state, shape s, double px)
+try {
+  const scan::synthetic_codes& sc = scene(s, px);
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::unique_ptr<core::read_code_workspace>> ws;
+  for (unsigned t = 0; t < threads; ++t) ws.push_back(std::make_unique<core::read_code_workspace>());
+  std::vector<core::code_outcome> outcomes(sc.maps.size());
+  std::vector<std::uint8_t> bytes(sc.maps.size() * spec::max_data_codewords);
+  for (auto _ : state) {
+    host::parallel_for(threads, sc.maps.size(), [&](unsigned t, std::size_t i) {
+      outcomes[i] = core::read_code(*sc.plan, sc.view(), sc.maps[i], sc.module_px, erasure_threshold,
+                                    bytes.data() + i * spec::max_data_codewords, *ws[t]);
+    });
+  }
+  set_counters(state, sc);
+  state.counters["threads"] = threads;
+} catch (const std::exception& e) {
+  state.SkipWithError(e.what());
+}
+
+void bm_tile_passes(benchmark::State& state, shape s, double px)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const scan::synthetic_codes& sc = scene(s, px);
+    host::tile_passes_cuda passes;
+    sim::gray_image img;
+    img.width = static_cast<std::uint32_t>(sc.width);
+    img.height = static_cast<std::uint32_t>(sc.height);
+    img.bits = 16;
+    img.pixels = sc.pixels;
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(img, sc.module_px, sums);  // sizes `sums` and gives the shift
+    std::vector<std::uint32_t> candidates[2];
+    for (auto _ : state) {
+      const double contrast =
+          passes.integral_and_contrast(sc.pixels.data(), sc.width, sc.height, shift, sc.module_px, sums.data());
+      passes.finder_candidates(sc.module_px, static_cast<float>(0.5 * contrast), 0, candidates);
+      benchmark::DoNotOptimize(candidates[0].data());
+    }
+    const auto codes = state.iterations() * static_cast<benchmark::IterationCount>(sc.maps.size());
+    state.SetItemsProcessed(codes);
+    state.counters["pixels_per_second"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(sc.pixel_count()),
+                           benchmark::Counter::kIsRate);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+bool register_all()
+{
+  using K = host::cuda_read_kernel;
+  for (const shape& s : shapes) {
+    for (const double px : pxs) {
+      const std::string name = "/v" + std::to_string(s.version) + "-" + to_string(s.ecc) + "/px:" +
+                               std::to_string(static_cast<int>(px));
+      benchmark::RegisterBenchmark(("BM_cuda_read_device" + name + "/cooperative").c_str(), bm_read_device, s, px,
+                                   K::cooperative)
+          ->UseManualTime();
+      benchmark::RegisterBenchmark(("BM_cuda_read_device" + name + "/per_thread").c_str(), bm_read_device, s, px,
+                                   K::per_thread)
+          ->UseManualTime();
+      benchmark::RegisterBenchmark(("BM_cuda_read_host" + name).c_str(), bm_read_host, s, px)->UseRealTime();
+      benchmark::RegisterBenchmark(("BM_cpu_read" + name + "/threads:all").c_str(), bm_read_cpu, s, px)->UseRealTime();
+      benchmark::RegisterBenchmark(("BM_cuda_tile_passes" + name).c_str(), bm_tile_passes, s, px)->UseRealTime();
+    }
+  }
+  bench::register_copy_rows();
+  return true;
+}
+
+[[maybe_unused]] const bool registered = register_all();
+
+}  // namespace
+
+BENCHMARK_MAIN();
