@@ -27,22 +27,9 @@ inline bool skip_without_device(benchmark::State& state)
 template <typename Enqueue>
 void time_on_stream(benchmark::State& state, cudaStream_t stream, Enqueue enqueue)
 {
-  cudaEvent_t start, stop;
-  QRP_CUDA_TRY(cudaEventCreate(&start));
-  QRP_CUDA_TRY(cudaEventCreate(&stop));
-  enqueue();  // warm-up
-  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
-  for (auto _ : state) {
-    QRP_CUDA_TRY(cudaEventRecord(start, stream));
-    enqueue();
-    QRP_CUDA_TRY(cudaEventRecord(stop, stream));
-    QRP_CUDA_TRY(cudaEventSynchronize(stop));
-    float ms = 0;
-    QRP_CUDA_TRY(cudaEventElapsedTime(&ms, start, stop));
-    state.SetIterationTime(ms / 1e3);
-  }
-  QRP_CUDA_TRY(cudaEventDestroy(start));
-  QRP_CUDA_TRY(cudaEventDestroy(stop));
+  host::event_timer timer;
+  timer.seconds(stream, enqueue);  // warm-up
+  for (auto _ : state) state.SetIterationTime(timer.seconds(stream, enqueue));
 }
 
 enum class copy_kind { device_to_device, host_to_device_pinned, host_to_device_pageable };

@@ -92,4 +92,39 @@ class stream_owner {
   cudaStream_t stream_ = nullptr;
 };
 
+// Times stream-ordered work with a pair of CUDA events: seconds between the work's start and end
+// on the stream, without the host's launch overhead.
+class event_timer {
+ public:
+  event_timer()
+  {
+    QRP_CUDA_TRY(cudaEventCreate(&start_));
+    QRP_CUDA_TRY(cudaEventCreate(&stop_));
+  }
+  event_timer(const event_timer&) = delete;
+  event_timer& operator=(const event_timer&) = delete;
+  ~event_timer()
+  {
+    [[maybe_unused]] const cudaError_t a = cudaEventDestroy(start_);
+    [[maybe_unused]] const cudaError_t b = cudaEventDestroy(stop_);
+    assert(a == cudaSuccess && b == cudaSuccess);
+  }
+
+  // enqueue() puts the work on `stream`; waits for it.
+  template <typename Enqueue>
+  double seconds(cudaStream_t stream, Enqueue&& enqueue)
+  {
+    QRP_CUDA_TRY(cudaEventRecord(start_, stream));
+    enqueue();
+    QRP_CUDA_TRY(cudaEventRecord(stop_, stream));
+    QRP_CUDA_TRY(cudaEventSynchronize(stop_));
+    float ms = 0;
+    QRP_CUDA_TRY(cudaEventElapsedTime(&ms, start_, stop_));
+    return ms / 1e3;
+  }
+
+ private:
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+};
+
 }  // namespace qrplate::host

@@ -140,7 +140,7 @@ struct resident_encode::state {
   device_buffer<std::uint8_t> bytes, masks, status;
   device_buffer<std::uint64_t> offsets, modules;
   stream_owner stream;
-  cudaEvent_t start = nullptr, stop = nullptr;
+  event_timer timer;
 
   state(const payload_batch_view& p, const batch_encode_options& o)
       : encoder(o.version, o.ecc),
@@ -156,13 +156,6 @@ struct resident_encode::state {
     for (std::uint64_t i = 0; i <= p.count; ++i) rebased[i] = p.offsets[i] - p.offsets[0];
     QRP_CUDA_TRY(cudaMemcpy(bytes.data(), p.bytes + p.offsets[0], rebased[p.count], cudaMemcpyHostToDevice));
     QRP_CUDA_TRY(cudaMemcpy(offsets.data(), rebased.data(), rebased.size() * 8, cudaMemcpyHostToDevice));
-    QRP_CUDA_TRY(cudaEventCreate(&start));
-    QRP_CUDA_TRY(cudaEventCreate(&stop));
-  }
-  ~state()
-  {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
   }
 };
 
@@ -177,15 +170,11 @@ double resident_encode::run()
 {
   state& s = *s_;
   const cudaStream_t stream = s.stream.get();
-  QRP_CUDA_TRY(cudaEventRecord(s.start, stream));
-  QRP_CUDA_TRY(s.encoder.encode_async({s.bytes.data(), s.offsets.data(), s.count}, s.mask,
-                                      {s.modules.data(), s.masks.data(), reinterpret_cast<encode_status*>(s.status.data())},
-                                      stream));
-  QRP_CUDA_TRY(cudaEventRecord(s.stop, stream));
-  QRP_CUDA_TRY(cudaEventSynchronize(s.stop));
-  float ms = 0;
-  QRP_CUDA_TRY(cudaEventElapsedTime(&ms, s.start, s.stop));
-  return ms / 1e3;
+  return s.timer.seconds(stream, [&] {
+    QRP_CUDA_TRY(s.encoder.encode_async(
+        {s.bytes.data(), s.offsets.data(), s.count}, s.mask,
+        {s.modules.data(), s.masks.data(), reinterpret_cast<encode_status*>(s.status.data())}, stream));
+  });
 }
 
 std::uint64_t resident_encode::failed() const

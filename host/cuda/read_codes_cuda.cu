@@ -125,13 +125,7 @@ struct resident_read::state {
   device_buffer<std::uint8_t> bytes;
   device_buffer<core::code_outcome> outcomes;
   stream_owner stream;
-  cudaEvent_t start = nullptr, stop = nullptr;
-
-  ~state()
-  {
-    if (start) cudaEventDestroy(start);
-    if (stop) cudaEventDestroy(stop);
-  }
+  event_timer timer;
 };
 
 resident_read::resident_read(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
@@ -151,8 +145,6 @@ resident_read::resident_read(const core::version_plan& plan, const core::gray_vi
                                                                         kernels::cooperative_read_blocks(count)));
   s.bytes = device_buffer<std::uint8_t>(count * spec::max_data_codewords);
   s.outcomes = device_buffer<core::code_outcome>(count);
-  QRP_CUDA_TRY(cudaEventCreate(&s.start));
-  QRP_CUDA_TRY(cudaEventCreate(&s.stop));
 }
 
 resident_read::~resident_read() = default;
@@ -161,21 +153,17 @@ double resident_read::run(cuda_read_kernel kernel)
 {
   state& s = *s_;
   const cudaStream_t stream = s.stream.get();
-  QRP_CUDA_TRY(cudaEventRecord(s.start, stream));
-  if (kernel == cuda_read_kernel::per_thread) {
-    kernels::launch_read_codes(s.plan.data(), s.image, s.maps.data(), s.count, s.module_px, s.erasure_threshold,
-                               s.ws.data(), read_threads(s.count), s.bytes.data(), s.outcomes.data(), stream);
-    QRP_CUDA_TRY(cudaGetLastError());
-  } else {
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(
-        s.plan.data(), s.image, s.maps.data(), false, {}, nullptr, s.count, s.module_px, s.erasure_threshold,
-        s.ws.data(), nullptr, kernels::cooperative_read_blocks(s.count), s.bytes.data(), s.outcomes.data(), stream));
-  }
-  QRP_CUDA_TRY(cudaEventRecord(s.stop, stream));
-  QRP_CUDA_TRY(cudaEventSynchronize(s.stop));
-  float ms = 0;
-  QRP_CUDA_TRY(cudaEventElapsedTime(&ms, s.start, s.stop));
-  return ms / 1e3;
+  return s.timer.seconds(stream, [&] {
+    if (kernel == cuda_read_kernel::per_thread) {
+      kernels::launch_read_codes(s.plan.data(), s.image, s.maps.data(), s.count, s.module_px, s.erasure_threshold,
+                                 s.ws.data(), read_threads(s.count), s.bytes.data(), s.outcomes.data(), stream);
+      QRP_CUDA_TRY(cudaGetLastError());
+    } else {
+      QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(
+          s.plan.data(), s.image, s.maps.data(), false, {}, nullptr, s.count, s.module_px, s.erasure_threshold,
+          s.ws.data(), nullptr, kernels::cooperative_read_blocks(s.count), s.bytes.data(), s.outcomes.data(), stream));
+    }
+  });
 }
 
 std::size_t resident_read::decoded() const
