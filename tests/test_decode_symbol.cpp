@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -20,6 +22,7 @@
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/core/bit_writer.hpp"
 #include "qrplate/core/codewords.hpp"
+#include "qrplate/core/decode_cooperative.hpp"
 #include "qrplate/core/decode_symbol.hpp"
 #include "qrplate/core/encode_symbol.hpp"
 #include "qrplate/core/rs_decode.hpp"
@@ -993,6 +996,86 @@ TEST(DecodeSymbol, FormatDamagedInOneCopyDestroyedInTheOther)
   }
   std::cout << "[ format   ] " << tried_second << " of 480 symbols had a junk copy at least as near to a wrong word\n";
   EXPECT_GT(tried_second, 0);  // the fallback to the second reading was exercised
+}
+
+// decode_cooperative.hpp's phases run on the CPU (each phase's threads one after another in a new
+// random order, scratch filled with garbage first), held to decode_symbol on symbols damaged every
+// way the tests above use: errors and erasures up to and past the budget, noise, format copies
+// damaged or destroyed, the plan of another level (no fast clean check), small output buffers.
+TEST(DecodeSymbol, CooperativeDecodeIsDecodeSymbol)
+{
+  const unsigned seed = test_seed();
+  SCOPED_TRACE("QRPLATE_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed + 40);
+  std::mt19937_64 order_rng(seed);
+  auto ws = std::make_unique<core::decode_workspace>();
+  auto state = std::make_unique<core::cooperative_decode_state>();
+  int outcomes[5] = {0, 0, 0, 0, 0};  // ok, corrected, erasure_assisted, failed, bad_format
+  for (int trial = 0; trial < 400; ++trial) {
+    const int v = 1 + static_cast<int>(rng() % 40);
+    const ecc_level e = levels[rng() % 4];
+    damage_plan c = make_case(rng, v, e);
+    const ecc_level plan_ecc = rng() % 3 == 0 ? levels[rng() % 4] : e;
+    const auto& plan = qrplate::host::version_plan_for(v, plan_ecc);
+    const int n = plan.size;
+    auto rows = c.symbol.rows;
+    std::vector<std::uint8_t> conf(static_cast<std::size_t>(n * n), 255);
+    const int mode = trial % 5;
+    if (mode == 1 || mode == 2) {  // codewords damaged per block, up to past the budget, some flagged
+      const int d = spec::ecc_codewords_per_block(e, v), p = core::misdecode_protection(v, e);
+      for (int blk = 0; blk < spec::num_ecc_blocks(e, v); ++blk) {
+        const int k = static_cast<int>(rng() % static_cast<unsigned>(d - p + 3));
+        for (int i : pick(rng, block_length(v, e, blk), k))
+          damage_codeword(rows, plan, interleaved_index(v, e, blk, i), rng, mode == 2 ? &conf : nullptr, 0, 200);
+      }
+    } else if (mode == 3) {  // noise: modules flipped anywhere, format included
+      const int flips = static_cast<int>(rng() % static_cast<unsigned>(n * n / 40 + 1));
+      for (int i = 0; i < flips; ++i) {
+        const int r = static_cast<int>(rng() % n), col = static_cast<int>(rng() % n);
+        set_module(rows, n, r, col, !get_module(rows, n, r, col));
+      }
+    } else if (mode == 4) {  // format: one copy junk, sometimes both
+      write_format_copy(rows, n, static_cast<int>(rng() % 2), rng() & 0x7FFFu);
+      if (rng() % 3 == 0) write_format_copy(rows, n, static_cast<int>(rng() % 2), rng() & 0x7FFFu);
+    }
+    const bool with_conf = rng() % 2 == 0;
+    const std::uint8_t threshold = with_conf ? 128 : 0;
+    const int capacity = rng() % 8 == 0 ? static_cast<int>(c.payload.size() / 2) : core::max_decoded_length;
+    const decoded want = decode(rows, v, plan_ecc, with_conf ? conf.data() : nullptr, threshold, capacity);
+    for (const int threads : {1, 5, 64}) {
+      SCOPED_TRACE(describe(v, e, c.mask) + " trial " + std::to_string(trial) + " mode " + std::to_string(mode) +
+                   " threads " + std::to_string(threads));
+      std::memset(static_cast<void*>(ws.get()), 0xA5, sizeof(core::decode_workspace));
+      std::memset(static_cast<void*>(state.get()), 0xA5, sizeof(core::cooperative_decode_state));
+      bytes content(static_cast<std::size_t>(capacity) + 16, 0xA5);
+      const core::cooperative_decode_job job{&plan, rows.data(), with_conf ? conf.data() : nullptr, threshold,
+                                             content.data(), capacity, ws.get(), state.get()};
+      std::vector<int> order(static_cast<std::size_t>(threads));
+      std::iota(order.begin(), order.end(), 0);
+      for (int phase = 0; phase < core::cooperative_decode_phase_count; ++phase) {
+        std::shuffle(order.begin(), order.end(), order_rng);
+        for (int t : order) core::run_cooperative_decode_phase(job, phase, t, threads);
+      }
+      const decode_result& got = state->result;
+      ASSERT_EQ(status_name(got.status), status_name(want.r.status));
+      ASSERT_EQ(static_cast<int>(got.error), static_cast<int>(want.r.error));
+      ASSERT_EQ(got.ecc, want.r.ecc);
+      ASSERT_EQ(got.mask, want.r.mask);
+      ASSERT_EQ(got.format_distance, want.r.format_distance);
+      ASSERT_EQ(got.corrected_symbols, want.r.corrected_symbols);
+      ASSERT_EQ(got.erasures, want.r.erasures);
+      ASSERT_EQ(got.margin, want.r.margin);
+      ASSERT_EQ(got.data_length, want.r.data_length);
+      ASSERT_EQ(got.eci, want.r.eci);
+      for (int i = capacity; i < capacity + 16; ++i) ASSERT_EQ(content[static_cast<std::size_t>(i)], 0xA5);
+      content.resize(static_cast<std::size_t>(got.data_length));
+      ASSERT_EQ(content, want.content);
+    }
+    const int k = good(want.r.status) ? static_cast<int>(want.r.status) : (want.r.status == decode_status::failed ? 3 : 4);
+    ++outcomes[k < 5 ? k : 4];
+  }
+  // Every kind of outcome was compared.
+  for (int k = 0; k < 5; ++k) EXPECT_GT(outcomes[k], 0) << "outcome kind " << k;
 }
 
 TEST(DecodeSymbol, FormatCopiesDisagreeingAtEqualDistance)

@@ -204,9 +204,12 @@ core::code_outcome read_cooperatively(core::cooperative_read_job job, int thread
   auto ws = std::make_unique<core::read_code_workspace>();
   std::memset(static_cast<void*>(ws.get()), 0xA5, sizeof(core::read_code_workspace));
   core::plane_fit fit;
+  auto decode = std::make_unique<core::cooperative_decode_state>();
+  std::memset(static_cast<void*>(decode.get()), 0xA5, sizeof(core::cooperative_decode_state));
   core::code_outcome outcome;
   job.ws = ws.get();
   job.fit = &fit;
+  job.decode = decode.get();
   job.outcome = &outcome;
   std::vector<int> order(static_cast<std::size_t>(threads));
   std::iota(order.begin(), order.end(), 0);

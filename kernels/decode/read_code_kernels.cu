@@ -43,10 +43,12 @@ __global__ void read_codes_cooperative_kernel(const core::version_plan* plan, co
                                               core::code_map* scratch_maps, std::uint8_t* bytes,
                                               core::code_outcome* outcomes)
 {
-  // Raw storage: plane_fit's member initializers would make a __shared__ declaration a dynamic
+  // Raw storage: the member initializers of these types would make a __shared__ declaration a dynamic
   // initialization, which CUDA does not allow; the fit phase writes it before it is read.
   __shared__ alignas(core::plane_fit) unsigned char fit_storage[sizeof(core::plane_fit)];
+  __shared__ alignas(core::cooperative_decode_state) unsigned char decode_storage[sizeof(core::cooperative_decode_state)];
   auto* fit = reinterpret_cast<core::plane_fit*>(fit_storage);
+  auto* decode = reinterpret_cast<core::cooperative_decode_state*>(decode_storage);
   for (std::uint64_t i = blockIdx.x; i < count; i += gridDim.x) {
     core::cooperative_read_job job{};
     job.plan = plan;
@@ -60,6 +62,7 @@ __global__ void read_codes_cooperative_kernel(const core::version_plan* plan, co
     job.erasure_threshold = erasure_threshold;
     job.ws = workspaces + blockIdx.x;
     job.fit = fit;
+    job.decode = decode;
     job.out = bytes + i * spec::max_data_codewords;
     job.outcome = outcomes + i;
     for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {

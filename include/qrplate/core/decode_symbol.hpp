@@ -171,29 +171,34 @@ QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, forma
 // codewords[] (interleaved order; remainder bits ignored). Only data modules are read, where
 // plan.mask_rows[mask] is the mask pattern whatever plan.ecc is (its format bits lie on
 // function modules), so the plan of any level of this version serves.
+// Codeword cw (placement order) of the symbol unmasked by `overlay` (plan.mask_rows[mask]).
+QRP_HD inline std::uint8_t extract_codeword(const version_plan& plan, const std::uint64_t* modules,
+                                            const std::uint64_t* overlay, int cw)
+{
+  const int shift = plan.slot_shift[cw];
+  unsigned byte = 0;
+  if (shift >= 0) {  // a 2-wide, 4-high block: two bits from each of four words
+    const int first = plan.slot_first[cw], step = plan.slot_step[cw];
+    for (int t = 0; t < 4; ++t) {
+      const int i = first + t * step;
+      byte = (byte << 2) | static_cast<unsigned>(((modules[i] ^ overlay[i]) >> shift) & 3u);
+    }
+    return static_cast<std::uint8_t>(byte);
+  }
+  for (int t = 0; t < 8; ++t) {
+    const unsigned pos = plan.placement[8 * cw + t];
+    byte = (byte << 1) | static_cast<unsigned>(((modules[pos >> 6] ^ overlay[pos >> 6]) >> (pos & 63)) & 1u);
+  }
+  return static_cast<std::uint8_t>(byte);
+}
+
 QRP_HD inline void extract_codewords(const version_plan& plan, const std::uint64_t* modules, int mask,
                                      std::uint8_t* codewords)
 {
   const std::uint64_t* overlay = plan.mask_rows[mask];
   const int total = plan.layout.total_codewords;
   for (int cw = 0; cw < total; ++cw) {
-    const int shift = plan.slot_shift[cw];
-    if (shift >= 0) {  // a 2-wide, 4-high block: two bits from each of four words
-      const int first = plan.slot_first[cw], step = plan.slot_step[cw];
-      unsigned byte = 0;
-      for (int t = 0; t < 4; ++t) {
-        const int i = first + t * step;
-        byte = (byte << 2) | static_cast<unsigned>(((modules[i] ^ overlay[i]) >> shift) & 3u);
-      }
-      codewords[cw] = static_cast<std::uint8_t>(byte);
-      continue;
-    }
-    unsigned byte = 0;
-    for (int t = 0; t < 8; ++t) {
-      const unsigned pos = plan.placement[8 * cw + t];
-      byte = (byte << 1) | static_cast<unsigned>(((modules[pos >> 6] ^ overlay[pos >> 6]) >> (pos & 63)) & 1u);
-    }
-    codewords[cw] = static_cast<std::uint8_t>(byte);
+    codewords[cw] = extract_codeword(plan, modules, overlay, cw);
   }
 }
 
@@ -215,20 +220,23 @@ QRP_HD inline void extract_codewords_reference(const version_plan& plan, const s
 
 // out[cw] = the least confidence of codeword cw's eight modules (interleaved order).
 // confidence: one byte per module, row-major, size * size.
-QRP_HD inline void codeword_confidence(const version_plan& plan, const std::uint8_t* confidence, std::uint8_t* out)
+QRP_HD inline std::uint8_t codeword_confidence_of(const version_plan& plan, const std::uint8_t* confidence, int cw)
 {
   const int row_bits = 64 * plan.words;
-  const int total = plan.layout.total_codewords;
-  for (int cw = 0; cw < total; ++cw) {
-    std::uint8_t least = 255;
-    for (int t = 0; t < 8; ++t) {
-      const int pos = plan.placement[8 * cw + t];
-      const int row = pos / row_bits, col = pos - row * row_bits;
-      const std::uint8_t c = confidence[row * plan.size + col];
-      if (c < least) least = c;
-    }
-    out[cw] = least;
+  std::uint8_t least = 255;
+  for (int t = 0; t < 8; ++t) {
+    const int pos = plan.placement[8 * cw + t];
+    const int row = pos / row_bits, col = pos - row * row_bits;
+    const std::uint8_t c = confidence[row * plan.size + col];
+    if (c < least) least = c;
   }
+  return least;
+}
+
+QRP_HD inline void codeword_confidence(const version_plan& plan, const std::uint8_t* confidence, std::uint8_t* out)
+{
+  const int total = plan.layout.total_codewords;
+  for (int cw = 0; cw < total; ++cw) out[cw] = codeword_confidence_of(plan, confidence, cw);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,6 +252,17 @@ QRP_HD inline int block_offset(const spec::block_layout& b, int blk)
 QRP_HD inline int block_data_length(const spec::block_layout& b, int blk)
 {
   return blk < b.short_blocks ? b.short_data : b.short_data + 1;
+}
+
+// Where codeword k of the symbol order lands in the block-major buffer of deinterleave (one
+// codeword at a time, for the cooperative decoder; deinterleave is the reference).
+QRP_HD inline int deinterleaved_position(const spec::block_layout& b, int k)
+{
+  const int full = b.short_data * b.blocks;  // data columns every block has
+  if (k < full) return block_offset(b, k % b.blocks) + k / b.blocks;
+  if (k < b.data_codewords) return block_offset(b, b.short_blocks + (k - full)) + b.short_data;
+  const int e = k - b.data_codewords, blk = e % b.blocks;
+  return block_offset(b, blk) + block_data_length(b, blk) + e / b.blocks;
 }
 
 // The inverse of add_ecc_and_interleave's interleaving: codewords[total] in symbol order to
@@ -517,45 +536,48 @@ QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_co
 // ---------------------------------------------------------------------------------------------
 // The whole symbol
 
-// Decodes with one format reading. `use_confidence`: ws.confidence holds the codeword confidences.
-QRP_HD inline decode_result decode_with_format(const version_plan& plan, const std::uint64_t* modules,
-                                               bool use_confidence, std::uint8_t erasure_threshold,
-                                               const format_reading& format, std::uint8_t* out, int out_capacity,
-                                               decode_workspace& ws)
+// One block of decode_with_format in ws.blocks: left alone when the fast check finds it clean
+// (the plan's feedback table, when the plan is of the symbol's level), else corrected in place by
+// the erasure policy. A clean block's outcome is ok with nothing changed or spent.
+QRP_HD inline block_outcome decode_block(const version_plan& plan, const spec::block_layout& b, ecc_level ecc, int blk,
+                                         bool use_confidence, std::uint8_t erasure_threshold, decode_workspace& ws)
 {
-  decode_result result{
-      decode_status::failed, decode_error::reed_solomon, format.ecc, format.mask, format.distance, 0, 0, 0, 0, -1};
-  const spec::block_layout b = spec::make_block_layout(plan.version, format.ecc);
-  const int degree = b.ecc_per_block;
-  const int protection = misdecode_protection(plan.version, format.ecc);
-  result.margin = degree - protection;
+  const int off = block_offset(b, blk);
+  const int len = block_data_length(b, blk);
+  std::uint8_t* block = ws.blocks + off;
+  if (plan.ecc == ecc && block_is_codeword(block, len, plan.rs)) return block_outcome{true, false, 0, 0, 0};
+  return correct_block(block, len + b.ecc_per_block, b.ecc_per_block, misdecode_protection(plan.version, ecc),
+                       use_confidence ? ws.block_confidence + off : nullptr, erasure_threshold);
+}
 
-  extract_codewords(plan, modules, format.mask, ws.codewords);
-  deinterleave(ws.codewords, b, ws.blocks);
-  if (use_confidence) deinterleave(ws.confidence, b, ws.block_confidence);
-  // The plan's feedback table checks clean blocks fast when the plan is of the symbol's level.
-  const bool fast_check = plan.ecc == format.ecc;
-
+// The blocks' outcomes added up in block order, as decode_with_format stops at the first failure.
+struct block_tally {
   bool any_corrected = false, any_erasures = false;
+
+  // Adds block outcome o to result (budget: d - p); false when the block failed.
+  QRP_HD bool add(const block_outcome& o, int budget, decode_result& result)
+  {
+    if (!o.ok) return false;
+    any_corrected |= o.changed > 0;
+    any_erasures |= o.used_erasures;
+    result.corrected_symbols += o.changed;
+    result.erasures += o.erasures;
+    const int left = budget - o.spent;
+    if (left < result.margin) result.margin = left;
+    return true;
+  }
+};
+
+// After every block is ok: the data codewords in order, the segment parser, the status.
+QRP_HD inline decode_result finish_decode(const version_plan& plan, const spec::block_layout& b,
+                                          const block_tally& tally, std::uint8_t* out, int out_capacity,
+                                          decode_workspace& ws, decode_result result)
+{
   int d = 0;  // next data codeword
   for (int blk = 0; blk < b.blocks; ++blk) {
-    const int off = block_offset(b, blk);
-    const int len = block_data_length(b, blk);
-    std::uint8_t* block = ws.blocks + off;
-    if (!(fast_check && block_is_codeword(block, len, plan.rs))) {
-      const block_outcome o = correct_block(block, len + degree, degree, protection,
-                                            use_confidence ? ws.block_confidence + off : nullptr, erasure_threshold);
-      if (!o.ok) return result;
-      any_corrected |= o.changed > 0;
-      any_erasures |= o.used_erasures;
-      result.corrected_symbols += o.changed;
-      result.erasures += o.erasures;
-      const int left = degree - protection - o.spent;
-      if (left < result.margin) result.margin = left;
-    }
-    for (int i = 0; i < len; ++i) ws.data[d++] = block[i];
+    const std::uint8_t* block = ws.blocks + block_offset(b, blk);
+    for (int i = 0, len = block_data_length(b, blk); i < len; ++i) ws.data[d++] = block[i];
   }
-
   const segment_parse parsed = parse_segments(ws.data, b.data_codewords, plan.version, out, out_capacity);
   result.eci = parsed.eci;
   if (parsed.error != decode_error::none) {
@@ -564,9 +586,40 @@ QRP_HD inline decode_result decode_with_format(const version_plan& plan, const s
   }
   result.error = decode_error::none;
   result.data_length = parsed.length;
-  result.status =
-      any_erasures ? decode_status::erasure_assisted : (any_corrected ? decode_status::corrected : decode_status::ok);
+  result.status = tally.any_erasures ? decode_status::erasure_assisted
+                                     : (tally.any_corrected ? decode_status::corrected : decode_status::ok);
   return result;
+}
+
+// The result of decode_with_format before any block is decoded.
+QRP_HD inline decode_result initial_result(const version_plan& plan, const format_reading& format)
+{
+  decode_result result{
+      decode_status::failed, decode_error::reed_solomon, format.ecc, format.mask, format.distance, 0, 0, 0, 0, -1};
+  result.margin = spec::ecc_codewords_per_block(format.ecc, plan.version) - misdecode_protection(plan.version, format.ecc);
+  return result;
+}
+
+// Decodes with one format reading. `use_confidence`: ws.confidence holds the codeword confidences.
+QRP_HD inline decode_result decode_with_format(const version_plan& plan, const std::uint64_t* modules,
+                                               bool use_confidence, std::uint8_t erasure_threshold,
+                                               const format_reading& format, std::uint8_t* out, int out_capacity,
+                                               decode_workspace& ws)
+{
+  decode_result result = initial_result(plan, format);
+  const spec::block_layout b = spec::make_block_layout(plan.version, format.ecc);
+  const int degree = b.ecc_per_block;
+  const int protection = misdecode_protection(plan.version, format.ecc);
+
+  extract_codewords(plan, modules, format.mask, ws.codewords);
+  deinterleave(ws.codewords, b, ws.blocks);
+  if (use_confidence) deinterleave(ws.confidence, b, ws.block_confidence);
+  block_tally tally;
+  for (int blk = 0; blk < b.blocks; ++blk) {
+    const block_outcome o = decode_block(plan, b, format.ecc, blk, use_confidence, erasure_threshold, ws);
+    if (!tally.add(o, degree - protection, result)) return result;
+  }
+  return finish_decode(plan, b, tally, out, out_capacity, ws, result);
 }
 
 // Decodes one sampled symbol.

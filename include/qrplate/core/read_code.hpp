@@ -102,11 +102,9 @@ QRP_HD inline bool decoded(const decode_result& r)
          r.status == decode_status::erasure_assisted;
 }
 
-// decode_sampled's second half, on modules already thresholded (levels: what threshold_symbol
-// returned for them).
-QRP_HD inline code_outcome decode_thresholded(const version_plan& plan, const symbol_levels& levels,
-                                              std::uint8_t erasure_threshold, const std::uint64_t* modules,
-                                              const std::uint8_t* confidence, std::uint8_t* out, decode_workspace& ws)
+// What a code's levels alone say: failed (error none) when there was no contrast, else the SNR;
+// the result is decode_symbol's to fill.
+QRP_HD inline code_outcome levels_outcome(const symbol_levels& levels)
 {
   code_outcome o;
   o.levels = levels;
@@ -117,7 +115,17 @@ QRP_HD inline code_outcome decode_thresholded(const version_plan& plan, const sy
   }
   const float contrast = o.levels.dark - o.levels.light;
   o.snr = o.levels.noise > 0 ? (contrast < 0 ? -contrast : contrast) / o.levels.noise : 0;
-  o.result = decode_symbol(plan, modules, confidence, erasure_threshold, out, ws);
+  return o;
+}
+
+// decode_sampled's second half, on modules already thresholded (levels: what threshold_symbol
+// returned for them).
+QRP_HD inline code_outcome decode_thresholded(const version_plan& plan, const symbol_levels& levels,
+                                              std::uint8_t erasure_threshold, const std::uint64_t* modules,
+                                              const std::uint8_t* confidence, std::uint8_t* out, decode_workspace& ws)
+{
+  code_outcome o = levels_outcome(levels);
+  if (o.levels.ok) o.result = decode_symbol(plan, modules, confidence, erasure_threshold, out, ws);
   return o;
 }
 

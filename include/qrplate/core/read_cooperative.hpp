@@ -2,15 +2,17 @@
 // (read_code.hpp), which stays its reference, with the same outcome and bytes bit for bit.
 //
 // Sampling every module is most of a read (five bilinear samples, or a depth-weighted mean, per
-// module), so it is spread over the group, as is thresholding (one matrix word per thread). The
-// steps whose floating-point sums must add up in the CPU's order stay with one thread: the plane
-// fit's normal equations and the noise over the known modules (a few thousand modules at most),
-// and decode_symbol (format, unmasking, Reed-Solomon, segments). Phases:
+// module), so it is spread over the group, as are thresholding (one matrix word per thread) and
+// the per-codeword and per-block work of decoding (decode_cooperative.hpp). The steps whose
+// floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
+// equations and the noise over the known modules (a few thousand modules at most). Phases:
 //   measure    (optional, one thread) the code's map from its own anchors (measure_code_map)
 //   sample     one module per thread at a time (sample_code_module)
 //   fit        one thread: fit_brightness_plane
 //   threshold  one matrix word per thread (threshold_word; all light without a fit)
-//   decode     one thread: finish_levels, decode_thresholded
+//   levels     one thread: finish_levels
+//   decode     decode_cooperative.hpp's phases (nothing without contrast)
+//   outcome    one thread: levels_outcome and the decode's result
 // Phases are separated by barriers. The tests run the phases on the CPU one thread after another
 // in shuffled orders and hold the outcome and bytes to read_code.
 #pragma once
@@ -19,6 +21,7 @@
 
 #include "qrplate/config.hpp"
 #include "qrplate/core/code_anchors.hpp"
+#include "qrplate/core/decode_cooperative.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/core/version_plan.hpp"
@@ -36,6 +39,7 @@ struct cooperative_read_job {
   std::uint8_t erasure_threshold;
   read_code_workspace* ws;  // the group's scratch (values, valid, confidence, modules, decode)
   plane_fit* fit;           // shared by the group
+  cooperative_decode_state* decode;  // shared by the group
   std::uint8_t* out;        // spec::max_data_codewords bytes
   code_outcome* outcome;
 };
@@ -45,7 +49,9 @@ enum cooperative_read_phase : int {
   read_phase_sample,
   read_phase_fit,
   read_phase_threshold,
-  read_phase_decode,
+  read_phase_levels,
+  read_phase_decode,  // the first of cooperative_decode_phase_count phases
+  read_phase_outcome = read_phase_decode + cooperative_decode_phase_count,
   cooperative_read_phase_count
 };
 
@@ -83,15 +89,21 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
       }
       return;
     }
-    case read_phase_decode: {
+    case read_phase_levels:
+      if (t == 0 && job.fit->solved) finish_levels(plan, *job.fit, ws.values, ws.valid);
+      return;
+    case read_phase_outcome:
       if (t != 0) return;
-      plane_fit f = *job.fit;
-      if (f.solved) finish_levels(plan, f, ws.values, ws.valid);
-      *job.outcome = decode_thresholded(plan, f.levels, job.erasure_threshold, ws.modules, ws.confidence, job.out,
-                                        ws.decode);
+      *job.outcome = levels_outcome(job.fit->levels);
+      if (job.fit->levels.ok) job.outcome->result = job.decode->result;
+      return;
+    default: {
+      if (phase < read_phase_decode || phase >= read_phase_outcome || !job.fit->levels.ok) return;
+      const cooperative_decode_job d{&plan, ws.modules, ws.confidence, job.erasure_threshold,
+                                     job.out, spec::max_data_codewords, &ws.decode, job.decode};
+      run_cooperative_decode_phase(d, phase - read_phase_decode, t, threads);
       return;
     }
-    default: return;
   }
 }
 
