@@ -206,10 +206,13 @@ core::code_outcome read_cooperatively(core::cooperative_read_job job, int thread
   core::plane_fit fit;
   auto decode = std::make_unique<core::cooperative_decode_state>();
   std::memset(static_cast<void*>(decode.get()), 0xA5, sizeof(core::cooperative_decode_state));
+  auto measure = std::make_unique<core::cooperative_measure_state>();
+  std::memset(static_cast<void*>(measure.get()), 0xA5, sizeof(core::cooperative_measure_state));
   core::code_outcome outcome;
   job.ws = ws.get();
   job.fit = &fit;
   job.decode = decode.get();
+  job.measure = measure.get();
   job.outcome = &outcome;
   std::vector<int> order(static_cast<std::size_t>(threads));
   std::iota(order.begin(), order.end(), 0);
@@ -237,20 +240,25 @@ TEST(ReadCode, CooperativeReadIsReadCode)
     const int columns = 3;
     const scan::synthetic_codes r = scan::make_synthetic_codes(10, ecc_level::M, px, columns, 2, 0.7, 2500, 8);
     const posed_codes p = pose_off(r, 0.4 * r.module_px, -0.3 * r.module_px);
+    core::tile_anchor_view wide = p.tile;  // an unconfirmed tile: the finders are looked for farther out first
+    wide.anchor_search_px = 4 * core::anchor_radius(r.module_px);
+    wide.finder_strength = static_cast<float>(0.8 * p.tile.contrast);
     std::vector<core::code_map> maps = r.maps;
     maps.push_back(r.maps[0]);
     maps.back().base = maps.back().base.shifted(-10, 0);  // partly outside: erasures
     maps.push_back(r.maps[0]);
     maps.back().base = maps.back().base.shifted(-1000, 0);  // wholly outside: nothing to fit
     for (std::size_t i = 0; i < maps.size(); ++i) {
-      for (const bool measure : {false, true}) {
+      for (const int how : {0, 1, 2}) {  // map given, measured, measured with the wide finder search
+        const bool measure = how > 0;
+        const core::tile_anchor_view& tile = how == 2 ? wide : p.tile;
         double x0 = 0, y0 = 0;
         if (i < r.maps.size()) code_origin(r, columns, i, x0, y0);
         if (i == r.maps.size()) x0 = -10;
         if (i == r.maps.size() + 1) x0 = -1000;
         const core::code_map* map = &maps[i];
         if (measure) {
-          core::measure_code_map(p.tile, *r.plan, x0, y0, *measured);
+          core::measure_code_map(tile, *r.plan, x0, y0, *measured);
           map = measured.get();
         }
         const core::code_outcome cpu = core::read_code(*r.plan, r.view(), *map, r.module_px, 64, cpu_bytes.data(), *ws);
@@ -261,7 +269,7 @@ TEST(ReadCode, CooperativeReadIsReadCode)
           job.plan = r.plan;
           job.image = r.view();
           job.map = &maps[i];
-          job.tile = measure ? &p.tile : nullptr;
+          job.tile = measure ? &tile : nullptr;
           job.x0 = x0;
           job.y0 = y0;
           job.measured = scratch.get();
@@ -269,9 +277,21 @@ TEST(ReadCode, CooperativeReadIsReadCode)
           job.erasure_threshold = 64;
           std::fill(coop_bytes.begin(), coop_bytes.end(), std::uint8_t{0x5A});
           job.out = coop_bytes.data();
-          SCOPED_TRACE(::testing::Message() << px << " px, code " << i << (measure ? " measured" : " given")
-                                            << ", threads " << threads);
+          SCOPED_TRACE(::testing::Message() << px << " px, code " << i << ", map " << (how ? "measured" : "given")
+                                            << (how == 2 ? " (wide)" : "") << ", threads " << threads);
           const core::code_outcome coop = read_cooperatively(job, threads, rng);
+          if (measure) {  // the map itself is measure_code_map's
+            for (int k = 0; k < 6; ++k) ASSERT_EQ(scratch->base.a[k], measured->base.a[k]);
+            ASSERT_EQ(scratch->anchors, measured->anchors);
+            if (measured->anchors > 0) {
+              ASSERT_EQ(scratch->nodes, measured->nodes);
+              for (int iy = 0; iy < measured->nodes; ++iy)
+                for (int ix = 0; ix < measured->nodes; ++ix) {
+                  ASSERT_EQ(scratch->du[iy][ix], measured->du[iy][ix]);
+                  ASSERT_EQ(scratch->dv[iy][ix], measured->dv[iy][ix]);
+                }
+            }
+          }
           expect_same_outcome(coop, coop_bytes.data(), cpu, cpu_bytes.data(), i);
           EXPECT_EQ(coop.levels.known, cpu.levels.known);
           EXPECT_EQ(coop.levels.known_wrong, cpu.levels.known_wrong);

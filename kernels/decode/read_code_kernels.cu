@@ -44,11 +44,13 @@ __global__ void read_codes_cooperative_kernel(const core::version_plan* plan, co
                                               core::code_outcome* outcomes)
 {
   // Raw storage: the member initializers of these types would make a __shared__ declaration a dynamic
-  // initialization, which CUDA does not allow; the fit phase writes it before it is read.
+  // initialization, which CUDA does not allow; each is written by its phases before it is read.
   __shared__ alignas(core::plane_fit) unsigned char fit_storage[sizeof(core::plane_fit)];
   __shared__ alignas(core::cooperative_decode_state) unsigned char decode_storage[sizeof(core::cooperative_decode_state)];
+  __shared__ alignas(core::cooperative_measure_state) unsigned char measure_storage[sizeof(core::cooperative_measure_state)];
   auto* fit = reinterpret_cast<core::plane_fit*>(fit_storage);
   auto* decode = reinterpret_cast<core::cooperative_decode_state*>(decode_storage);
+  auto* measure_state = reinterpret_cast<core::cooperative_measure_state*>(measure_storage);
   for (std::uint64_t i = blockIdx.x; i < count; i += gridDim.x) {
     core::cooperative_read_job job{};
     job.plan = plan;
@@ -63,6 +65,7 @@ __global__ void read_codes_cooperative_kernel(const core::version_plan* plan, co
     job.ws = workspaces + blockIdx.x;
     job.fit = fit;
     job.decode = decode;
+    job.measure = measure_state;
     job.out = bytes + i * spec::max_data_codewords;
     job.outcome = outcomes + i;
     for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {

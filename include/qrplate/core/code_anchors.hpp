@@ -58,111 +58,188 @@ struct tile_anchor_view {
   float finder_strength = 0;  // the tile's real finders' template response
 };
 
-// The map of the code whose module (0, 0) is plate module (x0, y0), as seen in tile t: t's pose
-// shifted to the code, corrected by the offsets of the code's finder and alignment patterns that
-// answer within ~0.8 module of where the pose puts them (anchors far from the others' median
-// offset are dropped), interpolated on code_map's node grid. anchors = 0 when none answered.
-QRP_HD inline void measure_code_map(const tile_anchor_view& t, const version_plan& plan, double x0, double y0,
-                                    code_map& geo)
+// measure_code_map in pieces, so that the cooperative reader (read_cooperative.hpp) can spread
+// the anchors and the node grid over its threads; measure_code_map runs them in order.
+
+inline constexpr int max_code_anchors = 3 + spec::max_alignment_positions * spec::max_alignment_positions;
+
+// The anchors to look for, in order: the three finders, then the alignment patterns not on a
+// finder, row by row. Anchor k's centre in code modules (x, y).
+QRP_HD inline int code_anchor_count(const version_plan& plan)
+{
+  std::uint8_t pos[spec::max_alignment_positions];
+  const int na = spec::alignment_positions(plan.version, pos);
+  return na > 0 ? na * na : 3;  // na * na - 3 alignment patterns, plus 3 finders
+}
+
+QRP_HD inline void code_anchor_at(const version_plan& plan, int k, double& x, double& y, bool& is_finder)
+{
+  const int n = plan.size;
+  x = y = 0;
+  is_finder = k < 3;
+  if (is_finder) {
+    x = k == 1 ? n - 3.5 : 3.5;
+    y = k == 2 ? n - 3.5 : 3.5;
+    return;
+  }
+  std::uint8_t pos[spec::max_alignment_positions];
+  const int na = spec::alignment_positions(plan.version, pos);
+  int seen = 3;
+  for (int i = 0; i < na; ++i)
+    for (int j = 0; j < na; ++j) {
+      const bool on_finder = (i == 0 && j == 0) || (i == 0 && j == na - 1) || (i == na - 1 && j == 0);
+      if (on_finder || seen++ != k) continue;
+      x = pos[j] + 0.5;
+      y = pos[i] + 0.5;
+      return;
+    }
+}
+
+// How far from its predicted place an anchor may answer (pixels).
+QRP_HD inline int anchor_radius(double module_px) { return static_cast<int>(std::ceil(0.8 * module_px)) + 1; }
+
+// geo.base: t's pose moved to the code's origin. A tile whose place no frame confirmed may be
+// off by more than a module: its codes' own finders are looked for farther out first (the
+// strongest answer wins), and the code's map moves by their mean offset before the usual, tight
+// search of every anchor. geo.anchors = 0.
+QRP_HD inline void code_map_base(const tile_anchor_view& t, const version_plan& plan, double x0, double y0,
+                                 code_map& geo)
 {
   geo.base = t.to_pixel.shifted(x0, y0);
   geo.anchors = 0;
   const int n = plan.size;
   const double m = t.module_px;
   const double w = t.iv.width, h = t.iv.height;
-  const integral_view& iv = t.iv;
-  const int radius = static_cast<int>(std::ceil(0.8 * m)) + 1;
+  const int radius = anchor_radius(m);
+  if (!(t.anchor_search_px > radius && t.finder_strength > 0)) return;
+  const pattern_probe<4> finder_probe(t.iv, m);
+  const float sign = static_cast<float>(t.polarity);
+  auto finder = [&](int px, int py) { return sign * finder_probe(px, py); };
+  double su = 0, sv = 0;
+  int found = 0;
+  const float strong = 0.5f * t.finder_strength;
+  const double corners[3][2] = {{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}};
+  for (const auto& corner : corners) {
+    double u0, v0;
+    geo.base.apply(corner[0], corner[1], u0, v0);
+    if (interior(u0, v0, w, h) < 4.5 * m + 2) continue;
+    double u = u0, v = v0;
+    // Keep the search inside the tile: the template must not hang over an edge.
+    const int edge = static_cast<int>(std::floor(interior(u0, v0, w, h) - 4.5 * m - 2));
+    const int wide = t.anchor_search_px < edge ? t.anchor_search_px : edge;
+    const int r = radius > wide ? radius : wide;
+    if (!find_anchor(finder, u, v, r, strong)) continue;
+    su += u - u0, sv += v - v0;
+    ++found;
+  }
+  if (found > 0) geo.base.a[0] += su / found, geo.base.a[3] += sv / found;
+}
+
+// The offset (du, dv) pixels of the anchor at code module (x, y) from where base puts it, when
+// it answers within anchor_radius with at least 0.3 of the tile's contrast and lies far enough
+// inside the tile.
+QRP_HD inline bool measure_anchor(const tile_anchor_view& t, const affine_map& base, double x, double y, bool is_finder,
+                                  double& du, double& dv)
+{
+  const double m = t.module_px;
+  const int radius = anchor_radius(m);
+  double u0, v0;
+  base.apply(x, y, u0, v0);
+  const double reach = (is_finder ? 4.5 : 2.5) * m + radius + 2;
+  if (interior(u0, v0, t.iv.width, t.iv.height) < reach) return false;
   const float min_response = static_cast<float>(0.3 * t.contrast);
   const float sign = static_cast<float>(t.polarity);
-  constexpr int max_anchors = 3 + spec::max_alignment_positions * spec::max_alignment_positions;
-  double ax[max_anchors], ay[max_anchors], ru[max_anchors], rv[max_anchors];
+  double u = u0, v = v0;
+  bool ok;
+  if (is_finder) {
+    const pattern_probe<4> probe(t.iv, m);
+    ok = find_anchor([&](int px, int py) { return sign * probe(px, py); }, u, v, radius, min_response);
+  } else {
+    const pattern_probe<3> probe(t.iv, m);
+    ok = find_anchor([&](int px, int py) { return sign * probe(px, py); }, u, v, radius, min_response);
+  }
+  if (!ok) return false;
+  du = u - u0, dv = v - v0;
+  return true;
+}
+
+// Anchors that answered, in anchor order: positions (ax, ay) in code modules, offsets (ru, rv).
+struct code_anchor_set {
+  double ax[max_code_anchors], ay[max_code_anchors], ru[max_code_anchors], rv[max_code_anchors];
   int count = 0;
-  const pattern_probe<4> finder_probe(iv, m);
-  const pattern_probe<3> alignment_probe(iv, m);
-  auto finder = [&](int px, int py) { return sign * finder_probe(px, py); };
-  auto alignment = [&](int px, int py) { return sign * alignment_probe(px, py); };
-  auto add = [&](double x, double y, bool is_finder) {
-    double u0, v0;
-    geo.base.apply(x, y, u0, v0);
-    const double reach = (is_finder ? 4.5 : 2.5) * m + radius + 2;
-    if (interior(u0, v0, w, h) < reach) return;
-    double u = u0, v = v0;
-    const bool ok = is_finder ? find_anchor(finder, u, v, radius, min_response)
-                              : find_anchor(alignment, u, v, radius, min_response);
-    if (!ok) return;
-    ax[count] = x, ay[count] = y, ru[count] = u - u0, rv[count] = v - v0;
-    ++count;
-  };
-  // A tile whose place no frame confirmed may be off by more than a module: its codes' own
-  // finders are looked for farther out first (the strongest answer wins), and the code's map
-  // moves by their mean offset before the usual, tight search of every anchor.
-  if (t.anchor_search_px > radius && t.finder_strength > 0) {
-    double su = 0, sv = 0;
-    int found = 0;
-    const float strong = 0.5f * t.finder_strength;
-    const double corners[3][2] = {{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}};
-    for (const auto& corner : corners) {
-      double u0, v0;
-      geo.base.apply(corner[0], corner[1], u0, v0);
-      if (interior(u0, v0, w, h) < 4.5 * m + 2) continue;
-      double u = u0, v = v0;
-      // Keep the search inside the tile: the template must not hang over an edge.
-      const int edge = static_cast<int>(std::floor(interior(u0, v0, w, h) - 4.5 * m - 2));
-      const int wide = t.anchor_search_px < edge ? t.anchor_search_px : edge;
-      const int r = radius > wide ? radius : wide;
-      if (!find_anchor(finder, u, v, r, strong)) continue;
-      su += u - u0, sv += v - v0;
-      ++found;
-    }
-    if (found > 0) geo.base.a[0] += su / found, geo.base.a[3] += sv / found;
+};
+
+// Anchors far from the others' median offset latched onto something else: drops them (from 3
+// anchors up).
+QRP_HD inline void keep_consistent_anchors(code_anchor_set& a, double module_px)
+{
+  if (a.count < 3) return;
+  double mu[max_code_anchors], mv[max_code_anchors];
+  for (int i = 0; i < a.count; ++i) {  // sorted copies (insertion sort: a few dozen values)
+    int k = i;
+    for (; k > 0 && mu[k - 1] > a.ru[i]; --k) mu[k] = mu[k - 1];
+    mu[k] = a.ru[i];
+    k = i;
+    for (; k > 0 && mv[k - 1] > a.rv[i]; --k) mv[k] = mv[k - 1];
+    mv[k] = a.rv[i];
   }
-  add(3.5, 3.5, true);
-  add(n - 3.5, 3.5, true);
-  add(3.5, n - 3.5, true);
-  std::uint8_t pos[spec::max_alignment_positions];
-  const int na = spec::alignment_positions(plan.version, pos);
-  for (int i = 0; i < na; ++i)
-    for (int j = 0; j < na; ++j) {
-      const bool on_finder = (i == 0 && j == 0) || (i == 0 && j == na - 1) || (i == na - 1 && j == 0);
-      if (!on_finder) add(pos[j] + 0.5, pos[i] + 0.5, false);
-    }
-  if (count == 0) return;
-  // Anchors far from the others' median offset latched onto something else: drop them.
-  if (count >= 3) {
-    double mu[max_anchors], mv[max_anchors];
-    for (int i = 0; i < count; ++i) {  // sorted copies (insertion sort: a few dozen values)
-      int k = i;
-      for (; k > 0 && mu[k - 1] > ru[i]; --k) mu[k] = mu[k - 1];
-      mu[k] = ru[i];
-      k = i;
-      for (; k > 0 && mv[k - 1] > rv[i]; --k) mv[k] = mv[k - 1];
-      mv[k] = rv[i];
-    }
-    const double cu = mu[count / 2], cv = mv[count / 2];
-    const double limit = 0.6 * m;
-    int kept = 0;
-    for (int i = 0; i < count; ++i) {
-      const double du = ru[i] - cu, dv = rv[i] - cv;
-      if (du * du + dv * dv <= limit * limit) ax[kept] = ax[i], ay[kept] = ay[i], ru[kept] = ru[i], rv[kept] = rv[i], ++kept;
-    }
-    count = kept;
+  const double cu = mu[a.count / 2], cv = mv[a.count / 2];
+  const double limit = 0.6 * module_px;
+  int kept = 0;
+  for (int i = 0; i < a.count; ++i) {
+    const double du = a.ru[i] - cu, dv = a.rv[i] - cv;
+    if (du * du + dv * dv <= limit * limit)
+      a.ax[kept] = a.ax[i], a.ay[kept] = a.ay[i], a.ru[kept] = a.ru[i], a.rv[kept] = a.rv[i], ++kept;
   }
-  geo.anchors = count;
+  a.count = kept;
+}
+
+// Node grid side of a size-n code's map.
+QRP_HD inline int code_map_nodes(int n)
+{
   const int nodes = (n + code_map::step - 1) / code_map::step + 1;
-  geo.nodes = nodes < code_map::max_nodes ? nodes : code_map::max_nodes;
+  return nodes < code_map::max_nodes ? nodes : code_map::max_nodes;
+}
+
+// The offset at node (ix, iy): the anchors' offsets weighted by 1 / (distance^2 + 9).
+QRP_HD inline void interpolate_node(const code_anchor_set& a, int ix, int iy, code_map& geo)
+{
   const double soft = 9.0;  // (3 modules)^2: how far an anchor's own offset dominates
+  const double x = ix * code_map::step, y = iy * code_map::step;
+  double sw = 0, su = 0, sv = 0;
+  for (int i = 0; i < a.count; ++i) {
+    const double d2 = (x - a.ax[i]) * (x - a.ax[i]) + (y - a.ay[i]) * (y - a.ay[i]);
+    const double wi = 1.0 / (d2 + soft);
+    sw += wi, su += wi * a.ru[i], sv += wi * a.rv[i];
+  }
+  geo.du[iy][ix] = static_cast<float>(sw > 0 ? su / sw : 0);
+  geo.dv[iy][ix] = static_cast<float>(sw > 0 ? sv / sw : 0);
+}
+
+// The map of the code whose module (0, 0) is plate module (x0, y0), as seen in tile t: t's pose
+// shifted to the code (code_map_base), corrected by the offsets of the code's finder and
+// alignment patterns that answer within ~0.8 module of where the pose puts them (anchors far
+// from the others' median offset are dropped), interpolated on code_map's node grid. anchors = 0
+// when none answered.
+QRP_HD inline void measure_code_map(const tile_anchor_view& t, const version_plan& plan, double x0, double y0,
+                                    code_map& geo)
+{
+  code_map_base(t, plan, x0, y0, geo);
+  code_anchor_set a;
+  for (int k = 0, count = code_anchor_count(plan); k < count; ++k) {
+    double x, y, du, dv;
+    bool is_finder;
+    code_anchor_at(plan, k, x, y, is_finder);
+    if (!measure_anchor(t, geo.base, x, y, is_finder, du, dv)) continue;
+    a.ax[a.count] = x, a.ay[a.count] = y, a.ru[a.count] = du, a.rv[a.count] = dv;
+    ++a.count;
+  }
+  if (a.count == 0) return;
+  keep_consistent_anchors(a, t.module_px);
+  geo.anchors = a.count;
+  geo.nodes = code_map_nodes(plan.size);
   for (int iy = 0; iy < geo.nodes; ++iy)
-    for (int ix = 0; ix < geo.nodes; ++ix) {
-      const double x = ix * code_map::step, y = iy * code_map::step;
-      double sw = 0, su = 0, sv = 0;
-      for (int i = 0; i < count; ++i) {
-        const double d2 = (x - ax[i]) * (x - ax[i]) + (y - ay[i]) * (y - ay[i]);
-        const double wi = 1.0 / (d2 + soft);
-        sw += wi, su += wi * ru[i], sv += wi * rv[i];
-      }
-      geo.du[iy][ix] = static_cast<float>(sw > 0 ? su / sw : 0);
-      geo.dv[iy][ix] = static_cast<float>(sw > 0 ? sv / sw : 0);
-    }
+    for (int ix = 0; ix < geo.nodes; ++ix) interpolate_node(a, ix, iy, geo);
 }
 
 }  // namespace qrplate::core

@@ -6,7 +6,9 @@
 // the per-codeword and per-block work of decoding (decode_cooperative.hpp). The steps whose
 // floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
 // equations and the noise over the known modules (a few thousand modules at most). Phases:
-//   measure    (optional, one thread) the code's map from its own anchors (measure_code_map)
+//   measure    (optional) the code's map from its own anchors, measure_code_map in four steps:
+//              the base (one thread), one anchor per thread, the median check (one thread),
+//              one node of the offset grid per thread
 //   sample     one module per thread at a time (sample_code_module)
 //   fit        one thread: fit_brightness_plane
 //   threshold  one matrix word per thread (threshold_word; all light without a fit)
@@ -28,6 +30,13 @@
 
 namespace qrplate::core {
 
+// Shared by the group while it measures a map (~2.6 KB).
+struct cooperative_measure_state {
+  double du[max_code_anchors], dv[max_code_anchors];
+  bool found[max_code_anchors];
+  code_anchor_set kept;
+};
+
 struct cooperative_read_job {
   const version_plan* plan;
   gray_view image;
@@ -40,12 +49,16 @@ struct cooperative_read_job {
   read_code_workspace* ws;  // the group's scratch (values, valid, confidence, modules, decode)
   plane_fit* fit;           // shared by the group
   cooperative_decode_state* decode;  // shared by the group
+  cooperative_measure_state* measure;  // shared by the group (with tile)
   std::uint8_t* out;        // spec::max_data_codewords bytes
   code_outcome* outcome;
 };
 
 enum cooperative_read_phase : int {
-  read_phase_measure,
+  read_phase_measure_base,
+  read_phase_measure_anchors,
+  read_phase_measure_keep,
+  read_phase_measure_nodes,
   read_phase_sample,
   read_phase_fit,
   read_phase_threshold,
@@ -63,9 +76,44 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
   read_code_workspace& ws = *job.ws;
   const int n = plan.size, W = plan.words;
   switch (phase) {
-    case read_phase_measure:
-      if (job.tile && t == 0) measure_code_map(*job.tile, plan, job.x0, job.y0, *job.measured);
+    case read_phase_measure_base:
+      if (job.tile && t == 0) code_map_base(*job.tile, plan, job.x0, job.y0, *job.measured);
       return;
+    case read_phase_measure_anchors: {
+      if (!job.tile) return;
+      cooperative_measure_state& m = *job.measure;
+      for (int k = t, count = code_anchor_count(plan); k < count; k += threads) {
+        double x, y;
+        bool is_finder;
+        code_anchor_at(plan, k, x, y, is_finder);
+        m.found[k] = measure_anchor(*job.tile, job.measured->base, x, y, is_finder, m.du[k], m.dv[k]);
+      }
+      return;
+    }
+    case read_phase_measure_keep: {  // the anchors that answered, in order, as measure_code_map keeps them
+      if (!job.tile || t != 0) return;
+      cooperative_measure_state& m = *job.measure;
+      code_anchor_set& a = m.kept;
+      a.count = 0;
+      for (int k = 0, count = code_anchor_count(plan); k < count; ++k) {
+        if (!m.found[k]) continue;
+        bool is_finder;
+        code_anchor_at(plan, k, a.ax[a.count], a.ay[a.count], is_finder);
+        a.ru[a.count] = m.du[k], a.rv[a.count] = m.dv[k];
+        ++a.count;
+      }
+      if (a.count == 0) return;  // job.measured->anchors stays 0
+      keep_consistent_anchors(a, job.tile->module_px);
+      job.measured->anchors = a.count;
+      job.measured->nodes = code_map_nodes(n);
+      return;
+    }
+    case read_phase_measure_nodes: {
+      if (!job.tile || job.measured->anchors == 0) return;
+      const int nodes = job.measured->nodes;
+      for (int k = t; k < nodes * nodes; k += threads) interpolate_node(job.measure->kept, k % nodes, k / nodes, *job.measured);
+      return;
+    }
     case read_phase_sample: {
       const code_map& map = job.tile ? *job.measured : *job.map;
       const double reach = sample_reach(job.module_px);
