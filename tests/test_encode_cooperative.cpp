@@ -231,6 +231,73 @@ TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
   }
 }
 
+// The barrier executor of encode_cooperative_block on the CPU: the block's threads one after
+// another, in a new random order each time.
+struct shuffled_threads {
+  int threads;
+  std::mt19937_64& rng;
+  template <typename F>
+  void operator()(F&& f)
+  {
+    std::vector<int> order(static_cast<std::size_t>(threads));
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int t : order) f(t);
+  }
+};
+
+// The kernel's whole body (core::encode_cooperative_block) over a small grid, block after block:
+// rounds, groups, shared-memory slices, codes past the end and too-long payloads, against the
+// per-code core.
+TEST(CooperativeEncode, KernelBlocksOverAGridAreTheCore)
+{
+  std::mt19937_64 rng(9);
+  auto ws = std::make_unique<core::encode_workspace>();
+  constexpr int block_threads = 256;
+  for (int v : {1, 10, 40}) {
+    const core::version_plan& plan = host::version_plan_for(v, ecc_level::M);
+    const auto tables = tables_for(plan);
+    const core::cooperative_layout layout = core::make_cooperative_layout(plan);
+    const int cap = max_byte_payload(v, ecc_level::M);
+    std::vector<std::uint8_t> bytes;
+    std::vector<std::uint64_t> offsets{0};
+    const std::uint64_t count = 37;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const int len = i == 5 ? cap + 1 : static_cast<int>(rng() % (cap + 1));
+      for (int k = 0; k < len; ++k) bytes.push_back(static_cast<std::uint8_t>(rng()));
+      offsets.push_back(bytes.size());
+    }
+    const std::size_t stride = words_per_symbol(plan.size);
+    for (int per_code : {32, 64, 256}) {
+      for (unsigned grid : {1u, 3u}) {
+        for (int mask : {core::auto_mask, 4}) {
+          std::vector<std::uint64_t> modules(count * stride, garbage);
+          std::vector<std::uint8_t> masks(count, 0xEE), status(count, 0xEE);
+          const core::cooperative_batch batch{&plan, tables.get(), layout, bytes.data(), offsets.data(), count, mask,
+                                              per_code, modules.data(), masks.data(), status.data()};
+          std::vector<std::uint64_t> shared(static_cast<std::size_t>(block_threads / per_code) * layout.bytes / 8,
+                                            garbage);
+          shuffled_threads exec{block_threads, rng};
+          for (unsigned block = 0; block < grid; ++block)
+            core::encode_cooperative_block(batch, block, grid, block_threads,
+                                           reinterpret_cast<unsigned char*>(shared.data()), exec);
+          for (std::uint64_t i = 0; i < count; ++i) {
+            SCOPED_TRACE(::testing::Message() << "v" << v << " per_code " << per_code << " grid " << grid << " mask "
+                                              << mask << " code " << i);
+            std::vector<std::uint64_t> want(stride);
+            const int used = core::encode_byte_payload(plan, bytes.data() + offsets[i],
+                                                       static_cast<std::uint32_t>(offsets[i + 1] - offsets[i]), mask,
+                                                       *ws, want.data());
+            ASSERT_EQ(status[i], used < 0 ? 1 : 0);
+            ASSERT_EQ(masks[i], used < 0 ? 0 : used);
+            ASSERT_TRUE(std::equal(want.begin(), want.end(), modules.begin() + static_cast<long>(i * stride)));
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(CooperativeEncode, SharedMemoryPerCodeFitsAGpuBlock)
 {
   // Version 40 must fit one thread block's share with room for several blocks per SM.

@@ -197,6 +197,21 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
   }
 }
 
+// The barrier executor of the kernels' block bodies on the CPU: the block's threads one after
+// another, in a new random order each time.
+struct shuffled_threads {
+  int threads;
+  std::mt19937_64& rng;
+  template <typename F>
+  void operator()(F&& f)
+  {
+    std::vector<int> order(static_cast<std::size_t>(threads));
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int t : order) f(t);
+  }
+};
+
 // core/read_cooperative.hpp's phases run on the CPU: each phase's threads one after another in a
 // new random order, scratch memory filled with garbage first.
 core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng)
@@ -302,6 +317,63 @@ TEST(ReadCode, CooperativeReadIsReadCode)
   }
   EXPECT_GT(decoded, 20);  // the comparison covers codes that read ...
   EXPECT_GE(failed, 4);    // ... and codes that do not (wholly outside, at least)
+}
+
+// The kernel's whole body (core::read_cooperative_block) over small grids, block after block,
+// each block's threads one after another in shuffled order: maps given and measured, a code
+// partly outside the image, against read_code.
+TEST(ReadCode, KernelBlocksOverAGridAreReadCode)
+{
+  std::mt19937_64 rng(78);
+  const int columns = 3;
+  const scan::synthetic_codes r = render(columns, 2, 9);
+  const posed_codes p = pose_off(r, 0.5 * r.module_px, 0.3 * r.module_px);
+  std::vector<core::code_map> maps = r.maps;
+  std::vector<double> origins;
+  for (std::size_t i = 0; i < r.maps.size(); ++i) {
+    double x0 = 0, y0 = 0;
+    code_origin(r, columns, i, x0, y0);
+    origins.push_back(x0);
+    origins.push_back(y0);
+  }
+  maps.push_back(r.maps[0]);
+  maps.back().base = maps.back().base.shifted(-10, 0);
+  origins.push_back(-10);
+  origins.push_back(0);
+  const std::size_t count = maps.size();
+  auto cpu_ws = std::make_unique<core::read_code_workspace>();
+  auto map = std::make_unique<core::code_map>();
+  for (const bool measure : {false, true}) {
+    std::vector<core::code_outcome> want(count);
+    std::vector<std::uint8_t> want_bytes(count * spec::max_data_codewords);
+    for (std::size_t i = 0; i < count; ++i) {
+      if (measure) core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
+      want[i] = core::read_code(*r.plan, r.view(), measure ? *map : maps[i], r.module_px, 64,
+                                want_bytes.data() + i * spec::max_data_codewords, *cpu_ws);
+    }
+    for (const unsigned grid : {1u, 3u}) {
+      for (const int block_threads : {128, 33}) {
+        SCOPED_TRACE(::testing::Message() << (measure ? "measured" : "given") << ", grid " << grid << ", threads "
+                                          << block_threads);
+        auto workspaces = std::make_unique<core::read_code_workspace[]>(grid);
+        auto scratch = std::make_unique<core::code_map[]>(grid);
+        auto shared = std::make_unique<core::cooperative_read_shared>();
+        std::memset(static_cast<void*>(shared.get()), 0xA5, sizeof(core::cooperative_read_shared));
+        std::vector<core::code_outcome> got(count);
+        std::vector<std::uint8_t> got_bytes(count * spec::max_data_codewords, 0x5A);
+        const core::cooperative_read_batch batch{r.plan,         r.view(),         maps.data(),     measure,
+                                                 p.tile,         origins.data(),   count,           r.module_px,
+                                                 64,             workspaces.get(), scratch.get(),   got_bytes.data(),
+                                                 got.data()};
+        shuffled_threads exec{block_threads, rng};
+        for (unsigned block = 0; block < grid; ++block)
+          core::read_cooperative_block(batch, block, grid, block_threads, *shared, exec);
+        for (std::size_t i = 0; i < count; ++i)
+          expect_same_outcome(got[i], got_bytes.data() + i * spec::max_data_codewords, want[i],
+                              want_bytes.data() + i * spec::max_data_codewords, i);
+      }
+    }
+  }
 }
 
 TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)

@@ -35,44 +35,25 @@ __global__ void measure_and_read_codes_kernel(const core::version_plan* plan, co
   }
 }
 
-// One code per block and round; every thread reaches every barrier.
-__global__ void read_codes_cooperative_kernel(const core::version_plan* plan, core::gray_view image,
-                                              const core::code_map* maps, bool measure, core::tile_anchor_view tile,
-                                              const double* origins, std::uint64_t count, double module_px,
-                                              std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
-                                              core::code_map* scratch_maps, std::uint8_t* bytes,
-                                              core::code_outcome* outcomes)
-{
-  // Raw storage: the member initializers of these types would make a __shared__ declaration a dynamic
-  // initialization, which CUDA does not allow; each is written by its phases before it is read.
-  __shared__ alignas(core::plane_fit) unsigned char fit_storage[sizeof(core::plane_fit)];
-  __shared__ alignas(core::cooperative_decode_state) unsigned char decode_storage[sizeof(core::cooperative_decode_state)];
-  __shared__ alignas(core::cooperative_measure_state) unsigned char measure_storage[sizeof(core::cooperative_measure_state)];
-  auto* fit = reinterpret_cast<core::plane_fit*>(fit_storage);
-  auto* decode = reinterpret_cast<core::cooperative_decode_state*>(decode_storage);
-  auto* measure_state = reinterpret_cast<core::cooperative_measure_state*>(measure_storage);
-  for (std::uint64_t i = blockIdx.x; i < count; i += gridDim.x) {
-    core::cooperative_read_job job{};
-    job.plan = plan;
-    job.image = image;
-    job.map = measure ? nullptr : maps + i;
-    job.tile = measure ? &tile : nullptr;
-    job.x0 = measure ? origins[2 * i] : 0;
-    job.y0 = measure ? origins[2 * i + 1] : 0;
-    job.measured = measure ? scratch_maps + blockIdx.x : nullptr;
-    job.module_px = module_px;
-    job.erasure_threshold = erasure_threshold;
-    job.ws = workspaces + blockIdx.x;
-    job.fit = fit;
-    job.decode = decode;
-    job.measure = measure_state;
-    job.out = bytes + i * spec::max_data_codewords;
-    job.outcome = outcomes + i;
-    for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {
-      core::run_cooperative_read_phase(job, phase, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
-      __syncthreads();
-    }
+// The barrier executor of core::read_cooperative_block: this thread's part, then the block's
+// barrier.
+struct block_exec {
+  template <typename F>
+  __device__ void operator()(F&& f) const
+  {
+    f(static_cast<int>(threadIdx.x));
+    __syncthreads();
   }
+};
+
+__global__ void read_codes_cooperative_kernel(core::cooperative_read_batch batch)
+{
+  // Raw storage: the member initializers of these types would make a __shared__ declaration a
+  // dynamic initialization, which CUDA does not allow; the phases write each part before reading it.
+  __shared__ alignas(core::cooperative_read_shared) unsigned char storage[sizeof(core::cooperative_read_shared)];
+  block_exec exec;
+  core::read_cooperative_block(batch, blockIdx.x, gridDim.x, static_cast<int>(blockDim.x),
+                               *reinterpret_cast<core::cooperative_read_shared*>(storage), exec);
 }
 
 }  // namespace
@@ -92,9 +73,10 @@ cudaError_t launch_read_codes_cooperative(const core::version_plan* plan, core::
                                           core::code_outcome* outcomes, cudaStream_t stream) noexcept
 {
   if (count == 0 || blocks == 0) return cudaSuccess;
-  read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(
-      plan, image, maps, measure, tile, origins, count, module_px, erasure_threshold, workspaces, scratch_maps, bytes,
-      outcomes);
+  const core::cooperative_read_batch batch{plan,      image,      maps,          measure,           tile,
+                                           origins,   count,      module_px,     erasure_threshold, workspaces,
+                                           scratch_maps, bytes,   outcomes};
+  read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
   return cudaGetLastError();
 }
 

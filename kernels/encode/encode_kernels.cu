@@ -23,43 +23,23 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
   }
 }
 
-// Group g of the block (threads g * per_code ..) encodes code first + g of each round; every
-// thread reaches every barrier, codes past the end included, so the rounds stay in step.
-__global__ void encode_cooperative_kernel(const core::version_plan* plan, const core::cooperative_tables* tables,
-                                          core::cooperative_layout layout, const std::uint8_t* bytes,
-                                          const std::uint64_t* offsets, std::uint64_t count, int mask, int per_code,
-                                          std::uint64_t* modules, std::uint8_t* masks, std::uint8_t* status)
+// The barrier executor of core::encode_cooperative_block: this thread's part, then the block's
+// barrier.
+struct block_exec {
+  template <typename F>
+  __device__ void operator()(F&& f) const
+  {
+    f(static_cast<int>(threadIdx.x));
+    __syncthreads();
+  }
+};
+
+__global__ void encode_cooperative_kernel(core::cooperative_batch batch)
 {
   extern __shared__ std::uint64_t shared[];
-  const int groups = blockDim.x / per_code;
-  const int group = threadIdx.x / per_code, t = threadIdx.x % per_code;
-  const std::size_t stride = words_per_symbol(plan->size);
-  const core::cooperative_code code =
-      core::bind_cooperative_code(reinterpret_cast<unsigned char*>(shared) + group * layout.bytes, layout);
-  for (std::uint64_t first = blockIdx.x * static_cast<std::uint64_t>(groups); first < count;
-       first += static_cast<std::uint64_t>(gridDim.x) * groups) {
-    const std::uint64_t i = first + group;
-    const bool active = i < count;
-    const std::uint64_t off = active ? offsets[i] : 0;
-    const core::cooperative_job job{plan,
-                                    tables,
-                                    layout,
-                                    code,
-                                    bytes + off,
-                                    active ? static_cast<std::uint32_t>(offsets[i + 1] - off) : 0u,
-                                    mask,
-                                    modules + (active ? i : 0) * stride};
-    for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
-      if (active) core::run_cooperative_phase(job, phase, t, per_code);
-      __syncthreads();
-    }
-    // result[0] is next written in the next round's choose phase, several barriers from here.
-    if (active && t == 0) {
-      const int used = code.result[0];
-      masks[i] = static_cast<std::uint8_t>(used < 0 ? 0 : used);
-      status[i] = used < 0 ? 1 : 0;
-    }
-  }
+  block_exec exec;
+  core::encode_cooperative_block(batch, blockIdx.x, gridDim.x, static_cast<int>(blockDim.x),
+                                 reinterpret_cast<unsigned char*>(shared), exec);
 }
 
 }  // namespace
@@ -98,8 +78,8 @@ cudaError_t launch_encode_cooperative(const core::version_plan* plan, const core
   if (per_sm == 0) return cudaErrorInvalidConfiguration;  // the shared memory per block does not fit an SM
   const std::uint64_t rounds = (count + groups - 1) / groups;
   const auto grid = static_cast<unsigned>(std::min<std::uint64_t>(rounds, static_cast<std::uint64_t>(per_sm) * sms));
-  encode_cooperative_kernel<<<grid, cooperative_block_threads, shared, stream>>>(
-      plan, tables, layout, bytes, offsets, count, mask, per_code, modules, masks, status);
+  const core::cooperative_batch batch{plan, tables, layout, bytes, offsets, count, mask, per_code, modules, masks, status};
+  encode_cooperative_kernel<<<grid, cooperative_block_threads, shared, stream>>>(batch);
   return cudaGetLastError();
 }
 

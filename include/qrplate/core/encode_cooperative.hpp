@@ -373,4 +373,68 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The kernel's body: one thread block.
+
+// A batch as the cooperative kernel sees it (device pointers on the GPU).
+struct cooperative_batch {
+  const version_plan* plan;
+  const cooperative_tables* tables;
+  cooperative_layout layout;
+  const std::uint8_t* bytes;
+  const std::uint64_t* offsets;  // count + 1
+  std::uint64_t count;
+  int mask;      // auto_mask or 0..7
+  int per_code;  // threads per code; divides the block's threads
+  std::uint64_t* modules;
+  std::uint8_t* masks;
+  std::uint8_t* status;  // 0 ok, 1 too long (encode_status)
+};
+
+// One thread block: groups of per_code threads, a code each, round after round over the batch
+// (grid-stride: block b takes codes b * groups .., then (b + grid) * groups ..), each group in its
+// layout.bytes of `shared`. exec(f) runs f(thread) for every thread of the block and then waits for
+// them all (a barrier): on the GPU each thread calls it with its own index (then
+// __syncthreads); the tests call it on the CPU, running the block's threads one after another.
+// Every thread reaches every exec, codes past the end included.
+template <typename Exec>
+QRP_HD void encode_cooperative_block(const cooperative_batch& b, std::uint64_t block, std::uint64_t grid,
+                                     int block_threads, unsigned char* shared, Exec& exec)
+{
+  const int groups = block_threads / b.per_code;
+  const std::size_t stride = words_per_symbol(b.plan->size);
+  for (std::uint64_t first = block * groups; first < b.count; first += grid * groups) {
+    // Thread `thread`'s code and its job; false past the end of the batch.
+    auto job_of = [&](int thread, std::uint64_t& i, cooperative_job& job) {
+      const int group = thread / b.per_code;
+      i = first + static_cast<std::uint64_t>(group);
+      if (i >= b.count) return false;
+      job = cooperative_job{b.plan,
+                            b.tables,
+                            b.layout,
+                            bind_cooperative_code(shared + static_cast<std::size_t>(group) * b.layout.bytes, b.layout),
+                            b.bytes + b.offsets[i],
+                            static_cast<std::uint32_t>(b.offsets[i + 1] - b.offsets[i]),
+                            b.mask,
+                            b.modules + i * stride};
+      return true;
+    };
+    for (int phase = 0; phase < cooperative_phase_count; ++phase)
+      exec([&](int thread) {
+        std::uint64_t i;
+        cooperative_job job;
+        if (job_of(thread, i, job)) run_cooperative_phase(job, phase, thread % b.per_code, b.per_code);
+      });
+    exec([&](int thread) {
+      std::uint64_t i;
+      cooperative_job job;
+      if (thread % b.per_code != 0 || !job_of(thread, i, job)) return;
+      const int used = job.code.result[0];
+      b.masks[i] = static_cast<std::uint8_t>(used < 0 ? 0 : used);
+      b.status[i] = static_cast<std::uint8_t>(used < 0 ? 1 : 0);
+    });
+  }
+}
+
 }  // namespace qrplate::core
+

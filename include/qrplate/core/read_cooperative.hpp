@@ -155,4 +155,60 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The kernel's body: one thread block.
+
+// The codes of one image as the cooperative read kernel sees them (device pointers on the GPU).
+struct cooperative_read_batch {
+  const version_plan* plan;
+  gray_view image;
+  const code_map* maps;    // code i's map, when not measuring
+  bool measure;            // measure each map in `tile` at origins[2 i], origins[2 i + 1]
+  tile_anchor_view tile;
+  const double* origins;
+  std::uint64_t count;
+  double module_px;
+  std::uint8_t erasure_threshold;
+  read_code_workspace* workspaces;  // one per block
+  code_map* scratch_maps;           // one per block, when measuring
+  std::uint8_t* bytes;              // count x spec::max_data_codewords
+  code_outcome* outcomes;
+};
+
+// What one block shares while it reads a code (~4 KB).
+struct cooperative_read_shared {
+  plane_fit fit;
+  cooperative_decode_state decode;
+  cooperative_measure_state measure;
+};
+
+// One thread block: code block, block + grid, ... of the batch, one at a time, all block_threads
+// threads on each. exec as in encode_cooperative_block: f(thread) for every thread, then a barrier.
+template <typename Exec>
+QRP_HD void read_cooperative_block(const cooperative_read_batch& b, std::uint64_t block, std::uint64_t grid,
+                                   int block_threads, cooperative_read_shared& shared, Exec& exec)
+{
+  for (std::uint64_t i = block; i < b.count; i += grid) {
+    cooperative_read_job job{};
+    job.plan = b.plan;
+    job.image = b.image;
+    job.map = b.measure ? nullptr : b.maps + i;
+    job.tile = b.measure ? &b.tile : nullptr;
+    job.x0 = b.measure ? b.origins[2 * i] : 0;
+    job.y0 = b.measure ? b.origins[2 * i + 1] : 0;
+    job.measured = b.measure ? b.scratch_maps + block : nullptr;
+    job.module_px = b.module_px;
+    job.erasure_threshold = b.erasure_threshold;
+    job.ws = b.workspaces + block;
+    job.fit = &shared.fit;
+    job.decode = &shared.decode;
+    job.measure = &shared.measure;
+    job.out = b.bytes + i * spec::max_data_codewords;
+    job.outcome = b.outcomes + i;
+    for (int phase = 0; phase < cooperative_read_phase_count; ++phase)
+      exec([&](int thread) { run_cooperative_read_phase(job, phase, thread, block_threads); });
+  }
+}
+
 }  // namespace qrplate::core
+
