@@ -52,6 +52,26 @@ TEST(ReadCode, CodesAtAKnownPoseReadBackExactly)
 
 // A map that puts part of the code outside the image: those modules are not sampled (valid 0),
 // the rest is, and reading never touches pixels outside the image.
+// The plan's list of known modules, which the plane fit walks: every function module but the
+// format modules, row-major, for every version (the fit's sums depend on the order).
+TEST(ReadCode, KnownModulesAreTheFunctionModulesRowByRow)
+{
+  auto plan = std::make_unique<core::version_plan>();
+  for (int v = 1; v <= 40; ++v) {
+    core::build_version_plan(v, ecc_level::Q, *plan);
+    const int n = plan->size;
+    std::vector<int> want;
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c)
+        if (core::get_bit(plan->reserved + r * plan->words, c) && !core::is_format_module(n, r, c)) want.push_back(r * n + c);
+    ASSERT_EQ(plan->known_count, static_cast<int>(want.size())) << "v" << v;
+    ASSERT_TRUE(std::equal(want.begin(), want.end(), plan->known)) << "v" << v;
+    if (v == 40) {
+      EXPECT_EQ(plan->known_count, core::max_known_modules);
+    }
+  }
+}
+
 TEST(ReadCode, ModulesNearTheEdgeAreNotSampled)
 {
   const scan::synthetic_codes r = render(2, 1, 2);

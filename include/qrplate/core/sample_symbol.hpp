@@ -371,15 +371,6 @@ QRP_HD inline float sample_module_inside(const gray_view& img, double u, double 
   return detail::sample_module_with<true>(img, u, v, m);
 }
 
-// True for the 31 modules of the format information of a size-n symbol (§7.9.1): their colour
-// depends on the level and mask, so they cannot serve as known references.
-QRP_HD constexpr bool is_format_module(int n, int row, int col)
-{
-  if (row == 8 && (col <= 8 || col >= n - 8)) return col != 6;
-  if (col == 8 && (row <= 8 || row >= n - 7)) return row != 6;
-  return false;
-}
-
 // What threshold_symbol learnt about a code.
 struct symbol_levels {
   float dark = 0, light = 0;  // fitted levels at the symbol's centre (dark = a milled module)
@@ -398,12 +389,6 @@ struct plane_fit {
   bool solved = false;            // a plane with contrast: modules can be thresholded
 };
 
-// Whether module (r, c) is of known colour for the fit: a function module, format modules excluded.
-QRP_HD inline bool is_known_module(const version_plan& plan, int r, int c)
-{
-  return get_bit(plan.reserved + r * plan.words, c) && !is_format_module(plan.size, r, c);
-}
-
 // Fits value = c0 + cx * x + cy * y + cd * dark over the known modules (function patterns,
 // format modules excluded; x, y in [-1, 1]), so a brightness slope across the code (charging,
 // background tilt) moves the threshold with it, and the sign of cd is the polarity.
@@ -418,19 +403,17 @@ QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const flo
   // Normal equations of the 4-parameter model.
   double m[4][5] = {};
   int known = 0;
-  for (int r = 0; r < n; ++r)
-    for (int c = 0; c < n; ++c) {
-      if (!is_known_module(plan, r, c)) continue;
-      const std::size_t i = static_cast<std::size_t>(r) * n + c;
-      if (valid && !valid[i]) continue;
-      const double g[4] = {1.0, (c - f.half) * f.inv_half, (r - f.half) * f.inv_half,
-                           get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
-      for (int a = 0; a < 4; ++a) {
-        for (int b = 0; b < 4; ++b) m[a][b] += g[a] * g[b];
-        m[a][4] += g[a] * values[i];
-      }
-      ++known;
+  for (int q = 0; q < plan.known_count; ++q) {  // row-major, as every runner must add them
+    const int i = plan.known[q], r = i / n, c = i - r * n;
+    if (valid && !valid[i]) continue;
+    const double g[4] = {1.0, (c - f.half) * f.inv_half, (r - f.half) * f.inv_half,
+                         get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+    for (int a = 0; a < 4; ++a) {
+      for (int b = 0; b < 4; ++b) m[a][b] += g[a] * g[b];
+      m[a][4] += g[a] * values[i];
     }
+    ++known;
+  }
   f.levels.known = known;
   if (known < 8) return f;
   // Gaussian elimination with partial pivoting.
@@ -503,18 +486,15 @@ QRP_HD inline void finish_levels(const version_plan& plan, plane_fit& f, const f
   const double contrast = f.p[3];
   double sse = 0;
   int wrong = 0;
-  for (int r = 0; r < n; ++r) {
-    const double row_level = plane_row_level(f, r);
-    for (int c = 0; c < n; ++c) {
-      const std::size_t i = static_cast<std::size_t>(r) * n + c;
-      if (!is_known_module(plan, r, c) || (valid && !valid[i])) continue;
-      const double d = plane_residual(f, row_level, c, values[i]);
-      const bool milled = contrast < 0 ? d < 0 : d > 0;
-      const bool dark = get_bit(plan.base + r * w, c);
-      if (dark != milled) ++wrong;
-      const double e = d - (dark ? 0.5 : -0.5) * contrast;
-      sse += e * e;
-    }
+  for (int q = 0; q < plan.known_count; ++q) {  // row-major
+    const int i = plan.known[q], r = i / n, c = i - r * n;
+    if (valid && !valid[i]) continue;
+    const double d = plane_residual(f, plane_row_level(f, r), c, values[i]);
+    const bool milled = contrast < 0 ? d < 0 : d > 0;
+    const bool dark = get_bit(plan.base + r * w, c);
+    if (dark != milled) ++wrong;
+    const double e = d - (dark ? 0.5 : -0.5) * contrast;
+    sse += e * e;
   }
   f.levels.known_wrong = wrong;
   f.levels.noise = static_cast<float>(std::sqrt(sse / f.levels.known));

@@ -17,6 +17,16 @@
 namespace qrplate::core {
 
 inline constexpr int max_matrix_words = spec::max_symbol_size * max_words;
+inline constexpr int max_known_modules = 1651;  // version 40: function modules less the 31 format modules
+
+// True for the 31 modules of the format information of a size-n symbol (§7.9.1): their colour
+// depends on the level and mask, so they cannot serve as known references.
+QRP_HD constexpr bool is_format_module(int n, int row, int col)
+{
+  if (row == 8 && (col <= 8 || col >= n - 8)) return col != 6;
+  if (col == 8 && (row <= 8 || row >= n - 7)) return row != 6;
+  return false;
+}
 inline constexpr int max_data_modules = 29648;  // num_raw_data_modules(40)
 static_assert(spec::num_raw_data_modules(40) == max_data_modules, "placement table size");
 
@@ -41,6 +51,10 @@ struct version_plan {
   std::int32_t slot_first[spec::max_total_codewords];
   std::int16_t slot_step[spec::max_total_codewords];
   std::int8_t slot_shift[spec::max_total_codewords];
+  // The modules of known colour (function patterns, format modules excluded) as r * size + c, in
+  // row-major order: what a reader fits its brightness plane to.
+  std::uint16_t known[max_known_modules];
+  int known_count;
 };
 
 // Fills `plan` for a valid (version, ecc). ~150 KB: allocate it, don't put it on a stack.
@@ -76,6 +90,12 @@ QRP_HD inline void build_version_plan(int version, ecc_level ecc, version_plan& 
     plan.slot_step[cw] = static_cast<std::int16_t>(dir * w);
     plan.slot_shift[cw] = static_cast<std::int8_t>(regular ? (right - 1) % 64 : -1);
   }
+
+  plan.known_count = 0;
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c)
+      if (get_bit(plan.reserved + r * w, c) && !is_format_module(n, r, c) && plan.known_count < max_known_modules)
+        plan.known[plan.known_count++] = static_cast<std::uint16_t>(r * n + c);
 
   std::uint64_t scratch[max_matrix_words];
   for (int mask = 0; mask < 8; ++mask) {
