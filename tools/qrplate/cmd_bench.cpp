@@ -484,6 +484,7 @@ struct decode_row {
   double codes_per_s, codes_per_s_min, codes_per_s_max;
   double pixels_per_code;
   double passes_pixels_per_s;  // registration's passes over every pixel (scan::tile_passes), one tile
+  double kernel_codes_per_s;   // CUDA: the read kernel alone, image and maps in GPU memory (0 on the CPU)
 };
 
 std::vector<double> parse_px_list(std::string_view list)
@@ -573,6 +574,21 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   const std::vector<double> pass_rates = rates_of(
       timed_runs(passes, seconds / 4, progress, label + ": the tile passes, pass "), static_cast<double>(sc.pixel_count()));
 
+  // CUDA: the read kernel alone on the same codes, image and maps already in GPU memory.
+  double kernel_rate = 0;
+#if QRPLATE_WITH_CUDA
+  if (where == backend::cuda) {
+    progress.show(label + ": the read kernel on device memory");
+    host::resident_read reader(*sc.plan, sc.view(), sc.maps.data(), count, sc.module_px, 64);
+    reader.run(host::cuda_read_kernel::cooperative);
+    if (reader.decoded() != count)
+      throw std::logic_error("bench: the read kernel did not read every synthetic code (a bug in qrplate)");
+    kernel_rate = median_of(rates_of(timed_runs([&] { return reader.run(host::cuda_read_kernel::cooperative); },
+                                                seconds / 4, progress, label + ": the read kernel, pass "),
+                                     static_cast<double>(count)));
+  }
+#endif
+
   decode_row r{};
   r.where = where;
   r.s = s;
@@ -585,6 +601,7 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
   r.pixels_per_code = static_cast<double>(sc.pixel_count()) / static_cast<double>(count);
   r.passes_pixels_per_s = median_of(pass_rates);
+  r.kernel_codes_per_s = kernel_rate;
   return r;
 }
 
@@ -594,8 +611,9 @@ void print_decode_header(const nlohmann::ordered_json& machine, double seconds)
               machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
               machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
               machine["logical_cores"].get<unsigned>(), seconds);
-  std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %13s  %s\n", "backend", "shape", "px/module", "threads",
-              "codes", "runs", "codes/s", "(min .. max)", "scan Mpixel/s", "tile passes Mpixel/s");
+  std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %13s  %20s  %s\n", "backend", "shape", "px/module",
+              "threads", "codes", "runs", "codes/s", "(min .. max)", "scan Mpixel/s", "tile passes Mpixel/s",
+              "kernel codes/s");
   std::fflush(stdout);
 }
 
@@ -603,10 +621,11 @@ void print_decode_row(const decode_row& r)
 {
   const std::string threads = r.where == backend::cpu ? std::to_string(r.threads) : std::string("-");
   const std::string range = "(" + with_commas(r.codes_per_s_min) + " .. " + with_commas(r.codes_per_s_max) + ")";
-  std::printf("%-7s  %-5s  %9.2g  %7s  %6llu  %5d  %11s  %-25s  %13.1f  %.1f\n", to_string(r.where),
+  const std::string kernel = r.where == backend::cuda ? with_commas(r.kernel_codes_per_s) : std::string("-");
+  std::printf("%-7s  %-5s  %9.2g  %7s  %6llu  %5d  %11s  %-25s  %13.1f  %20.1f  %s\n", to_string(r.where),
               shape_name(r.s).c_str(), r.px, threads.c_str(), static_cast<unsigned long long>(r.codes), r.runs,
               with_commas(r.codes_per_s).c_str(), range.c_str(), r.codes_per_s * r.pixels_per_code / 1e6,
-              r.passes_pixels_per_s / 1e6);
+              r.passes_pixels_per_s / 1e6, kernel.c_str());
   std::fflush(stdout);
 }
 
@@ -624,6 +643,8 @@ nlohmann::ordered_json decode_row_json(const decode_row& r)
   j["codes_per_s_max"] = r.codes_per_s_max;
   j["scan_pixels_per_s"] = r.codes_per_s * r.pixels_per_code;
   j["tile_passes_pixels_per_s"] = r.passes_pixels_per_s;
+  j["kernel_codes_per_s"] = r.where == backend::cuda ? nlohmann::ordered_json(r.kernel_codes_per_s)
+                                                      : nlohmann::ordered_json(nullptr);
   j["runs"] = r.runs;
   return j;
 }
@@ -718,7 +739,8 @@ void add_bench_command(CLI::App& app)
       "25; rotated 0.5 degrees, noise 1/11 of the contrast) through their known maps: sampling every\n"
       "module, the threshold plane, Reed-Solomon with erasures and the segment parser, i.e. what\n"
       "`qrplate decode` does per code after registration and the anchor search (not included), and\n"
-      "what the CUDA read kernel runs (its rows: one tile up, one launch, results down). Every code\n"
+      "what the CUDA read kernel runs (its rows: one tile up, one launch, results down; and kernel\n"
+      "codes/s, the kernel alone with image and maps already in GPU memory). Every code\n"
       "must read back exactly in the warm-up, else the row is an error. scan Mpixel/s = codes/s x\n"
       "the image pixels per code. tile passes Mpixel/s: registration's passes over every pixel of the\n"
       "same image as one tile (integral image, contrast, finder scan; one thread on the CPU, host\n"
