@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# What a session with a GPU runs first (docs/DEVELOPERS.md), on the GPU machine, over a bundle
+# made by tools/gpu-bundle.sh (carry [".device"]). Two parts, each well inside one device call:
+#
+#   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte), then
+#                                       compute-sanitizer memcheck and racecheck on them
+#   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
+#                                       HBM and PCIe copies measured in the same runs
+#
+# Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
+# step with its exit status. A step that fails does not stop the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+part=${1:?usage: gpu-first-run.sh tests|bench}
+out=${OUT:-gpu-run}
+mkdir -p "$out"
+run=.device/run.sh
+[ -x "$run" ] || { echo "gpu-first-run: no .device bundle (tools/gpu-bundle.sh, then carry .device)" >&2; exit 2; }
+export LD_LIBRARY_PATH="$PWD/.device/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+sanitizer=$(command -v compute-sanitizer || true)
+for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+  [ -z "$sanitizer" ] && [ -x "$c" ] && sanitizer=$c
+done
+sanitizer=${sanitizer:-compute-sanitizer}  # missing: those steps fail with 127 and say so
+
+# step NAME SECONDS COMMAND...: runs COMMAND with a time limit, its output in $out/NAME.log.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  printf '%-28s exit %3d  %4d s\n' "$name" "$rc" $((SECONDS - t0)) | tee -a "$out/summary.txt"
+  tail -n 4 "$out/$name.log" | sed 's/^/    /'
+}
+
+{ date -u; nvidia-smi; } >"$out/machine.txt" 2>&1
+head -n 12 "$out/machine.txt"
+
+case "$part" in
+  tests)
+    # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
+    step test_encode_cuda 300 bash "$run" test_encode_cuda
+    step test_batch 120 bash "$run" test_batch
+    step test_read_codes 120 bash "$run" test_read_codes
+    step test_tile_passes 120 bash "$run" test_tile_passes
+    step test_scan_decode_cuda 300 bash "$run" test_scan_decode --gtest_filter='*Batched*:*Cuda*'
+    # The kernels under the sanitizers, on the smaller CUDA tests.
+    for tool in memcheck racecheck; do
+      step "${tool}_encode" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_encode_cuda \
+        --gtest_filter='*DeviceEncoder*'
+      step "${tool}_read" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_read_codes \
+        --gtest_filter='*Cuda*'
+      step "${tool}_tile_passes" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_tile_passes \
+        --gtest_filter='*Cuda*'
+    done
+    ;;
+  bench)
+    step bench_encode_cuda 420 bash "$run" bench_encode_cuda --benchmark_min_time=0.3 \
+      --benchmark_out="$out/bench_encode_cuda.json" --benchmark_out_format=json
+    step bench_decode_cuda 420 bash "$run" bench_decode_cuda --benchmark_min_time=0.3 \
+      --benchmark_out="$out/bench_decode_cuda.json" --benchmark_out_format=json
+    step qrplate_bench 300 bash "$run" qrplate bench --backend all --json --seconds 0.5
+    cp "$out/qrplate_bench.log" "$out/qrplate_bench.json"
+    step qrplate_bench_decode 300 bash "$run" qrplate bench --decode --backend all --json --seconds 0.5
+    cp "$out/qrplate_bench_decode.log" "$out/qrplate_bench_decode.json"
+    ;;
+  *)
+    echo "gpu-first-run: unknown part '$part' (tests or bench)" >&2
+    exit 2
+    ;;
+esac
+echo "logs: $out"
