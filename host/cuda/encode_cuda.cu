@@ -2,15 +2,18 @@
 // c runs on lane c % lanes, each lane a CUDA stream with its own pinned host staging and device
 // buffers, so the upload of one chunk, the kernel of the next and the download of a third
 // overlap. Host copies into and out of the pinned staging are the price of taking ordinary
-// (pageable) memory in the batch API. The kernel is the cooperative one (device_encoder), or the
-// plain one-thread-per-code kernel that a GPU session holds it to.
+// (pageable) memory in the batch API. Lanes and device tables are kept per host thread across
+// calls. The kernel is the cooperative one (device_encoder), or the plain one-thread-per-code
+// kernel that a GPU session holds it to.
 // Status: compiled in CI for sm_90, never run on a GPU yet (no session so far had one); the typed
 // CPU/CUDA identity test in tests/test_batch.cpp is what a GPU session runs first.
 #include "cuda/encode_cuda.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -39,6 +42,21 @@ struct lane {
   device_buffer<core::encode_workspace> d_ws;
   unsigned workspaces = 0;
 };
+
+// What outlives one encode_cuda call: pinned allocations cost milliseconds each and the plate
+// encoder calls encode() once per block of groups, so the lanes' buffers and the device tables
+// are kept, one set per host thread (encode() may run on several threads at once). Deliberately
+// never freed: the CUDA runtime may be gone before thread-local destructors run at exit.
+struct encode_context {
+  std::vector<std::unique_ptr<lane>> lanes;
+  std::map<std::pair<int, int>, std::unique_ptr<cuda::device_encoder>> encoders;  // by (version, level)
+};
+
+encode_context& this_threads_context()
+{
+  thread_local encode_context* context = new encode_context();
+  return *context;
+}
 
 // Grows a buffer pair to at least n elements (buffers are reused across chunks).
 template <typename T>
@@ -69,12 +87,21 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
   const std::uint64_t chunk = std::max<std::uint64_t>(threads_per_block, chunk_output_bytes / (stride * 8));
 
   const bool plain = kernel == cuda_encode_kernel::per_thread;
-  const cuda::device_encoder encoder(options.version, options.ecc);
+  encode_context& context = this_threads_context();
+  std::unique_ptr<cuda::device_encoder>& cached =
+      context.encoders[{options.version, static_cast<int>(options.ecc)}];
+  if (!cached) cached = std::make_unique<cuda::device_encoder>(options.version, options.ecc);
+  const cuda::device_encoder& encoder = *cached;
   device_buffer<core::version_plan> d_plan(plain ? 1 : 0);
   if (plain) QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
 
-  std::vector<std::unique_ptr<lane>> pool;
-  for (int i = 0; i < lanes; ++i) pool.push_back(std::make_unique<lane>());
+  std::vector<std::unique_ptr<lane>>& pool = context.lanes;
+  while (pool.size() < lanes) pool.push_back(std::make_unique<lane>());
+  for (auto& l : pool) {  // a call that threw may have left work in flight: wait for it, drop it
+    if (l->count == 0) continue;
+    [[maybe_unused]] const cudaError_t status = cudaStreamSynchronize(l->stream.get());
+    l->count = 0;
+  }
 
   // Waits for a lane's chunk and moves its results out of the pinned staging.
   auto drain = [&](lane& l) {
