@@ -30,6 +30,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/format_info.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "thread_emulation.hpp"
 
 namespace {
 
@@ -1050,12 +1051,9 @@ TEST(DecodeSymbol, CooperativeDecodeIsDecodeSymbol)
       bytes content(static_cast<std::size_t>(capacity) + 16, 0xA5);
       const core::cooperative_decode_job job{&plan, rows.data(), with_conf ? conf.data() : nullptr, threshold,
                                              content.data(), capacity, ws.get(), state.get()};
-      std::vector<int> order(static_cast<std::size_t>(threads));
-      std::iota(order.begin(), order.end(), 0);
-      for (int phase = 0; phase < core::cooperative_decode_phase_count; ++phase) {
-        std::shuffle(order.begin(), order.end(), order_rng);
-        for (int t : order) core::run_cooperative_decode_phase(job, phase, t, threads);
-      }
+      qrplate::test::run_phases(core::cooperative_decode_phase_count, threads, order_rng, [&](int phase, int t, int k) {
+        core::run_cooperative_decode_phase(job, phase, t, k);
+      });
       const decode_result& got = state->result;
       ASSERT_EQ(status_name(got.status), status_name(want.r.status));
       ASSERT_EQ(static_cast<int>(got.error), static_cast<int>(want.r.error));

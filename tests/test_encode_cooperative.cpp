@@ -16,6 +16,7 @@
 #include "qrplate/core/encode_symbol.hpp"
 #include "qrplate/core/penalty.hpp"
 #include "qrplate/qr.hpp"
+#include "thread_emulation.hpp"
 
 namespace {
 
@@ -47,11 +48,9 @@ emulated run_group(const core::version_plan& plan, const core::cooperative_table
                             static_cast<std::uint32_t>(payload.size()),
                             mask,
                             e.out.data()};
-  std::vector<int> order(static_cast<std::size_t>(threads));
-  std::iota(order.begin(), order.end(), 0);
+  test::shuffled_threads exec{threads, rng};
   for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int t : order) core::run_cooperative_phase(job, phase, t, threads);
+    exec([&](int t) { core::run_cooperative_phase(job, phase, t, threads); });
     if (preset_rows && phase == core::phase_place)  // a test matrix in place of the placed symbol
       std::copy(preset_rows, preset_rows + plan.size * plan.words, job.code.rows);
   }
@@ -231,21 +230,6 @@ TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
   }
 }
 
-// The barrier executor of encode_cooperative_block on the CPU: the block's threads one after
-// another, in a new random order each time.
-struct shuffled_threads {
-  int threads;
-  std::mt19937_64& rng;
-  template <typename F>
-  void operator()(F&& f)
-  {
-    std::vector<int> order(static_cast<std::size_t>(threads));
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int t : order) f(t);
-  }
-};
-
 // The kernel's whole body (core::encode_cooperative_block) over a small grid, block after block:
 // rounds, groups, shared-memory slices, codes past the end and too-long payloads, against the
 // per-code core.
@@ -277,7 +261,7 @@ TEST(CooperativeEncode, KernelBlocksOverAGridAreTheCore)
                                               per_code, modules.data(), masks.data(), status.data()};
           std::vector<std::uint64_t> shared(static_cast<std::size_t>(block_threads / per_code) * layout.bytes / 8,
                                             garbage);
-          shuffled_threads exec{block_threads, rng};
+          test::shuffled_threads exec{block_threads, rng};
           for (unsigned block = 0; block < grid; ++block)
             core::encode_cooperative_block(batch, block, grid, block_threads,
                                            reinterpret_cast<unsigned char*>(shared.data()), exec);

@@ -19,6 +19,7 @@
 #include "qrplate/core/read_cooperative.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
+#include "thread_emulation.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/encode_cuda.hpp"
 #include "cuda/read_codes_cuda.hpp"
@@ -217,21 +218,6 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
   }
 }
 
-// The barrier executor of the kernels' block bodies on the CPU: the block's threads one after
-// another, in a new random order each time.
-struct shuffled_threads {
-  int threads;
-  std::mt19937_64& rng;
-  template <typename F>
-  void operator()(F&& f)
-  {
-    std::vector<int> order(static_cast<std::size_t>(threads));
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int t : order) f(t);
-  }
-};
-
 // core/read_cooperative.hpp's phases run on the CPU: each phase's threads one after another in a
 // new random order, scratch memory filled with garbage first.
 core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng)
@@ -249,12 +235,8 @@ core::code_outcome read_cooperatively(core::cooperative_read_job job, int thread
   job.decode = decode.get();
   job.measure = measure.get();
   job.outcome = &outcome;
-  std::vector<int> order(static_cast<std::size_t>(threads));
-  std::iota(order.begin(), order.end(), 0);
-  for (int phase = 0; phase < core::cooperative_read_phase_count; ++phase) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int t : order) core::run_cooperative_read_phase(job, phase, t, threads);
-  }
+  test::run_phases(core::cooperative_read_phase_count, threads, rng,
+                   [&](int phase, int t, int n) { core::run_cooperative_read_phase(job, phase, t, n); });
   return outcome;
 }
 
@@ -385,7 +367,7 @@ TEST(ReadCode, KernelBlocksOverAGridAreReadCode)
                                                  p.tile,         origins.data(),   count,           r.module_px,
                                                  64,             workspaces.get(), scratch.get(),   got_bytes.data(),
                                                  got.data()};
-        shuffled_threads exec{block_threads, rng};
+        test::shuffled_threads exec{block_threads, rng};
         for (unsigned block = 0; block < grid; ++block)
           core::read_cooperative_block(batch, block, grid, block_threads, *shared, exec);
         for (std::size_t i = 0; i < count; ++i)

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/block_exec.cuh"
+
 namespace qrplate::kernels {
 namespace {
 
@@ -34,17 +36,6 @@ __global__ void measure_and_read_codes_kernel(const core::version_plan* plan, co
                                   bytes + i * spec::max_data_codewords, ws);
   }
 }
-
-// The barrier executor of core::read_cooperative_block: this thread's part, then the block's
-// barrier.
-struct block_exec {
-  template <typename F>
-  __device__ void operator()(F&& f) const
-  {
-    f(static_cast<int>(threadIdx.x));
-    __syncthreads();
-  }
-};
 
 __global__ void read_codes_cooperative_kernel(core::cooperative_read_batch batch)
 {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/block_exec.cuh"
+
 namespace qrplate::kernels {
 namespace {
 
@@ -22,17 +24,6 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
     status[i] = used < 0 ? 1 : 0;  // encode_status::too_long / ok
   }
 }
-
-// The barrier executor of core::encode_cooperative_block: this thread's part, then the block's
-// barrier.
-struct block_exec {
-  template <typename F>
-  __device__ void operator()(F&& f) const
-  {
-    f(static_cast<int>(threadIdx.x));
-    __syncthreads();
-  }
-};
 
 __global__ void encode_cooperative_kernel(core::cooperative_batch batch)
 {
