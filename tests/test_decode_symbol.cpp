@@ -337,9 +337,12 @@ TEST(DecodeSymbol, DeinterleaveInvertsAddEccAndInterleave)
         std::uint8_t parity[core::rs_max_degree];
         core::rs_remainder_reference(data.data() + data_offset, len, gen, b.ecc_per_block, parity);
         ASSERT_TRUE(std::equal(parity, parity + b.ecc_per_block, blocks.get() + off + len)) << "block " << blk;
-        for (int i = 0; i < len + b.ecc_per_block; ++i)
-          ASSERT_EQ(blocks[static_cast<std::size_t>(off + i)],
-                    interleaved[static_cast<std::size_t>(interleaved_index(v, e, blk, i))]);
+        for (int i = 0; i < len + b.ecc_per_block; ++i) {
+          const int k = interleaved_index(v, e, blk, i);
+          ASSERT_EQ(blocks[static_cast<std::size_t>(off + i)], interleaved[static_cast<std::size_t>(k)]);
+          // The one-codeword form the cooperative decoder uses lands k at the same place.
+          ASSERT_EQ(core::deinterleaved_position(b, k), off + i) << "block " << blk << " byte " << i;
+        }
         data_offset += len;
       }
       ASSERT_EQ(data_offset, b.data_codewords);
