@@ -1,12 +1,15 @@
 // Host glue of the CUDA code reader: one tile and its code maps (or its integral image and the
-// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down.
-// Synchronous; the streaming pipeline of issue #7 (pinned staging, lanes of streams as in
-// encode_cuda.cu) comes with the batched scan reader.
+// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down, on
+// a stream and in device buffers kept per host thread across calls. Synchronous per call; the
+// streaming pipeline of issue #7 (pinned staging, lanes of streams as in encode_cuda.cu) comes
+// with the batched scan reader.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
 
 #include <algorithm>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
@@ -40,35 +43,96 @@ unsigned read_threads(std::size_t count)
 
 }  // namespace
 
+namespace {
+
+// What outlives one call, per host thread (the scan reader calls once per tile): a stream,
+// device buffers that only grow, and the plans uploaded so far. Deliberately never freed, as the
+// encode driver's: the CUDA runtime may be gone before thread-local destructors run at exit.
+struct read_context {
+  stream_owner stream;
+  std::map<std::pair<int, int>, device_buffer<core::version_plan>> plans;  // by (version, level)
+  device_buffer<std::uint16_t> pixels;
+  device_buffer<std::uint32_t> sums;
+  device_buffer<double> origins;
+  device_buffer<core::code_map> maps;
+  device_buffer<core::read_code_workspace> ws;
+  device_buffer<std::uint8_t> bytes;
+  device_buffer<core::code_outcome> outcomes;
+};
+
+read_context& this_threads_read_context()
+{
+  thread_local read_context* context = new read_context();
+  return *context;
+}
+
+template <typename T>
+T* grown(device_buffer<T>& b, std::size_t n)
+{
+  if (b.size() < n) b = device_buffer<T>(n);
+  return b.data();
+}
+
+// The plan on the device (plans of one version and level are identical, so one upload each).
+const core::version_plan* device_plan(read_context& c, const core::version_plan& plan)
+{
+  device_buffer<core::version_plan>& d = c.plans[{plan.version, static_cast<int>(plan.ecc)}];
+  if (d.size() == 0) {
+    d = device_buffer<core::version_plan>(1);
+    QRP_CUDA_TRY(cudaMemcpy(d.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
+  }
+  return d.data();
+}
+
+// The image packed (stride = width) into the context's pixel buffer, on its stream.
+core::gray_view upload_image_to(read_context& c, const core::gray_view& image, const char* who)
+{
+  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
+    throw invalid_argument(std::string(who) + ": empty image");
+  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
+  std::uint16_t* d = grown(c.pixels, width * height);
+  QRP_CUDA_TRY(cudaMemcpy2DAsync(d, width * sizeof(std::uint16_t), image.pixels, image.stride * sizeof(std::uint16_t),
+                                 width * sizeof(std::uint16_t), height, cudaMemcpyHostToDevice, c.stream.get()));
+  return core::gray_view{d, image.width, image.height, width};
+}
+
+// Waits for the stream, then brings outcomes and bytes back.
+void download_results(read_context& c, std::size_t count, core::code_outcome* outcomes, std::uint8_t* bytes)
+{
+  const cudaStream_t s = c.stream.get();
+  QRP_CUDA_TRY(cudaMemcpyAsync(outcomes, c.outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost, s));
+  QRP_CUDA_TRY(cudaMemcpyAsync(bytes, c.bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost, s));
+  QRP_CUDA_TRY(cudaStreamSynchronize(s));
+}
+
+}  // namespace
+
 void read_codes_cuda(const core::version_plan& plan, const core::gray_view& image, const core::code_map* maps,
                      std::size_t count, double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
                      std::uint8_t* bytes, cuda_read_kernel kernel)
 {
   if (count == 0) return;
-  const device_buffer<std::uint16_t> d_pixels = upload_image(image, "read_codes_cuda");
-  const auto width = static_cast<std::size_t>(image.width);
-  device_buffer<core::version_plan> d_plan(1);
-  QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
-  device_buffer<core::code_map> d_maps(count);
-  QRP_CUDA_TRY(cudaMemcpy(d_maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
+  read_context& c = this_threads_read_context();
+  const cudaStream_t s = c.stream.get();
+  const core::version_plan* d_plan = device_plan(c, plan);
+  const core::gray_view d_image = upload_image_to(c, image, "read_codes_cuda");
+  core::code_map* d_maps = grown(c.maps, count);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_maps, maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice, s));
   const bool plain = kernel == cuda_read_kernel::per_thread;
   const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
-  device_buffer<core::read_code_workspace> d_ws(workers);
-  device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
-  device_buffer<core::code_outcome> d_outcomes(count);
-  const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
+  core::read_code_workspace* d_ws = grown(c.ws, workers);
+  std::uint8_t* d_bytes = grown(c.bytes, count * spec::max_data_codewords);
+  core::code_outcome* d_outcomes = grown(c.outcomes, count);
   if (plain) {
-    kernels::launch_read_codes(d_plan.data(), d_image, d_maps.data(), count, module_px, erasure_threshold, d_ws.data(),
-                               workers, d_bytes.data(), d_outcomes.data(), nullptr);
+    kernels::launch_read_codes(d_plan, d_image, d_maps, count, module_px, erasure_threshold, d_ws, workers, d_bytes,
+                               d_outcomes, s);
     QRP_CUDA_TRY(cudaGetLastError());
   } else {
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan.data(), d_image, d_maps.data(), false, {}, nullptr, count,
-                                                        module_px, erasure_threshold, d_ws.data(), nullptr, workers,
-                                                        d_bytes.data(), d_outcomes.data(), nullptr));
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan, d_image, d_maps, false, {}, nullptr, count, module_px,
+                                                        erasure_threshold, d_ws, nullptr, workers, d_bytes, d_outcomes,
+                                                        s));
   }
-  QRP_CUDA_TRY(cudaDeviceSynchronize());
-  QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));
-  QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));
+  download_results(c, count, outcomes, bytes);
 }
 
 void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gray_view& image,
@@ -79,38 +143,34 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   if (count == 0) return;
   if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
     throw invalid_argument("measure_and_read_codes_cuda: the integral image is not the image's");
-  const device_buffer<std::uint16_t> d_pixels = upload_image(image, "measure_and_read_codes_cuda");
-  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
-  const std::size_t entries = (width + 1) * (height + 1);
-  device_buffer<std::uint32_t> d_sums(entries);
-  QRP_CUDA_TRY(cudaMemcpy(d_sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice));
-  device_buffer<core::version_plan> d_plan(1);
-  QRP_CUDA_TRY(cudaMemcpy(d_plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
-  device_buffer<double> d_origins(2 * count);
-  QRP_CUDA_TRY(cudaMemcpy(d_origins.data(), origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice));
+  read_context& c = this_threads_read_context();
+  const cudaStream_t s = c.stream.get();
+  const core::version_plan* d_plan = device_plan(c, plan);
+  const core::gray_view d_image = upload_image_to(c, image, "measure_and_read_codes_cuda");
+  const std::size_t entries =
+      (static_cast<std::size_t>(image.width) + 1) * (static_cast<std::size_t>(image.height) + 1);
+  core::tile_anchor_view d_tile = tile;
+  d_tile.iv.sums = grown(c.sums, entries);
+  QRP_CUDA_TRY(cudaMemcpyAsync(c.sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
+  double* d_origins = grown(c.origins, 2 * count);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_origins, origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice, s));
   const bool plain = kernel == cuda_read_kernel::per_thread;
   // Each worker (a thread, or a block) also has a scratch map (~17 KB).
   const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
-  device_buffer<core::read_code_workspace> d_ws(workers);
-  device_buffer<core::code_map> d_maps(workers);
-  device_buffer<std::uint8_t> d_bytes(count * spec::max_data_codewords);
-  device_buffer<core::code_outcome> d_outcomes(count);
-  const core::gray_view d_image{d_pixels.data(), image.width, image.height, width};
-  core::tile_anchor_view d_tile = tile;
-  d_tile.iv.sums = d_sums.data();
+  core::read_code_workspace* d_ws = grown(c.ws, workers);
+  core::code_map* d_maps = grown(c.maps, workers);
+  std::uint8_t* d_bytes = grown(c.bytes, count * spec::max_data_codewords);
+  core::code_outcome* d_outcomes = grown(c.outcomes, count);
   if (plain) {
-    kernels::launch_measure_and_read_codes(d_plan.data(), d_image, d_tile, d_origins.data(), count, module_px,
-                                           erasure_threshold, d_ws.data(), d_maps.data(), workers, d_bytes.data(),
-                                           d_outcomes.data(), nullptr);
+    kernels::launch_measure_and_read_codes(d_plan, d_image, d_tile, d_origins, count, module_px, erasure_threshold,
+                                           d_ws, d_maps, workers, d_bytes, d_outcomes, s);
     QRP_CUDA_TRY(cudaGetLastError());
   } else {
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan.data(), d_image, nullptr, true, d_tile, d_origins.data(),
-                                                        count, module_px, erasure_threshold, d_ws.data(), d_maps.data(),
-                                                        workers, d_bytes.data(), d_outcomes.data(), nullptr));
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan, d_image, nullptr, true, d_tile, d_origins, count,
+                                                        module_px, erasure_threshold, d_ws, d_maps, workers, d_bytes,
+                                                        d_outcomes, s));
   }
-  QRP_CUDA_TRY(cudaDeviceSynchronize());
-  QRP_CUDA_TRY(cudaMemcpy(outcomes, d_outcomes.data(), count * sizeof(core::code_outcome), cudaMemcpyDeviceToHost));
-  QRP_CUDA_TRY(cudaMemcpy(bytes, d_bytes.data(), count * spec::max_data_codewords, cudaMemcpyDeviceToHost));
+  download_results(c, count, outcomes, bytes);
 }
 
 struct resident_read::state {

@@ -415,7 +415,10 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, dets);
   } else {
 #if QRPLATE_WITH_CUDA
-    host::tile_passes_cuda gpu;
+    // One per host thread, kept (its stream and device buffers serve the next tile); never freed,
+    // as the CUDA runtime may be gone before thread-local destructors run at exit.
+    thread_local host::tile_passes_cuda* const kept = new host::tile_passes_cuda();
+    host::tile_passes_cuda& gpu = *kept;
     t.integral_shift = integral_shift(t.image.bits, m);
     t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
