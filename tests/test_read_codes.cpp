@@ -336,36 +336,51 @@ TEST(ReadCode, CooperativeReadIsReadCode)
 }
 
 // The kernel's whole body (core::read_cooperative_block) over small grids, block after block,
-// each block's threads one after another in shuffled order: maps given and measured, a code
-// partly outside the image, against read_code.
+// each block's threads one after another in shuffled order: the codes of two tiles (different
+// images and poses) in one batch, interleaved, maps given and measured, a code partly outside
+// its image, against read_code.
 TEST(ReadCode, KernelBlocksOverAGridAreReadCode)
 {
   std::mt19937_64 rng(78);
   const int columns = 3;
-  const scan::synthetic_codes r = render(columns, 2, 9);
-  const posed_codes p = pose_off(r, 0.5 * r.module_px, 0.3 * r.module_px);
-  std::vector<core::code_map> maps = r.maps;
+  const scan::synthetic_codes r[2] = {render(columns, 2, 9), render(columns, 2, 10)};
+  const posed_codes p[2] = {pose_off(r[0], 0.5 * r[0].module_px, 0.3 * r[0].module_px),
+                            pose_off(r[1], -0.4 * r[1].module_px, 0.2 * r[1].module_px)};
+  const core::gray_view images[2] = {r[0].view(), r[1].view()};
+  const core::tile_anchor_view tiles[2] = {p[0].tile, p[1].tile};
+  // Code i: tile i % 2, that tile's code i / 2 (the last one of tile 0 partly outside).
+  std::vector<core::code_map> maps;
   std::vector<double> origins;
-  for (std::size_t i = 0; i < r.maps.size(); ++i) {
-    double x0 = 0, y0 = 0;
-    code_origin(r, columns, i, x0, y0);
-    origins.push_back(x0);
-    origins.push_back(y0);
-  }
-  maps.push_back(r.maps[0]);
-  maps.back().base = maps.back().base.shifted(-10, 0);
-  origins.push_back(-10);
-  origins.push_back(0);
+  std::vector<std::uint32_t> tile_of;
+  for (std::size_t j = 0; j <= r[0].maps.size(); ++j)
+    for (std::uint32_t k = 0; k < 2; ++k) {
+      if (j == r[0].maps.size() && k == 1) continue;
+      double x0 = -10, y0 = 0;
+      core::code_map m = r[k].maps[0];
+      if (j < r[k].maps.size()) {
+        code_origin(r[k], columns, j, x0, y0);
+        m = r[k].maps[j];
+      } else {
+        m.base = m.base.shifted(-10, 0);
+      }
+      maps.push_back(m);
+      origins.push_back(x0);
+      origins.push_back(y0);
+      tile_of.push_back(k);
+    }
   const std::size_t count = maps.size();
   auto cpu_ws = std::make_unique<core::read_code_workspace>();
   auto map = std::make_unique<core::code_map>();
+  int decoded = 0;
   for (const bool measure : {false, true}) {
     std::vector<core::code_outcome> want(count);
     std::vector<std::uint8_t> want_bytes(count * spec::max_data_codewords);
     for (std::size_t i = 0; i < count; ++i) {
-      if (measure) core::measure_code_map(p.tile, *r.plan, origins[2 * i], origins[2 * i + 1], *map);
-      want[i] = core::read_code(*r.plan, r.view(), measure ? *map : maps[i], r.module_px, 64,
+      const std::uint32_t k = tile_of[i];
+      if (measure) core::measure_code_map(tiles[k], *r[k].plan, origins[2 * i], origins[2 * i + 1], *map);
+      want[i] = core::read_code(*r[k].plan, images[k], measure ? *map : maps[i], r[k].module_px, 64,
                                 want_bytes.data() + i * spec::max_data_codewords, *cpu_ws);
+      decoded += core::decoded(want[i].result);
     }
     for (const unsigned grid : {1u, 3u}) {
       for (const int block_threads : {128, 33}) {
@@ -377,10 +392,21 @@ TEST(ReadCode, KernelBlocksOverAGridAreReadCode)
         std::memset(static_cast<void*>(shared.get()), 0xA5, sizeof(core::cooperative_read_shared));
         std::vector<core::code_outcome> got(count);
         std::vector<std::uint8_t> got_bytes(count * spec::max_data_codewords, 0x5A);
-        const core::cooperative_read_batch batch{r.plan,         r.view(),         maps.data(),     measure,
-                                                 p.tile,         origins.data(),   count,           r.module_px,
-                                                 64,             workspaces.get(), scratch.get(),   got_bytes.data(),
-                                                 got.data()};
+        core::cooperative_read_batch batch{};
+        batch.plan = r[0].plan;
+        batch.images = images;
+        batch.tile_of = tile_of.data();
+        batch.maps = maps.data();
+        batch.measure = measure;
+        batch.tiles = tiles;
+        batch.origins = origins.data();
+        batch.count = count;
+        batch.module_px = r[0].module_px;
+        batch.erasure_threshold = 64;
+        batch.workspaces = workspaces.get();
+        batch.scratch_maps = scratch.get();
+        batch.bytes = got_bytes.data();
+        batch.outcomes = got.data();
         test::shuffled_threads exec{block_threads, rng};
         for (unsigned block = 0; block < grid; ++block)
           core::read_cooperative_block(batch, block, grid, block_threads, *shared, exec);
@@ -390,6 +416,7 @@ TEST(ReadCode, KernelBlocksOverAGridAreReadCode)
       }
     }
   }
+  EXPECT_GE(decoded, 20);  // 12 codes in the images, given and measured maps
 }
 
 TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
@@ -424,6 +451,45 @@ TEST(ReadCode, CudaMeasuresAndReadsAsTheCpu)
       expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
     }
   }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// Two tiles in one launch (host::measure_and_read_tiles_cuda, what the scan reader uses): the
+// outcomes and bytes of measure_code_map + read_code on the CPU, in the tiles' order.
+TEST(ReadCode, CudaReadsManyTilesInOneLaunch)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  const int columns = 4;
+  const scan::synthetic_codes r[2] = {render(columns, 3, 11), render(columns, 3, 12)};
+  const posed_codes p[2] = {pose_off(r[0], 0.6 * r[0].module_px, 0.4 * r[0].module_px),
+                            pose_off(r[1], -0.5 * r[1].module_px, 0.3 * r[1].module_px)};
+  std::vector<double> origins[2];
+  for (int k = 0; k < 2; ++k)
+    for (std::size_t i = 0; i < r[k].maps.size(); ++i) {
+      double x0 = 0, y0 = 0;
+      code_origin(r[k], columns, i, x0, y0);
+      origins[k].push_back(x0);
+      origins[k].push_back(y0);
+    }
+  const host::tile_read_request requests[2] = {{r[0].view(), p[0].tile, origins[0].data(), r[0].maps.size()},
+                                               {r[1].view(), p[1].tile, origins[1].data(), r[1].maps.size()}};
+  const std::size_t count = r[0].maps.size() + r[1].maps.size();
+  std::vector<core::code_outcome> gpu(count);
+  std::vector<std::uint8_t> gpu_bytes(count * spec::max_data_codewords);
+  host::measure_and_read_tiles_cuda(*r[0].plan, requests, 2, r[0].module_px, 64, gpu.data(), gpu_bytes.data());
+  auto ws = std::make_unique<core::read_code_workspace>();
+  auto map = std::make_unique<core::code_map>();
+  std::vector<std::uint8_t> bytes(spec::max_data_codewords);
+  std::size_t i = 0;
+  for (int k = 0; k < 2; ++k)
+    for (std::size_t j = 0; j < r[k].maps.size(); ++j, ++i) {
+      core::measure_code_map(p[k].tile, *r[k].plan, origins[k][2 * j], origins[k][2 * j + 1], *map);
+      const core::code_outcome o = core::read_code(*r[k].plan, r[k].view(), *map, r[k].module_px, 64, bytes.data(), *ws);
+      expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, o, bytes.data(), i);
+    }
 #else
   GTEST_SKIP() << "built without CUDA";
 #endif

@@ -58,6 +58,9 @@ struct read_context {
   device_buffer<core::read_code_workspace> ws;
   device_buffer<std::uint8_t> bytes;
   device_buffer<core::code_outcome> outcomes;
+  device_buffer<core::gray_view> views;          // per tile, pointing into `pixels`
+  device_buffer<core::tile_anchor_view> tiles;   // per tile, pointing into `sums`
+  device_buffer<std::uint32_t> tile_of;          // per code
 };
 
 read_context& this_threads_read_context()
@@ -84,16 +87,28 @@ const core::version_plan* device_plan(read_context& c, const core::version_plan&
   return d.data();
 }
 
-// The image packed (stride = width) into the context's pixel buffer, on its stream.
-core::gray_view upload_image_to(read_context& c, const core::gray_view& image, const char* who)
+void check_image(const core::gray_view& image, const char* who)
 {
   if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
     throw invalid_argument(std::string(who) + ": empty image");
+}
+
+// The image packed (stride = width) at device address d, on the context's stream.
+core::gray_view upload_image_at(read_context& c, const core::gray_view& image, std::uint16_t* d)
+{
   const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
-  std::uint16_t* d = grown(c.pixels, width * height);
   QRP_CUDA_TRY(cudaMemcpy2DAsync(d, width * sizeof(std::uint16_t), image.pixels, image.stride * sizeof(std::uint16_t),
                                  width * sizeof(std::uint16_t), height, cudaMemcpyHostToDevice, c.stream.get()));
   return core::gray_view{d, image.width, image.height, width};
+}
+
+// Host values to a grown device buffer, on the context's stream (pageable: consumed on return).
+template <typename T>
+T* upload(read_context& c, device_buffer<T>& d, const T* values, std::size_t n)
+{
+  T* p = grown(d, n);
+  QRP_CUDA_TRY(cudaMemcpyAsync(p, values, n * sizeof(T), cudaMemcpyHostToDevice, c.stream.get()));
+  return p;
 }
 
 // Waits for the stream, then brings outcomes and bytes back.
@@ -112,12 +127,13 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
                      std::uint8_t* bytes, cuda_read_kernel kernel)
 {
   if (count == 0) return;
+  check_image(image, "read_codes_cuda");
   read_context& c = this_threads_read_context();
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
-  const core::gray_view d_image = upload_image_to(c, image, "read_codes_cuda");
-  core::code_map* d_maps = grown(c.maps, count);
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_maps, maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice, s));
+  const core::gray_view d_image =
+      upload_image_at(c, image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height));
+  core::code_map* d_maps = upload(c, c.maps, maps, count);
   const bool plain = kernel == cuda_read_kernel::per_thread;
   const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
   core::read_code_workspace* d_ws = grown(c.ws, workers);
@@ -128,9 +144,17 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
                                d_outcomes, s);
     QRP_CUDA_TRY(cudaGetLastError());
   } else {
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan, d_image, d_maps, false, {}, nullptr, count, module_px,
-                                                        erasure_threshold, d_ws, nullptr, workers, d_bytes, d_outcomes,
-                                                        s));
+    core::cooperative_read_batch batch{};
+    batch.plan = d_plan;
+    batch.images = upload(c, c.views, &d_image, 1);
+    batch.maps = d_maps;
+    batch.count = count;
+    batch.module_px = module_px;
+    batch.erasure_threshold = erasure_threshold;
+    batch.workspaces = d_ws;
+    batch.bytes = d_bytes;
+    batch.outcomes = d_outcomes;
+    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, workers, s));
   }
   download_results(c, count, outcomes, bytes);
 }
@@ -141,35 +165,91 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
                                  std::uint8_t* bytes, cuda_read_kernel kernel)
 {
   if (count == 0) return;
+  check_image(image, "measure_and_read_codes_cuda");
   if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
     throw invalid_argument("measure_and_read_codes_cuda: the integral image is not the image's");
+  if (kernel == cuda_read_kernel::cooperative) {
+    const tile_read_request one{image, tile, origins, count};
+    measure_and_read_tiles_cuda(plan, &one, 1, module_px, erasure_threshold, outcomes, bytes);
+    return;
+  }
   read_context& c = this_threads_read_context();
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
-  const core::gray_view d_image = upload_image_to(c, image, "measure_and_read_codes_cuda");
+  const core::gray_view d_image =
+      upload_image_at(c, image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height));
   const std::size_t entries =
       (static_cast<std::size_t>(image.width) + 1) * (static_cast<std::size_t>(image.height) + 1);
   core::tile_anchor_view d_tile = tile;
   d_tile.iv.sums = grown(c.sums, entries);
   QRP_CUDA_TRY(cudaMemcpyAsync(c.sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
-  double* d_origins = grown(c.origins, 2 * count);
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_origins, origins, 2 * count * sizeof(double), cudaMemcpyHostToDevice, s));
-  const bool plain = kernel == cuda_read_kernel::per_thread;
-  // Each worker (a thread, or a block) also has a scratch map (~17 KB).
-  const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
+  double* d_origins = upload(c, c.origins, origins, 2 * count);
+  // The plain kernel: one thread per code, each with a workspace and a scratch map (~17 KB).
+  const unsigned workers = read_threads(count);
   core::read_code_workspace* d_ws = grown(c.ws, workers);
   core::code_map* d_maps = grown(c.maps, workers);
   std::uint8_t* d_bytes = grown(c.bytes, count * spec::max_data_codewords);
   core::code_outcome* d_outcomes = grown(c.outcomes, count);
-  if (plain) {
-    kernels::launch_measure_and_read_codes(d_plan, d_image, d_tile, d_origins, count, module_px, erasure_threshold,
-                                           d_ws, d_maps, workers, d_bytes, d_outcomes, s);
-    QRP_CUDA_TRY(cudaGetLastError());
-  } else {
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(d_plan, d_image, nullptr, true, d_tile, d_origins, count,
-                                                        module_px, erasure_threshold, d_ws, d_maps, workers, d_bytes,
-                                                        d_outcomes, s));
+  kernels::launch_measure_and_read_codes(d_plan, d_image, d_tile, d_origins, count, module_px, erasure_threshold, d_ws,
+                                         d_maps, workers, d_bytes, d_outcomes, s);
+  QRP_CUDA_TRY(cudaGetLastError());
+  download_results(c, count, outcomes, bytes);
+}
+
+void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
+                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                                 std::uint8_t* bytes)
+{
+  std::size_t count = 0, pixels = 0, entries = 0;
+  for (std::size_t k = 0; k < tile_count; ++k) {
+    const tile_read_request& t = tiles[k];
+    check_image(t.image, "measure_and_read_tiles_cuda");
+    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
+      throw invalid_argument("measure_and_read_tiles_cuda: a tile's integral image is not its image's");
+    count += t.count;
+    pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
+    entries += (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
   }
+  if (count == 0) return;
+  read_context& c = this_threads_read_context();
+  const cudaStream_t s = c.stream.get();
+  // Every tile's pixels and integral image one after another; the views point into them.
+  std::uint16_t* d_pixels = grown(c.pixels, pixels);
+  std::uint32_t* d_sums = grown(c.sums, entries);
+  std::vector<core::gray_view> views(tile_count);
+  std::vector<core::tile_anchor_view> anchor_views(tile_count);
+  std::vector<std::uint32_t> tile_of;
+  std::vector<double> all_origins;
+  tile_of.reserve(count);
+  all_origins.reserve(2 * count);
+  for (std::size_t k = 0; k < tile_count; ++k) {
+    const tile_read_request& t = tiles[k];
+    views[k] = upload_image_at(c, t.image, d_pixels);
+    d_pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
+    const std::size_t n = (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
+    QRP_CUDA_TRY(cudaMemcpyAsync(d_sums, t.tile.iv.sums, n * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
+    anchor_views[k] = t.tile;
+    anchor_views[k].iv.sums = d_sums;
+    d_sums += n;
+    tile_of.insert(tile_of.end(), t.count, static_cast<std::uint32_t>(k));
+    all_origins.insert(all_origins.end(), t.origins, t.origins + 2 * t.count);
+  }
+  const unsigned blocks = kernels::cooperative_read_blocks(count);
+  core::cooperative_read_batch batch{};
+  batch.plan = device_plan(c, plan);
+  batch.images = upload(c, c.views, views.data(), tile_count);
+  batch.tile_of = upload(c, c.tile_of, tile_of.data(), count);
+  batch.measure = true;
+  batch.tiles = upload(c, c.tiles, anchor_views.data(), tile_count);
+  batch.origins = upload(c, c.origins, all_origins.data(), 2 * count);
+  batch.count = count;
+  batch.module_px = module_px;
+  batch.erasure_threshold = erasure_threshold;
+  batch.workspaces = grown(c.ws, blocks);
+  batch.scratch_maps = grown(c.maps, blocks);
+  batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
+  batch.outcomes = grown(c.outcomes, count);
+  QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, blocks, s));
   download_results(c, count, outcomes, bytes);
 }
 
@@ -179,6 +259,7 @@ struct resident_read::state {
   std::uint8_t erasure_threshold;
   device_buffer<std::uint16_t> pixels;
   core::gray_view image;
+  device_buffer<core::gray_view> views{1};  // `image`, for the cooperative kernel's batch
   device_buffer<core::version_plan> plan{1};
   device_buffer<core::code_map> maps;
   device_buffer<core::read_code_workspace> ws;
@@ -198,6 +279,7 @@ resident_read::resident_read(const core::version_plan& plan, const core::gray_vi
   s.erasure_threshold = erasure_threshold;
   s.pixels = upload_image(image, "resident_read");
   s.image = core::gray_view{s.pixels.data(), image.width, image.height, static_cast<std::size_t>(image.width)};
+  QRP_CUDA_TRY(cudaMemcpy(s.views.data(), &s.image, sizeof(core::gray_view), cudaMemcpyHostToDevice));
   QRP_CUDA_TRY(cudaMemcpy(s.plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   s.maps = device_buffer<core::code_map>(count);
   QRP_CUDA_TRY(cudaMemcpy(s.maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
@@ -219,9 +301,17 @@ double resident_read::run(cuda_read_kernel kernel)
                                  s.ws.data(), read_threads(s.count), s.bytes.data(), s.outcomes.data(), stream);
       QRP_CUDA_TRY(cudaGetLastError());
     } else {
-      QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(
-          s.plan.data(), s.image, s.maps.data(), false, {}, nullptr, s.count, s.module_px, s.erasure_threshold,
-          s.ws.data(), nullptr, kernels::cooperative_read_blocks(s.count), s.bytes.data(), s.outcomes.data(), stream));
+      core::cooperative_read_batch batch{};
+      batch.plan = s.plan.data();
+      batch.images = s.views.data();
+      batch.maps = s.maps.data();
+      batch.count = s.count;
+      batch.module_px = s.module_px;
+      batch.erasure_threshold = s.erasure_threshold;
+      batch.workspaces = s.ws.data();
+      batch.bytes = s.bytes.data();
+      batch.outcomes = s.outcomes.data();
+      QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, kernels::cooperative_read_blocks(s.count), stream));
     }
   });
 }

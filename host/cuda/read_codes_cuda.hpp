@@ -33,6 +33,19 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
                                  std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
 
+// The codes of several tiles in one launch (cooperative kernel): tiles[k] is a tile's image (host
+// pixels), its registered view (host integral image) and the origins of its `count` codes, as for
+// measure_and_read_codes_cuda. outcomes and bytes in the order of the tiles, then of their codes.
+struct tile_read_request {
+  core::gray_view image;
+  core::tile_anchor_view tile;
+  const double* origins;
+  std::size_t count;
+};
+void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
+                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                                 std::uint8_t* bytes);
+
 // For benchmarks: one image and its codes' maps uploaded once; run() reads every code on the GPU
 // with the data already there and returns the kernel's seconds (CUDA events).
 class resident_read {

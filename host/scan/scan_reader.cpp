@@ -643,13 +643,14 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       if (!whole.empty()) jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size())});
     }
   if (jobs.empty()) return;
-  // Tile by tile (the GPU gets one tile and its codes per call), then cell order.
+  // Tile by tile (the GPU reads the codes of many tiles per call, in this order), then cell order.
   std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
   const std::size_t count = jobs.size();
   std::vector<core::code_outcome> outcomes(count);
   std::vector<std::uint8_t> bytes(count * spec::max_data_codewords);
   // On the CPU: the per-code anchor search and the read, on every thread. With CUDA: both on the
-  // GPU, tile by tile (core::measure_code_map and core::read_code, the same functions).
+  // GPU, many tiles per launch (core::measure_code_map and core::read_code's pieces, the same
+  // functions).
   if (!options_.cuda) {
     std::vector<core::code_map> maps(count);
     host::parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
@@ -666,14 +667,26 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       origins[2 * i] = static_cast<double>(geo_.cell_x(jobs[i].col));
       origins[2 * i + 1] = static_cast<double>(geo_.cell_y(jobs[i].row));
     }
+    // Many tiles per launch (their pixels and integral images on the device together): up to
+    // max_tiles_per_launch tiles at a time, to bound the GPU memory of one call.
+    constexpr std::size_t max_tiles_per_launch = 64;
+    std::vector<host::tile_read_request> requests;
+    std::size_t first = 0;  // first job of `requests`
+    auto launch = [&](std::size_t end) {
+      if (requests.empty()) return;
+      host::measure_and_read_tiles_cuda(plan, requests.data(), requests.size(), module_px_, options_.erasure_threshold,
+                                        outcomes.data() + first, bytes.data() + first * spec::max_data_codewords);
+      requests.clear();
+      first = end;
+    };
     for (std::size_t a = 0; a < count;) {
       std::size_t b = a;
       while (b < count && jobs[b].tile == jobs[a].tile) ++b;
-      host::measure_and_read_codes_cuda(plan, jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a,
-                                        b - a, module_px_, options_.erasure_threshold, outcomes.data() + a,
-                                        bytes.data() + a * spec::max_data_codewords);
+      if (requests.size() == max_tiles_per_launch) launch(a);
+      requests.push_back({jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a, b - a});
       a = b;
     }
+    launch(count);
 #else
     throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif

@@ -56,17 +56,10 @@ unsigned cooperative_read_blocks(std::uint64_t count)
   return static_cast<unsigned>(std::max<std::uint64_t>(1, std::min(count, max_blocks)));
 }
 
-cudaError_t launch_read_codes_cooperative(const core::version_plan* plan, core::gray_view image,
-                                          const core::code_map* maps, bool measure, core::tile_anchor_view tile,
-                                          const double* origins, std::uint64_t count, double module_px,
-                                          std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
-                                          core::code_map* scratch_maps, unsigned blocks, std::uint8_t* bytes,
-                                          core::code_outcome* outcomes, cudaStream_t stream) noexcept
+cudaError_t launch_read_codes_cooperative(const core::cooperative_read_batch& batch, unsigned blocks,
+                                          cudaStream_t stream) noexcept
 {
-  if (count == 0 || blocks == 0) return cudaSuccess;
-  const core::cooperative_read_batch batch{plan,      image,      maps,          measure,           tile,
-                                           origins,   count,      module_px,     erasure_threshold, workspaces,
-                                           scratch_maps, bytes,   outcomes};
+  if (batch.count == 0 || blocks == 0) return cudaSuccess;
   read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
   return cudaGetLastError();
 }

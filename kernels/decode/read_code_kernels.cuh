@@ -36,17 +36,12 @@ void launch_measure_and_read_codes(const core::version_plan* plan, core::gray_vi
 inline constexpr unsigned read_codes_block = 128;
 
 // Cooperative form (core/read_cooperative.hpp): a block of cooperative_read_block threads per
-// code, grid-stride over the codes; block b uses workspaces[b] (and scratch_maps[b] when
-// measuring), so `blocks` of each are needed (cooperative_read_blocks gives the count). With
-// measure, code i's map is measured in `tile` at (origins[2 i], origins[2 i + 1]); else maps[i].
-// Returns the launch's status.
+// code, grid-stride over the batch's codes (which may lie in many tiles); block b uses
+// batch.workspaces[b] (and batch.scratch_maps[b] when measuring), so `blocks` of each are needed
+// (cooperative_read_blocks gives the count). Returns the launch's status.
 inline constexpr unsigned cooperative_read_block = 128;
 unsigned cooperative_read_blocks(std::uint64_t count);  // blocks worth launching for count codes (>= 1)
-cudaError_t launch_read_codes_cooperative(const core::version_plan* plan, core::gray_view image,
-                                          const core::code_map* maps, bool measure, core::tile_anchor_view tile,
-                                          const double* origins, std::uint64_t count, double module_px,
-                                          std::uint8_t erasure_threshold, core::read_code_workspace* workspaces,
-                                          core::code_map* scratch_maps, unsigned blocks, std::uint8_t* bytes,
-                                          core::code_outcome* outcomes, cudaStream_t stream) noexcept;
+cudaError_t launch_read_codes_cooperative(const core::cooperative_read_batch& batch, unsigned blocks,
+                                          cudaStream_t stream) noexcept;
 
 }  // namespace qrplate::kernels

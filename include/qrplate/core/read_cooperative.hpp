@@ -158,13 +158,16 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
 // ---------------------------------------------------------------------------------------------
 // The kernel's body: one thread block.
 
-// The codes of one image as the cooperative read kernel sees them (device pointers on the GPU).
+// The codes of one or more images (tiles) as the cooperative read kernel sees them (device
+// pointers on the GPU): code i lies in image tile_of[i] (every code in image 0 when tile_of is
+// null), so one launch can read the codes of many tiles.
 struct cooperative_read_batch {
   const version_plan* plan;
-  gray_view image;
-  const code_map* maps;    // code i's map, when not measuring
-  bool measure;            // measure each map in `tile` at origins[2 i], origins[2 i + 1]
-  tile_anchor_view tile;
+  const gray_view* images;         // per tile
+  const std::uint32_t* tile_of;    // per code, or null
+  const code_map* maps;            // code i's map, when not measuring
+  bool measure;                    // measure each map in tiles[tile_of[i]] at origins[2 i], origins[2 i + 1]
+  const tile_anchor_view* tiles;   // per tile, when measuring
   const double* origins;
   std::uint64_t count;
   double module_px;
@@ -189,11 +192,12 @@ QRP_HD void read_cooperative_block(const cooperative_read_batch& b, std::uint64_
                                    int block_threads, cooperative_read_shared& shared, Exec& exec)
 {
   for (std::uint64_t i = block; i < b.count; i += grid) {
+    const std::uint32_t k = b.tile_of ? b.tile_of[i] : 0;
     cooperative_read_job job{};
     job.plan = b.plan;
-    job.image = b.image;
+    job.image = b.images[k];
     job.map = b.measure ? nullptr : b.maps + i;
-    job.tile = b.measure ? &b.tile : nullptr;
+    job.tile = b.measure ? b.tiles + k : nullptr;
     job.x0 = b.measure ? b.origins[2 * i] : 0;
     job.y0 = b.measure ? b.origins[2 * i + 1] : 0;
     job.measured = b.measure ? b.scratch_maps + block : nullptr;
