@@ -134,13 +134,8 @@ void bm_tile_passes(benchmark::State& state, shape s, double px)
   try {
     const scan::synthetic_codes& sc = scene(s, px);
     host::tile_passes_cuda passes;
-    sim::gray_image img;
-    img.width = static_cast<std::uint32_t>(sc.width);
-    img.height = static_cast<std::uint32_t>(sc.height);
-    img.bits = 16;
-    img.pixels = sc.pixels;
-    std::vector<std::uint32_t> sums;
-    const int shift = scan::build_integral(img, sc.module_px, sums);  // sizes `sums` and gives the shift
+    const int shift = scan::integral_shift(16, sc.module_px);
+    std::vector<std::uint32_t> sums((static_cast<std::size_t>(sc.width) + 1) * (static_cast<std::size_t>(sc.height) + 1));
     std::vector<std::uint32_t> candidates[2];
     for (auto _ : state) {
       const double contrast =
@@ -148,11 +143,7 @@ void bm_tile_passes(benchmark::State& state, shape s, double px)
       passes.finder_candidates(sc.module_px, static_cast<float>(0.5 * contrast), 0, candidates);
       benchmark::DoNotOptimize(candidates[0].data());
     }
-    const auto codes = state.iterations() * static_cast<benchmark::IterationCount>(sc.maps.size());
-    state.SetItemsProcessed(codes);
-    state.counters["pixels_per_second"] =
-        benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(sc.pixel_count()),
-                           benchmark::Counter::kIsRate);
+    set_counters(state, sc);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }

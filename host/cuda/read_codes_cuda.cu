@@ -1,8 +1,8 @@
-// Host glue of the CUDA code reader: one tile and its code maps (or its integral image and the
-// codes' origins, for the anchor search on the GPU) up, one launch, outcomes and bytes down, on
-// a stream and in device buffers kept per host thread across calls. Synchronous per call; the
-// streaming pipeline of issue #7 (pinned staging, lanes of streams as in encode_cuda.cu) comes
-// with the batched scan reader.
+// Host glue of the CUDA code reader: one tile and its code maps, or the pixels and integral
+// images of many tiles and their codes' origins (for the anchor search on the GPU), up; one
+// launch; outcomes and bytes down; on a stream and in device buffers kept per host thread across
+// calls. Synchronous per call; the streaming pipeline of issue #7 (pinned staging, lanes of
+// streams as in encode_cuda.cu) is still to come.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
 
@@ -19,19 +19,6 @@ namespace qrplate::host {
 
 namespace {
 
-// The image packed (stride = width) on the device.
-device_buffer<std::uint16_t> upload_image(const core::gray_view& image, const char* who)
-{
-  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
-    throw invalid_argument(std::string(who) + ": empty image");
-  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
-  device_buffer<std::uint16_t> d_pixels(width * height);
-  QRP_CUDA_TRY(cudaMemcpy2D(d_pixels.data(), width * sizeof(std::uint16_t), image.pixels,
-                            image.stride * sizeof(std::uint16_t), width * sizeof(std::uint16_t), height,
-                            cudaMemcpyHostToDevice));
-  return d_pixels;
-}
-
 // Threads for `count` codes, a multiple of the block: each holds a ~210 KB workspace (sized for
 // version 40), so at most 1024.
 unsigned read_threads(std::size_t count)
@@ -41,9 +28,54 @@ unsigned read_threads(std::size_t count)
                                kernels::read_codes_block);
 }
 
-}  // namespace
+// Workspaces (threads, or blocks) a read of `count` codes with `kernel` needs.
+unsigned read_workers(cuda_read_kernel kernel, std::size_t count)
+{
+  return kernel == cuda_read_kernel::per_thread ? read_threads(count) : kernels::cooperative_read_blocks(count);
+}
 
-namespace {
+void check_image(const core::gray_view& image, const char* who)
+{
+  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
+    throw invalid_argument(std::string(who) + ": empty image");
+}
+
+// The image packed (stride = width) at device address d, on `stream`.
+core::gray_view upload_image_at(const core::gray_view& image, std::uint16_t* d, cudaStream_t stream)
+{
+  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
+  QRP_CUDA_TRY(cudaMemcpy2DAsync(d, width * sizeof(std::uint16_t), image.pixels, image.stride * sizeof(std::uint16_t),
+                                 width * sizeof(std::uint16_t), height, cudaMemcpyHostToDevice, stream));
+  return core::gray_view{d, image.width, image.height, width};
+}
+
+// Reads `count` codes of one device image through given maps (all device memory; image_view:
+// `image` itself in device memory, for the cooperative kernel), read_workers(kernel, count)
+// workspaces, on `stream`.
+void launch_reads_with_maps(cuda_read_kernel kernel, const core::version_plan* plan, const core::gray_view& image,
+                            const core::gray_view* image_view, const core::code_map* maps, std::size_t count,
+                            double module_px, std::uint8_t erasure_threshold, core::read_code_workspace* ws,
+                            std::uint8_t* bytes, core::code_outcome* outcomes, cudaStream_t stream)
+{
+  const unsigned workers = read_workers(kernel, count);
+  if (kernel == cuda_read_kernel::per_thread) {
+    kernels::launch_read_codes(plan, image, maps, count, module_px, erasure_threshold, ws, workers, bytes, outcomes,
+                               stream);
+    QRP_CUDA_TRY(cudaGetLastError());
+    return;
+  }
+  core::cooperative_read_batch batch{};
+  batch.plan = plan;
+  batch.images = image_view;
+  batch.maps = maps;
+  batch.count = count;
+  batch.module_px = module_px;
+  batch.erasure_threshold = erasure_threshold;
+  batch.workspaces = ws;
+  batch.bytes = bytes;
+  batch.outcomes = outcomes;
+  QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, workers, stream));
+}
 
 // What outlives one call, per host thread (the scan reader calls once per tile): a stream,
 // device buffers that only grow, and the plans uploaded so far. Deliberately never freed, as the
@@ -87,21 +119,6 @@ const core::version_plan* device_plan(read_context& c, const core::version_plan&
   return d.data();
 }
 
-void check_image(const core::gray_view& image, const char* who)
-{
-  if (image.width <= 0 || image.height <= 0 || image.pixels == nullptr)
-    throw invalid_argument(std::string(who) + ": empty image");
-}
-
-// The image packed (stride = width) at device address d, on the context's stream.
-core::gray_view upload_image_at(read_context& c, const core::gray_view& image, std::uint16_t* d)
-{
-  const auto width = static_cast<std::size_t>(image.width), height = static_cast<std::size_t>(image.height);
-  QRP_CUDA_TRY(cudaMemcpy2DAsync(d, width * sizeof(std::uint16_t), image.pixels, image.stride * sizeof(std::uint16_t),
-                                 width * sizeof(std::uint16_t), height, cudaMemcpyHostToDevice, c.stream.get()));
-  return core::gray_view{d, image.width, image.height, width};
-}
-
 // Host values to a grown device buffer, on the context's stream (pageable: consumed on return).
 template <typename T>
 T* upload(read_context& c, device_buffer<T>& d, const T* values, std::size_t n)
@@ -132,30 +149,12 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
   const core::gray_view d_image =
-      upload_image_at(c, image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height));
-  core::code_map* d_maps = upload(c, c.maps, maps, count);
-  const bool plain = kernel == cuda_read_kernel::per_thread;
-  const unsigned workers = plain ? read_threads(count) : kernels::cooperative_read_blocks(count);
-  core::read_code_workspace* d_ws = grown(c.ws, workers);
-  std::uint8_t* d_bytes = grown(c.bytes, count * spec::max_data_codewords);
-  core::code_outcome* d_outcomes = grown(c.outcomes, count);
-  if (plain) {
-    kernels::launch_read_codes(d_plan, d_image, d_maps, count, module_px, erasure_threshold, d_ws, workers, d_bytes,
-                               d_outcomes, s);
-    QRP_CUDA_TRY(cudaGetLastError());
-  } else {
-    core::cooperative_read_batch batch{};
-    batch.plan = d_plan;
-    batch.images = upload(c, c.views, &d_image, 1);
-    batch.maps = d_maps;
-    batch.count = count;
-    batch.module_px = module_px;
-    batch.erasure_threshold = erasure_threshold;
-    batch.workspaces = d_ws;
-    batch.bytes = d_bytes;
-    batch.outcomes = d_outcomes;
-    QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, workers, s));
-  }
+      upload_image_at(image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height), s);
+  const core::code_map* d_maps = upload(c, c.maps, maps, count);
+  const core::gray_view* d_view = kernel == cuda_read_kernel::cooperative ? upload(c, c.views, &d_image, 1) : nullptr;
+  launch_reads_with_maps(kernel, d_plan, d_image, d_view, d_maps, count, module_px, erasure_threshold,
+                         grown(c.ws, read_workers(kernel, count)), grown(c.bytes, count * spec::max_data_codewords),
+                         grown(c.outcomes, count), s);
   download_results(c, count, outcomes, bytes);
 }
 
@@ -177,7 +176,7 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
   const core::gray_view d_image =
-      upload_image_at(c, image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height));
+      upload_image_at(image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height), s);
   const std::size_t entries =
       (static_cast<std::size_t>(image.width) + 1) * (static_cast<std::size_t>(image.height) + 1);
   core::tile_anchor_view d_tile = tile;
@@ -224,7 +223,7 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
   all_origins.reserve(2 * count);
   for (std::size_t k = 0; k < tile_count; ++k) {
     const tile_read_request& t = tiles[k];
-    views[k] = upload_image_at(c, t.image, d_pixels);
+    views[k] = upload_image_at(t.image, d_pixels, s);
     d_pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
     const std::size_t n = (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
     QRP_CUDA_TRY(cudaMemcpyAsync(d_sums, t.tile.iv.sums, n * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
@@ -277,14 +276,16 @@ resident_read::resident_read(const core::version_plan& plan, const core::gray_vi
   s.count = count;
   s.module_px = module_px;
   s.erasure_threshold = erasure_threshold;
-  s.pixels = upload_image(image, "resident_read");
-  s.image = core::gray_view{s.pixels.data(), image.width, image.height, static_cast<std::size_t>(image.width)};
+  check_image(image, "resident_read");
+  s.pixels = device_buffer<std::uint16_t>(static_cast<std::size_t>(image.width) * static_cast<std::size_t>(image.height));
+  s.image = upload_image_at(image, s.pixels.data(), s.stream.get());
+  QRP_CUDA_TRY(cudaStreamSynchronize(s.stream.get()));
   QRP_CUDA_TRY(cudaMemcpy(s.views.data(), &s.image, sizeof(core::gray_view), cudaMemcpyHostToDevice));
   QRP_CUDA_TRY(cudaMemcpy(s.plan.data(), &plan, sizeof(plan), cudaMemcpyHostToDevice));
   s.maps = device_buffer<core::code_map>(count);
   QRP_CUDA_TRY(cudaMemcpy(s.maps.data(), maps, count * sizeof(core::code_map), cudaMemcpyHostToDevice));
-  s.ws = device_buffer<core::read_code_workspace>(std::max<std::size_t>(read_threads(count),
-                                                                        kernels::cooperative_read_blocks(count)));
+  s.ws = device_buffer<core::read_code_workspace>(
+      std::max(read_workers(cuda_read_kernel::per_thread, count), read_workers(cuda_read_kernel::cooperative, count)));
   s.bytes = device_buffer<std::uint8_t>(count * spec::max_data_codewords);
   s.outcomes = device_buffer<core::code_outcome>(count);
 }
@@ -296,23 +297,8 @@ double resident_read::run(cuda_read_kernel kernel)
   state& s = *s_;
   const cudaStream_t stream = s.stream.get();
   return s.timer.seconds(stream, [&] {
-    if (kernel == cuda_read_kernel::per_thread) {
-      kernels::launch_read_codes(s.plan.data(), s.image, s.maps.data(), s.count, s.module_px, s.erasure_threshold,
-                                 s.ws.data(), read_threads(s.count), s.bytes.data(), s.outcomes.data(), stream);
-      QRP_CUDA_TRY(cudaGetLastError());
-    } else {
-      core::cooperative_read_batch batch{};
-      batch.plan = s.plan.data();
-      batch.images = s.views.data();
-      batch.maps = s.maps.data();
-      batch.count = s.count;
-      batch.module_px = s.module_px;
-      batch.erasure_threshold = s.erasure_threshold;
-      batch.workspaces = s.ws.data();
-      batch.bytes = s.bytes.data();
-      batch.outcomes = s.outcomes.data();
-      QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, kernels::cooperative_read_blocks(s.count), stream));
-    }
+    launch_reads_with_maps(kernel, s.plan.data(), s.image, s.views.data(), s.maps.data(), s.count, s.module_px,
+                           s.erasure_threshold, s.ws.data(), s.bytes.data(), s.outcomes.data(), stream);
   });
 }
 
