@@ -156,4 +156,42 @@ TEST(TilePasses, CudaPassesAreTheCpuPasses)
 #endif
 }
 
+// A kept tile (tile_passes_cuda::keep_tile, what the scan reader's GPU reads use) holds its own
+// pixels and integral image after the passes went on to other tiles, of other sizes.
+TEST(TilePasses, KeptTilesKeepTheirPixelsAndIntegral)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  EXPECT_EQ(gpu.keep_tile(), nullptr);  // nothing passed yet
+  std::vector<std::shared_ptr<const host::device_tile>> kept;
+  std::vector<std::vector<std::uint32_t>> cpu_sums;
+  const std::vector<test_image> all = images();
+  for (const test_image& t : all) {
+    cpu_sums.emplace_back();
+    const int shift = scan::build_integral(t.img, t.module_px, cpu_sums.back());
+    std::vector<std::uint32_t> sums(cpu_sums.back().size());
+    gpu.integral_and_contrast(t.img.pixels.data(), static_cast<int>(t.img.width), static_cast<int>(t.img.height),
+                              shift, t.module_px, sums.data());
+    kept.push_back(gpu.keep_tile());
+    ASSERT_NE(kept.back(), nullptr);
+  }
+  // Passes over another image reuse nothing that was kept.
+  const test_image& first = all.front();
+  std::vector<std::uint32_t> scratch(cpu_sums.front().size());
+  gpu.integral_and_contrast(first.img.pixels.data(), static_cast<int>(first.img.width),
+                            static_cast<int>(first.img.height), 0, first.module_px, scratch.data());
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    const test_image& t = all[k];
+    std::vector<std::uint16_t> pixels(t.img.pixels.size(), 0xbeef);
+    std::vector<std::uint32_t> sums(cpu_sums[k].size(), 0xdeadbeef);
+    host::download_tile(*kept[k], pixels.data(), sums.data());
+    EXPECT_TRUE(pixels == t.img.pixels) << k;
+    EXPECT_TRUE(sums == cpu_sums[k]) << k;
+  }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
 }  // namespace

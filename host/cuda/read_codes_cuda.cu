@@ -1,8 +1,9 @@
 // Host glue of the CUDA code reader: one tile and its code maps, or the pixels and integral
 // images of many tiles and their codes' origins (for the anchor search on the GPU), up; one
 // launch; outcomes and bytes down; on a stream and in device buffers kept per host thread across
-// calls. Synchronous per call; the streaming pipeline of issue #7 (pinned staging, lanes of
-// streams as in encode_cuda.cu) is still to come.
+// calls. Tiles the registration passes left on the device (device_tile.cuh) are read there.
+// Synchronous per call; the streaming pipeline of issue #7 (pinned staging, lanes of streams as in
+// encode_cuda.cu) is still to come.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_tile.cuh"
 #include "decode/read_code_kernels.cuh"
 
 namespace qrplate::host {
@@ -195,51 +197,54 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   download_results(c, count, outcomes, bytes);
 }
 
-void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
-                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                                 std::uint8_t* bytes)
+namespace {
+
+// One launch over tiles[0, n) (measure_and_read_tiles_cuda): the tiles not resident go up first.
+void read_tiles_launch(read_context& c, const core::version_plan& plan, const tile_read_request* tiles, std::size_t n,
+                       std::size_t count, double module_px, std::uint8_t erasure_threshold,
+                       core::code_outcome* outcomes, std::uint8_t* bytes)
 {
-  std::size_t count = 0, pixels = 0, entries = 0;
-  for (std::size_t k = 0; k < tile_count; ++k) {
-    const tile_read_request& t = tiles[k];
-    check_image(t.image, "measure_and_read_tiles_cuda");
-    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
-      throw invalid_argument("measure_and_read_tiles_cuda: a tile's integral image is not its image's");
-    count += t.count;
-    pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
-    entries += (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
-  }
-  if (count == 0) return;
-  read_context& c = this_threads_read_context();
   const cudaStream_t s = c.stream.get();
-  // Every tile's pixels and integral image one after another; the views point into them.
-  std::uint16_t* d_pixels = grown(c.pixels, pixels);
-  std::uint32_t* d_sums = grown(c.sums, entries);
-  std::vector<core::gray_view> views(tile_count);
-  std::vector<core::tile_anchor_view> anchor_views(tile_count);
+  std::size_t pixels = 0, entries = 0;
+  for (std::size_t k = 0; k < n; ++k)
+    if (tiles[k].resident == nullptr) {
+      pixels += static_cast<std::size_t>(tiles[k].image.width) * static_cast<std::size_t>(tiles[k].image.height);
+      entries += (static_cast<std::size_t>(tiles[k].image.width) + 1) * (static_cast<std::size_t>(tiles[k].image.height) + 1);
+    }
+  // The uploaded tiles' pixels and integral images one after another; the views point into them
+  // or into the resident tiles.
+  std::uint16_t* d_pixels = pixels ? grown(c.pixels, pixels) : nullptr;
+  std::uint32_t* d_sums = entries ? grown(c.sums, entries) : nullptr;
+  std::vector<core::gray_view> views(n);
+  std::vector<core::tile_anchor_view> anchor_views(n);
   std::vector<std::uint32_t> tile_of;
   std::vector<double> all_origins;
   tile_of.reserve(count);
   all_origins.reserve(2 * count);
-  for (std::size_t k = 0; k < tile_count; ++k) {
+  for (std::size_t k = 0; k < n; ++k) {
     const tile_read_request& t = tiles[k];
-    views[k] = upload_image_at(t.image, d_pixels, s);
-    d_pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
-    const std::size_t n = (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
-    QRP_CUDA_TRY(cudaMemcpyAsync(d_sums, t.tile.iv.sums, n * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
     anchor_views[k] = t.tile;
-    anchor_views[k].iv.sums = d_sums;
-    d_sums += n;
+    if (t.resident != nullptr) {
+      views[k] = t.resident->image();
+      anchor_views[k].iv.sums = t.resident->sums.data();
+    } else {
+      views[k] = upload_image_at(t.image, d_pixels, s);
+      d_pixels += static_cast<std::size_t>(t.image.width) * static_cast<std::size_t>(t.image.height);
+      const std::size_t e = (static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1);
+      QRP_CUDA_TRY(cudaMemcpyAsync(d_sums, t.tile.iv.sums, e * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
+      anchor_views[k].iv.sums = d_sums;
+      d_sums += e;
+    }
     tile_of.insert(tile_of.end(), t.count, static_cast<std::uint32_t>(k));
     all_origins.insert(all_origins.end(), t.origins, t.origins + 2 * t.count);
   }
   const unsigned blocks = kernels::cooperative_read_blocks(count);
   core::cooperative_read_batch batch{};
   batch.plan = device_plan(c, plan);
-  batch.images = upload(c, c.views, views.data(), tile_count);
+  batch.images = upload(c, c.views, views.data(), n);
   batch.tile_of = upload(c, c.tile_of, tile_of.data(), count);
   batch.measure = true;
-  batch.tiles = upload(c, c.tiles, anchor_views.data(), tile_count);
+  batch.tiles = upload(c, c.tiles, anchor_views.data(), n);
   batch.origins = upload(c, c.origins, all_origins.data(), 2 * count);
   batch.count = count;
   batch.module_px = module_px;
@@ -250,6 +255,38 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
   batch.outcomes = grown(c.outcomes, count);
   QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, blocks, s));
   download_results(c, count, outcomes, bytes);
+}
+
+}  // namespace
+
+void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
+                                 double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
+                                 std::uint8_t* bytes)
+{
+  for (std::size_t k = 0; k < tile_count; ++k) {
+    const tile_read_request& t = tiles[k];
+    check_image(t.image, "measure_and_read_tiles_cuda");
+    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
+      throw invalid_argument("measure_and_read_tiles_cuda: a tile's integral image is not its image's");
+    if (t.resident != nullptr && (t.resident->width != t.image.width || t.resident->height != t.image.height ||
+                                  t.resident->shift != t.tile.iv.shift))
+      throw invalid_argument("measure_and_read_tiles_cuda: a resident tile is not the request's image");
+  }
+  // Launches of at most max_uploads tiles that go up (resident tiles cost no device memory).
+  constexpr std::size_t max_uploads = 64;
+  for (std::size_t a = 0; a < tile_count;) {
+    std::size_t b = a, uploads = 0, count = 0;
+    for (; b < tile_count; ++b) {
+      const bool up = tiles[b].resident == nullptr;
+      if (up && uploads == max_uploads) break;
+      uploads += up;
+      count += tiles[b].count;
+    }
+    if (count > 0) read_tiles_launch(this_threads_read_context(), plan, tiles + a, b - a, count, module_px, erasure_threshold, outcomes, bytes);
+    outcomes += count;
+    bytes += count * spec::max_data_codewords;
+    a = b;
+  }
 }
 
 struct resident_read::state {

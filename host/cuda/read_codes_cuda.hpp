@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cuda/tile_passes_cuda.hpp"
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_code.hpp"
 
@@ -36,11 +37,15 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
 // The codes of several tiles in one launch (cooperative kernel): tiles[k] is a tile's image (host
 // pixels), its registered view (host integral image) and the origins of its `count` codes, as for
 // measure_and_read_codes_cuda. outcomes and bytes in the order of the tiles, then of their codes.
+// A tile whose pixels and integral image are already on the device (`resident`, from the
+// registration passes: tile_passes_cuda::keep_tile) is read there; the others go up for the
+// call, at most 64 of them at a time (launches are split to bound the device memory of a call).
 struct tile_read_request {
   core::gray_view image;
   core::tile_anchor_view tile;
   const double* origins;
   std::size_t count;
+  const device_tile* resident = nullptr;  // must hold `image` and tile.iv (same size and shift)
 };
 void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,

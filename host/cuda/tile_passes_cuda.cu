@@ -1,5 +1,7 @@
 // Host glue of the registration kernels: synchronous per call, on the instance's own stream,
-// with buffers from the stream-ordered allocator that grow as tiles need and are kept.
+// with buffers from the stream-ordered allocator that grow as tiles need and are kept. Each tile's
+// pixels and integral image go into a device_tile of their own, which keep_tile() hands over to
+// the scan reader for the code reads (or the next tile reuses, when nobody took it).
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/tile_passes_cuda.hpp"
 
@@ -7,6 +9,7 @@
 #include <utility>
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_tile.cuh"
 #include "decode/registration_kernels.cuh"
 #include "qrplate/core/tile_passes.hpp"
 
@@ -49,6 +52,9 @@ class stream_buffer {
 
 struct tile_passes_cuda::state {
   stream_owner stream;
+  std::shared_ptr<device_tile> tile;  // the last tile's pixels and integral, until keep_tile()
+  bool keepable = false;              // `tile` holds the last call's tile
+  // When no device_tile could be allocated (device memory short): the tile goes through these.
   stream_buffer<std::uint16_t> pixels{stream.get()};
   stream_buffer<std::uint32_t> sums{stream.get()};
   stream_buffer<std::uint32_t> column_totals{stream.get()};
@@ -93,8 +99,19 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   const std::size_t count = static_cast<std::size_t>(width) * height;
   const std::size_t w1 = static_cast<std::size_t>(width) + 1;
   const std::size_t entries = w1 * (static_cast<std::size_t>(height) + 1);
-  std::uint16_t* d_pixels = s.pixels.reserve(count);
-  std::uint32_t* d_sums = s.sums.reserve(entries);
+  // A device_tile of the right size for this tile (the last one again when nobody kept it).
+  s.keepable = false;
+  if (s.tile && (s.tile->width != width || s.tile->height != height)) s.tile.reset();
+  if (!s.tile) {
+    try {
+      s.tile = std::make_shared<device_tile>(width, height);
+    } catch (const cuda_error&) {
+      (void)cudaGetLastError();  // out of memory is not sticky: the scratch buffers serve instead
+    }
+  }
+  std::uint16_t* d_pixels = s.tile ? s.tile->pixels.data() : s.pixels.reserve(count);
+  std::uint32_t* d_sums = s.tile ? s.tile->sums.data() : s.sums.reserve(entries);
+  if (s.tile) s.tile->shift = shift;
   QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels, pixels, count * sizeof(std::uint16_t), cudaMemcpyHostToDevice, stream));
   QRP_CUDA_TRY(cudaMemsetAsync(d_sums, 0, w1 * sizeof(std::uint32_t), stream));
   std::uint32_t* d_totals = s.column_totals.reserve(kernels::integral_scratch_entries(width, height));
@@ -114,7 +131,27 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   }
   QRP_CUDA_TRY(cudaMemcpyAsync(integral, d_sums, entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  s.keepable = s.tile != nullptr;
   return core::contrast_from_histogram(histogram.data(), grid.boxes());
+}
+
+std::shared_ptr<const device_tile> tile_passes_cuda::keep_tile()
+{
+  state& s = *state_;
+  if (!s.keepable) return nullptr;
+  // Written on this stream, which integral_and_contrast synchronised: complete for any stream.
+  s.keepable = false;
+  std::shared_ptr<const device_tile> kept = std::move(s.tile);
+  s.tile.reset();
+  return kept;
+}
+
+void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums)
+{
+  const std::size_t count = static_cast<std::size_t>(tile.width) * static_cast<std::size_t>(tile.height);
+  const std::size_t entries = (static_cast<std::size_t>(tile.width) + 1) * (static_cast<std::size_t>(tile.height) + 1);
+  QRP_CUDA_TRY(cudaMemcpy(pixels, tile.pixels.data(), count * sizeof(std::uint16_t), cudaMemcpyDeviceToHost));
+  QRP_CUDA_TRY(cudaMemcpy(sums, tile.sums.data(), entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost));
 }
 
 void tile_passes_cuda::finder_candidates(double module_px, float threshold, int polarity,

@@ -11,6 +11,16 @@
 
 namespace qrplate::host {
 
+// A tile's pixels (packed, stride = width) and integral image as the passes left them in device
+// memory, handed over for the code reads (read_codes_cuda.hpp): the scan reader keeps one per
+// tile it holds, so a tile goes up once, not once per band of code rows it serves. Opaque to
+// plain C++ (its definition is in device_tile.cuh); freed when the last owner lets go.
+struct device_tile;
+
+// The pixels and integral image of a kept tile, back in host memory (for tests): width * height
+// and (width + 1) * (height + 1) entries.
+void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums);
+
 // One tile at a time, on a stream of its own; device buffers are kept for the next tile.
 // Throws host::cuda_error (a qrplate error) when CUDA fails or no device exists.
 class tile_passes_cuda {
@@ -30,6 +40,12 @@ class tile_passes_cuda {
   // grid positions j * columns + i whose response passes `threshold`, ascending; for sign +1
   // into out[0], for -1 into out[1]; polarity 0 asks for both, +1 or -1 for one.
   void finder_candidates(double module_px, float threshold, int polarity, std::vector<std::uint32_t> out[2]);
+
+  // Hands over the device pixels and integral image of the last integral_and_contrast call (the
+  // next call puts its tile in new buffers); nullptr before any call, after a second keep_tile
+  // for one tile, or when no device memory could be spared for the tile (it then went through
+  // scratch buffers and the reads upload it again).
+  std::shared_ptr<const device_tile> keep_tile();
 
  private:
   struct state;

@@ -667,26 +667,18 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       origins[2 * i] = static_cast<double>(geo_.cell_x(jobs[i].col));
       origins[2 * i + 1] = static_cast<double>(geo_.cell_y(jobs[i].row));
     }
-    // Many tiles per launch (their pixels and integral images on the device together): up to
-    // max_tiles_per_launch tiles at a time, to bound the GPU memory of one call.
-    constexpr std::size_t max_tiles_per_launch = 64;
+    // Every tile's codes in one call: the GPU reads each tile where registration left it in
+    // device memory (posed_tile::device), and the call uploads only tiles that have none.
     std::vector<host::tile_read_request> requests;
-    std::size_t first = 0;  // first job of `requests`
-    auto launch = [&](std::size_t end) {
-      if (requests.empty()) return;
-      host::measure_and_read_tiles_cuda(plan, requests.data(), requests.size(), module_px_, options_.erasure_threshold,
-                                        outcomes.data() + first, bytes.data() + first * spec::max_data_codewords);
-      requests.clear();
-      first = end;
-    };
     for (std::size_t a = 0; a < count;) {
       std::size_t b = a;
       while (b < count && jobs[b].tile == jobs[a].tile) ++b;
-      if (requests.size() == max_tiles_per_launch) launch(a);
-      requests.push_back({jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a, b - a});
+      requests.push_back({jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a, b - a,
+                          jobs[a].tile->device.get()});
       a = b;
     }
-    launch(count);
+    host::measure_and_read_tiles_cuda(plan, requests.data(), requests.size(), module_px_, options_.erasure_threshold,
+                                      outcomes.data(), bytes.data());
 #else
     throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif

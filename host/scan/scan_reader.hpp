@@ -36,6 +36,8 @@ struct scan_read_options {
   // Bytes of tiles (pixels and integral images) kept in memory beyond those the prepared region
   // needs, least recently needed dropped first: a tile on a strip's or a band's edge is then read
   // and registered once, not once per strip and band. 0: only the region's tiles stay.
+  // With cuda, every tile held is also held in device memory (its pixels and integral image, as
+  // registration's passes left them there), so this bounds the GPU's share too.
   std::size_t cache_bytes = std::size_t{1} << 30;
 };
 

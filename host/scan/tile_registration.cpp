@@ -423,6 +423,7 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
                                            static_cast<int>(t.image.height), t.integral_shift, m, t.integral.data());
+    t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
     if (!(t.contrast > 0) || m < 1.0) return false;
     std::vector<std::uint32_t> positions[2];
     gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions);

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@
 #include "qrplate/plate/geometry.hpp"
 #include "scan/scan_set.hpp"
 #include "sim/scan_io.hpp"
+
+namespace qrplate::host {
+struct device_tile;  // cuda/tile_passes_cuda.hpp
+}
 
 namespace qrplate::scan {
 
@@ -68,6 +73,9 @@ struct posed_tile {
   float finder_strength = 0;     // template response of this tile's real finders (second strongest)
   bool stitched = false;          // placed by its overlap with a neighbour (register_against), not by its own finders
   int anchor_search_px = 0;      // per-code anchor search radius beyond the usual (unverified tiles), 0: usual
+  // With registration_options::cuda: `image` and `integral` as the GPU passes left them in device
+  // memory, for the GPU code reads (null when no device memory could be spared: they upload).
+  std::shared_ptr<const host::device_tile> device;
 
   core::gray_view view() const
   {
