@@ -246,6 +246,31 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     EXPECT_TRUE(read_file(out + ".cached") == p.payload);
   }
   EXPECT_EQ(cached.tile_reads, cached.tiles);
+  // Batches that read rows ahead (the cuda backend's way, here on the CPU), row by row across the
+  // strips, with tiles dropped under the reads ahead: the cell-by-cell result exactly.
+  for (const std::size_t cache : {std::size_t{0}, std::size_t{1} << 30}) {
+    SCOPED_TRACE(cache);
+    plate::plate_decode_options ahead;
+    ahead.tile_cache_bytes = cache;
+    ahead.batch_codes = true;
+    ahead.read_ahead_rows = 8;
+    const plate::plate_decode_result a = plate::decode_plates(s, out + ".ahead", ahead);
+    const plate::plate_decode_result& x = cache ? cached : r;
+    EXPECT_EQ(a.codes_clean, x.codes_clean);
+    EXPECT_EQ(a.codes_corrected, x.codes_corrected);
+    EXPECT_EQ(a.codes_unreadable, x.codes_unreadable);
+    EXPECT_EQ(a.rs_symbols_corrected, x.rs_symbols_corrected);
+    EXPECT_EQ(a.margin_histogram, x.margin_histogram);
+    EXPECT_EQ(a.median_snr, x.median_snr);
+    EXPECT_EQ(a.tile_reads, x.tile_reads);
+    EXPECT_GT(a.codes_read_ahead, a.codes / 2);  // most codes come from reads ahead
+    EXPECT_GT(a.codes_read_ahead_again, 0u);      // and some were read again in a deeper tile
+    EXPECT_TRUE(a.complete);
+    if (a.complete) {
+      EXPECT_TRUE(read_file(out + ".ahead") == p.payload);
+    }
+    fs::remove(out + ".ahead");
+  }
   fs::remove(out);
   fs::remove(out + ".cached");
   fs::remove_all(s);
@@ -429,6 +454,16 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
     EXPECT_TRUE(read_file(s + ".a" + suffix) == read_file(x_out + suffix));
   };
   expect_same(b, s + ".b", "batched on the CPU");
+  // Reading rows ahead (the cuda backend's default) changes when a code is read, never how.
+  for (const int rows : {1, 6, 200}) {
+    plate::plate_decode_options ahead = batched;
+    ahead.read_ahead_rows = rows;
+    const std::string out = s + ".ahead" + std::to_string(rows);
+    const plate::plate_decode_result r = plate::decode_plates(s, out, ahead);
+    expect_same(r, out, ("read ahead " + std::to_string(rows) + " rows").c_str());
+    EXPECT_GT(r.codes_read_ahead, 0u) << rows;  // the next band's first rows
+    fs::remove(out), fs::remove(out + ".partial");
+  }
   plate::plate_decode_options cuda;
   cuda.backend = backend::cuda;
   if (!cuda_backend_available()) {

@@ -493,6 +493,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.cuda = where == backend::cuda;
   so.cache_bytes = o.tile_cache_bytes;
   so.batch_codes = so.cuda || o.batch_codes;
+  if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");
+  so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);
   scan_source src(std::move(set), man, so);
   decode_cells(man, src, out, o, res, o.heatmap);
   const scan::scan_read_stats& st = src.stats();
@@ -503,6 +505,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;
   res.tiles_stitched = st.tiles_stitched;
+  res.codes_read_ahead = st.codes_read_ahead;
+  res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.tile_errors = st.unreadable;
 }
 

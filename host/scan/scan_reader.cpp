@@ -165,6 +165,10 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     held_bytes -= t->image.pixels.size() * sizeof(std::uint16_t) + t->integral.size() * sizeof(std::uint32_t);
     dropped.insert(t);
   }
+  if (!dropped.empty()) {
+    ++cache_generation_;
+    for (auto it = ahead_.begin(); it != ahead_.end();) it = dropped.count(it->second.tile) ? ahead_.erase(it) : std::next(it);
+  }
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
                               [&](std::unique_ptr<posed_tile>& t) {
                                 if (!dropped.count(t.get())) return false;
@@ -421,6 +425,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     cached_.insert(loaded[i]->index);
     cache_.push_back(std::move(loaded[i]));
   }
+  ++cache_generation_;
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
   if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
@@ -631,17 +636,54 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     std::uint32_t col;
     const posed_tile* tile;  // the tile the code sits deepest in
     int tiles;
+    bool ahead;  // a row below the prepared ones
   };
   std::vector<job> jobs;
   std::vector<std::pair<double, const posed_tile*>> whole;
   std::vector<const posed_tile*> part;
+  auto cell_wanted = [&](std::uint64_t row, std::uint32_t col) {
+    return row < geo_.placement.rows() && col < geo_.columns &&
+           geo_.placement.at(row, col).kind != plate::placement_slot::empty;
+  };
+  // Read-ahead entries of rows passed or of other columns will not be asked for.
+  for (auto it = ahead_.begin(); it != ahead_.end();) {
+    const ahead_read& a = it->second;
+    it = a.row < row0 || a.col < col0 || a.col >= col1 ? ahead_.erase(it) : std::next(it);
+  }
   for (std::uint64_t row = row0; row < row1; ++row)
     for (std::uint32_t col = col0; col < col1; ++col) {
-      if (row >= geo_.placement.rows() || col >= geo_.columns) continue;
-      if (geo_.placement.at(row, col).kind == plate::placement_slot::empty) continue;
+      if (!cell_wanted(row, col)) continue;
       tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
-      if (!whole.empty()) jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size())});
+      if (whole.empty()) continue;
+      const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
+      if (ahead != ahead_.end() && ahead->second.tile == whole[0].second) {
+        // Read ahead in the tile it would be read in now: that reading is this one.
+        cell_read c = std::move(ahead->second.read);
+        c.tiles = static_cast<int>(part.size());
+        first_.emplace(ahead->first, std::move(c));
+        ahead_.erase(ahead);
+        ++stats_.codes_read_ahead;
+        continue;
+      }
+      stats_.codes_read_ahead_again += ahead != ahead_.end();
+      jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
     }
+  // Rows below, as far as options_.read_ahead_rows: those not looked at under the tiles held now
+  // (when no tile came or went since the last batch, only the rows new to the window).
+  const std::uint64_t ahead_end = row1 + options_.read_ahead_rows;
+  const bool same_window = ahead_generation_ == cache_generation_ && ahead_col0_ == col0 && ahead_col1_ == col1;
+  for (std::uint64_t row = same_window ? std::max(row1, ahead_until_) : row1; row < ahead_end; ++row)
+    for (std::uint32_t col = col0; col < col1; ++col) {
+      if (!cell_wanted(row, col)) continue;
+      tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
+      if (whole.empty()) continue;
+      const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
+      if (ahead != ahead_.end() && ahead->second.tile == whole[0].second) continue;
+      stats_.codes_read_ahead_again += ahead != ahead_.end();
+      jobs.push_back({row, col, whole[0].second, 0, true});
+    }
+  ahead_generation_ = cache_generation_, ahead_col0_ = col0, ahead_col1_ = col1;
+  ahead_until_ = same_window ? std::max(ahead_until_, ahead_end) : ahead_end;
   if (jobs.empty()) return;
   // Tile by tile (the GPU reads the codes of many tiles per call, in this order), then cell order.
   std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
@@ -696,7 +738,9 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
         c.bytes.assign(b, b + o.result.data_length);
       }
     }
-    first_.emplace(plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row)), std::move(c));
+    const std::uint64_t key = plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row));
+    if (jobs[i].ahead) ahead_[key] = ahead_read{jobs[i].row, jobs[i].col, jobs[i].tile, std::move(c)};
+    else first_.emplace(key, std::move(c));
   }
 }
 

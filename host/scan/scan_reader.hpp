@@ -33,6 +33,12 @@ struct scan_read_options {
   // attempt: the tile they sit deepest in), on the CPU or with CUDA; false: cell by cell.
   bool batch_codes = false;
   bool cuda = false;  // the batches on the GPU (needs batch_codes), and registration's passes over every pixel
+  // batch_codes: each batch also reads ahead the first attempts of up to this many code rows below
+  // the prepared ones, for cells whose deepest tile is already held, so that a GPU gets one large
+  // batch per band of tiles instead of a small one per row. A read-ahead result is used only if
+  // the cell's deepest tile is still that tile when its row is prepared (else the cell is read
+  // again), so the results are those of reading it then: the same for any value.
+  std::uint32_t read_ahead_rows = 0;
   // Bytes of tiles (pixels and integral images) kept in memory beyond those the prepared region
   // needs, least recently needed dropped first: a tile on a strip's or a band's edge is then read
   // and registered once, not once per strip and band. 0: only the region's tiles stay.
@@ -55,6 +61,8 @@ struct scan_read_stats {
   std::uint64_t max_tiles_in_memory = 0;  // the most tiles held at once
   std::uint64_t tiles_stitched = 0;       // placed by the image content they share with a placed neighbour
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
+  std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
+  std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 
@@ -115,6 +123,19 @@ class scan_reader {
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
   std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
   std::unordered_map<std::uint64_t, cell_read> first_;  // batch_codes: first attempts of the prepared cells
+  // read_ahead_rows: first attempts of cells below the prepared rows, and the tile each was read in.
+  struct ahead_read {
+    std::uint64_t row;
+    std::uint32_t col;
+    const posed_tile* tile;  // held: entries of a tile are erased when it is dropped
+    cell_read read;
+  };
+  std::unordered_map<std::uint64_t, ahead_read> ahead_;
+  std::uint64_t cache_generation_ = 0;  // counts changes of cache_ (loads, drops)
+  // Rows [row1 of the last batch, ahead_until_) of columns [ahead_col0_, ahead_col1_) were looked
+  // at for read-ahead under cache generation ahead_generation_.
+  std::uint64_t ahead_until_ = 0, ahead_generation_ = ~std::uint64_t{0};
+  std::uint32_t ahead_col0_ = 0, ahead_col1_ = 0;
   std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;

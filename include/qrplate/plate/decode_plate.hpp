@@ -39,6 +39,10 @@ struct plate_decode_options {
   // the cuda backend does, for tests on machines without a GPU); same results either way.
   qrplate::backend backend = qrplate::backend::cpu;
   bool batch_codes = false;
+  // Batches (cuda, batch_codes) also read the codes of up to this many rows below the rows being
+  // read, where the tiles they need are already registered: one large GPU batch per band of tiles
+  // instead of a small one per row of codes. Same results for any value. -1: 32 with cuda, else 0.
+  int read_ahead_rows = -1;
   // Bytes of scan tiles kept in memory beyond those the rows being read need (least recently
   // needed dropped first), so that tiles on the edges of column strips and outer-code bands are
   // read and registered once. 0: memory is only the current rows' tiles.
@@ -63,6 +67,9 @@ struct plate_decode_result {
   bool scan = false;      // the input was a scan set
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
   std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
+  // Batches: codes read ahead of their row (read_ahead_rows) whose reading was used, and those read
+  // again because a tile registered later held them deeper.
+  std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t tile_reads = 0;
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
