@@ -246,6 +246,34 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     EXPECT_TRUE(read_file(out + ".cached") == p.payload);
   }
   EXPECT_EQ(cached.tile_reads, cached.tiles);
+  // Tile files read ahead by background threads (the default), one at a time, or not at all:
+  // the same result. With the default, every tile below a strip's first tile row was read ahead
+  // (two tile rows here: about half of the tiles).
+  EXPECT_GE(r.tile_reads_ahead, r.tile_reads / 3) << r.tile_reads_ahead << " of " << r.tile_reads;
+  for (const std::size_t prefetch : {std::size_t{0}, std::size_t{1}}) {
+    SCOPED_TRACE(prefetch);
+    plate::plate_decode_options o = bounded;
+    o.tile_prefetch_bytes = prefetch;
+    const plate::plate_decode_result a = plate::decode_plates(s, out + ".prefetch", o);
+    EXPECT_EQ(a.codes_clean, r.codes_clean);
+    EXPECT_EQ(a.codes_corrected, r.codes_corrected);
+    EXPECT_EQ(a.codes_unreadable, r.codes_unreadable);
+    EXPECT_EQ(a.rs_symbols_corrected, r.rs_symbols_corrected);
+    EXPECT_EQ(a.margin_histogram, r.margin_histogram);
+    EXPECT_EQ(a.median_snr, r.median_snr);
+    EXPECT_EQ(a.tile_reads, r.tile_reads);
+    EXPECT_EQ(a.max_tiles_in_memory, r.max_tiles_in_memory);
+    if (prefetch == 0) {
+      EXPECT_EQ(a.tile_reads_ahead, 0u);
+    } else {
+      EXPECT_GT(a.tile_reads_ahead, 0u);
+    }
+    EXPECT_TRUE(a.complete);
+    if (a.complete) {
+      EXPECT_TRUE(read_file(out + ".prefetch") == p.payload);
+    }
+    fs::remove(out + ".prefetch");
+  }
   // Batches that read rows ahead (the cuda backend's way, here on the CPU), row by row across the
   // strips, with tiles dropped under the reads ahead: the cell-by-cell result exactly.
   for (const std::size_t cache : {std::size_t{0}, std::size_t{1} << 30}) {

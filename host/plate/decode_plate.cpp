@@ -492,6 +492,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
     throw backend_unavailable("backend cuda: no CUDA device (or a qrplate built without CUDA); use --backend cpu");
   so.cuda = where == backend::cuda;
   so.cache_bytes = o.tile_cache_bytes;
+  so.prefetch_bytes = o.tile_prefetch_bytes;
   so.batch_codes = so.cuda || o.batch_codes;
   if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");
   so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);
@@ -501,6 +502,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles = st.tiles_listed;
   res.tiles_unreadable = st.tiles_unreadable;
   res.tile_reads = st.tiles_loaded;
+  res.tile_reads_ahead = st.tiles_read_ahead;
   res.max_tiles_in_memory = st.max_tiles_in_memory;
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -114,6 +115,9 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
   }
   if (options_.cuda && !options_.batch_codes) throw invalid_argument("scan_reader: cuda reads come in batches (batch_codes)");
   options_.registration.cuda = options_.cuda;  // and the passes over every pixel of a tile
+  if (options_.prefetch_bytes > 0)
+    prefetch_ = std::make_unique<tile_prefetcher>(threads_, options_.prefetch_bytes,
+                                                  [this] { return take_spare(spare_pixels_, spare_mutex_); });
   stats_.tiles_listed = set_.tiles.size();
 }
 
@@ -169,6 +173,7 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     ++cache_generation_;
     for (auto it = ahead_.begin(); it != ahead_.end();) it = dropped.count(it->second.tile) ? ahead_.erase(it) : std::next(it);
   }
+  std::unique_lock<std::mutex> spares_lock(spare_mutex_);  // the prefetch readers take spares meanwhile
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
                               [&](std::unique_ptr<posed_tile>& t) {
                                 if (!dropped.count(t.get())) return false;
@@ -179,26 +184,11 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
                                 return true;
                               }),
                cache_.end());
-  // Tiles whose nominal footprint reaches the region and that are not in memory.
-  std::vector<std::size_t> load;
-  const double reach = footprint_modules_;
-  for (auto by = static_cast<std::int64_t>(std::floor((y_lo - reach) / bucket_nominal_));
-       by <= static_cast<std::int64_t>(std::floor(y_hi / bucket_nominal_)); ++by)
-    for (auto bx = static_cast<std::int64_t>(std::floor((x_lo - reach) / bucket_nominal_));
-         bx <= static_cast<std::int64_t>(std::floor(x_hi / bucket_nominal_)); ++bx) {
-      const auto it = nominal_index_.find(plane_key(bx, by));
-      if (it == nominal_index_.end()) continue;
-      for (std::size_t i : it->second) {
-        const double tx = set_.tiles[i].x_nm / geo_.module_nm, ty = set_.tiles[i].y_nm / geo_.module_nm;
-        if (tx > x_hi || ty > y_hi || tx + reach < x_lo || ty + reach < y_lo) continue;
-        if (cached_.count(i) || unreadable_.count(i)) continue;
-        load.push_back(i);
-      }
-    }
-  std::sort(load.begin(), load.end());
-  load.erase(std::unique(load.begin(), load.end()), load.end());
+  spares_lock.unlock();
+  std::vector<std::size_t> load = tiles_reaching(x_lo, x_hi, y_lo, y_hi);
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
+    read_tiles_ahead(x_lo, x_hi, y_hi);
     if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
     return;
   }
@@ -208,7 +198,9 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     const scan_tile& st = set_.tiles[load[i]];
     sim::gray_image img;
     try {
-      img = sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_));
+      // Read ahead by the prefetcher (the same bytes), or now.
+      std::optional<sim::gray_image> ahead = prefetch_ ? prefetch_->take(load[i]) : std::nullopt;
+      img = ahead ? std::move(*ahead) : sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_));
     } catch (const std::exception& e) {
       errors[i] = e.what();
       return;
@@ -224,8 +216,11 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // Evictions lag the loads by a band: the spares wait for the next loads, as many as one batch
   // of loads takes (the rest goes back to the system).
   spare_limit_ = std::max(spare_limit_, load.size());
-  if (spare_integrals_.size() > spare_limit_) spare_integrals_.resize(spare_limit_);
-  if (spare_pixels_.size() > spare_limit_) spare_pixels_.resize(spare_limit_);
+  {
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    if (spare_integrals_.size() > spare_limit_) spare_integrals_.resize(spare_limit_);
+    if (spare_pixels_.size() > spare_limit_) spare_pixels_.resize(spare_limit_);
+  }
   // The scan's polarity, from the first tiles that show it clearly (weighted by the finders they
   // matched); tiles of this batch registered the other way are registered again with it.
   if (polarity_ == 0) {
@@ -426,9 +421,55 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
     cache_.push_back(std::move(loaded[i]));
   }
   ++cache_generation_;
+  if (prefetch_) stats_.tiles_read_ahead = prefetch_->stats().taken;
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
+  read_tiles_ahead(x_lo, x_hi, y_hi);
   if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
+}
+
+std::vector<std::size_t> scan_reader::tiles_reaching(double x_lo, double x_hi, double y_lo, double y_hi) const
+{
+  std::vector<std::size_t> out;
+  const double reach = footprint_modules_;
+  for (auto by = static_cast<std::int64_t>(std::floor((y_lo - reach) / bucket_nominal_));
+       by <= static_cast<std::int64_t>(std::floor(y_hi / bucket_nominal_)); ++by)
+    for (auto bx = static_cast<std::int64_t>(std::floor((x_lo - reach) / bucket_nominal_));
+         bx <= static_cast<std::int64_t>(std::floor(x_hi / bucket_nominal_)); ++bx) {
+      const auto it = nominal_index_.find(plane_key(bx, by));
+      if (it == nominal_index_.end()) continue;
+      for (std::size_t i : it->second) {
+        const double tx = set_.tiles[i].x_nm / geo_.module_nm, ty = set_.tiles[i].y_nm / geo_.module_nm;
+        if (tx > x_hi || ty > y_hi || tx + reach < x_lo || ty + reach < y_lo) continue;
+        if (cached_.count(i) || unreadable_.count(i)) continue;
+        out.push_back(i);
+      }
+    }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void scan_reader::read_tiles_ahead(double x_lo, double x_hi, double y_hi)
+{
+  if (!prefetch_) return;
+  // The tiles the next two tile heights of rows below will load, nearest rows first; tiles asked
+  // for before and no longer among them (the sweep moved to other columns) are let go.
+  std::vector<std::size_t> next = tiles_reaching(x_lo, x_hi, y_hi, y_hi + 2 * footprint_modules_);
+  std::stable_sort(next.begin(), next.end(), [&](std::size_t a, std::size_t b) {
+    return std::make_pair(set_.tiles[a].y_nm, set_.tiles[a].x_nm) < std::make_pair(set_.tiles[b].y_nm, set_.tiles[b].x_nm);
+  });
+  const std::unordered_set<std::size_t> wanted(next.begin(), next.end());
+  for (auto it = prefetched_.begin(); it != prefetched_.end();) {
+    if (cached_.count(*it) || unreadable_.count(*it) || !wanted.count(*it)) {
+      prefetch_->drop(*it);  // taken already (then a no-op), or not wanted now
+      it = prefetched_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (std::size_t i : next)
+    if (prefetched_.insert(i).second) prefetch_->request(i, set_.tiles[i].file);
 }
 
 // Buckets of the plate (bucket_ modules square) -> the cached tiles that reach into them, so a

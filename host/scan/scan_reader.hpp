@@ -20,6 +20,7 @@
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "scan/scan_set.hpp"
+#include "scan/tile_prefetch.hpp"
 #include "scan/tile_registration.hpp"
 
 namespace qrplate::scan {
@@ -45,6 +46,10 @@ struct scan_read_options {
   // With cuda, every tile held is also held in device memory (its pixels and integral image, as
   // registration's passes left them there), so this bounds the GPU's share too.
   std::size_t cache_bytes = std::size_t{1} << 30;
+  // Bytes of tile images that background threads (as many as `threads`) read ahead of the rows
+  // being read: the files of the next two tile heights of rows, decoded while the codes of these
+  // rows are read (scan/tile_prefetch.hpp). Changes when a file is read, never what. 0: off.
+  std::size_t prefetch_bytes = std::size_t{256} << 20;
 };
 
 // One code cell as read.
@@ -61,6 +66,7 @@ struct scan_read_stats {
   std::uint64_t max_tiles_in_memory = 0;  // the most tiles held at once
   std::uint64_t tiles_stitched = 0;       // placed by the image content they share with a placed neighbour
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
+  std::uint64_t tiles_read_ahead = 0;        // of tiles_loaded, read by the prefetcher (prefetch_bytes)
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::vector<std::string> unreadable;    // "file: reason", the first few
@@ -99,6 +105,11 @@ class scan_reader {
   void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
   void correct_lattice(posed_tile& tile, workspace& ws);
   void index_tiles();
+  // Tiles not held (nor unreadable) whose nominal footprint reaches [x_lo, x_hi] x [y_lo, y_hi]
+  // (modules), ascending.
+  std::vector<std::size_t> tiles_reaching(double x_lo, double x_hi, double y_lo, double y_hi) const;
+  // Asks the prefetcher for the tiles below y_hi that the next prepare() calls will load.
+  void read_tiles_ahead(double x_lo, double x_hi, double y_hi);
 
   scan_set set_;
   plate::manifest man_;
@@ -139,6 +150,9 @@ class scan_reader {
   std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::mutex stats_mutex_;
+  std::unordered_set<std::size_t> prefetched_;  // tiles asked of prefetch_ and not dropped
+  // Last: its readers take spare buffers, so it goes (and joins them) before they do.
+  std::unique_ptr<tile_prefetcher> prefetch_;
 };
 
 }  // namespace qrplate::scan

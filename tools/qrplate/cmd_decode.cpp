@@ -57,6 +57,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
     j["median_snr"] = r.median_snr;
     j["tiles"] = {{"listed", r.tiles},
                   {"reads", r.tile_reads},
+                  {"read_ahead", r.tile_reads_ahead},
                   {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},
                   {"unregistered", r.tiles_unregistered},
@@ -89,6 +90,7 @@ void add_decode_command(CLI::App& app)
     int erasure_threshold = 64;
     std::string backend = "cpu";
     double tile_cache_mib = 1024;
+    double prefetch_mib = 256;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -125,6 +127,11 @@ void add_decode_command(CLI::App& app)
   cmd->add_option("--tile-cache", a->tile_cache_mib,
                   "Scan sets: MiB of tiles kept in memory beyond the rows being read, so that tiles on the edges of "
                   "column strips and outer-code bands are read once; 0 = only the current rows' tiles (least memory)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1048576.0));
+  cmd->add_option("--prefetch", a->prefetch_mib,
+                  "Scan sets: MiB of tile images that background threads read and decode ahead of the rows being "
+                  "read; 0 = read each file when its rows come (no read-ahead)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
@@ -164,6 +171,7 @@ void add_decode_command(CLI::App& app)
     o.erasure_threshold = a->erasure_threshold;
     o.backend = parse_backend(a->backend);
     o.tile_cache_bytes = static_cast<std::size_t>(a->tile_cache_mib * 1048576.0);
+    o.tile_prefetch_bytes = static_cast<std::size_t>(a->prefetch_mib * 1048576.0);
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)

@@ -47,6 +47,9 @@ struct plate_decode_options {
   // needed dropped first), so that tiles on the edges of column strips and outer-code bands are
   // read and registered once. 0: memory is only the current rows' tiles.
   std::size_t tile_cache_bytes = std::size_t{1} << 30;
+  // Bytes of tile images read and decoded ahead of the rows being read, by background threads
+  // (as many as `threads`), while the codes of these rows are read. Same results. 0: off.
+  std::size_t tile_prefetch_bytes = std::size_t{256} << 20;
 };
 
 struct plate_decode_result {
@@ -71,6 +74,7 @@ struct plate_decode_result {
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t tile_reads = 0;
+  std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong

@@ -1,0 +1,109 @@
+// Read-ahead of scan tile images: background threads decode the files of tiles the scan reader
+// will need soon, so that a band's prepare() takes the decoded image instead of inflating the
+// file at the moment it needs it. Only when a file is decoded changes, not its bytes, so decode
+// results cannot change. Memory is bounded by a byte budget over images held and being read.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "sim/scan_io.hpp"
+
+namespace qrplate::scan {
+
+struct tile_prefetch_stats {
+  std::uint64_t requested = 0;     // tiles queued by request()
+  std::uint64_t taken = 0;         // take() hits: images a reader had read (or was reading)
+  std::uint64_t read_inline = 0;   // take() of a tile still queued: the caller read it
+  std::uint64_t missed = 0;        // take() of a tile never requested, already taken, cancelled or dropped
+  std::uint64_t cancelled = 0;     // queued tiles forgotten before a read started (cancel_queued, drop)
+  std::uint64_t dropped = 0;       // tiles forgotten after their read started (drop, drop_all)
+  std::uint64_t failed = 0;        // reads that threw, by readers or inline
+  std::size_t bytes_held = 0;      // bytes of decoded images waiting to be taken, now
+  std::size_t max_bytes_held = 0;  // the most of them at once
+};
+
+// Thread-safe: every member but the destructor may be called from any thread concurrently.
+class tile_prefetcher {
+ public:
+  // `threads` background readers (0: none: request() is a no-op and every take() misses). At most
+  // budget_bytes of images are held or being read at once, counting an image as pixels.size() * 2
+  // bytes; a read in flight counts as the largest image the readers decoded so far (2 MiB, a
+  // 1024 x 1024 16-bit tile, before the first), so only an image larger than all before it can
+  // pass the budget, by the difference. A reader starts the next tile only while it fits, or
+  // when nothing is held or in flight: a budget below one tile still reads one at a time. Held
+  // images keep their budget until taken or dropped, so tiles that will not be taken must be
+  // dropped, or the read-ahead stalls (take() still works: it reads queued tiles itself).
+  // `spare` (may be empty) gives a recycled pixel buffer for read_gray_image(path, storage); it is
+  // called from the readers and from take(), concurrently, so it must be thread-safe.
+  tile_prefetcher(unsigned threads, std::size_t budget_bytes, std::function<std::vector<std::uint16_t>()> spare = {});
+  // Stops and joins the readers, each after the read it is in; queued tiles are never read.
+  ~tile_prefetcher();
+  tile_prefetcher(const tile_prefetcher&) = delete;
+  tile_prefetcher& operator=(const tile_prefetcher&) = delete;
+
+  // Queues tile `index` (image `file`); readers start tiles in request order. Ignored when the
+  // tile is already queued, being read, held or failed (its error waits to be taken).
+  void request(std::size_t index, const std::string& file);
+  // The image of tile `index` if it was requested, and forgets the tile (a second take() misses):
+  //  - held: returned at once; being read: waits for the read;
+  //  - still queued: read by the calling thread (it leaves the queue), so a take() never waits
+  //    for the budget or for the readers to reach it;
+  //  - failed: rethrows the read's exception (qrplate::io_error with read_gray_image's message);
+  //  - never requested, cancelled or dropped: std::nullopt; the caller reads the file itself.
+  std::optional<sim::gray_image> take(std::size_t index);
+  // Forgets the queued tiles no reader has started; tiles being read or held stay.
+  void cancel_queued();
+  // Forgets tile `index` (drop) or every tile (drop_all), whatever its state, and frees its budget;
+  // a tile being read is discarded when its read ends.
+  void drop(std::size_t index);
+  void drop_all();
+
+  tile_prefetch_stats stats() const;
+
+ private:
+  enum class tile_state { queued, reading, held, failed };
+  struct tile {
+    tile_state state = tile_state::queued;
+    std::string file;
+    std::list<std::size_t>::iterator queued_at;  // in queue_, while queued
+    std::size_t reserved = 0;                    // reading: bytes counted in flight
+    bool dropped = false;                        // reading: forget it when the read ends
+    sim::gray_image image;                       // held
+    std::exception_ptr error;                    // failed
+  };
+
+  void run_reader();
+  void stop();  // stops and joins the readers
+  // True when a reader may start the front of the queue (see the constructor).
+  bool front_fits() const;
+  std::size_t estimate() const;
+  sim::gray_image read(const std::string& file) const;
+  // Forgets one tile; the caller holds mutex_.
+  void forget(std::unordered_map<std::size_t, tile>::iterator it);
+
+  const std::size_t budget_;
+  const std::function<std::vector<std::uint16_t>()> spare_;
+  mutable std::mutex mutex_;
+  std::condition_variable work_cv_;  // readers: a request, freed budget, or stop
+  std::condition_variable done_cv_;  // take(): a read ended or a tile being read was dropped
+  std::unordered_map<std::size_t, tile> tiles_;
+  std::list<std::size_t> queue_;  // queued tile indices, oldest first
+  std::size_t held_bytes_ = 0, in_flight_bytes_ = 0;
+  std::size_t largest_bytes_ = 0;  // the largest image the readers decoded so far
+  bool stopping_ = false;
+  tile_prefetch_stats stats_;
+  std::vector<std::thread> readers_;
+};
+
+}  // namespace qrplate::scan
