@@ -16,7 +16,7 @@
 //   BM_decode_scan/v40-L/px:4/qrplate_cuda       the same with --backend cuda (registration's pixel
 //                                                passes, anchor search and reads on the GPU; wall
 //                                                clock; skipped without a CUDA device)
-//   BM_decode_scan/v40-L/px:4/qrplate_raw_tiles  the same on a copy of the scan set with
+//   BM_decode_scan/v40-L/px:4/qrplate_raw_tiles  the first row on a copy of the scan set with
 //                                                uncompressed TIFF tiles (no inflate)
 //   BM_decode_scan/v40-L/px:4/read_tiles         only sim::read_gray_image of every (deflate)
 //                                                tile: the file-reading share of the first row;
@@ -37,9 +37,18 @@
 // Counters: items_per_second is codes/s (codes decoded: ours, the code cells whose frame came
 // back; zxing-cpp, crops read; ZBar, QR symbols found), scan_px_per_s is scan pixels/s (all
 // pixels of all tiles; for the zxing-cpp row, the pixels of its crops). codes, crops, tiles:
-// per pass. Every row runs on one thread, and the rates are per CPU second of the whole process
-// (MeasureProcessCPUTime), i.e. per core: on a shared machine the wall-clock time ("Time") also
-// counts the time other work held the core. Google Benchmark appends "/iterations:N" or
+// per pass. Every row runs on one thread, and the rates (but the cuda row's, wall clock) are per
+// CPU second of the whole process (MeasureProcessCPUTime), i.e. per core: on a shared machine the
+// wall-clock time ("Time") also counts the time other work held the core.
+//
+// A whole machine on a larger plate (400 kB of v10-M: ~2,100 codes, ~120 tiles of the "clean"
+// preset at 3 px/module), wall clock, as `qrplate decode` runs by default (every core, tile files
+// read and decoded ahead by background threads):
+//   BM_decode_plate/v10-M/px:3/kB:400/qrplate_all_cores       on the CPU
+//   BM_decode_plate/v10-M/px:3/kB:400/qrplate_cuda_all_cores  with --backend cuda (after one
+//                                                             untimed decode: CUDA's start-up)
+//   BM_decode_plate/v10-M/px:3/kB:400/read_tiles_all_cores    only reading the tile files, on
+//                                                             every core: their ceiling Google Benchmark appends "/iterations:N" or
 // "/min_time:1.000" and "/process_time"; filter on the prefix. 8-bit images for the peers are
 // the 16-bit tiles' top bytes.
 
@@ -70,6 +79,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -82,6 +92,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "sim/scan_io.hpp"
+#include "util/parallel_for.hpp"
 
 namespace {
 
@@ -297,7 +308,22 @@ void set_rates(benchmark::State& state, std::uint64_t codes_per_pass, std::uint6
 
 // ---------------------------------------------------------------------------------------------
 
-void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles, qrplate::backend where)
+// One decode before the timed ones: the CUDA context, the per-thread streams and device buffers.
+void warm_up_cuda(const std::string& scan_dir, const std::string& out_file,
+                  const qrplate::plate::plate_decode_options& options)
+{
+  try {
+    (void)qrplate::plate::decode_plates(scan_dir, out_file, options);
+  } catch (const std::exception&) {
+    // the timed decodes report it
+  }
+  fs::remove(out_file);
+  fs::remove(out_file + ".partial");
+}
+
+// threads 1: one decoding thread and no tile read-ahead (a per-core figure: background readers
+// would only add process CPU time); 0: every core, with the default read-ahead (wall clock).
+void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles, qrplate::backend where, unsigned threads)
 {
   if (where == qrplate::backend::cuda && !qrplate::cuda_backend_available()) {
     state.SkipWithError("no CUDA device (or built without CUDA)");
@@ -309,11 +335,13 @@ void bm_qrplate(benchmark::State& state, scan_case c, bool raw_tiles, qrplate::b
     return;
   }
   qrplate::plate::plate_decode_options options;
-  options.threads = 1;
+  options.threads = threads;
+  if (threads == 1) options.tile_prefetch_bytes = 0;
   options.progress = false;
   options.backend = where;
   const std::string& scan_dir = raw_tiles ? pc.raw_scan_dir : pc.scan_dir;
   qrplate::plate::plate_decode_result result;
+  if (where == qrplate::backend::cuda) warm_up_cuda(scan_dir, pc.out_file, options);
   for (auto _ : state) {
     state.PauseTiming();
     fs::remove(pc.out_file);
@@ -358,6 +386,112 @@ void bm_read_tiles(benchmark::State& state, scan_case c, bool raw_tiles)
   // reads these files on one core could reach (the file reading's ceiling).
   set_rates(state, pc.code_cells, pc.scan_pixels);
   state.counters["tiles"] = static_cast<double>(pc.tile_files.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// A larger plate, whole machine.
+
+struct large_case {
+  std::string error, scan_dir, out_file;
+  std::vector<std::string> tile_files;
+  std::uint64_t scan_pixels = 0, code_cells = 0;
+};
+
+const large_case& large_plate()
+{
+  static const large_case lc = [] {
+    large_case c;
+    try {
+      const fs::path dir = root() / "large";
+      fs::create_directories(dir);
+      const fs::path input = dir / "payload.bin";
+      std::vector<char> payload(400000);
+      std::mt19937_64 rng(0x1A26Eull);
+      for (char& b : payload) b = static_cast<char>(rng());
+      std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+      qrplate::plate::plate_encode_options o;
+      o.geometry.version = 10;
+      o.geometry.ecc = ecc_level::M;
+      o.plate_id = 0x1A26E;
+      const std::string plate_dir = (dir / "plate").string();
+      qrplate::plate::encode_plates(input.string(), plate_dir, o);
+      qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
+      so.px_per_module = 3;
+      so.tile_px = tile_px;
+      so.seed = 7;
+      so.threads = 0;
+      c.scan_dir = (dir / "scan").string();
+      c.out_file = (dir / "payload.out").string();
+      qrplate::sim::simulate(plate_dir, c.scan_dir, so);
+      const qrplate::plate::manifest man =
+          qrplate::plate::manifest_from_json(read_text(fs::path(plate_dir) / "plate.json"));
+      const qrplate::plate::plate_geometry g = qrplate::plate::geometry_of(man);
+      for (std::uint64_t row = 0; row < g.rows; ++row)
+        for (std::uint32_t col = 0; col < g.columns; ++col)
+          c.code_cells += g.placement.at(row, col).kind != qrplate::plate::placement_slot::empty;
+      const nlohmann::json truth = nlohmann::json::parse(read_text(fs::path(c.scan_dir) / "truth.json"));
+      for (const auto& t : truth.at("tiles")) {
+        if (t.at("missing").get<bool>()) continue;
+        c.tile_files.push_back((fs::path(c.scan_dir) / t.at("file").get<std::string>()).string());
+        c.scan_pixels += qrplate::sim::read_gray_image(c.tile_files.back()).pixels.size();
+      }
+    } catch (const std::exception& e) {
+      c.error = std::string("setup of the large plate failed: ") + e.what();
+    }
+    return c;
+  }();
+  return lc;
+}
+
+void bm_large_plate(benchmark::State& state, qrplate::backend where)
+{
+  if (where == qrplate::backend::cuda && !qrplate::cuda_backend_available()) {
+    state.SkipWithError("no CUDA device (or built without CUDA)");
+    return;
+  }
+  const large_case& lc = large_plate();
+  if (!lc.error.empty()) {
+    state.SkipWithError(lc.error.c_str());
+    return;
+  }
+  qrplate::plate::plate_decode_options options;
+  options.threads = 0;
+  options.progress = false;
+  options.backend = where;
+  if (where == qrplate::backend::cuda) warm_up_cuda(lc.scan_dir, lc.out_file, options);
+  qrplate::plate::plate_decode_result result;
+  for (auto _ : state) {
+    try {
+      result = qrplate::plate::decode_plates(lc.scan_dir, lc.out_file, options);
+    } catch (const std::exception& e) {
+      state.SkipWithError((std::string("decode_plates threw: ") + e.what()).c_str());
+      return;
+    }
+    if (!result.complete) {
+      state.SkipWithError(("incomplete: " + std::to_string(result.lost_frames) + " frames lost").c_str());
+      return;
+    }
+  }
+  set_rates(state, result.codes - result.codes_unreadable, lc.scan_pixels);
+  state.counters["tiles"] = static_cast<double>(result.tiles);
+  state.counters["tiles_read_ahead"] = static_cast<double>(result.tile_reads_ahead);
+}
+
+void bm_large_read_tiles(benchmark::State& state)
+{
+  const large_case& lc = large_plate();
+  if (!lc.error.empty()) {
+    state.SkipWithError(lc.error.c_str());
+    return;
+  }
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  for (auto _ : state)
+    qrplate::host::parallel_for(threads, lc.tile_files.size(), [&](unsigned, std::size_t i) {
+      qrplate::sim::gray_image img = qrplate::sim::read_gray_image(lc.tile_files[i]);
+      benchmark::DoNotOptimize(img.pixels.data());
+    });
+  set_rates(state, lc.code_cells, lc.scan_pixels);
+  state.counters["tiles"] = static_cast<double>(lc.tile_files.size());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -422,17 +556,17 @@ bool register_all()
   for (const int px : {2, 3, 4})
     for (const scan_case c : {scan_case{10, ecc_level::M, px}, scan_case{40, ecc_level::L, px}}) {
       const std::string prefix = "BM_decode_scan/" + case_name(c) + "/";
-      benchmark::RegisterBenchmark((prefix + "qrplate").c_str(), bm_qrplate, c, false, qrplate::backend::cpu)
+      benchmark::RegisterBenchmark((prefix + "qrplate").c_str(), bm_qrplate, c, false, qrplate::backend::cpu, 1u)
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);
       // The same with --backend cuda (skipped without a device): wall-clock time, the GPU's share
       // is not process CPU time.
-      benchmark::RegisterBenchmark((prefix + "qrplate_cuda").c_str(), bm_qrplate, c, false, qrplate::backend::cuda)
+      benchmark::RegisterBenchmark((prefix + "qrplate_cuda").c_str(), bm_qrplate, c, false, qrplate::backend::cuda, 1u)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime()
           ->Iterations(decode_iterations);
-      benchmark::RegisterBenchmark((prefix + "qrplate_raw_tiles").c_str(), bm_qrplate, c, true, qrplate::backend::cpu)
+      benchmark::RegisterBenchmark((prefix + "qrplate_raw_tiles").c_str(), bm_qrplate, c, true, qrplate::backend::cpu, 1u)
           ->Unit(benchmark::kMillisecond)
           ->MeasureProcessCPUTime()
           ->Iterations(decode_iterations);
@@ -453,6 +587,19 @@ bool register_all()
           ->MeasureProcessCPUTime()
           ->MinTime(peer_min_time_s);
     }
+  const std::string large = "BM_decode_plate/v10-M/px:3/kB:400/";
+  benchmark::RegisterBenchmark((large + "qrplate_all_cores").c_str(), bm_large_plate, qrplate::backend::cpu)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Iterations(decode_iterations);
+  benchmark::RegisterBenchmark((large + "qrplate_cuda_all_cores").c_str(), bm_large_plate, qrplate::backend::cuda)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Iterations(decode_iterations);
+  benchmark::RegisterBenchmark((large + "read_tiles_all_cores").c_str(), bm_large_read_tiles)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Iterations(decode_iterations);
   return true;
 }
 

@@ -6,12 +6,16 @@
 #                                       compute-sanitizer memcheck and racecheck on them
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
 #                                       HBM and PCIe copies measured in the same runs
+#   bash tools/gpu-first-run.sh e2e     whole decodes: one simulated scan read with --backend cuda
+#                                       and --backend cpu (reports and bytes compared), then
+#                                       bench_decode's qrplate rows (small plates, one thread; a
+#                                       400 kB plate on every core, CPU vs CUDA, and its file reading)
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
 # step with its exit status. A step that fails does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: gpu-first-run.sh tests|bench}
+part=${1:?usage: gpu-first-run.sh tests|bench|e2e}
 out=${OUT:-gpu-run}
 mkdir -p "$out"
 run=.device/run.sh
@@ -65,8 +69,26 @@ case "$part" in
     step qrplate_bench_decode 300 bash "$run" qrplate bench --decode --backend all --json --seconds 0.5
     cp "$out/qrplate_bench_decode.log" "$out/qrplate_bench_decode.json"
     ;;
+  e2e)
+    work="$out/e2e"
+    mkdir -p "$work"
+    head -c 300000 /dev/urandom >"$work/payload.bin"
+    step e2e_encode 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate" --version 10 --ecc M
+    step e2e_simulate 180 bash "$run" qrplate simulate "$work/plate" -o "$work/scan" --preset typical --px-per-module 3
+    for b in cpu cuda; do
+      step "e2e_decode_$b" 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_$b.bin" --backend "$b" \
+        --report "$work/report_$b.json" --no-progress
+    done
+    # The same bytes, and the same report but for timings and the read-ahead counts.
+    step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
+    step e2e_same_report 30 python3 tools/report-diff.py "$work/report_cpu.json" "$work/report_cuda.json"
+    rm -f "$work/payload.bin" "$work"/out_*.bin
+    rm -rf "$work/plate" "$work/scan"
+    step bench_decode_e2e 420 bash "$run" bench_decode --benchmark_filter='qrplate|BM_decode_plate' \
+      --benchmark_out="$out/bench_decode_e2e.json" --benchmark_out_format=json
+    ;;
   *)
-    echo "gpu-first-run: unknown part '$part' (tests or bench)" >&2
+    echo "gpu-first-run: unknown part '$part' (tests, bench or e2e)" >&2
     exit 2
     ;;
 esac

@@ -15,7 +15,8 @@ namespace {
 // The mask penalty is popcount-bound. Baseline x86-64 has no POPCNT instruction, so this loop
 // is compiled twice, with and without it, and the loader picks the one the CPU supports;
 // `flatten` inlines the whole per-code core into each copy.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)  // sanitizers instrument the resolver, which runs before they start
 #define QRP_CPU_DISPATCH __attribute__((target_clones("popcnt", "default"), flatten))
 #else
 #define QRP_CPU_DISPATCH

@@ -30,7 +30,8 @@ constexpr std::uint64_t max_factor = std::uint64_t{1} << 28;
 
 // Counting is popcount-bound; as in encode_cpu.cpp, baseline x86-64 lacks POPCNT, so the loop is
 // compiled with and without it and the loader picks.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)  // sanitizers instrument the resolver, which runs before they start
 #define QRP_PREVIEW_DISPATCH __attribute__((target_clones("popcnt", "default")))
 #else
 #define QRP_PREVIEW_DISPATCH
