@@ -496,9 +496,18 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
   cuda.backend = backend::cuda;
   if (!cuda_backend_available()) {
     EXPECT_THROW(plate::decode_plates(s, s + ".c", cuda), backend_unavailable);
+    EXPECT_FALSE(fs::exists(s + ".c.partial"));  // a decode that could not start leaves no file
   } else {
     // The GPU's registration passes and reads: the CPU decoder's result exactly (issue #7).
     expect_same(plate::decode_plates(s, s + ".c", cuda), s + ".c", "--backend cuda");
+  }
+  // Options out of range: a clear error, and no output file.
+  for (int k = 0; k < 2; ++k) {
+    plate::plate_decode_options bad = one;
+    (k == 0 ? bad.erasure_threshold : bad.read_ahead_rows) = k == 0 ? 300 : -5;
+    EXPECT_THROW(plate::decode_plates(s, s + ".bad", bad), qrplate::invalid_argument) << k;
+    EXPECT_FALSE(fs::exists(s + ".bad.partial")) << k;
+    EXPECT_FALSE(fs::exists(s + ".bad")) << k;
   }
   for (const char* x : {".a", ".b", ".c", ".a.partial", ".b.partial", ".c.partial"}) fs::remove(s + x);
   fs::remove_all(s);

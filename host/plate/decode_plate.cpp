@@ -208,9 +208,16 @@ std::string read_text(const fs::path& p)
 struct output_file {
   std::FILE* f = nullptr;
   std::string path;
+  bool finished = false;  // the decode ran to its end: the file stays, as FILE or FILE.partial
   ~output_file()
   {
     if (f) std::fclose(f);
+    // A decode that threw (bad options, no device, an unreadable manifest, a failed write) leaves
+    // no .partial file behind: it would hold bytes without a report of what they are.
+    if (!finished && !path.empty()) {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
   }
   void write_at(std::uint64_t offset, const std::uint8_t* p, std::size_t n)
   {
@@ -557,6 +564,7 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   std::fclose(out.f);
   out.f = nullptr;
   fs::resize_file(out.path, res.payload_bytes);
+  out.finished = true;
 
   if (have_sha && res.lost_frames == 0) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
