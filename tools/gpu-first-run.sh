@@ -6,7 +6,8 @@
 #                                       compute-sanitizer memcheck and racecheck on them
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
 #                                       HBM and PCIe copies measured in the same runs
-#   bash tools/gpu-first-run.sh e2e     whole decodes: one simulated scan read with --backend cuda
+#   bash tools/gpu-first-run.sh e2e     a plate encoded with --backend cuda and cpu (plate.tif
+#                                       compared); a simulated scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading)
@@ -73,7 +74,12 @@ case "$part" in
     work="$out/e2e"
     mkdir -p "$work"
     head -c 300000 /dev/urandom >"$work/payload.bin"
-    step e2e_encode 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate" --version 10 --ecc M
+    step e2e_encode 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate" --version 10 --ecc M \
+      --backend cpu
+    # The plate encoded on the GPU: the same image, bit for bit.
+    step e2e_encode_cuda 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate_cuda" --version 10 \
+      --ecc M --backend cuda
+    step e2e_same_plate 30 cmp "$work/plate/plate.tif" "$work/plate_cuda/plate.tif"
     step e2e_simulate 180 bash "$run" qrplate simulate "$work/plate" -o "$work/scan" --preset typical --px-per-module 3
     for b in cpu cuda; do
       step "e2e_decode_$b" 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_$b.bin" --backend "$b" \
@@ -83,7 +89,7 @@ case "$part" in
     step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
     step e2e_same_report 30 python3 tools/report-diff.py "$work/report_cpu.json" "$work/report_cuda.json"
     rm -f "$work/payload.bin" "$work"/out_*.bin
-    rm -rf "$work/plate" "$work/scan"
+    rm -rf "$work/plate" "$work/plate_cuda" "$work/scan"
     step bench_decode_e2e 420 bash "$run" bench_decode --benchmark_filter='qrplate|BM_decode_plate' \
       --benchmark_out="$out/bench_decode_e2e.json" --benchmark_out_format=json
     ;;
