@@ -5,6 +5,8 @@
 //
 //   BM_cuda_read_device/v10-M/px:2/cooperative   image and maps in GPU memory, the cooperative
 //                                                read kernel (a block per code); CUDA events
+//   BM_cuda_read_device/v10-M/px:2/cooperative_capped  the same kernel built for 4 resident blocks
+//                                                per SM (128 registers) instead of 2 (176)
 //   BM_cuda_read_device/v10-M/px:2/per_thread    the same with the one-thread-per-code kernel
 //   BM_cuda_read_host/v10-M/px:2                 read_codes_cuda: image and maps up, results
 //                                                down, per call (wall clock)
@@ -158,6 +160,9 @@ bool register_all()
                                std::to_string(static_cast<int>(px));
       benchmark::RegisterBenchmark(("BM_cuda_read_device" + name + "/cooperative").c_str(), bm_read_device, s, px,
                                    K::cooperative)
+          ->UseManualTime();
+      benchmark::RegisterBenchmark(("BM_cuda_read_device" + name + "/cooperative_capped").c_str(), bm_read_device, s,
+                                   px, K::cooperative_capped)
           ->UseManualTime();
       benchmark::RegisterBenchmark(("BM_cuda_read_device" + name + "/per_thread").c_str(), bm_read_device, s, px,
                                    K::per_thread)

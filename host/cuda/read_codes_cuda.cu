@@ -76,7 +76,8 @@ void launch_reads_with_maps(cuda_read_kernel kernel, const core::version_plan* p
   batch.workspaces = ws;
   batch.bytes = bytes;
   batch.outcomes = outcomes;
-  QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, workers, stream));
+  QRP_CUDA_TRY(
+      kernels::launch_read_codes_cooperative(batch, workers, stream, kernel == cuda_read_kernel::cooperative_capped));
 }
 
 // What outlives one call, per host thread (the scan reader calls once per tile): a stream,
@@ -153,7 +154,7 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
   const core::gray_view d_image =
       upload_image_at(image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height), s);
   const core::code_map* d_maps = upload(c, c.maps, maps, count);
-  const core::gray_view* d_view = kernel == cuda_read_kernel::cooperative ? upload(c, c.views, &d_image, 1) : nullptr;
+  const core::gray_view* d_view = kernel != cuda_read_kernel::per_thread ? upload(c, c.views, &d_image, 1) : nullptr;
   launch_reads_with_maps(kernel, d_plan, d_image, d_view, d_maps, count, module_px, erasure_threshold,
                          grown(c.ws, read_workers(kernel, count)), grown(c.bytes, count * spec::max_data_codewords),
                          grown(c.outcomes, count), s);
@@ -169,9 +170,9 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   check_image(image, "measure_and_read_codes_cuda");
   if (tile.iv.sums == nullptr || tile.iv.width != image.width || tile.iv.height != image.height)
     throw invalid_argument("measure_and_read_codes_cuda: the integral image is not the image's");
-  if (kernel == cuda_read_kernel::cooperative) {
+  if (kernel != cuda_read_kernel::per_thread) {
     const tile_read_request one{image, tile, origins, count};
-    measure_and_read_tiles_cuda(plan, &one, 1, module_px, erasure_threshold, outcomes, bytes);
+    measure_and_read_tiles_cuda(plan, &one, 1, module_px, erasure_threshold, outcomes, bytes, kernel);
     return;
   }
   read_context& c = this_threads_read_context();
@@ -202,7 +203,7 @@ namespace {
 // One launch over tiles[0, n) (measure_and_read_tiles_cuda): the tiles not resident go up first.
 void read_tiles_launch(read_context& c, const core::version_plan& plan, const tile_read_request* tiles, std::size_t n,
                        std::size_t count, double module_px, std::uint8_t erasure_threshold,
-                       core::code_outcome* outcomes, std::uint8_t* bytes)
+                       core::code_outcome* outcomes, std::uint8_t* bytes, bool register_capped)
 {
   const cudaStream_t s = c.stream.get();
   std::size_t pixels = 0, entries = 0;
@@ -253,7 +254,7 @@ void read_tiles_launch(read_context& c, const core::version_plan& plan, const ti
   batch.scratch_maps = grown(c.maps, blocks);
   batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
   batch.outcomes = grown(c.outcomes, count);
-  QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, blocks, s));
+  QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, blocks, s, register_capped));
   download_results(c, count, outcomes, bytes);
 }
 
@@ -261,8 +262,10 @@ void read_tiles_launch(read_context& c, const core::version_plan& plan, const ti
 
 void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                                 std::uint8_t* bytes)
+                                 std::uint8_t* bytes, cuda_read_kernel kernel)
 {
+  if (kernel == cuda_read_kernel::per_thread)
+    throw invalid_argument("measure_and_read_tiles_cuda: many tiles per launch take a cooperative kernel");
   for (std::size_t k = 0; k < tile_count; ++k) {
     const tile_read_request& t = tiles[k];
     check_image(t.image, "measure_and_read_tiles_cuda");
@@ -282,7 +285,9 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
       uploads += up;
       count += tiles[b].count;
     }
-    if (count > 0) read_tiles_launch(this_threads_read_context(), plan, tiles + a, b - a, count, module_px, erasure_threshold, outcomes, bytes);
+    if (count > 0)
+      read_tiles_launch(this_threads_read_context(), plan, tiles + a, b - a, count, module_px, erasure_threshold,
+                        outcomes, bytes, kernel == cuda_read_kernel::cooperative_capped);
     outcomes += count;
     bytes += count * spec::max_data_codewords;
     a = b;

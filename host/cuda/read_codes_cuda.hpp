@@ -13,9 +13,11 @@
 
 namespace qrplate::host {
 
-// The kernel behind the calls below: a block per code (core/read_cooperative.hpp), or the plain
-// one thread per code over read_code, kept as its reference on the GPU.
-enum class cuda_read_kernel { cooperative, per_thread };
+// The kernel behind the calls below: a block per code (core/read_cooperative.hpp), the same
+// compiled for twice the resident blocks per SM (at most 128 registers per thread instead of 176;
+// which is faster is for the GPU benchmarks to say), or the plain one thread per code over
+// read_code, kept as their reference on the GPU.
+enum class cuda_read_kernel { cooperative, cooperative_capped, per_thread };
 
 // Reads `count` codes wholly inside `image` (host pixels) through maps[i]: outcomes[i] and
 // bytes[i * spec::max_data_codewords ...] as core::read_code gives them on the CPU (the same
@@ -47,9 +49,10 @@ struct tile_read_request {
   std::size_t count;
   const device_tile* resident = nullptr;  // must hold `image` and tile.iv (same size and shift)
 };
+// kernel: cooperative or cooperative_capped.
 void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
-                                 std::uint8_t* bytes);
+                                 std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
 
 // For benchmarks: one image and its codes' maps uploaded once; run() reads every code on the GPU
 // with the data already there and returns the kernel's seconds (CUDA events).

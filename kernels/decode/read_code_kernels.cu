@@ -37,7 +37,7 @@ __global__ void measure_and_read_codes_kernel(const core::version_plan* plan, co
   }
 }
 
-__global__ void read_codes_cooperative_kernel(core::cooperative_read_batch batch)
+__device__ __forceinline__ void read_codes_cooperative_body(const core::cooperative_read_batch& batch)
 {
   // Raw storage: the member initializers of these types would make a __shared__ declaration a
   // dynamic initialization, which CUDA does not allow; the phases write each part before reading it.
@@ -45,6 +45,18 @@ __global__ void read_codes_cooperative_kernel(core::cooperative_read_batch batch
   block_exec exec;
   core::read_cooperative_block(batch, blockIdx.x, gridDim.x, static_cast<int>(blockDim.x),
                                *reinterpret_cast<core::cooperative_read_shared*>(storage), exec);
+}
+
+// The register count left to the compiler, and capped for 4 resident blocks per SM.
+__global__ void read_codes_cooperative_kernel(core::cooperative_read_batch batch)
+{
+  read_codes_cooperative_body(batch);
+}
+
+__global__ void __launch_bounds__(cooperative_read_block, 4)
+    read_codes_cooperative_capped_kernel(core::cooperative_read_batch batch)
+{
+  read_codes_cooperative_body(batch);
 }
 
 }  // namespace
@@ -57,10 +69,11 @@ unsigned cooperative_read_blocks(std::uint64_t count)
 }
 
 cudaError_t launch_read_codes_cooperative(const core::cooperative_read_batch& batch, unsigned blocks,
-                                          cudaStream_t stream) noexcept
+                                          cudaStream_t stream, bool register_capped) noexcept
 {
   if (batch.count == 0 || blocks == 0) return cudaSuccess;
-  read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
+  if (register_capped) read_codes_cooperative_capped_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
+  else read_codes_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
   return cudaGetLastError();
 }
 

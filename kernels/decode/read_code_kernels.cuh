@@ -39,9 +39,12 @@ inline constexpr unsigned read_codes_block = 128;
 // code, grid-stride over the batch's codes (which may lie in many tiles); block b uses
 // batch.workspaces[b] (and batch.scratch_maps[b] when measuring), so `blocks` of each are needed
 // (cooperative_read_blocks gives the count). Returns the launch's status.
+// register_capped: the same kernel compiled for at least 4 resident blocks per SM (ptxas, sm_90:
+// 128 registers per thread and 44 bytes of spills) instead of the compiler's choice (176
+// registers: 2 blocks per SM); which reads faster is for the GPU benchmarks to say.
 inline constexpr unsigned cooperative_read_block = 128;
 unsigned cooperative_read_blocks(std::uint64_t count);  // blocks worth launching for count codes (>= 1)
 cudaError_t launch_read_codes_cooperative(const core::cooperative_read_batch& batch, unsigned blocks,
-                                          cudaStream_t stream) noexcept;
+                                          cudaStream_t stream, bool register_capped = false) noexcept;
 
 }  // namespace qrplate::kernels
