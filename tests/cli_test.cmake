@@ -274,6 +274,21 @@ run(encode_bad_plate_id ARGS encode "${WORKDIR}/scan_payload.txt" -o "${WORKDIR}
 expect_user_error("plate-id")
 run(decode_scans_bad_threshold ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/x" --erasure-threshold 300)
 expect_user_error("")
+# Without tile read-ahead (--prefetch 0): the same payload, and no tile counted as read ahead.
+run(decode_scans_no_prefetch ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/scan_restored_np.txt"
+    --report "${WORKDIR}/scan_report_np.json" --prefetch 0 --no-progress)
+expect_success()
+file(READ "${WORKDIR}/scan_restored_np.txt" restored_np)
+if(NOT restored_np STREQUAL scan_payload)
+  fail("the payload read without tile read-ahead differs")
+endif()
+file(READ "${WORKDIR}/scan_report_np.json" report_np)
+string(JSON read_ahead_np GET "${report_np}" tiles read_ahead)
+if(NOT read_ahead_np EQUAL 0)
+  fail("--prefetch 0 still read ${read_ahead_np} tiles ahead")
+endif()
+run(decode_scans_bad_prefetch ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/x" --prefetch -1)
+expect_user_error("prefetch")
 
 if(own_workdir)
   file(REMOVE_RECURSE "${WORKDIR}")
