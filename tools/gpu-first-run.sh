@@ -10,7 +10,8 @@
 #                                       compared); a simulated scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
-#                                       400 kB plate on every core, CPU vs CUDA, and its file reading)
+#                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
+#                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
 # step with its exit status. A step that fails does not stop the others.
@@ -92,6 +93,14 @@ case "$part" in
     rm -rf "$work/plate" "$work/plate_cuda" "$work/scan"
     step bench_decode_e2e 420 bash "$run" bench_decode --benchmark_filter='qrplate|BM_decode_plate' \
       --benchmark_out="$out/bench_decode_e2e.json" --benchmark_out_format=json
+    # Plate encoding end to end (framing, outer parity, rasterising; nothing written): 512 MiB of
+    # v40-L on the CPU (every core) and with CUDA; the logs end with the time and MB/s.
+    head -c 512M /dev/urandom >"$work/big.bin"
+    for b in cpu cuda; do
+      step "plate_encode_$b" 240 bash "$run" qrplate encode "$work/big.bin" -o "$work/big_plate" --version 40 \
+        --ecc L --backend "$b" --discard
+    done
+    rm -f "$work/big.bin"
     ;;
   *)
     echo "gpu-first-run: unknown part '$part' (tests, bench or e2e)" >&2
