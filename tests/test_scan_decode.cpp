@@ -482,6 +482,13 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
     EXPECT_TRUE(read_file(s + ".a" + suffix) == read_file(x_out + suffix));
   };
   expect_same(b, s + ".b", "batched on the CPU");
+  // The stage timings add up to no more than the whole, and the batches are timed where they run.
+  for (const plate::plate_decode_result* x : {&a, &b}) {
+    EXPECT_GT(x->seconds_tiles, 0);
+    EXPECT_GT(x->seconds_cells, 0);
+    EXPECT_LE(x->seconds_tiles + x->seconds_code_batches + x->seconds_cells, x->seconds);
+  }
+  EXPECT_GT(b.seconds_code_batches, 0);
   // Reading rows ahead (the cuda backend's default) changes when a code is read, never how.
   for (const int rows : {1, 6, 200}) {
     plate::plate_decode_options ahead = batched;

@@ -263,6 +263,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
           src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1);
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
+          const auto cells_start = std::chrono::steady_clock::now();
           host::parallel_for(threads, segment, [&](unsigned t, std::size_t i) {
             const std::uint64_t rr = r + i / (s1 - s0);
             const std::uint32_t cc = s0 + static_cast<std::uint32_t>(i % (s1 - s0));
@@ -283,6 +284,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
             f.index = pf.header.index;
             f.body.assign(pf.body, pf.body + pf.body_len);
           });
+          res.seconds_cells += std::chrono::duration<double>(std::chrono::steady_clock::now() - cells_start).count();
         }
       }
 
@@ -510,6 +512,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles_unreadable = st.tiles_unreadable;
   res.tile_reads = st.tiles_loaded;
   res.tile_reads_ahead = st.tiles_read_ahead;
+  res.seconds_tiles += st.seconds_tiles;
+  res.seconds_code_batches += st.seconds_code_batches;
   res.max_tiles_in_memory = st.max_tiles_in_memory;
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -131,6 +132,17 @@ std::uint32_t scan_reader::strip_columns() const
 
 void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
 {
+  // The tile work and the batch are timed apart (scan_read_stats); every exit goes through here.
+  const auto start = std::chrono::steady_clock::now();
+  load_region(row0, row1, col0, col1);
+  const auto loaded = std::chrono::steady_clock::now();
+  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
+  stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count();
+  stats_.seconds_code_batches += std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count();
+}
+
+void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+{
   const double n = geo_.code_size;
   const double margin = search_modules_ + 1;
   const double y_lo = static_cast<double>(geo_.cell_y(row0)) - margin;
@@ -189,7 +201,6 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
     read_tiles_ahead(x_lo, x_hi, y_hi);
-    if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
     return;
   }
   std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
@@ -425,7 +436,6 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
   read_tiles_ahead(x_lo, x_hi, y_hi);
-  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
 }
 
 std::vector<std::size_t> scan_reader::tiles_reaching(double x_lo, double x_hi, double y_lo, double y_hi) const

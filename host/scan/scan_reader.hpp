@@ -67,6 +67,8 @@ struct scan_read_stats {
   std::uint64_t tiles_stitched = 0;       // placed by the image content they share with a placed neighbour
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::uint64_t tiles_read_ahead = 0;        // of tiles_loaded, read by the prefetcher (prefetch_bytes)
+  double seconds_tiles = 0;          // prepare() without its batches: loading, registering, placing
+  double seconds_code_batches = 0;   // batch_codes: the batched first reads (read_first_attempts)
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::vector<std::string> unreadable;    // "file: reason", the first few
@@ -97,6 +99,8 @@ class scan_reader {
  private:
   struct workspace;
   struct tile_slot;
+  // prepare() without the batch: drops, loads and registers the region's tiles.
+  void load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
   bool decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws, cell_read& out) const;
   // The tiles that see the code at (x0, y0): wholly (deepest first, registered before not) and
   // in part.

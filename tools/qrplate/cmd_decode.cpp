@@ -2,6 +2,7 @@
 // SEM tiles), or, for ordinary QR codes with no plate layout, an image or a directory of images.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +74,11 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH")
                                  : (!r.complete ? "not checked (payload incomplete)" : "not checked (no plate.json)");
   j["seconds"] = r.seconds;
+  // Where they went, stage by stage (wall clock): what to look at first when a decode is slow.
+  j["seconds_by_stage"] = {{"tiles", r.seconds_tiles},
+                           {"code_batches", r.seconds_code_batches},
+                           {"cells", r.seconds_cells},
+                           {"rest", std::max(0.0, r.seconds - r.seconds_tiles - r.seconds_code_batches - r.seconds_cells)}};
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   if (!f) throw io_error("cannot write " + path);

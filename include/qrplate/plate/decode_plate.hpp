@@ -86,6 +86,12 @@ struct plate_decode_result {
   bool sha256_ok = false;
   bool complete = false;  // every byte recovered (and the SHA-256 matches when known)
   double seconds = 0;
+  // Where the seconds went (wall clock; stages run one after another, each on every thread):
+  // scan sets' tiles (reading the files not read ahead, registering, placing), the batched first
+  // reads of codes wholly inside a tile (--backend cuda: the GPU's part), the code cells (each
+  // cell's remaining reads and its frame); the rest (outer code, writing, SHA-256) is seconds
+  // minus these.
+  double seconds_tiles = 0, seconds_code_batches = 0, seconds_cells = 0;
 };
 
 // Decodes PLATE_DIR (one plate, or plate-NNNN subdirectories) or a scan set into out_file, written under a
