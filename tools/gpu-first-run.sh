@@ -6,6 +6,9 @@
 #                                       compute-sanitizer memcheck and racecheck on them
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
 #                                       HBM and PCIe copies measured in the same runs
+#   bash tools/gpu-first-run.sh profile Nsight Compute (ncu) on the cooperative encode kernel (v40-L)
+#                                       and the read kernels (v10-M and v40-L at 3 px/module): what
+#                                       binds them, memory or compute (text reports and .ncu-rep)
 #   bash tools/gpu-first-run.sh e2e     a plate encoded with --backend cuda and cpu (plate.tif
 #                                       compared); a simulated scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), then
@@ -17,7 +20,7 @@
 # step with its exit status. A step that fails does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: gpu-first-run.sh tests|bench|e2e}
+part=${1:?usage: gpu-first-run.sh tests|bench|profile|e2e}
 out=${OUT:-gpu-run}
 mkdir -p "$out"
 run=.device/run.sh
@@ -71,6 +74,26 @@ case "$part" in
     step qrplate_bench_decode 300 bash "$run" qrplate bench --decode --backend all --json --seconds 0.5
     cp "$out/qrplate_bench_decode.log" "$out/qrplate_bench_decode.json"
     ;;
+  profile)
+    ncu=$(command -v ncu || true)
+    for c in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
+      [ -z "$ncu" ] && [ -x "$c" ] && ncu=$c
+    done
+    ncu=${ncu:-ncu}  # missing: the steps fail with 127 and say so
+    # profile NAME KERNEL_REGEX BINARY FILTER: the first two launches of the kernel in that
+    # benchmark row, the full section set; then its details page as text.
+    profile() {
+      local name=$1 kernel=$2 binary=$3 filter=$4
+      step "ncu_$name" 150 "$ncu" --target-processes all -k "regex:$kernel" -c 2 --set full -f -o "$out/$name" \
+        bash "$run" "$binary" --benchmark_filter="$filter" --benchmark_min_time=0.01
+      step "ncu_${name}_details" 60 "$ncu" --import "$out/$name.ncu-rep" --page details
+    }
+    profile encode_v40 encode_cooperative bench_encode_cuda 'BM_cuda_encode_device/v40/L/auto/cooperative'
+    profile read_v10_px3 'read_codes_cooperative_kernel' bench_decode_cuda 'BM_cuda_read_device/v10-M/px:3/cooperative/'
+    profile read_v40_px3 'read_codes_cooperative_kernel' bench_decode_cuda 'BM_cuda_read_device/v40-L/px:3/cooperative/'
+    profile read_capped_v10_px3 'read_codes_cooperative_capped' bench_decode_cuda \
+      'BM_cuda_read_device/v10-M/px:3/cooperative_capped'
+    ;;
   e2e)
     work="$out/e2e"
     mkdir -p "$work"
@@ -103,7 +126,7 @@ case "$part" in
     rm -f "$work/big.bin"
     ;;
   *)
-    echo "gpu-first-run: unknown part '$part' (tests, bench or e2e)" >&2
+    echo "gpu-first-run: unknown part '$part' (tests, bench, profile or e2e)" >&2
     exit 2
     ;;
 esac
