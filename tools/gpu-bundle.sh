@@ -5,8 +5,8 @@
 #
 #   tools/gpu-bundle.sh [BUILD_DIR]     (default build/cuda: cmake --preset cuda && cmake --build --preset cuda)
 #
-# Then, with the device tool and carry [".device"]: bash tools/gpu-first-run.sh tests, then
-# bash tools/gpu-first-run.sh bench, then bash tools/gpu-first-run.sh e2e (docs/DEVELOPERS.md).
+# Then, with the device tool and carry [".device"], one call each: bash tools/gpu-first-run.sh
+# tests, ... bench, ... profile, ... e2e (docs/DEVELOPERS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/cuda}
