@@ -44,11 +44,14 @@
 // A whole machine on a larger plate (400 kB of v10-M: ~2,100 codes, ~120 tiles of the "clean"
 // preset at 3 px/module), wall clock, as `qrplate decode` runs by default (every core, tile files
 // read and decoded ahead by background threads):
-//   BM_decode_plate/v10-M/px:3/kB:400/qrplate_all_cores       on the CPU
-//   BM_decode_plate/v10-M/px:3/kB:400/qrplate_cuda_all_cores  with --backend cuda (after one
-//                                                             untimed decode: CUDA's start-up)
-//   BM_decode_plate/v10-M/px:3/kB:400/read_tiles_all_cores    only reading the tile files, on
-//                                                             every core: their ceiling Google Benchmark appends "/iterations:N" or
+//   BM_decode_plate/v10-M/px:3/kB:400/deflate16/qrplate_all_cores       on the CPU
+//   BM_decode_plate/v10-M/px:3/kB:400/deflate16/qrplate_cuda_all_cores  with --backend cuda (after
+//                                                   one untimed decode: CUDA's start-up)
+//   BM_decode_plate/v10-M/px:3/kB:400/deflate16/read_tiles_all_cores    only reading the tile
+//                                                   files, on every core: their ceiling
+//   BM_decode_plate/v10-M/px:3/kB:400/raw8/...      the same scan simulated with 8-bit samples,
+//                                                   tiles uncompressed (the PCIe target is
+//                                                   for 8-bit tiles) Google Benchmark appends "/iterations:N" or
 // "/min_time:1.000" and "/process_time"; filter on the prefix. 8-bit images for the peers are
 // the 16-bit tiles' top bytes.
 
@@ -397,59 +400,71 @@ struct large_case {
   std::uint64_t scan_pixels = 0, code_cells = 0;
 };
 
-const large_case& large_plate()
+// raw8: the scan simulated with 8-bit samples and its tiles rewritten uncompressed (what a
+// microscope writing raw 8-bit frames gives): the form the PCIe target is stated for.
+large_case make_large_plate(bool raw8)
 {
-  static const large_case lc = [] {
-    large_case c;
-    try {
-      const fs::path dir = root() / "large";
-      fs::create_directories(dir);
-      const fs::path input = dir / "payload.bin";
-      std::vector<char> payload(400000);
-      std::mt19937_64 rng(0x1A26Eull);
-      for (char& b : payload) b = static_cast<char>(rng());
-      std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
-      qrplate::plate::plate_encode_options o;
-      o.geometry.version = 10;
-      o.geometry.ecc = ecc_level::M;
-      o.plate_id = 0x1A26E;
-      const std::string plate_dir = (dir / "plate").string();
-      qrplate::plate::encode_plates(input.string(), plate_dir, o);
-      qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
-      so.px_per_module = 3;
-      so.tile_px = tile_px;
-      so.seed = 7;
-      so.threads = 0;
-      c.scan_dir = (dir / "scan").string();
-      c.out_file = (dir / "payload.out").string();
-      qrplate::sim::simulate(plate_dir, c.scan_dir, so);
-      const qrplate::plate::manifest man =
-          qrplate::plate::manifest_from_json(read_text(fs::path(plate_dir) / "plate.json"));
-      const qrplate::plate::plate_geometry g = qrplate::plate::geometry_of(man);
-      for (std::uint64_t row = 0; row < g.rows; ++row)
-        for (std::uint32_t col = 0; col < g.columns; ++col)
-          c.code_cells += g.placement.at(row, col).kind != qrplate::plate::placement_slot::empty;
-      const nlohmann::json truth = nlohmann::json::parse(read_text(fs::path(c.scan_dir) / "truth.json"));
-      for (const auto& t : truth.at("tiles")) {
-        if (t.at("missing").get<bool>()) continue;
-        c.tile_files.push_back((fs::path(c.scan_dir) / t.at("file").get<std::string>()).string());
-        c.scan_pixels += qrplate::sim::read_gray_image(c.tile_files.back()).pixels.size();
-      }
-    } catch (const std::exception& e) {
-      c.error = std::string("setup of the large plate failed: ") + e.what();
+  large_case c;
+  try {
+    const fs::path dir = root() / (raw8 ? "large_raw8" : "large");
+    fs::create_directories(dir);
+    const fs::path input = dir / "payload.bin";
+    std::vector<char> payload(400000);
+    std::mt19937_64 rng(0x1A26Eull);
+    for (char& b : payload) b = static_cast<char>(rng());
+    std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+    qrplate::plate::plate_encode_options o;
+    o.geometry.version = 10;
+    o.geometry.ecc = ecc_level::M;
+    o.plate_id = 0x1A26E;
+    const std::string plate_dir = (dir / "plate").string();
+    qrplate::plate::encode_plates(input.string(), plate_dir, o);
+    qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
+    so.px_per_module = 3;
+    so.tile_px = tile_px;
+    so.seed = 7;
+    so.threads = 0;
+    if (raw8) so.sem.bits = 8;
+    c.scan_dir = (dir / "scan").string();
+    c.out_file = (dir / "payload.out").string();
+    qrplate::sim::simulate(plate_dir, c.scan_dir, so);
+    const qrplate::plate::manifest man =
+        qrplate::plate::manifest_from_json(read_text(fs::path(plate_dir) / "plate.json"));
+    const qrplate::plate::plate_geometry g = qrplate::plate::geometry_of(man);
+    for (std::uint64_t row = 0; row < g.rows; ++row)
+      for (std::uint32_t col = 0; col < g.columns; ++col)
+        c.code_cells += g.placement.at(row, col).kind != qrplate::plate::placement_slot::empty;
+    const nlohmann::json truth = nlohmann::json::parse(read_text(fs::path(c.scan_dir) / "truth.json"));
+    for (const auto& t : truth.at("tiles")) {
+      if (t.at("missing").get<bool>()) continue;
+      c.tile_files.push_back((fs::path(c.scan_dir) / t.at("file").get<std::string>()).string());
+      const qrplate::sim::gray_image img = qrplate::sim::read_gray_image(c.tile_files.back());
+      if (raw8) qrplate::sim::write_gray_tiff(c.tile_files.back(), img, /*deflate=*/false);
+      c.scan_pixels += img.pixels.size();
     }
-    return c;
-  }();
-  return lc;
+  } catch (const std::exception& e) {
+    c.error = std::string("setup of the large plate failed: ") + e.what();
+  }
+  return c;
 }
 
-void bm_large_plate(benchmark::State& state, qrplate::backend where)
+const large_case& large_plate(bool raw8)
+{
+  if (raw8) {
+    static const large_case raw = make_large_plate(true);
+    return raw;
+  }
+  static const large_case deflate16 = make_large_plate(false);
+  return deflate16;
+}
+
+void bm_large_plate(benchmark::State& state, qrplate::backend where, bool raw8)
 {
   if (where == qrplate::backend::cuda && !qrplate::cuda_backend_available()) {
     state.SkipWithError("no CUDA device (or built without CUDA)");
     return;
   }
-  const large_case& lc = large_plate();
+  const large_case& lc = large_plate(raw8);
   if (!lc.error.empty()) {
     state.SkipWithError(lc.error.c_str());
     return;
@@ -477,9 +492,9 @@ void bm_large_plate(benchmark::State& state, qrplate::backend where)
   state.counters["tiles_read_ahead"] = static_cast<double>(result.tile_reads_ahead);
 }
 
-void bm_large_read_tiles(benchmark::State& state)
+void bm_large_read_tiles(benchmark::State& state, bool raw8)
 {
-  const large_case& lc = large_plate();
+  const large_case& lc = large_plate(raw8);
   if (!lc.error.empty()) {
     state.SkipWithError(lc.error.c_str());
     return;
@@ -587,19 +602,22 @@ bool register_all()
           ->MeasureProcessCPUTime()
           ->MinTime(peer_min_time_s);
     }
-  const std::string large = "BM_decode_plate/v10-M/px:3/kB:400/";
-  benchmark::RegisterBenchmark((large + "qrplate_all_cores").c_str(), bm_large_plate, qrplate::backend::cpu)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime()
-      ->Iterations(decode_iterations);
-  benchmark::RegisterBenchmark((large + "qrplate_cuda_all_cores").c_str(), bm_large_plate, qrplate::backend::cuda)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime()
-      ->Iterations(decode_iterations);
-  benchmark::RegisterBenchmark((large + "read_tiles_all_cores").c_str(), bm_large_read_tiles)
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime()
-      ->Iterations(decode_iterations);
+  for (const bool raw8 : {false, true}) {
+    const std::string large = std::string("BM_decode_plate/v10-M/px:3/kB:400/") + (raw8 ? "raw8/" : "deflate16/");
+    benchmark::RegisterBenchmark((large + "qrplate_all_cores").c_str(), bm_large_plate, qrplate::backend::cpu, raw8)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->Iterations(decode_iterations);
+    benchmark::RegisterBenchmark((large + "qrplate_cuda_all_cores").c_str(), bm_large_plate, qrplate::backend::cuda,
+                                 raw8)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->Iterations(decode_iterations);
+    benchmark::RegisterBenchmark((large + "read_tiles_all_cores").c_str(), bm_large_read_tiles, raw8)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->Iterations(decode_iterations);
+  }
   return true;
 }
 
