@@ -11,16 +11,38 @@
 
 namespace qrplate::host {
 
+// Device memory from the stream-ordered pool: allocated on the stream that fills it, handed back
+// on the legacy default stream, which waits for no other work. Handing back never stalls the
+// device (cudaFree would wait for every stream, the other threads' registration passes too), so
+// whoever drops the last reference must have waited for the work that used it: the tile passes
+// and the scan reader's reads are synchronous.
+template <typename T>
+class pooled_array {
+ public:
+  pooled_array(std::size_t count, cudaStream_t stream)
+  {
+    QRP_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), (count ? count : 1) * sizeof(T), stream));
+  }
+  pooled_array(const pooled_array&) = delete;
+  pooled_array& operator=(const pooled_array&) = delete;
+  ~pooled_array()
+  {
+    [[maybe_unused]] const cudaError_t status = cudaFreeAsync(ptr_, nullptr);
+  }
+  T* data() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+};
+
 struct device_tile {
   int width = 0, height = 0, shift = 0;
-  // cudaMalloc'd: cudaFree waits for the device, so a tile dropped by the scan reader cannot be
-  // freed under a read still running on another stream.
-  device_buffer<std::uint16_t> pixels;  // width * height
-  device_buffer<std::uint32_t> sums;    // (width + 1) * (height + 1), see core::integral_view
+  pooled_array<std::uint16_t> pixels;  // width * height
+  pooled_array<std::uint32_t> sums;    // (width + 1) * (height + 1), see core::integral_view
 
-  device_tile(int w, int h)
-      : width(w), height(h), pixels(static_cast<std::size_t>(w) * static_cast<std::size_t>(h)),
-        sums((static_cast<std::size_t>(w) + 1) * (static_cast<std::size_t>(h) + 1))
+  device_tile(int w, int h, cudaStream_t stream)
+      : width(w), height(h), pixels(static_cast<std::size_t>(w) * static_cast<std::size_t>(h), stream),
+        sums((static_cast<std::size_t>(w) + 1) * (static_cast<std::size_t>(h) + 1), stream)
   {
   }
   core::gray_view image() const { return {pixels.data(), width, height, static_cast<std::size_t>(width)}; }

@@ -104,7 +104,7 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   if (s.tile && (s.tile->width != width || s.tile->height != height)) s.tile.reset();
   if (!s.tile) {
     try {
-      s.tile = std::make_shared<device_tile>(width, height);
+      s.tile = std::make_shared<device_tile>(width, height, stream);
     } catch (const cuda_error&) {
       (void)cudaGetLastError();  // out of memory is not sticky: the scratch buffers serve instead
     }
