@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "scan/synthetic_codes.hpp"
@@ -188,6 +189,80 @@ TEST(TilePasses, KeptTilesKeepTheirPixelsAndIntegral)
     host::download_tile(*kept[k], pixels.data(), sums.data());
     EXPECT_TRUE(pixels == t.img.pixels) << k;
     EXPECT_TRUE(sums == cpu_sums[k]) << k;
+  }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// Registration's confirm step (core::confirm_anchor) on the GPU, over a kept tile, answers as the
+// CPU does: anchors at the codes' finders (found, sub-pixel positions compared exactly), the same
+// points taken for alignment patterns, random points (mostly not found) and points near and past
+// the edges (not predicted), under a slightly rotated pose, for both signs.
+TEST(TilePasses, CudaConfirmsAnchorsAsTheCpu)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  std::mt19937_64 rng(21);
+  for (const test_image& t : images()) {
+    SCOPED_TRACE(t.module_px);
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(t.img, t.module_px, sums);
+    const core::integral_view iv = view_of(t.img, sums, shift);
+    std::vector<std::uint32_t> scratch(sums.size());
+    const double contrast = gpu.integral_and_contrast(t.img.pixels.data(), static_cast<int>(t.img.width),
+                                                      static_cast<int>(t.img.height), shift, t.module_px, scratch.data());
+    const std::shared_ptr<const host::device_tile> kept = gpu.keep_tile();
+    ASSERT_NE(kept, nullptr);
+    // Plate module coordinates = pixels / m, turned by 0.2 degrees about the origin.
+    const double m = t.module_px, a = 0.2 * 3.14159265358979 / 180;
+    core::affine_map to_pixel;
+    to_pixel.a[1] = m * std::cos(a), to_pixel.a[2] = -m * std::sin(a);
+    to_pixel.a[4] = m * std::sin(a), to_pixel.a[5] = m * std::cos(a);
+    core::affine_map to_plate;
+    ASSERT_TRUE(to_pixel.inverse(to_plate));
+    std::vector<core::expected_anchor> anchors;
+    std::vector<std::uint32_t> found[2];
+    cpu_candidates(iv, m, static_cast<float>(0.3 * contrast), found);
+    const core::finder_scan_plan plan = core::finder_scan_plan::make(iv, m);
+    for (const std::uint32_t p : found[0]) {
+      if (anchors.size() > 400) break;
+      double x, y;
+      to_plate.apply(plan.x(static_cast<int>(p % static_cast<std::uint32_t>(plan.columns))) + 0.4,
+                     plan.y(static_cast<int>(p / static_cast<std::uint32_t>(plan.columns))) - 0.3, x, y);
+      anchors.push_back({x, y, true});
+      anchors.push_back({x, y, false});
+    }
+    for (int k = 0; k < 300; ++k) {
+      const double u = static_cast<double>(rng() % static_cast<std::uint64_t>(t.img.width + 60)) - 30;
+      const double v = static_cast<double>(rng() % static_cast<std::uint64_t>(t.img.height + 60)) - 30;
+      double x, y;
+      to_plate.apply(u + 0.25, v + 0.75, x, y);
+      anchors.push_back({x, y, (k & 1) != 0});
+    }
+    for (const float sign : {1.0f, -1.0f}) {
+      const float min_response = static_cast<float>(0.5 * contrast);
+      std::vector<core::anchor_answer> got(anchors.size());
+      gpu.confirm_anchors(*kept, to_pixel, anchors.data(), anchors.size(), m, sign, min_response, got.data());
+      const core::pattern_probe<4> finder(iv, m);
+      const core::pattern_probe<3> alignment(iv, m);
+      std::size_t predicted = 0, confirmed = 0;
+      for (std::size_t i = 0; i < anchors.size(); ++i) {
+        const core::anchor_answer want = core::confirm_anchor(iv, to_pixel, anchors[i], m, sign, min_response, finder, alignment);
+        ASSERT_EQ(got[i].predicted, want.predicted) << i;
+        ASSERT_EQ(got[i].found, want.found) << i;
+        ASSERT_EQ(got[i].u, want.u) << i;
+        ASSERT_EQ(got[i].v, want.v) << i;
+        predicted += want.predicted;
+        confirmed += want.found;
+      }
+      EXPECT_GT(predicted, 0u);
+      EXPECT_LT(predicted, anchors.size());  // the edge points are not predicted
+      if (sign > 0 && t.img.bits == 16) {
+        EXPECT_GT(confirmed, 0u);  // the codes' finders answer
+      }
+    }
   }
 #else
   GTEST_SKIP() << "built without CUDA";

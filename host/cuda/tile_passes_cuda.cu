@@ -63,6 +63,8 @@ struct tile_passes_cuda::state {
   stream_buffer<std::uint32_t> selected{stream.get()};
   stream_buffer<std::uint32_t> selected_count{stream.get()};
   stream_buffer<unsigned char> temp{stream.get()};
+  stream_buffer<core::expected_anchor> anchors{stream.get()};
+  stream_buffer<core::anchor_answer> answers{stream.get()};
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
 
@@ -144,6 +146,23 @@ std::shared_ptr<const device_tile> tile_passes_cuda::keep_tile()
   std::shared_ptr<const device_tile> kept = std::move(s.tile);
   s.tile.reset();
   return kept;
+}
+
+void tile_passes_cuda::confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel,
+                                       const core::expected_anchor* anchors, std::size_t count, double module_px,
+                                       float sign, float min_response, core::anchor_answer* answers)
+{
+  if (count == 0) return;
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  core::expected_anchor* d_anchors = s.anchors.reserve(count);
+  core::anchor_answer* d_answers = s.answers.reserve(count);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_anchors, anchors, count * sizeof(core::expected_anchor), cudaMemcpyHostToDevice, stream));
+  kernels::launch_confirm_anchors(tile.integral(), to_pixel, d_anchors, count, module_px, sign, min_response, d_answers,
+                                  stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  QRP_CUDA_TRY(cudaMemcpyAsync(answers, d_answers, count * sizeof(core::anchor_answer), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
 }
 
 void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums)

@@ -1,13 +1,17 @@
 // The passes of tile registration over every pixel (core/tile_passes.hpp) on the GPU, seen from
 // plain C++ (no CUDA types here). Issue #7: the integral image, the contrast histogram and the
-// finder template scan; the host keeps the rest of registration (voting, fitting), which visits
-// only the candidates. Results are the CPU's exactly (tests/test_scan_decode.cpp,
-// TileRegistration.CudaPassesAreTheCpuPasses). Compiled in CI; not yet run on a GPU.
+// finder template scan, and the confirm step of each candidate pose (core/anchor_confirm.hpp)
+// on the tile they leave in device memory; the host keeps the rest of registration (voting,
+// fitting), which visits only the candidates. Results are the CPU's exactly
+// (tests/test_tile_passes.cpp: CudaPassesAreTheCpuPasses, CudaConfirmsAnchorsAsTheCpu).
+// Compiled in CI; not yet run on a GPU.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "qrplate/core/anchor_confirm.hpp"
 
 namespace qrplate::host {
 
@@ -46,6 +50,12 @@ class tile_passes_cuda {
   // for one tile, or when no device memory could be spared for the tile (it then went through
   // scratch buffers and the reads upload it again).
   std::shared_ptr<const device_tile> keep_tile();
+
+  // Registration's confirm step on a kept tile: answers[i] = core::confirm_anchor for anchors[i]
+  // under to_pixel (host arrays of `count`), with the tile's integral image on the device.
+  void confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel, const core::expected_anchor* anchors,
+                       std::size_t count, double module_px, float sign, float min_response,
+                       core::anchor_answer* answers);
 
  private:
   struct state;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "qrplate/error.hpp"
 #if QRPLATE_WITH_CUDA
@@ -59,10 +60,7 @@ struct pose_guess {
 };
 
 // An expected anchor of the plate's lattice: a finder or an alignment pattern centre (modules).
-struct anchor_point {
-  double x, y;
-  bool finder;
-};
+using anchor_point = core::expected_anchor;
 
 // A confirmed anchor: its plate position and where the tile shows it.
 struct anchor_pair {
@@ -128,30 +126,52 @@ fitted_pose fit_to_finders(const core::affine_map& nominal_plate, double cx, dou
 // Counts the anchors the pose puts inside the tile that the tile shows (template response of the
 // plate's polarity within a module of the prediction), and keeps them with their measured
 // positions.
-void confirm_anchors(const core::integral_view& iv, int sign, double m, float min_response,
-                     const std::vector<anchor_point>& anchors, fitted_pose& f)
+// The pairs, the confirmed and the predicted count of f from the answers for `anchors`.
+void tally_answers(const std::vector<anchor_point>& anchors, const core::anchor_answer* answers, fitted_pose& f)
 {
-  const int radius = static_cast<int>(std::ceil(0.6 * m)) + 1;
-  const float s = static_cast<float>(sign);
   f.pairs.clear();
   f.confirmed = 0;
   f.predicted = 0;
+  for (std::size_t i = 0; i < anchors.size(); ++i) {
+    f.predicted += answers[i].predicted;
+    if (!answers[i].found) continue;
+    ++f.confirmed;
+    f.pairs.push_back({anchors[i].x, anchors[i].y, answers[i].u, answers[i].v});
+  }
+}
+
+#if QRPLATE_WITH_CUDA
+// This host thread's GPU passes: their stream and device buffers serve tile after tile. Never
+// freed, as the CUDA runtime may be gone before thread-local destructors run at exit.
+host::tile_passes_cuda& this_threads_passes()
+{
+  thread_local host::tile_passes_cuda* const kept = new host::tile_passes_cuda();
+  return *kept;
+}
+#endif
+
+// Under the pose f.to_pixel, the anchors t shows (core::confirm_anchor): on the GPU when
+// registration's passes left t there (registration_options::cuda), else on the CPU; the same
+// answers either way.
+void confirm_anchors(const posed_tile& t, int sign, double m, float min_response, const std::vector<anchor_point>& anchors,
+                     fitted_pose& f)
+{
+  std::vector<core::anchor_answer> answers(anchors.size());
+#if QRPLATE_WITH_CUDA
+  if (t.device) {
+    this_threads_passes().confirm_anchors(*t.device, f.to_pixel, anchors.data(), anchors.size(), m,
+                                          static_cast<float>(sign), min_response, answers.data());
+    tally_answers(anchors, answers.data(), f);
+    return;
+  }
+#endif
+  const core::integral_view iv = t.integral_image();
   const core::pattern_probe<4> finder(iv, m);
   const core::pattern_probe<3> alignment(iv, m);
-  for (const anchor_point& a : anchors) {
-    double u, v;
-    f.to_pixel.apply(a.x, a.y, u, v);
-    const double reach = (a.finder ? 4.5 : 2.5) * m + radius + 2;
-    if (u < reach || v < reach || u > iv.width - reach || v > iv.height - reach) continue;
-    ++f.predicted;
-    auto response = [&](int px, int py) {
-      return s * (a.finder ? finder(px, py) : alignment(px, py));
-    };
-    if (!find_anchor(response, u, v, radius, min_response)) continue;
-    const double fu = u, fv = v;
-    ++f.confirmed;
-    f.pairs.push_back({a.x, a.y, fu, fv});
-  }
+  for (std::size_t i = 0; i < anchors.size(); ++i)
+    answers[i] = core::confirm_anchor(iv, f.to_pixel, anchors[i], m, static_cast<float>(sign), min_response, finder,
+                                      alignment);
+  tally_answers(anchors, answers.data(), f);
 }
 
 // The map from plate points (ex, ey) to pixels (du, dv): affine when the points span both axes
@@ -415,10 +435,7 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, dets);
   } else {
 #if QRPLATE_WITH_CUDA
-    // One per host thread, kept (its stream and device buffers serve the next tile); never freed,
-    // as the CUDA runtime may be gone before thread-local destructors run at exit.
-    thread_local host::tile_passes_cuda* const kept = new host::tile_passes_cuda();
-    host::tile_passes_cuda& gpu = *kept;
+    host::tile_passes_cuda& gpu = this_threads_passes();
     t.integral_shift = integral_shift(t.image.bits, m);
     t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
@@ -597,7 +614,7 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   for (const pose_guess& gu : shortlist) {
     fitted_pose f = fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
     if (!f.ok) continue;
-    confirm_anchors(iv, sign, m, 0.5f * reference, anchors, f);
+    confirm_anchors(t, sign, m, 0.5f * reference, anchors, f);
     // A strong detection the pose leaves without a finder is evidence against it: inside a large
     // code the alignment patterns repeat every ~28 modules, so a pose off by that much confirms as
     // many of them, but it cannot explain the code's real finder.
@@ -799,9 +816,8 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
   core::affine_map shifted_plate;
   if (!f.to_pixel.inverse(shifted_plate)) return false;
   bounds(shifted_plate, w, h, 0, fx0, fy0, fx1, fy1);
-  const core::integral_view iv = t.integral_image();
   const std::vector<anchor_point> anchors = expected_anchors(g, fx0 - 5, fy0 - 5, fx1 + 5, fy1 + 5);
-  confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, anchors, f);
+  confirm_anchors(t, t.polarity, m, 0.5f * t.finder_strength, anchors, f);
   if (f.pairs.size() >= 3) {
     if (!settle_pose(t, f.pairs, f.to_pixel, m)) return false;
     // The shift came with no rotation: anchors far from the patch may have been out of reach.
@@ -809,7 +825,7 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
     for (int round = 0; round < 2; ++round) {
       fitted_pose again;
       again.to_pixel = t.to_pixel;
-      confirm_anchors(iv, t.polarity, m, 0.5f * t.finder_strength, anchors, again);
+      confirm_anchors(t, t.polarity, m, 0.5f * t.finder_strength, anchors, again);
       if (again.pairs.size() <= f.pairs.size()) break;
       if (!settle_pose(t, again.pairs, again.to_pixel, m)) break;
       f = std::move(again);

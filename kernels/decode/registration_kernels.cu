@@ -88,6 +88,17 @@ __global__ void finder_responses_kernel(core::integral_view iv, core::finder_sca
   responses[k] = plan.response(iv, i, j);
 }
 
+__global__ void confirm_anchors_kernel(core::integral_view iv, core::affine_map to_pixel,
+                                       const core::expected_anchor* anchors, std::size_t count, double module_px,
+                                       float sign, float min_response, core::anchor_answer* answers)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k >= count) return;
+  const core::pattern_probe<4> finder(iv, module_px);
+  const core::pattern_probe<3> alignment(iv, module_px);
+  answers[k] = core::confirm_anchor(iv, to_pixel, anchors[k], module_px, sign, min_response, finder, alignment);
+}
+
 // The host's test (scan_finder_responses): r >= threshold for +1, -r >= threshold for -1.
 struct passes_threshold {
   const float* responses;
@@ -147,6 +158,16 @@ cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const 
   // pushes them.
   return cub::DeviceSelect::If(temp, temp_bytes, thrust::counting_iterator<std::uint32_t>(0), selected, selected_count,
                         count, passes_threshold{responses, sign, threshold}, stream);
+}
+
+void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,
+                            std::size_t count, double module_px, float sign, float min_response,
+                            core::anchor_answer* answers, cudaStream_t stream)
+{
+  if (count == 0) return;
+  constexpr unsigned threads = 64;
+  confirm_anchors_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(iv, to_pixel, anchors, count, module_px,
+                                                                           sign, min_response, answers);
 }
 
 }  // namespace qrplate::kernels

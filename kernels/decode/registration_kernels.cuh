@@ -1,5 +1,5 @@
 // Launchers of the registration kernels (issue #7): the passes over every pixel of a tile that
-// core/tile_passes.hpp describes. The only place with <<<>>> for them is registration_kernels.cu.
+// core/tile_passes.hpp describes, and the confirm step of core/anchor_confirm.hpp. The only place with <<<>>> for them is registration_kernels.cu.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/tile_passes.hpp"
 
 namespace qrplate::kernels {
@@ -34,5 +35,11 @@ void launch_finder_responses(core::integral_view iv, core::finder_scan_plan plan
 cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const float* responses, std::uint32_t count,
                                      float sign, float threshold, std::uint32_t* selected,
                                      std::uint32_t* selected_count, cudaStream_t stream);
+
+// answers[i] = core::confirm_anchor(iv, to_pixel, anchors[i], ...) for i < count: registration's
+// confirm step for one candidate pose, a thread per expected anchor (all pointers device memory).
+void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,
+                            std::size_t count, double module_px, float sign, float min_response,
+                            core::anchor_answer* answers, cudaStream_t stream);
 
 }  // namespace qrplate::kernels
