@@ -376,6 +376,21 @@ TEST(ScanDecode, StagePositionsThatLieAreFoundOut)
   const plate::plate_decode_result r = expect_exact(p, s, "positions off by 2.5 um and a pitch");
   EXPECT_GE(r.lattice_corrections, 1u);
   EXPECT_LE(r.codes_unreadable, uncovered_cells(p, s)) << honest.codes_unreadable << " as scanned";
+  if (cuda_backend_available()) {
+    // The lattice check on the GPU (each tile's nearest cells read where registration left the
+    // tile) moves the same tiles: the same decode.
+    plate::plate_decode_options cuda;
+    cuda.backend = backend::cuda;
+    const plate::plate_decode_result g = plate::decode_plates(s, s + ".cuda", cuda);
+    EXPECT_EQ(g.lattice_corrections, r.lattice_corrections);
+    EXPECT_EQ(g.codes_clean, r.codes_clean);
+    EXPECT_EQ(g.codes_corrected, r.codes_corrected);
+    EXPECT_EQ(g.codes_unreadable, r.codes_unreadable);
+    EXPECT_EQ(g.margin_histogram, r.margin_histogram);
+    EXPECT_TRUE(g.complete);
+    fs::remove(s + ".cuda");
+    fs::remove(s + ".cuda.partial");
+  }
   fs::remove_all(s);
 }
 

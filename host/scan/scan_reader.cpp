@@ -536,15 +536,40 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
       if (inside) cells.push_back({std::hypot(x0 + n / 2 - cx, y0 + n / 2 - cy), {r, c}});
     }
   std::sort(cells.begin(), cells.end());
+  if (cells.size() > 8) cells.resize(8);  // the nearest eight at most
   std::map<std::pair<std::int64_t, std::int64_t>, int> votes;
   const std::uint16_t tag = plate::plate_tag_of(man_.plate_id);
   const std::vector<const posed_tile*> one = {&tile};
-  int tried = 0;
-  for (const auto& cell : cells) {
-    if (++tried > 8) break;
-    const std::int64_t r = cell.second.first, c = cell.second.second;
+  // A tile registration left on the GPU: its cells read there, all in one launch (the loop below
+  // may stop before the last; each reading is the one decode_in gives, core::read_code's).
+  std::vector<core::code_outcome> outcomes;
+  std::vector<std::uint8_t> bytes;
+#if QRPLATE_WITH_CUDA
+  if (options_.cuda && tile.device && !cells.empty()) {
+    std::vector<double> origins;
+    for (const auto& cell : cells) {
+      origins.push_back(gx + static_cast<double>(cell.second.second) * geo_.pitch);
+      origins.push_back(gy + static_cast<double>(cell.second.first) * geo_.pitch);
+    }
+    outcomes.resize(cells.size());
+    bytes.resize(cells.size() * spec::max_data_codewords);
+    const host::tile_read_request request{tile.view(), tile.anchor_view(), origins.data(), cells.size(),
+                                          tile.device.get()};
+    host::measure_and_read_tiles_cuda(host::version_plan_for(geo_.version, geo_.ecc), &request, 1, module_px_,
+                                      options_.erasure_threshold, outcomes.data(), bytes.data());
+  }
+#endif
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const std::int64_t r = cells[i].second.first, c = cells[i].second.second;
     cell_read got;
-    if (!decode_in(one, gx + static_cast<double>(c) * geo_.pitch, gy + static_cast<double>(r) * geo_.pitch, ws, got)) continue;
+    if (!outcomes.empty()) {
+      if (!core::decoded(outcomes[i].result)) continue;
+      const std::uint8_t* b = bytes.data() + i * spec::max_data_codewords;
+      got.bytes.assign(b, b + outcomes[i].result.data_length);
+    } else if (!decode_in(one, gx + static_cast<double>(c) * geo_.pitch, gy + static_cast<double>(r) * geo_.pitch, ws,
+                          got)) {
+      continue;
+    }
     const plate::parsed_frame f = plate::parse_frame(got.bytes.data(), got.bytes.size());
     if (f.status != plate::frame_status::ok || f.header.plate_tag != tag) continue;
     std::uint64_t group;
