@@ -139,6 +139,21 @@ std::uint64_t uncovered_cells(const plate_fixture& p, const std::string& scan_di
 }
 
 // Decodes `scan_dir` and checks the result is complete and bit-exact.
+// Two decodes of one scan read every code alike: the same counts, Reed-Solomon margins, SNR and
+// lost frames (the bytes are compared by the callers).
+void expect_same_reading(const plate::plate_decode_result& got, const plate::plate_decode_result& want)
+{
+  EXPECT_EQ(got.complete, want.complete);
+  EXPECT_EQ(got.codes_clean, want.codes_clean);
+  EXPECT_EQ(got.codes_corrected, want.codes_corrected);
+  EXPECT_EQ(got.codes_erasure_assisted, want.codes_erasure_assisted);
+  EXPECT_EQ(got.codes_unreadable, want.codes_unreadable);
+  EXPECT_EQ(got.rs_symbols_corrected, want.rs_symbols_corrected);
+  EXPECT_EQ(got.margin_histogram, want.margin_histogram);
+  EXPECT_EQ(got.median_snr, want.median_snr);
+  EXPECT_EQ(got.lost_frames, want.lost_frames);
+}
+
 plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what)
 {
   const std::string out = scan_dir + ".out";
@@ -255,12 +270,7 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     plate::plate_decode_options o = bounded;
     o.tile_prefetch_bytes = prefetch;
     const plate::plate_decode_result a = plate::decode_plates(s, out + ".prefetch", o);
-    EXPECT_EQ(a.codes_clean, r.codes_clean);
-    EXPECT_EQ(a.codes_corrected, r.codes_corrected);
-    EXPECT_EQ(a.codes_unreadable, r.codes_unreadable);
-    EXPECT_EQ(a.rs_symbols_corrected, r.rs_symbols_corrected);
-    EXPECT_EQ(a.margin_histogram, r.margin_histogram);
-    EXPECT_EQ(a.median_snr, r.median_snr);
+    expect_same_reading(a, r);
     EXPECT_EQ(a.tile_reads, r.tile_reads);
     EXPECT_EQ(a.max_tiles_in_memory, r.max_tiles_in_memory);
     if (prefetch == 0) {
@@ -284,12 +294,7 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     ahead.read_ahead_rows = 8;
     const plate::plate_decode_result a = plate::decode_plates(s, out + ".ahead", ahead);
     const plate::plate_decode_result& x = cache ? cached : r;
-    EXPECT_EQ(a.codes_clean, x.codes_clean);
-    EXPECT_EQ(a.codes_corrected, x.codes_corrected);
-    EXPECT_EQ(a.codes_unreadable, x.codes_unreadable);
-    EXPECT_EQ(a.rs_symbols_corrected, x.rs_symbols_corrected);
-    EXPECT_EQ(a.margin_histogram, x.margin_histogram);
-    EXPECT_EQ(a.median_snr, x.median_snr);
+    expect_same_reading(a, x);
     EXPECT_EQ(a.tile_reads, x.tile_reads);
     EXPECT_GT(a.codes_read_ahead, a.codes / 2);  // most codes come from reads ahead
     EXPECT_GT(a.codes_read_ahead_again, 0u);      // and some were read again in a deeper tile
@@ -383,11 +388,7 @@ TEST(ScanDecode, StagePositionsThatLieAreFoundOut)
     cuda.backend = backend::cuda;
     const plate::plate_decode_result g = plate::decode_plates(s, s + ".cuda", cuda);
     EXPECT_EQ(g.lattice_corrections, r.lattice_corrections);
-    EXPECT_EQ(g.codes_clean, r.codes_clean);
-    EXPECT_EQ(g.codes_corrected, r.codes_corrected);
-    EXPECT_EQ(g.codes_unreadable, r.codes_unreadable);
-    EXPECT_EQ(g.margin_histogram, r.margin_histogram);
-    EXPECT_TRUE(g.complete);
+    expect_same_reading(g, r);
     fs::remove(s + ".cuda");
     fs::remove(s + ".cuda.partial");
   }
@@ -484,15 +485,7 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
   EXPECT_GT(a.codes_corrected, 0u);
   auto expect_same = [&](const plate::plate_decode_result& x, const std::string& x_out, const char* what) {
     SCOPED_TRACE(what);
-    EXPECT_EQ(a.complete, x.complete);
-    EXPECT_EQ(a.codes_clean, x.codes_clean);
-    EXPECT_EQ(a.codes_corrected, x.codes_corrected);
-    EXPECT_EQ(a.codes_erasure_assisted, x.codes_erasure_assisted);
-    EXPECT_EQ(a.codes_unreadable, x.codes_unreadable);
-    EXPECT_EQ(a.rs_symbols_corrected, x.rs_symbols_corrected);
-    EXPECT_EQ(a.margin_histogram, x.margin_histogram);
-    EXPECT_EQ(a.median_snr, x.median_snr);
-    EXPECT_EQ(a.lost_frames, x.lost_frames);
+    expect_same_reading(x, a);
     const std::string suffix = a.complete ? "" : ".partial";
     EXPECT_TRUE(read_file(s + ".a" + suffix) == read_file(x_out + suffix));
   };
