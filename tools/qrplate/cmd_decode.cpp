@@ -196,6 +196,10 @@ void add_decode_command(CLI::App& app)
                  static_cast<unsigned long long>(r.codes_unreadable), static_cast<unsigned long long>(r.frames_rejected),
                  static_cast<unsigned long long>(r.data_frames), static_cast<unsigned long long>(r.recovered_by_outer),
                  static_cast<unsigned long long>(r.lost_frames), r.seconds);
+    if (r.scan)
+      std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s, cells %.2f s, the rest %.2f s\n",
+                   r.seconds_tiles, r.seconds_code_batches, r.seconds_cells,
+                   std::max(0.0, r.seconds - r.seconds_tiles - r.seconds_code_batches - r.seconds_cells));
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"
