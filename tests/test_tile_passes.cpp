@@ -7,11 +7,14 @@
 // device (or no CUDA build) exists.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
 
 #include "qrplate/core/anchor_confirm.hpp"
+#include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "scan/synthetic_codes.hpp"
@@ -263,6 +266,154 @@ TEST(TilePasses, CudaConfirmsAnchorsAsTheCpu)
         EXPECT_GT(confirmed, 0u);  // the codes' finders answer
       }
     }
+  }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// A registration vote: detections scattered over a tile of ~300 modules, expected finders on a
+// lattice (some detections on it, shifted by a stage error, the rest look-alikes), each
+// detection's reachable finders, 11 rotations.
+struct vote_case {
+  core::pose_vote_grid grid;
+  std::vector<double> points, finders, turns;  // (x, y) pairs; (cos, sin) per rotation
+  std::vector<std::uint32_t> owner;            // per pair: its detection
+  std::vector<std::size_t> begin;              // per detection: its first pair
+  int rotations = 0;
+};
+
+vote_case make_vote_case(std::uint64_t seed)
+{
+  std::mt19937_64 rng(seed);
+  auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  vote_case v;
+  const double search = 30;
+  v.grid.cx = 150, v.grid.cy = 150, v.grid.search2 = search * search, v.grid.prior_modules = 15;
+  v.grid.bins_half = static_cast<int>(std::ceil(search)) + 1;
+  v.grid.bins_side = 2 * v.grid.bins_half + 2;
+  std::vector<std::pair<double, double>> lattice;
+  for (int r = -2; r < 14; ++r)
+    for (int c = -2; c < 14; ++c) lattice.push_back({c * 25.0 + 3.5, r * 25.0 + 3.5});
+  const double ex = uniform(-8, 8), ey = uniform(-8, 8);
+  std::vector<std::pair<double, double>> dets;
+  for (int k = 0; k < 60; ++k) {
+    const auto& l = lattice[rng() % lattice.size()];
+    dets.push_back(k % 3 ? std::make_pair(l.first - ex + uniform(-0.3, 0.3), l.second - ey + uniform(-0.3, 0.3))
+                         : std::make_pair(uniform(0, 300), uniform(0, 300)));
+  }
+  for (std::size_t i = 0; i < dets.size(); ++i) {
+    v.points.push_back(dets[i].first), v.points.push_back(dets[i].second);
+    v.begin.push_back(v.owner.size());
+    for (const auto& l : lattice)
+      if (std::hypot(l.first - dets[i].first, l.second - dets[i].second) <= search + 4) {
+        v.finders.push_back(l.first), v.finders.push_back(l.second);
+        v.owner.push_back(static_cast<std::uint32_t>(i));
+      }
+  }
+  v.begin.push_back(v.owner.size());
+  v.rotations = 11;
+  for (int r = 0; r < v.rotations; ++r) {
+    const double a = (r - 5) * 0.002;
+    v.turns.push_back(std::cos(a)), v.turns.push_back(std::sin(a));
+  }
+  return v;
+}
+
+// The CPU loop's proposals (register_tile): per rotation, detection by detection, each touched
+// bin listed when first touched, scored once the rotation's votes are in.
+std::vector<core::pose_vote_entry> cpu_loop_proposals(const vote_case& v)
+{
+  std::vector<core::pose_vote_entry> out;
+  std::vector<int> votes(v.grid.bins(), 0);
+  for (int r = 0; r < v.rotations; ++r) {
+    std::vector<std::uint32_t> touched;
+    for (std::size_t i = 0; i + 1 < v.begin.size(); ++i) {
+      double qx, qy;
+      v.grid.turn(v.points[2 * i], v.points[2 * i + 1], v.turns[2 * r], v.turns[2 * r + 1], qx, qy);
+      for (std::size_t k = v.begin[i]; k < v.begin[i + 1]; ++k) {
+        std::uint32_t bin;
+        if (!v.grid.bin_of(qx, qy, v.finders[2 * k], v.finders[2 * k + 1], bin)) continue;
+        if (votes[bin]++ == 0) touched.push_back(bin);
+      }
+    }
+    for (const std::uint32_t bin : touched) {
+      core::pose_vote_entry e;
+      e.rotation = static_cast<std::uint32_t>(r);
+      v.grid.proposal(votes.data(), bin, e.score, e.sx, e.sy, e.value);
+      out.push_back(e);
+    }
+    for (const std::uint32_t bin : touched) votes[bin] = 0;
+  }
+  return out;
+}
+
+void expect_same_proposals(const std::vector<core::pose_vote_entry>& got, const std::vector<core::pose_vote_entry>& want)
+{
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].rotation, want[i].rotation) << i;
+    ASSERT_EQ(got[i].score, want[i].score) << i;
+    ASSERT_EQ(got[i].sx, want[i].sx) << i;
+    ASSERT_EQ(got[i].sy, want[i].sy) << i;
+    ASSERT_EQ(got[i].value, want[i].value) << i;
+  }
+}
+
+// The GPU's way, emulated: every pair votes (in any order) and keeps the first pair of its bin;
+// every bin of every rotation is scanned; sorting by (rotation, first pair) gives the CPU loop's
+// list exactly. Pairs are voted in a shuffled order, bins scanned backwards.
+TEST(TilePasses, PoseVoteInAnyOrderSortsToTheCpuLoop)
+{
+  for (const std::uint64_t seed : {1u, 2u, 3u}) {
+    const vote_case v = make_vote_case(seed);
+    const std::vector<core::pose_vote_entry> want = cpu_loop_proposals(v);
+    ASSERT_GT(want.size(), 100u);
+    std::vector<int> votes(v.grid.bins() * static_cast<std::size_t>(v.rotations), 0);
+    std::vector<std::uint32_t> first(votes.size(), 0xffffffffu);
+    std::vector<std::pair<int, std::size_t>> order;
+    for (int r = 0; r < v.rotations; ++r)
+      for (std::size_t k = 0; k < v.owner.size(); ++k) order.push_back({r, k});
+    std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
+    for (const auto& [r, k] : order) {
+      const std::uint32_t i = v.owner[k];
+      double qx, qy;
+      v.grid.turn(v.points[2 * i], v.points[2 * i + 1], v.turns[2 * r], v.turns[2 * r + 1], qx, qy);
+      std::uint32_t bin;
+      if (!v.grid.bin_of(qx, qy, v.finders[2 * k], v.finders[2 * k + 1], bin)) continue;
+      const std::size_t at = static_cast<std::size_t>(r) * v.grid.bins() + bin;
+      ++votes[at];
+      first[at] = std::min(first[at], static_cast<std::uint32_t>(k));
+    }
+    std::vector<core::pose_vote_entry> got;
+    for (std::size_t at = votes.size(); at-- > 0;) {
+      if (votes[at] == 0) continue;
+      core::pose_vote_entry e;
+      e.rotation = static_cast<std::uint32_t>(at / v.grid.bins());
+      e.first_pair = first[at];
+      v.grid.proposal(votes.data() + e.rotation * v.grid.bins(), static_cast<std::uint32_t>(at % v.grid.bins()), e.score,
+                      e.sx, e.sy, e.value);
+      got.push_back(e);
+    }
+    std::sort(got.begin(), got.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+      return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+    });
+    expect_same_proposals(got, want);
+  }
+}
+
+// tile_passes_cuda::vote_poses: the CPU loop's proposals, in its order.
+TEST(TilePasses, CudaVotesAsTheCpuLoop)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  for (const std::uint64_t seed : {1u, 2u, 3u}) {
+    const vote_case v = make_vote_case(seed);
+    std::vector<core::pose_vote_entry> got;
+    gpu.vote_poses(v.grid, v.points.data(), v.points.size() / 2, v.finders.data(), v.owner.data(), v.owner.size(),
+                   v.turns.data(), v.rotations, got);
+    expect_same_proposals(got, cpu_loop_proposals(v));
   }
 #else
   GTEST_SKIP() << "built without CUDA";

@@ -5,7 +5,9 @@
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/tile_passes_cuda.hpp"
 
+#include <algorithm>
 #include <cstddef>
+#include <stdexcept>
 #include <utility>
 
 #include "cuda/cuda_check.hpp"
@@ -65,6 +67,10 @@ struct tile_passes_cuda::state {
   stream_buffer<unsigned char> temp{stream.get()};
   stream_buffer<core::expected_anchor> anchors{stream.get()};
   stream_buffer<core::anchor_answer> answers{stream.get()};
+  stream_buffer<double> vote_points{stream.get()}, vote_finders{stream.get()}, vote_turns{stream.get()};
+  stream_buffer<std::uint32_t> vote_owner{stream.get()}, vote_first{stream.get()}, vote_count{stream.get()};
+  stream_buffer<int> votes{stream.get()};
+  stream_buffer<core::pose_vote_entry> vote_entries{stream.get()};
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
 
@@ -163,6 +169,56 @@ void tile_passes_cuda::confirm_anchors(const device_tile& tile, const core::affi
   QRP_CUDA_TRY(cudaGetLastError());
   QRP_CUDA_TRY(cudaMemcpyAsync(answers, d_answers, count * sizeof(core::anchor_answer), cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+}
+
+void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                                  const double* finders, const std::uint32_t* owner, std::size_t pairs,
+                                  const double* turns, int rotations, std::vector<core::pose_vote_entry>& entries)
+{
+  entries.clear();
+  if (pairs == 0 || rotations <= 0 || detections == 0) return;
+  if (pairs > 0xffffffffu) throw invalid_argument("tile_passes_cuda: too many vote pairs for 32-bit indices");
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  const std::size_t cells = grid.bins() * static_cast<std::size_t>(rotations);
+  // At most one entry per pair, and per bin, of each rotation.
+  const std::size_t capacity = static_cast<std::size_t>(rotations) * std::min(pairs, grid.bins());
+  double* d_points = s.vote_points.reserve(2 * detections);
+  double* d_finders = s.vote_finders.reserve(2 * pairs);
+  double* d_turns = s.vote_turns.reserve(2 * static_cast<std::size_t>(rotations));
+  std::uint32_t* d_owner = s.vote_owner.reserve(pairs);
+  int* d_votes = s.votes.reserve(cells);
+  std::uint32_t* d_first = s.vote_first.reserve(cells);
+  std::uint32_t* d_count = s.vote_count.reserve(1);
+  core::pose_vote_entry* d_entries = s.vote_entries.reserve(capacity);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_points, points, 2 * detections * sizeof(double), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_finders, finders, 2 * pairs * sizeof(double), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_turns, turns, 2 * static_cast<std::size_t>(rotations) * sizeof(double),
+                               cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_owner, owner, pairs * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemsetAsync(d_votes, 0, cells * sizeof(int), stream));
+  QRP_CUDA_TRY(cudaMemsetAsync(d_first, 0xff, cells * sizeof(std::uint32_t), stream));
+  QRP_CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(std::uint32_t), stream));
+  kernels::launch_pose_vote_pairs(grid, d_points, d_finders, d_owner, pairs, d_turns, rotations, d_votes, d_first,
+                                  stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  kernels::launch_pose_vote_proposals(grid, rotations, d_votes, d_first, d_entries,
+                                      static_cast<std::uint32_t>(capacity), d_count, stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  std::uint32_t count = 0;
+  QRP_CUDA_TRY(cudaMemcpyAsync(&count, d_count, sizeof count, cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  if (count > capacity) throw std::logic_error("tile_passes_cuda: more vote proposals than bins (a bug in qrplate)");
+  entries.resize(count);
+  if (count > 0) {
+    QRP_CUDA_TRY(cudaMemcpyAsync(entries.data(), d_entries, count * sizeof(core::pose_vote_entry),
+                                 cudaMemcpyDeviceToHost, stream));
+    QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  }
+  // The CPU loop lists a rotation's proposals in the order their bins were first touched.
+  std::sort(entries.begin(), entries.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+    return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+  });
 }
 
 void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "qrplate/core/anchor_confirm.hpp"
+#include "qrplate/core/pose_vote.hpp"
 
 namespace qrplate::host {
 
@@ -56,6 +57,15 @@ class tile_passes_cuda {
   void confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel, const core::expected_anchor* anchors,
                        std::size_t count, double module_px, float sign, float min_response,
                        core::anchor_answer* answers);
+
+  // Registration's vote (core/pose_vote.hpp) for `rotations` rotations ((cos, sin) at turns[2 r],
+  // turns[2 r + 1]) over `pairs` (detection, expected finder) pairs: pair k is detection owner[k]
+  // (points[2 owner[k]], points[2 owner[k] + 1], of `detections`) with the finder (finders[2 k],
+  // finders[2 k + 1]). entries: one per touched bin, in the CPU loop's order (rotation by
+  // rotation, each rotation's bins by the first pair that touched them). Host arrays.
+  void vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                  const double* finders, const std::uint32_t* owner, std::size_t pairs, const double* turns,
+                  int rotations, std::vector<core::pose_vote_entry>& entries);
 
  private:
   struct state;

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "qrplate/core/anchor_confirm.hpp"
+#include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "qrplate/error.hpp"
 #if QRPLATE_WITH_CUDA
@@ -551,37 +552,60 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     }
     reach_begin[i + 1] = reachable.size();
   }
-  // Votes in a dense grid of 1-module shift bins, cleared bin by bin after each rotation.
-  const int bins_half = static_cast<int>(std::ceil(search)) + 1;
-  const int bins_side = 2 * bins_half + 2;  // one spare row and column for the 2x2 scores
-  std::vector<int> votes(static_cast<std::size_t>(bins_side) * static_cast<std::size_t>(bins_side), 0);
-  std::vector<std::uint32_t> touched;
+  // Votes in a dense grid of 1-module shift bins (core/pose_vote.hpp), cleared bin by bin after
+  // each rotation. When registration runs on the GPU (the tile was kept there), two launches vote
+  // every rotation there and report the proposals in the order this loop lists them.
+  core::pose_vote_grid grid;
+  grid.cx = cx, grid.cy = cy, grid.search2 = search2, grid.prior_modules = prior_modules;
+  grid.bins_half = static_cast<int>(std::ceil(search)) + 1;
+  grid.bins_side = 2 * grid.bins_half + 2;  // one spare row and column for the 2x2 scores
   std::vector<pose_guess> guesses;
-  for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
-    const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
-    touched.clear();
+#if QRPLATE_WITH_CUDA
+  if (t.device) {
+    std::vector<double> turns;  // (cos, sin) per rotation, the host's libm: the CPU loop's values
+    for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
+      const double a = ri * rot_step;
+      turns.push_back(std::cos(a));
+      turns.push_back(std::sin(a));
+    }
+    std::vector<double> points, finders;
+    std::vector<std::uint32_t> owner;
     for (std::size_t i = 0; i < p.size(); ++i) {
-      const double qx = cx + ca * (p[i].first - cx) - sa * (p[i].second - cy);
-      const double qy = cy + sa * (p[i].first - cx) + ca * (p[i].second - cy);
-      for (std::size_t j = reach_begin[i]; j < reach_begin[i + 1]; ++j) {
-        const double sx = reachable[j].first - qx, sy = reachable[j].second - qy;
-        if (sx * sx + sy * sy > search2) continue;
-        const auto bin = static_cast<std::uint32_t>((static_cast<int>(std::floor(sy)) + bins_half) * bins_side +
-                                                    static_cast<int>(std::floor(sx)) + bins_half);
-        if (votes[bin]++ == 0) touched.push_back(bin);
+      points.push_back(p[i].first), points.push_back(p[i].second);
+      for (std::size_t j = reach_begin[i]; j < reach_begin[i + 1]; ++j) owner.push_back(static_cast<std::uint32_t>(i));
+    }
+    for (const auto& e : reachable) finders.push_back(e.first), finders.push_back(e.second);
+    std::vector<core::pose_vote_entry> entries;
+    this_threads_passes().vote_poses(grid, points.data(), p.size(), finders.data(), owner.data(), owner.size(),
+                                     turns.data(), 2 * rot_steps + 1, entries);
+    for (const core::pose_vote_entry& e : entries)
+      guesses.push_back({e.score, e.value, (static_cast<int>(e.rotation) - rot_steps) * rot_step, e.sx, e.sy});
+  } else
+#endif
+  {
+    std::vector<int> votes(grid.bins(), 0);
+    std::vector<std::uint32_t> touched;
+    for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
+      const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
+      touched.clear();
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        double qx, qy;
+        grid.turn(p[i].first, p[i].second, ca, sa, qx, qy);
+        for (std::size_t j = reach_begin[i]; j < reach_begin[i + 1]; ++j) {
+          std::uint32_t bin;
+          if (!grid.bin_of(qx, qy, reachable[j].first, reachable[j].second, bin)) continue;
+          if (votes[bin]++ == 0) touched.push_back(bin);
+        }
       }
-    }
-    for (std::uint32_t bin : touched) {
-      // A shift on a bin edge splits its votes: score 2x2 bins together.
-      const int score = votes[bin] + votes[bin + 1] + votes[bin + static_cast<std::uint32_t>(bins_side)] +
-                        votes[bin + static_cast<std::uint32_t>(bins_side) + 1];
-      const double sx = static_cast<int>(bin % static_cast<std::uint32_t>(bins_side)) - bins_half + 1.0;
-      const double sy = static_cast<int>(bin / static_cast<std::uint32_t>(bins_side)) - bins_half + 1.0;
       // A prior on the stage error: a far shift must earn its distance in votes.
-      const double value = score - (sx * sx + sy * sy) / (prior_modules * prior_modules);
-      guesses.push_back({score, value, a, sx, sy});
+      for (std::uint32_t bin : touched) {
+        pose_guess guess;
+        grid.proposal(votes.data(), bin, guess.score, guess.sx, guess.sy, guess.value);
+        guess.rotation = a;
+        guesses.push_back(guess);
+      }
+      for (std::uint32_t bin : touched) votes[bin] = 0;
     }
-    for (std::uint32_t bin : touched) votes[bin] = 0;
   }
   if (guesses.empty()) return t;
   // The proposals worth checking: the best by value, one per place (a shift and its neighbours

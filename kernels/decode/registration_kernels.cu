@@ -99,6 +99,40 @@ __global__ void confirm_anchors_kernel(core::integral_view iv, core::affine_map 
   answers[k] = core::confirm_anchor(iv, to_pixel, anchors[k], module_px, sign, min_response, finder, alignment);
 }
 
+__global__ void pose_vote_pairs_kernel(core::pose_vote_grid grid, const double* points, const double* finders,
+                                       const std::uint32_t* owner, std::size_t pairs, const double* turns, int* votes,
+                                       std::uint32_t* first)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k >= pairs) return;
+  const unsigned r = blockIdx.y;
+  const std::uint32_t i = owner[k];
+  double qx, qy;
+  grid.turn(points[2 * i], points[2 * i + 1], turns[2 * r], turns[2 * r + 1], qx, qy);
+  std::uint32_t bin;
+  if (!grid.bin_of(qx, qy, finders[2 * k], finders[2 * k + 1], bin)) return;
+  const std::size_t at = r * grid.bins() + bin;
+  atomicAdd(votes + at, 1);
+  atomicMin(first + at, static_cast<std::uint32_t>(k));
+}
+
+__global__ void pose_vote_proposals_kernel(core::pose_vote_grid grid, int rotations, const int* votes,
+                                           const std::uint32_t* first, core::pose_vote_entry* entries,
+                                           std::uint32_t capacity, std::uint32_t* count)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  const std::size_t bins = grid.bins();
+  if (k >= bins * static_cast<std::size_t>(rotations)) return;
+  if (votes[k] == 0) return;
+  const std::size_t r = k / bins;
+  core::pose_vote_entry e;
+  e.rotation = static_cast<std::uint32_t>(r);
+  e.first_pair = first[k];
+  grid.proposal(votes + r * bins, static_cast<std::uint32_t>(k - r * bins), e.score, e.sx, e.sy, e.value);
+  const std::uint32_t slot = atomicAdd(count, 1u);
+  if (slot < capacity) entries[slot] = e;
+}
+
 // The host's test (scan_finder_responses): r >= threshold for +1, -r >= threshold for -1.
 struct passes_threshold {
   const float* responses;
@@ -168,6 +202,27 @@ void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, c
   constexpr unsigned threads = 64;
   confirm_anchors_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(iv, to_pixel, anchors, count, module_px,
                                                                            sign, min_response, answers);
+}
+
+void launch_pose_vote_pairs(core::pose_vote_grid grid, const double* points, const double* finders,
+                            const std::uint32_t* owner, std::size_t pairs, const double* turns, int rotations,
+                            int* votes, std::uint32_t* first, cudaStream_t stream)
+{
+  if (pairs == 0 || rotations <= 0) return;
+  constexpr unsigned threads = 128;
+  const dim3 blocks(blocks_for(pairs, threads), static_cast<unsigned>(rotations));
+  pose_vote_pairs_kernel<<<blocks, threads, 0, stream>>>(grid, points, finders, owner, pairs, turns, votes, first);
+}
+
+void launch_pose_vote_proposals(core::pose_vote_grid grid, int rotations, const int* votes, const std::uint32_t* first,
+                                core::pose_vote_entry* entries, std::uint32_t capacity, std::uint32_t* count,
+                                cudaStream_t stream)
+{
+  const std::size_t cells = grid.bins() * static_cast<std::size_t>(rotations);
+  if (cells == 0) return;
+  constexpr unsigned threads = 256;
+  pose_vote_proposals_kernel<<<blocks_for(cells, threads), threads, 0, stream>>>(grid, rotations, votes, first, entries,
+                                                                               capacity, count);
 }
 
 }  // namespace qrplate::kernels

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "qrplate/core/anchor_confirm.hpp"
+#include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/tile_passes.hpp"
 
 namespace qrplate::kernels {
@@ -41,5 +42,18 @@ cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const 
 void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,
                             std::size_t count, double module_px, float sign, float min_response,
                             core::anchor_answer* answers, cudaStream_t stream);
+
+// Registration's vote for `rotations` rotations ((cos, sin) in turns[2 r], turns[2 r + 1]) over
+// `pairs` pairs: pair k is detection owner[k] (plate point points[2 owner[k]], points[2 owner[k]
+// + 1]) with expected finder (finders[2 k], finders[2 k + 1]). votes and first: rotations x
+// grid.bins() entries, zero and 0xffffffff on entry; pose_vote_pairs adds the votes and keeps
+// the first pair of each bin, pose_vote_proposals appends one entry per touched bin to entries
+// (*count of them; any order, at most `capacity`).
+void launch_pose_vote_pairs(core::pose_vote_grid grid, const double* points, const double* finders,
+                            const std::uint32_t* owner, std::size_t pairs, const double* turns, int rotations,
+                            int* votes, std::uint32_t* first, cudaStream_t stream);
+void launch_pose_vote_proposals(core::pose_vote_grid grid, int rotations, const int* votes, const std::uint32_t* first,
+                                core::pose_vote_entry* entries, std::uint32_t capacity, std::uint32_t* count,
+                                cudaStream_t stream);
 
 }  // namespace qrplate::kernels
