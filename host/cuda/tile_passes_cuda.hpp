@@ -1,9 +1,10 @@
 // The passes of tile registration over every pixel (core/tile_passes.hpp) on the GPU, seen from
 // plain C++ (no CUDA types here). Issue #7: the integral image, the contrast histogram and the
-// finder template scan, and the confirm step of each candidate pose (core/anchor_confirm.hpp)
-// on the tile they leave in device memory; the host keeps the rest of registration (voting,
-// fitting), which visits only the candidates. Results are the CPU's exactly
-// (tests/test_tile_passes.cpp: CudaPassesAreTheCpuPasses, CudaConfirmsAnchorsAsTheCpu).
+// finder template scan, the vote over rotations and shifts (core/pose_vote.hpp) and the confirm
+// step of each candidate pose (core/anchor_confirm.hpp) on the tile they leave in device memory;
+// the host keeps the rest of registration (refining the candidates, fitting, choosing). Results
+// are the CPU's exactly (tests/test_tile_passes.cpp: CudaPassesAreTheCpuPasses,
+// CudaConfirmsAnchorsAsTheCpu, CudaVotesAsTheCpuLoop).
 // Compiled in CI; not yet run on a GPU.
 #pragma once
 

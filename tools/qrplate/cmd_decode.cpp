@@ -121,8 +121,9 @@ void add_decode_command(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--backend", a->backend,
-                  "Scan sets: cpu, cuda (registration's passes over every pixel, and each code's anchor search and "
-                  "read, on the GPU; registration's voting and fitting stay on the CPU) or auto (cuda when a device "
+                  "Scan sets: cpu, cuda (registration's passes over every pixel, its vote and anchor checks, and each "
+                  "code's anchor search and read, on the GPU; fitting and stitching stay on the CPU) or auto (cuda "
+                  "when a device "
                   "exists). Default cpu: the CUDA path has not run on a GPU yet")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));

@@ -34,7 +34,7 @@ struct plate_decode_options {
   int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
   // Where codes wholly inside one tile are read (core/read_code.hpp): cpu, cuda (registration's
   // passes over every pixel, and each code's anchor search and read, a batch per tile, on the
-  // GPU; registration's voting and fitting stay on the host), or automatic (cuda when a device
+  // GPU, and registration's vote and anchor checks; its fitting and stitching stay on the host), or automatic (cuda when a device
   // exists). batch_codes: the CPU reads them in the same per-tile batches (what
   // the cuda backend does, for tests on machines without a GPU); same results either way.
   qrplate::backend backend = qrplate::backend::cpu;
