@@ -561,7 +561,10 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   grid.bins_side = 2 * grid.bins_half + 2;  // one spare row and column for the 2x2 scores
   std::vector<pose_guess> guesses;
 #if QRPLATE_WITH_CUDA
-  if (t.device) {
+  // The GPU holds a vote grid per rotation at once (8 bytes a bin): up to 32 M bins of them, so a
+  // search radius far beyond the default votes on the CPU.
+  constexpr std::size_t max_gpu_vote_bins = std::size_t{1} << 25;
+  if (t.device && grid.bins() * static_cast<std::size_t>(2 * rot_steps + 1) <= max_gpu_vote_bins) {
     std::vector<double> turns;  // (cos, sin) per rotation, the host's libm: the CPU loop's values
     for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
       const double a = ri * rot_step;
