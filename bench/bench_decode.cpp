@@ -51,9 +51,10 @@
 //                                                   files, on every core: their ceiling
 //   BM_decode_plate/v10-M/px:3/kB:400/raw8/...      the same scan simulated with 8-bit samples,
 //                                                   tiles uncompressed (the PCIe target is
-//                                                   for 8-bit tiles) Google Benchmark appends "/iterations:N" or
-// "/min_time:1.000" and "/process_time"; filter on the prefix. 8-bit images for the peers are
-// the 16-bit tiles' top bytes.
+//                                                   for 8-bit tiles)
+//
+// Google Benchmark appends "/iterations:N" or "/min_time:1.000" and "/process_time" or
+// "/real_time"; filter on the prefix. 8-bit images for the peers are the 16-bit tiles' top bytes.
 
 // zbar.h comes before the zxing-cpp headers: under C++ it also pulls in ZBar's C++ wrappers,
 // whose FormatError / UnsupportedError classes zxing-cpp's Error.h redefines as macros. It puts

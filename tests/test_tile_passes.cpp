@@ -162,7 +162,7 @@ TEST(TilePasses, CudaPassesAreTheCpuPasses)
 
 // A kept tile (tile_passes_cuda::keep_tile, what the scan reader's GPU reads use) holds its own
 // pixels and integral image after the passes went on to other tiles, of other sizes.
-TEST(TilePasses, KeptTilesKeepTheirPixelsAndIntegral)
+TEST(TilePasses, CudaKeptTilesKeepTheirPixelsAndIntegral)
 {
 #if QRPLATE_WITH_CUDA
   if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";

@@ -2,7 +2,6 @@
 // SEM tiles), or, for ordinary QR codes with no plate layout, an image or a directory of images.
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -78,7 +77,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["seconds_by_stage"] = {{"tiles", r.seconds_tiles},
                            {"code_batches", r.seconds_code_batches},
                            {"cells", r.seconds_cells},
-                           {"rest", std::max(0.0, r.seconds - r.seconds_tiles - r.seconds_code_batches - r.seconds_cells)}};
+                           {"rest", r.seconds_rest()}};
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   if (!f) throw io_error("cannot write " + path);
@@ -199,8 +198,7 @@ void add_decode_command(CLI::App& app)
                  static_cast<unsigned long long>(r.lost_frames), r.seconds);
     if (r.scan)
       std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s, cells %.2f s, the rest %.2f s\n",
-                   r.seconds_tiles, r.seconds_code_batches, r.seconds_cells,
-                   std::max(0.0, r.seconds - r.seconds_tiles - r.seconds_code_batches - r.seconds_cells));
+                   r.seconds_tiles, r.seconds_code_batches, r.seconds_cells, r.seconds_rest());
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"

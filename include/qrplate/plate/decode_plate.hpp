@@ -92,6 +92,11 @@ struct plate_decode_result {
   // cell's remaining reads and its frame); the rest (outer code, writing, SHA-256) is seconds
   // minus these.
   double seconds_tiles = 0, seconds_code_batches = 0, seconds_cells = 0;
+  double seconds_rest() const
+  {
+    const double rest = seconds - seconds_tiles - seconds_code_batches - seconds_cells;
+    return rest > 0 ? rest : 0;
+  }
 };
 
 // Decodes PLATE_DIR (one plate, or plate-NNNN subdirectories) or a scan set into out_file, written under a
