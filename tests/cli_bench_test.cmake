@@ -204,9 +204,9 @@ expect_user_error("--threads")
 run(no_versions_option ARGS bench --versions 41)
 expect_user_error("--versions")
 
-# --decode: the per-code read core; rows for the shapes and pixel sizes asked for (the command
+# --decode: the per-code read core; CPU rows for the shapes and pixel sizes asked for (the command
 # itself fails if any synthetic code does not read back exactly).
-run(decode_quick ARGS bench --decode --quick --json --threads 1 --shapes 3-L,10-M --px-per-module 2,4)
+run(decode_quick ARGS bench --decode --quick --json --threads 1 --backend cpu --shapes 3-L,10-M --px-per-module 2,4)
 expect_success()
 json_get(rows decode_results)
 string(JSON count LENGTH "${out}" decode_results)

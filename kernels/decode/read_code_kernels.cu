@@ -41,7 +41,7 @@ __device__ __forceinline__ void read_codes_cooperative_body(const core::cooperat
 {
   // Raw storage: the member initializers of these types would make a __shared__ declaration a
   // dynamic initialization, which CUDA does not allow; the phases write each part before reading it.
-  __shared__ alignas(core::cooperative_read_shared) unsigned char storage[sizeof(core::cooperative_read_shared)];
+  alignas(core::cooperative_read_shared) __shared__ unsigned char storage[sizeof(core::cooperative_read_shared)];
   block_exec exec;
   core::read_cooperative_block(batch, blockIdx.x, gridDim.x, static_cast<int>(blockDim.x),
                                *reinterpret_cast<core::cooperative_read_shared*>(storage), exec);

@@ -21,7 +21,7 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
     const auto len = static_cast<std::uint32_t>(offsets[i + 1] - off);
     const int used = core::encode_byte_payload(*plan, bytes + off, len, mask, ws, modules + i * stride);
     masks[i] = static_cast<std::uint8_t>(used < 0 ? 0 : used);
-    status[i] = used < 0 ? 1 : 0;  // encode_status::too_long / ok
+    status[i] = static_cast<std::uint8_t>(used < 0 ? 1 : 0);  // encode_status::too_long / ok
   }
 }
 
