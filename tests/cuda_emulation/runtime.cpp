@@ -158,8 +158,11 @@ void close_device_locked()
   device_open = false;
 }
 
+void install_fault_report();
+
 void* allocate_locked(std::size_t bytes, bool pinned)
 {
+  install_fault_report();
   // The user's bytes end at the guard page exactly (a read one byte past the end faults); their
   // start is then aligned as the largest power of two dividing the size, enough for the arrays
   // qrplate allocates (CUDA gives 256 bytes, which no code here relies on).
@@ -393,8 +396,6 @@ void start_fiber(fiber& f)
   makecontext(&f.context, reinterpret_cast<void (*)()>(&qrplate_emu_fiber_main), 1, &f);
 #endif
 }
-
-void install_fault_report();
 
 block_runner& this_threads_runner(std::size_t threads)
 {
