@@ -112,6 +112,25 @@ TEST(CudaEncode, DeviceEncoderOnDeviceMemoryIsTheCpuBackend)
   expect_same(gpu, cpu);
 }
 
+// A failed CUDA call that was caught (here: out of memory) must not be blamed on the next
+// launch, which reads the host thread's last-error slot (the emulation found this).
+TEST(CudaEncode, ACaughtCudaErrorDoesNotFailTheNextEncode)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  EXPECT_THROW(host::device_buffer<std::uint8_t>(std::size_t{1} << 42), host::cuda_error);  // 4 TiB: no GPU has it
+  std::mt19937_64 rng(33);
+  const payloads p = random_payloads(5, ecc_level::M, 50, rng);
+  batch_encode_options o;
+  o.version = 5;
+  o.ecc = ecc_level::M;
+  o.where = backend::cpu;
+  symbol_batch cpu, gpu;
+  encode(p.view(), o, cpu);
+  o.where = backend::cuda;
+  ASSERT_NO_THROW(encode(p.view(), o, gpu));
+  expect_same(gpu, cpu);
+}
+
 TEST(CudaEncode, DeviceEncoderWithoutADeviceSaysSo)
 {
   if (cuda_backend_available()) GTEST_SKIP() << "a CUDA device is present";

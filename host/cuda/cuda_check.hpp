@@ -17,11 +17,23 @@ class cuda_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A failed runtime call also leaves its error in the host thread's last-error slot, where the
+// next launch's cudaGetLastError() would find it and blame the launch (a caught out-of-memory,
+// then an unrelated kernel "out of memory"). Whoever consumes a failure takes it out of the slot:
+// cuda_check by throwing it, cuda_tolerate for a failure that is allowed (cleanup, optional
+// settings). Sticky errors (a faulted device context) stay: every later call reports them.
+inline void cuda_tolerate(cudaError_t status)
+{
+  if (status != cudaSuccess) (void)cudaGetLastError();
+}
+
 inline void cuda_check(cudaError_t status, const char* what, const char* file, int line)
 {
-  if (status != cudaSuccess)
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
     throw cuda_error(std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
                      "): " + cudaGetErrorString(status));
+  }
 }
 
 #define QRP_CUDA_TRY(call) ::qrplate::host::cuda_check((call), #call, __FILE__, __LINE__)
@@ -58,8 +70,9 @@ class cuda_buffer {
   ~cuda_buffer()
   {
     if (ptr_) {
-      [[maybe_unused]] const cudaError_t status = Space::release(ptr_);
+      const cudaError_t status = Space::release(ptr_);
       assert(status == cudaSuccess);
+      cuda_tolerate(status);
     }
   }
   T* data() const { return ptr_; }
@@ -83,8 +96,9 @@ class stream_owner {
   stream_owner& operator=(const stream_owner&) = delete;
   ~stream_owner()
   {
-    [[maybe_unused]] const cudaError_t status = cudaStreamDestroy(stream_);
+    const cudaError_t status = cudaStreamDestroy(stream_);
     assert(status == cudaSuccess);
+    cuda_tolerate(status);
   }
   cudaStream_t get() const { return stream_; }
 
@@ -105,9 +119,11 @@ class event_timer {
   event_timer& operator=(const event_timer&) = delete;
   ~event_timer()
   {
-    [[maybe_unused]] const cudaError_t a = cudaEventDestroy(start_);
-    [[maybe_unused]] const cudaError_t b = cudaEventDestroy(stop_);
+    const cudaError_t a = cudaEventDestroy(start_);
+    const cudaError_t b = cudaEventDestroy(stop_);
     assert(a == cudaSuccess && b == cudaSuccess);
+    cuda_tolerate(a);
+    cuda_tolerate(b);
   }
 
   // enqueue() puts the work on `stream`; waits for it.

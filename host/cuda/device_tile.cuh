@@ -27,7 +27,7 @@ class pooled_array {
   pooled_array& operator=(const pooled_array&) = delete;
   ~pooled_array()
   {
-    [[maybe_unused]] const cudaError_t status = cudaFreeAsync(ptr_, nullptr);
+    cuda_tolerate(cudaFreeAsync(ptr_, nullptr));
   }
   T* data() const { return ptr_; }
 

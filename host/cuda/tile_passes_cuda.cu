@@ -28,7 +28,7 @@ class stream_buffer {
   ~stream_buffer()
   {
     if (ptr_ != nullptr) {
-      [[maybe_unused]] const cudaError_t status = cudaFreeAsync(ptr_, stream_);
+      cuda_tolerate(cudaFreeAsync(ptr_, stream_));
     }
   }
   T* reserve(std::size_t count)
@@ -82,8 +82,10 @@ tile_passes_cuda::tile_passes_cuda()
     int device = 0;
     cudaMemPool_t pool = nullptr;
     std::uint64_t keep = ~std::uint64_t{0};
-    return cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
-           cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess;
+    const bool kept = cudaGetDevice(&device) == cudaSuccess && cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
+                      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) == cudaSuccess;
+    if (!kept) cuda_tolerate(cudaErrorInvalidValue);
+    return kept;
   }();
   (void)pool_kept;  // an optimisation only
   state_ = std::make_unique<state>();
@@ -93,7 +95,7 @@ tile_passes_cuda::~tile_passes_cuda()
 {
   if (state_) {
     // Frees are stream-ordered: let them happen before the stream goes.
-    [[maybe_unused]] const cudaError_t status = cudaStreamSynchronize(state_->stream.get());
+    cuda_tolerate(cudaStreamSynchronize(state_->stream.get()));
   }
 }
 
@@ -114,7 +116,7 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
     try {
       s.tile = std::make_shared<device_tile>(width, height, stream);
     } catch (const cuda_error&) {
-      (void)cudaGetLastError();  // out of memory is not sticky: the scratch buffers serve instead
+      // Out of memory (cuda_check took it out of the last-error slot): the scratch buffers serve.
     }
   }
   std::uint16_t* d_pixels = s.tile ? s.tile->pixels.data() : s.pixels.reserve(count);
