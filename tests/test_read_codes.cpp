@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "qrplate/core/code_anchors.hpp"
+#include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/core/read_cooperative.hpp"
+#include "qrplate/error.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
 #include "thread_emulation.hpp"
@@ -528,6 +530,131 @@ TEST(ReadCode, CudaReadsManyTilesInOneLaunch)
   }
 #else
   GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// A crop of the synthetic image, columns [x0, x1), posed as a tile of its own (pose_off's error
+// too).
+struct cropped_tile {
+  std::vector<std::uint16_t> pixels;
+  int width = 0, height = 0;
+  posed_codes posed;
+  core::gray_view view() const { return {pixels.data(), width, height, static_cast<std::size_t>(width)}; }
+};
+
+cropped_tile crop(const scan::synthetic_codes& r, int x0, int x1, double du, double dv)
+{
+  scan::synthetic_codes c = r;
+  c.width = x1 - x0;
+  c.pixels.assign(static_cast<std::size_t>(c.width) * static_cast<std::size_t>(r.height), 0);
+  for (int y = 0; y < r.height; ++y)
+    std::copy_n(r.pixels.begin() + static_cast<std::ptrdiff_t>(y) * r.width + x0, c.width,
+                c.pixels.begin() + static_cast<std::ptrdiff_t>(y) * c.width);
+  c.to_pixel.a[0] -= x0;
+  cropped_tile t;
+  t.posed = pose_off(c, du, dv);
+  t.pixels = std::move(c.pixels);
+  t.posed.tile.iv = core::integral_view{t.posed.sums.data(), c.width, r.height, t.posed.tile.iv.shift};
+  t.width = c.width;
+  t.height = r.height;
+  return t;
+}
+
+// Codes no tile holds whole (host::read_across_tiles_cuda, what the scan reader sends for them):
+// the outcomes and bytes of measure_code_map in each tile + read_code_across on the CPU. The
+// image is cut into two overlapping tiles across the second column of codes, so that neither
+// holds those codes whole; one tile is resident on the device (its host copy spoiled).
+TEST(ReadCode, CudaReadsCodesAcrossTilesAsTheCpu)
+{
+  const int columns = 4;
+  const scan::synthetic_codes r = render(columns, 2, 21);
+  // The cut through the middle of the second column's codes; 10 px of overlap on either side.
+  double mid_u = 0, mid_v = 0;
+  r.maps[1].apply(r.plan->size / 2.0, r.plan->size / 2.0, mid_u, mid_v);
+  const int cut = static_cast<int>(mid_u);
+  const cropped_tile tiles[2] = {crop(r, 0, cut + 10, 0.4 * r.module_px, -0.3 * r.module_px),
+                                 crop(r, cut - 10, r.width, -0.3 * r.module_px, 0.5 * r.module_px)};
+  // Every code across both tiles (in either order), and each code of the second column in one
+  // tile alone (partly outside it).
+  std::vector<core::across_code> codes;
+  for (std::size_t i = 0; i < r.maps.size(); ++i) {
+    core::across_code a;
+    code_origin(r, columns, i, a.x0, a.y0);
+    a.count = 2;
+    a.tiles[0] = i % 2 == 0 ? 0 : 1;
+    a.tiles[1] = 1 - a.tiles[0];
+    codes.push_back(a);
+    if (i % columns == 1) {
+      a.count = 1;
+      codes.push_back(a);
+    }
+  }
+  // The CPU: measure_and_read_across, as the scan reader's batch runs it.
+  const core::gray_view views[2] = {tiles[0].view(), tiles[1].view()};
+  const core::tile_anchor_view anchors[2] = {tiles[0].posed.tile, tiles[1].posed.tile};
+  auto ws = std::make_unique<core::read_across_workspace>();
+  std::vector<core::code_map> maps(core::max_across);
+  std::vector<core::code_outcome> want(codes.size());
+  std::vector<std::uint8_t> want_bytes(codes.size() * spec::max_data_codewords);
+  core::across_read_batch cpu;
+  cpu.plan = r.plan;
+  cpu.images = views;
+  cpu.tiles = anchors;
+  cpu.codes = codes.data();
+  cpu.count = codes.size();
+  cpu.module_px = r.module_px;
+  cpu.erasure_threshold = 64;
+  cpu.workspaces = ws.get();
+  cpu.maps = maps.data();
+  cpu.bytes = want_bytes.data();
+  cpu.outcomes = want.data();
+  std::size_t across_decoded = 0;
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    core::measure_and_read_across(cpu, i, 0);
+    const bool second_column = static_cast<int>(codes[i].x0) / (r.plan->size + 4) == 1;
+    if (codes[i].count == 2 && second_column) across_decoded += core::decoded(want[i].result);
+    if (codes[i].count == 1 && second_column) {
+      EXPECT_FALSE(core::decoded(want[i].result)) << "code " << i << " is not cut by the tiles' edges";
+    }
+  }
+  // The second column's codes read across the cut (each tile sees only part of them).
+  EXPECT_EQ(across_decoded, std::size_t{2});
+  for (std::size_t i = 0; i < codes.size(); ++i)
+    if (codes[i].count == 2) {
+      const std::size_t code = static_cast<std::size_t>(codes[i].y0 / (r.plan->size + 4)) * columns +
+                               static_cast<std::size_t>(codes[i].x0 / (r.plan->size + 4));
+      if (core::decoded(want[i].result)) {
+        EXPECT_EQ(std::memcmp(want_bytes.data() + i * spec::max_data_codewords, r.payloads[code].data(),
+                              r.payloads[code].size()), 0) << i;
+      }
+    }
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda passes;
+  std::vector<std::uint32_t> sums(tiles[1].posed.sums.size());
+  passes.integral_and_contrast(tiles[1].pixels.data(), tiles[1].width, tiles[1].height, tiles[1].posed.tile.iv.shift,
+                               r.module_px, sums.data());
+  const std::shared_ptr<const host::device_tile> resident = passes.keep_tile();
+  ASSERT_NE(resident, nullptr);
+  std::vector<std::uint16_t> spoiled(tiles[1].pixels.size(), 0);
+  std::vector<std::uint32_t> spoiled_sums(sums.size(), 0);
+  core::tile_anchor_view spoiled_tile = tiles[1].posed.tile;
+  spoiled_tile.iv.sums = spoiled_sums.data();
+  const core::gray_view spoiled_view{spoiled.data(), tiles[1].width, tiles[1].height,
+                                     static_cast<std::size_t>(tiles[1].width)};
+  const host::tile_read_request requests[2] = {{views[0], anchors[0], nullptr, 0},
+                                               {spoiled_view, spoiled_tile, nullptr, 0, resident.get()}};
+  std::vector<core::code_outcome> gpu(codes.size());
+  std::vector<std::uint8_t> gpu_bytes(codes.size() * spec::max_data_codewords);
+  host::read_across_tiles_cuda(*r.plan, requests, 2, codes.data(), codes.size(), r.module_px, 64, gpu.data(),
+                               gpu_bytes.data());
+  for (std::size_t i = 0; i < codes.size(); ++i)
+    expect_same_outcome(gpu[i], gpu_bytes.data() + i * spec::max_data_codewords, want[i],
+                        want_bytes.data() + i * spec::max_data_codewords, i);
+  core::across_code bad = codes[0];
+  bad.tiles[1] = 2;  // not a listed tile
+  EXPECT_THROW(host::read_across_tiles_cuda(*r.plan, requests, 2, &bad, 1, r.module_px, 64, gpu.data(), gpu_bytes.data()),
+               invalid_argument);
 #endif
 }
 

@@ -490,6 +490,8 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
     EXPECT_TRUE(read_file(s + ".a" + suffix) == read_file(x_out + suffix));
   };
   expect_same(b, s + ".b", "batched on the CPU");
+  EXPECT_GT(b.codes_read_across, 0u);  // codes no tile holds whole are in the batches too
+  EXPECT_EQ(a.codes_read_across, 0u);
   // The stage timings add up to no more than the whole, and the batches are timed where they run.
   for (const plate::plate_decode_result* x : {&a, &b}) {
     EXPECT_GT(x->seconds_tiles, 0);
@@ -514,7 +516,9 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
     EXPECT_FALSE(fs::exists(s + ".c.partial"));  // a decode that could not start leaves no file
   } else {
     // The GPU's registration passes and reads: the CPU decoder's result exactly (issue #7).
-    expect_same(plate::decode_plates(s, s + ".c", cuda), s + ".c", "--backend cuda");
+    const plate::plate_decode_result g = plate::decode_plates(s, s + ".c", cuda);
+    expect_same(g, s + ".c", "--backend cuda");
+    EXPECT_GT(g.codes_read_across, 0u);  // codes across tiles read on the GPU too
   }
   // Options out of range: a clear error, and no output file.
   for (int k = 0; k < 2; ++k) {

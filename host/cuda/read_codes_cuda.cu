@@ -96,6 +96,8 @@ struct read_context {
   device_buffer<core::gray_view> views;          // per tile, pointing into `pixels`
   device_buffer<core::tile_anchor_view> tiles;   // per tile, pointing into `sums`
   device_buffer<std::uint32_t> tile_of;          // per code
+  device_buffer<core::across_code> across_codes;
+  device_buffer<core::read_across_workspace> across_ws;
 };
 
 read_context& this_threads_read_context()
@@ -200,10 +202,10 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
 
 namespace {
 
-// One launch over tiles[0, n) (measure_and_read_tiles_cuda): the tiles not resident go up first.
-void read_tiles_launch(read_context& c, const core::version_plan& plan, const tile_read_request* tiles, std::size_t n,
-                       std::size_t count, double module_px, std::uint8_t erasure_threshold,
-                       core::code_outcome* outcomes, std::uint8_t* bytes, bool register_capped)
+// The device views of tiles[0, n): resident tiles where they are, the others uploaded one after
+// another into the context's pixel and integral buffers (on its stream).
+void stage_tiles(read_context& c, const tile_read_request* tiles, std::size_t n, std::vector<core::gray_view>& views,
+                 std::vector<core::tile_anchor_view>& anchor_views)
 {
   const cudaStream_t s = c.stream.get();
   std::size_t pixels = 0, entries = 0;
@@ -212,16 +214,10 @@ void read_tiles_launch(read_context& c, const core::version_plan& plan, const ti
       pixels += static_cast<std::size_t>(tiles[k].image.width) * static_cast<std::size_t>(tiles[k].image.height);
       entries += (static_cast<std::size_t>(tiles[k].image.width) + 1) * (static_cast<std::size_t>(tiles[k].image.height) + 1);
     }
-  // The uploaded tiles' pixels and integral images one after another; the views point into them
-  // or into the resident tiles.
   std::uint16_t* d_pixels = pixels ? grown(c.pixels, pixels) : nullptr;
   std::uint32_t* d_sums = entries ? grown(c.sums, entries) : nullptr;
-  std::vector<core::gray_view> views(n);
-  std::vector<core::tile_anchor_view> anchor_views(n);
-  std::vector<std::uint32_t> tile_of;
-  std::vector<double> all_origins;
-  tile_of.reserve(count);
-  all_origins.reserve(2 * count);
+  views.resize(n);
+  anchor_views.resize(n);
   for (std::size_t k = 0; k < n; ++k) {
     const tile_read_request& t = tiles[k];
     anchor_views[k] = t.tile;
@@ -236,6 +232,38 @@ void read_tiles_launch(read_context& c, const core::version_plan& plan, const ti
       anchor_views[k].iv.sums = d_sums;
       d_sums += e;
     }
+  }
+}
+
+// Checks what measure_and_read_tiles_cuda and read_across_tiles_cuda are given.
+void check_requests(const tile_read_request* tiles, std::size_t tile_count, const char* who)
+{
+  for (std::size_t k = 0; k < tile_count; ++k) {
+    const tile_read_request& t = tiles[k];
+    check_image(t.image, who);
+    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
+      throw invalid_argument(std::string(who) + ": a tile's integral image is not its image's");
+    if (t.resident != nullptr && (t.resident->width != t.image.width || t.resident->height != t.image.height ||
+                                  t.resident->shift != t.tile.iv.shift))
+      throw invalid_argument(std::string(who) + ": a resident tile is not the request's image");
+  }
+}
+
+// One launch over tiles[0, n) (measure_and_read_tiles_cuda): the tiles not resident go up first.
+void read_tiles_launch(read_context& c, const core::version_plan& plan, const tile_read_request* tiles, std::size_t n,
+                       std::size_t count, double module_px, std::uint8_t erasure_threshold,
+                       core::code_outcome* outcomes, std::uint8_t* bytes, bool register_capped)
+{
+  const cudaStream_t s = c.stream.get();
+  std::vector<core::gray_view> views;
+  std::vector<core::tile_anchor_view> anchor_views;
+  stage_tiles(c, tiles, n, views, anchor_views);
+  std::vector<std::uint32_t> tile_of;
+  std::vector<double> all_origins;
+  tile_of.reserve(count);
+  all_origins.reserve(2 * count);
+  for (std::size_t k = 0; k < n; ++k) {
+    const tile_read_request& t = tiles[k];
     tile_of.insert(tile_of.end(), t.count, static_cast<std::uint32_t>(k));
     all_origins.insert(all_origins.end(), t.origins, t.origins + 2 * t.count);
   }
@@ -266,15 +294,7 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
 {
   if (kernel == cuda_read_kernel::per_thread)
     throw invalid_argument("measure_and_read_tiles_cuda: many tiles per launch take a cooperative kernel");
-  for (std::size_t k = 0; k < tile_count; ++k) {
-    const tile_read_request& t = tiles[k];
-    check_image(t.image, "measure_and_read_tiles_cuda");
-    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
-      throw invalid_argument("measure_and_read_tiles_cuda: a tile's integral image is not its image's");
-    if (t.resident != nullptr && (t.resident->width != t.image.width || t.resident->height != t.image.height ||
-                                  t.resident->shift != t.tile.iv.shift))
-      throw invalid_argument("measure_and_read_tiles_cuda: a resident tile is not the request's image");
-  }
+  check_requests(tiles, tile_count, "measure_and_read_tiles_cuda");
   // Launches of at most max_uploads tiles that go up (resident tiles cost no device memory).
   constexpr std::size_t max_uploads = 64;
   for (std::size_t a = 0; a < tile_count;) {
@@ -292,6 +312,43 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
     bytes += count * spec::max_data_codewords;
     a = b;
   }
+}
+
+void read_across_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
+                            const core::across_code* codes, std::size_t count, double module_px,
+                            std::uint8_t erasure_threshold, core::code_outcome* outcomes, std::uint8_t* bytes)
+{
+  if (count == 0) return;
+  check_requests(tiles, tile_count, "read_across_tiles_cuda");
+  for (std::size_t i = 0; i < count; ++i) {
+    if (codes[i].count == 0 || codes[i].count > static_cast<std::uint32_t>(core::max_across))
+      throw invalid_argument("read_across_tiles_cuda: a code in no tile, or in more than core::max_across");
+    for (std::uint32_t k = 0; k < codes[i].count; ++k)
+      if (codes[i].tiles[k] >= tile_count) throw invalid_argument("read_across_tiles_cuda: a code's tile is not listed");
+  }
+  read_context& c = this_threads_read_context();
+  const cudaStream_t s = c.stream.get();
+  std::vector<core::gray_view> views;
+  std::vector<core::tile_anchor_view> anchor_views;
+  stage_tiles(c, tiles, tile_count, views, anchor_views);
+  // A thread per code, at most 256 (each holds ~480 KB of workspace and maps).
+  const unsigned workers = static_cast<unsigned>(
+      (std::min<std::size_t>(count, 256) + kernels::read_across_block - 1) / kernels::read_across_block *
+      kernels::read_across_block);
+  core::across_read_batch batch;
+  batch.plan = device_plan(c, plan);
+  batch.images = upload(c, c.views, views.data(), tile_count);
+  batch.tiles = upload(c, c.tiles, anchor_views.data(), tile_count);
+  batch.codes = upload(c, c.across_codes, codes, count);
+  batch.count = count;
+  batch.module_px = module_px;
+  batch.erasure_threshold = erasure_threshold;
+  batch.workspaces = grown(c.across_ws, workers);
+  batch.maps = grown(c.maps, static_cast<std::size_t>(workers) * core::max_across);
+  batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
+  batch.outcomes = grown(c.outcomes, count);
+  QRP_CUDA_TRY(kernels::launch_read_across(batch, workers, s));
+  download_results(c, count, outcomes, bytes);
 }
 
 struct resident_read::state {

@@ -520,6 +520,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles_stitched = st.tiles_stitched;
   res.codes_read_ahead = st.codes_read_ahead;
   res.codes_read_ahead_again = st.codes_read_ahead_again;
+  res.codes_read_across = st.codes_read_across;
   res.tile_errors = st.unreadable;
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "encode/version_plan_cache.hpp"
+#include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/error.hpp"
@@ -25,17 +26,14 @@
 namespace qrplate::scan {
 
 struct scan_reader::workspace {
-  std::vector<core::code_map> maps;  // one per tile a code is read from (at most 8)
+  std::vector<core::code_map> maps;  // one per tile a code is read from (at most core::max_across)
   workspace();
   std::vector<float> values = std::vector<float>(spec::max_symbol_size * spec::max_symbol_size);
   std::vector<std::uint8_t> valid = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
   std::vector<std::uint8_t> confidence = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
   std::vector<std::uint64_t> modules = std::vector<std::uint64_t>(spec::max_symbol_size * core::max_words);
-  // Mixed codes: which tile each module came from, and one tile's part of the code.
-  std::vector<std::uint8_t> source = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
-  std::vector<std::uint8_t> part = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
-  std::vector<std::uint8_t> part_confidence = std::vector<std::uint8_t>(spec::max_symbol_size * spec::max_symbol_size);
-  std::vector<std::uint64_t> part_modules = std::vector<std::uint64_t>(spec::max_symbol_size * core::max_words);
+  // Codes across tiles (~350 KB).
+  std::unique_ptr<core::read_across_workspace> across = std::make_unique<core::read_across_workspace>();
   std::vector<std::uint8_t> bytes = std::vector<std::uint8_t>(spec::max_data_codewords);
   std::unique_ptr<core::decode_workspace> decode = std::make_unique<core::decode_workspace>();
   std::unique_ptr<core::read_code_workspace> read;  // batch_codes only (~210 KB)
@@ -88,7 +86,7 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
 
 }  // namespace
 
-scan_reader::workspace::workspace() : maps(8) {}
+scan_reader::workspace::workspace() : maps(core::max_across) {}
 
 scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_read_options& options)
     : set_(std::move(set)), man_(man), geo_(plate::geometry_of(man)), options_(options)
@@ -183,7 +181,12 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   }
   if (!dropped.empty()) {
     ++cache_generation_;
-    for (auto it = ahead_.begin(); it != ahead_.end();) it = dropped.count(it->second.tile) ? ahead_.erase(it) : std::next(it);
+    for (auto it = ahead_.begin(); it != ahead_.end();) {
+      const ahead_read& a = it->second;
+      const bool gone = dropped.count(a.tile) ||
+                        std::any_of(a.across.begin(), a.across.end(), [&](const posed_tile* t) { return dropped.count(t) > 0; });
+      it = gone ? ahead_.erase(it) : std::next(it);
+    }
   }
   std::unique_lock<std::mutex> spares_lock(spare_mutex_);  // the prefetch readers take spares meanwhile
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
@@ -605,7 +608,6 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
                             cell_read& out) const
 {
   const core::version_plan& plan = host::version_plan_for(geo_.version, geo_.ecc);
-  const int n = plan.size;
   const std::size_t count = std::min<std::size_t>(tiles.size(), ws.maps.size());
   for (std::size_t i = 0; i < count; ++i) measure_code(*tiles[i], plan, x0, y0, ws.maps[i]);
   core::code_outcome o;
@@ -616,51 +618,13 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
                              ws.confidence.data(), ws.bytes.data(), *ws.decode);
     if (!o.levels.ok) return false;
   } else {
-    // Module by module from the tile that holds it farthest from its edges.
-    const double reach = core::sample_reach(module_px_);
-    for (int r = 0; r < n; ++r)
-      for (int c = 0; c < n; ++c) {
-        const std::size_t k = static_cast<std::size_t>(r) * n + c;
-        int best = -1;
-        double best_margin = reach, bu = 0, bv = 0;
-        for (std::size_t i = 0; i < count; ++i) {
-          double u, v;
-          ws.maps[i].apply(c + 0.5, r + 0.5, u, v);
-          const double margin = interior(u, v, tiles[i]->image.width, tiles[i]->image.height);
-          if (margin > best_margin) best_margin = margin, best = static_cast<int>(i), bu = u, bv = v;
-        }
-        ws.valid[k] = best >= 0;
-        ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
-        ws.values[k] = best >= 0 ? core::sample_module(tiles[static_cast<std::size_t>(best)]->view(), bu, bv, module_px_) : 0.0f;
-      }
-    const core::symbol_levels lv =
-        core::threshold_symbol(plan, ws.values.data(), ws.valid.data(), ws.modules.data(), ws.confidence.data());
-    if (!lv.ok) return false;
-    // Tiles differ in brightness (charging, background tilt): each part of the code gets the
-    // threshold of its own tile where that part holds enough known modules.
-    const std::size_t cells = static_cast<std::size_t>(n) * n;
-    for (std::size_t i = 0; i < count; ++i) {
-      std::size_t here = 0;
-      for (std::size_t k = 0; k < cells; ++k) {
-        ws.part[k] = ws.valid[k] && ws.source[k] == i;
-        here += ws.part[k];
-      }
-      if (here == 0 || here == cells) continue;
-      const core::symbol_levels part = core::threshold_symbol(plan, ws.values.data(), ws.part.data(), ws.part_modules.data(),
-                                                              ws.part_confidence.data());
-      if (!part.ok || part.known < 40 || (part.dark - part.light) * (lv.dark - lv.light) <= 0) continue;
-      for (int r = 0; r < n; ++r)
-        for (int c = 0; c < n; ++c) {
-          const std::size_t k = static_cast<std::size_t>(r) * n + c;
-          if (!ws.part[k]) continue;
-          core::set_bit(ws.modules.data() + r * plan.words, c, core::get_bit(ws.part_modules.data() + r * plan.words, c));
-          ws.confidence[k] = ws.part_confidence[k];
-        }
-    }
-    o.levels = lv;
-    o.snr = lv.noise > 0 ? std::fabs(lv.dark - lv.light) / lv.noise : 0;
-    o.result = core::decode_symbol(plan, ws.modules.data(), ws.confidence.data(), options_.erasure_threshold,
-                                   ws.bytes.data(), *ws.decode);
+    // Module by module from the tile that holds it farthest from its edges (core/read_across.hpp,
+    // which the CUDA batches of such codes run too).
+    core::gray_view images[core::max_across];
+    for (std::size_t i = 0; i < count; ++i) images[i] = tiles[i]->view();
+    o = core::read_code_across(plan, images, ws.maps.data(), static_cast<int>(count), module_px_,
+                               options_.erasure_threshold, ws.bytes.data(), *ws.across);
+    if (!o.levels.ok) return false;
   }
   out.snr = o.snr;
   out.result = o.result;
@@ -703,6 +667,35 @@ void scan_reader::tiles_seeing(double x0, double y0, std::vector<std::pair<doubl
   std::sort(whole.begin(), whole.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
 }
 
+namespace {
+
+// The tiles a code that no tile holds whole is read across, in the order read_cell tries them
+// (registered tiles first, so that a tie in depth goes to them), at most core::max_across.
+std::vector<const posed_tile*> across_order(std::vector<const posed_tile*> part)
+{
+  std::stable_sort(part.begin(), part.end(), [](const posed_tile* a, const posed_tile* b) { return a->registered > b->registered; });
+  if (part.size() > static_cast<std::size_t>(core::max_across)) part.resize(core::max_across);
+  return part;
+}
+
+// What a reading of a code gave, as decode_in leaves it in a cell_read.
+cell_read to_cell_read(const core::code_outcome& o, const std::uint8_t* bytes, int tiles)
+{
+  cell_read c;
+  c.tiles = tiles;
+  if (o.levels.ok) {  // as decode_in: a code without contrast leaves the result and SNR unset
+    c.result = o.result;
+    c.snr = o.snr;
+    if (core::decoded(o.result)) {
+      c.decoded = true;
+      c.bytes.assign(bytes, bytes + o.result.data_length);
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
 void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
 {
   first_.clear();
@@ -715,6 +708,15 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     bool ahead;  // a row below the prepared ones
   };
   std::vector<job> jobs;
+  // Codes no tile holds whole but several see: read across those tiles (core/read_across.hpp).
+  struct across_job {
+    std::uint64_t row;
+    std::uint32_t col;
+    std::vector<const posed_tile*> tiles;  // across_order
+    int part;                              // tiles that see it
+    bool ahead;
+  };
+  std::vector<across_job> across;
   std::vector<std::pair<double, const posed_tile*>> whole;
   std::vector<const posed_tile*> part;
   auto cell_wanted = [&](std::uint64_t row, std::uint32_t col) {
@@ -730,10 +732,12 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     for (std::uint32_t col = col0; col < col1; ++col) {
       if (!cell_wanted(row, col)) continue;
       tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
-      if (whole.empty()) continue;
+      if (whole.empty() && part.size() < 2) continue;
+      std::vector<const posed_tile*> order = whole.empty() ? across_order(part) : std::vector<const posed_tile*>{};
       const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
-      if (ahead != ahead_.end() && ahead->second.tile == whole[0].second) {
-        // Read ahead in the tile it would be read in now: that reading is this one.
+      if (ahead != ahead_.end() && (whole.empty() ? ahead->second.tile == nullptr && ahead->second.across == order
+                                                  : ahead->second.tile == whole[0].second)) {
+        // Read ahead in the tile(s) it would be read in now: that reading is this one.
         cell_read c = std::move(ahead->second.read);
         c.tiles = static_cast<int>(part.size());
         first_.emplace(ahead->first, std::move(c));
@@ -742,7 +746,8 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
         continue;
       }
       stats_.codes_read_ahead_again += ahead != ahead_.end();
-      jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
+      if (whole.empty()) across.push_back({row, col, std::move(order), static_cast<int>(part.size()), false});
+      else jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
     }
   // Rows below, as far as options_.read_ahead_rows: those not looked at under the tiles held now
   // (when no tile came or went since the last batch, only the rows new to the window).
@@ -752,14 +757,68 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     for (std::uint32_t col = col0; col < col1; ++col) {
       if (!cell_wanted(row, col)) continue;
       tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
-      if (whole.empty()) continue;
+      if (whole.empty() && part.size() < 2) continue;
+      std::vector<const posed_tile*> order = whole.empty() ? across_order(part) : std::vector<const posed_tile*>{};
       const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
-      if (ahead != ahead_.end() && ahead->second.tile == whole[0].second) continue;
+      if (ahead != ahead_.end() && (whole.empty() ? ahead->second.tile == nullptr && ahead->second.across == order
+                                                  : ahead->second.tile == whole[0].second))
+        continue;
       stats_.codes_read_ahead_again += ahead != ahead_.end();
-      jobs.push_back({row, col, whole[0].second, 0, true});
+      if (whole.empty()) across.push_back({row, col, std::move(order), 0, true});
+      else jobs.push_back({row, col, whole[0].second, 0, true});
     }
   ahead_generation_ = cache_generation_, ahead_col0_ = col0, ahead_col1_ = col1;
   ahead_until_ = same_window ? std::max(ahead_until_, ahead_end) : ahead_end;
+  if (!across.empty()) {
+    // The codes across tiles: core::read_code_across per code, on every thread or on the GPU.
+    const std::size_t n = across.size();
+    stats_.codes_read_across += n;
+    std::vector<core::code_outcome> outcomes(n);
+    std::vector<std::uint8_t> bytes(n * spec::max_data_codewords);
+    if (!options_.cuda) {
+      host::parallel_for(threads_, n, [&](unsigned t, std::size_t i) {
+        const across_job& j = across[i];
+        workspace& ws = *workspaces_[t];
+        const auto x0 = static_cast<double>(geo_.cell_x(j.col)), y0 = static_cast<double>(geo_.cell_y(j.row));
+        core::gray_view images[core::max_across];
+        for (std::size_t k = 0; k < j.tiles.size(); ++k) {
+          measure_code(*j.tiles[k], plan, x0, y0, ws.maps[k]);
+          images[k] = j.tiles[k]->view();
+        }
+        outcomes[i] = core::read_code_across(plan, images, ws.maps.data(), static_cast<int>(j.tiles.size()), module_px_,
+                                             options_.erasure_threshold, bytes.data() + i * spec::max_data_codewords,
+                                             *ws.across);
+      });
+    } else {
+#if QRPLATE_WITH_CUDA
+      // Each tile once, where registration left it on the device (or uploaded for the call).
+      std::vector<host::tile_read_request> requests;
+      std::unordered_map<const posed_tile*, std::uint32_t> index;
+      std::vector<core::across_code> codes(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        codes[i].x0 = static_cast<double>(geo_.cell_x(across[i].col));
+        codes[i].y0 = static_cast<double>(geo_.cell_y(across[i].row));
+        codes[i].count = static_cast<std::uint32_t>(across[i].tiles.size());
+        for (std::size_t k = 0; k < across[i].tiles.size(); ++k) {
+          const posed_tile* t = across[i].tiles[k];
+          const auto [it, fresh] = index.emplace(t, static_cast<std::uint32_t>(requests.size()));
+          if (fresh) requests.push_back({t->view(), t->anchor_view(), nullptr, 0, t->device.get()});
+          codes[i].tiles[k] = it->second;
+        }
+      }
+      host::read_across_tiles_cuda(plan, requests.data(), requests.size(), codes.data(), n, module_px_,
+                                   options_.erasure_threshold, outcomes.data(), bytes.data());
+#else
+      throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
+#endif
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, across[i].part);
+      const std::uint64_t key = plane_key(across[i].col, static_cast<std::int64_t>(across[i].row));
+      if (across[i].ahead) ahead_[key] = ahead_read{across[i].row, across[i].col, nullptr, std::move(c), std::move(across[i].tiles)};
+      else first_.emplace(key, std::move(c));
+    }
+  }
   if (jobs.empty()) return;
   // Tile by tile (the GPU reads the codes of many tiles per call, in this order), then cell order.
   std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
@@ -802,20 +861,9 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
 #endif
   }
   for (std::size_t i = 0; i < count; ++i) {
-    cell_read c;
-    c.tiles = jobs[i].tiles;
-    const core::code_outcome& o = outcomes[i];
-    if (o.levels.ok) {  // as decode_in: a code without contrast leaves the result and SNR unset
-      c.result = o.result;
-      c.snr = o.snr;
-      if (core::decoded(o.result)) {
-        c.decoded = true;
-        const std::uint8_t* b = bytes.data() + i * spec::max_data_codewords;
-        c.bytes.assign(b, b + o.result.data_length);
-      }
-    }
+    cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, jobs[i].tiles);
     const std::uint64_t key = plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row));
-    if (jobs[i].ahead) ahead_[key] = ahead_read{jobs[i].row, jobs[i].col, jobs[i].tile, std::move(c)};
+    if (jobs[i].ahead) ahead_[key] = ahead_read{jobs[i].row, jobs[i].col, jobs[i].tile, std::move(c), {}};
     else first_.emplace(key, std::move(c));
   }
 }
@@ -854,7 +902,16 @@ void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t co
     // Registered tiles first, so that the margin rule prefers them on a tie.
     std::stable_sort(part.begin(), part.end(), [](const posed_tile* a, const posed_tile* b) { return a->registered > b->registered; });
     attempt = cell_read{};
-    if (decode_in(part, x0, y0, ws, attempt)) {
+    // A code no tile holds whole was read across its tiles by read_first_attempts (batch_codes).
+    const auto batched = whole.empty() ? first_.find(plane_key(col, static_cast<std::int64_t>(row))) : first_.end();
+    bool ok;
+    if (batched != first_.end()) {
+      attempt = batched->second;
+      ok = attempt.decoded;
+    } else {
+      ok = decode_in(part, x0, y0, ws, attempt);
+    }
+    if (ok) {
       attempt.tiles = out.tiles;
       out = std::move(attempt);
       return;

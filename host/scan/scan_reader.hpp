@@ -71,6 +71,7 @@ struct scan_read_stats {
   double seconds_code_batches = 0;   // batch_codes: the batched first reads (read_first_attempts)
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
+  std::uint64_t codes_read_across = 0;       // batch_codes: codes no tile holds whole, read across tiles in batches
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 
@@ -142,8 +143,9 @@ class scan_reader {
   struct ahead_read {
     std::uint64_t row;
     std::uint32_t col;
-    const posed_tile* tile;  // held: entries of a tile are erased when it is dropped
+    const posed_tile* tile;  // held: entries of a tile are erased when it is dropped; null: across
     cell_read read;
+    std::vector<const posed_tile*> across;  // a code no tile held whole: the tiles it was read across
   };
   std::unordered_map<std::uint64_t, ahead_read> ahead_;
   std::uint64_t cache_generation_ = 0;  // counts changes of cache_ (loads, drops)

@@ -59,7 +59,22 @@ __global__ void __launch_bounds__(cooperative_read_block, 4)
   read_codes_cooperative_body(batch);
 }
 
+__global__ void read_across_kernel(core::across_read_batch batch)
+{
+  const std::uint64_t thread = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
+  const std::uint64_t threads = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  for (std::uint64_t i = thread; i < batch.count; i += threads) core::measure_and_read_across(batch, i, thread);
+}
+
 }  // namespace
+
+cudaError_t launch_read_across(const core::across_read_batch& batch, unsigned workers, cudaStream_t stream) noexcept
+{
+  const unsigned grid = workers / read_across_block;
+  if (batch.count == 0 || grid == 0) return cudaSuccess;
+  read_across_kernel<<<grid, read_across_block, 0, stream>>>(batch);
+  return cudaGetLastError();
+}
 
 unsigned cooperative_read_blocks(std::uint64_t count)
 {

@@ -34,8 +34,9 @@ struct plate_decode_options {
   int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
   // Where codes wholly inside one tile are read (core/read_code.hpp): cpu, cuda (registration's
   // passes over every pixel, and each code's anchor search and read, a batch per tile, on the
-  // GPU, and registration's vote and anchor checks; its fitting and stitching stay on the host), or automatic (cuda when a device
-  // exists). batch_codes: the CPU reads them in the same per-tile batches (what
+  // GPU, the codes no tile holds whole read across their tiles in a batch there too, and
+  // registration's vote and anchor checks; its fitting and stitching stay on the host), or
+  // automatic (cuda when a device exists). batch_codes: the CPU reads them in the same batches (what
   // the cuda backend does, for tests on machines without a GPU); same results either way.
   qrplate::backend backend = qrplate::backend::cpu;
   bool batch_codes = false;
@@ -73,6 +74,7 @@ struct plate_decode_result {
   // Batches: codes read ahead of their row (read_ahead_rows) whose reading was used, and those read
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
+  std::uint64_t codes_read_across = 0;  // batches: codes no tile holds whole, read across tiles (on the GPU with cuda)
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache

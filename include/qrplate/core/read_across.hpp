@@ -1,0 +1,127 @@
+// Reading one code that no single image holds whole: it lies across several tiles of a scan. The
+// per-code core of the scan reader's reading of such codes (host/scan/scan_reader.cpp, decode_in)
+// and of the CUDA kernel that reads them in batches (kernels/decode/), so that both give the same
+// statuses and bytes.
+//
+//   1. every module is sampled in the image that holds its centre farthest from its edges (and
+//      at least sample_reach inside); modules no image holds so are not sampled;
+//   2. threshold_symbol over all of them: the levels, polarity and SNR of the code;
+//   3. tiles differ in brightness (charging, background tilt), so each image's part of the code,
+//      where it holds at least 40 known modules and agrees on the polarity, is thresholded again
+//      on its own and those modules take that part's bits and confidences;
+//   4. decode_symbol with low-confidence modules as erasures.
+#pragma once
+
+#include <cstdint>
+
+#include "qrplate/config.hpp"
+#include "qrplate/core/code_anchors.hpp"
+#include "qrplate/core/read_code.hpp"
+
+namespace qrplate::core {
+
+// The most images one code is read from (scan_reader::workspace holds as many maps).
+inline constexpr int max_across = 8;
+
+// One code of a batch of such codes: module (0, 0) at plate module (x0, y0), lying in the
+// batch's tiles tiles[0..count) (count <= max_across; the order is read_code_across's).
+struct across_code {
+  double x0 = 0, y0 = 0;
+  std::uint32_t count = 0;
+  std::uint32_t tiles[max_across] = {};
+};
+
+struct read_across_workspace {
+  static constexpr int cells = spec::max_symbol_size * spec::max_symbol_size;
+  float values[cells];
+  std::uint8_t valid[cells];
+  std::uint8_t source[cells];  // the image each module was sampled in
+  std::uint8_t part[cells];    // one image's part of the code
+  std::uint8_t confidence[cells];
+  std::uint8_t part_confidence[cells];
+  std::uint64_t modules[spec::max_symbol_size * max_words];
+  std::uint64_t part_modules[spec::max_symbol_size * max_words];
+  decode_workspace decode;
+};
+
+// Reads the code whose modules images[i] shows through maps[i], i < count (1..max_across; the
+// order decides ties: the first image that holds a module deepest samples it). out:
+// spec::max_data_codewords bytes. levels.ok false: no contrast (the result is then decode_status
+// failed with error none, as read_code gives).
+QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray_view* images, const code_map* maps,
+                                            int count, double module_px, std::uint8_t erasure_threshold,
+                                            std::uint8_t* out, read_across_workspace& ws)
+{
+  const int n = plan.size;
+  const double reach = sample_reach(module_px);
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) {
+      const int k = r * n + c;
+      int best = -1;
+      double best_margin = reach, bu = 0, bv = 0;
+      for (int i = 0; i < count; ++i) {
+        double u, v;
+        maps[i].apply(c + 0.5, r + 0.5, u, v);
+        const double margin = interior(u, v, images[i].width, images[i].height);
+        if (margin > best_margin) best_margin = margin, best = i, bu = u, bv = v;
+      }
+      ws.valid[k] = best >= 0 ? 1 : 0;
+      ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
+      ws.values[k] = best >= 0 ? sample_module(images[best], bu, bv, module_px) : 0.0f;
+    }
+  const symbol_levels lv = threshold_symbol(plan, ws.values, ws.valid, ws.modules, ws.confidence);
+  if (!lv.ok) return levels_outcome(lv);
+  const int cells = n * n;
+  for (int i = 0; i < count; ++i) {
+    int here = 0;
+    for (int k = 0; k < cells; ++k) {
+      ws.part[k] = ws.valid[k] && ws.source[k] == i ? 1 : 0;
+      here += ws.part[k];
+    }
+    if (here == 0 || here == cells) continue;
+    const symbol_levels part = threshold_symbol(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence);
+    if (!part.ok || part.known < 40 || (part.dark - part.light) * (lv.dark - lv.light) <= 0) continue;
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) {
+        const int k = r * n + c;
+        if (!ws.part[k]) continue;
+        set_bit(ws.modules + r * plan.words, c, get_bit(ws.part_modules + r * plan.words, c));
+        ws.confidence[k] = ws.part_confidence[k];
+      }
+  }
+  return decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
+}
+
+// A batch of codes across tiles, as the CUDA kernel reads it (and the CPU batch, one code per
+// call of measure_and_read_across): each code's map is measured in each of its tiles
+// (measure_code_map on tiles[k].iv), then read_code_across. maps: max_across scratch maps.
+struct across_read_batch {
+  const version_plan* plan = nullptr;
+  const gray_view* images = nullptr;         // per tile
+  const tile_anchor_view* tiles = nullptr;   // per tile
+  const across_code* codes = nullptr;
+  std::uint64_t count = 0;
+  double module_px = 0;
+  std::uint8_t erasure_threshold = 0;
+  read_across_workspace* workspaces = nullptr;  // one per worker
+  code_map* maps = nullptr;                     // max_across per worker
+  std::uint8_t* bytes = nullptr;                // count x spec::max_data_codewords
+  code_outcome* outcomes = nullptr;             // count
+};
+
+// Code i of the batch on worker w (its workspace and maps).
+QRP_HD inline void measure_and_read_across(const across_read_batch& b, std::uint64_t i, std::uint64_t w)
+{
+  const across_code& code = b.codes[i];
+  const int count = code.count < static_cast<std::uint32_t>(max_across) ? static_cast<int>(code.count) : max_across;
+  code_map* maps = b.maps + w * max_across;
+  gray_view images[max_across];
+  for (int k = 0; k < count; ++k) {
+    images[k] = b.images[code.tiles[k]];
+    measure_code_map(b.tiles[code.tiles[k]], *b.plan, code.x0, code.y0, maps[k]);
+  }
+  b.outcomes[i] = read_code_across(*b.plan, images, maps, count, b.module_px, b.erasure_threshold,
+                                   b.bytes + i * spec::max_data_codewords, b.workspaces[w]);
+}
+
+}  // namespace qrplate::core
