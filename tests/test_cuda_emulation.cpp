@@ -4,6 +4,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -38,6 +39,12 @@ __global__ void diverging_kernel(int* out)
 
 __global__ void add_kernel(int* p, int v) { atomicAdd(p + threadIdx.x, v); }
 
+// Each thread takes a ticket: the order threads (and blocks) ran in.
+__global__ void ticket_kernel(int* tickets, int* next)
+{
+  tickets[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(next, 1);
+}
+
 struct device_ints {
   int* p = nullptr;
   explicit device_ints(std::size_t n) { EXPECT_EQ(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(int)), cudaSuccess); }
@@ -56,6 +63,30 @@ TEST(CudaEmulation, SyncthreadsIsABarrier)
   ASSERT_EQ(cudaMemcpy(back.data(), out.p, n * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
   for (int b = 0; b < blocks; ++b)
     for (int t = 0; t < block; ++t) EXPECT_EQ(back[b * block + t], 1000 + b * block + (t + 1) % block);
+}
+
+// Threads between barriers and blocks of a grid run in a shuffled order (seeded), so that code
+// relying on an order CUDA does not promise fails here rather than passing by luck.
+TEST(CudaEmulation, ThreadsAndBlocksRunInAShuffledOrder)
+{
+  const int blocks = 8, n = blocks * block;
+  device_ints tickets(n), next(1);
+  ASSERT_EQ(cudaMemset(next.p, 0, sizeof(int)), cudaSuccess);
+  ::qrplate_emu::launch(ticket_kernel, "ticket_kernel", {blocks, block})(tickets.p, next.p);
+  std::vector<int> t(n);
+  ASSERT_EQ(cudaMemcpy(t.data(), tickets.p, n * sizeof(int), cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<int> sorted = t;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < n; ++i) ASSERT_EQ(sorted[i], i);  // every thread ran once
+  int threads_in_order = 0, first_tickets_in_order = 0;
+  for (int b = 0; b < blocks; ++b) {
+    bool in_order = true;
+    for (int i = 1; i < block; ++i) in_order = in_order && t[b * block + i] == t[b * block + i - 1] + 1;
+    threads_in_order += in_order;
+    first_tickets_in_order += t[b * block] == b * block;
+  }
+  EXPECT_EQ(threads_in_order, 0);          // no block ran its threads in index order
+  EXPECT_LT(first_tickets_in_order, blocks);  // nor were the blocks in index order
 }
 
 TEST(CudaEmulation, StreamWorkRunsOnlyWhenWaitedFor)

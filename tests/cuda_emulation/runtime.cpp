@@ -17,10 +17,12 @@
 //   <= 48 KB unless cudaFuncSetAttribute raised it, <= 227 KB), copies within their allocations and
 //   in the direction their kind says, and __syncthreads reached by every thread of a block.
 // Threads of a block are fibers on the host thread that waits for the work, switched only at
-// __syncthreads; blocks run one after another; all device work runs under one lock.
+// __syncthreads, in a shuffled order each round; blocks run one after another, also shuffled;
+// all device work runs under one lock.
 // Environment: QRPLATE_EMULATED_DEVICES (default 1; 0 emulates a machine without a device),
 // QRPLATE_EMULATED_SMS (default 2), QRPLATE_EMULATED_MEMORY_MIB (default 81,920),
-// QRPLATE_EMULATION_FENCE=0 (leave device memory open to the host).
+// QRPLATE_EMULATION_FENCE=0 (leave device memory open to the host), QRPLATE_EMULATION_SHUFFLE=0
+// (threads and blocks in index order), QRPLATE_EMULATION_SEED (default 1).
 #include <cuda_runtime.h>
 
 #include <signal.h>
@@ -37,6 +39,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <string>
 #include <vector>
@@ -286,6 +289,7 @@ struct block_runner {
   const std::function<void()>* body = nullptr;
   std::vector<unsigned char> dynamic_shared;
   std::vector<char> signal_stack;
+  std::vector<std::size_t> turn;  // the order fibers run in this round
 };
 
 thread_local block_runner* runner = nullptr;
@@ -422,9 +426,26 @@ block_runner& this_threads_runner(std::size_t threads)
   return r;
 }
 
+// The order threads of a block run in between barriers, and blocks in a grid: shuffled (seeded,
+// so a run repeats), so that code which depends on an order CUDA does not promise (a thread
+// reading what another writes without a barrier between, a block waiting on another) gives
+// results that differ from the CPU's instead of passing by luck.
+struct schedule {
+  bool shuffled = env_int("QRPLATE_EMULATION_SHUFFLE", 1) != 0;
+  std::uint64_t state = static_cast<std::uint64_t>(env_int("QRPLATE_EMULATION_SEED", 1)) * 0x9E3779B97F4A7C15ull + 1;
+  std::uint64_t next()
+  {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;  // xorshift64
+    return state;
+  }
+};
+thread_local schedule order;
+
 void run_block(block_runner& r, std::size_t threads, const thread_position& block)
 {
   const dim3 b = block.block_dim;
+  std::vector<std::size_t>& turn = r.turn;
+  turn.resize(threads);
   for (std::size_t i = 0; i < threads; ++i) {
     fiber& f = r.fibers[i];
     f.position = block;
@@ -432,12 +453,15 @@ void run_block(block_runner& r, std::size_t threads, const thread_position& bloc
                              static_cast<unsigned>(i / (static_cast<std::size_t>(b.x) * b.y))};
     f.state = 0;
     start_fiber(f);
+    turn[i] = i;
   }
   std::size_t finished = 0;
   for (;;) {
+    if (order.shuffled)
+      for (std::size_t i = threads; i > 1; --i) std::swap(turn[i - 1], turn[order.next() % i]);
     std::size_t waiting = 0;
     for (std::size_t i = 0; i < threads; ++i) {
-      fiber& f = r.fibers[i];
+      fiber& f = r.fibers[turn[i]];
       if (f.state == 2) continue;
       to_fiber(f);
       if (f.state == 2) ++finished;
@@ -459,12 +483,20 @@ void run_grid(const config& c, const std::function<void()>& body)
   thread_position block{};
   block.block_dim = c.block;
   block.grid_dim = c.grid;
-  for (unsigned z = 0; z < c.grid.z; ++z)
-    for (unsigned y = 0; y < c.grid.y; ++y)
-      for (unsigned x = 0; x < c.grid.x; ++x) {
-        block.block_idx = {x, y, z};
-        run_block(r, threads, block);
-      }
+  // Blocks in the order k -> (k * stride + offset) mod n, stride coprime to n: a permutation.
+  const std::uint64_t n = static_cast<std::uint64_t>(c.grid.x) * c.grid.y * c.grid.z;
+  std::uint64_t stride = 1, offset = 0;
+  if (order.shuffled && n > 1 && n < (std::uint64_t{1} << 32)) {  // k * stride < n^2 fits
+    offset = order.next() % n;
+    stride = 1 + order.next() % (n - 1);
+    while (std::gcd(stride, n) != 1) stride = stride % (n - 1) + 1;  // reaches 1 at the latest
+  }
+  for (std::uint64_t k = 0; k < n; ++k) {
+    const std::uint64_t b = (k * stride + offset) % n;
+    block.block_idx = {static_cast<unsigned>(b % c.grid.x), static_cast<unsigned>(b / c.grid.x % c.grid.y),
+                       static_cast<unsigned>(b / (static_cast<std::uint64_t>(c.grid.x) * c.grid.y))};
+    run_block(r, threads, block);
+  }
   r.body = outer;
 }
 
