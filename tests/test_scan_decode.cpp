@@ -154,11 +154,36 @@ void expect_same_reading(const plate::plate_decode_result& got, const plate::pla
   EXPECT_EQ(got.lost_frames, want.lost_frames);
 }
 
+// Where a CUDA device exists (or the emulated runtime, tests/cuda_emulation), --backend cuda reads
+// `scan_dir` as the CPU did (`cpu`, which wrote `cpu_out` or its .partial): the same reading, the
+// same tiles, the same bytes.
+void expect_cuda_agrees(const std::string& scan_dir, const plate::plate_decode_result& cpu, const std::string& cpu_out,
+                        const std::string& what)
+{
+  if (!cuda_backend_available()) return;
+  SCOPED_TRACE(what + " with --backend cuda");
+  plate::plate_decode_options o;
+  o.backend = backend::cuda;
+  const std::string out = scan_dir + ".cuda.out";
+  plate::plate_decode_result g;
+  ASSERT_NO_THROW(g = plate::decode_plates(scan_dir, out, o));
+  expect_same_reading(g, cpu);
+  EXPECT_EQ(g.tiles_unreadable, cpu.tiles_unreadable);
+  EXPECT_EQ(g.tiles_unregistered, cpu.tiles_unregistered);
+  EXPECT_EQ(g.tiles_stitched, cpu.tiles_stitched);
+  EXPECT_EQ(g.lattice_corrections, cpu.lattice_corrections);
+  const std::string suffix = cpu.complete ? "" : ".partial";
+  EXPECT_TRUE(read_file(out + suffix) == read_file(cpu_out + suffix));
+  fs::remove(out);
+  fs::remove(out + ".partial");
+}
+
 plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what)
 {
   const std::string out = scan_dir + ".out";
   fs::remove(out);
   const plate::plate_decode_result r = plate::decode_plates(scan_dir, out, {});
+  expect_cuda_agrees(scan_dir, r, out, what);
   EXPECT_TRUE(r.scan) << what;
   EXPECT_TRUE(r.complete) << what << ": " << r.lost_frames << " frames lost, " << r.codes_unreadable << " of " << r.codes
                           << " codes unreadable";
@@ -340,6 +365,7 @@ TEST(ScanDecode, LargeCodesAcrossTilesAtFourPixelsPerModule)
     }
     EXPECT_LE(r.codes_unreadable, std::string(preset) == "clean" ? 0u : 1u) << preset << ": of " << r.codes;
     EXPECT_GE(r.tiles_stitched, 1u) << preset;
+    expect_cuda_agrees(s, r, out, preset);
     fs::remove(out);
     fs::remove(out + ".partial");
     fs::remove_all(s);
@@ -429,6 +455,7 @@ TEST(ScanDecode, BadTilesNeverCrashNorGiveWrongBytes)
   const std::string out = s + ".out";
   plate::plate_decode_result r;
   ASSERT_NO_THROW(r = plate::decode_plates(s, out, {}));
+  expect_cuda_agrees(s, r, out, "bad tiles");  // a 1x1 tile and a noise tile through the GPU passes too
   EXPECT_EQ(r.tiles_unreadable, 3u);  // truncated, missing, empty
   EXPECT_EQ(r.tile_errors.size(), 3u);
   EXPECT_GT(r.codes_unreadable, 0u);
