@@ -157,17 +157,19 @@ void expect_same_reading(const plate::plate_decode_result& got, const plate::pla
 // Where a CUDA device exists (or the emulated runtime, tests/cuda_emulation), --backend cuda reads
 // `scan_dir` as the CPU did (`cpu`, which wrote `cpu_out` or its .partial): the same reading, the
 // same tiles, the same bytes.
-void expect_cuda_agrees(const std::string& scan_dir, const plate::plate_decode_result& cpu, const std::string& cpu_out,
-                        const std::string& what)
+// Returns the CUDA decode's tiles_host_integrals (0 without a device).
+std::uint64_t expect_cuda_agrees(const std::string& scan_dir, const plate::plate_decode_result& cpu,
+                                 const std::string& cpu_out, const std::string& what)
 {
-  if (!cuda_backend_available()) return;
+  if (!cuda_backend_available()) return 0;
   SCOPED_TRACE(what + " with --backend cuda");
   plate::plate_decode_options o;
   o.backend = backend::cuda;
   const std::string out = scan_dir + ".cuda.out";
   plate::plate_decode_result g;
-  ASSERT_NO_THROW(g = plate::decode_plates(scan_dir, out, o));
+  EXPECT_NO_THROW(g = plate::decode_plates(scan_dir, out, o));
   expect_same_reading(g, cpu);
+  EXPECT_EQ(cpu.tiles_host_integrals, 0u);  // the CPU's are its own
   EXPECT_EQ(g.tiles_unreadable, cpu.tiles_unreadable);
   EXPECT_EQ(g.tiles_unregistered, cpu.tiles_unregistered);
   EXPECT_EQ(g.tiles_stitched, cpu.tiles_stitched);
@@ -176,14 +178,19 @@ void expect_cuda_agrees(const std::string& scan_dir, const plate::plate_decode_r
   EXPECT_TRUE(read_file(out + suffix) == read_file(cpu_out + suffix));
   fs::remove(out);
   fs::remove(out + ".partial");
+  return g.tiles_host_integrals;
 }
 
-plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what)
+// host_integrals: where a device exists, the tiles whose integral image the CUDA decode had to
+// build on the host (the others stay on the device only).
+plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what,
+                                        std::uint64_t* host_integrals = nullptr)
 {
   const std::string out = scan_dir + ".out";
   fs::remove(out);
   const plate::plate_decode_result r = plate::decode_plates(scan_dir, out, {});
-  expect_cuda_agrees(scan_dir, r, out, what);
+  const std::uint64_t built = expect_cuda_agrees(scan_dir, r, out, what);
+  if (host_integrals != nullptr) *host_integrals = built;
   EXPECT_TRUE(r.scan) << what;
   EXPECT_TRUE(r.complete) << what << ": " << r.lost_frames << " frames lost, " << r.codes_unreadable << " of " << r.codes
                           << " codes unreadable";
@@ -201,8 +208,11 @@ TEST(ScanDecode, CleanAndTypicalAtThreePixelsPerModuleAreBitExact)
   plate_fixture& p = small_plate();
   {
     const std::string s = scan(p, "clean", "clean", 3.0, 1);
-    const plate::plate_decode_result r = expect_exact(p, s, "clean seed 1");
+    std::uint64_t host_integrals = 0;
+    const plate::plate_decode_result r = expect_exact(p, s, "clean seed 1", &host_integrals);
     EXPECT_LE(r.codes_unreadable, uncovered_cells(p, s));  // a clean scan reads every code it holds
+    // With CUDA every code of a clean scan reads on the GPU: no tile's integral image comes back.
+    EXPECT_EQ(host_integrals, 0u);
     EXPECT_GT(r.median_snr, 5.0);
     fs::remove_all(s);
   }

@@ -2,7 +2,7 @@
 // finder template against core::finder_response (the plain template, with its own rounding and
 // clipping) at every position, the anchor searches' probe (core::pattern_probe) likewise, and
 // the CUDA passes (host::tile_passes_cuda) against the CPU's: the same integral image, the same
-// contrast, the same finder candidates. Images: codes drawn at
+// contrast, the same finder candidates and responses, the same refined detections. Images: codes drawn at
 // a known pose (scan/synthetic_codes) and plain noise. The CUDA test is skipped where no CUDA
 // device (or no CUDA build) exists.
 #include <gtest/gtest.h>
@@ -10,11 +10,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/pose_vote.hpp"
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "scan/synthetic_codes.hpp"
@@ -192,6 +195,70 @@ TEST(TilePasses, CudaKeptTilesKeepTheirPixelsAndIntegral)
     host::download_tile(*kept[k], pixels.data(), sums.data());
     EXPECT_TRUE(pixels == t.img.pixels) << k;
     EXPECT_TRUE(sums == cpu_sums[k]) << k;
+  }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// The refinement of finder detections (tile_passes_cuda::refine_detections, what registration
+// runs on a kept tile) climbs to the points and responses the CPU's core::find_anchor gives:
+// candidates of both signs, random points and points past the edges, and the candidates'
+// responses from finder_candidates are the CPU scan's.
+TEST(TilePasses, CudaRefinesDetectionsAsTheCpu)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  std::mt19937_64 rng(23);
+  for (const test_image& t : images()) {
+    SCOPED_TRACE(t.module_px);
+    const double m = t.module_px;
+    std::vector<std::uint32_t> sums;
+    const int shift = scan::build_integral(t.img, m, sums);
+    const core::integral_view iv = view_of(t.img, sums, shift);
+    const double contrast = gpu.integral_and_contrast(t.img.pixels.data(), static_cast<int>(t.img.width),
+                                                      static_cast<int>(t.img.height), shift, m, nullptr);
+    std::vector<std::uint32_t> positions[2], want[2];
+    std::vector<float> responses[2];
+    gpu.finder_candidates(m, static_cast<float>(0.3 * contrast), 0, positions, responses);
+    const std::shared_ptr<const host::device_tile> kept = gpu.keep_tile();
+    ASSERT_NE(kept, nullptr);
+    cpu_candidates(iv, m, static_cast<float>(0.3 * contrast), want);
+    const core::finder_scan_plan plan = core::finder_scan_plan::make(iv, m);
+    const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
+    const core::pattern_probe<4> probe(iv, m);
+    for (int k = 0; k < 2; ++k) {
+      ASSERT_EQ(positions[k], want[k]);
+      ASSERT_EQ(responses[k].size(), positions[k].size());
+      std::vector<double> uv;
+      std::vector<float> r;
+      for (std::size_t q = 0; q < positions[k].size() && q < 300; ++q) {
+        const int i = static_cast<int>(positions[k][q] % static_cast<std::uint32_t>(plan.columns));
+        const int j = static_cast<int>(positions[k][q] / static_cast<std::uint32_t>(plan.columns));
+        const float cpu = plan.response(iv, i, j);
+        ASSERT_EQ(std::memcmp(&responses[k][q], &cpu, sizeof cpu), 0) << q;
+        uv.push_back(plan.x(i)), uv.push_back(plan.y(j)), r.push_back(k == 0 ? cpu : -cpu);
+      }
+      for (int e = 0; e < 200; ++e) {
+        uv.push_back(static_cast<double>(rng() % (t.img.width + 20)) - 10 + 0.25);
+        uv.push_back(static_cast<double>(rng() % (t.img.height + 20)) - 10 - 0.25);
+        r.push_back(0);
+      }
+      std::vector<double> want_uv = uv;
+      std::vector<float> want_r = r;
+      const int sign = k == 0 ? 1 : -1;
+      const auto s = static_cast<float>(sign);
+      for (std::size_t q = 0; q < want_r.size(); ++q)
+        core::find_anchor([&](int px, int py) { return s * probe(px, py); }, want_uv[2 * q], want_uv[2 * q + 1], step,
+                          -std::numeric_limits<float>::infinity(), &want_r[q]);
+      gpu.refine_detections(*kept, m, sign, step, uv.data(), r.data(), r.size());
+      for (std::size_t q = 0; q < r.size(); ++q) {
+        ASSERT_EQ(uv[2 * q], want_uv[2 * q]) << q;
+        ASSERT_EQ(uv[2 * q + 1], want_uv[2 * q + 1]) << q;
+        ASSERT_EQ(std::memcmp(&r[q], &want_r[q], sizeof(float)), 0) << q;
+      }
+    }
   }
 #else
   GTEST_SKIP() << "built without CUDA";

@@ -241,7 +241,9 @@ void check_requests(const tile_read_request* tiles, std::size_t tile_count, cons
   for (std::size_t k = 0; k < tile_count; ++k) {
     const tile_read_request& t = tiles[k];
     check_image(t.image, who);
-    if (t.tile.iv.sums == nullptr || t.tile.iv.width != t.image.width || t.tile.iv.height != t.image.height)
+    // A resident tile's integral image is read on the device: its host copy may not exist.
+    if ((t.tile.iv.sums == nullptr && t.resident == nullptr) || t.tile.iv.width != t.image.width ||
+        t.tile.iv.height != t.image.height)
       throw invalid_argument(std::string(who) + ": a tile's integral image is not its image's");
     if (t.resident != nullptr && (t.resident->width != t.image.width || t.resident->height != t.image.height ||
                                   t.resident->shift != t.tile.iv.shift))

@@ -48,7 +48,8 @@ struct tile_read_request {
   core::tile_anchor_view tile;
   const double* origins;
   std::size_t count;
-  const device_tile* resident = nullptr;  // must hold `image` and tile.iv (same size and shift)
+  const device_tile* resident = nullptr;  // must hold `image` and tile.iv (same size and shift;
+                                          // tile.iv.sums may then be null)
 };
 // kernel: cooperative or cooperative_capped.
 void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,

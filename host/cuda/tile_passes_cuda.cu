@@ -71,6 +71,8 @@ struct tile_passes_cuda::state {
   stream_buffer<std::uint32_t> vote_owner{stream.get()}, vote_first{stream.get()}, vote_count{stream.get()};
   stream_buffer<int> votes{stream.get()};
   stream_buffer<core::pose_vote_entry> vote_entries{stream.get()};
+  stream_buffer<float> gathered{stream.get()}, refine_responses{stream.get()};
+  stream_buffer<double> refine_uv{stream.get()};
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
 
@@ -102,8 +104,7 @@ tile_passes_cuda::~tile_passes_cuda()
 double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift,
                                                double module_px, std::uint32_t* integral)
 {
-  if (width <= 0 || height <= 0 || pixels == nullptr || integral == nullptr)
-    throw invalid_argument("tile_passes_cuda: empty image");
+  if (width <= 0 || height <= 0 || pixels == nullptr) throw invalid_argument("tile_passes_cuda: empty image");
   state& s = *state_;
   const cudaStream_t stream = s.stream.get();
   const std::size_t count = static_cast<std::size_t>(width) * height;
@@ -139,7 +140,8 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
     QRP_CUDA_TRY(cudaMemcpyAsync(histogram.data(), d_histogram, histogram.size() * sizeof(std::uint32_t),
                                  cudaMemcpyDeviceToHost, stream));
   }
-  QRP_CUDA_TRY(cudaMemcpyAsync(integral, d_sums, entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream));
+  if (integral != nullptr)
+    QRP_CUDA_TRY(cudaMemcpyAsync(integral, d_sums, entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   s.keepable = s.tile != nullptr;
   return core::contrast_from_histogram(histogram.data(), grid.boxes());
@@ -231,8 +233,26 @@ void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t
   QRP_CUDA_TRY(cudaMemcpy(sums, tile.sums.data(), entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost));
 }
 
+void tile_passes_cuda::refine_detections(const device_tile& tile, double module_px, int sign, int step, double* uv,
+                                         float* responses, std::size_t count)
+{
+  if (count == 0) return;
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  double* d_uv = s.refine_uv.reserve(2 * count);
+  float* d_responses = s.refine_responses.reserve(count);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_uv, uv, 2 * count * sizeof(double), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_responses, responses, count * sizeof(float), cudaMemcpyHostToDevice, stream));
+  kernels::launch_refine_detections(tile.integral(), module_px, static_cast<float>(sign), step, d_uv, d_responses, count,
+                                    stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  QRP_CUDA_TRY(cudaMemcpyAsync(uv, d_uv, 2 * count * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(responses, d_responses, count * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+}
+
 void tile_passes_cuda::finder_candidates(double module_px, float threshold, int polarity,
-                                         std::vector<std::uint32_t> out[2])
+                                         std::vector<std::uint32_t> out[2], std::vector<float> responses[2])
 {
   state& s = *state_;
   if (s.iv.sums == nullptr) throw invalid_argument("tile_passes_cuda: finder_candidates before integral_and_contrast");
@@ -240,6 +260,7 @@ void tile_passes_cuda::finder_candidates(double module_px, float threshold, int 
   const core::finder_scan_plan plan = core::finder_scan_plan::make(s.iv, module_px);
   out[0].clear();
   out[1].clear();
+  if (responses != nullptr) responses[0].clear(), responses[1].clear();
   const std::size_t positions = plan.positions();
   if (positions == 0) return;
   if (positions > 0xffffffffu) throw invalid_argument("tile_passes_cuda: tile too large for 32-bit positions");
@@ -265,6 +286,14 @@ void tile_passes_cuda::finder_candidates(double module_px, float threshold, int 
     if (selected > 0) {
       QRP_CUDA_TRY(cudaMemcpyAsync(out[k].data(), d_selected, selected * sizeof(std::uint32_t),
                                    cudaMemcpyDeviceToHost, stream));
+      if (responses != nullptr) {
+        float* d_gathered = s.gathered.reserve(selected);
+        kernels::launch_gather_responses(d_responses, d_selected, selected, d_gathered, stream);
+        QRP_CUDA_TRY(cudaGetLastError());
+        responses[k].resize(selected);
+        QRP_CUDA_TRY(cudaMemcpyAsync(responses[k].data(), d_gathered, selected * sizeof(float), cudaMemcpyDeviceToHost,
+                                     stream));
+      }
       QRP_CUDA_TRY(cudaStreamSynchronize(stream));
     }
   }

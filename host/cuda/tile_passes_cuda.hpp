@@ -1,8 +1,9 @@
 // The passes of tile registration over every pixel (core/tile_passes.hpp) on the GPU, seen from
 // plain C++ (no CUDA types here). Issue #7: the integral image, the contrast histogram and the
 // finder template scan, the vote over rotations and shifts (core/pose_vote.hpp) and the confirm
-// step of each candidate pose (core/anchor_confirm.hpp) on the tile they leave in device memory;
-// the host keeps the rest of registration (refining the candidates, fitting, choosing). Results
+// step of each candidate pose (core/anchor_confirm.hpp) and the refinement of the finder
+// detections on the tile they leave in device memory; the host keeps the rest of registration
+// (suppressing neighbours, fitting, choosing). Results
 // are the CPU's exactly (tests/test_tile_passes.cpp: CudaPassesAreTheCpuPasses,
 // CudaConfirmsAnchorsAsTheCpu, CudaVotesAsTheCpuLoop).
 // Compiled in CI; not yet run on a GPU.
@@ -38,14 +39,23 @@ class tile_passes_cuda {
 
   // Uploads a width x height image (row-major, stride = width), builds its integral image with
   // `shift` (scan::build_integral's) into integral ((width + 1) * (height + 1) entries, host
-  // memory) and returns the contrast scan::estimate_contrast gives for module_px.
+  // memory; nullptr: left on the device only, 4 bytes a pixel less over PCIe) and returns the
+  // contrast scan::estimate_contrast gives for module_px.
   double integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift, double module_px,
                                std::uint32_t* integral);
 
   // The finder scan over the image of the last call (core::finder_scan_plan at module_px): the
   // grid positions j * columns + i whose response passes `threshold`, ascending; for sign +1
   // into out[0], for -1 into out[1]; polarity 0 asks for both, +1 or -1 for one.
-  void finder_candidates(double module_px, float threshold, int polarity, std::vector<std::uint32_t> out[2]);
+  // responses (optional): each candidate's response, as finder_scan_plan::response gives it.
+  void finder_candidates(double module_px, float threshold, int polarity, std::vector<std::uint32_t> out[2],
+                         std::vector<float> responses[2] = nullptr);
+
+  // Registration's refinement of `count` finder detections on a kept tile (the climb of scan's
+  // suppress_and_refine: core::find_anchor over sign x the finder response, +-step pixels):
+  // uv[2 i], uv[2 i + 1] and responses[i] in and out, host arrays.
+  void refine_detections(const device_tile& tile, double module_px, int sign, int step, double* uv, float* responses,
+                         std::size_t count);
 
   // Hands over the device pixels and integral image of the last integral_and_contrast call (the
   // next call puts its tile in new buffers); nullptr before any call, after a second keep_tile

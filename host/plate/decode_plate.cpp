@@ -159,7 +159,7 @@ class scan_source final : public code_source {
     bytes = std::move(c.bytes);
     return true;
   }
-  const scan::scan_read_stats& stats() const { return reader_.stats(); }
+  scan::scan_read_stats stats() const { return reader_.stats(); }
 
  private:
   scan::scan_reader reader_;
@@ -507,7 +507,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);
   scan_source src(std::move(set), man, so);
   decode_cells(man, src, out, o, res, o.heatmap);
-  const scan::scan_read_stats& st = src.stats();
+  const scan::scan_read_stats st = src.stats();
   res.tiles = st.tiles_listed;
   res.tiles_unreadable = st.tiles_unreadable;
   res.tile_reads = st.tiles_loaded;
@@ -521,6 +521,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.codes_read_ahead = st.codes_read_ahead;
   res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.codes_read_across = st.codes_read_across;
+  res.tiles_host_integrals = st.tiles_host_integrals;
   res.tile_errors = st.unreadable;
 }
 

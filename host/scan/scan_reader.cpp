@@ -122,6 +122,14 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
 
 scan_reader::~scan_reader() = default;
 
+scan_read_stats scan_reader::stats() const
+{
+  scan_read_stats s = stats_;
+  s.tiles_host_integrals = dropped_host_integrals_;
+  for (const std::unique_ptr<posed_tile>& t : cache_) s.tiles_host_integrals += t->device && t->integral_image_on_host();
+  return s;
+}
+
 std::uint32_t scan_reader::strip_columns() const
 {
   const double modules = 8192 / module_px_;
@@ -168,7 +176,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     std::uint64_t& last = last_needed_[t->index];
     if (needed) last = prepares_;
     else idle.push_back({last, t.get()});
-    held_bytes += t->image.pixels.size() * sizeof(std::uint16_t) + t->integral.size() * sizeof(std::uint32_t);
+    held_bytes += t->image.pixels.size() * sizeof(std::uint16_t) + t->integral_bytes();
   }
   std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second->index < b.second->index;
@@ -176,7 +184,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   std::unordered_set<const posed_tile*> dropped;
   for (const auto& [last, t] : idle) {
     if (held_bytes <= options_.cache_bytes) break;
-    held_bytes -= t->image.pixels.size() * sizeof(std::uint16_t) + t->integral.size() * sizeof(std::uint32_t);
+    held_bytes -= t->image.pixels.size() * sizeof(std::uint16_t) + t->integral_bytes();
     dropped.insert(t);
   }
   if (!dropped.empty()) {
@@ -192,6 +200,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   cache_.erase(std::remove_if(cache_.begin(), cache_.end(),
                               [&](std::unique_ptr<posed_tile>& t) {
                                 if (!dropped.count(t.get())) return false;
+                                dropped_host_integrals_ += t->device && t->integral_image_on_host();
                                 cached_.erase(t->index);
                                 last_needed_.erase(t->index);
                                 spare_integrals_.push_back(std::move(t->integral));
@@ -556,7 +565,7 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
     }
     outcomes.resize(cells.size());
     bytes.resize(cells.size() * spec::max_data_codewords);
-    const host::tile_read_request request{tile.view(), tile.anchor_view(), origins.data(), cells.size(),
+    const host::tile_read_request request{tile.view(), tile.device_anchor_view(), origins.data(), cells.size(),
                                           tile.device.get()};
     host::measure_and_read_tiles_cuda(host::version_plan_for(geo_.version, geo_.ecc), &request, 1, module_px_,
                                       options_.erasure_threshold, outcomes.data(), bytes.data());
@@ -802,7 +811,8 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
         for (std::size_t k = 0; k < across[i].tiles.size(); ++k) {
           const posed_tile* t = across[i].tiles[k];
           const auto [it, fresh] = index.emplace(t, static_cast<std::uint32_t>(requests.size()));
-          if (fresh) requests.push_back({t->view(), t->anchor_view(), nullptr, 0, t->device.get()});
+          if (fresh)
+            requests.push_back({t->view(), t->device ? t->device_anchor_view() : t->anchor_view(), nullptr, 0, t->device.get()});
           codes[i].tiles[k] = it->second;
         }
       }
@@ -850,8 +860,9 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     for (std::size_t a = 0; a < count;) {
       std::size_t b = a;
       while (b < count && jobs[b].tile == jobs[a].tile) ++b;
-      requests.push_back({jobs[a].tile->view(), jobs[a].tile->anchor_view(), origins.data() + 2 * a, b - a,
-                          jobs[a].tile->device.get()});
+      const posed_tile& t = *jobs[a].tile;
+      requests.push_back({t.view(), t.device ? t.device_anchor_view() : t.anchor_view(), origins.data() + 2 * a, b - a,
+                          t.device.get()});
       a = b;
     }
     host::measure_and_read_tiles_cuda(plan, requests.data(), requests.size(), module_px_, options_.erasure_threshold,

@@ -72,6 +72,7 @@ struct scan_read_stats {
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::uint64_t codes_read_across = 0;       // batch_codes: codes no tile holds whole, read across tiles in batches
+  std::uint64_t tiles_host_integrals = 0;    // cuda: tiles whose integral image a CPU path needed (built on the host)
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 
@@ -95,7 +96,7 @@ class scan_reader {
   // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
   void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);
 
-  const scan_read_stats& stats() const { return stats_; }
+  scan_read_stats stats() const;
 
  private:
   struct workspace;
@@ -155,6 +156,7 @@ class scan_reader {
   std::uint32_t ahead_col0_ = 0, ahead_col1_ = 0;
   std::mutex spare_mutex_;
   scan_read_stats stats_;
+  std::uint64_t dropped_host_integrals_ = 0;  // of tiles dropped from cache_ (scan_read_stats::tiles_host_integrals)
   std::mutex stats_mutex_;
   std::unordered_set<std::size_t> prefetched_;  // tiles asked of prefetch_ and not dropped
   // Last: its readers take spare buffers, so it goes (and joins them) before they do.

@@ -258,6 +258,17 @@ bool settle_pose(posed_tile& t, const std::vector<anchor_pair>& pairs, const cor
 
 }  // namespace
 
+core::integral_view posed_tile::integral_image() const
+{
+  std::lock_guard<std::mutex> lock(*integral_mutex);
+  if (!integral_on_host) {
+    if (build_integral(image, module_px, integral) != integral_shift)
+      throw std::logic_error("posed_tile: the host integral's shift is not the device's (a bug in qrplate)");
+    integral_on_host = true;
+  }
+  return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height), integral_shift};
+}
+
 void posed_tile::shift_on_plate(double dx, double dy)
 {
   to_pixel = to_pixel.shifted(-dx, -dy);
@@ -333,7 +344,7 @@ void scan_finder_responses(const core::integral_view& iv, double m, double min_r
 // Non-maximum suppression of one sign's candidates (strongest first, nothing else within 3.5
 // modules), each survivor refined to the best whole pixel nearby and a parabola through its
 // neighbours; strongest first.
-std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv, double m, int sign,
+std::vector<finder_detection> suppress_and_refine(const posed_tile& t, double m, int sign,
                                                   std::vector<finder_detection> candidates)
 {
   std::vector<finder_detection> found;
@@ -361,11 +372,23 @@ std::vector<finder_detection> suppress_and_refine(const core::integral_view& iv,
     found.push_back(c);
   }
   const int step = std::max(1, static_cast<int>(std::lround(m / 2)));
-  const auto s = static_cast<float>(sign);
-  const core::pattern_probe<4> probe(iv, m);
-  for (finder_detection& f : found)
-    find_anchor([&](int px, int py) { return s * probe(px, py); }, f.u, f.v, step,
-                -std::numeric_limits<float>::infinity(), &f.response);
+#if QRPLATE_WITH_CUDA
+  if (t.device) {
+    // The same climb on the GPU, where registration left the tile's integral image.
+    std::vector<double> uv(2 * found.size());
+    std::vector<float> responses(found.size());
+    for (std::size_t i = 0; i < found.size(); ++i) uv[2 * i] = found[i].u, uv[2 * i + 1] = found[i].v, responses[i] = found[i].response;
+    this_threads_passes().refine_detections(*t.device, m, sign, step, uv.data(), responses.data(), found.size());
+    for (std::size_t i = 0; i < found.size(); ++i) found[i].u = uv[2 * i], found[i].v = uv[2 * i + 1], found[i].response = responses[i];
+  } else
+#endif
+  {
+    const auto s = static_cast<float>(sign);
+    const core::pattern_probe<4> probe(t.integral_image(), m);
+    for (finder_detection& f : found)
+      find_anchor([&](int px, int py) { return s * probe(px, py); }, f.u, f.v, step,
+                  -std::numeric_limits<float>::infinity(), &f.response);
+  }
   std::sort(found.begin(), found.end(), [](const finder_detection& a, const finder_detection& b) { return a.response > b.response; });
   return found;
 }
@@ -438,21 +461,25 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
 #if QRPLATE_WITH_CUDA
     host::tile_passes_cuda& gpu = this_threads_passes();
     t.integral_shift = integral_shift(t.image.bits, m);
-    t.integral.resize((static_cast<std::size_t>(t.image.width) + 1) * (static_cast<std::size_t>(t.image.height) + 1));
+    // The integral image stays on the device; the host builds its own only if a CPU path needs it.
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
-                                           static_cast<int>(t.image.height), t.integral_shift, m, t.integral.data());
+                                           static_cast<int>(t.image.height), t.integral_shift, m, nullptr);
+    t.integral_on_host = false;
     t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
     if (!(t.contrast > 0) || m < 1.0) return false;
     std::vector<std::uint32_t> positions[2];
-    gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions);
+    std::vector<float> responses[2];
+    gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions, responses);
     // The candidates as the CPU scan lists them (row-major), responses from the same integral.
-    const core::integral_view hv = t.integral_image();
-    const core::finder_scan_plan plan = core::finder_scan_plan::make(hv, m);
+    const core::integral_view dims{nullptr, static_cast<int>(t.image.width), static_cast<int>(t.image.height),
+                                   t.integral_shift};
+    const core::finder_scan_plan plan = core::finder_scan_plan::make(dims, m);
     for (int k = 0; k < 2; ++k)
-      for (const std::uint32_t p : positions[k]) {
+      for (std::size_t q = 0; q < positions[k].size(); ++q) {
+        const std::uint32_t p = positions[k][q];
         const int i = static_cast<int>(p % static_cast<std::uint32_t>(plan.columns));
         const int j = static_cast<int>(p / static_cast<std::uint32_t>(plan.columns));
-        const float r = plan.response(hv, i, j);
+        const float r = responses[k][q];
         dets[k].push_back({static_cast<double>(plan.x(i)), static_cast<double>(plan.y(j)), k == 0 ? r : -r});
       }
 #else
@@ -483,7 +510,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   t.to_pixel.inverse(t.to_plate);
   std::vector<finder_detection> signed_dets[2];
   if (!tile_passes(t, o, signed_dets)) return t;
-  const core::integral_view iv = t.integral_image();
 
   const double w = t.image.width, h = t.image.height;
   const double search = o.search_um * 1000.0 / g.module_nm + 2.0;
@@ -507,7 +533,7 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   float strength[2] = {0, 0};
   for (int k = 0; k < 2; ++k) {
     if (o.polarity != 0 && k != (o.polarity > 0 ? 0 : 1)) continue;
-    signed_dets[k] = suppress_and_refine(iv, m, k == 0 ? 1 : -1, std::move(signed_dets[k]));
+    signed_dets[k] = suppress_and_refine(t, m, k == 0 ? 1 : -1, std::move(signed_dets[k]));
     // The second strongest: robust to one stray, and a tile at the edge of the codes may hold
     // only two real finders.
     const std::vector<finder_detection>& d = signed_dets[k];

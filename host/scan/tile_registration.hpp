@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,13 @@ struct posed_tile {
   std::string file;
   double nominal_x_nm = 0, nominal_y_nm = 0;
   sim::gray_image image;
-  std::vector<std::uint32_t> integral;  // (width + 1) * (height + 1), see core::integral_view
+  // (width + 1) * (height + 1), see core::integral_view. With registration_options::cuda it stays
+  // on the device (`device`) and integral_on_host is false: integral_image() builds it here, from
+  // `image` (scan::build_integral: the same sums), the first time a CPU path asks, so that the
+  // tiles only the GPU reads never cost its 4 bytes a pixel of PCIe and host memory.
+  mutable std::vector<std::uint32_t> integral;
+  mutable bool integral_on_host = true;
+  std::shared_ptr<std::mutex> integral_mutex = std::make_shared<std::mutex>();
   int integral_shift = 0;
   double module_px = 0;          // nominal pixels per module
   double contrast = 0;           // film vs milled, image units (robust estimate)
@@ -81,14 +88,32 @@ struct posed_tile {
   {
     return {image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height), image.width};
   }
-  core::integral_view integral_image() const
+  // The host integral image (built here first if it was on the device only; thread-safe).
+  core::integral_view integral_image() const;
+  bool integral_image_on_host() const
   {
-    return {integral.data(), static_cast<int>(image.width), static_cast<int>(image.height), integral_shift};
+    std::lock_guard<std::mutex> lock(*integral_mutex);
+    return integral_on_host;
+  }
+  // Bytes the host integral takes once built.
+  std::size_t integral_bytes() const
+  {
+    return (static_cast<std::size_t>(image.width) + 1) * (static_cast<std::size_t>(image.height) + 1) *
+           sizeof(std::uint32_t);
   }
   // What the per-code anchor search (core::measure_code_map) needs of the tile.
   core::tile_anchor_view anchor_view() const
   {
     return {integral_image(), to_pixel, module_px, contrast, polarity, anchor_search_px, finder_strength};
+  }
+  // The same for the GPU reads of a tile kept on the device: the host integral is not built for
+  // it (iv.sums is null while it is on the device only).
+  core::tile_anchor_view device_anchor_view() const
+  {
+    std::lock_guard<std::mutex> lock(*integral_mutex);
+    const core::integral_view iv{integral_on_host ? integral.data() : nullptr, static_cast<int>(image.width),
+                                 static_cast<int>(image.height), integral_shift};
+    return {iv, to_pixel, module_px, contrast, polarity, anchor_search_px, finder_strength};
   }
   // Moves the tile on the plate (by whole lattice steps, or by a borrowed stage error): what was
   // taken for plate point X is X + (dx, dy).

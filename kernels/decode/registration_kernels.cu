@@ -1,6 +1,7 @@
 #include "decode/registration_kernels.cuh"
 
 #include <cub/block/block_scan.cuh>
+#include <cmath>
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
 
@@ -86,6 +87,28 @@ __global__ void finder_responses_kernel(core::integral_view iv, core::finder_sca
   const int i = static_cast<int>(k % static_cast<std::size_t>(plan.columns));
   const int j = static_cast<int>(k / static_cast<std::size_t>(plan.columns));
   responses[k] = plan.response(iv, i, j);
+}
+
+__global__ void gather_responses_kernel(const float* responses, const std::uint32_t* selected, std::uint32_t count,
+                                        float* out)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k < count) out[k] = responses[selected[k]];
+}
+
+__global__ void refine_detections_kernel(core::integral_view iv, double module_px, float sign, int step, double* uv,
+                                         float* responses, std::size_t count)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k >= count) return;
+  const core::pattern_probe<4> probe(iv, module_px);
+  double u = uv[2 * k], v = uv[2 * k + 1];
+  float best = responses[k];
+  // min_response -infinity: the climb always succeeds, as the host's refinement asks.
+  core::find_anchor([&](int px, int py) { return sign * probe(px, py); }, u, v, step, -INFINITY, &best);
+  uv[2 * k] = u;
+  uv[2 * k + 1] = v;
+  responses[k] = best;
 }
 
 __global__ void confirm_anchors_kernel(core::integral_view iv, core::affine_map to_pixel,
@@ -192,6 +215,23 @@ cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const 
   // pushes them.
   return cub::DeviceSelect::If(temp, temp_bytes, thrust::counting_iterator<std::uint32_t>(0), selected, selected_count,
                         count, passes_threshold{responses, sign, threshold}, stream);
+}
+
+void launch_gather_responses(const float* responses, const std::uint32_t* selected, std::uint32_t count, float* out,
+                             cudaStream_t stream)
+{
+  if (count == 0) return;
+  constexpr unsigned threads = 256;
+  gather_responses_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(responses, selected, count, out);
+}
+
+void launch_refine_detections(core::integral_view iv, double module_px, float sign, int step, double* uv,
+                              float* responses, std::size_t count, cudaStream_t stream)
+{
+  if (count == 0) return;
+  constexpr unsigned threads = 64;
+  refine_detections_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(iv, module_px, sign, step, uv, responses,
+                                                                             count);
 }
 
 void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,

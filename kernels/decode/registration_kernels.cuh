@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "qrplate/core/anchor_confirm.hpp"
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/tile_passes.hpp"
 
@@ -36,6 +37,17 @@ void launch_finder_responses(core::integral_view iv, core::finder_scan_plan plan
 cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const float* responses, std::uint32_t count,
                                      float sign, float threshold, std::uint32_t* selected,
                                      std::uint32_t* selected_count, cudaStream_t stream);
+
+// out[i] = responses[selected[i]] for i < count: the responses of the selected candidates.
+void launch_gather_responses(const float* responses, const std::uint32_t* selected, std::uint32_t count, float* out,
+                             cudaStream_t stream);
+
+// Registration's refinement of the finder detections (scan's suppress_and_refine, after its
+// suppression): for i < count, core::find_anchor climbs sign x the finder template's response
+// from (uv[2 i], uv[2 i + 1]) within +-step pixels and writes the refined point back, and the
+// response at its best whole pixel into responses[i] (a thread per detection).
+void launch_refine_detections(core::integral_view iv, double module_px, float sign, int step, double* uv,
+                              float* responses, std::size_t count, cudaStream_t stream);
 
 // answers[i] = core::confirm_anchor(iv, to_pixel, anchors[i], ...) for i < count: registration's
 // confirm step for one candidate pose, a thread per expected anchor (all pointers device memory).

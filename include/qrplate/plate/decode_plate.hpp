@@ -75,6 +75,7 @@ struct plate_decode_result {
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t codes_read_across = 0;  // batches: codes no tile holds whole, read across tiles (on the GPU with cuda)
+  std::uint64_t tiles_host_integrals = 0;  // cuda: tiles whose integral image a CPU path needed (built on the host)
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
