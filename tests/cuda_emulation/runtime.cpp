@@ -377,8 +377,8 @@ void to_fiber(fiber& f)
 
 void start_fiber(fiber& f)
 {
-  char* top = f.stack + stack_bytes - 64;  // 16-byte aligned
 #if defined(QRPLATE_EMU_ASM_FIBERS)
+  char* top = f.stack + stack_bytes - 64;  // 16-byte aligned
   // What qrplate_emu_switch pops: MXCSR and control word, r15..r12, rbx (the fiber), rbp, then
   // the return address; after the ret the stack pointer is 16-byte aligned, as a call expects.
   auto* sp = reinterpret_cast<std::uint64_t*>(top - 64);
@@ -406,12 +406,16 @@ block_runner& this_threads_runner(std::size_t threads)
   if (runner == nullptr) {
     runner = new block_runner();  // kept for the thread's life, as its stacks are
     install_fault_report();
-    // Faults on a fiber's stack guard need a stack of their own to be reported from.
-    runner->signal_stack.resize(64 * 1024);
-    stack_t ss{};
-    ss.ss_sp = runner->signal_stack.data();
-    ss.ss_size = runner->signal_stack.size();
-    sigaltstack(&ss, nullptr);
+    // Faults on a fiber's stack guard need a stack of their own to be reported from; a thread that
+    // has one already (a sanitizer's, which it unmaps at thread exit) keeps it.
+    stack_t current{};
+    if (sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) != 0) {
+      runner->signal_stack.resize(64 * 1024);
+      stack_t ss{};
+      ss.ss_sp = runner->signal_stack.data();
+      ss.ss_size = runner->signal_stack.size();
+      sigaltstack(&ss, nullptr);
+    }
   }
   block_runner& r = *runner;
   while (r.stacks.size() < threads) {
