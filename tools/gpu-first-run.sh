@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What a session with a GPU runs first (docs/DEVELOPERS.md), on the GPU machine, over a bundle
-# made by tools/gpu-bundle.sh (carry [".device"]). Two parts, each well inside one device call:
+# made by tools/gpu-bundle.sh (carry [".device"]). Five parts, each one device call:
 #
-#   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte), then
-#                                       compute-sanitizer memcheck and racecheck on them
+#   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
+#   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
+#                                       CUDA tests
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
 #                                       HBM and PCIe copies measured in the same runs
 #   bash tools/gpu-first-run.sh profile Nsight Compute (ncu) on the cooperative encode kernel (v40-L)
@@ -17,10 +18,13 @@
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
-# step with its exit status. A step that fails does not stop the others.
+# step with its exit status. A step that fails does not stop the others. One device call may run
+# 600 s: a part's steps share GPU_RUN_BUDGET seconds (default 560), each step's limit is cut to
+# what is left, and a step with under 15 s left is skipped (exit 125 in the summary), so the logs
+# of the steps that ran always come back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: gpu-first-run.sh tests|bench|profile|e2e}
+part=${1:?usage: gpu-first-run.sh tests|sanitize|bench|profile|e2e}
 out=${OUT:-gpu-run}
 mkdir -p "$out"
 run=.device/run.sh
@@ -32,11 +36,20 @@ for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer
 done
 sanitizer=${sanitizer:-compute-sanitizer}  # missing: those steps fail with 127 and say so
 
-# step NAME SECONDS COMMAND...: runs COMMAND with a time limit, its output in $out/NAME.log.
+deadline=$((SECONDS + ${GPU_RUN_BUDGET:-560}))
+
+# step NAME SECONDS COMMAND...: runs COMMAND with a time limit (cut to the part's budget left),
+# its output in $out/NAME.log.
 step() {
   local name=$1 limit=$2
   shift 2
-  local t0=$SECONDS
+  local t0=$SECONDS left=$((deadline - SECONDS))
+  if [ "$left" -lt 15 ]; then
+    printf '%-28s exit 125     0 s  (skipped: no time left in the budget)\n' "$name" | tee -a "$out/summary.txt"
+    echo "skipped: no time left in this part's budget" >"$out/$name.log"
+    return
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   timeout "$limit" "$@" >"$out/$name.log" 2>&1
   local rc=$?
   printf '%-28s exit %3d  %4d s\n' "$name" "$rc" $((SECONDS - t0)) | tee -a "$out/summary.txt"
@@ -54,6 +67,8 @@ case "$part" in
     step test_read_codes 120 bash "$run" test_read_codes
     step test_tile_passes 120 bash "$run" test_tile_passes
     step test_scan_decode_cuda 300 bash "$run" test_scan_decode --gtest_filter='*Batched*:*Cuda*'
+    ;;
+  sanitize)
     # The kernels under the sanitizers, on the smaller CUDA tests.
     for tool in memcheck racecheck; do
       step "${tool}_encode" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_encode_cuda \
@@ -126,7 +141,7 @@ case "$part" in
     rm -f "$work/big.bin"
     ;;
   *)
-    echo "gpu-first-run: unknown part '$part' (tests, bench, profile or e2e)" >&2
+    echo "gpu-first-run: unknown part '$part' (tests, sanitize, bench, profile or e2e)" >&2
     exit 2
     ;;
 esac
