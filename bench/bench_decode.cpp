@@ -73,6 +73,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -95,6 +96,7 @@
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/sim/simulate.hpp"
+#include "cuda/narrow_samples.hpp"
 #include "sim/scan_io.hpp"
 #include "util/parallel_for.hpp"
 
@@ -565,10 +567,39 @@ void bm_zbar_tiles(benchmark::State& state, scan_case c)
   state.counters["tiles"] = static_cast<double>(pc.tiles.size());
 }
 
+// What a GPU decode's tile upload costs the host (tile_passes_cuda): filling pinned staging with
+// a 16 Mpixel tile's samples narrowed to bytes (8-bit scans: half the PCIe bytes) beside copying
+// them as they are (16-bit scans, and what the driver's own staging of pageable memory costs).
+void bm_tile_staging(benchmark::State& state, bool narrow)
+{
+  const std::size_t n = std::size_t{1} << 24;
+  std::vector<std::uint16_t> samples(n);
+  std::mt19937 rng(5);
+  for (auto& v : samples) v = static_cast<std::uint16_t>(rng() & 0xffu);
+  std::vector<std::uint16_t> staging(n);
+  for (auto _ : state) {
+    if (narrow) {
+      if (!qrplate::host::narrow_samples(samples.data(), n, reinterpret_cast<std::uint8_t*>(staging.data()))) {
+        state.SkipWithError("8-bit samples did not narrow (a bug in qrplate)");
+        return;
+      }
+    } else {
+      std::memcpy(staging.data(), samples.data(), n * sizeof(std::uint16_t));
+    }
+    benchmark::DoNotOptimize(staging.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["pixels_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(n), benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(state.iterations() * static_cast<benchmark::IterationCount>(n * sizeof(std::uint16_t)));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 bool register_all()
 {
+  benchmark::RegisterBenchmark("BM_tile_staging/px:16M/narrow_to_bytes", bm_tile_staging, true)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_tile_staging/px:16M/copy_samples", bm_tile_staging, false)->UseRealTime();
   for (const int px : {2, 3, 4})
     for (const scan_case c : {scan_case{10, ecc_level::M, px}, scan_case{40, ecc_level::L, px}}) {
       const std::string prefix = "BM_decode_scan/" + case_name(c) + "/";

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -296,8 +297,42 @@ void bm_tile_passes(benchmark::State& state, shape s, double px)
   }
 }
 
+// A tile's first pass as registration runs it (tile_passes_cuda::integral_and_contrast: the
+// upload through pinned staging, the integral image and the contrast histogram, the integral left
+// on the device) for a 4096 x 4096 tile of 8-bit samples (they go up as bytes) and of 16-bit
+// ones. bytes_per_second is what the link carried: beside BM_cuda_copy/host_to_device_pinned.
+void bm_tile_first_pass(benchmark::State& state, int bits)
+{
+  if (skip_without_device(state)) return;
+  try {
+    constexpr int side = 4096;
+    const std::size_t n = static_cast<std::size_t>(side) * side;
+    std::vector<std::uint16_t> pixels(n);
+    std::mt19937 rng(7);
+    for (auto& v : pixels) v = static_cast<std::uint16_t>(bits == 8 ? rng() & 0xffu : 256u + rng() % 65280u);
+    const double module_px = 3;
+    const int shift = scan::integral_shift(bits, module_px);
+    host::tile_passes_cuda passes;
+    passes.integral_and_contrast(pixels.data(), side, side, shift, module_px, nullptr);  // warm-up
+    const std::uint64_t before = passes.uploaded_bytes();
+    for (auto _ : state) {
+      const double contrast = passes.integral_and_contrast(pixels.data(), side, side, shift, module_px, nullptr);
+      benchmark::DoNotOptimize(contrast);
+    }
+    state.SetBytesProcessed(static_cast<benchmark::IterationCount>(passes.uploaded_bytes() - before));
+    state.counters["pixels_per_second"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * static_cast<double>(n), benchmark::Counter::kIsRate);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 bool register_all()
 {
+  for (const int bits : {8, 16})
+    benchmark::RegisterBenchmark(("BM_cuda_tile_first_pass/px:16M/bits:" + std::to_string(bits)).c_str(),
+                                 bm_tile_first_pass, bits)
+        ->UseRealTime();
   using K = host::cuda_read_kernel;
   for (const shape& s : shapes) {
     for (const double px : pxs) {

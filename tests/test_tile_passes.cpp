@@ -20,6 +20,8 @@
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/core/tile_passes.hpp"
+#include "qrplate/error.hpp"
+#include "cuda/narrow_samples.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
 #if QRPLATE_WITH_CUDA
@@ -158,6 +160,93 @@ TEST(TilePasses, CudaPassesAreTheCpuPasses)
     EXPECT_TRUE(got[0].empty());
     EXPECT_TRUE(got[1] == expected[1]);
   }
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
+// narrow_samples (a tile's chunk on its way up as bytes) is the byte copy exactly when every sample
+// is below 256, at sizes around its 4096-sample blocks; one sample of 256 or more anywhere, even
+// in the last sample, makes it refuse.
+TEST(TilePasses, NarrowSamplesCopiesBytesOnlyWhenEverySampleFits)
+{
+  std::mt19937_64 rng(41);
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4095}, std::size_t{4096}, std::size_t{4097},
+                              std::size_t{12289}}) {
+    SCOPED_TRACE(n);
+    std::vector<std::uint16_t> in(n);
+    for (auto& v : in) v = static_cast<std::uint16_t>(rng() % 256);
+    if (n > 0) in[rng() % n] = 255;
+    std::vector<std::uint8_t> out(n + 1, 0x5a);
+    EXPECT_TRUE(host::narrow_samples(in.data(), n, out.data()));
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], in[i]) << i;
+    EXPECT_EQ(out[n], 0x5a);  // nothing past the end
+    if (n == 0) continue;
+    for (const std::size_t at : {std::size_t{0}, n / 2, n - 1, static_cast<std::size_t>(rng() % n)}) {
+      for (const std::uint16_t high : {std::uint16_t{256}, std::uint16_t{0x8000}, std::uint16_t{0xffff}}) {
+        std::vector<std::uint16_t> wide = in;
+        wide[at] = high;
+        EXPECT_FALSE(host::narrow_samples(wide.data(), n, out.data())) << at << " " << high;
+      }
+    }
+  }
+}
+
+#if QRPLATE_WITH_CUDA
+// What the link should carry for a tile sent in chunks of `chunk` samples: 1 byte a sample for the
+// chunks whose samples are all below 256, 2 for the others.
+std::uint64_t expected_upload_bytes(const std::vector<std::uint16_t>& pixels, std::size_t chunk)
+{
+  std::uint64_t bytes = 0;
+  for (std::size_t a = 0; a < pixels.size(); a += chunk) {
+    const std::size_t b = std::min(pixels.size(), a + chunk);
+    const std::uint16_t top = *std::max_element(pixels.begin() + static_cast<std::ptrdiff_t>(a),
+                                                pixels.begin() + static_cast<std::ptrdiff_t>(b));
+    bytes += (b - a) * (top < 256 ? 1 : 2);
+  }
+  return bytes;
+}
+#endif
+
+// A tile goes up through the pinned staging buffers chunk by chunk, as bytes where a chunk's
+// samples fit and as 16-bit samples where they do not: with small staging buffers (many chunks,
+// each slot refilled many times) the device holds every image exactly (pixels and integral, also
+// for an 8-bit image with a 16-bit band across it), and the link carried 1 byte a sample for the
+// 8-bit chunks.
+TEST(TilePasses, CudaUploadsEightBitChunksAsBytes)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  constexpr std::size_t chunk = 1000;
+  host::tile_passes_cuda gpu(chunk);
+  std::vector<test_image> all = images();
+  test_image banded = all.back();  // the 8-bit noise image, with a band of 16-bit samples
+  banded.img.bits = 16;
+  for (std::size_t i = 20000; i < 26000; ++i) banded.img.pixels[i] = static_cast<std::uint16_t>(banded.img.pixels[i] * 257);
+  all.push_back(banded);
+  int eight_bit_images = 0;
+  for (const test_image& t : all) {
+    SCOPED_TRACE(t.module_px);
+    eight_bit_images += t.img.bits == 8;
+    std::vector<std::uint32_t> cpu_sums;
+    const int shift = scan::build_integral(t.img, t.module_px, cpu_sums);
+    const std::uint64_t before = gpu.uploaded_bytes();
+    std::vector<std::uint32_t> sums(cpu_sums.size(), 0xdeadbeef);
+    gpu.integral_and_contrast(t.img.pixels.data(), static_cast<int>(t.img.width), static_cast<int>(t.img.height),
+                              shift, t.module_px, sums.data());
+    EXPECT_EQ(gpu.uploaded_bytes() - before, expected_upload_bytes(t.img.pixels, chunk));
+    EXPECT_TRUE(sums == cpu_sums);
+    const std::shared_ptr<const host::device_tile> kept = gpu.keep_tile();
+    ASSERT_NE(kept, nullptr);
+    std::vector<std::uint16_t> pixels(t.img.pixels.size(), 0xbeef);
+    host::download_tile(*kept, pixels.data(), sums.data());
+    EXPECT_TRUE(pixels == t.img.pixels);
+    if (t.img.bits == 8) {
+      EXPECT_EQ(gpu.uploaded_bytes() - before, t.img.pixels.size());
+    }
+  }
+  EXPECT_EQ(eight_bit_images, 1);
+  EXPECT_THROW(host::tile_passes_cuda(0), qrplate::invalid_argument);
 #else
   GTEST_SKIP() << "built without CUDA";
 #endif

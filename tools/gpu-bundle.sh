@@ -6,7 +6,7 @@
 #   tools/gpu-bundle.sh [BUILD_DIR]     (default build/cuda: cmake --preset cuda && cmake --build --preset cuda)
 #
 # Then, with the device tool and carry [".device"], one call each: bash tools/gpu-first-run.sh
-# tests, ... bench, ... profile, ... e2e (docs/DEVELOPERS.md).
+# tests, ... bench, ... e2e, ... sanitize, ... profile (docs/DEVELOPERS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/cuda}

@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_tile.cuh"
+#include "cuda/narrow_samples.hpp"
 #include "decode/registration_kernels.cuh"
 #include "qrplate/core/tile_passes.hpp"
 
@@ -50,10 +52,41 @@ class stream_buffer {
   std::size_t count_ = 0;
 };
 
+// An event that only orders (no timing: cheaper to record).
+class order_event {
+ public:
+  order_event() { QRP_CUDA_TRY(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  order_event(const order_event&) = delete;
+  order_event& operator=(const order_event&) = delete;
+  ~order_event() { cuda_tolerate(cudaEventDestroy(event_)); }
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+// One of the two staging buffers of a tile upload: pinned host memory for a chunk of samples (or
+// of bytes), the device bytes a narrowed chunk lands in before it is widened, and the event after
+// its last upload (the host refills it only once the DMA has read it).
+struct staging_slot {
+  pinned_buffer<std::uint16_t> host;
+  device_buffer<std::uint8_t> bytes;
+  order_event uploaded;
+  explicit staging_slot(std::size_t samples) : host(samples), bytes(samples) {}
+};
+
 }  // namespace
 
 struct tile_passes_cuda::state {
   stream_owner stream;
+  std::size_t staging_samples;
+  staging_slot staging[2];
+  std::uint64_t uploaded_bytes = 0;
+  explicit state(std::size_t samples)
+      : staging_samples(samples), staging{staging_slot(samples), staging_slot(samples)}
+  {
+  }
+  void upload(const std::uint16_t* samples, std::size_t count, std::uint16_t* d_pixels);
   std::shared_ptr<device_tile> tile;  // the last tile's pixels and integral, until keep_tile()
   bool keepable = false;              // `tile` holds the last call's tile
   // When no device_tile could be allocated (device memory short): the tile goes through these.
@@ -76,8 +109,33 @@ struct tile_passes_cuda::state {
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
 
-tile_passes_cuda::tile_passes_cuda()
+// Chunk by chunk through the two staging slots: the host narrows (or copies) chunk k while the
+// DMA of chunk k - 1 runs, waiting only for the upload that last read the slot it refills.
+void tile_passes_cuda::state::upload(const std::uint16_t* samples, std::size_t count, std::uint16_t* d_pixels)
 {
+  const cudaStream_t s = stream.get();
+  for (std::size_t a = 0, k = 0; a < count; a += staging_samples, ++k) {
+    staging_slot& slot = staging[k % 2];
+    const std::size_t n = std::min(staging_samples, count - a);
+    QRP_CUDA_TRY(cudaEventSynchronize(slot.uploaded.get()));
+    auto* narrow = reinterpret_cast<std::uint8_t*>(slot.host.data());
+    if (narrow_samples(samples + a, n, narrow)) {
+      QRP_CUDA_TRY(cudaMemcpyAsync(slot.bytes.data(), narrow, n, cudaMemcpyHostToDevice, s));
+      kernels::launch_widen_samples(slot.bytes.data(), d_pixels + a, n, s);
+      QRP_CUDA_TRY(cudaGetLastError());
+      uploaded_bytes += n;
+    } else {
+      std::memcpy(slot.host.data(), samples + a, n * sizeof(std::uint16_t));
+      QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels + a, slot.host.data(), n * sizeof(std::uint16_t), cudaMemcpyHostToDevice, s));
+      uploaded_bytes += n * sizeof(std::uint16_t);
+    }
+    QRP_CUDA_TRY(cudaEventRecord(slot.uploaded.get(), s));
+  }
+}
+
+tile_passes_cuda::tile_passes_cuda(std::size_t staging_samples)
+{
+  if (staging_samples == 0) throw invalid_argument("tile_passes_cuda: staging buffers of no samples");
   // Keep freed blocks in the device's pool instead of handing them back at every synchronisation:
   // tile after tile asks for the same sizes.
   static const bool pool_kept = [] {
@@ -90,7 +148,7 @@ tile_passes_cuda::tile_passes_cuda()
     return kept;
   }();
   (void)pool_kept;  // an optimisation only
-  state_ = std::make_unique<state>();
+  state_ = std::make_unique<state>(staging_samples);
 }
 
 tile_passes_cuda::~tile_passes_cuda()
@@ -123,7 +181,7 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   std::uint16_t* d_pixels = s.tile ? s.tile->pixels.data() : s.pixels.reserve(count);
   std::uint32_t* d_sums = s.tile ? s.tile->sums.data() : s.sums.reserve(entries);
   if (s.tile) s.tile->shift = shift;
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels, pixels, count * sizeof(std::uint16_t), cudaMemcpyHostToDevice, stream));
+  s.upload(pixels, count, d_pixels);
   QRP_CUDA_TRY(cudaMemsetAsync(d_sums, 0, w1 * sizeof(std::uint32_t), stream));
   std::uint32_t* d_totals = s.column_totals.reserve(kernels::integral_scratch_entries(width, height));
   kernels::launch_integral_image(d_pixels, width, height, shift, d_sums, d_totals, stream);
@@ -145,6 +203,11 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   s.keepable = s.tile != nullptr;
   return core::contrast_from_histogram(histogram.data(), grid.boxes());
+}
+
+std::uint64_t tile_passes_cuda::uploaded_bytes() const
+{
+  return state_->uploaded_bytes;
 }
 
 std::shared_ptr<const device_tile> tile_passes_cuda::keep_tile()

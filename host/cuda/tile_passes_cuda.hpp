@@ -9,6 +9,7 @@
 // Compiled in CI; not yet run on a GPU.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -32,10 +33,19 @@ void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t
 // Throws host::cuda_error (a qrplate error) when CUDA fails or no device exists.
 class tile_passes_cuda {
  public:
-  tile_passes_cuda();
+  // A tile goes up through two pinned staging buffers of staging_samples samples each: the host
+  // fills one (narrowed to bytes where the samples allow, see narrow_samples.hpp) while the
+  // other's DMA runs. Pageable memory would cost the same host copy (the driver stages it) at a
+  // lower link rate, and 2 bytes a pixel for 8-bit scans.
+  static constexpr std::size_t default_staging_samples = std::size_t{1} << 20;
+  explicit tile_passes_cuda(std::size_t staging_samples = default_staging_samples);
   ~tile_passes_cuda();
   tile_passes_cuda(const tile_passes_cuda&) = delete;
   tile_passes_cuda& operator=(const tile_passes_cuda&) = delete;
+
+  // Pixel bytes sent to the device so far (1 a sample for chunks whose samples fit in 8 bits, 2
+  // for the others): what the link carried for the tiles' pixels.
+  std::uint64_t uploaded_bytes() const;
 
   // Uploads a width x height image (row-major, stride = width), builds its integral image with
   // `shift` (scan::build_integral's) into integral ((width + 1) * (height + 1) entries, host

@@ -89,6 +89,12 @@ __global__ void finder_responses_kernel(core::integral_view iv, core::finder_sca
   responses[k] = plan.response(iv, i, j);
 }
 
+__global__ void widen_samples_kernel(const std::uint8_t* bytes, std::uint16_t* samples, std::size_t count)
+{
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k < count) samples[k] = bytes[k];
+}
+
 __global__ void gather_responses_kernel(const float* responses, const std::uint32_t* selected, std::uint32_t count,
                                         float* out)
 {
@@ -215,6 +221,13 @@ cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const 
   // pushes them.
   return cub::DeviceSelect::If(temp, temp_bytes, thrust::counting_iterator<std::uint32_t>(0), selected, selected_count,
                         count, passes_threshold{responses, sign, threshold}, stream);
+}
+
+void launch_widen_samples(const std::uint8_t* bytes, std::uint16_t* samples, std::size_t count, cudaStream_t stream)
+{
+  if (count == 0) return;
+  constexpr unsigned threads = 256;
+  widen_samples_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(bytes, samples, count);
 }
 
 void launch_gather_responses(const float* responses, const std::uint32_t* selected, std::uint32_t count, float* out,

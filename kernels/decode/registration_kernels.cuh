@@ -23,6 +23,10 @@ void launch_integral_image(const std::uint16_t* pixels, int width, int height, i
                            std::uint32_t* scratch, cudaStream_t stream);
 std::size_t integral_scratch_entries(int width, int height);
 
+// samples[k] = bytes[k] for k < count: a tile that went up as 8-bit samples, widened to the
+// 16-bit samples every pass reads (a thread per sample; HBM, far from the PCIe link's limit).
+void launch_widen_samples(const std::uint8_t* bytes, std::uint16_t* samples, std::size_t count, cudaStream_t stream);
+
 // histogram[bin] += 1 for every box of `grid` (65536 bins, zeroed by the caller).
 void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram,
                                cudaStream_t stream);

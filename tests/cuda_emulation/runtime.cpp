@@ -61,7 +61,7 @@ struct qrplate_emu_stream {
 
 struct qrplate_emu_event {
   qrplate_emu_stream* stream = nullptr;
-  bool recorded = false, done = false;
+  bool recorded = false, done = false, timing = true;
   std::chrono::steady_clock::time_point at;
 };
 
@@ -980,13 +980,20 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream)
   return cudaSuccess;
 }
 
-cudaError_t cudaEventCreate(cudaEvent_t* event)
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags)
 {
-  if (event == nullptr) return fail(cudaErrorInvalidValue, "cudaEventCreate");
+  if (event == nullptr || (flags & ~unsigned{cudaEventDisableTiming}) != 0)
+    return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags");
   std::lock_guard<std::mutex> g(lock);
   *event = new qrplate_emu_event();
+  (*event)->timing = (flags & cudaEventDisableTiming) == 0;
   events.insert(*event);
   return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event)
+{
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event)
@@ -1025,6 +1032,8 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end)
   std::lock_guard<std::mutex> g(lock);
   if (ms == nullptr || events.count(start) == 0 || events.count(end) == 0)
     return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime");
+  if (!start->timing || !end->timing)
+    return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime (an event without timing)");
   if (!start->done || !end->done) return cudaErrorNotReady;
   *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
   return cudaSuccess;
