@@ -159,8 +159,10 @@ void expect_same_reading(const plate::plate_decode_result& got, const plate::pla
 // same tiles, the same bytes.
 // Returns the CUDA decode's tiles_host_integrals (0 without a device).
 std::uint64_t expect_cuda_agrees(const std::string& scan_dir, const plate::plate_decode_result& cpu,
-                                 const std::string& cpu_out, const std::string& what)
+                                 const std::string& cpu_out, const std::string& what, int bytes_per_sample = 2)
 {
+  EXPECT_EQ(cpu.tile_samples_uploaded, 0u);
+  EXPECT_EQ(cpu.tile_bytes_uploaded, 0u);
   if (!cuda_backend_available()) return 0;
   SCOPED_TRACE(what + " with --backend cuda");
   plate::plate_decode_options o;
@@ -174,6 +176,9 @@ std::uint64_t expect_cuda_agrees(const std::string& scan_dir, const plate::plate
   EXPECT_EQ(g.tiles_unregistered, cpu.tiles_unregistered);
   EXPECT_EQ(g.tiles_stitched, cpu.tiles_stitched);
   EXPECT_EQ(g.lattice_corrections, cpu.lattice_corrections);
+  // Every tile read went up once at least, at 1 byte a sample for 8-bit scans.
+  EXPECT_GE(g.tile_samples_uploaded, g.tile_reads);
+  EXPECT_EQ(g.tile_bytes_uploaded, g.tile_samples_uploaded * static_cast<std::uint64_t>(bytes_per_sample));
   const std::string suffix = cpu.complete ? "" : ".partial";
   EXPECT_TRUE(read_file(out + suffix) == read_file(cpu_out + suffix));
   fs::remove(out);
@@ -184,12 +189,12 @@ std::uint64_t expect_cuda_agrees(const std::string& scan_dir, const plate::plate
 // host_integrals: where a device exists, the tiles whose integral image the CUDA decode had to
 // build on the host (the others stay on the device only).
 plate::plate_decode_result expect_exact(const plate_fixture& p, const std::string& scan_dir, const std::string& what,
-                                        std::uint64_t* host_integrals = nullptr)
+                                        std::uint64_t* host_integrals = nullptr, int bytes_per_sample = 2)
 {
   const std::string out = scan_dir + ".out";
   fs::remove(out);
   const plate::plate_decode_result r = plate::decode_plates(scan_dir, out, {});
-  const std::uint64_t built = expect_cuda_agrees(scan_dir, r, out, what);
+  const std::uint64_t built = expect_cuda_agrees(scan_dir, r, out, what, bytes_per_sample);
   if (host_integrals != nullptr) *host_integrals = built;
   EXPECT_TRUE(r.scan) << what;
   EXPECT_TRUE(r.complete) << what << ": " << r.lost_frames << " frames lost, " << r.codes_unreadable << " of " << r.codes
@@ -221,6 +226,25 @@ TEST(ScanDecode, CleanAndTypicalAtThreePixelsPerModuleAreBitExact)
     expect_exact(p, s, "typical seed " + std::to_string(seed));
     fs::remove_all(s);
   }
+}
+
+// A scan with 8-bit samples (what most microscopes write) reads as bit-exact as a 16-bit one, and
+// with CUDA its tiles go up at 1 byte a sample (tile_passes_cuda narrows them; 16-bit scans take
+// 2, checked by every other scan test).
+TEST(ScanDecode, EightBitTypicalScanIsBitExact)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "typical8", "typical", 3.0, 4, [](sim::simulate_options& o) { o.sem.bits = 8; });
+  const std::vector<char> text = read_file((fs::path(s) / "scan.json").string());
+  const nlohmann::json sj = nlohmann::json::parse(text.begin(), text.end());
+  int eight_bit_tiles = 0;
+  for (const auto& t : sj["tiles"]) {
+    const fs::path file = fs::path(s) / t["file"].get<std::string>();
+    if (fs::exists(file)) eight_bit_tiles += sim::read_gray_image(file.string()).bits == 8;
+  }
+  EXPECT_GT(eight_bit_tiles, 10);
+  expect_exact(p, s, "typical 8-bit", nullptr, 1);
+  fs::remove_all(s);
 }
 
 TEST(ScanDecode, HarshAtFourPixelsPerModuleIsBitExact)

@@ -522,6 +522,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.codes_read_across = st.codes_read_across;
   res.tiles_host_integrals = st.tiles_host_integrals;
+  res.tile_samples_uploaded = st.tile_samples_uploaded;
+  res.tile_bytes_uploaded = st.tile_bytes_uploaded;
   res.tile_errors = st.unreadable;
 }
 

@@ -257,10 +257,13 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         registration_options ro = options_.registration;
         ro.polarity = polarity_;
         const std::size_t index = t->index;
+        const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes;
         const scan_tile& st = set_.tiles[index];
         t = std::make_unique<posed_tile>(
             register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro, std::move(t->integral)));
         t->index = index;
+        t->uploaded_samples += samples;
+        t->uploaded_bytes += bytes;
         correct_lattice(*t, *workspaces_[0]);
       }
   }
@@ -438,6 +441,8 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       continue;
     }
     ++stats_.tiles_loaded;
+    stats_.tile_samples_uploaded += loaded[i]->uploaded_samples;
+    stats_.tile_bytes_uploaded += loaded[i]->uploaded_bytes;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
     footprint_modules_ = std::max(footprint_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
     cached_.insert(loaded[i]->index);

@@ -73,6 +73,9 @@ struct scan_read_stats {
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::uint64_t codes_read_across = 0;       // batch_codes: codes no tile holds whole, read across tiles in batches
   std::uint64_t tiles_host_integrals = 0;    // cuda: tiles whose integral image a CPU path needed (built on the host)
+  // cuda: tile samples sent to the device for registration, and the bytes the link carried for
+  // them (1 a sample where a chunk's samples fit in 8 bits, else 2; see tile_passes_cuda).
+  std::uint64_t tile_samples_uploaded = 0, tile_bytes_uploaded = 0;
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 

@@ -462,8 +462,11 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     host::tile_passes_cuda& gpu = this_threads_passes();
     t.integral_shift = integral_shift(t.image.bits, m);
     // The integral image stays on the device; the host builds its own only if a CPU path needs it.
+    const std::uint64_t sent = gpu.uploaded_bytes();
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
                                            static_cast<int>(t.image.height), t.integral_shift, m, nullptr);
+    t.uploaded_bytes += gpu.uploaded_bytes() - sent;
+    t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
     t.integral_on_host = false;
     t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
     if (!(t.contrast > 0) || m < 1.0) return false;

@@ -83,6 +83,10 @@ struct posed_tile {
   // With registration_options::cuda: `image` and `integral` as the GPU passes left them in device
   // memory, for the GPU code reads (null when no device memory could be spared: they upload).
   std::shared_ptr<const host::device_tile> device;
+  // With registration_options::cuda: the samples sent to the device for this tile's passes (each
+  // registration of it sends them again) and the bytes the link carried for them (1 a sample for
+  // 8-bit chunks, 2 for 16-bit ones: tile_passes_cuda::uploaded_bytes).
+  std::uint64_t uploaded_samples = 0, uploaded_bytes = 0;
 
   core::gray_view view() const
   {

@@ -63,7 +63,9 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"unregistered", r.tiles_unregistered},
                   {"moved_by_whole_pitches", r.lattice_corrections},
                   {"placed_by_overlap", r.tiles_stitched},
-                  {"integrals_built_on_host", r.tiles_host_integrals}};
+                  {"integrals_built_on_host", r.tiles_host_integrals},
+                  {"pixels_uploaded", r.tile_samples_uploaded},
+                  {"pixel_bytes_uploaded", r.tile_bytes_uploaded}};
     j["tile_errors"] = r.tile_errors;
   }
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};

@@ -76,6 +76,9 @@ struct plate_decode_result {
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t codes_read_across = 0;  // batches: codes no tile holds whole, read across tiles (on the GPU with cuda)
   std::uint64_t tiles_host_integrals = 0;  // cuda: tiles whose integral image a CPU path needed (built on the host)
+  // cuda: tile samples sent to the GPU for registration, and the bytes that took (1 a sample for
+  // 8-bit scans, 2 for 16-bit ones).
+  std::uint64_t tile_samples_uploaded = 0, tile_bytes_uploaded = 0;
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
