@@ -559,6 +559,52 @@ TEST(TilePasses, PoseVoteInAnyOrderSortsToTheCpuLoop)
 }
 
 // tile_passes_cuda::vote_poses: the CPU loop's proposals, in its order.
+// What registration keeps of the GPU vote's proposals (scan::keep_proposals_worth_checking, given
+// them in any order) is what its CPU loop keeps of the same list in loop order: the cutoff from the
+// first proposal of the highest value (std::max_element), those at or above it, in loop order.
+// Values on a coarse grid, so that many tie for the best with different scores (and cutoffs).
+TEST(TilePasses, ProposalsWorthCheckingAreTheCpuLoopsInAnyOrder)
+{
+  std::mt19937_64 rng(17);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<core::pose_vote_entry> loop(1 + rng() % 4000);
+    for (std::size_t i = 0; i < loop.size(); ++i) {
+      loop[i].rotation = static_cast<std::uint32_t>(rng() % 11);
+      loop[i].score = static_cast<int>(rng() % 80);
+      loop[i].value = 0.25 * static_cast<double>(rng() % 200);
+      loop[i].sx = static_cast<double>(i), loop[i].sy = -static_cast<double>(i);
+    }
+    // Loop order: by rotation, then by first pair (unique within a rotation, as for touched bins).
+    std::stable_sort(loop.begin(), loop.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+      return a.rotation < b.rotation;
+    });
+    for (std::size_t i = 0; i < loop.size(); ++i) loop[i].first_pair = static_cast<std::uint32_t>(3 * i + rng() % 3);
+    // The CPU loop's rule (register_tile).
+    const auto top = std::max_element(loop.begin(), loop.end(),
+                                      [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) { return a.value < b.value; });
+    const double want_cutoff = top->value - std::max(3.0, 0.5 * top->score);
+    std::vector<core::pose_vote_entry> want;
+    for (const core::pose_vote_entry& e : loop)
+      if (!(e.value < want_cutoff)) want.push_back(e);
+    for (int shuffle = 0; shuffle < 3; ++shuffle) {
+      std::vector<core::pose_vote_entry> got = loop;
+      std::shuffle(got.begin(), got.end(), rng);
+      EXPECT_EQ(scan::keep_proposals_worth_checking(got), want_cutoff);
+      ASSERT_EQ(got.size(), want.size());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i].first_pair, want[i].first_pair) << i;
+        ASSERT_EQ(got[i].rotation, want[i].rotation) << i;
+        ASSERT_EQ(got[i].score, want[i].score) << i;
+        ASSERT_EQ(got[i].value, want[i].value) << i;
+        ASSERT_EQ(got[i].sx, want[i].sx) << i;
+      }
+    }
+  }
+  std::vector<core::pose_vote_entry> none;
+  EXPECT_EQ(scan::keep_proposals_worth_checking(none), 0.0);
+  EXPECT_TRUE(none.empty());
+}
+
 TEST(TilePasses, CudaVotesAsTheCpuLoop)
 {
 #if QRPLATE_WITH_CUDA
@@ -569,6 +615,10 @@ TEST(TilePasses, CudaVotesAsTheCpuLoop)
     std::vector<core::pose_vote_entry> got;
     gpu.vote_poses(v.grid, v.points.data(), v.points.size() / 2, v.finders.data(), v.owner.data(), v.owner.size(),
                    v.turns.data(), v.rotations, got);
+    // In no particular order: by rotation, then first pair, they are the CPU loop's list.
+    std::sort(got.begin(), got.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+      return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+    });
     expect_same_proposals(got, cpu_loop_proposals(v));
   }
 #else

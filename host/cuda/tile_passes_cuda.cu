@@ -282,10 +282,6 @@ void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double
                                  cudaMemcpyDeviceToHost, stream));
     QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   }
-  // The CPU loop lists a rotation's proposals in the order their bins were first touched.
-  std::sort(entries.begin(), entries.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
-    return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
-  });
 }
 
 void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums)

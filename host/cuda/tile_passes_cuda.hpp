@@ -82,8 +82,9 @@ class tile_passes_cuda {
   // Registration's vote (core/pose_vote.hpp) for `rotations` rotations ((cos, sin) at turns[2 r],
   // turns[2 r + 1]) over `pairs` (detection, expected finder) pairs: pair k is detection owner[k]
   // (points[2 owner[k]], points[2 owner[k] + 1], of `detections`) with the finder (finders[2 k],
-  // finders[2 k + 1]). entries: one per touched bin, in the CPU loop's order (rotation by
-  // rotation, each rotation's bins by the first pair that touched them). Host arrays.
+  // finders[2 k + 1]). entries: one per touched bin, in no particular order (sorted by rotation,
+  // then first_pair, they are the CPU loop's list; scan::keep_proposals_worth_checking sorts only
+  // the few registration keeps). Host arrays.
   void vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
                   const double* finders, const std::uint32_t* owner, std::size_t pairs, const double* turns,
                   int rotations, std::vector<core::pose_vote_entry>& entries);

@@ -447,6 +447,23 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
   return out;
 }
 
+double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries)
+{
+  if (entries.empty()) return 0;
+  auto loop_order = [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+    return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+  };
+  const core::pose_vote_entry* best = &entries.front();
+  for (const core::pose_vote_entry& e : entries)
+    if (e.value > best->value || (e.value == best->value && loop_order(e, *best))) best = &e;
+  const double cutoff = best->value - std::max(3.0, 0.5 * best->score);
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [&](const core::pose_vote_entry& e) { return e.value < cutoff; }),
+                entries.end());
+  std::sort(entries.begin(), entries.end(), loop_order);
+  return cutoff;
+}
+
 bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2])
 {
   const double m = t.module_px;
@@ -589,6 +606,9 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   grid.bins_half = static_cast<int>(std::ceil(search)) + 1;
   grid.bins_side = 2 * grid.bins_half + 2;  // one spare row and column for the 2x2 scores
   std::vector<pose_guess> guesses;
+  // The proposals worth checking are those within reach of the best (see below): `cutoff`, from
+  // the first proposal of the highest value in the CPU loop's order.
+  double cutoff = 0;
 #if QRPLATE_WITH_CUDA
   // The GPU holds a vote grid per rotation at once (8 bytes a bin): up to 32 M bins of them, so a
   // search radius far beyond the default votes on the CPU.
@@ -610,6 +630,8 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     std::vector<core::pose_vote_entry> entries;
     this_threads_passes().vote_poses(grid, points.data(), p.size(), finders.data(), owner.data(), owner.size(),
                                      turns.data(), 2 * rot_steps + 1, entries);
+    if (entries.empty()) return t;
+    cutoff = keep_proposals_worth_checking(entries);
     for (const core::pose_vote_entry& e : entries)
       guesses.push_back({e.score, e.value, (static_cast<int>(e.rotation) - rot_steps) * rot_step, e.sx, e.sy});
   } else
@@ -638,13 +660,13 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
       }
       for (std::uint32_t bin : touched) votes[bin] = 0;
     }
+    if (guesses.empty()) return t;
+    const pose_guess top = *std::max_element(guesses.begin(), guesses.end(),
+                                             [](const pose_guess& a, const pose_guess& b) { return a.value < b.value; });
+    cutoff = top.value - std::max(3.0, 0.5 * top.score);
   }
-  if (guesses.empty()) return t;
   // The proposals worth checking: the best by value, one per place (a shift and its neighbours
   // at the next rotation are one proposal). Only those within reach of the best are sorted.
-  const pose_guess top = *std::max_element(guesses.begin(), guesses.end(),
-                                           [](const pose_guess& a, const pose_guess& b) { return a.value < b.value; });
-  const double cutoff = top.value - std::max(3.0, 0.5 * top.score);
   guesses.erase(std::remove_if(guesses.begin(), guesses.end(), [&](const pose_guess& gu) { return gu.value < cutoff; }),
                 guesses.end());
   std::sort(guesses.begin(), guesses.end(), [](const pose_guess& a, const pose_guess& b) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "qrplate/core/code_anchors.hpp"
+#include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "scan/scan_set.hpp"
@@ -147,6 +148,15 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 // o.polarity is set). On the GPU when o.cuda (the same results). t.image and t.module_px must be
 // set; t.integral is storage.
 bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2]);
+
+// The GPU vote's proposals (tile_passes_cuda::vote_poses: in no particular order) that
+// registration goes on to check: those within max(3, score / 2) of the best value, the best being
+// the first of the highest value in the CPU loop's order (by rotation, then by the first pair
+// that touched the bin: the CPU loop's tie-break). Keeps them in that order (so what follows sees
+// the CPU loop's list less what it drops) and returns the cutoff. A tile has tens of thousands of
+// proposals and a few dozen worth checking: sorting them all was most of the host's share of a
+// GPU registration.
+double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries);
 
 // Registers one tile. Never throws for image content: a tile it cannot place keeps the nominal
 // pose with registered = false.
