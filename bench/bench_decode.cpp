@@ -94,6 +94,7 @@
 #include "qrplate/plate/encode_plate.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
+#include "qrplate/plate/outer_code.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "cuda/narrow_samples.hpp"
@@ -594,10 +595,57 @@ void bm_tile_staging(benchmark::State& state, bool narrow)
   state.SetBytesProcessed(state.iterations() * static_cast<benchmark::IterationCount>(n * sizeof(std::uint16_t)));
 }
 
+// The outer code restoring a group's lost frames (plate::outer_decoder::recover), 239 + 16 frames
+// of a v40-L frame body: once per group with a loss, which on a real scan is most groups.
+void bm_outer_recover(benchmark::State& state, int lost)
+{
+  const qrplate::plate::outer_spec spec{239, 16};
+  const std::size_t width = 2938;  // frame_body_bytes(40, L)
+  const int n = spec.k + spec.m;
+  std::mt19937 rng(11);
+  std::vector<std::vector<std::uint8_t>> rows(static_cast<std::size_t>(n), std::vector<std::uint8_t>(width));
+  for (int r = 0; r < spec.k; ++r)
+    for (auto& b : rows[static_cast<std::size_t>(r)]) b = static_cast<std::uint8_t>(rng());
+  std::vector<const std::uint8_t*> data;
+  std::vector<std::uint8_t*> parity;
+  for (int r = 0; r < spec.k; ++r) data.push_back(rows[static_cast<std::size_t>(r)].data());
+  for (int r = spec.k; r < n; ++r) parity.push_back(rows[static_cast<std::size_t>(r)].data());
+  qrplate::plate::outer_encoder(spec, width).encode(data.data(), parity.data());
+  // Lost: data rows spread over the group (each needs a parity row to come back).
+  std::vector<const std::uint8_t*> frames;
+  for (const auto& r : rows) frames.push_back(r.data());
+  std::vector<std::vector<std::uint8_t>> restored(static_cast<std::size_t>(spec.k));
+  std::vector<std::uint8_t*> restore(static_cast<std::size_t>(spec.k), nullptr);
+  for (int e = 0; e < lost; ++e) {
+    const auto r = static_cast<std::size_t>(e * (spec.k / lost));
+    frames[r] = nullptr;
+    restored[r].resize(width);
+    restore[r] = restored[r].data();
+  }
+  const qrplate::plate::outer_decoder decoder(spec, width);
+  for (auto _ : state) {
+    if (!decoder.recover(frames.data(), restore.data())) {
+      state.SkipWithError("recover failed (a bug in qrplate)");
+      return;
+    }
+    benchmark::ClobberMemory();
+  }
+  for (std::size_t r = 0; r < restore.size(); ++r)
+    if (restore[r] != nullptr && restored[r] != rows[r]) {
+      state.SkipWithError("restored a frame wrongly (a bug in qrplate)");
+      return;
+    }
+  state.SetItemsProcessed(state.iterations());  // groups
+}
+
 // ---------------------------------------------------------------------------------------------
 
 bool register_all()
 {
+  for (const int lost : {1, 4, 16})
+    benchmark::RegisterBenchmark(("BM_outer_recover/239+16/v40-L/lost:" + std::to_string(lost)).c_str(),
+                                 bm_outer_recover, lost)
+        ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_tile_staging/px:16M/narrow_to_bytes", bm_tile_staging, true)->UseRealTime();
   benchmark::RegisterBenchmark("BM_tile_staging/px:16M/copy_samples", bm_tile_staging, false)->UseRealTime();
   for (const int px : {2, 3, 4})

@@ -197,20 +197,35 @@ bool outer_decoder::recover(const std::uint8_t* const* frames, std::uint8_t* con
   std::vector<int> rows(k);
   if (pick_survivors(k, n, frames, rows.data()) < k) return false;
 
-  // Survivors s = B d, where B holds the generator rows of the survivors; so d = B^-1 s, and each
-  // missing data row is one row of B^-1 applied to the survivors.
-  const std::size_t kk = static_cast<std::size_t>(k) * k;
-  std::vector<unsigned char> b(kk), b_inv(kk);
-  for (int r = 0; r < k; ++r)
-    std::memcpy(&b[static_cast<std::size_t>(r) * k], &matrix_[static_cast<std::size_t>(rows[r]) * k], k);
-  if (gf_invert_matrix(b.data(), b_inv.data(), k) != 0) return false;  // cannot happen for an MDS code
-
+  // The survivors are the k - e present data rows, then e parity rows (pick_survivors takes data
+  // rows first). Parity row a is s_a = sum_i C[a][i] d_i, so with M[a][b] = C[a][missing b],
+  // M d_missing = s + C_present d_present (GF(2^8): minus is plus), and each missing row is
+  //   d_missing[j] = sum_a Minv[j][a] s_a + sum_i (sum_a Minv[j][a] C[a][i]) d_i.
+  // Only the e x e matrix M is inverted: inverting all k x k survivor rows (e.g. 239 x 239, ~14 M
+  // multiplies) cost ~25 ms a group, more than restoring its frames.
   const int nmiss = static_cast<int>(missing.size());
+  const int present = k - nmiss;
+  const auto coefficient = [&](int row, int column) {
+    return matrix_[static_cast<std::size_t>(row) * k + static_cast<std::size_t>(column)];
+  };
+  const std::size_t ee = static_cast<std::size_t>(nmiss) * nmiss;
+  std::vector<unsigned char> sub(ee), sub_inv(ee);
+  for (int a = 0; a < nmiss; ++a)
+    for (int b = 0; b < nmiss; ++b) sub[static_cast<std::size_t>(a) * nmiss + b] = coefficient(rows[present + a], missing[b]);
+  if (gf_invert_matrix(sub.data(), sub_inv.data(), nmiss) != 0) return false;  // cannot happen for an MDS code
+
   std::vector<unsigned char> decode_rows(static_cast<std::size_t>(nmiss) * k);
   std::vector<unsigned char*> sources(k), outputs(nmiss);
-  for (int e = 0; e < nmiss; ++e) {
-    std::memcpy(&decode_rows[static_cast<std::size_t>(e) * k], &b_inv[static_cast<std::size_t>(missing[e]) * k], k);
-    outputs[e] = restore[missing[e]];
+  for (int j = 0; j < nmiss; ++j) {
+    unsigned char* row = &decode_rows[static_cast<std::size_t>(j) * k];
+    const unsigned char* inv = &sub_inv[static_cast<std::size_t>(j) * nmiss];
+    for (int s = 0; s < present; ++s) {
+      std::uint8_t c = 0;
+      for (int a = 0; a < nmiss; ++a) c ^= core::gf_mul(inv[a], coefficient(rows[present + a], rows[s]));
+      row[s] = c;
+    }
+    for (int a = 0; a < nmiss; ++a) row[present + a] = inv[a];
+    outputs[j] = restore[missing[j]];
   }
   for (int r = 0; r < k; ++r) sources[r] = const_cast<unsigned char*>(frames[rows[r]]);
   std::vector<unsigned char> tables(32u * static_cast<std::size_t>(k) * nmiss);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The host's share of a `--backend cuda` decode, measured without a GPU: the decode runs on the
+# emulated CUDA runtime (build/emulate, docs/DEVELOPERS.md) under perf, on one thread, and each
+# sample is put where its call chain says it belongs: a kernel (emulated), a copy or memset the
+# emulator carries out, the emulator's own API bookkeeping, or the host code a GPU machine runs
+# too. The last is what matters: its seconds per tile are what the CPU must give for every tile
+# the GPU decodes. The host code is the build's (emulate preset: -O2 -g); a page fault's kernel
+# time counts where it falls.
+#
+#   tools/host-share.sh SCAN_DIR [PERF_HZ]     (needs perf; writes ./host-share.data and .txt)
+set -euo pipefail
+scan=${1:?usage: tools/host-share.sh SCAN_DIR [PERF_HZ]}
+hz=${2:-1000}
+here=$(cd "$(dirname "$0")/.." && pwd)
+q=$here/build/emulate/qrplate
+[ -x "$q" ] || { echo "host-share: build the emulate preset first (cmake --preset emulate && cmake --build --preset emulate)" >&2; exit 2; }
+command -v perf >/dev/null || { echo "host-share: perf is missing (apt-get install linux-perf)" >&2; exit 2; }
+out=$(mktemp --suffix=.bin)
+trap 'rm -f "$out"' EXIT
+perf record -q -e cpu-clock -F "$hz" --call-graph dwarf,8192 -o host-share.data -- \
+  "$q" decode "$scan" -o "$out" --backend cuda --threads 1 --no-progress --report host-share.report.json
+perf script -i host-share.data -F comm,tid,ip,sym 2>/dev/null >host-share.txt
+python3 - host-share.txt "$hz" host-share.report.json <<'EOF'
+import collections, json, re, sys
+samples, cur = [], None
+for line in open(sys.argv[1], errors="replace"):
+    if not line.strip():
+        if cur is not None:
+            samples.append(cur)
+        cur = None
+    elif not line[0].isspace():
+        cur = []
+    elif cur is not None:
+        parts = line.split(None, 1)
+        cur.append(parts[1].strip() if len(parts) > 1 else "?")
+if cur:
+    samples.append(cur)
+hz = float(sys.argv[2])
+tiles = json.load(open(sys.argv[3]))["tiles"]["reads"] or 1
+# The first of these (from the root) on a host sample's chain names the part of the decode.
+parts = ["read_gray_image", "register_against", "register_tile", "correct_lattice", "integral_image",
+         "read_first_attempts", "decode_in", "outer", "write"]
+where, host = collections.Counter(), collections.Counter()
+for chain in samples:
+    text = " | ".join(chain)
+    if re.search(r"run_grid|run_block|qrplate_emu_fiber_main|_kernel\b", text):
+        where["kernels (emulated)"] += 1
+    elif "flush_locked" in text or "run_now_locked" in text:
+        where["copies and memsets (emulated)"] += 1
+    elif re.search(r"qrplate_emu|\bcuda[A-Z]\w*", text):
+        where["CUDA API (emulator's bookkeeping)"] += 1
+    else:
+        where["host code"] += 1
+        host[next((p for p in parts if any(p in f for f in reversed(chain))), "other")] += 1
+total = sum(where.values())
+print(f"{total} samples at {hz:g} Hz, {tiles} tiles read")
+for k, v in where.most_common():
+    print(f"  {k:36s} {v / hz:8.3f} s  {100 * v / total:5.1f}%")
+print("host code, by part of the decode (ms per tile read):")
+for k, v in host.most_common():
+    print(f"  {k:36s} {v / hz:8.3f} s  {1000 * v / hz / tiles:7.2f}")
+EOF
