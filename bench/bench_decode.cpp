@@ -78,6 +78,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -98,6 +99,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "cuda/narrow_samples.hpp"
+#include "scan/tile_registration.hpp"
 #include "sim/scan_io.hpp"
 #include "util/parallel_for.hpp"
 
@@ -638,10 +640,44 @@ void bm_outer_recover(benchmark::State& state, int lost)
   state.SetItemsProcessed(state.iterations());  // groups
 }
 
+// Stitching's coarse pass (scan::register_against) over one patch of 64 x 64 modules at +-20
+// modules of search (reach 40 half modules: 41 x 41 shifts), the last quarter of the columns
+// outside the tile (NaN: the shared strip is narrower than the search): the reference shift by
+// shift, and a row of shifts at once (what register_against runs).
+void bm_stitch_coarse(benchmark::State& state, bool rows)
+{
+  const int pw = 64, ph = 64, reach = 40, bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> value(1000, 21000);
+  std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
+  for (auto& v : a) v = value(rng);
+  for (std::size_t k = 0; k < b.size(); ++k)
+    b[k] = static_cast<int>(k % bw) >= 3 * bw / 4 ? std::numeric_limits<float>::quiet_NaN() : value(rng);
+  const qrplate::scan::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
+  std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1));
+  for (auto _ : state) {
+    for (int dy = -reach; dy <= reach; dy += 2) {
+      double* row = scores.data() + static_cast<std::size_t>(dy + reach) / 2 * (reach + 1);
+      if (rows) {
+        qrplate::scan::sparse_correlation_row(patch, dy, row);
+      } else {
+        for (int dx = -reach; dx <= reach; dx += 2)
+          row[(dx + reach) / 2] = qrplate::scan::sparse_correlation(patch, dx, dy);
+      }
+    }
+    benchmark::DoNotOptimize(scores.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(scores.size()));  // shifts
+}
+
 // ---------------------------------------------------------------------------------------------
 
 bool register_all()
 {
+  benchmark::RegisterBenchmark("BM_stitch_coarse/64x64/reach:40/reference", bm_stitch_coarse, false)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_stitch_coarse/64x64/reach:40/rows", bm_stitch_coarse, true)
+      ->Unit(benchmark::kMicrosecond);
   for (const int lost : {1, 4, 16})
     benchmark::RegisterBenchmark(("BM_outer_recover/239+16/v40-L/lost:" + std::to_string(lost)).c_str(),
                                  bm_outer_recover, lost)

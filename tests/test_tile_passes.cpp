@@ -605,6 +605,45 @@ TEST(TilePasses, ProposalsWorthCheckingAreTheCpuLoopsInAnyOrder)
   EXPECT_TRUE(none.empty());
 }
 
+// Stitching's coarse pass, a row of shifts at once (scan::sparse_correlation_row), gives every
+// shift the reference's double exactly: random patches and samples with NaN holes (samples
+// outside the tile), whole NaN columns, reaches that leave a partial set of lanes, and patches
+// too little of which falls inside (-2).
+TEST(Stitching, CoarseRowIsTheSparseCorrelation)
+{
+  std::mt19937_64 rng(29);
+  auto u01 = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  int rejected = 0, scored = 0;
+  for (const int reach : {0, 1, 2, 3, 6, 7, 12, 40}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      const int pw = 8 + static_cast<int>(rng() % 57), ph = 8 + static_cast<int>(rng() % 57);
+      const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
+      std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
+      for (auto& v : a) v = static_cast<float>(1000 + 20000 * u01());
+      const double holes = trial < 2 ? 0.0 : 0.15 * trial;  // up to 75% of b outside the tile
+      const int cut = trial == 5 ? bw / 3 : -1;             // and the columns left of `cut`
+      for (int y = 0; y < bh; ++y)
+        for (int x = 0; x < bw; ++x)
+          b[static_cast<std::size_t>(y) * bw + x] = (u01() < holes || x < cut)
+                                                        ? std::numeric_limits<float>::quiet_NaN()
+                                                        : static_cast<float>(1000 + 20000 * u01());
+      const scan::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
+      std::vector<double> row(static_cast<std::size_t>(reach) + 1, 7.0);
+      for (int dy = -reach; dy <= reach; dy += 2) {
+        scan::sparse_correlation_row(patch, dy, row.data());
+        for (int dx = -reach; dx <= reach; dx += 2) {
+          const double want = scan::sparse_correlation(patch, dx, dy);
+          const double got = row[static_cast<std::size_t>(dx + reach) / 2];
+          ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << reach << " " << dx << "," << dy << ": " << got << " vs " << want;
+          (want == -2.0 ? rejected : scored) += 1;
+        }
+      }
+    }
+  }
+  EXPECT_GT(rejected, 10);
+  EXPECT_GT(scored, 1000);
+}
+
 TEST(TilePasses, CudaVotesAsTheCpuLoop)
 {
 #if QRPLATE_WITH_CUDA

@@ -165,6 +165,24 @@ double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
 
+// Stitching's coarse pass (register_against): a patch of pw x ph module values of the placed tile
+// (a, row-major) against half-module samples of the tile being placed (b, bw columns, NaN where
+// they fall outside it), shifted by up to +-reach half modules; min_count as there.
+struct stitch_patch {
+  const float* a;
+  int pw, ph;
+  const float* b;
+  int bw;
+  int reach;
+  double min_count;
+};
+// The normalised cross-correlation at the shift (dx, dy) over every other row and column of the
+// patch, or -2 where too few samples fall inside the tile: the plain reference.
+double sparse_correlation(const stitch_patch& p, int dx, int dy);
+// sparse_correlation(p, dx, dy) for dx = -reach, -reach + 2, ..., reach into out[(dx + reach) / 2],
+// the same doubles, several shifts per pass over the patch.
+void sparse_correlation_row(const stitch_patch& p, int dy, double* out);
+
 // Places t by the image content it shares with `ref`, a neighbour already placed: ref's pixels
 // over a patch of the plate both see are correlated with t's at every whole-module shift of t's
 // nominal stage position within search_modules; the peak (which random data makes unique, unlike
