@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -40,6 +41,7 @@
 #include "cuda_bench_common.hpp"
 #include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
+#include "qrplate/core/stitch_correlation.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
@@ -327,8 +329,39 @@ void bm_tile_first_pass(benchmark::State& state, int bits)
   }
 }
 
+// Stitching's coarse pass on the GPU (tile_passes_cuda::stitch_scores: upload, a thread per
+// shift, scores back), the patch of bench_decode's BM_stitch_coarse rows (64 x 64 modules, reach
+// 40 half modules, the last quarter of the columns outside the tile), for the host's time saved.
+void bm_stitch_scores(benchmark::State& state)
+{
+  if (skip_without_device(state)) return;
+  try {
+    const int pw = 64, ph = 64, reach = 40, bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> value(1000, 21000);
+    std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
+    for (auto& v : a) v = value(rng);
+    for (std::size_t k = 0; k < b.size(); ++k)
+      b[k] = static_cast<int>(k % bw) >= 3 * bw / 4 ? std::numeric_limits<float>::quiet_NaN() : value(rng);
+    const core::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
+    std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1));
+    host::tile_passes_cuda passes;
+    passes.stitch_scores(patch, scores.data());  // warm-up
+    for (auto _ : state) {
+      passes.stitch_scores(patch, scores.data());
+      benchmark::DoNotOptimize(scores.data());
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(scores.size()));  // shifts
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 bool register_all()
 {
+  benchmark::RegisterBenchmark("BM_cuda_stitch_scores/64x64/reach:40", bm_stitch_scores)
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
   for (const int bits : {8, 16})
     benchmark::RegisterBenchmark(("BM_cuda_tile_first_pass/px:16M/bits:" + std::to_string(bits)).c_str(),
                                  bm_tile_first_pass, bits)

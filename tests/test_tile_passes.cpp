@@ -19,6 +19,7 @@
 #include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/sample_symbol.hpp"
+#include "qrplate/core/stitch_correlation.hpp"
 #include "qrplate/core/tile_passes.hpp"
 #include "qrplate/error.hpp"
 #include "cuda/narrow_samples.hpp"
@@ -642,6 +643,53 @@ TEST(Stitching, CoarseRowIsTheSparseCorrelation)
   }
   EXPECT_GT(rejected, 10);
   EXPECT_GT(scored, 1000);
+}
+
+// Stitching's coarse pass on the GPU (tile_passes_cuda::stitch_scores, a thread per shift) gives
+// every shift core::sparse_correlation's double, as the CPU's lanes do: patches with NaN holes,
+// NaN columns and shifts too few of whose samples fall inside (-2).
+TEST(TilePasses, CudaStitchScoresAreTheCpus)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  std::mt19937_64 rng(31);
+  auto u01 = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  int rejected = 0, scored = 0;
+  for (const int reach : {0, 3, 12, 40}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      const int pw = 8 + static_cast<int>(rng() % 57), ph = 8 + static_cast<int>(rng() % 57);
+      const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
+      std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
+      for (auto& v : a) v = static_cast<float>(1000 + 20000 * u01());
+      const double holes = 0.2 * trial;
+      const int cut = trial == 3 ? bw / 2 : -1;
+      for (int y = 0; y < bh; ++y)
+        for (int x = 0; x < bw; ++x)
+          b[static_cast<std::size_t>(y) * bw + x] = (u01() < holes || x < cut)
+                                                        ? std::numeric_limits<float>::quiet_NaN()
+                                                        : static_cast<float>(1000 + 20000 * u01());
+      const core::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
+      const auto side = static_cast<std::size_t>(reach) + 1;
+      std::vector<double> scores(side * side, 7.0);
+      gpu.stitch_scores(patch, scores.data());
+      for (int dy = -reach; dy <= reach; dy += 2)
+        for (int dx = -reach; dx <= reach; dx += 2) {
+          const double want = core::sparse_correlation(patch, dx, dy);
+          const double got = scores[static_cast<std::size_t>(dy + reach) / 2 * side + static_cast<std::size_t>(dx + reach) / 2];
+          ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << reach << " " << dx << "," << dy << ": " << got << " vs " << want;
+          (want == -2.0 ? rejected : scored) += 1;
+        }
+    }
+  }
+  EXPECT_GT(rejected, 10);
+  EXPECT_GT(scored, 500);
+  const core::stitch_patch narrow{nullptr, 8, 8, nullptr, 15, 0, 1};
+  double unused = 0;
+  EXPECT_THROW(gpu.stitch_scores(narrow, &unused), qrplate::invalid_argument);
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
 }
 
 TEST(TilePasses, CudaVotesAsTheCpuLoop)

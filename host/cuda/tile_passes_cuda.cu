@@ -106,6 +106,8 @@ struct tile_passes_cuda::state {
   stream_buffer<core::pose_vote_entry> vote_entries{stream.get()};
   stream_buffer<float> gathered{stream.get()}, refine_responses{stream.get()};
   stream_buffer<double> refine_uv{stream.get()};
+  stream_buffer<float> stitch_a{stream.get()}, stitch_b{stream.get()};
+  stream_buffer<double> stitch_scores{stream.get()};
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
 
@@ -282,6 +284,30 @@ void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double
                                  cudaMemcpyDeviceToHost, stream));
     QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   }
+}
+
+void tile_passes_cuda::stitch_scores(const core::stitch_patch& patch, double* scores)
+{
+  if (patch.pw <= 0 || patch.ph <= 0 || patch.reach < 0 || patch.bw < 2 * patch.pw + 2 * patch.reach)
+    throw invalid_argument("tile_passes_cuda: stitch patch of no samples, or b narrower than the shifts reach");
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  const std::size_t a_count = static_cast<std::size_t>(patch.pw) * static_cast<std::size_t>(patch.ph);
+  const std::size_t b_count =
+      static_cast<std::size_t>(patch.bw) * (2 * static_cast<std::size_t>(patch.ph) + 2 * static_cast<std::size_t>(patch.reach));
+  const std::size_t shifts = static_cast<std::size_t>(patch.reach + 1) * static_cast<std::size_t>(patch.reach + 1);
+  core::stitch_patch on_device = patch;
+  float* d_a = s.stitch_a.reserve(a_count);
+  float* d_b = s.stitch_b.reserve(b_count);
+  double* d_scores = s.stitch_scores.reserve(shifts);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_a, patch.a, a_count * sizeof(float), cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_b, patch.b, b_count * sizeof(float), cudaMemcpyHostToDevice, stream));
+  on_device.a = d_a;
+  on_device.b = d_b;
+  kernels::launch_stitch_scores(on_device, d_scores, stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  QRP_CUDA_TRY(cudaMemcpyAsync(scores, d_scores, shifts * sizeof(double), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
 }
 
 void download_tile(const device_tile& tile, std::uint16_t* pixels, std::uint32_t* sums)

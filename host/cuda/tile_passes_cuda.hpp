@@ -16,6 +16,7 @@
 
 #include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/pose_vote.hpp"
+#include "qrplate/core/stitch_correlation.hpp"
 
 namespace qrplate::host {
 
@@ -78,6 +79,12 @@ class tile_passes_cuda {
   void confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel, const core::expected_anchor* anchors,
                        std::size_t count, double module_px, float sign, float min_response,
                        core::anchor_answer* answers);
+
+  // Stitching's coarse pass: scores[((dy + reach) / 2) * (reach + 1) + (dx + reach) / 2] =
+  // core::sparse_correlation(patch, dx, dy) for every coarse shift (dx, dy in -reach, -reach + 2,
+  // ..., reach). patch.a (pw x ph) and patch.b (bw x (2 ph + 2 reach)) are host arrays, as is
+  // scores ((reach + 1)^2 entries).
+  void stitch_scores(const core::stitch_patch& patch, double* scores);
 
   // Registration's vote (core/pose_vote.hpp) for `rotations` rotations ((cos, sin) at turns[2 r],
   // turns[2 r + 1]) over `pairs` (detection, expected finder) pairs: pair k is detection owner[k]

@@ -364,7 +364,9 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         for (const auto& [area, neighbour] : neighbours) {
           tried[i].push_back(neighbour);
           const pose_snapshot before(t);
-          if (!register_against(t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search)) continue;
+          if (!register_against(t, *neighbour, geo_, set_.pixel_nm, expect_x, expect_y, stitch_search,
+                                options_.registration.cuda))
+            continue;
           if (doubtful[i]) {
             double x0, y0, x1, y1;
             before.to_plate.apply(0.5 * t.image.width, 0.5 * t.image.height, x0, y0);

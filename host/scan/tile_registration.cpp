@@ -726,23 +726,6 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   return t;
 }
 
-double sparse_correlation(const stitch_patch& p, int dx, int dy)
-{
-  double count = 0, sa = 0, saa = 0, sb = 0, sbb = 0, sab = 0;
-  for (int j = 0; j < p.ph; j += 2) {
-    const float* row = p.b + static_cast<std::size_t>(2 * j + p.reach + dy) * p.bw + (p.reach + dx);
-    const float* arow = p.a + static_cast<std::size_t>(j) * p.pw;
-    for (int i = 0; i < p.pw; i += 2) {
-      const double bv = row[2 * i];
-      if (std::isnan(bv)) continue;
-      const double av = arow[i];
-      count += 1, sa += av, saa += av * av, sb += bv, sbb += bv * bv, sab += av * bv;
-    }
-  }
-  const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
-  return count >= 0.25 * p.min_count && va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : -2.0;
-}
-
 void sparse_correlation_row(const stitch_patch& p, int dy, double* out)
 {
   // The samples a row of shifts reads, as doubles: the patch's even rows and columns (ad), and
@@ -832,7 +815,7 @@ void sparse_correlation_row(const stitch_patch& p, int dy, double* out)
 }
 
 bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_geometry& g, double pixel_nm,
-                      double expect_x, double expect_y, double search_modules)
+                      double expect_x, double expect_y, double search_modules, bool cuda)
 {
   const double m = t.module_px;
   if (!(m >= 1.0) || !(ref.module_px >= 1.0) || ref.image.width == 0 || t.image.width == 0) return false;
@@ -946,12 +929,22 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
   // around the best three on the whole patch. The coarse pass was ~90% of a stitch (and stitching
   // half of a v40 scan's decode): sparse_correlation_row does a row of shifts at once.
   const stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, min_count};
-  std::vector<std::pair<double, std::pair<int, int>>> coarse;
-  std::vector<double> row_scores(static_cast<std::size_t>(reach) + 1);
-  for (int dy = -reach; dy <= reach; dy += 2) {
-    sparse_correlation_row(patch, dy, row_scores.data());
-    for (int dx = -reach; dx <= reach; dx += 2) coarse.push_back({row_scores[static_cast<std::size_t>(dx + reach) / 2], {dx, dy}});
+  const auto side_coarse = static_cast<std::size_t>(reach) + 1;
+  std::vector<double> coarse_scores(side_coarse * side_coarse);
+#if QRPLATE_WITH_CUDA
+  if (cuda) {
+    this_threads_passes().stitch_scores(patch, coarse_scores.data());
+  } else
+#endif
+  {
+    (void)cuda;
+    for (int dy = -reach; dy <= reach; dy += 2)
+      sparse_correlation_row(patch, dy, coarse_scores.data() + static_cast<std::size_t>(dy + reach) / 2 * side_coarse);
   }
+  std::vector<std::pair<double, std::pair<int, int>>> coarse;
+  for (int dy = -reach; dy <= reach; dy += 2)
+    for (int dx = -reach; dx <= reach; dx += 2)
+      coarse.push_back({coarse_scores[static_cast<std::size_t>(dy + reach) / 2 * side_coarse + static_cast<std::size_t>(dx + reach) / 2], {dx, dy}});
   std::sort(coarse.begin(), coarse.end(), [](const auto& l, const auto& r) { return l.first > r.first; });
   double best = -2, second = -2;
   int best_dx = 0, best_dy = 0;

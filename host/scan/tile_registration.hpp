@@ -21,6 +21,7 @@
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/pose_vote.hpp"
+#include "qrplate/core/stitch_correlation.hpp"
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/plate/geometry.hpp"
 #include "scan/scan_set.hpp"
@@ -165,22 +166,13 @@ double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
 
-// Stitching's coarse pass (register_against): a patch of pw x ph module values of the placed tile
-// (a, row-major) against half-module samples of the tile being placed (b, bw columns, NaN where
-// they fall outside it), shifted by up to +-reach half modules; min_count as there.
-struct stitch_patch {
-  const float* a;
-  int pw, ph;
-  const float* b;
-  int bw;
-  int reach;
-  double min_count;
-};
-// The normalised cross-correlation at the shift (dx, dy) over every other row and column of the
-// patch, or -2 where too few samples fall inside the tile: the plain reference.
-double sparse_correlation(const stitch_patch& p, int dx, int dy);
+// Stitching's coarse pass (register_against): core/stitch_correlation.hpp's patch and its plain
+// reference, shift by shift.
+using core::sparse_correlation;
+using core::stitch_patch;
 // sparse_correlation(p, dx, dy) for dx = -reach, -reach + 2, ..., reach into out[(dx + reach) / 2],
-// the same doubles, several shifts per pass over the patch.
+// the same doubles, several shifts per pass over the patch (the CPU's way; with CUDA a kernel
+// does every shift, tile_passes_cuda::stitch_scores).
 void sparse_correlation_row(const stitch_patch& p, int dy, double* out);
 
 // Places t by the image content it shares with `ref`, a neighbour already placed: ref's pixels
@@ -192,7 +184,8 @@ void sparse_correlation_row(const stitch_patch& p, int dy, double* out);
 // or the correlation has no clear peak.
 // The shifts tried are those within search_modules of (expect_x, expect_y) (modules, the stage
 // error expected: the median of the placed tiles').
+// cuda: the coarse correlation on the GPU (tile_passes_cuda::stitch_scores: the same scores).
 bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_geometry& g, double pixel_nm,
-                      double expect_x, double expect_y, double search_modules);
+                      double expect_x, double expect_y, double search_modules, bool cuda = false);
 
 }  // namespace qrplate::scan

@@ -89,6 +89,15 @@ __global__ void finder_responses_kernel(core::integral_view iv, core::finder_sca
   responses[k] = plan.response(iv, i, j);
 }
 
+__global__ void stitch_scores_kernel(core::stitch_patch patch, double* scores)
+{
+  const int side = patch.reach + 1;  // coarse shifts per axis
+  const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (k >= static_cast<std::size_t>(side) * side) return;
+  const int dx = -patch.reach + 2 * static_cast<int>(k % side), dy = -patch.reach + 2 * static_cast<int>(k / side);
+  scores[k] = core::sparse_correlation(patch, dx, dy);
+}
+
 __global__ void widen_samples_kernel(const std::uint8_t* bytes, std::uint16_t* samples, std::size_t count)
 {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -221,6 +230,13 @@ cudaError_t select_finder_candidates(void* temp, std::size_t& temp_bytes, const 
   // pushes them.
   return cub::DeviceSelect::If(temp, temp_bytes, thrust::counting_iterator<std::uint32_t>(0), selected, selected_count,
                         count, passes_threshold{responses, sign, threshold}, stream);
+}
+
+void launch_stitch_scores(core::stitch_patch patch, double* scores, cudaStream_t stream)
+{
+  const std::size_t shifts = static_cast<std::size_t>(patch.reach + 1) * (patch.reach + 1);
+  constexpr unsigned threads = 128;
+  stitch_scores_kernel<<<blocks_for(shifts, threads), threads, 0, stream>>>(patch, scores);
 }
 
 void launch_widen_samples(const std::uint8_t* bytes, std::uint16_t* samples, std::size_t count, cudaStream_t stream)

@@ -10,6 +10,7 @@
 #include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/pose_vote.hpp"
+#include "qrplate/core/stitch_correlation.hpp"
 #include "qrplate/core/tile_passes.hpp"
 
 namespace qrplate::kernels {
@@ -22,6 +23,11 @@ namespace qrplate::kernels {
 void launch_integral_image(const std::uint16_t* pixels, int width, int height, int shift, std::uint32_t* sums,
                            std::uint32_t* scratch, cudaStream_t stream);
 std::size_t integral_scratch_entries(int width, int height);
+
+// Stitching's coarse pass: scores[((dy + reach) / 2) * (reach + 1) + (dx + reach) / 2] =
+// core::sparse_correlation(patch, dx, dy) for every dx, dy in -reach, -reach + 2, ..., reach (a
+// thread per shift; patch.a and patch.b in device memory).
+void launch_stitch_scores(core::stitch_patch patch, double* scores, cudaStream_t stream);
 
 // samples[k] = bytes[k] for k < count: a tile that went up as 8-bit samples, widened to the
 // 16-bit samples every pass reads (a thread per sample; HBM, far from the PCIe link's limit).
