@@ -692,6 +692,31 @@ TEST(TilePasses, CudaStitchScoresAreTheCpus)
 #endif
 }
 
+// Registration's nearest-finder lookup (scan::finder_index, a grid of 8-module cells) finds the
+// point a search of every point finds: the nearest within the radius (radius <= 8), or none.
+TEST(FinderIndex, NearestIsTheBruteForceNearest)
+{
+  std::mt19937_64 rng(37);
+  auto uniform = [&](double lo, double hi) { return lo + (hi - lo) * static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<std::pair<double, double>> points(static_cast<std::size_t>(rng() % 300));
+    const double x0 = uniform(-500, 500), y0 = uniform(-500, 500), span = uniform(5, 400);
+    for (auto& p : points) p = {x0 + uniform(0, span), y0 + uniform(0, span)};
+    const scan::finder_index index(points);
+    ASSERT_EQ(index.points(), points);
+    for (int q = 0; q < 400; ++q) {
+      const double x = x0 + uniform(-20, span + 20), y = y0 + uniform(-20, span + 20), radius = uniform(0.5, 8);
+      long want = -1;
+      double best = radius * radius;
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        const double d2 = (points[i].first - x) * (points[i].first - x) + (points[i].second - y) * (points[i].second - y);
+        if (d2 < best || (d2 == best && want < 0)) best = d2, want = static_cast<long>(i);
+      }
+      ASSERT_EQ(index.nearest(x, y, radius), want) << trial << " " << q;
+    }
+  }
+}
+
 TEST(TilePasses, CudaVotesAsTheCpuLoop)
 {
 #if QRPLATE_WITH_CUDA

@@ -22,39 +22,6 @@ constexpr double pi = 3.14159265358979323846;
 
 
 // The expected finders in a hash grid of 8-module cells, for nearest-neighbour lookups.
-class finder_index {
- public:
-  explicit finder_index(std::vector<std::pair<double, double>> points) : points_(std::move(points))
-  {
-    for (std::size_t i = 0; i < points_.size(); ++i)
-      cells_[plane_key(cell(points_[i].first), cell(points_[i].second))].push_back(static_cast<std::uint32_t>(i));
-  }
-  const std::vector<std::pair<double, double>>& points() const { return points_; }
-  // Index of the nearest point within `radius` (<= 8) of (x, y), or -1.
-  long nearest(double x, double y, double radius) const
-  {
-    long best = -1;
-    double best_d2 = radius * radius;
-    const std::int64_t cx = cell(x), cy = cell(y);
-    for (std::int64_t dy = -1; dy <= 1; ++dy)
-      for (std::int64_t dx = -1; dx <= 1; ++dx) {
-        const auto it = cells_.find(plane_key(cx + dx, cy + dy));
-        if (it == cells_.end()) continue;
-        for (std::uint32_t i : it->second) {
-          const double ex = points_[i].first - x, ey = points_[i].second - y;
-          const double d2 = ex * ex + ey * ey;
-          if (d2 <= best_d2) best_d2 = d2, best = i;
-        }
-      }
-    return best;
-  }
-
- private:
-  static std::int64_t cell(double v) { return static_cast<std::int64_t>(std::floor(v / 8.0)); }
-  std::vector<std::pair<double, double>> points_;
-  std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> cells_;
-};
-
 struct pose_guess {
   int score = -1;
   double value = -1e300;  // score less the prior's penalty

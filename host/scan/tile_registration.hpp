@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qrplate/core/code_anchors.hpp"
@@ -165,6 +167,61 @@ double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries
 // does not page in 8 MB of fresh memory per tile); any size, empty for a fresh one.
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
+
+// The plate's expected finders near a tile (plate module coordinates), for registration's
+// nearest-finder lookups.
+class finder_index {
+ public:
+  // A dense grid of 8-module cells over the points' bounding box, each cell's points in index
+  // order (a hash map of cells cost ~a third of a GPU registration's host time in its lookups).
+  explicit finder_index(std::vector<std::pair<double, double>> points) : points_(std::move(points))
+  {
+    if (points_.empty()) return;
+    std::int64_t x1 = std::numeric_limits<std::int64_t>::min(), y1 = x1;
+    x0_ = y0_ = std::numeric_limits<std::int64_t>::max();
+    for (const auto& p : points_) {
+      x0_ = std::min(x0_, cell(p.first)), x1 = std::max(x1, cell(p.first));
+      y0_ = std::min(y0_, cell(p.second)), y1 = std::max(y1, cell(p.second));
+    }
+    columns_ = x1 - x0_ + 1, rows_ = y1 - y0_ + 1;
+    start_.assign(static_cast<std::size_t>(columns_ * rows_) + 1, 0);
+    for (const auto& p : points_) ++start_[slot(cell(p.first), cell(p.second)) + 1];
+    for (std::size_t c = 1; c < start_.size(); ++c) start_[c] += start_[c - 1];
+    order_.resize(points_.size());
+    std::vector<std::uint32_t> fill(start_.begin(), start_.end() - 1);
+    for (std::size_t i = 0; i < points_.size(); ++i)
+      order_[fill[slot(cell(points_[i].first), cell(points_[i].second))]++] = static_cast<std::uint32_t>(i);
+  }
+  const std::vector<std::pair<double, double>>& points() const { return points_; }
+  // Index of the nearest point within `radius` (<= 8) of (x, y), or -1 (of points at the same
+  // distance, the last in cell order: (dy, dx) over the 3 x 3 cells, each cell's in index order).
+  long nearest(double x, double y, double radius) const
+  {
+    long best = -1;
+    double best_d2 = radius * radius;
+    const std::int64_t cx = cell(x), cy = cell(y);
+    for (std::int64_t dy = -1; dy <= 1; ++dy)
+      for (std::int64_t dx = -1; dx <= 1; ++dx) {
+        const std::int64_t gx = cx + dx, gy = cy + dy;
+        if (points_.empty() || gx < x0_ || gy < y0_ || gx >= x0_ + columns_ || gy >= y0_ + rows_) continue;
+        const std::size_t s = slot(gx, gy);
+        for (std::uint32_t k = start_[s]; k < start_[s + 1]; ++k) {
+          const std::uint32_t i = order_[k];
+          const double ex = points_[i].first - x, ey = points_[i].second - y;
+          const double d2 = ex * ex + ey * ey;
+          if (d2 <= best_d2) best_d2 = d2, best = i;
+        }
+      }
+    return best;
+  }
+
+ private:
+  static std::int64_t cell(double v) { return static_cast<std::int64_t>(std::floor(v / 8.0)); }
+  std::size_t slot(std::int64_t gx, std::int64_t gy) const { return static_cast<std::size_t>((gy - y0_) * columns_ + (gx - x0_)); }
+  std::vector<std::pair<double, double>> points_;
+  std::int64_t x0_ = 0, y0_ = 0, columns_ = 0, rows_ = 0;
+  std::vector<std::uint32_t> start_, order_;  // cell s holds order_[start_[s], start_[s + 1])
+};
 
 // Stitching's coarse pass (register_against): core/stitch_correlation.hpp's patch and its plain
 // reference, shift by shift.
