@@ -100,6 +100,7 @@
 #include "qrplate/sim/simulate.hpp"
 #include "cuda/narrow_samples.hpp"
 #include "scan/tile_registration.hpp"
+#include "stitch_bench_patch.hpp"
 #include "sim/scan_io.hpp"
 #include "util/parallel_for.hpp"
 
@@ -640,21 +641,14 @@ void bm_outer_recover(benchmark::State& state, int lost)
   state.SetItemsProcessed(state.iterations());  // groups
 }
 
-// Stitching's coarse pass (scan::register_against) over one patch of 64 x 64 modules at +-20
-// modules of search (reach 40 half modules: 41 x 41 shifts), the last quarter of the columns
-// outside the tile (NaN: the shared strip is narrower than the search): the reference shift by
-// shift, and a row of shifts at once (what register_against runs).
+// Stitching's coarse pass (scan::register_against) over stitch_bench_patch.hpp's patch: the
+// reference shift by shift, and a row of shifts at once (what register_against runs on the CPU).
 void bm_stitch_coarse(benchmark::State& state, bool rows)
 {
-  const int pw = 64, ph = 64, reach = 40, bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
-  std::mt19937 rng(13);
-  std::uniform_real_distribution<float> value(1000, 21000);
-  std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
-  for (auto& v : a) v = value(rng);
-  for (std::size_t k = 0; k < b.size(); ++k)
-    b[k] = static_cast<int>(k % bw) >= 3 * bw / 4 ? std::numeric_limits<float>::quiet_NaN() : value(rng);
-  const qrplate::scan::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
-  std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1));
+  const qrplate::bench::stitch_bench_patch fixture;
+  const qrplate::core::stitch_patch patch = fixture.patch();
+  const int reach = patch.reach;
+  std::vector<double> scores(fixture.shifts());
   for (auto _ : state) {
     for (int dy = -reach; dy <= reach; dy += 2) {
       double* row = scores.data() + static_cast<std::size_t>(dy + reach) / 2 * (reach + 1);

@@ -45,6 +45,7 @@
 #include "qrplate/core/tile_passes.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
+#include "stitch_bench_patch.hpp"
 #include "util/parallel_for.hpp"
 
 namespace {
@@ -330,21 +331,15 @@ void bm_tile_first_pass(benchmark::State& state, int bits)
 }
 
 // Stitching's coarse pass on the GPU (tile_passes_cuda::stitch_scores: upload, a thread per
-// shift, scores back), the patch of bench_decode's BM_stitch_coarse rows (64 x 64 modules, reach
-// 40 half modules, the last quarter of the columns outside the tile), for the host's time saved.
+// shift, scores back) over the patch bench_decode's BM_stitch_coarse rows correlate on the CPU
+// (stitch_bench_patch.hpp), for the host time it saves.
 void bm_stitch_scores(benchmark::State& state)
 {
   if (skip_without_device(state)) return;
   try {
-    const int pw = 64, ph = 64, reach = 40, bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
-    std::mt19937 rng(13);
-    std::uniform_real_distribution<float> value(1000, 21000);
-    std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
-    for (auto& v : a) v = value(rng);
-    for (std::size_t k = 0; k < b.size(); ++k)
-      b[k] = static_cast<int>(k % bw) >= 3 * bw / 4 ? std::numeric_limits<float>::quiet_NaN() : value(rng);
-    const core::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
-    std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1));
+    const bench::stitch_bench_patch fixture;
+    const core::stitch_patch patch = fixture.patch();
+    std::vector<double> scores(fixture.shifts());
     host::tile_passes_cuda passes;
     passes.stitch_scores(patch, scores.data());  // warm-up
     for (auto _ : state) {
