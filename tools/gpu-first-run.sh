@@ -66,7 +66,7 @@ case "$part" in
     step test_batch 120 bash "$run" test_batch
     step test_read_codes 120 bash "$run" test_read_codes
     step test_tile_passes 120 bash "$run" test_tile_passes
-    step test_scan_decode_cuda 300 bash "$run" test_scan_decode --gtest_filter='*Batched*:*Cuda*'
+    step test_scan_decode_cuda 300 bash "$run" test_scan_decode --gtest_filter='*Batched*:*Cuda*:*EightBit*'
     ;;
   sanitize)
     # The kernels under the sanitizers, on the smaller CUDA tests.
