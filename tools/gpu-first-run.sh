@@ -11,7 +11,7 @@
 #                                       and the read kernels (v10-M and v40-L at 3 px/module): what
 #                                       binds them, memory or compute (text reports and .ncu-rep)
 #   bash tools/gpu-first-run.sh e2e     a plate encoded with --backend cuda and cpu (plate.tif
-#                                       compared); a simulated scan of it read with --backend cuda
+#                                       compared); a simulated 8-bit scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
@@ -113,13 +113,16 @@ case "$part" in
     work="$out/e2e"
     mkdir -p "$work"
     head -c 300000 /dev/urandom >"$work/payload.bin"
+    # One plate id for both (the default is random, and it is in every frame).
     step e2e_encode 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate" --version 10 --ecc M \
-      --backend cpu
+      --backend cpu --plate-id 5eed0123
     # The plate encoded on the GPU: the same image, bit for bit.
     step e2e_encode_cuda 120 bash "$run" qrplate encode "$work/payload.bin" -o "$work/plate_cuda" --version 10 \
-      --ecc M --backend cuda
+      --ecc M --backend cuda --plate-id 5eed0123
     step e2e_same_plate 30 cmp "$work/plate/plate.tif" "$work/plate_cuda/plate.tif"
-    step e2e_simulate 180 bash "$run" qrplate simulate "$work/plate" -o "$work/scan" --preset typical --px-per-module 3
+    # 8-bit tiles: what the e2e target is set for (they go up at a byte a pixel).
+    step e2e_simulate 180 bash "$run" qrplate simulate "$work/plate" -o "$work/scan" --preset typical --px-per-module 3 \
+      --bits 8
     for b in cpu cuda; do
       step "e2e_decode_$b" 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_$b.bin" --backend "$b" \
         --report "$work/report_$b.json" --no-progress
