@@ -84,10 +84,10 @@ case "$part" in
       --benchmark_out="$out/bench_encode_cuda.json" --benchmark_out_format=json
     step bench_decode_cuda 420 bash "$run" bench_decode_cuda --benchmark_min_time=0.3 \
       --benchmark_out="$out/bench_decode_cuda.json" --benchmark_out_format=json
-    step qrplate_bench 300 bash "$run" qrplate bench --backend all --json --seconds 0.5
-    cp "$out/qrplate_bench.log" "$out/qrplate_bench.json"
-    step qrplate_bench_decode 300 bash "$run" qrplate bench --decode --backend all --json --seconds 0.5
-    cp "$out/qrplate_bench_decode.log" "$out/qrplate_bench_decode.json"
+    # The JSON alone in its file (stdout); the log keeps what goes to stderr.
+    step qrplate_bench 300 bash -c "bash '$run' qrplate bench --backend all --json --seconds 0.5 >'$out/qrplate_bench.json'"
+    step qrplate_bench_decode 300 bash -c \
+      "bash '$run' qrplate bench --decode --backend all --json --seconds 0.5 >'$out/qrplate_bench_decode.json'"
     ;;
   profile)
     ncu=$(command -v ncu || true)
