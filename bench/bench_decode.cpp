@@ -642,22 +642,21 @@ void bm_outer_recover(benchmark::State& state, int lost)
 }
 
 // Stitching's coarse pass (scan::register_against) over stitch_bench_patch.hpp's patch: the
-// reference shift by shift, and a row of shifts at once (what register_against runs on the CPU).
-void bm_stitch_coarse(benchmark::State& state, bool rows)
+// reference shift by shift, and four shifts at a time (what register_against runs on the CPU).
+void bm_stitch_coarse(benchmark::State& state, bool lanes)
 {
   const qrplate::bench::stitch_bench_patch fixture;
   const qrplate::core::stitch_patch patch = fixture.patch();
   const int reach = patch.reach;
   std::vector<double> scores(fixture.shifts());
   for (auto _ : state) {
-    for (int dy = -reach; dy <= reach; dy += 2) {
-      double* row = scores.data() + static_cast<std::size_t>(dy + reach) / 2 * (reach + 1);
-      if (rows) {
-        qrplate::scan::sparse_correlation_row(patch, dy, row);
-      } else {
+    if (lanes) {
+      qrplate::scan::sparse_correlations(patch, scores.data());
+    } else {
+      for (int dy = -reach; dy <= reach; dy += 2)
         for (int dx = -reach; dx <= reach; dx += 2)
-          row[(dx + reach) / 2] = qrplate::scan::sparse_correlation(patch, dx, dy);
-      }
+          scores[static_cast<std::size_t>(dy + reach) / 2 * (reach + 1) + static_cast<std::size_t>(dx + reach) / 2] =
+              qrplate::scan::sparse_correlation(patch, dx, dy);
     }
     benchmark::DoNotOptimize(scores.data());
   }
@@ -670,7 +669,7 @@ bool register_all()
 {
   benchmark::RegisterBenchmark("BM_stitch_coarse/64x64/reach:40/reference", bm_stitch_coarse, false)
       ->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("BM_stitch_coarse/64x64/reach:40/rows", bm_stitch_coarse, true)
+  benchmark::RegisterBenchmark("BM_stitch_coarse/64x64/reach:40/lanes", bm_stitch_coarse, true)
       ->Unit(benchmark::kMicrosecond);
   for (const int lost : {1, 4, 16})
     benchmark::RegisterBenchmark(("BM_outer_recover/239+16/v40-L/lost:" + std::to_string(lost)).c_str(),

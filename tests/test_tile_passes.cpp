@@ -606,40 +606,73 @@ TEST(TilePasses, ProposalsWorthCheckingAreTheCpuLoopsInAnyOrder)
   EXPECT_TRUE(none.empty());
 }
 
-// Stitching's coarse pass, a row of shifts at once (scan::sparse_correlation_row), gives every
+// A random stitching patch: values of a real patch's range, b with NaN holes (samples outside the
+// tile) at `holes`, with every column left of bw / 3 outside too when cut_columns, and every
+// column from right_cut on (-1: none).
+struct stitch_case {
+  std::vector<float> a, b;
+  core::stitch_patch patch{};
+  stitch_case(std::mt19937_64& rng, int reach, double holes, bool cut_columns, int pw = 0, int right_cut = -1)
+  {
+    auto u01 = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
+    if (pw == 0) pw = 8 + static_cast<int>(rng() % 57);
+    const int ph = 8 + static_cast<int>(rng() % 57);
+    const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach, cut = cut_columns ? bw / 3 : -1;
+    a.resize(static_cast<std::size_t>(pw) * ph);
+    b.resize(static_cast<std::size_t>(bw) * bh);
+    for (auto& v : a) v = static_cast<float>(1000 + 20000 * u01());
+    for (int y = 0; y < bh; ++y)
+      for (int x = 0; x < bw; ++x) {
+        const bool outside = u01() < holes || x < cut || (right_cut >= 0 && x >= right_cut);
+        b[static_cast<std::size_t>(y) * bw + x] =
+            outside ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(1000 + 20000 * u01());
+      }
+    patch = {a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
+  }
+};
+
+// Every coarse shift's score in `scores` (the layout of scan::sparse_correlations and
+// tile_passes_cuda::stitch_scores) is core::sparse_correlation's double; counts rejected shifts (-2)
+// and scored ones.
+void expect_reference_scores(const core::stitch_patch& patch, const std::vector<double>& scores, int& rejected,
+                             int& scored)
+{
+  const int reach = patch.reach;
+  const auto side = static_cast<std::size_t>(reach) + 1;
+  ASSERT_EQ(scores.size(), side * side);
+  for (int dy = -reach; dy <= reach; dy += 2)
+    for (int dx = -reach; dx <= reach; dx += 2) {
+      const double want = core::sparse_correlation(patch, dx, dy);
+      const double got = scores[static_cast<std::size_t>(dy + reach) / 2 * side + static_cast<std::size_t>(dx + reach) / 2];
+      ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << reach << " " << dx << "," << dy << ": " << got << " vs " << want;
+      (want == -2.0 ? rejected : scored) += 1;
+    }
+}
+
+// Stitching's coarse pass on the CPU, four shifts at once (scan::sparse_correlations), gives every
 // shift the reference's double exactly: random patches and samples with NaN holes (samples
-// outside the tile), whole NaN columns, reaches that leave a partial set of lanes, and patches
-// too little of which falls inside (-2).
-TEST(Stitching, CoarseRowIsTheSparseCorrelation)
+// outside the tile), whole NaN columns on either side, reaches that leave a partial set of lanes,
+// and patches too little of which falls inside (-2).
+TEST(Stitching, CoarsePassIsTheSparseCorrelation)
 {
   std::mt19937_64 rng(29);
-  auto u01 = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
   int rejected = 0, scored = 0;
-  for (const int reach : {0, 1, 2, 3, 6, 7, 12, 40}) {
+  for (const int reach : {0, 1, 2, 3, 6, 7, 12, 40})
     for (int trial = 0; trial < 6; ++trial) {
-      const int pw = 8 + static_cast<int>(rng() % 57), ph = 8 + static_cast<int>(rng() % 57);
-      const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
-      std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
-      for (auto& v : a) v = static_cast<float>(1000 + 20000 * u01());
-      const double holes = trial < 2 ? 0.0 : 0.15 * trial;  // up to 75% of b outside the tile
-      const int cut = trial == 5 ? bw / 3 : -1;             // and the columns left of `cut`
-      for (int y = 0; y < bh; ++y)
-        for (int x = 0; x < bw; ++x)
-          b[static_cast<std::size_t>(y) * bw + x] = (u01() < holes || x < cut)
-                                                        ? std::numeric_limits<float>::quiet_NaN()
-                                                        : static_cast<float>(1000 + 20000 * u01());
-      const scan::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
-      std::vector<double> row(static_cast<std::size_t>(reach) + 1, 7.0);
-      for (int dy = -reach; dy <= reach; dy += 2) {
-        scan::sparse_correlation_row(patch, dy, row.data());
-        for (int dx = -reach; dx <= reach; dx += 2) {
-          const double want = scan::sparse_correlation(patch, dx, dy);
-          const double got = row[static_cast<std::size_t>(dx + reach) / 2];
-          ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << reach << " " << dx << "," << dy << ": " << got << " vs " << want;
-          (want == -2.0 ? rejected : scored) += 1;
-        }
-      }
+      const stitch_case c(rng, reach, trial < 2 ? 0.0 : 0.15 * trial, trial == 5);  // up to 75% outside
+      std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1), 7.0);
+      scan::sparse_correlations(c.patch, scores.data());
+      expect_reference_scores(c.patch, scores, rejected, scored);
+      if (HasFatalFailure()) return;
     }
+  // The tile's edge at every column near the right of b: some set of lanes then meets the outside
+  // only in its last lane's last sample.
+  for (int right_cut = 2 * 20 + 2 * 12 - 20; right_cut < 2 * 20 + 2 * 12; ++right_cut) {
+    const stitch_case c(rng, 12, 0.0, false, 20, right_cut);
+    std::vector<double> scores(13 * 13, 7.0);
+    scan::sparse_correlations(c.patch, scores.data());
+    expect_reference_scores(c.patch, scores, rejected, scored);
+    if (HasFatalFailure()) return;
   }
   EXPECT_GT(rejected, 10);
   EXPECT_GT(scored, 1000);
@@ -654,34 +687,15 @@ TEST(TilePasses, CudaStitchScoresAreTheCpus)
   if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
   host::tile_passes_cuda gpu;
   std::mt19937_64 rng(31);
-  auto u01 = [&] { return static_cast<double>(rng() >> 11) / 9007199254740992.0; };
   int rejected = 0, scored = 0;
-  for (const int reach : {0, 3, 12, 40}) {
+  for (const int reach : {0, 3, 12, 40})
     for (int trial = 0; trial < 4; ++trial) {
-      const int pw = 8 + static_cast<int>(rng() % 57), ph = 8 + static_cast<int>(rng() % 57);
-      const int bw = 2 * pw + 2 * reach, bh = 2 * ph + 2 * reach;
-      std::vector<float> a(static_cast<std::size_t>(pw) * ph), b(static_cast<std::size_t>(bw) * bh);
-      for (auto& v : a) v = static_cast<float>(1000 + 20000 * u01());
-      const double holes = 0.2 * trial;
-      const int cut = trial == 3 ? bw / 2 : -1;
-      for (int y = 0; y < bh; ++y)
-        for (int x = 0; x < bw; ++x)
-          b[static_cast<std::size_t>(y) * bw + x] = (u01() < holes || x < cut)
-                                                        ? std::numeric_limits<float>::quiet_NaN()
-                                                        : static_cast<float>(1000 + 20000 * u01());
-      const core::stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, 0.2 * pw * ph};
-      const auto side = static_cast<std::size_t>(reach) + 1;
-      std::vector<double> scores(side * side, 7.0);
-      gpu.stitch_scores(patch, scores.data());
-      for (int dy = -reach; dy <= reach; dy += 2)
-        for (int dx = -reach; dx <= reach; dx += 2) {
-          const double want = core::sparse_correlation(patch, dx, dy);
-          const double got = scores[static_cast<std::size_t>(dy + reach) / 2 * side + static_cast<std::size_t>(dx + reach) / 2];
-          ASSERT_EQ(std::memcmp(&got, &want, sizeof got), 0) << reach << " " << dx << "," << dy << ": " << got << " vs " << want;
-          (want == -2.0 ? rejected : scored) += 1;
-        }
+      const stitch_case c(rng, reach, 0.2 * trial, trial == 3);
+      std::vector<double> scores(static_cast<std::size_t>(reach + 1) * (reach + 1), 7.0);
+      gpu.stitch_scores(c.patch, scores.data());
+      expect_reference_scores(c.patch, scores, rejected, scored);
+      if (HasFatalFailure()) return;
     }
-  }
   EXPECT_GT(rejected, 10);
   EXPECT_GT(scored, 500);
   const core::stitch_patch narrow{nullptr, 8, 8, nullptr, 15, 0, 1};

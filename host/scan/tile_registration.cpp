@@ -21,7 +21,6 @@ namespace {
 constexpr double pi = 3.14159265358979323846;
 
 
-// The expected finders in a hash grid of 8-module cells, for nearest-neighbour lookups.
 struct pose_guess {
   int score = -1;
   double value = -1e300;  // score less the prior's penalty
@@ -693,26 +692,21 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   return t;
 }
 
-void sparse_correlation_row(const stitch_patch& p, int dy, double* out)
+void sparse_correlations(const stitch_patch& p, double* scores)
 {
-  // The samples a row of shifts reads, as doubles: the patch's even rows and columns (ad), and
-  // b's at the shifts' offsets, which are all even (reach + dx and reach + dy are), so bd[r][c] =
-  // b[reach + dy + 4 r][2 c]: lane k of a set of shifts starting at dx0 reads bd[r][c0 + 2 q + k]
-  // for patch sample (2 r, 2 q) (c0 = (reach + dx0) / 2), four neighbours in memory for four lanes.
+  // The samples the shifts read, as doubles: the patch's even rows and columns (ad), once; and for
+  // each dy, b's at the shifts' offsets, which are all even (reach + dx and reach + dy are), so
+  // bd[r][c] = b[reach + dy + 4 r][2 c]: lane k of a set of shifts starting at dx0 reads
+  // bd[r][c0 + 2 q + k] for patch sample (2 r, 2 q) (c0 = (reach + dx0) / 2), four neighbours in
+  // memory for four lanes.
   const int rows = (p.ph + 1) / 2, columns = (p.pw + 1) / 2;
   const int b_columns = (p.bw + 1) / 2;
+  const auto side = static_cast<std::size_t>(p.reach) + 1;
   std::vector<double> ad(static_cast<std::size_t>(rows) * columns), bd(static_cast<std::size_t>(rows) * b_columns);
-  // outside_before[r][c]: NaN samples in bd[r][0, c), to tell a set of lanes that meets none.
-  std::vector<int> outside_before(static_cast<std::size_t>(rows) * (b_columns + 1));
-  for (int r = 0; r < rows; ++r) {
+  for (int r = 0; r < rows; ++r)
     for (int q = 0; q < columns; ++q) ad[static_cast<std::size_t>(r) * columns + q] = p.a[static_cast<std::size_t>(2 * r) * p.pw + 2 * q];
-    const float* brow = p.b + static_cast<std::size_t>(p.reach + dy + 4 * r) * p.bw;
-    int* before = outside_before.data() + static_cast<std::size_t>(r) * (b_columns + 1);
-    for (int c = 0; c < b_columns; ++c) {
-      bd[static_cast<std::size_t>(r) * b_columns + c] = brow[2 * c];
-      before[c + 1] = before[c] + std::isnan(brow[2 * c]);
-    }
-  }
+  // outside_before[r][c]: NaN samples in bd[r][0, c), to tell a set of lanes that meets none.
+  std::vector<int> outside_before(static_cast<std::size_t>(rows) * (b_columns + 1), 0);
   // Most shifts see only samples inside the tile: their count and patch sums (sa, saa) are then
   // the same for every shift, summed here once in sparse_correlation's order (so the same
   // doubles), and a pass needs only the three sums that involve b. Shifts go in lanes of four,
@@ -725,58 +719,69 @@ void sparse_correlation_row(const stitch_patch& p, int dy, double* out)
     const double va = saa - sa * sa / count, vb = sbb - sb * sb / count;
     return count >= 0.25 * p.min_count && va > 0 && vb > 0 ? (sab - sa * sb / count) / std::sqrt(va * vb) : -2.0;
   };
-  for (int dx0 = -p.reach; dx0 <= p.reach; dx0 += 2 * lanes) {
-    const int used = std::min(lanes, (p.reach - dx0) / 2 + 1);
-    const int c0 = (p.reach + dx0) / 2;
-    if (used < lanes) {  // the row's last few shifts
-      for (int k = 0; k < used; ++k) out[c0 + k] = sparse_correlation(p, dx0 + 2 * k, dy);
-      continue;
+  for (int dy = -p.reach; dy <= p.reach; dy += 2) {
+    double* out = scores + static_cast<std::size_t>(dy + p.reach) / 2 * side;
+    for (int r = 0; r < rows; ++r) {
+      const float* brow = p.b + static_cast<std::size_t>(p.reach + dy + 4 * r) * p.bw;
+      int* before = outside_before.data() + static_cast<std::size_t>(r) * (b_columns + 1);
+      for (int c = 0; c < b_columns; ++c) {
+        bd[static_cast<std::size_t>(r) * b_columns + c] = brow[2 * c];
+        before[c + 1] = before[c] + std::isnan(brow[2 * c]);
+      }
     }
-    bool outside = false;
-    for (int r = 0; r < rows && !outside; ++r) {
-      const int* before = outside_before.data() + static_cast<std::size_t>(r) * (b_columns + 1);
-      outside = before[c0 + 2 * (columns - 1) + lanes] != before[c0];
-    }
-    // Two lanes per SSE2 register (the GCC/Clang vector extension): packed IEEE adds and
-    // multiplies, the same doubles as the scalar ones, lane by lane. Outside the tile a lane adds
-    // +0 (its sample masked to all-zero bits) to each sum, which leaves the sum as it was: the
-    // sums start at +0 and never become -0, and x + (-0) is x.
-    using pair = double __attribute__((vector_size(16)));
-    using bits = long long __attribute__((vector_size(16)));
-    constexpr int halves = lanes / 2;
-    pair n[halves] = {}, sa[halves] = {}, saa[halves] = {}, sb[halves] = {}, sbb[halves] = {}, sab[halves] = {};
-    const pair one = {1.0, 1.0};
-    auto accumulate = [&](auto masked) {
-      for (int r = 0; r < rows; ++r) {
-        const double* brow = bd.data() + static_cast<std::size_t>(r) * b_columns + c0;
-        const double* arow = ad.data() + static_cast<std::size_t>(r) * columns;
-        for (int q = 0; q < columns; ++q) {
-          const pair av = {arow[q], arow[q]};
-          const pair aa = av * av;
-          for (int h = 0; h < halves; ++h) {
-            pair bv;
-            std::memcpy(&bv, brow + 2 * q + 2 * h, sizeof bv);
-            if constexpr (decltype(masked)::value) {
-              const bits in = bv == bv;  // all ones where the sample is inside the tile
-              bv = reinterpret_cast<pair>(reinterpret_cast<bits>(bv) & in);
-              n[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(one) & in);
-              sa[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(av) & in);
-              saa[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(aa) & in);
+    for (int dx0 = -p.reach; dx0 <= p.reach; dx0 += 2 * lanes) {
+      const int used = std::min(lanes, (p.reach - dx0) / 2 + 1);
+      const int c0 = (p.reach + dx0) / 2;
+      if (used < lanes) {  // the row's last few shifts
+        for (int k = 0; k < used; ++k) out[c0 + k] = sparse_correlation(p, dx0 + 2 * k, dy);
+        continue;
+      }
+      bool outside = false;
+      for (int r = 0; r < rows && !outside; ++r) {
+        const int* before = outside_before.data() + static_cast<std::size_t>(r) * (b_columns + 1);
+        outside = before[c0 + 2 * (columns - 1) + lanes] != before[c0];
+      }
+      // Two lanes per SSE2 register (the GCC/Clang vector extension): packed IEEE adds and
+      // multiplies, the same doubles as the scalar ones, lane by lane. Outside the tile a lane
+      // adds +0 (its sample masked to all-zero bits) to each sum, which leaves the sum as it was:
+      // the sums start at +0 and never become -0, and x + (-0) is x.
+      using pair = double __attribute__((vector_size(16)));
+      using bits = long long __attribute__((vector_size(16)));
+      constexpr int halves = lanes / 2;
+      pair n[halves] = {}, sa[halves] = {}, saa[halves] = {}, sb[halves] = {}, sbb[halves] = {}, sab[halves] = {};
+      const pair one = {1.0, 1.0};
+      auto accumulate = [&](auto masked) {
+        for (int r = 0; r < rows; ++r) {
+          const double* brow = bd.data() + static_cast<std::size_t>(r) * b_columns + c0;
+          const double* arow = ad.data() + static_cast<std::size_t>(r) * columns;
+          for (int q = 0; q < columns; ++q) {
+            const pair av = {arow[q], arow[q]};
+            const pair aa = av * av;
+            for (int h = 0; h < halves; ++h) {
+              pair bv;
+              std::memcpy(&bv, brow + 2 * q + 2 * h, sizeof bv);
+              if constexpr (decltype(masked)::value) {
+                const bits in = bv == bv;  // all ones where the sample is inside the tile
+                bv = reinterpret_cast<pair>(reinterpret_cast<bits>(bv) & in);
+                n[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(one) & in);
+                sa[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(av) & in);
+                saa[h] += reinterpret_cast<pair>(reinterpret_cast<bits>(aa) & in);
+              }
+              sb[h] += bv, sbb[h] += bv * bv, sab[h] += av * bv;
             }
-            sb[h] += bv, sbb[h] += bv * bv, sab[h] += av * bv;
           }
         }
+      };
+      if (outside) {
+        accumulate(std::true_type{});
+      } else {
+        accumulate(std::false_type{});
       }
-    };
-    if (outside) {
-      accumulate(std::true_type{});
-    } else {
-      accumulate(std::false_type{});
-    }
-    for (int k = 0; k < lanes; ++k) {
-      const int h = k / 2, e = k % 2;
-      out[c0 + k] = outside ? score(n[h][e], sa[h][e], saa[h][e], sb[h][e], sbb[h][e], sab[h][e])
-                            : score(full_count, full_sa, full_saa, sb[h][e], sbb[h][e], sab[h][e]);
+      for (int k = 0; k < lanes; ++k) {
+        const int h = k / 2, e = k % 2;
+        out[c0 + k] = outside ? score(n[h][e], sa[h][e], saa[h][e], sb[h][e], sbb[h][e], sab[h][e])
+                              : score(full_count, full_sa, full_saa, sb[h][e], sbb[h][e], sab[h][e]);
+      }
     }
   }
 }
@@ -894,7 +899,8 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
   // Whole-module shifts on a quarter of the patch first (a shift half a module off the true one
   // still correlates at about half the peak, well above the rest), then the half-module shifts
   // around the best three on the whole patch. The coarse pass was ~90% of a stitch (and stitching
-  // half of a v40 scan's decode): sparse_correlation_row does a row of shifts at once.
+  // half of a v40 scan's decode): sparse_correlations runs four shifts at once, the GPU a thread
+  // per shift.
   const stitch_patch patch{a.data(), pw, ph, b.data(), bw, reach, min_count};
   const auto side_coarse = static_cast<std::size_t>(reach) + 1;
   std::vector<double> coarse_scores(side_coarse * side_coarse);
@@ -905,8 +911,7 @@ bool register_against(posed_tile& t, const posed_tile& ref, const plate::plate_g
 #endif
   {
     (void)cuda;
-    for (int dy = -reach; dy <= reach; dy += 2)
-      sparse_correlation_row(patch, dy, coarse_scores.data() + static_cast<std::size_t>(dy + reach) / 2 * side_coarse);
+    sparse_correlations(patch, coarse_scores.data());
   }
   std::vector<std::pair<double, std::pair<int, int>>> coarse;
   for (int dy = -reach; dy <= reach; dy += 2)

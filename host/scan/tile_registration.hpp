@@ -227,10 +227,11 @@ class finder_index {
 // reference, shift by shift.
 using core::sparse_correlation;
 using core::stitch_patch;
-// sparse_correlation(p, dx, dy) for dx = -reach, -reach + 2, ..., reach into out[(dx + reach) / 2],
-// the same doubles, several shifts per pass over the patch (the CPU's way; with CUDA a kernel
-// does every shift, tile_passes_cuda::stitch_scores).
-void sparse_correlation_row(const stitch_patch& p, int dy, double* out);
+// scores[((dy + reach) / 2) * (reach + 1) + (dx + reach) / 2] = sparse_correlation(p, dx, dy) for
+// every dx, dy in -reach, -reach + 2, ..., reach: the same doubles, several shifts per pass over
+// the patch (the CPU's way; with CUDA a kernel does every shift, tile_passes_cuda::stitch_scores,
+// into the same layout).
+void sparse_correlations(const stitch_patch& p, double* scores);
 
 // Places t by the image content it shares with `ref`, a neighbour already placed: ref's pixels
 // over a patch of the plate both see are correlated with t's at every whole-module shift of t's

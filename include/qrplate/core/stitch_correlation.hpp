@@ -1,6 +1,6 @@
 // Stitching's coarse pass (host/scan/tile_registration.cpp, register_against): the normalised
 // cross-correlation of a patch of one tile's module values with the other tile's samples at a
-// shift. QRP_HD, so that the CPU (shift by shift here, or scan::sparse_correlation_row's lanes,
+// shift. QRP_HD, so that the CPU (shift by shift here, or scan::sparse_correlations' lanes,
 // the same doubles) and the CUDA kernel (a thread per shift) give the same scores.
 #pragma once
 
