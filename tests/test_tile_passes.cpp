@@ -478,11 +478,13 @@ vote_case make_vote_case(std::uint64_t seed)
 }
 
 // The CPU loop's proposals (register_tile): per rotation, detection by detection, each touched
-// bin listed when first touched, scored once the rotation's votes are in.
+// bin listed when first touched (first_pair: the pair that touched it), scored once the rotation's
+// votes are in.
 std::vector<core::pose_vote_entry> cpu_loop_proposals(const vote_case& v)
 {
   std::vector<core::pose_vote_entry> out;
   std::vector<int> votes(v.grid.bins(), 0);
+  std::vector<std::uint32_t> first(v.grid.bins(), 0);
   for (int r = 0; r < v.rotations; ++r) {
     std::vector<std::uint32_t> touched;
     for (std::size_t i = 0; i + 1 < v.begin.size(); ++i) {
@@ -491,12 +493,13 @@ std::vector<core::pose_vote_entry> cpu_loop_proposals(const vote_case& v)
       for (std::size_t k = v.begin[i]; k < v.begin[i + 1]; ++k) {
         std::uint32_t bin;
         if (!v.grid.bin_of(qx, qy, v.finders[2 * k], v.finders[2 * k + 1], bin)) continue;
-        if (votes[bin]++ == 0) touched.push_back(bin);
+        if (votes[bin]++ == 0) touched.push_back(bin), first[bin] = static_cast<std::uint32_t>(k);
       }
     }
     for (const std::uint32_t bin : touched) {
       core::pose_vote_entry e;
       e.rotation = static_cast<std::uint32_t>(r);
+      e.first_pair = first[bin];
       v.grid.proposal(votes.data(), bin, e.score, e.sx, e.sy, e.value);
       out.push_back(e);
     }
@@ -510,6 +513,7 @@ void expect_same_proposals(const std::vector<core::pose_vote_entry>& got, const 
   ASSERT_EQ(got.size(), want.size());
   for (std::size_t i = 0; i < got.size(); ++i) {
     ASSERT_EQ(got[i].rotation, want[i].rotation) << i;
+    ASSERT_EQ(got[i].first_pair, want[i].first_pair) << i;
     ASSERT_EQ(got[i].score, want[i].score) << i;
     ASSERT_EQ(got[i].sx, want[i].sx) << i;
     ASSERT_EQ(got[i].sy, want[i].sy) << i;
@@ -559,51 +563,99 @@ TEST(TilePasses, PoseVoteInAnyOrderSortsToTheCpuLoop)
   }
 }
 
-// tile_passes_cuda::vote_poses: the CPU loop's proposals, in its order.
+// A vote's proposals in the CPU loop's order (by rotation, then by first pair, unique within a
+// rotation, as for touched bins), with values on a coarse grid, so that many tie for the best with
+// different scores (and cutoffs).
+std::vector<core::pose_vote_entry> random_loop_proposals(std::mt19937_64& rng)
+{
+  std::vector<core::pose_vote_entry> loop(1 + rng() % 4000);
+  for (std::size_t i = 0; i < loop.size(); ++i) {
+    loop[i].rotation = static_cast<std::uint32_t>(rng() % 11);
+    loop[i].score = static_cast<int>(rng() % 80);
+    loop[i].value = 0.25 * static_cast<double>(rng() % 200);
+    loop[i].sx = static_cast<double>(i), loop[i].sy = -static_cast<double>(i);
+  }
+  std::stable_sort(loop.begin(), loop.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+    return a.rotation < b.rotation;
+  });
+  for (std::size_t i = 0; i < loop.size(); ++i) loop[i].first_pair = static_cast<std::uint32_t>(3 * i + rng() % 3);
+  return loop;
+}
+
+// What the CPU loop of register_tile keeps of `loop` (in its order): the cutoff from the first
+// proposal of the highest value (std::max_element), the proposals at or above it, in loop order.
+std::vector<core::pose_vote_entry> loop_keeps(const std::vector<core::pose_vote_entry>& loop, double& cutoff)
+{
+  const auto top = std::max_element(loop.begin(), loop.end(),
+                                    [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) { return a.value < b.value; });
+  cutoff = top->value - std::max(3.0, 0.5 * top->score);
+  std::vector<core::pose_vote_entry> kept;
+  for (const core::pose_vote_entry& e : loop)
+    if (!(e.value < cutoff)) kept.push_back(e);
+  return kept;
+}
+
+void expect_same_kept(const std::vector<core::pose_vote_entry>& got, const std::vector<core::pose_vote_entry>& want)
+{
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].first_pair, want[i].first_pair) << i;
+    ASSERT_EQ(got[i].rotation, want[i].rotation) << i;
+    ASSERT_EQ(got[i].score, want[i].score) << i;
+    ASSERT_EQ(got[i].value, want[i].value) << i;
+    ASSERT_EQ(got[i].sx, want[i].sx) << i;
+  }
+}
+
 // What registration keeps of the GPU vote's proposals (scan::keep_proposals_worth_checking, given
-// them in any order) is what its CPU loop keeps of the same list in loop order: the cutoff from the
-// first proposal of the highest value (std::max_element), those at or above it, in loop order.
-// Values on a coarse grid, so that many tie for the best with different scores (and cutoffs).
+// them in any order) is what its CPU loop keeps of the same list in loop order.
 TEST(TilePasses, ProposalsWorthCheckingAreTheCpuLoopsInAnyOrder)
 {
   std::mt19937_64 rng(17);
   for (int trial = 0; trial < 20; ++trial) {
-    std::vector<core::pose_vote_entry> loop(1 + rng() % 4000);
-    for (std::size_t i = 0; i < loop.size(); ++i) {
-      loop[i].rotation = static_cast<std::uint32_t>(rng() % 11);
-      loop[i].score = static_cast<int>(rng() % 80);
-      loop[i].value = 0.25 * static_cast<double>(rng() % 200);
-      loop[i].sx = static_cast<double>(i), loop[i].sy = -static_cast<double>(i);
-    }
-    // Loop order: by rotation, then by first pair (unique within a rotation, as for touched bins).
-    std::stable_sort(loop.begin(), loop.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
-      return a.rotation < b.rotation;
-    });
-    for (std::size_t i = 0; i < loop.size(); ++i) loop[i].first_pair = static_cast<std::uint32_t>(3 * i + rng() % 3);
-    // The CPU loop's rule (register_tile).
-    const auto top = std::max_element(loop.begin(), loop.end(),
-                                      [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) { return a.value < b.value; });
-    const double want_cutoff = top->value - std::max(3.0, 0.5 * top->score);
-    std::vector<core::pose_vote_entry> want;
-    for (const core::pose_vote_entry& e : loop)
-      if (!(e.value < want_cutoff)) want.push_back(e);
+    const std::vector<core::pose_vote_entry> loop = random_loop_proposals(rng);
+    double want_cutoff = 0;
+    const std::vector<core::pose_vote_entry> want = loop_keeps(loop, want_cutoff);
     for (int shuffle = 0; shuffle < 3; ++shuffle) {
       std::vector<core::pose_vote_entry> got = loop;
       std::shuffle(got.begin(), got.end(), rng);
       EXPECT_EQ(scan::keep_proposals_worth_checking(got), want_cutoff);
-      ASSERT_EQ(got.size(), want.size());
-      for (std::size_t i = 0; i < got.size(); ++i) {
-        ASSERT_EQ(got[i].first_pair, want[i].first_pair) << i;
-        ASSERT_EQ(got[i].rotation, want[i].rotation) << i;
-        ASSERT_EQ(got[i].score, want[i].score) << i;
-        ASSERT_EQ(got[i].value, want[i].value) << i;
-        ASSERT_EQ(got[i].sx, want[i].sx) << i;
-      }
+      expect_same_kept(got, want);
+      if (HasFatalFailure()) return;
     }
   }
   std::vector<core::pose_vote_entry> none;
   EXPECT_EQ(scan::keep_proposals_worth_checking(none), 0.0);
   EXPECT_TRUE(none.empty());
+}
+
+// The device's keep (tile_passes_cuda::keep_proposals_worth_checking, the launches registration
+// runs on the vote's proposals in device memory): the same cutoff and the same proposals, in any
+// order, for lists in any order. Lists up to 4,000 long: many strides of the best kernel's
+// threads and several blocks of the keep kernel's.
+TEST(TilePasses, CudaKeepsTheProposalsTheCpuLoopKeeps)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  std::mt19937_64 rng(23);
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::vector<core::pose_vote_entry> loop = random_loop_proposals(rng);
+    double want_cutoff = 0;
+    const std::vector<core::pose_vote_entry> want = loop_keeps(loop, want_cutoff);
+    std::vector<core::pose_vote_entry> got = loop;
+    std::shuffle(got.begin(), got.end(), rng);
+    EXPECT_EQ(gpu.keep_proposals_worth_checking(got), want_cutoff);
+    scan::sort_in_loop_order(got);
+    expect_same_kept(got, want);
+    if (HasFatalFailure()) return;
+  }
+  std::vector<core::pose_vote_entry> none;
+  EXPECT_EQ(gpu.keep_proposals_worth_checking(none), 0.0);
+  EXPECT_TRUE(none.empty());
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
 }
 
 // A random stitching patch: values of a real patch's range, b with NaN holes (samples outside the
@@ -745,7 +797,18 @@ TEST(TilePasses, CudaVotesAsTheCpuLoop)
     std::sort(got.begin(), got.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
       return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
     });
-    expect_same_proposals(got, cpu_loop_proposals(v));
+    const std::vector<core::pose_vote_entry> loop = cpu_loop_proposals(v);
+    expect_same_proposals(got, loop);
+    // What registration asks for: only the proposals worth checking come back.
+    double want_cutoff = 0;
+    const std::vector<core::pose_vote_entry> want = loop_keeps(loop, want_cutoff);
+    std::vector<core::pose_vote_entry> kept;
+    EXPECT_EQ(gpu.proposals_worth_checking(v.grid, v.points.data(), v.points.size() / 2, v.finders.data(),
+                                           v.owner.data(), v.owner.size(), v.turns.data(), v.rotations, kept),
+              want_cutoff);
+    EXPECT_LT(kept.size(), loop.size());
+    scan::sort_in_loop_order(kept);
+    expect_same_kept(kept, want);
   }
 #else
   GTEST_SKIP() << "built without CUDA";

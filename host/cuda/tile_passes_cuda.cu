@@ -103,7 +103,8 @@ struct tile_passes_cuda::state {
   stream_buffer<double> vote_points{stream.get()}, vote_finders{stream.get()}, vote_turns{stream.get()};
   stream_buffer<std::uint32_t> vote_owner{stream.get()}, vote_first{stream.get()}, vote_count{stream.get()};
   stream_buffer<int> votes{stream.get()};
-  stream_buffer<core::pose_vote_entry> vote_entries{stream.get()};
+  stream_buffer<core::pose_vote_entry> vote_entries{stream.get()}, vote_kept{stream.get()};
+  stream_buffer<double> vote_cutoff{stream.get()};
   stream_buffer<float> gathered{stream.get()}, refine_responses{stream.get()};
   stream_buffer<double> refine_uv{stream.get()};
   stream_buffer<float> stitch_a{stream.get()}, stitch_b{stream.get()};
@@ -240,26 +241,29 @@ void tile_passes_cuda::confirm_anchors(const device_tile& tile, const core::affi
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
 }
 
-void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
-                                  const double* finders, const std::uint32_t* owner, std::size_t pairs,
-                                  const double* turns, int rotations, std::vector<core::pose_vote_entry>& entries)
+// The vote's launches, queued on the stream: returns the entries' capacity (0: nothing to vote),
+// with d_entries and d_count (the proposals, *d_count of them) in device memory.
+std::size_t tile_passes_cuda::vote(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                                   const double* finders, const std::uint32_t* owner, std::size_t pairs,
+                                   const double* turns, int rotations, core::pose_vote_entry*& d_entries,
+                                   std::uint32_t*& d_count)
 {
-  entries.clear();
-  if (pairs == 0 || rotations <= 0 || detections == 0) return;
+  if (pairs == 0 || rotations <= 0 || detections == 0) return 0;
   if (pairs > 0xffffffffu) throw invalid_argument("tile_passes_cuda: too many vote pairs for 32-bit indices");
   state& s = *state_;
   const cudaStream_t stream = s.stream.get();
   const std::size_t cells = grid.bins() * static_cast<std::size_t>(rotations);
   // At most one entry per pair, and per bin, of each rotation.
   const std::size_t capacity = static_cast<std::size_t>(rotations) * std::min(pairs, grid.bins());
+  if (capacity > 0xffffffffu) throw invalid_argument("tile_passes_cuda: too many vote bins for 32-bit indices");
   double* d_points = s.vote_points.reserve(2 * detections);
   double* d_finders = s.vote_finders.reserve(2 * pairs);
   double* d_turns = s.vote_turns.reserve(2 * static_cast<std::size_t>(rotations));
   std::uint32_t* d_owner = s.vote_owner.reserve(pairs);
   int* d_votes = s.votes.reserve(cells);
   std::uint32_t* d_first = s.vote_first.reserve(cells);
-  std::uint32_t* d_count = s.vote_count.reserve(1);
-  core::pose_vote_entry* d_entries = s.vote_entries.reserve(capacity);
+  d_count = s.vote_count.reserve(2);  // the proposals, and those kept (proposals_worth_checking)
+  d_entries = s.vote_entries.reserve(capacity);
   QRP_CUDA_TRY(cudaMemcpyAsync(d_points, points, 2 * detections * sizeof(double), cudaMemcpyHostToDevice, stream));
   QRP_CUDA_TRY(cudaMemcpyAsync(d_finders, finders, 2 * pairs * sizeof(double), cudaMemcpyHostToDevice, stream));
   QRP_CUDA_TRY(cudaMemcpyAsync(d_turns, turns, 2 * static_cast<std::size_t>(rotations) * sizeof(double),
@@ -267,23 +271,95 @@ void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double
   QRP_CUDA_TRY(cudaMemcpyAsync(d_owner, owner, pairs * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream));
   QRP_CUDA_TRY(cudaMemsetAsync(d_votes, 0, cells * sizeof(int), stream));
   QRP_CUDA_TRY(cudaMemsetAsync(d_first, 0xff, cells * sizeof(std::uint32_t), stream));
-  QRP_CUDA_TRY(cudaMemsetAsync(d_count, 0, sizeof(std::uint32_t), stream));
+  QRP_CUDA_TRY(cudaMemsetAsync(d_count, 0, 2 * sizeof(std::uint32_t), stream));
   kernels::launch_pose_vote_pairs(grid, d_points, d_finders, d_owner, pairs, d_turns, rotations, d_votes, d_first,
                                   stream);
   QRP_CUDA_TRY(cudaGetLastError());
   kernels::launch_pose_vote_proposals(grid, rotations, d_votes, d_first, d_entries,
                                       static_cast<std::uint32_t>(capacity), d_count, stream);
   QRP_CUDA_TRY(cudaGetLastError());
+  return capacity;
+}
+
+// Copies `count` entries at d_entries into `entries` (a pageable host vector) and waits.
+void tile_passes_cuda::download_entries(const core::pose_vote_entry* d_entries, std::uint32_t count,
+                                        std::vector<core::pose_vote_entry>& entries)
+{
+  entries.resize(count);
+  if (count == 0) return;
+  const cudaStream_t stream = state_->stream.get();
+  QRP_CUDA_TRY(cudaMemcpyAsync(entries.data(), d_entries, count * sizeof(core::pose_vote_entry),
+                               cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+}
+
+void tile_passes_cuda::vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                                  const double* finders, const std::uint32_t* owner, std::size_t pairs,
+                                  const double* turns, int rotations, std::vector<core::pose_vote_entry>& entries)
+{
+  entries.clear();
+  core::pose_vote_entry* d_entries = nullptr;
+  std::uint32_t* d_count = nullptr;
+  const std::size_t capacity = vote(grid, points, detections, finders, owner, pairs, turns, rotations, d_entries, d_count);
+  if (capacity == 0) return;
+  const cudaStream_t stream = state_->stream.get();
   std::uint32_t count = 0;
   QRP_CUDA_TRY(cudaMemcpyAsync(&count, d_count, sizeof count, cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   if (count > capacity) throw std::logic_error("tile_passes_cuda: more vote proposals than bins (a bug in qrplate)");
-  entries.resize(count);
-  if (count > 0) {
-    QRP_CUDA_TRY(cudaMemcpyAsync(entries.data(), d_entries, count * sizeof(core::pose_vote_entry),
-                                 cudaMemcpyDeviceToHost, stream));
-    QRP_CUDA_TRY(cudaStreamSynchronize(stream));
-  }
+  download_entries(d_entries, count, entries);
+}
+
+double tile_passes_cuda::proposals_worth_checking(const core::pose_vote_grid& grid, const double* points,
+                                                  std::size_t detections, const double* finders,
+                                                  const std::uint32_t* owner, std::size_t pairs, const double* turns,
+                                                  int rotations, std::vector<core::pose_vote_entry>& entries)
+{
+  entries.clear();
+  core::pose_vote_entry* d_entries = nullptr;
+  std::uint32_t* d_count = nullptr;
+  const std::size_t capacity = vote(grid, points, detections, finders, owner, pairs, turns, rotations, d_entries, d_count);
+  if (capacity == 0) return 0;
+  return keep_on_device(d_entries, d_count, capacity, entries);
+}
+
+double tile_passes_cuda::keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries)
+{
+  if (entries.empty()) return 0;
+  if (entries.size() > 0xffffffffu) throw invalid_argument("tile_passes_cuda: too many proposals for 32-bit indices");
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  const auto count = static_cast<std::uint32_t>(entries.size());
+  core::pose_vote_entry* d_entries = s.vote_entries.reserve(count);
+  std::uint32_t* d_count = s.vote_count.reserve(2);
+  const std::uint32_t counts[2] = {count, 0};
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_entries, entries.data(), count * sizeof(core::pose_vote_entry),
+                               cudaMemcpyHostToDevice, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_count, counts, sizeof counts, cudaMemcpyHostToDevice, stream));
+  return keep_on_device(d_entries, d_count, count, entries);
+}
+
+// The keep launches on d_entries (d_count[0] of them, at most `capacity`; d_count[1] zero), then
+// the kept entries into `entries` (in no particular order) and the cutoff returned.
+double tile_passes_cuda::keep_on_device(const core::pose_vote_entry* d_entries, std::uint32_t* d_count,
+                                        std::size_t capacity, std::vector<core::pose_vote_entry>& entries)
+{
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  core::pose_vote_entry* d_kept = s.vote_kept.reserve(capacity);
+  double* d_cutoff = s.vote_cutoff.reserve(1);
+  kernels::launch_pose_vote_keep(d_entries, d_count, static_cast<std::uint32_t>(capacity), d_cutoff, d_kept,
+                                 d_count + 1, stream);
+  QRP_CUDA_TRY(cudaGetLastError());
+  std::uint32_t counts[2] = {0, 0};
+  double cutoff = 0;
+  QRP_CUDA_TRY(cudaMemcpyAsync(counts, d_count, sizeof counts, cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(&cutoff, d_cutoff, sizeof cutoff, cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  if (counts[0] > capacity || counts[1] > counts[0])
+    throw std::logic_error("tile_passes_cuda: more vote proposals than bins (a bug in qrplate)");
+  download_entries(d_kept, counts[1], entries);
+  return cutoff;
 }
 
 void tile_passes_cuda::stitch_scores(const core::stitch_patch& patch, double* scores)

@@ -95,8 +95,27 @@ class tile_passes_cuda {
   void vote_poses(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
                   const double* finders, const std::uint32_t* owner, std::size_t pairs, const double* turns,
                   int rotations, std::vector<core::pose_vote_entry>& entries);
+  // The same vote, and of its proposals only those registration goes on to check (the device's
+  // scan::keep_proposals_worth_checking: core::better_proposal and proposal_cutoff, in two more
+  // launches) come back, in no particular order (scan::sort_in_loop_order gives the CPU loop's);
+  // returns the cutoff (0: no proposals). A tile's vote has tens of thousands of proposals (~40
+  // bytes each, as much as its 8-bit pixels) and a few dozen worth checking.
+  double proposals_worth_checking(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                                  const double* finders, const std::uint32_t* owner, std::size_t pairs,
+                                  const double* turns, int rotations, std::vector<core::pose_vote_entry>& entries);
+  // The device's keep on host entries (of one vote: unique (rotation, first_pair)): `entries`
+  // becomes those kept, in no particular order; returns the cutoff. For tests of the launches.
+  double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries);
 
  private:
+  std::size_t vote(const core::pose_vote_grid& grid, const double* points, std::size_t detections,
+                   const double* finders, const std::uint32_t* owner, std::size_t pairs, const double* turns,
+                   int rotations, core::pose_vote_entry*& d_entries, std::uint32_t*& d_count);
+  void download_entries(const core::pose_vote_entry* d_entries, std::uint32_t count,
+                        std::vector<core::pose_vote_entry>& entries);
+  double keep_on_device(const core::pose_vote_entry* d_entries, std::uint32_t* d_count, std::size_t capacity,
+                        std::vector<core::pose_vote_entry>& entries);
+
   struct state;
   std::unique_ptr<state> state_;
 };

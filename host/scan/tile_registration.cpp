@@ -415,20 +415,24 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
   return out;
 }
 
+void sort_in_loop_order(std::vector<core::pose_vote_entry>& entries)
+{
+  std::sort(entries.begin(), entries.end(), [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
+    return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+  });
+}
+
 double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries)
 {
   if (entries.empty()) return 0;
-  auto loop_order = [](const core::pose_vote_entry& a, const core::pose_vote_entry& b) {
-    return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
-  };
   const core::pose_vote_entry* best = &entries.front();
   for (const core::pose_vote_entry& e : entries)
-    if (e.value > best->value || (e.value == best->value && loop_order(e, *best))) best = &e;
-  const double cutoff = best->value - std::max(3.0, 0.5 * best->score);
+    if (core::better_proposal(e, *best)) best = &e;
+  const double cutoff = core::proposal_cutoff(*best);
   entries.erase(std::remove_if(entries.begin(), entries.end(),
                                [&](const core::pose_vote_entry& e) { return e.value < cutoff; }),
                 entries.end());
-  std::sort(entries.begin(), entries.end(), loop_order);
+  sort_in_loop_order(entries);
   return cutoff;
 }
 
@@ -568,7 +572,8 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   }
   // Votes in a dense grid of 1-module shift bins (core/pose_vote.hpp), cleared bin by bin after
   // each rotation. When registration runs on the GPU (the tile was kept there), two launches vote
-  // every rotation there and report the proposals in the order this loop lists them.
+  // every rotation there and two more keep the proposals worth checking (below); only those come
+  // back, and are put in the order this loop lists them.
   core::pose_vote_grid grid;
   grid.cx = cx, grid.cy = cy, grid.search2 = search2, grid.prior_modules = prior_modules;
   grid.bins_half = static_cast<int>(std::ceil(search)) + 1;
@@ -596,10 +601,11 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     }
     for (const auto& e : reachable) finders.push_back(e.first), finders.push_back(e.second);
     std::vector<core::pose_vote_entry> entries;
-    this_threads_passes().vote_poses(grid, points.data(), p.size(), finders.data(), owner.data(), owner.size(),
-                                     turns.data(), 2 * rot_steps + 1, entries);
+    cutoff = this_threads_passes().proposals_worth_checking(grid, points.data(), p.size(), finders.data(),
+                                                            owner.data(), owner.size(), turns.data(),
+                                                            2 * rot_steps + 1, entries);
     if (entries.empty()) return t;
-    cutoff = keep_proposals_worth_checking(entries);
+    sort_in_loop_order(entries);
     for (const core::pose_vote_entry& e : entries)
       guesses.push_back({e.score, e.value, (static_cast<int>(e.rotation) - rot_steps) * rot_step, e.sx, e.sy});
   } else

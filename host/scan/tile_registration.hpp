@@ -152,14 +152,15 @@ std::vector<std::pair<double, double>> expected_finders(const plate::plate_geome
 // set; t.integral is storage.
 bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2]);
 
-// The GPU vote's proposals (tile_passes_cuda::vote_poses: in no particular order) that
-// registration goes on to check: those within max(3, score / 2) of the best value, the best being
-// the first of the highest value in the CPU loop's order (by rotation, then by the first pair
-// that touched the bin: the CPU loop's tie-break). Keeps them in that order (so what follows sees
-// the CPU loop's list less what it drops) and returns the cutoff. A tile has tens of thousands of
-// proposals and a few dozen worth checking: sorting them all was most of the host's share of a
-// GPU registration.
+// The vote's proposals (in any order) that registration goes on to check: those within
+// max(3, score / 2) of the best value, the best being the first of the highest value in the CPU
+// loop's order (core::better_proposal, core::proposal_cutoff). Keeps them in that order (so what
+// follows sees the CPU loop's list less what it drops) and returns the cutoff. The plain form of
+// what the GPU does before the proposals come back (tile_passes_cuda::proposals_worth_checking):
+// a tile has tens of thousands of proposals and a few dozen worth checking.
 double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries);
+// Sorts proposals into the CPU loop's order: by rotation, then by first pair.
+void sort_in_loop_order(std::vector<core::pose_vote_entry>& entries);
 
 // Registers one tile. Never throws for image content: a tile it cannot place keeps the nominal
 // pose with registered = false.

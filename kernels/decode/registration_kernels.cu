@@ -1,5 +1,6 @@
 #include "decode/registration_kernels.cuh"
 
+#include <algorithm>
 #include <cub/block/block_scan.cuh>
 #include <cmath>
 #include <cub/device/device_select.cuh>
@@ -171,6 +172,47 @@ __global__ void pose_vote_proposals_kernel(core::pose_vote_grid grid, int rotati
   if (slot < capacity) entries[slot] = e;
 }
 
+constexpr unsigned keep_best_threads = 256;
+
+// One block: the best of entries[0, min(*count, capacity)) (core::better_proposal) and its cutoff
+// (core::proposal_cutoff) into *cutoff; 0 when there are none. Each thread keeps the best index of
+// its strided share, then a tree over the block: better_proposal is a strict total order on one
+// vote's entries, so the order of the comparisons cannot change the answer.
+__global__ void pose_vote_best_kernel(const core::pose_vote_entry* entries, const std::uint32_t* count,
+                                      std::uint32_t capacity, double* cutoff)
+{
+  constexpr std::uint32_t none = 0xffffffffu;
+  __shared__ std::uint32_t best[keep_best_threads];
+  const std::uint32_t n = *count < capacity ? *count : capacity;
+  std::uint32_t mine = none;
+  for (std::uint32_t k = threadIdx.x; k < n; k += blockDim.x)
+    if (mine == none || core::better_proposal(entries[k], entries[mine])) mine = k;
+  best[threadIdx.x] = mine;
+  __syncthreads();
+  for (unsigned half = keep_best_threads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) {
+      const std::uint32_t other = best[threadIdx.x + half], current = best[threadIdx.x];
+      if (other != none && (current == none || core::better_proposal(entries[other], entries[current])))
+        best[threadIdx.x] = other;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *cutoff = best[0] == none ? 0.0 : core::proposal_cutoff(entries[best[0]]);
+}
+
+// Appends the entries at or above *cutoff to kept (*kept_count of them, any order).
+__global__ void pose_vote_keep_kernel(const core::pose_vote_entry* entries, const std::uint32_t* count,
+                                      std::uint32_t capacity, const double* cutoff, core::pose_vote_entry* kept,
+                                      std::uint32_t* kept_count)
+{
+  const std::uint32_t n = *count < capacity ? *count : capacity;
+  const double c = *cutoff;
+  for (std::uint32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+    if (entries[k].value < c) continue;
+    kept[atomicAdd(kept_count, 1u)] = entries[k];
+  }
+}
+
 // The host's test (scan_finder_responses): r >= threshold for +1, -r >= threshold for -1.
 struct passes_threshold {
   const float* responses;
@@ -292,6 +334,17 @@ void launch_pose_vote_proposals(core::pose_vote_grid grid, int rotations, const 
   constexpr unsigned threads = 256;
   pose_vote_proposals_kernel<<<blocks_for(cells, threads), threads, 0, stream>>>(grid, rotations, votes, first, entries,
                                                                                capacity, count);
+}
+
+void launch_pose_vote_keep(const core::pose_vote_entry* entries, const std::uint32_t* count, std::uint32_t capacity,
+                           double* cutoff, core::pose_vote_entry* kept, std::uint32_t* kept_count, cudaStream_t stream)
+{
+  if (capacity == 0) return;
+  pose_vote_best_kernel<<<1, keep_best_threads, 0, stream>>>(entries, count, capacity, cutoff);
+  // Enough threads for a typical vote at one entry each; a larger one loops.
+  constexpr unsigned threads = 256;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>(blocks_for(capacity, threads), 256));
+  pose_vote_keep_kernel<<<blocks, threads, 0, stream>>>(entries, count, capacity, cutoff, kept, kept_count);
 }
 
 }  // namespace qrplate::kernels

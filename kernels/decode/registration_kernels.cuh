@@ -77,5 +77,11 @@ void launch_pose_vote_pairs(core::pose_vote_grid grid, const double* points, con
 void launch_pose_vote_proposals(core::pose_vote_grid grid, int rotations, const int* votes, const std::uint32_t* first,
                                 core::pose_vote_entry* entries, std::uint32_t capacity, std::uint32_t* count,
                                 cudaStream_t stream);
+// What registration checks of them (scan::keep_proposals_worth_checking on the device): the
+// cutoff of the best of entries[0, min(*count, capacity)) into *cutoff (0 when there are none),
+// and the entries at or above it appended to kept (*kept_count, zero on entry; any order; kept
+// holds `capacity`). Two launches; all pointers device memory.
+void launch_pose_vote_keep(const core::pose_vote_entry* entries, const std::uint32_t* count, std::uint32_t capacity,
+                           double* cutoff, core::pose_vote_entry* kept, std::uint32_t* kept_count, cudaStream_t stream);
 
 }  // namespace qrplate::kernels

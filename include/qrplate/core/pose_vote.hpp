@@ -60,4 +60,20 @@ struct pose_vote_entry {
   double value = 0, sx = 0, sy = 0;
 };
 
+// Which proposals registration goes on to check (host: scan::keep_proposals_worth_checking; GPU:
+// kernels::launch_pose_vote_keep): the best is the highest value, ties going to the first in the
+// CPU loop's order (by rotation, then by first pair, unique within a rotation); those within
+// max(3, score / 2) of the best's value are kept. better_proposal is a strict total order on the
+// entries of one vote, so any reduction order finds the same best.
+QRP_HD inline bool better_proposal(const pose_vote_entry& a, const pose_vote_entry& b)
+{
+  if (a.value != b.value) return a.value > b.value;
+  return a.rotation != b.rotation ? a.rotation < b.rotation : a.first_pair < b.first_pair;
+}
+QRP_HD inline double proposal_cutoff(const pose_vote_entry& best)
+{
+  const double half = 0.5 * best.score;
+  return best.value - (half > 3.0 ? half : 3.0);
+}
+
 }  // namespace qrplate::core
