@@ -504,6 +504,58 @@ TEST(read_gray_tiff, deflate_strips_with_and_without_predictor)
   }
 }
 
+// keep_bytes (what the GPU passes ask for): an 8-bit MinIsBlack gray TIFF's samples come as bytes
+// too, equal to its pixels, whichever way the file is read (the deflate fast path with and without
+// the predictor, raw strips, tiles through libtiff with partial edge tiles); a 16-bit or MinIsWhite
+// file, or a read without keep_bytes, leaves them empty.
+TEST(read_gray_tiff, keep_bytes_gives_eight_bit_samples_as_bytes)
+{
+  std::mt19937_64 rng(9);
+  struct variant {
+    std::uint16_t bits, compression, predictor, photometric;
+    std::uint32_t tile_w, tile_h;
+    bool bytes_expected;
+  };
+  const variant variants[] = {
+      {8, COMPRESSION_ADOBE_DEFLATE, PREDICTOR_HORIZONTAL, PHOTOMETRIC_MINISBLACK, 0, 0, true},
+      {8, COMPRESSION_ADOBE_DEFLATE, PREDICTOR_NONE, PHOTOMETRIC_MINISBLACK, 0, 0, true},
+      {8, COMPRESSION_NONE, PREDICTOR_NONE, PHOTOMETRIC_MINISBLACK, 0, 0, true},
+      {8, COMPRESSION_LZW, PREDICTOR_NONE, PHOTOMETRIC_MINISBLACK, 32, 16, true},
+      {8, COMPRESSION_ADOBE_DEFLATE, PREDICTOR_HORIZONTAL, PHOTOMETRIC_MINISWHITE, 0, 0, false},
+      {16, COMPRESSION_ADOBE_DEFLATE, PREDICTOR_HORIZONTAL, PHOTOMETRIC_MINISBLACK, 0, 0, false},
+  };
+  for (const variant& v : variants) {
+    SCOPED_TRACE(::testing::Message() << v.bits << " bit, compression " << v.compression << ", predictor "
+                                      << v.predictor << ", photometric " << v.photometric << ", tiles " << v.tile_w);
+    temp_file file("keep_bytes.tif");
+    tiff_spec spec;
+    spec.width = 70;  // not a multiple of the tile width, nor of a word
+    spec.height = 23;
+    spec.bits = v.bits;
+    spec.compression = v.compression;
+    spec.predictor = v.predictor;
+    spec.photometric = v.photometric;
+    spec.rows_per_strip = 5;
+    spec.tile_w = v.tile_w;
+    spec.tile_h = v.tile_h;
+    const gray_image src = random_gray(70, 23, v.bits, rng);
+    write_test_tiff(file.str(), spec, [&](std::uint32_t x, std::uint32_t y, std::uint32_t) { return src.at(x, y); });
+    const gray_image plain = read_gray_image(file.str(), {});
+    EXPECT_TRUE(plain.bytes.empty());
+    // Into recycled buffers (junk, the byte buffer larger than needed): the scan reader's case.
+    const gray_image img =
+        read_gray_image(file.str(), std::vector<std::uint16_t>(70 * 23, 7), true, std::vector<std::uint8_t>(5000, 0xee));
+    EXPECT_TRUE(img.pixels == plain.pixels);
+    if (!v.bytes_expected) {
+      EXPECT_TRUE(img.bytes.empty());
+      continue;
+    }
+    EXPECT_TRUE(img.pixels == src.pixels);
+    ASSERT_EQ(img.bytes.size(), src.pixels.size());
+    for (std::size_t i = 0; i < src.pixels.size(); ++i) ASSERT_EQ(img.bytes[i], src.pixels[i]) << i;
+  }
+}
+
 TEST(read_gray_tiff, corrupt_deflate_strip_is_an_io_error)
 {
   temp_file file("corrupt_deflate.tif");

@@ -244,6 +244,19 @@ TEST(TilePasses, CudaUploadsEightBitChunksAsBytes)
     EXPECT_TRUE(pixels == t.img.pixels);
     if (t.img.bits == 8) {
       EXPECT_EQ(gpu.uploaded_bytes() - before, t.img.pixels.size());
+      // With the file's bytes given (sim::gray_image::bytes), those go up, a byte each, and the
+      // 16-bit samples are not read: bytes that differ from them (each + 1, mod 256) are what
+      // the device holds after.
+      std::vector<std::uint8_t> bytes(t.img.pixels.size());
+      for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(t.img.pixels[i] + 1);
+      const std::uint64_t before_bytes = gpu.uploaded_bytes();
+      gpu.integral_and_contrast(t.img.pixels.data(), static_cast<int>(t.img.width), static_cast<int>(t.img.height),
+                                shift, t.module_px, nullptr, bytes.data());
+      EXPECT_EQ(gpu.uploaded_bytes() - before_bytes, bytes.size());
+      const std::shared_ptr<const host::device_tile> from_bytes = gpu.keep_tile();
+      ASSERT_NE(from_bytes, nullptr);
+      host::download_tile(*from_bytes, pixels.data(), sums.data());
+      for (std::size_t i = 0; i < bytes.size(); ++i) ASSERT_EQ(pixels[i], bytes[i]) << i;
     }
   }
   EXPECT_EQ(eight_bit_images, 1);

@@ -277,6 +277,37 @@ TEST(TilePrefetch, TakeOfAQueuedTileReadsItInline)
   EXPECT_EQ(st.max_bytes_held, tiles.bytes);
 }
 
+// keep_bytes (the GPU decode's prefetcher): an 8-bit TIFF tile comes with its bytes
+// (read_gray_image's keep_bytes), which count in the bytes held (3 a pixel; 2 for 16-bit tiles).
+TEST(TilePrefetch, KeepBytesHandsOverEightBitTiffBytesAndCountsThem)
+{
+  temp_dir dir;
+  const gray_image eight = random_gray(64, 48, 8, 11), sixteen = random_gray(64, 48, 16, 12);
+  const std::string p8 = dir.file("t8.tif"), p16 = dir.file("t16.tif");
+  qrplate::sim::write_gray_tiff(p8, eight);
+  qrplate::sim::write_gray_tiff(p16, sixteen);
+  for (const bool keep : {false, true}) {
+    SCOPED_TRACE(keep ? "keep_bytes" : "without keep_bytes");
+    tile_prefetcher pf(2, lots, {}, keep);
+    pf.request(0, p8);
+    pf.request(1, p16);
+    const std::size_t want_held = 64 * 48 * (keep ? 3 : 2) + 64 * 48 * 2;
+    ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == want_held; })) << pf.stats().bytes_held;
+    const std::optional<gray_image> got8 = pf.take(0), got16 = pf.take(1);
+    ASSERT_TRUE(got8.has_value() && got16.has_value());
+    EXPECT_TRUE(same_image(*got8, eight));
+    EXPECT_TRUE(same_image(*got16, sixteen));
+    EXPECT_TRUE(got16->bytes.empty());
+    if (!keep) {
+      EXPECT_TRUE(got8->bytes.empty());
+      continue;
+    }
+    ASSERT_EQ(got8->bytes.size(), eight.pixels.size());
+    for (std::size_t i = 0; i < eight.pixels.size(); ++i) ASSERT_EQ(got8->bytes[i], eight.pixels[i]) << i;
+    EXPECT_EQ(pf.stats().bytes_held, 0u);
+  }
+}
+
 TEST(TilePrefetch, BudgetBoundsTheBytesHeld)
 {
   temp_dir dir;

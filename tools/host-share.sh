@@ -7,10 +7,15 @@
 # the GPU decodes. The host code is the build's (emulate preset: -O2 -g); a page fault's kernel
 # time counts where it falls.
 #
-#   tools/host-share.sh SCAN_DIR [PERF_HZ]     (needs perf; writes ./host-share.data and .txt)
+#   tools/host-share.sh SCAN_DIR [PERF_HZ [DECODE_OPTION...]]   (needs perf; writes ./host-share.data and .txt)
+#
+# DECODE_OPTIONs go to `qrplate decode`: e.g. `--prefetch 16` for a small scan, whose tiles the
+# default read-ahead budget would all read before the first is registered (then no buffer is
+# ever recycled, and every tile's reading pays for fresh pages, as no long scan does).
 set -euo pipefail
-scan=${1:?usage: tools/host-share.sh SCAN_DIR [PERF_HZ]}
+scan=${1:?usage: tools/host-share.sh SCAN_DIR [PERF_HZ [DECODE_OPTION...]]}
 hz=${2:-1000}
+shift $(( $# < 2 ? $# : 2 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
 q=$here/build/emulate/qrplate
 [ -x "$q" ] || { echo "host-share: build the emulate preset first (cmake --preset emulate && cmake --build --preset emulate)" >&2; exit 2; }
@@ -18,7 +23,7 @@ command -v perf >/dev/null || { echo "host-share: perf is missing (apt-get insta
 out=$(mktemp --suffix=.bin)
 trap 'rm -f "$out"' EXIT
 perf record -q -e cpu-clock -F "$hz" --call-graph dwarf,8192 -o host-share.data -- \
-  "$q" decode "$scan" -o "$out" --backend cuda --threads 1 --no-progress --report host-share.report.json
+  "$q" decode "$scan" -o "$out" --backend cuda --threads 1 --no-progress --report host-share.report.json "$@"
 perf script -i host-share.data -F comm,tid,ip,sym 2>/dev/null >host-share.txt
 python3 - host-share.txt "$hz" host-share.report.json <<'EOF'
 import collections, json, re, sys

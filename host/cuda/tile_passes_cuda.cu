@@ -86,7 +86,7 @@ struct tile_passes_cuda::state {
       : staging_samples(samples), staging{staging_slot(samples), staging_slot(samples)}
   {
   }
-  void upload(const std::uint16_t* samples, std::size_t count, std::uint16_t* d_pixels);
+  void upload(const std::uint16_t* samples, const std::uint8_t* bytes, std::size_t count, std::uint16_t* d_pixels);
   std::shared_ptr<device_tile> tile;  // the last tile's pixels and integral, until keep_tile()
   bool keepable = false;              // `tile` holds the last call's tile
   // When no device_tile could be allocated (device memory short): the tile goes through these.
@@ -113,8 +113,11 @@ struct tile_passes_cuda::state {
 };
 
 // Chunk by chunk through the two staging slots: the host narrows (or copies) chunk k while the
-// DMA of chunk k - 1 runs, waiting only for the upload that last read the slot it refills.
-void tile_passes_cuda::state::upload(const std::uint16_t* samples, std::size_t count, std::uint16_t* d_pixels)
+// DMA of chunk k - 1 runs, waiting only for the upload that last read the slot it refills. With
+// `bytes` (the same samples as bytes, as the file held them) a chunk is copied from there instead
+// of narrowed from the 16-bit samples.
+void tile_passes_cuda::state::upload(const std::uint16_t* samples, const std::uint8_t* bytes, std::size_t count,
+                                     std::uint16_t* d_pixels)
 {
   const cudaStream_t s = stream.get();
   for (std::size_t a = 0, k = 0; a < count; a += staging_samples, ++k) {
@@ -122,7 +125,8 @@ void tile_passes_cuda::state::upload(const std::uint16_t* samples, std::size_t c
     const std::size_t n = std::min(staging_samples, count - a);
     QRP_CUDA_TRY(cudaEventSynchronize(slot.uploaded.get()));
     auto* narrow = reinterpret_cast<std::uint8_t*>(slot.host.data());
-    if (narrow_samples(samples + a, n, narrow)) {
+    if (bytes != nullptr) std::memcpy(narrow, bytes + a, n);
+    if (bytes != nullptr || narrow_samples(samples + a, n, narrow)) {
       QRP_CUDA_TRY(cudaMemcpyAsync(slot.bytes.data(), narrow, n, cudaMemcpyHostToDevice, s));
       kernels::launch_widen_samples(slot.bytes.data(), d_pixels + a, n, s);
       QRP_CUDA_TRY(cudaGetLastError());
@@ -163,7 +167,7 @@ tile_passes_cuda::~tile_passes_cuda()
 }
 
 double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift,
-                                               double module_px, std::uint32_t* integral)
+                                               double module_px, std::uint32_t* integral, const std::uint8_t* bytes)
 {
   if (width <= 0 || height <= 0 || pixels == nullptr) throw invalid_argument("tile_passes_cuda: empty image");
   state& s = *state_;
@@ -184,7 +188,7 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   std::uint16_t* d_pixels = s.tile ? s.tile->pixels.data() : s.pixels.reserve(count);
   std::uint32_t* d_sums = s.tile ? s.tile->sums.data() : s.sums.reserve(entries);
   if (s.tile) s.tile->shift = shift;
-  s.upload(pixels, count, d_pixels);
+  s.upload(pixels, bytes, count, d_pixels);
   QRP_CUDA_TRY(cudaMemsetAsync(d_sums, 0, w1 * sizeof(std::uint32_t), stream));
   std::uint32_t* d_totals = s.column_totals.reserve(kernels::integral_scratch_entries(width, height));
   kernels::launch_integral_image(d_pixels, width, height, shift, d_sums, d_totals, stream);

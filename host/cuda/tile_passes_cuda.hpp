@@ -51,9 +51,11 @@ class tile_passes_cuda {
   // Uploads a width x height image (row-major, stride = width), builds its integral image with
   // `shift` (scan::build_integral's) into integral ((width + 1) * (height + 1) entries, host
   // memory; nullptr: left on the device only, 4 bytes a pixel less over PCIe) and returns the
-  // contrast scan::estimate_contrast gives for module_px.
+  // contrast scan::estimate_contrast gives for module_px. bytes (optional): the same samples as
+  // bytes (sim::gray_image::bytes), sent as they are rather than narrowed from `pixels` (which the
+  // upload then does not read).
   double integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift, double module_px,
-                               std::uint32_t* integral);
+                               std::uint32_t* integral, const std::uint8_t* bytes = nullptr);
 
   // The finder scan over the image of the last call (core::finder_scan_plan at module_px): the
   // grid positions j * columns + i whose response passes `threshold`, ascending; for sign +1

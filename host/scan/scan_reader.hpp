@@ -106,6 +106,9 @@ class scan_reader {
   struct tile_slot;
   // prepare() without the batch: drops, loads and registers the region's tiles.
   void load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  // A registered tile's file bytes (sim::gray_image::bytes, sent up by its GPU passes) go to the
+  // spares for the next reads.
+  void recycle_bytes(sim::gray_image& image);
   bool decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws, cell_read& out) const;
   // The tiles that see the code at (x0, y0): wholly (deepest first, registered before not) and
   // in part.
@@ -141,6 +144,7 @@ class scan_reader {
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
   std::vector<std::vector<std::uint32_t>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
+  std::vector<std::vector<std::uint8_t>> spare_bytes_;  // 8-bit files' bytes, once uploaded (cuda)
   std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
   std::unordered_map<std::uint64_t, cell_read> first_;  // batch_codes: first attempts of the prepared cells
   // read_ahead_rows: first attempts of cells below the prepared rows, and the tile each was read in.

@@ -13,14 +13,15 @@ constexpr std::size_t first_estimate_bytes = std::size_t{2} << 20;
 
 std::size_t image_bytes(const sim::gray_image& img)
 {
-  return img.pixels.size() * sizeof(std::uint16_t);
+  return img.pixels.size() * sizeof(std::uint16_t) + img.bytes.size();
 }
 
 }  // namespace
 
 tile_prefetcher::tile_prefetcher(unsigned threads, std::size_t budget_bytes,
-                                 std::function<std::vector<std::uint16_t>()> spare)
-    : budget_(budget_bytes), spare_(std::move(spare))
+                                 std::function<std::vector<std::uint16_t>()> spare, bool keep_bytes,
+                                 std::function<std::vector<std::uint8_t>()> spare_bytes)
+    : budget_(budget_bytes), spare_(std::move(spare)), keep_bytes_(keep_bytes), spare_bytes_(std::move(spare_bytes))
 {
   try {
     for (unsigned t = 0; t < threads; ++t) readers_.emplace_back([this] { run_reader(); });
@@ -61,7 +62,8 @@ bool tile_prefetcher::front_fits() const
 
 sim::gray_image tile_prefetcher::read(const std::string& file) const
 {
-  return sim::read_gray_image(file, spare_ ? spare_() : std::vector<std::uint16_t>{});
+  return sim::read_gray_image(file, spare_ ? spare_() : std::vector<std::uint16_t>{}, keep_bytes_,
+                              keep_bytes_ && spare_bytes_ ? spare_bytes_() : std::vector<std::uint8_t>{});
 }
 
 void tile_prefetcher::run_reader()

@@ -46,7 +46,11 @@ class tile_prefetcher {
   // dropped, or the read-ahead stalls (take() still works: it reads queued tiles itself).
   // `spare` (may be empty) gives a recycled pixel buffer for read_gray_image(path, storage); it is
   // called from the readers and from take(), concurrently, so it must be thread-safe.
-  tile_prefetcher(unsigned threads, std::size_t budget_bytes, std::function<std::vector<std::uint16_t>()> spare = {});
+  // keep_bytes: read_gray_image's (8-bit TIFF tiles keep their bytes too, for a GPU upload; an
+  // image counts pixels.size() * 2 + bytes.size() bytes); `spare_bytes` (may be empty) gives the
+  // recycled buffers for those, called as `spare` is.
+  tile_prefetcher(unsigned threads, std::size_t budget_bytes, std::function<std::vector<std::uint16_t>()> spare = {},
+                  bool keep_bytes = false, std::function<std::vector<std::uint8_t>()> spare_bytes = {});
   // Stops and joins the readers, each after the read it is in; queued tiles are never read.
   ~tile_prefetcher();
   tile_prefetcher(const tile_prefetcher&) = delete;
@@ -94,6 +98,8 @@ class tile_prefetcher {
 
   const std::size_t budget_;
   const std::function<std::vector<std::uint16_t>()> spare_;
+  const bool keep_bytes_;
+  const std::function<std::vector<std::uint8_t>()> spare_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;  // readers: a request, freed budget, or stop
   std::condition_variable done_cv_;  // take(): a read ended or a tile being read was dropped

@@ -452,8 +452,12 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     t.integral_shift = integral_shift(t.image.bits, m);
     // The integral image stays on the device; the host builds its own only if a CPU path needs it.
     const std::uint64_t sent = gpu.uploaded_bytes();
+    // An 8-bit file's bytes, where the reader kept them (read_gray_image's keep_bytes), go up as
+    // they are; the device widens them. The caller may recycle them after (the scan reader does).
+    const bool have_bytes = !t.image.bytes.empty() && t.image.bytes.size() == t.image.pixels.size();
     t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
-                                           static_cast<int>(t.image.height), t.integral_shift, m, nullptr);
+                                           static_cast<int>(t.image.height), t.integral_shift, m, nullptr,
+                                           have_bytes ? t.image.bytes.data() : nullptr);
     t.uploaded_bytes += gpu.uploaded_bytes() - sent;
     t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
     t.integral_on_host = false;

@@ -206,13 +206,14 @@ void check_gray_size(const std::string& path, const char* format, std::uint64_t 
 // here each strip is inflated straight into the image and the predictor undone in a register.
 // Returns false for any surprise in the data (a stream that does not inflate to exactly its
 // strip's rows, a raw strip that cannot be read): the caller then reads the file through libtiff,
-// which gives the error message or copes with the oddity. `samples` holds width * height values.
+// which gives the error message or copes with the oddity. `samples` holds width * height values;
+// `keep` (8-bit only; may be null) width * height bytes, which get the same samples.
 struct deflate_decompressor_deleter {
   void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
 };
 
 bool read_deflate_strips(TIFF* t, std::uint32_t width, std::uint32_t height, std::uint16_t bits, bool predictor,
-                         std::uint32_t rows_per_strip, std::uint16_t* samples)
+                         std::uint32_t rows_per_strip, std::uint16_t* samples, std::uint8_t* keep)
 {
   std::unique_ptr<libdeflate_decompressor, deflate_decompressor_deleter> inflater(libdeflate_alloc_decompressor());
   if (!inflater) return false;
@@ -236,7 +237,9 @@ bool read_deflate_strips(TIFF* t, std::uint32_t width, std::uint32_t height, std
     }
     std::uint16_t* first = samples + y * width;
     void* out = first;
-    if (bits == 8) {
+    if (bits == 8 && keep != nullptr) {
+      out = keep + y * width;  // the predictor is undone in place below
+    } else if (bits == 8) {
       bytes.resize(out_bytes);
       out = bytes.data();
     }
@@ -253,8 +256,15 @@ bool read_deflate_strips(TIFF* t, std::uint32_t width, std::uint32_t height, std
         std::uint16_t sum = 0;  // samples are differences from their left neighbour, mod 2^16
         for (std::uint32_t x = 0; x < width; ++x) dst[x] = sum = static_cast<std::uint16_t>(sum + dst[x]);
       } else {
-        const std::uint8_t* src = bytes.data() + static_cast<std::size_t>(r) * width;
+        std::uint8_t* src = static_cast<std::uint8_t*>(out) + static_cast<std::size_t>(r) * width;
         std::uint8_t sum = 0;
+        if (keep != nullptr) {
+          for (std::uint32_t x = 0; x < width; ++x) {
+            sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
+            dst[x] = src[x] = sum;
+          }
+          continue;
+        }
         for (std::uint32_t x = 0; x < width; ++x) {
           sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
           dst[x] = sum;
@@ -289,7 +299,8 @@ gray_image finish_gray(std::uint32_t width, std::uint32_t height, std::uint16_t 
   return img;
 }
 
-gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> storage)
+gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes,
+                          std::vector<std::uint8_t> byte_storage)
 {
   tiff_log log;
   tiff_ptr tif(open_tiff(path, "r", log));
@@ -357,6 +368,13 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
   const std::uint32_t planes = planar == PLANARCONFIG_SEPARATE ? spp : 1;
   const std::uint32_t per_pixel = planar == PLANARCONFIG_SEPARATE ? 1 : spp;  // samples per pixel in a block
   const std::uint32_t bytes_per_sample = bits / 8u;
+  // keep_bytes: an 8-bit gray image's samples as stored, one byte each (gray_image::bytes), filled
+  // as the blocks are copied; MinIsWhite files are left out (their samples are inverted after).
+  std::vector<std::uint8_t> bytes;
+  if (keep_bytes && bits == 8 && channels == 1 && per_pixel == 1 && !min_is_white) {
+    bytes = std::move(byte_storage);
+    bytes.resize(pixel_count);  // every byte is written below, as every sample is
+  }
 
   // Copies a decoded block (tile or strip) of block_w x rows pixels whose top-left pixel is
   // (bx, by), plane `plane`, into `samples`.
@@ -370,6 +388,7 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
           std::memcpy(dst, src, static_cast<std::size_t>(cols) * 2);
         } else {
           for (std::uint32_t c = 0; c < cols; ++c) dst[c] = src[c];
+          if (!bytes.empty()) std::memcpy(bytes.data() + static_cast<std::size_t>(by + r) * width + bx, src, cols);
         }
         continue;
       }
@@ -426,8 +445,10 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
         (predictor == PREDICTOR_NONE || predictor == PREDICTOR_HORIZONTAL) && fill_order == FILLORDER_MSB2LSB &&
         (bits == 8 || TIFFIsByteSwapped(t) == 0) &&
         read_deflate_strips(t, width, height, bits, predictor == PREDICTOR_HORIZONTAL, rows_per_strip,
-                            samples.data())) {
-      return finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
+                            samples.data(), bytes.empty() ? nullptr : bytes.data())) {
+      gray_image img = finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
+      img.bytes = std::move(bytes);
+      return img;
     }
     block.resize(static_cast<std::size_t>(strip_size));
     for (std::uint32_t p = 0; p < planes; ++p) {
@@ -445,7 +466,9 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
     }
   }
 
-  return finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
+  gray_image img = finish_gray(width, height, bits, min_is_white, channels, std::move(samples));
+  img.bytes = std::move(bytes);
+  return img;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -745,7 +768,8 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
 
 gray_image read_gray_image(const std::string& path) { return read_gray_image(path, {}); }
 
-gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage)
+gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes,
+                           std::vector<std::uint8_t> byte_storage)
 {
   errno = 0;
   file_ptr file(std::fopen(path.c_str(), "rb"));
@@ -758,7 +782,7 @@ gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> s
   if (n >= 4 && ((sig[0] == 'I' && sig[1] == 'I' && (sig[2] == 42 || sig[2] == 43) && sig[3] == 0) ||
                  (sig[0] == 'M' && sig[1] == 'M' && sig[2] == 0 && (sig[3] == 42 || sig[3] == 43)))) {
     file.reset();
-    return read_gray_tiff(path, std::move(storage));
+    return read_gray_tiff(path, std::move(storage), keep_bytes, std::move(byte_storage));
   }
   if (n == 8 && std::memcmp(sig, png_sig, 8) == 0) {
     std::rewind(file.get());

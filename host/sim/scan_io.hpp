@@ -21,6 +21,10 @@ struct gray_image {
   std::uint32_t width = 0, height = 0;
   int bits = 16;
   std::vector<std::uint16_t> pixels;
+  // Optional, for 8-bit images: the same samples as bytes (bytes[i] == pixels[i]), as a reader
+  // asked to keep them found them in the file (read_gray_image's keep_bytes), so that a GPU upload
+  // need not narrow the 16-bit samples again. Empty otherwise; whoever changes pixels clears it.
+  std::vector<std::uint8_t> bytes;
 
   std::uint16_t at(std::uint32_t x, std::uint32_t y) const { return pixels[static_cast<std::size_t>(y) * width + x]; }
 };
@@ -49,8 +53,11 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
 // than 2^31 pixels, truncated data.
 gray_image read_gray_image(const std::string& path);
 // The same, decoding into `storage` where the format allows (gray TIFF): a recycled tile's pixel
-// buffer, so that reading a scan set does not page in fresh memory for every tile.
-gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage);
+// buffer, so that reading a scan set does not page in fresh memory for every tile. keep_bytes:
+// an 8-bit gray TIFF (MinIsBlack, one sample per pixel) also gets `bytes` (in byte_storage, a
+// recycled buffer too), at the cost of a byte a pixel more; other formats leave it empty.
+gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes = false,
+                           std::vector<std::uint8_t> byte_storage = {});
 
 // Random access to the modules of a plate.tif, window by window.
 //
