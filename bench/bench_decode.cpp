@@ -52,6 +52,11 @@
 //   BM_decode_plate/v10-M/px:3/kB:400/raw8/...      the same scan simulated with 8-bit samples,
 //                                                   tiles uncompressed (the issue's PCIe target is
 //                                                   for 8-bit tiles)
+//   BM_decode_plate/v10-M/px:3/kB:400/raw8_2048px/... the same in tiles of 2,048 px (4 Mpixel):
+//                                                   the host's work per pixel falls with larger
+//                                                   tiles (docs/PERFORMANCE.md, "The host's share
+//                                                   of a GPU decode, second pass"); no file-reading
+//                                                   row (the files are raw8's, 4x larger)
 //
 // Google Benchmark appends "/iterations:N" or "/min_time:1.000" and "/process_time" or
 // "/real_time"; filter on the prefix. 8-bit images for the peers are the 16-bit tiles' top bytes.
@@ -409,11 +414,12 @@ struct large_case {
 
 // raw8: the scan simulated with 8-bit samples and its tiles rewritten uncompressed (what a
 // microscope writing raw 8-bit frames gives): the form the issue's PCIe target is stated for.
-large_case make_large_plate(bool raw8)
+// tile: the tiles' side in pixels.
+large_case make_large_plate(bool raw8, std::uint32_t tile)
 {
   large_case c;
   try {
-    const fs::path dir = root() / (raw8 ? "large_raw8" : "large");
+    const fs::path dir = root() / ((raw8 ? "large_raw8_" : "large_") + std::to_string(tile));
     fs::create_directories(dir);
     const fs::path input = dir / "payload.bin";
     std::vector<char> payload(400000);
@@ -428,7 +434,7 @@ large_case make_large_plate(bool raw8)
     qrplate::plate::encode_plates(input.string(), plate_dir, o);
     qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
     so.px_per_module = 3;
-    so.tile_px = tile_px;
+    so.tile_px = tile;
     so.seed = 7;
     so.threads = 0;
     if (raw8) so.sem.bits = 8;
@@ -455,23 +461,28 @@ large_case make_large_plate(bool raw8)
   return c;
 }
 
-const large_case& large_plate(bool raw8)
+const large_case& large_plate(bool raw8, std::uint32_t tile = tile_px)
 {
+  if (raw8 && tile == 2 * tile_px) {
+    static const large_case raw_large_tiles = make_large_plate(true, 2 * tile_px);
+    return raw_large_tiles;
+  }
+  if (tile != tile_px) throw std::logic_error("bench_decode: no large plate of that tile size");
   if (raw8) {
-    static const large_case raw = make_large_plate(true);
+    static const large_case raw = make_large_plate(true, tile_px);
     return raw;
   }
-  static const large_case deflate16 = make_large_plate(false);
+  static const large_case deflate16 = make_large_plate(false, tile_px);
   return deflate16;
 }
 
-void bm_large_plate(benchmark::State& state, qrplate::backend where, bool raw8)
+void bm_large_plate(benchmark::State& state, qrplate::backend where, bool raw8, std::uint32_t tile)
 {
   if (where == qrplate::backend::cuda && !qrplate::cuda_backend_available()) {
     state.SkipWithError("no CUDA device (or built without CUDA)");
     return;
   }
-  const large_case& lc = large_plate(raw8);
+  const large_case& lc = large_plate(raw8, tile);
   if (!lc.error.empty()) {
     state.SkipWithError(lc.error.c_str());
     return;
@@ -711,21 +722,26 @@ bool register_all()
           ->MeasureProcessCPUTime()
           ->MinTime(peer_min_time_s);
     }
-  for (const bool raw8 : {false, true}) {
-    const std::string large = std::string("BM_decode_plate/v10-M/px:3/kB:400/") + (raw8 ? "raw8/" : "deflate16/");
-    benchmark::RegisterBenchmark((large + "qrplate_all_cores").c_str(), bm_large_plate, qrplate::backend::cpu, raw8)
+  for (const int variant : {0, 1, 2}) {  // deflate16, raw8, raw8 in 2,048-px tiles
+    const bool raw8 = variant > 0;
+    const std::uint32_t tile = variant == 2 ? 2 * tile_px : tile_px;
+    const std::string large = std::string("BM_decode_plate/v10-M/px:3/kB:400/") +
+                              (variant == 0 ? "deflate16/" : variant == 1 ? "raw8/" : "raw8_2048px/");
+    benchmark::RegisterBenchmark((large + "qrplate_all_cores").c_str(), bm_large_plate, qrplate::backend::cpu, raw8,
+                                 tile)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
         ->Iterations(decode_iterations);
     benchmark::RegisterBenchmark((large + "qrplate_cuda_all_cores").c_str(), bm_large_plate, qrplate::backend::cuda,
-                                 raw8)
+                                 raw8, tile)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime()
         ->Iterations(decode_iterations);
-    benchmark::RegisterBenchmark((large + "read_tiles_all_cores").c_str(), bm_large_read_tiles, raw8)
-        ->Unit(benchmark::kMillisecond)
-        ->UseRealTime()
-        ->Iterations(decode_iterations);
+    if (variant < 2)
+      benchmark::RegisterBenchmark((large + "read_tiles_all_cores").c_str(), bm_large_read_tiles, raw8)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->Iterations(decode_iterations);
   }
   return true;
 }

@@ -266,6 +266,45 @@ TEST(TilePasses, CudaUploadsEightBitChunksAsBytes)
 #endif
 }
 
+// The device's percentile search (tile_passes_cuda::contrast_of_histogram, what
+// integral_and_contrast runs on its histogram) is core::contrast_from_histogram on histograms of
+// every shape: a few crowded bins (ranks fall inside a bin, and on a bin's last box), boxes at bins
+// 0 and 65535, all in one bin, spread thin, and the smallest count ranked (20).
+TEST(TilePasses, CudaContrastPercentilesAreTheHistogramsOnTheCpu)
+{
+#if QRPLATE_WITH_CUDA
+  if (!host::cuda_device_present()) GTEST_SKIP() << "no CUDA device";
+  host::tile_passes_cuda gpu;
+  std::mt19937_64 rng(29);
+  for (int trial = 0; trial < 40; ++trial) {
+    std::vector<std::uint32_t> histogram(65536, 0);
+    std::size_t count = 0;
+    const int shape = trial % 5;
+    const std::size_t boxes = shape == 4 ? 20 : 20 + rng() % 200000;
+    for (std::size_t k = 0; k < boxes; ++k) {
+      std::size_t bin = 0;
+      if (shape == 0) bin = 1000 * (rng() % 7);                      // a few crowded bins
+      if (shape == 1) bin = rng() % 2 ? 0 : 65535;                   // the two ends
+      if (shape == 2) bin = 31337;                                    // one bin
+      if (shape == 3 || shape == 4) bin = rng() % 65536;              // spread thin
+      ++histogram[bin];
+      ++count;
+    }
+    SCOPED_TRACE(::testing::Message() << "shape " << shape << ", " << count << " boxes");
+    EXPECT_EQ(gpu.contrast_of_histogram(histogram.data(), count), core::contrast_from_histogram(histogram.data(), count));
+  }
+  // 200 boxes, 10 in each of the bins 0, 2000, ..., 38000: lo = 10 is the first box of bin 2000,
+  // hi = 189 the last box of bin 36000.
+  std::vector<std::uint32_t> tens(65536, 0);
+  for (int b = 0; b < 20; ++b) tens[static_cast<std::size_t>(b) * 2000] = 10;
+  EXPECT_EQ(core::contrast_from_histogram(tens.data(), 200), 34000.0);
+  EXPECT_EQ(gpu.contrast_of_histogram(tens.data(), 200), 34000.0);
+  EXPECT_EQ(gpu.contrast_of_histogram(tens.data(), 19), 0.0);  // too few boxes to rank
+#else
+  GTEST_SKIP() << "built without CUDA";
+#endif
+}
+
 // A kept tile (tile_passes_cuda::keep_tile, what the scan reader's GPU reads use) holds its own
 // pixels and integral image after the passes went on to other tiles, of other sizes.
 TEST(TilePasses, CudaKeptTilesKeepTheirPixelsAndIntegral)

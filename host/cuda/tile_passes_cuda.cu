@@ -75,6 +75,17 @@ struct staging_slot {
   explicit staging_slot(std::size_t samples) : host(samples), bytes(samples) {}
 };
 
+constexpr std::size_t contrast_histogram_bins = 65536;  // core::contrast_from_histogram's
+
+// The contrast from the two bins launch_contrast_percentiles found (each written exactly once when
+// the histogram holds the boxes it was ranked for).
+double percentile_spread(const int found[2])
+{
+  if (found[0] < 0 || found[1] < found[0])
+    throw std::logic_error("tile_passes_cuda: contrast percentiles not found (a bug in qrplate)");
+  return static_cast<double>(found[1] - found[0]);
+}
+
 }  // namespace
 
 struct tile_passes_cuda::state {
@@ -87,6 +98,7 @@ struct tile_passes_cuda::state {
   {
   }
   void upload(const std::uint16_t* samples, const std::uint8_t* bytes, std::size_t count, std::uint16_t* d_pixels);
+  void queue_percentiles(const std::uint32_t* d_histogram, std::size_t count, int* found);
   std::shared_ptr<device_tile> tile;  // the last tile's pixels and integral, until keep_tile()
   bool keepable = false;              // `tile` holds the last call's tile
   // When no device_tile could be allocated (device memory short): the tile goes through these.
@@ -94,6 +106,7 @@ struct tile_passes_cuda::state {
   stream_buffer<std::uint32_t> sums{stream.get()};
   stream_buffer<std::uint32_t> column_totals{stream.get()};
   stream_buffer<std::uint32_t> histogram{stream.get()};
+  stream_buffer<int> percentile_bins{stream.get()};
   stream_buffer<float> responses{stream.get()};
   stream_buffer<std::uint32_t> selected{stream.get()};
   stream_buffer<std::uint32_t> selected_count{stream.get()};
@@ -111,6 +124,22 @@ struct tile_passes_cuda::state {
   stream_buffer<double> stitch_scores{stream.get()};
   core::integral_view iv;  // over sums, once integral_and_contrast ran
 };
+
+// The percentile bins of d_histogram (`count` boxes, at least 20) into found[0] and found[1] (host
+// memory, valid after the stream's next synchronisation).
+void tile_passes_cuda::state::queue_percentiles(const std::uint32_t* d_histogram, std::size_t count, int* found)
+{
+  if (count > 0xffffffffu) throw invalid_argument("tile_passes_cuda: too many contrast boxes for 32-bit counts");
+  std::size_t lo = 0, hi = 0;
+  core::contrast_ranks(count, lo, hi);
+  const cudaStream_t s = stream.get();
+  int* d_found = percentile_bins.reserve(2);
+  QRP_CUDA_TRY(cudaMemsetAsync(d_found, 0xff, 2 * sizeof(int), s));
+  kernels::launch_contrast_percentiles(d_histogram, static_cast<std::uint32_t>(lo), static_cast<std::uint32_t>(hi),
+                                       d_found, s);
+  QRP_CUDA_TRY(cudaGetLastError());
+  QRP_CUDA_TRY(cudaMemcpyAsync(found, d_found, 2 * sizeof(int), cudaMemcpyDeviceToHost, s));
+}
 
 // Chunk by chunk through the two staging slots: the host narrows (or copies) chunk k while the
 // DMA of chunk k - 1 runs, waiting only for the upload that last read the slot it refills. With
@@ -195,21 +224,37 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   QRP_CUDA_TRY(cudaGetLastError());
   s.iv = core::integral_view{d_sums, width, height, shift};
 
+  // The contrast's two percentiles are found on the device: two bins come back, not the 256 KiB
+  // histogram (core::contrast_from_histogram is the reference).
   const core::contrast_grid grid = core::contrast_grid::make(s.iv, module_px);
-  std::vector<std::uint32_t> histogram(65536, 0);
-  if (grid.boxes() > 0) {
-    std::uint32_t* d_histogram = s.histogram.reserve(histogram.size());
-    QRP_CUDA_TRY(cudaMemsetAsync(d_histogram, 0, histogram.size() * sizeof(std::uint32_t), stream));
+  int found[2] = {-1, -1};
+  const bool ranked = grid.boxes() >= 20;
+  if (ranked) {
+    std::uint32_t* d_histogram = s.histogram.reserve(contrast_histogram_bins);
+    QRP_CUDA_TRY(cudaMemsetAsync(d_histogram, 0, contrast_histogram_bins * sizeof(std::uint32_t), stream));
     kernels::launch_contrast_histogram(s.iv, grid, d_histogram, stream);
     QRP_CUDA_TRY(cudaGetLastError());
-    QRP_CUDA_TRY(cudaMemcpyAsync(histogram.data(), d_histogram, histogram.size() * sizeof(std::uint32_t),
-                                 cudaMemcpyDeviceToHost, stream));
+    s.queue_percentiles(d_histogram, grid.boxes(), found);
   }
   if (integral != nullptr)
     QRP_CUDA_TRY(cudaMemcpyAsync(integral, d_sums, entries * sizeof(std::uint32_t), cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   s.keepable = s.tile != nullptr;
-  return core::contrast_from_histogram(histogram.data(), grid.boxes());
+  return ranked ? percentile_spread(found) : 0.0;
+}
+
+double tile_passes_cuda::contrast_of_histogram(const std::uint32_t* histogram, std::size_t count)
+{
+  if (count < 20) return 0;
+  state& s = *state_;
+  const cudaStream_t stream = s.stream.get();
+  std::uint32_t* d_histogram = s.histogram.reserve(contrast_histogram_bins);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_histogram, histogram, contrast_histogram_bins * sizeof(std::uint32_t),
+                               cudaMemcpyHostToDevice, stream));
+  int found[2] = {-1, -1};
+  s.queue_percentiles(d_histogram, count, found);
+  QRP_CUDA_TRY(cudaStreamSynchronize(stream));
+  return percentile_spread(found);
 }
 
 std::uint64_t tile_passes_cuda::uploaded_bytes() const

@@ -56,6 +56,10 @@ class tile_passes_cuda {
   // upload then does not read).
   double integral_and_contrast(const std::uint16_t* pixels, int width, int height, int shift, double module_px,
                                std::uint32_t* integral, const std::uint8_t* bytes = nullptr);
+  // The device's core::contrast_from_histogram (what integral_and_contrast runs on its histogram
+  // in device memory, so that only two bins come back) on a host histogram of 65536 bins holding
+  // `count` boxes. For tests of the launch.
+  double contrast_of_histogram(const std::uint32_t* histogram, std::size_t count);
 
   // The finder scan over the image of the last call (core::finder_scan_plan at module_px): the
   // grid positions j * columns + i whose response passes `threshold`, ascending; for sign +1

@@ -81,6 +81,33 @@ __global__ void contrast_histogram_kernel(core::integral_view iv, core::contrast
   atomicAdd(histogram + grid.bin(iv, i, j), 1u);
 }
 
+constexpr int percentile_threads = 256;
+constexpr int histogram_bins = 65536;  // core::contrast_from_histogram's
+
+// One block: the bins where the running count of the histogram first passes lo and hi (the ranks
+// core::contrast_from_histogram looks for) into found[0] and found[1]. Each thread owns a run of
+// consecutive bins; a block scan of the runs' totals gives the count below each run, so exactly
+// one thread sees the count cross each rank, in one bin.
+__global__ void contrast_percentiles_kernel(const std::uint32_t* histogram, std::uint32_t lo, std::uint32_t hi,
+                                            int* found)
+{
+  using block_scan = cub::BlockScan<std::uint32_t, percentile_threads>;
+  __shared__ typename block_scan::TempStorage temp;
+  constexpr int run = histogram_bins / percentile_threads;
+  const int first = static_cast<int>(threadIdx.x) * run;
+  std::uint32_t own = 0;
+  for (int v = first; v < first + run; ++v) own += histogram[v];
+  std::uint32_t inclusive = 0, total = 0;
+  block_scan(temp).InclusiveSum(own, inclusive, total);
+  std::uint32_t seen = inclusive - own;
+  for (int v = first; v < first + run; ++v) {
+    const std::uint32_t before = seen;
+    seen += histogram[v];
+    if (before <= lo && seen > lo) found[0] = v;
+    if (before <= hi && seen > hi) found[1] = v;
+  }
+}
+
 __global__ void finder_responses_kernel(core::integral_view iv, core::finder_scan_plan plan, float* responses)
 {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
@@ -254,6 +281,12 @@ void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid,
   if (grid.boxes() == 0) return;
   constexpr unsigned threads = 256;
   contrast_histogram_kernel<<<blocks_for(grid.boxes(), threads), threads, 0, stream>>>(iv, grid, histogram);
+}
+
+void launch_contrast_percentiles(const std::uint32_t* histogram, std::uint32_t lo, std::uint32_t hi, int* found,
+                                 cudaStream_t stream)
+{
+  contrast_percentiles_kernel<<<1, percentile_threads, 0, stream>>>(histogram, lo, hi, found);
 }
 
 void launch_finder_responses(core::integral_view iv, core::finder_scan_plan plan, float* responses,

@@ -36,6 +36,11 @@ void launch_widen_samples(const std::uint8_t* bytes, std::uint16_t* samples, std
 // histogram[bin] += 1 for every box of `grid` (65536 bins, zeroed by the caller).
 void launch_contrast_histogram(core::integral_view iv, core::contrast_grid grid, std::uint32_t* histogram,
                                cudaStream_t stream);
+// The bins of a 65536-bin histogram where the running count first exceeds lo and hi (the ranks of
+// core::contrast_ranks; hi below the histogram's total) into found[0] and found[1]: what
+// core::contrast_from_histogram subtracts. One block; device pointers.
+void launch_contrast_percentiles(const std::uint32_t* histogram, std::uint32_t lo, std::uint32_t hi, int* found,
+                                 cudaStream_t stream);
 
 // responses[j * plan.columns + i] = plan.response(iv, i, j) for every grid position.
 void launch_finder_responses(core::integral_view iv, core::finder_scan_plan plan, float* responses,

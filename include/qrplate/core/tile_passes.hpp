@@ -56,12 +56,21 @@ struct contrast_grid {
   }
 };
 
+// The ranks (0-based) of the 5th and 95th percentile of `count` box means (count >= 20).
+QRP_HD inline void contrast_ranks(std::size_t count, std::size_t& lo, std::size_t& hi)
+{
+  lo = count / 20;
+  hi = count - 1 - count / 20;
+}
+
 // The spread between the 5th and 95th percentile of a histogram of `count` box means (bins of
-// whole image units, 65536 of them); 0 for fewer than 20 boxes.
+// whole image units, 65536 of them); 0 for fewer than 20 boxes. (On the GPU:
+// kernels::launch_contrast_percentiles finds the same two bins.)
 inline double contrast_from_histogram(const std::uint32_t* histogram, std::size_t count)
 {
   if (count < 20) return 0;
-  const std::size_t lo = count / 20, hi = count - 1 - count / 20;  // ranks, 0-based
+  std::size_t lo = 0, hi = 0;
+  contrast_ranks(count, lo, hi);
   std::size_t seen = 0;
   int a = -1, b = -1;
   for (int v = 0; v < 65536 && b < 0; ++v) {
