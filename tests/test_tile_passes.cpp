@@ -474,6 +474,24 @@ TEST(TilePasses, CudaConfirmsAnchorsAsTheCpu)
       if (sign > 0 && t.img.bits == 16) {
         EXPECT_GT(confirmed, 0u);  // the codes' finders answer
       }
+      // Several poses in one launch (registration's candidates): each pose's answers are the
+      // CPU's for that pose.
+      std::vector<core::affine_map> poses(3, to_pixel);
+      poses[1].a[0] += 2.5;
+      poses[2].a[3] -= 3.25;
+      poses[2].a[1] *= 1.01;
+      std::vector<core::anchor_answer> batch(anchors.size() * poses.size());
+      gpu.confirm_anchors(*kept, poses.data(), poses.size(), anchors.data(), anchors.size(), m, sign, min_response,
+                          batch.data());
+      for (std::size_t p = 0; p < poses.size(); ++p)
+        for (std::size_t i = 0; i < anchors.size(); ++i) {
+          const core::anchor_answer want = core::confirm_anchor(iv, poses[p], anchors[i], m, sign, min_response, finder, alignment);
+          const core::anchor_answer& g = batch[p * anchors.size() + i];
+          ASSERT_EQ(g.predicted, want.predicted) << p << " " << i;
+          ASSERT_EQ(g.found, want.found) << p << " " << i;
+          ASSERT_EQ(g.u, want.u) << p << " " << i;
+          ASSERT_EQ(g.v, want.v) << p << " " << i;
+        }
     }
   }
 #else

@@ -113,6 +113,7 @@ struct tile_passes_cuda::state {
   stream_buffer<unsigned char> temp{stream.get()};
   stream_buffer<core::expected_anchor> anchors{stream.get()};
   stream_buffer<core::anchor_answer> answers{stream.get()};
+  stream_buffer<core::affine_map> poses{stream.get()};
   stream_buffer<double> vote_points{stream.get()}, vote_finders{stream.get()}, vote_turns{stream.get()};
   stream_buffer<std::uint32_t> vote_owner{stream.get()}, vote_first{stream.get()}, vote_count{stream.get()};
   stream_buffer<int> votes{stream.get()};
@@ -273,20 +274,24 @@ std::shared_ptr<const device_tile> tile_passes_cuda::keep_tile()
   return kept;
 }
 
-void tile_passes_cuda::confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel,
+void tile_passes_cuda::confirm_anchors(const device_tile& tile, const core::affine_map* poses, std::size_t pose_count,
                                        const core::expected_anchor* anchors, std::size_t count, double module_px,
                                        float sign, float min_response, core::anchor_answer* answers)
 {
-  if (count == 0) return;
+  if (count == 0 || pose_count == 0) return;
+  if (pose_count > 65535) throw invalid_argument("tile_passes_cuda: more than 65535 poses to confirm at once");
   state& s = *state_;
   const cudaStream_t stream = s.stream.get();
   core::expected_anchor* d_anchors = s.anchors.reserve(count);
-  core::anchor_answer* d_answers = s.answers.reserve(count);
+  core::affine_map* d_poses = s.poses.reserve(pose_count);
+  core::anchor_answer* d_answers = s.answers.reserve(count * pose_count);
   QRP_CUDA_TRY(cudaMemcpyAsync(d_anchors, anchors, count * sizeof(core::expected_anchor), cudaMemcpyHostToDevice, stream));
-  kernels::launch_confirm_anchors(tile.integral(), to_pixel, d_anchors, count, module_px, sign, min_response, d_answers,
-                                  stream);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_poses, poses, pose_count * sizeof(core::affine_map), cudaMemcpyHostToDevice, stream));
+  kernels::launch_confirm_anchors(tile.integral(), d_poses, pose_count, d_anchors, count, module_px, sign, min_response,
+                                  d_answers, stream);
   QRP_CUDA_TRY(cudaGetLastError());
-  QRP_CUDA_TRY(cudaMemcpyAsync(answers, d_answers, count * sizeof(core::anchor_answer), cudaMemcpyDeviceToHost, stream));
+  QRP_CUDA_TRY(cudaMemcpyAsync(answers, d_answers, count * pose_count * sizeof(core::anchor_answer),
+                               cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
 }
 

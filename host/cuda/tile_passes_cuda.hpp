@@ -84,7 +84,15 @@ class tile_passes_cuda {
   // under to_pixel (host arrays of `count`), with the tile's integral image on the device.
   void confirm_anchors(const device_tile& tile, const core::affine_map& to_pixel, const core::expected_anchor* anchors,
                        std::size_t count, double module_px, float sign, float min_response,
-                       core::anchor_answer* answers);
+                       core::anchor_answer* answers)
+  {
+    confirm_anchors(tile, &to_pixel, 1, anchors, count, module_px, sign, min_response, answers);
+  }
+  // The same for pose_count poses at once (one upload of the anchors, one launch, one wait):
+  // answers[p * count + i] for anchors[i] under poses[p]. Host arrays.
+  void confirm_anchors(const device_tile& tile, const core::affine_map* poses, std::size_t pose_count,
+                       const core::expected_anchor* anchors, std::size_t count, double module_px, float sign,
+                       float min_response, core::anchor_answer* answers);
 
   // Stitching's coarse pass: scores[((dy + reach) / 2) * (reach + 1) + (dx + reach) / 2] =
   // core::sparse_correlation(patch, dx, dy) for every coarse shift (dx, dy in -reach, -reach + 2,

@@ -143,6 +143,25 @@ void confirm_anchors(const posed_tile& t, int sign, double m, float min_response
   tally_answers(anchors, answers.data(), f);
 }
 
+#if QRPLATE_WITH_CUDA
+// confirm_anchors for every fit that is ok, on the GPU in one launch (t.device is set): a tile's
+// 8-10 candidate poses would otherwise each cost an upload of the same anchors and a round trip.
+// The answers are those of confirm_anchors pose by pose.
+void confirm_anchors_on_device(const posed_tile& t, int sign, double m, float min_response,
+                               const std::vector<anchor_point>& anchors, std::vector<fitted_pose>& fits)
+{
+  std::vector<core::affine_map> poses;
+  std::vector<std::size_t> which;
+  for (std::size_t k = 0; k < fits.size(); ++k)
+    if (fits[k].ok) poses.push_back(fits[k].to_pixel), which.push_back(k);
+  if (poses.empty()) return;
+  std::vector<core::anchor_answer> answers(anchors.size() * poses.size());
+  this_threads_passes().confirm_anchors(*t.device, poses.data(), poses.size(), anchors.data(), anchors.size(), m,
+                                        static_cast<float>(sign), min_response, answers.data());
+  for (std::size_t p = 0; p < which.size(); ++p) tally_answers(anchors, answers.data() + p * anchors.size(), fits[which[p]]);
+}
+#endif
+
 // The map from plate points (ex, ey) to pixels (du, dv): affine when the points span both axes
 // and the fit stays near a similarity (rotation, scale within 5%, the small shear of drift), else
 // rigid at the nominal scale. An affine fit to points in a narrow band (one column of a large
@@ -667,10 +686,22 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   const std::vector<anchor_point> anchors = expected_anchors(g, tx0 - search, ty0 - search, tx1 + search, ty1 + search);
   const core::affine_map nominal_plate = t.to_plate;
   fitted_pose best;
-  for (const pose_guess& gu : shortlist) {
-    fitted_pose f = fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
+  // On the GPU every proposal is fitted and confirmed up front, in one launch (the loop below may
+  // stop early and not use them all: a few thousand threads more, against a round trip each); on
+  // the CPU each in turn, only as far as the loop goes.
+  std::vector<fitted_pose> fits;
+#if QRPLATE_WITH_CUDA
+  if (t.device) {
+    for (const pose_guess& gu : shortlist) fits.push_back(fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m));
+    confirm_anchors_on_device(t, sign, m, 0.5f * reference, anchors, fits);
+  }
+#endif
+  for (std::size_t q = 0; q < shortlist.size(); ++q) {
+    const pose_guess& gu = shortlist[q];
+    const bool ready = q < fits.size();
+    fitted_pose f = ready ? std::move(fits[q]) : fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
     if (!f.ok) continue;
-    confirm_anchors(t, sign, m, 0.5f * reference, anchors, f);
+    if (!ready) confirm_anchors(t, sign, m, 0.5f * reference, anchors, f);
     // A strong detection the pose leaves without a finder is evidence against it: inside a large
     // code the alignment patterns repeat every ~28 modules, so a pose off by that much confirms as
     // many of them, but it cannot explain the code's real finder.

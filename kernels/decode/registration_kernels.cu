@@ -154,15 +154,18 @@ __global__ void refine_detections_kernel(core::integral_view iv, double module_p
   responses[k] = best;
 }
 
-__global__ void confirm_anchors_kernel(core::integral_view iv, core::affine_map to_pixel,
+// Thread (k, pose blockIdx.y): anchor k under poses[blockIdx.y].
+__global__ void confirm_anchors_kernel(core::integral_view iv, const core::affine_map* poses,
                                        const core::expected_anchor* anchors, std::size_t count, double module_px,
                                        float sign, float min_response, core::anchor_answer* answers)
 {
   const std::size_t k = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (k >= count) return;
+  const std::size_t pose = blockIdx.y;
   const core::pattern_probe<4> finder(iv, module_px);
   const core::pattern_probe<3> alignment(iv, module_px);
-  answers[k] = core::confirm_anchor(iv, to_pixel, anchors[k], module_px, sign, min_response, finder, alignment);
+  answers[pose * count + k] =
+      core::confirm_anchor(iv, poses[pose], anchors[k], module_px, sign, min_response, finder, alignment);
 }
 
 __global__ void pose_vote_pairs_kernel(core::pose_vote_grid grid, const double* points, const double* finders,
@@ -338,14 +341,15 @@ void launch_refine_detections(core::integral_view iv, double module_px, float si
                                                                              count);
 }
 
-void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,
-                            std::size_t count, double module_px, float sign, float min_response,
-                            core::anchor_answer* answers, cudaStream_t stream)
+void launch_confirm_anchors(core::integral_view iv, const core::affine_map* poses, std::size_t pose_count,
+                            const core::expected_anchor* anchors, std::size_t count, double module_px, float sign,
+                            float min_response, core::anchor_answer* answers, cudaStream_t stream)
 {
-  if (count == 0) return;
+  if (count == 0 || pose_count == 0) return;
   constexpr unsigned threads = 64;
-  confirm_anchors_kernel<<<blocks_for(count, threads), threads, 0, stream>>>(iv, to_pixel, anchors, count, module_px,
-                                                                           sign, min_response, answers);
+  const dim3 grid(blocks_for(count, threads), static_cast<unsigned>(pose_count));
+  confirm_anchors_kernel<<<grid, threads, 0, stream>>>(iv, poses, anchors, count, module_px, sign, min_response,
+                                                       answers);
 }
 
 void launch_pose_vote_pairs(core::pose_vote_grid grid, const double* points, const double* finders,

@@ -64,11 +64,12 @@ void launch_gather_responses(const float* responses, const std::uint32_t* select
 void launch_refine_detections(core::integral_view iv, double module_px, float sign, int step, double* uv,
                               float* responses, std::size_t count, cudaStream_t stream);
 
-// answers[i] = core::confirm_anchor(iv, to_pixel, anchors[i], ...) for i < count: registration's
-// confirm step for one candidate pose, a thread per expected anchor (all pointers device memory).
-void launch_confirm_anchors(core::integral_view iv, core::affine_map to_pixel, const core::expected_anchor* anchors,
-                            std::size_t count, double module_px, float sign, float min_response,
-                            core::anchor_answer* answers, cudaStream_t stream);
+// answers[p * count + i] = core::confirm_anchor(iv, poses[p], anchors[i], ...) for i < count,
+// p < pose_count (at most 65535): registration's confirm step for its candidate poses, a thread
+// per (expected anchor, pose) (all pointers device memory).
+void launch_confirm_anchors(core::integral_view iv, const core::affine_map* poses, std::size_t pose_count,
+                            const core::expected_anchor* anchors, std::size_t count, double module_px, float sign,
+                            float min_response, core::anchor_answer* answers, cudaStream_t stream);
 
 // Registration's vote for `rotations` rotations ((cos, sin) in turns[2 r], turns[2 r + 1]) over
 // `pairs` pairs: pair k is detection owner[k] (plate point points[2 owner[k]], points[2 owner[k]
