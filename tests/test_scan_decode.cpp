@@ -807,6 +807,51 @@ TEST(TileRegistration, FindsTheTruePose)
 }
 
 
+// Registration on the GPU (registration_options::cuda: its passes, vote, proposal keep and the
+// batched confirm of every candidate pose) places a tile exactly where the CPU places it, the same
+// doubles: noisy tiles at known poses, and tiles at the plate's corner whose nominal position is a
+// code pitch off (the vote then puts a lattice alias first, which the plate's edge exposes: a
+// later candidate wins the confirm step).
+TEST(TileRegistration, CudaRegistersAsTheCpu)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device (or built without CUDA)";
+  const plate_window pw;
+  const plate::plate_geometry& g = pw.g;
+  sim::sem_params sem;
+  sim::tile_spec spec;
+  spec.width = spec.height = 640;
+  spec.pixel_nm = g.module_nm / 3.0;
+  const double pitch_nm = g.pitch * g.module_nm;
+  struct tile_case {
+    sim::tile_pose pose;
+    double nominal_dx_nm, nominal_dy_nm;
+  };
+  const tile_case cases[] = {{{1500, 2800, 0.7, 1.006}, 1000, -1000},     {{2900, 1200, -1.1, 0.992}, -600, 300},
+                             {{-300, -250, 0.4, 1.0}, pitch_nm, 0},        {{-300, -250, -0.3, 1.0}, 0, pitch_nm},
+                             {{-300, -250, 0.0, 1.0}, pitch_nm, pitch_nm}, {{-200, 1500, 0.2, 1.0}, pitch_nm, 200}};
+  int registered = 0;
+  for (const tile_case& c : cases) {
+    SCOPED_TRACE(::testing::Message() << "pose " << c.pose.x_nm << "," << c.pose.y_nm << ", nominal off by "
+                                      << c.nominal_dx_nm << "," << c.nominal_dy_nm);
+    const scan::scan_tile nominal{"t", c.pose.x_nm + c.nominal_dx_nm, c.pose.y_nm + c.nominal_dy_nm};
+    scan::registration_options cpu, gpu;
+    gpu.cuda = true;
+    const scan::posed_tile want = scan::register_tile(pw.render(sem, spec, c.pose, 3), nominal, spec.pixel_nm, g, cpu);
+    const scan::posed_tile got = scan::register_tile(pw.render(sem, spec, c.pose, 3), nominal, spec.pixel_nm, g, gpu);
+    ASSERT_NE(got.device, nullptr);
+    EXPECT_EQ(got.registered, want.registered);
+    EXPECT_EQ(got.polarity, want.polarity);
+    EXPECT_EQ(got.contrast, want.contrast);
+    EXPECT_EQ(got.matched, want.matched);
+    EXPECT_EQ(got.confirmed, want.confirmed);
+    EXPECT_EQ(got.rms_px, want.rms_px);
+    EXPECT_EQ(got.finder_strength, want.finder_strength);
+    for (int k = 0; k < 6; ++k) EXPECT_EQ(got.to_pixel.a[k], want.to_pixel.a[k]) << k;
+    registered += want.registered;
+  }
+  EXPECT_GE(registered, 5);
+}
+
 // Two tiles rendered at known poses that overlap by ~100 px: register_against places the second
 // by the content it shares with the first (already placed), whatever its own finders say, to a
 // fraction of a pixel; with nothing in common it declines and leaves the tile alone.

@@ -144,21 +144,22 @@ void confirm_anchors(const posed_tile& t, int sign, double m, float min_response
 }
 
 #if QRPLATE_WITH_CUDA
-// confirm_anchors for every fit that is ok, on the GPU in one launch (t.device is set): a tile's
-// 8-10 candidate poses would otherwise each cost an upload of the same anchors and a round trip.
-// The answers are those of confirm_anchors pose by pose.
+// The answers confirm_anchors would give for every fit that is ok, on the GPU in one launch
+// (t.device is set): a tile's 8-10 candidate poses would otherwise each cost an upload of the same
+// anchors and a round trip. Fit k's answers start at answers[at[k] * anchors.size()] (at[k]: -1
+// for a fit that is not ok); tally_answers turns them into the fit's counts.
 void confirm_anchors_on_device(const posed_tile& t, int sign, double m, float min_response,
-                               const std::vector<anchor_point>& anchors, std::vector<fitted_pose>& fits)
+                               const std::vector<anchor_point>& anchors, const std::vector<fitted_pose>& fits,
+                               std::vector<core::anchor_answer>& answers, std::vector<long>& at)
 {
   std::vector<core::affine_map> poses;
-  std::vector<std::size_t> which;
+  at.assign(fits.size(), -1);
   for (std::size_t k = 0; k < fits.size(); ++k)
-    if (fits[k].ok) poses.push_back(fits[k].to_pixel), which.push_back(k);
+    if (fits[k].ok) at[k] = static_cast<long>(poses.size()), poses.push_back(fits[k].to_pixel);
+  answers.resize(anchors.size() * poses.size());
   if (poses.empty()) return;
-  std::vector<core::anchor_answer> answers(anchors.size() * poses.size());
   this_threads_passes().confirm_anchors(*t.device, poses.data(), poses.size(), anchors.data(), anchors.size(), m,
                                         static_cast<float>(sign), min_response, answers.data());
-  for (std::size_t p = 0; p < which.size(); ++p) tally_answers(anchors, answers.data() + p * anchors.size(), fits[which[p]]);
 }
 #endif
 
@@ -690,10 +691,12 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   // stop early and not use them all: a few thousand threads more, against a round trip each); on
   // the CPU each in turn, only as far as the loop goes.
   std::vector<fitted_pose> fits;
+  std::vector<core::anchor_answer> answers;
+  std::vector<long> answers_at;
 #if QRPLATE_WITH_CUDA
   if (t.device) {
     for (const pose_guess& gu : shortlist) fits.push_back(fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m));
-    confirm_anchors_on_device(t, sign, m, 0.5f * reference, anchors, fits);
+    confirm_anchors_on_device(t, sign, m, 0.5f * reference, anchors, fits, answers, answers_at);
   }
 #endif
   for (std::size_t q = 0; q < shortlist.size(); ++q) {
@@ -701,7 +704,10 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
     const bool ready = q < fits.size();
     fitted_pose f = ready ? std::move(fits[q]) : fit_to_finders(nominal_plate, cx, cy, gu, dets, index, m);
     if (!f.ok) continue;
-    if (!ready) confirm_anchors(t, sign, m, 0.5f * reference, anchors, f);
+    if (ready)
+      tally_answers(anchors, answers.data() + static_cast<std::size_t>(answers_at[q]) * anchors.size(), f);
+    else
+      confirm_anchors(t, sign, m, 0.5f * reference, anchors, f);
     // A strong detection the pose leaves without a finder is evidence against it: inside a large
     // code the alignment patterns repeat every ~28 modules, so a pose off by that much confirms as
     // many of them, but it cannot explain the code's real finder.
