@@ -810,8 +810,9 @@ TEST(TileRegistration, FindsTheTruePose)
 // Registration on the GPU (registration_options::cuda: its passes, vote, proposal keep and the
 // batched confirm of every candidate pose) places a tile exactly where the CPU places it, the same
 // doubles: noisy tiles at known poses, and tiles at the plate's corner whose nominal position is a
-// code pitch off (the vote then puts a lattice alias first, which the plate's edge exposes: a
-// later candidate wins the confirm step).
+// code pitch off (a lattice alias among the candidates). It does not catch a wrong candidate order
+// or one candidate's answers read for another: on these tiles, as on every scan tried, the same
+// candidate wins either way.
 TEST(TileRegistration, CudaRegistersAsTheCpu)
 {
   if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device (or built without CUDA)";
