@@ -58,6 +58,16 @@
 //                                                   of a GPU decode, second pass"); no file-reading
 //                                                   row (the files are raw8's, 4x larger)
 //
+// Registration alone, on the tiles of those raw8 scans (read into memory first, with their bytes
+// kept as the GPU decode keeps them), one thread, polarity known (as after a scan's first tiles):
+//   BM_register_tiles/v10-M/px:3/raw8_1024px/cpu     scan::register_tile on the CPU
+//   BM_register_tiles/v10-M/px:3/raw8_1024px/cuda    with registration_options::cuda (the passes,
+//                                                   vote, keep, contrast and confirm on the GPU)
+//   .../raw8_2048px/{cpu,cuda}                       the same in 2,048-px tiles
+// Counters: host_cpu_ms_per_Mpx, the process's CPU time per Mpixel registered (with a GPU: the
+// host's share, including CUDA's spinning while it waits, the default for one context), and
+// wall_ms_per_tile; what a decode's host threads must give per tile, beside the GPU.
+//
 // Google Benchmark appends "/iterations:N" or "/min_time:1.000" and "/process_time" or
 // "/real_time"; filter on the prefix. 8-bit images for the peers are the 16-bit tiles' top bytes.
 
@@ -79,6 +89,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +115,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "cuda/narrow_samples.hpp"
+#include "scan/scan_set.hpp"
 #include "scan/tile_registration.hpp"
 #include "stitch_bench_patch.hpp"
 #include "sim/scan_io.hpp"
@@ -527,6 +539,60 @@ void bm_large_read_tiles(benchmark::State& state, bool raw8)
   state.counters["tiles"] = static_cast<double>(lc.tile_files.size());
 }
 
+// Registration of every tile of the raw8 plate's scan (tile side `tile`), one thread.
+void bm_register_tiles(benchmark::State& state, bool cuda, std::uint32_t tile)
+{
+  if (cuda && !qrplate::cuda_backend_available()) {
+    state.SkipWithError("no CUDA device (or built without CUDA)");
+    return;
+  }
+  const large_case& lc = large_plate(true, tile);
+  if (!lc.error.empty()) {
+    state.SkipWithError(lc.error.c_str());
+    return;
+  }
+  const qrplate::scan::scan_set set = qrplate::scan::read_scan_set(lc.scan_dir);
+  const fs::path plate_json = fs::path(lc.scan_dir).parent_path() / "plate" / "plate.json";
+  const qrplate::plate::plate_geometry g =
+      qrplate::plate::geometry_of(qrplate::plate::manifest_from_json(read_text(plate_json)));
+  std::vector<qrplate::sim::gray_image> images;
+  double pixels = 0;
+  for (const qrplate::scan::scan_tile& t : set.tiles) {
+    images.push_back(qrplate::sim::read_gray_image(t.file, {}, cuda));
+    pixels += static_cast<double>(images.back().pixels.size());
+  }
+  qrplate::scan::registration_options ro;
+  ro.polarity = 1;
+  ro.cuda = cuda;
+  int registered = 0;
+  auto pass = [&] {
+    registered = 0;
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      qrplate::scan::posed_tile t = qrplate::scan::register_tile(std::move(images[i]), set.tiles[i], set.pixel_nm, g, ro);
+      registered += t.registered;
+      images[i] = std::move(t.image);  // the bytes stay with it: the next pass sends them again
+    }
+  };
+  pass();  // warm-up: buffers, CUDA's start-up
+  timespec cpu0{}, cpu1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+  std::int64_t passes = 0;
+  for (auto _ : state) {
+    pass();
+    ++passes;
+  }
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+  const double cpu_s = static_cast<double>(cpu1.tv_sec - cpu0.tv_sec) + 1e-9 * static_cast<double>(cpu1.tv_nsec - cpu0.tv_nsec);
+  state.counters["tiles"] = static_cast<double>(images.size());
+  state.counters["registered"] = registered;
+  state.counters["host_cpu_ms_per_Mpx"] = passes ? 1e3 * cpu_s / (static_cast<double>(passes) * pixels / 1e6) : 0;
+  state.counters["wall_ms_per_tile"] =
+      benchmark::Counter(static_cast<double>(images.size()), benchmark::Counter::kIsIterationInvariantRate |
+                                                                 benchmark::Counter::kInvert);
+  state.counters["scan_px_per_s"] =
+      benchmark::Counter(pixels, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void bm_zxing_pure_crops(benchmark::State& state, scan_case c)
@@ -743,6 +809,16 @@ bool register_all()
           ->UseRealTime()
           ->Iterations(decode_iterations);
   }
+  for (const std::uint32_t tile : {tile_px, 2 * tile_px})
+    for (const bool cuda : {false, true})
+      benchmark::RegisterBenchmark(("BM_register_tiles/v10-M/px:3/raw8_" + std::to_string(tile) + "px/" +
+                                    (cuda ? "cuda" : "cpu"))
+                                       .c_str(),
+                                   bm_register_tiles, cuda, tile)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
+          ->MeasureProcessCPUTime()
+          ->Iterations(decode_iterations);
   return true;
 }
 

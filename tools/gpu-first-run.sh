@@ -15,7 +15,8 @@
 #                                       and --backend cpu (reports and bytes compared), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
-#                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
+#                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA,
+#                                       then registration alone (bench_decode BM_register_tiles)
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
 # step with its exit status. A step that fails does not stop the others. One device call may run
@@ -142,6 +143,10 @@ case "$part" in
         --ecc L --backend "$b" --discard
     done
     rm -f "$work/big.bin"
+    # Registration alone, CPU vs CUDA, 1,024- and 2,048-px tiles: the host's CPU time per Mpixel
+    # (counter host_cpu_ms_per_Mpx), what decides how many cores feed the GPU.
+    step bench_register 150 bash "$run" bench_decode --benchmark_filter='BM_register_tiles' \
+      --benchmark_out="$out/bench_register.json" --benchmark_out_format=json
     ;;
   *)
     echo "gpu-first-run: unknown part '$part' (tests, sanitize, bench, profile or e2e)" >&2
