@@ -274,13 +274,14 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         registration_options ro = options_.registration;
         ro.polarity = polarity_;
         const std::size_t index = t->index;
-        const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes;
+        const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes, as_read = t->uploaded_as_read;
         const scan_tile& st = set_.tiles[index];
         t = std::make_unique<posed_tile>(
             register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro, std::move(t->integral)));
         t->index = index;
         t->uploaded_samples += samples;
         t->uploaded_bytes += bytes;
+        t->uploaded_as_read += as_read;
         correct_lattice(*t, *workspaces_[0]);
       }
   }
@@ -462,6 +463,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     ++stats_.tiles_loaded;
     stats_.tile_samples_uploaded += loaded[i]->uploaded_samples;
     stats_.tile_bytes_uploaded += loaded[i]->uploaded_bytes;
+    stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
     footprint_modules_ = std::max(footprint_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
     cached_.insert(loaded[i]->index);

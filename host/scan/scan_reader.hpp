@@ -76,6 +76,8 @@ struct scan_read_stats {
   // cuda: tile samples sent to the device for registration, and the bytes the link carried for
   // them (1 a sample where a chunk's samples fit in 8 bits, else 2; see tile_passes_cuda).
   std::uint64_t tile_samples_uploaded = 0, tile_bytes_uploaded = 0;
+  // cuda: of those samples, the ones sent as the (8-bit TIFF) file held them, not narrowed again.
+  std::uint64_t tile_samples_uploaded_as_read = 0;
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 

@@ -480,6 +480,7 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
                                            have_bytes ? t.image.bytes.data() : nullptr);
     t.uploaded_bytes += gpu.uploaded_bytes() - sent;
     t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
+    if (have_bytes) t.uploaded_as_read += static_cast<std::uint64_t>(t.image.width) * t.image.height;
     t.integral_on_host = false;
     t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
     if (!(t.contrast > 0) || m < 1.0) return false;

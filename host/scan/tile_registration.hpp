@@ -91,6 +91,8 @@ struct posed_tile {
   // registration of it sends them again) and the bytes the link carried for them (1 a sample for
   // 8-bit chunks, 2 for 16-bit ones: tile_passes_cuda::uploaded_bytes).
   std::uint64_t uploaded_samples = 0, uploaded_bytes = 0;
+  // Of uploaded_samples, those sent as the file held them (sim::gray_image::bytes), not narrowed.
+  std::uint64_t uploaded_as_read = 0;
 
   core::gray_view view() const
   {

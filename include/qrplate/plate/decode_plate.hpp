@@ -79,6 +79,9 @@ struct plate_decode_result {
   // cuda: tile samples sent to the GPU for registration, and the bytes that took (1 a sample for
   // 8-bit scans, 2 for 16-bit ones).
   std::uint64_t tile_samples_uploaded = 0, tile_bytes_uploaded = 0;
+  // cuda: of those samples, the ones sent as an 8-bit TIFF tile's file held them (not narrowed
+  // from 16-bit samples on the host).
+  std::uint64_t tile_samples_uploaded_as_read = 0;
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
