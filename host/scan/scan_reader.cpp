@@ -116,7 +116,7 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
   options_.registration.cuda = options_.cuda;  // and the passes over every pixel of a tile
   // With the GPU passes, 8-bit TIFF tiles keep the bytes they were read from: they go up as they
   // are, rather than narrowed again from the 16-bit samples; once registered, their buffers are
-  // recycled (a fresh megabyte a tile costs page faults: ~25% more time reading on this VM).
+  // recycled (a fresh megabyte a tile costs page faults: 14-35% more time reading on this VM).
   if (options_.prefetch_bytes > 0)
     prefetch_ = std::make_unique<tile_prefetcher>(
         threads_, options_.prefetch_bytes, [this] { return take_spare(spare_pixels_, spare_mutex_); }, options_.cuda,
