@@ -75,7 +75,7 @@ struct staging_slot {
   explicit staging_slot(std::size_t samples) : host(samples), bytes(samples) {}
 };
 
-constexpr std::size_t contrast_histogram_bins = 65536;  // core::contrast_from_histogram's
+constexpr auto histogram_bins = static_cast<std::size_t>(core::contrast_histogram_bins);
 
 // The contrast from the two bins launch_contrast_percentiles found (each written exactly once when
 // the histogram holds the boxes it was ranked for).
@@ -231,8 +231,8 @@ double tile_passes_cuda::integral_and_contrast(const std::uint16_t* pixels, int 
   int found[2] = {-1, -1};
   const bool ranked = grid.boxes() >= 20;
   if (ranked) {
-    std::uint32_t* d_histogram = s.histogram.reserve(contrast_histogram_bins);
-    QRP_CUDA_TRY(cudaMemsetAsync(d_histogram, 0, contrast_histogram_bins * sizeof(std::uint32_t), stream));
+    std::uint32_t* d_histogram = s.histogram.reserve(histogram_bins);
+    QRP_CUDA_TRY(cudaMemsetAsync(d_histogram, 0, histogram_bins * sizeof(std::uint32_t), stream));
     kernels::launch_contrast_histogram(s.iv, grid, d_histogram, stream);
     QRP_CUDA_TRY(cudaGetLastError());
     s.queue_percentiles(d_histogram, grid.boxes(), found);
@@ -249,8 +249,8 @@ double tile_passes_cuda::contrast_of_histogram(const std::uint32_t* histogram, s
   if (count < 20) return 0;
   state& s = *state_;
   const cudaStream_t stream = s.stream.get();
-  std::uint32_t* d_histogram = s.histogram.reserve(contrast_histogram_bins);
-  QRP_CUDA_TRY(cudaMemcpyAsync(d_histogram, histogram, contrast_histogram_bins * sizeof(std::uint32_t),
+  std::uint32_t* d_histogram = s.histogram.reserve(histogram_bins);
+  QRP_CUDA_TRY(cudaMemcpyAsync(d_histogram, histogram, histogram_bins * sizeof(std::uint32_t),
                                cudaMemcpyHostToDevice, stream));
   int found[2] = {-1, -1};
   s.queue_percentiles(d_histogram, count, found);
@@ -410,8 +410,8 @@ double tile_passes_cuda::keep_on_device(const core::pose_vote_entry* d_entries, 
   QRP_CUDA_TRY(cudaMemcpyAsync(counts, d_count, sizeof counts, cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaMemcpyAsync(&cutoff, d_cutoff, sizeof cutoff, cudaMemcpyDeviceToHost, stream));
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
-  if (counts[0] > capacity || counts[1] > counts[0])
-    throw std::logic_error("tile_passes_cuda: more vote proposals than bins (a bug in qrplate)");
+  if (counts[0] > capacity) throw std::logic_error("tile_passes_cuda: more vote proposals than bins (a bug in qrplate)");
+  if (counts[1] > counts[0]) throw std::logic_error("tile_passes_cuda: more proposals kept than voted (a bug in qrplate)");
   download_entries(d_kept, counts[1], entries);
   return cutoff;
 }

@@ -299,7 +299,7 @@ double estimate_contrast(const core::integral_view& iv, double m)
   // Module-sized box means in a histogram of whole image units (the pixels are 16-bit): two
   // percentiles in one pass over it, where sorting the means cost ~4% of a decode.
   const core::contrast_grid grid = core::contrast_grid::make(iv, m);
-  std::vector<std::uint32_t> histogram(65536, 0);
+  std::vector<std::uint32_t> histogram(core::contrast_histogram_bins, 0);
   for (int j = 0; j < grid.rows; ++j)
     for (int i = 0; i < grid.columns; ++i) ++histogram[static_cast<std::size_t>(grid.bin(iv, i, j))];
   return core::contrast_from_histogram(histogram.data(), grid.boxes());

@@ -82,7 +82,6 @@ __global__ void contrast_histogram_kernel(core::integral_view iv, core::contrast
 }
 
 constexpr int percentile_threads = 256;
-constexpr int histogram_bins = 65536;  // core::contrast_from_histogram's
 
 // One block: the bins where the running count of the histogram first passes lo and hi (the ranks
 // core::contrast_from_histogram looks for) into found[0] and found[1]. Each thread owns a run of
@@ -93,7 +92,7 @@ __global__ void contrast_percentiles_kernel(const std::uint32_t* histogram, std:
 {
   using block_scan = cub::BlockScan<std::uint32_t, percentile_threads>;
   __shared__ typename block_scan::TempStorage temp;
-  constexpr int run = histogram_bins / percentile_threads;
+  constexpr int run = core::contrast_histogram_bins / percentile_threads;
   const int first = static_cast<int>(threadIdx.x) * run;
   std::uint32_t own = 0;
   for (int v = first; v < first + run; ++v) own += histogram[v];

@@ -56,6 +56,9 @@ struct contrast_grid {
   }
 };
 
+// Bins of the contrast histogram: one per whole image unit of a 16-bit sample (contrast_grid::bin).
+constexpr int contrast_histogram_bins = 65536;
+
 // The ranks (0-based) of the 5th and 95th percentile of `count` box means (count >= 20).
 QRP_HD inline void contrast_ranks(std::size_t count, std::size_t& lo, std::size_t& hi)
 {
@@ -73,7 +76,7 @@ inline double contrast_from_histogram(const std::uint32_t* histogram, std::size_
   contrast_ranks(count, lo, hi);
   std::size_t seen = 0;
   int a = -1, b = -1;
-  for (int v = 0; v < 65536 && b < 0; ++v) {
+  for (int v = 0; v < contrast_histogram_bins && b < 0; ++v) {
     seen += histogram[v];
     if (a < 0 && seen > lo) a = v;
     if (seen > hi) b = v;
