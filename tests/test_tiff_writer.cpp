@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -671,15 +672,67 @@ TEST(TiledBilevelWriter, RegionsMustCoverTheImageOnce)
 
 TEST(Preview, RegionsEqualRows)
 {
-  std::mt19937_64 rng(41);
-  const bit_image img = random_image(777, 333, 0, 0.4, rng);
-  preview_builder by_rows(777, 333, 100);
-  append_in_batches(by_rows, img, rng, 9);
-  preview_builder by_regions(777, 333, 100);
-  put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
-                                  const std::uint64_t* words, std::size_t stride) {
-    by_regions.add_region(x, y, rw, rh, words, stride);
-  });
-  EXPECT_EQ(by_regions.pixels(), by_rows.pixels());
-  EXPECT_EQ(by_regions.pixels(), naive_preview(img, by_regions.factor()));
+  // Blocks of 1, 3, 8, 65 and 156 modules: smaller than a word, word-sized, spanning words.
+  for (std::uint32_t max_side : {777u, 300u, 100u, 12u, 5u}) {
+    SCOPED_TRACE("max side " + std::to_string(max_side));
+    std::mt19937_64 rng(41 + max_side);
+    const bit_image img = random_image(777, 333, 0, 0.4, rng);
+    preview_builder by_rows(777, 333, max_side);
+    append_in_batches(by_rows, img, rng, 9);
+    preview_builder by_regions(777, 333, max_side);
+    put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
+                                    const std::uint64_t* words, std::size_t stride) {
+      by_regions.add_region(x, y, rw, rh, words, stride);
+    });
+    EXPECT_EQ(by_regions.pixels(), by_rows.pixels());
+    EXPECT_EQ(by_regions.pixels(), naive_preview(img, by_regions.factor()));
+  }
+}
+
+// Finished tiles are packed and deflated on several threads and written in tile order: the file
+// must be the same bytes for any thread count, in both modes and every compression, and read back.
+TEST(TiledBilevelWriter, FileBytesDoNotDependOnThreads)
+{
+  auto file_bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  for (auto compression : {tiff_compression::none, tiff_compression::deflate, tiff_compression::ccitt_g4}) {
+    for (bool regions : {false, true}) {
+      SCOPED_TRACE(std::string(qrplate::plate::to_string(compression)) + (regions ? ", regions" : ", rows"));
+      std::mt19937_64 rng(51 + static_cast<unsigned>(compression));
+      const bit_image img = random_image(1000, 700, 1, 0.3, rng);
+      std::vector<char> first;
+      for (unsigned threads : {1u, 2u, 5u}) {
+        SCOPED_TRACE("threads " + std::to_string(threads));
+        tiff_options opt;
+        opt.tile_width = 32;  // 32 x 44 tiles: rounds of 16 tiles a thread, several per call
+        opt.tile_height = 16;
+        opt.compression = compression;
+        opt.threads = threads;
+        const std::string path = temp_path("threads.tif");
+        {
+          tiled_bilevel_writer out(path, img.width, img.height, opt);
+          std::mt19937_64 cut(7);  // the same cuts for every thread count
+          if (regions) {
+            put_in_rectangles(img, cut, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
+                                            const std::uint64_t* words, std::size_t stride) {
+              out.put_region(x, y, rw, rh, words, stride);
+            });
+          } else {
+            append_in_batches(out, img, cut);
+          }
+          out.finish();
+        }
+        expect_tiff_matches(path, img, opt);
+        const std::vector<char> bytes = file_bytes(path);
+        if (first.empty()) {
+          first = bytes;
+        } else {
+          EXPECT_TRUE(bytes == first) << "the file differs from the one-thread file";
+        }
+        std::remove(path.c_str());
+      }
+    }
+  }
 }

@@ -1,31 +1,46 @@
 #!/usr/bin/env bash
-# The host's share of a `--backend cuda` decode, measured without a GPU: the decode runs on the
-# emulated CUDA runtime (build/emulate, docs/DEVELOPERS.md) under perf, on one thread, and each
-# sample is put where its call chain says it belongs: a kernel (emulated), a copy or memset the
-# emulator carries out, the emulator's own API bookkeeping, or the host code a GPU machine runs
-# too. The last is what matters: its seconds per tile are what the CPU must give for every tile
-# the GPU decodes. The host code is the build's (emulate preset: -O2 -g); a page fault's kernel
-# time counts where it falls.
+# The host's share of a `--backend cuda` decode or encode, measured without a GPU: the command
+# runs on the emulated CUDA runtime (build/emulate, docs/DEVELOPERS.md) under perf, on one thread,
+# and each sample is put where its call chain says it belongs: a kernel (emulated), a copy or
+# memset the emulator carries out, the emulator's own API bookkeeping, or the host code a GPU
+# machine runs too. The last is what matters: its seconds per tile (decode) or per GB of payload
+# (encode) are what the CPU must give for the GPU's work. The host code is the build's (emulate
+# preset: -O2 -g); a page fault's kernel time counts where it falls.
 #
-#   tools/host-share.sh SCAN_DIR [PERF_HZ [DECODE_OPTION...]]   (needs perf; writes ./host-share.data and .txt)
+#   tools/host-share.sh SCAN_DIR [PERF_HZ [DECODE_OPTION...]]            decode a scan set
+#   tools/host-share.sh --encode PAYLOAD [PERF_HZ [ENCODE_OPTION...]]    encode a file into a plate
 #
-# DECODE_OPTIONs go to `qrplate decode`: e.g. `--prefetch 16` for a small scan, whose tiles the
-# default read-ahead budget would all read before the first is registered (then no buffer is
-# ever recycled, and every tile's reading pays for fresh pages, as no long scan does).
+# (needs perf; writes ./host-share.data and .txt). DECODE_OPTIONs go to `qrplate decode`: e.g.
+# `--prefetch 16` for a small scan, whose tiles the default read-ahead budget would all read
+# before the first is registered (then no buffer is ever recycled, and every tile's reading pays
+# for fresh pages, as no long scan does). ENCODE_OPTIONs go to `qrplate encode` (e.g.
+# `--compression none`); the plate is written to a temporary directory and removed.
 set -euo pipefail
-scan=${1:?usage: tools/host-share.sh SCAN_DIR [PERF_HZ [DECODE_OPTION...]]}
+mode=decode
+if [ "${1:-}" = --encode ]; then
+  mode=encode
+  shift
+fi
+input=${1:?usage: tools/host-share.sh [--encode] SCAN_DIR|PAYLOAD [PERF_HZ [OPTION...]]}
 hz=${2:-1000}
 shift $(( $# < 2 ? $# : 2 ))
 here=$(cd "$(dirname "$0")/.." && pwd)
 q=$here/build/emulate/qrplate
 [ -x "$q" ] || { echo "host-share: build the emulate preset first (cmake --preset emulate && cmake --build --preset emulate)" >&2; exit 2; }
 command -v perf >/dev/null || { echo "host-share: perf is missing (apt-get install linux-perf)" >&2; exit 2; }
-out=$(mktemp --suffix=.bin)
-trap 'rm -f "$out"' EXIT
-perf record -q -e cpu-clock -F "$hz" --call-graph dwarf,8192 -o host-share.data -- \
-  "$q" decode "$scan" -o "$out" --backend cuda --threads 1 --no-progress --report host-share.report.json "$@"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ "$mode" = decode ]; then
+  perf record -q -e cpu-clock -F "$hz" --call-graph dwarf,8192 -o host-share.data -- \
+    "$q" decode "$input" -o "$work/out.bin" --backend cuda --threads 1 --no-progress --report host-share.report.json "$@"
+  units=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tiles"]["reads"] or 1)' host-share.report.json)
+else
+  perf record -q -e cpu-clock -F "$hz" --call-graph dwarf,8192 -o host-share.data -- \
+    "$q" encode "$input" -o "$work/plate" --backend cuda --threads 1 --no-progress "$@"
+  units=$(stat -c %s "$input")
+fi
 perf script -i host-share.data -F comm,tid,ip,sym 2>/dev/null >host-share.txt
-python3 - host-share.txt "$hz" host-share.report.json <<'EOF'
+python3 - host-share.txt "$hz" "$mode" "$units" <<'EOF'
 import collections, json, re, sys
 samples, cur = [], None
 for line in open(sys.argv[1], errors="replace"):
@@ -41,10 +56,20 @@ for line in open(sys.argv[1], errors="replace"):
 if cur:
     samples.append(cur)
 hz = float(sys.argv[2])
-tiles = json.load(open(sys.argv[3]))["tiles"]["reads"] or 1
-# The first of these (from the root) on a host sample's chain names the part of the decode.
-parts = ["read_gray_image", "register_against", "register_tile", "correct_lattice", "integral_image",
-         "read_first_attempts", "decode_in", "outer", "write"]
+mode, units = sys.argv[3], float(sys.argv[4])
+# The first of these (from the root) on a host sample's chain names the part of the work.
+if mode == "decode":
+    parts = [(p, p) for p in ["read_gray_image", "register_against", "register_tile", "correct_lattice",
+                              "integral_image", "read_first_attempts", "decode_in", "outer", "write"]]
+    unit_name, scale = "tile read", 1000.0 / units  # ms per tile
+else:
+    parts = [("payload_reader", "reading the payload"), ("write_frame", "frames (header, CRC32C)"),
+             ("make_data_body", "frames (header, CRC32C)"), ("pad_data_body", "frames (header, CRC32C)"),
+             ("outer_encoder", "outer parity"), ("encode_cuda", "batch encode, host side"),
+             ("blit", "raster of the unit"), ("count_region_row", "preview"), ("preview_builder", "preview"),
+             ("put_region", "plate.tif (tiles)"), ("write_tiles", "plate.tif (tiles)"),
+             ("encode_tile", "plate.tif (tiles)"), ("tiled_bilevel_writer", "plate.tif (tiles)")]
+    unit_name, scale = "GB of payload", 1e9 / units  # s per GB
 where, host = collections.Counter(), collections.Counter()
 for chain in samples:
     text = " | ".join(chain)
@@ -56,12 +81,12 @@ for chain in samples:
         where["CUDA API (emulator's bookkeeping)"] += 1
     else:
         where["host code"] += 1
-        host[next((p for p in parts if any(p in f for f in reversed(chain))), "other")] += 1
+        host[next((name for p, name in parts if any(p in f for f in reversed(chain))), "other")] += 1
 total = sum(where.values())
-print(f"{total} samples at {hz:g} Hz, {tiles} tiles read")
+print(f"{total} samples at {hz:g} Hz, {units:g} {'tiles read' if mode == 'decode' else 'payload bytes'}")
 for k, v in where.most_common():
     print(f"  {k:36s} {v / hz:8.3f} s  {100 * v / total:5.1f}%")
-print("host code, by part of the decode (ms per tile read):")
+print(f"host code, by part of the {mode} ({'ms per tile read' if mode == 'decode' else 's per GB of payload'}):")
 for k, v in host.most_common():
-    print(f"  {k:36s} {v / hz:8.3f} s  {1000 * v / hz / tiles:7.2f}")
+    print(f"  {k:36s} {v / hz:8.3f} s  {v / hz * scale:7.2f}")
 EOF

@@ -130,6 +130,7 @@ class image_sink {
       t.tile_width = o.tile_width;
       t.tile_height = o.tile_height;
       t.compression = parse_tiff_compression(o.compression);
+      t.threads = o.threads;
       tiff_ = std::make_unique<tiled_bilevel_writer>(dir + "/plate.tif", g.width, g.height, t);
       tiff_->set_resolution_nm(g.module_nm);
       preview_ = std::make_unique<preview_builder>(g.width, g.height);

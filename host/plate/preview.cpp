@@ -61,6 +61,32 @@ QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t widt
   }
 }
 
+// Adds the dark modules of one region row (`width` modules from plate column x0, bit 0 of row[0]
+// is column x0) to the counters of its row of blocks. Word by word: a popcount for the word, and
+// for each block that ends inside it a popcount of the bits below the block's end (no division
+// per block: blocks are as small as 1 module on small plates).
+QRP_PREVIEW_DISPATCH void count_region_row(const std::uint64_t* row, std::uint64_t x0, std::uint64_t width, std::uint64_t f,
+                                           std::uint64_t* out)
+{
+  std::uint64_t block = x0 / f;
+  std::uint64_t block_end = (block + 1) * f - x0;  // region column where the current block ends
+  std::uint64_t dark = 0;                          // of the current block, so far
+  for (std::uint64_t lo = 0; lo < width; lo += 64) {
+    const std::uint64_t hi = std::min(lo + 64, width);
+    std::uint64_t bits = row[lo / 64];
+    if (hi - lo < 64) bits &= (std::uint64_t{1} << (hi - lo)) - 1;
+    while (block_end < hi) {  // lo <= block_end: the block ends inside this word
+      const std::uint64_t below = (std::uint64_t{1} << (block_end - lo)) - 1;
+      out[block] += dark + static_cast<std::uint64_t>(core::popcount64(bits & below));
+      bits &= ~below;
+      dark = 0;
+      ++block;
+      block_end += f;
+    }
+    dark += static_cast<std::uint64_t>(core::popcount64(bits));
+  }
+  out[block] += dark;
+}
 
 }  // namespace
 
@@ -115,21 +141,8 @@ void preview_builder::add_region(std::uint64_t x0, std::uint64_t y0, std::uint64
   if (x0 + width > plate_width_ || y0 + row_count > plate_height_ || rows == nullptr || words_per_row < ceil_div(width, 64))
     throw invalid_argument("add_region() rectangle outside the plate");
   if (region_dark_.empty()) region_dark_.assign(static_cast<std::size_t>(preview_width_) * preview_height_, 0);
-  for (std::size_t i = 0; i < row_count; ++i) {
-    const std::uint64_t* row = rows + i * words_per_row;
-    std::uint64_t* out = region_dark_.data() + ((y0 + i) / factor_) * preview_width_;
-    // Count dark modules per block: walk the row in pieces that stay inside one block and word.
-    for (std::uint64_t x = 0; x < width;) {
-      const std::uint64_t block_end = ((x0 + x) / factor_ + 1) * factor_ - x0;
-      const std::uint64_t word_end = (x / 64 + 1) * 64;
-      const std::uint64_t end = std::min({width, block_end, word_end});
-      const std::uint64_t n = end - x;
-      std::uint64_t bits = row[x / 64] >> (x & 63);
-      if (n < 64) bits &= (std::uint64_t{1} << n) - 1;
-      out[(x0 + x) / factor_] += static_cast<std::uint64_t>(__builtin_popcountll(bits));
-      x = end;
-    }
-  }
+  for (std::size_t i = 0; i < row_count; ++i)
+    count_region_row(rows + i * words_per_row, x0, width, factor_, region_dark_.data() + ((y0 + i) / factor_) * preview_width_);
   region_modules_ += width * row_count;
   if (region_modules_ == plate_width_ * plate_height_) {
     for (std::uint32_t by = 0; by < preview_height_; ++by) {

@@ -2,11 +2,15 @@
 // handlers).
 //
 // The writer keeps one row of tiles in tile order (tile t of the row is one contiguous block of
-// tile_height * tile_width / 8 bytes), so each finished tile goes to TIFFWriteEncodedTile without
-// a copy; an incoming row is packed once into a row buffer and then split among the tiles.
+// tile_height * tile_width / 8 bytes); an incoming row is packed once into a row buffer and then
+// split among the tiles. Finished tiles are packed and deflated here, several threads side by
+// side (libdeflate), and handed to libtiff as raw tiles in index order: libtiff's own deflate
+// runs on the one thread that calls it, and compressing was the plate encoder's serial limit
+// (~65 MB/s of payload a core, docs/PERFORMANCE.md). Group 4 still goes through libtiff's codec.
 
 #include "plate/tiff_writer.hpp"
 
+#include <libdeflate.h>
 #include <tiffio.h>
 
 #include <algorithm>
@@ -17,12 +21,16 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
+#include <stdexcept>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
+#include "util/thread_team.hpp"
 
 #if !TIFFLIB_AT_LEAST(4, 5, 0)
 #error "qrplate needs libtiff >= 4.5 (TIFFOpenExt with per-file error handlers)"
@@ -70,6 +78,20 @@ std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b)
 {
   return a / b + (a % b != 0);
 }
+
+// libdeflate level for plate tiles. Measured on tiles of a v40-L plate of random payload (this
+// 2-core Xeon, 2026-11-23): level 1 deflates them to 96.1% at ~140 MB/s a core, level 6 (zlib's and
+// libtiff's default) to 96.0% at ~105 MB/s; what deflate finds in a plate is its runs (margins,
+// quiet zones, finders), which level 1 finds as well.
+constexpr int deflate_level = 1;
+
+// Tiles one thread packs and compresses per round: bounds the memory of tiles in flight.
+constexpr std::size_t tiles_per_thread_round = 16;
+
+struct compressor_deleter {
+  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+};
+using compressor_ptr = std::unique_ptr<libdeflate_compressor, compressor_deleter>;
 
 // Removes what a failed write left at `path`, but only a regular file: the path may name a device
 // (/dev/full, a pipe) that must survive.
@@ -170,13 +192,27 @@ struct tiled_bilevel_writer::state {
   std::uint32_t rows_in_tile_row = 0;
   std::uint64_t tile_rows_done = 0;
 
+  unsigned threads = 1;                        // options.threads resolved
+  std::vector<compressor_ptr> compressors;     // one per thread, made on first use
+  std::unique_ptr<host::thread_team> team;     // made on first use when threads > 1
+
+  // A finished tile on its way to the file. Region mode gives its LSB-first words, row mode its
+  // packed bytes (in `tiles`); `packed` and `encoded` are filled by encode_tiles.
+  struct finished_tile {
+    std::uint64_t index = 0;
+    std::vector<std::uint64_t> words;
+    const std::uint8_t* packed = nullptr;
+    std::vector<std::uint8_t> packed_bytes;
+    std::vector<std::uint8_t> encoded;
+  };
+
   // put_region mode: partly filled tiles, LSB-first words, and the pixels each still needs.
   struct pending_tile {
     std::vector<std::uint64_t> words;
     std::uint64_t missing = 0;
   };
   std::unordered_map<std::uint64_t, pending_tile> pending;
-  std::uint64_t region_tiles_written = 0;
+  std::uint64_t tiles_written = 0;
   std::vector<bool> region_written;  // per tile: already compressed and written
   bool region_mode = false;
   std::uint64_t rows_written = 0;
@@ -222,30 +258,89 @@ struct tiled_bilevel_writer::state {
 
   void write_tile_row()
   {
-    const auto size = static_cast<tmsize_t>(tile_bytes);
+    std::vector<finished_tile> row_tiles(static_cast<std::size_t>(tiles_across));
     for (std::uint64_t t = 0; t < tiles_across; ++t) {
-      const auto index = static_cast<std::uint32_t>(tile_rows_done * tiles_across + t);
-      errno = 0;
-      if (TIFFWriteEncodedTile(tif, index, tiles.data() + t * tile_bytes, size) != size) fail("write a tile of");
+      row_tiles[t].index = tile_rows_done * tiles_across + t;
+      row_tiles[t].packed = tiles.data() + t * tile_bytes;
     }
+    write_tiles(row_tiles);
     ++tile_rows_done;
     rows_in_tile_row = 0;
   }
 
   std::uint64_t tiles_down() const { return ceil_div(height, options.tile_height); }
 
-  // Encodes a tile held as LSB-first words (ceil(tile_width / 64) per row) and writes it.
-  void write_region_tile(std::uint64_t index, const std::vector<std::uint64_t>& words)
+  // Packs (region mode) and deflates a tile on thread t; no libtiff call, so threads may share it.
+  void encode_tile(unsigned t, finished_tile& f) const
   {
-    const std::size_t stride = ceil_div(options.tile_width, 64);
-    if (tiles.size() < tile_bytes) tiles.assign(tile_bytes, 0);
-    std::uint8_t* out = tiles.data();
-    for (std::uint32_t r = 0; r < options.tile_height; ++r)
-      pack_row_msb_first(words.data() + r * stride, options.tile_width, out + r * tile_row_bytes);
-    const auto size = static_cast<tmsize_t>(tile_bytes);
+    if (!f.words.empty()) {
+      const std::size_t stride = ceil_div(options.tile_width, 64);
+      f.packed_bytes.resize(tile_bytes);
+      for (std::uint32_t r = 0; r < options.tile_height; ++r)
+        pack_row_msb_first(f.words.data() + r * stride, options.tile_width, f.packed_bytes.data() + r * tile_row_bytes);
+      f.packed = f.packed_bytes.data();
+      std::vector<std::uint64_t>().swap(f.words);
+    }
+    if (options.compression == tiff_compression::deflate) {
+      libdeflate_compressor* c = compressors[t].get();
+      f.encoded.resize(libdeflate_zlib_compress_bound(c, tile_bytes));
+      const std::size_t n = libdeflate_zlib_compress(c, f.packed, tile_bytes, f.encoded.data(), f.encoded.size());
+      if (n == 0) throw std::logic_error("libdeflate's bound did not hold for a plate tile");
+      f.encoded.resize(n);
+    }
+  }
+
+  // Encodes the tiles on up to `threads` threads, a round at a time, and writes each round in the
+  // order given (the callers give increasing tile indices).
+  void write_tiles(std::vector<finished_tile>& batch)
+  {
+    const bool deflate = options.compression == tiff_compression::deflate;
+    if (deflate && compressors.size() < threads) compressors.resize(threads);
+    for (unsigned t = 0; t < threads && deflate; ++t) {
+      if (!compressors[t]) {
+        compressors[t].reset(libdeflate_alloc_compressor(deflate_level));
+        if (!compressors[t]) throw io_error("cannot write " + path + ": out of memory for a deflate compressor");
+      }
+    }
+    const std::size_t round = threads * tiles_per_thread_round;
+    for (std::size_t first = 0; first < batch.size(); first += round) {
+      const std::size_t n = std::min(round, batch.size() - first);
+      if (threads > 1 && n > 1) {
+        if (!team) team = std::make_unique<host::thread_team>(threads);
+        team->run(n, [&](unsigned t, std::size_t i) { encode_tile(t, batch[first + i]); });
+      } else {
+        for (std::size_t i = 0; i < n; ++i) encode_tile(0, batch[first + i]);
+      }
+      for (std::size_t i = first; i < first + n; ++i) {
+        write_encoded_tile(batch[i]);
+        batch[i] = finished_tile{};  // its memory goes now, not with the batch
+      }
+    }
+  }
+
+  void write_encoded_tile(const finished_tile& f)
+  {
+    const auto index = static_cast<std::uint32_t>(f.index);
     errno = 0;
-    if (TIFFWriteEncodedTile(tif, static_cast<std::uint32_t>(index), out, size) != size) fail("write a tile of");
-    ++region_tiles_written;
+    switch (options.compression) {
+      case tiff_compression::none: {
+        const auto size = static_cast<tmsize_t>(tile_bytes);
+        if (TIFFWriteRawTile(tif, index, const_cast<std::uint8_t*>(f.packed), size) != size) fail("write a tile of");
+        break;
+      }
+      case tiff_compression::deflate: {
+        const auto size = static_cast<tmsize_t>(f.encoded.size());
+        if (TIFFWriteRawTile(tif, index, const_cast<std::uint8_t*>(f.encoded.data()), size) != size)
+          fail("write a tile of");
+        break;
+      }
+      case tiff_compression::ccitt_g4: {
+        const auto size = static_cast<tmsize_t>(tile_bytes);
+        if (TIFFWriteEncodedTile(tif, index, const_cast<std::uint8_t*>(f.packed), size) != size) fail("write a tile of");
+        break;
+      }
+    }
+    ++tiles_written;
   }
 
   void check_usable(const char* call) const
@@ -281,6 +376,7 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   s->tiles_across = tiles_across;
   s->tile_row_bytes = options.tile_width / 8;
   s->tile_bytes = s->tile_row_bytes * options.tile_height;
+  s->threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   // The row-of-tiles buffers are allocated by the first append_rows: put_region needs one tile.
 
   TIFFOpenOptions* open_options = TIFFOpenOptionsAlloc();
@@ -393,6 +489,22 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
   }
   const std::uint64_t tw = s.options.tile_width, th = s.options.tile_height;
   const std::size_t stride = ceil_div(tw, 64);
+  // Tiles this rectangle completes, encoded and written together once it is in (also when a
+  // later tile of it turns out to overlap: those complete ones are whole and correct).
+  std::vector<state::finished_tile> done;
+  struct write_done_on_exit {
+    state& s;
+    std::vector<state::finished_tile>& done;
+    bool ok = false;
+    ~write_done_on_exit()
+    {
+      if (ok || done.empty()) return;
+      try {
+        s.write_tiles(done);
+      } catch (...) {  // the first error is the one being thrown
+      }
+    }
+  } guard{s, done};
   for (std::uint64_t ty = y0 / th; ty * th < y0 + row_count; ++ty) {
     for (std::uint64_t tx = x0 / tw; tx * tw < x0 + width; ++tx) {
       const std::uint64_t index = ty * s.tiles_across + tx;
@@ -414,12 +526,17 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
       if (got > it->second.missing) throw invalid_argument("put_region() rectangles overlap in " + s.path);
       it->second.missing -= got;
       if (it->second.missing == 0) {
-        s.write_region_tile(index, it->second.words);
+        state::finished_tile f;
+        f.index = index;
+        f.words = std::move(it->second.words);
+        done.push_back(std::move(f));
         s.region_written[index] = true;
         s.pending.erase(it);
       }
     }
   }
+  guard.ok = true;
+  s.write_tiles(done);
 }
 
 void tiled_bilevel_writer::finish()
@@ -429,8 +546,8 @@ void tiled_bilevel_writer::finish()
   s.check_usable("finish()");
   if (s.region_mode) {
     const std::uint64_t total = s.tiles_across * s.tiles_down();
-    if (s.region_tiles_written != total)
-      throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.region_tiles_written) + " of " +
+    if (s.tiles_written != total)
+      throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.tiles_written) + " of " +
                              std::to_string(total) + " tiles");
   } else if (s.rows_written != s.height) {
     throw invalid_argument("finish() on " + s.path + " wrote " + std::to_string(s.rows_written) + " of " +

@@ -1,0 +1,77 @@
+// host::thread_team: every index once, on members below size(), runs after runs on the same
+// threads, the first exception rethrown after every member stopped.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "util/thread_team.hpp"
+
+namespace {
+
+using qrplate::host::thread_team;
+
+TEST(ThreadTeam, EveryIndexOnceOnMembersBelowSize)
+{
+  for (unsigned threads : {1u, 2u, 5u}) {
+    thread_team team(threads);
+    EXPECT_EQ(team.size(), threads);
+    for (std::size_t count : {0u, 1u, 3u, 1000u}) {
+      for (int again = 0; again < 20; ++again) {  // many runs on the same workers
+        std::vector<std::atomic<int>> hits(count);
+        std::atomic<unsigned> bad_member{0};
+        team.run(count, [&](unsigned member, std::size_t i) {
+          if (member >= threads) ++bad_member;
+          ++hits[i];
+        });
+        EXPECT_EQ(bad_member, 0u);
+        for (std::size_t i = 0; i < count; ++i) ASSERT_EQ(hits[i], 1) << "threads " << threads << ", index " << i;
+      }
+    }
+  }
+}
+
+TEST(ThreadTeam, UsesItsWorkers)
+{
+  // Two members, each of whose indices waits until the other member has started one: only
+  // finishes when a worker runs beside the caller.
+  thread_team team(2);
+  std::atomic<int> started{0};
+  std::set<unsigned> members;
+  std::mutex m;
+  team.run(2, [&](unsigned member, std::size_t) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      members.insert(member);
+    }
+    ++started;
+    while (started < 2) std::this_thread::yield();
+  });
+  EXPECT_EQ(members.size(), 2u);
+}
+
+TEST(ThreadTeam, FirstExceptionIsRethrownAndTheTeamStaysUsable)
+{
+  thread_team team(3);
+  std::atomic<int> ran{0};
+  // Every other index takes a millisecond, so without the stop the run would take ~0.7 s.
+  EXPECT_THROW(team.run(2000,
+                        [&](unsigned, std::size_t i) {
+                          ++ran;
+                          if (i == 10) throw std::runtime_error("index 10");
+                          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                        }),
+               std::runtime_error);
+  EXPECT_LT(ran.load(), 2000);  // claiming stopped
+  std::atomic<int> after{0};
+  team.run(100, [&](unsigned, std::size_t) { ++after; });
+  EXPECT_EQ(after, 100);
+}
+
+}  // namespace
