@@ -5,7 +5,7 @@
 //   BM_plate_tiff/deflate/threads:1     plate.tif from band x block rectangles, one thread
 //   BM_plate_tiff/deflate/threads:all   the same, tiles compressed on every core
 //   BM_plate_tiff/{none,g4}/...          the other compressions (g4 runs on one thread always)
-//   BM_plate_preview                    preview.png's block counts over the same rectangles
+//   BM_plate_preview/threads:{1,all}    preview.png's block counts over the same rectangles
 //
 // The image is a plate of real v40-L codes (random payloads, automatic mask, 4-module quiet
 // zones), 8,192 modules a side (~8 MB of 1-bit pixels, 1,936 codes), cut into rectangles of
@@ -145,11 +145,11 @@ void bm_plate_tiff(benchmark::State& state, qrplate::plate::tiff_compression com
   state.counters["file_over_raw"] = static_cast<double>(bytes) / (static_cast<double>(plate_side * plate_side) / 8);
 }
 
-void bm_plate_preview(benchmark::State& state)
+void bm_plate_preview(benchmark::State& state, unsigned threads)
 {
   const plate_image& img = image();
   for (auto _ : state) {
-    qrplate::plate::preview_builder p(plate_side, plate_side);
+    qrplate::plate::preview_builder p(plate_side, plate_side, 2048, threads);
     for (const rectangle& r : img.parts) p.add_region(r.x0, r.y0, r.width, r.rows, r.words.data(), r.stride);
     benchmark::DoNotOptimize(p.pixels());
   }
@@ -167,7 +167,12 @@ bool register_all()
       benchmark::RegisterBenchmark(name.c_str(), bm_plate_tiff, c, threads)->UseRealTime()->Unit(benchmark::kMillisecond);
     }
   }
-  benchmark::RegisterBenchmark("BM_plate_preview", bm_plate_preview)->UseRealTime()->Unit(benchmark::kMillisecond);
+  for (unsigned threads : {1u, 0u}) {
+    benchmark::RegisterBenchmark(threads == 1 ? "BM_plate_preview/threads:1" : "BM_plate_preview/threads:all",
+                                 bm_plate_preview, threads)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
   return true;
 }
 

@@ -44,6 +44,7 @@
 #include "qrplate/plate/geometry.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/plate/outer_code.hpp"
+#include "plate/payload_reader.hpp"
 
 namespace {
 
@@ -918,6 +919,84 @@ TEST(PlateEncode, FixedPlateSizeSplitsOverThreePlates)
   EXPECT_EQ(next_offset, payload.size());
   EXPECT_EQ(frames, result.data_frames);
   EXPECT_TRUE(joined == payload) << "the three shares do not make the payload";
+
+  // Frames, parity, rasters, tiles and the preview are built on several threads: the plates'
+  // files must be the same bytes for any thread count.
+  for (unsigned threads : {1u, 3u}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    plate::plate_encode_options again = o;
+    again.threads = threads;
+    const fs::path other = tmp.path() / ("out" + std::to_string(threads));
+    plate::encode_plates(input.string(), other.string(), again);
+    for (int i = 0; i < 3; ++i) {
+      const std::string plate_dir = "plate-000" + std::to_string(i + 1);
+      for (const char* file : {"plate.json", "plate.tif", "preview.png"})
+        EXPECT_TRUE(read_text(other / plate_dir / file) == read_text(out / plate_dir / file)) << plate_dir << "/" << file;
+    }
+  }
+}
+
+// The encoder's input: read ahead in blocks on a thread of its own, handed out in order in any
+// piece sizes, hashed whole.
+TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)
+{
+  temp_dir tmp;
+  std::mt19937_64 rng(test_seed() ^ 0x9EADu);
+  const bytes payload = random_bytes(rng, 100000);
+  const fs::path input = tmp.path() / "in.bin";
+  write_file(input, payload);
+  struct shape {
+    std::size_t block, depth;
+  };
+  for (const shape sh : {shape{1, 1}, shape{7, 2}, shape{4096, 4}, shape{1 << 20, 4}}) {
+    SCOPED_TRACE("blocks of " + std::to_string(sh.block) + ", " + std::to_string(sh.depth) + " ahead");
+    plate::sha256 hash;
+    plate::payload_reader reader(input.string(), payload.size(), hash, sh.block, sh.depth);
+    bytes got(payload.size());
+    std::uniform_int_distribution<std::size_t> piece(0, 5000);
+    for (std::size_t at = 0; at < got.size();) {
+      const std::size_t n = std::min(piece(rng), got.size() - at);
+      reader.read(got.data() + at, n);
+      at += n;
+    }
+    reader.finish();
+    EXPECT_TRUE(got == payload);
+    EXPECT_EQ(hash.finish(), sha256_of(payload));
+  }
+}
+
+TEST(PayloadReader, ShortFilesAndUnreadBytesAreErrorsNotHangs)
+{
+  temp_dir tmp;
+  std::mt19937_64 rng(test_seed() ^ 0x5407u);
+  const bytes payload = random_bytes(rng, 10000);
+  const fs::path input = tmp.path() / "in.bin";
+  write_file(input, payload);
+  bytes got(payload.size() + 10);
+  {
+    // A file that shrank after its size was taken: the missing bytes are an io_error.
+    plate::sha256 hash;
+    plate::payload_reader reader(input.string(), payload.size() + 10, hash, 1000, 2);
+    EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
+  }
+  {
+    // Reading past the size it was given.
+    plate::sha256 hash;
+    plate::payload_reader reader(input.string(), payload.size(), hash, 1000, 2);
+    EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
+  }
+  {
+    // finish() with most of the file unread (the read-ahead full): a logic error, not a wait.
+    plate::sha256 hash;
+    plate::payload_reader reader(input.string(), payload.size(), hash, 1000, 2);
+    reader.read(got.data(), 500);
+    EXPECT_THROW(reader.finish(), std::logic_error);
+  }
+  {
+    // Destroyed with everything unread: the read-ahead thread stops.
+    plate::sha256 hash;
+    plate::payload_reader reader(input.string(), payload.size(), hash, 100, 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -673,19 +673,22 @@ TEST(TiledBilevelWriter, RegionsMustCoverTheImageOnce)
 TEST(Preview, RegionsEqualRows)
 {
   // Blocks of 1, 3, 8, 65 and 156 modules: smaller than a word, word-sized, spanning words.
+  // Regions counted on one thread and on three (a row of blocks a task).
   for (std::uint32_t max_side : {777u, 300u, 100u, 12u, 5u}) {
-    SCOPED_TRACE("max side " + std::to_string(max_side));
+   for (unsigned threads : {1u, 3u}) {
+    SCOPED_TRACE("max side " + std::to_string(max_side) + ", threads " + std::to_string(threads));
     std::mt19937_64 rng(41 + max_side);
     const bit_image img = random_image(777, 333, 0, 0.4, rng);
     preview_builder by_rows(777, 333, max_side);
     append_in_batches(by_rows, img, rng, 9);
-    preview_builder by_regions(777, 333, max_side);
+    preview_builder by_regions(777, 333, max_side, threads);
     put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
                                     const std::uint64_t* words, std::size_t stride) {
       by_regions.add_region(x, y, rw, rh, words, stride);
     });
     EXPECT_EQ(by_regions.pixels(), by_rows.pixels());
     EXPECT_EQ(by_regions.pixels(), naive_preview(img, by_regions.factor()));
+   }
   }
 }
 

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "io/staging_dir.hpp"
+#include "plate/payload_reader.hpp"
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
 #include "qrplate/core/bit_matrix.hpp"
@@ -36,6 +37,7 @@
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/plate/outer_code.hpp"
 #include "qrplate/qr.hpp"
+#include "util/thread_team.hpp"
 
 namespace qrplate::plate {
 namespace fs = std::filesystem;
@@ -51,57 +53,6 @@ std::string mib(double bytes)
   std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / 1048576.0);
   return buf;
 }
-
-// Streaming SHA-256 (OpenSSL EVP).
-class sha256 {
- public:
-  sha256() : ctx_(EVP_MD_CTX_new())
-  {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 init failed");
-  }
-  ~sha256() { EVP_MD_CTX_free(ctx_); }
-  sha256(const sha256&) = delete;
-  sha256& operator=(const sha256&) = delete;
-  void update(const std::uint8_t* p, std::size_t n)
-  {
-    if (n && EVP_DigestUpdate(ctx_, p, n) != 1) throw std::runtime_error("SHA-256 update failed");
-  }
-  std::array<std::uint8_t, 32> finish()
-  {
-    std::array<std::uint8_t, 32> out{};
-    unsigned len = 0;
-    if (EVP_DigestFinal_ex(ctx_, out.data(), &len) != 1 || len != 32) throw std::runtime_error("SHA-256 final failed");
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-// Sequential reader of the payload that hashes what it reads.
-class payload_reader {
- public:
-  payload_reader(const std::string& path, sha256& hash) : path_(path), hash_(hash)
-  {
-    file_ = std::fopen(path.c_str(), "rb");
-    if (!file_) throw io_error("cannot open " + path + ": " + std::strerror(errno));
-  }
-  ~payload_reader() { std::fclose(file_); }
-  payload_reader(const payload_reader&) = delete;
-  payload_reader& operator=(const payload_reader&) = delete;
-  void read(std::uint8_t* out, std::size_t n)
-  {
-    if (n == 0) return;
-    if (std::fread(out, 1, n, file_) != n)
-      throw io_error("cannot read " + path_ + ": " + (std::ferror(file_) ? std::strerror(errno) : "file shrank while reading"));
-    hash_.update(out, n);
-  }
-
- private:
-  std::string path_;
-  sha256& hash_;
-  std::FILE* file_ = nullptr;
-};
 
 // ORs a symbol into a raster of `words` words per row with its top-left module at (x, y).
 void blit(symbol_view s, std::uint64_t x, std::uint64_t y, std::uint64_t* raster, std::size_t words)
@@ -133,7 +84,7 @@ class image_sink {
       t.threads = o.threads;
       tiff_ = std::make_unique<tiled_bilevel_writer>(dir + "/plate.tif", g.width, g.height, t);
       tiff_->set_resolution_nm(g.module_nm);
-      preview_ = std::make_unique<preview_builder>(g.width, g.height);
+      preview_ = std::make_unique<preview_builder>(g.width, g.height, 2048, o.threads);
       preview_path_ = dir + "/preview.png";
     }
     thread_ = std::thread([this] { run(); });
@@ -321,14 +272,24 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   emit_plain_rows(0, g.grid_y);
 
   outer_encoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
-  std::vector<std::uint8_t> frame_bytes;
+  // Frames, parity and the raster are built a group / a code row per task on every core: with a
+  // GPU encoding, this loop's serial work would otherwise bound the whole encode (docs/PERFORMANCE.md).
+  host::thread_team team(o.threads);
+  struct scratch {  // a team member's own
+    std::vector<std::uint8_t> padded, data_body;
+    std::vector<const std::uint8_t*> dp;
+    std::vector<std::uint8_t*> pp;
+  };
+  std::vector<scratch> scratches(team.size());
+  for (scratch& sc : scratches) {
+    sc.padded.resize(static_cast<std::size_t>(k) * body);
+    sc.data_body.resize(static_cast<std::size_t>(body));
+    sc.dp.resize(static_cast<std::size_t>(k));
+    sc.pp.resize(static_cast<std::size_t>(m));
+  }
+  std::vector<std::uint8_t> unit_payload, frame_bytes, parity_bodies;
   std::vector<std::uint64_t> offsets;
-  std::vector<std::uint8_t> padded(static_cast<std::size_t>(k) * body);
-  std::vector<std::uint8_t> payload(static_cast<std::size_t>(per_frame));
-  std::vector<std::uint8_t> data_body(static_cast<std::size_t>(body));
-  std::vector<std::uint8_t> parity_bodies;
-  std::vector<const std::uint8_t*> dp(static_cast<std::size_t>(k));
-  std::vector<std::uint8_t*> pp(static_cast<std::size_t>(m));
+  std::vector<std::size_t> payload_at;  // per data frame of the unit: where its payload starts
   batch_encode_options bo;
   bo.version = g.version;
   bo.ecc = g.ecc;
@@ -336,6 +297,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   bo.threads = o.threads;
   symbol_batch symbols;
   std::uint64_t share_left = man.share_bytes;
+  const std::size_t parity_frame_bytes = frame_header_bytes + static_cast<std::size_t>(body);
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
@@ -344,38 +306,51 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);
       const std::uint64_t d1 = std::min(pl.data_frames(), g1 * k);
       const std::uint64_t p0 = g0 * m, p1 = g1 * m;
-      frame_bytes.clear();
+      // The unit's frames, data frames d0..d1 then parity frames p0..p1: their sizes are known
+      // from the payload left (every data frame full but the plate's last), so each task writes
+      // its group's frames in place.
       offsets.assign(1, 0);
-      auto add_frame = [&](frame_kind kind, std::uint64_t index, const std::uint8_t* b, std::size_t len) {
-        const std::size_t at = frame_bytes.size();
-        frame_bytes.resize(at + frame_header_bytes + len);
-        write_frame(frame_header{kind, tag, index}, b, len, frame_bytes.data() + at);
-        offsets.push_back(frame_bytes.size());
-      };
-      // Data frames, then each group's parity over the zero-padded bodies.
-      parity_bodies.assign(static_cast<std::size_t>((p1 - p0) * body), 0);
-      for (std::uint64_t grp = g0; grp < g1; ++grp) {
-        std::fill(padded.begin(), padded.end(), 0);
-        for (int j = 0; j < k; ++j) {
-          const std::uint64_t idx = grp * k + j;
-          if (idx >= pl.data_frames()) break;  // virtual frames: zero bodies
-          const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
-          st.in.read(payload.data(), len);
-          share_left -= len;
-          st.payload_read += len;
-          const std::size_t blen = make_data_body(payload.data(), len, data_body.data());
-          add_frame(frame_kind::data, idx, data_body.data(), blen);
-          pad_data_body(data_body.data(), blen, static_cast<std::size_t>(body), padded.data() + static_cast<std::size_t>(j) * body);
-        }
-        if (m > 0) {
-          for (int j = 0; j < k; ++j) dp[j] = padded.data() + static_cast<std::size_t>(j) * body;
-          for (int j = 0; j < m; ++j) pp[j] = parity_bodies.data() + static_cast<std::size_t>((grp - g0) * m + j) * body;
-          outer.encode(dp.data(), pp.data());
-        }
+      payload_at.clear();
+      std::size_t unit_bytes = 0;
+      for (std::uint64_t idx = d0; idx < d1; ++idx) {
+        const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
+        share_left -= len;
+        payload_at.push_back(unit_bytes);
+        unit_bytes += len;
+        offsets.push_back(offsets.back() + frame_header_bytes + data_length_bytes + len);
       }
-      for (std::uint64_t pi = p0; pi < p1; ++pi)
-        add_frame(frame_kind::parity, pi, parity_bodies.data() + static_cast<std::size_t>(pi - p0) * body,
-                  static_cast<std::size_t>(body));
+      for (std::uint64_t pi = p0; pi < p1; ++pi) offsets.push_back(offsets.back() + parity_frame_bytes);
+      payload_at.push_back(unit_bytes);
+      unit_payload.resize(unit_bytes);
+      st.in.read(unit_payload.data(), unit_bytes);
+      st.payload_read += unit_bytes;
+      frame_bytes.resize(static_cast<std::size_t>(offsets.back()));
+      parity_bodies.resize(static_cast<std::size_t>((p1 - p0) * body));
+
+      team.run(static_cast<std::size_t>(g1 - g0), [&](unsigned member, std::size_t gi) {
+        scratch& sc = scratches[member];
+        const std::uint64_t grp = g0 + gi;
+        std::fill(sc.padded.begin(), sc.padded.end(), 0);  // virtual frames past the data: zero bodies
+        for (int j = 0; j < k; ++j) {
+          const std::uint64_t idx = grp * k + static_cast<std::uint64_t>(j);
+          if (idx >= d1) break;
+          const std::size_t i = static_cast<std::size_t>(idx - d0);
+          const std::size_t len = payload_at[i + 1] - payload_at[i];
+          const std::size_t blen = make_data_body(unit_payload.data() + payload_at[i], len, sc.data_body.data());
+          write_frame(frame_header{frame_kind::data, tag, idx}, sc.data_body.data(), blen, frame_bytes.data() + offsets[i]);
+          pad_data_body(sc.data_body.data(), blen, static_cast<std::size_t>(body),
+                        sc.padded.data() + static_cast<std::size_t>(j) * body);
+        }
+        if (m == 0) return;
+        for (int j = 0; j < k; ++j) sc.dp[j] = sc.padded.data() + static_cast<std::size_t>(j) * body;
+        for (int j = 0; j < m; ++j) sc.pp[j] = parity_bodies.data() + static_cast<std::size_t>(gi * m + j) * body;
+        outer.encode(sc.dp.data(), sc.pp.data());
+        for (int j = 0; j < m; ++j) {
+          const std::uint64_t pi = grp * m + static_cast<std::uint64_t>(j);
+          write_frame(frame_header{frame_kind::parity, tag, pi}, sc.pp[j], static_cast<std::size_t>(body),
+                      frame_bytes.data() + offsets[static_cast<std::size_t>((d1 - d0) + (pi - p0))]);
+        }
+      });
 
       encode(payload_batch_view{frame_bytes.data(), offsets.data(), offsets.size() - 1}, bo, symbols);
       for (std::uint64_t i = 0; i < symbols.count(); ++i)
@@ -384,7 +359,8 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       st.result.data_frames += d1 - d0;
       st.result.parity_frames += p1 - p0;
 
-      // Raster of the unit: B code rows of `pitch` pixel rows, the block's pixel columns.
+      // Raster of the unit: B code rows of `pitch` pixel rows, the block's pixel columns; a code
+      // row per task (its pixel rows are its own).
       raster_chunk c;
       c.x0 = block_x0(block);
       c.y0 = g.cell_y(band * pl.band_rows());
@@ -394,14 +370,14 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       c.words.assign(band_px * c.stride, 0);
       const std::uint64_t row0 = band * pl.band_rows();
       const std::uint32_t col0 = pl.block_x(block), col1 = col0 + pl.block_width(block);
-      for (std::uint32_t r = 0; r < pl.band_rows(); ++r) {
+      team.run(pl.band_rows(), [&](unsigned, std::size_t r) {
         for (std::uint32_t col = col0; col < col1; ++col) {
-          const placement_slot s = pl.at(row0 + r, col);
-          if (s.kind == placement_slot::empty) continue;
-          const std::uint64_t sym = s.kind == placement_slot::data ? s.index - d0 : (d1 - d0) + (s.index - p0);
+          const placement_slot slot = pl.at(row0 + r, col);
+          if (slot.kind == placement_slot::empty) continue;
+          const std::uint64_t sym = slot.kind == placement_slot::data ? slot.index - d0 : (d1 - d0) + (slot.index - p0);
           blit(symbols.symbol(sym), g.cell_x(col) - c.x0, static_cast<std::uint64_t>(r) * g.pitch, c.words.data(), c.stride);
         }
-      }
+      });
       sink.push(std::move(c));
       st.progress.update(st.payload_read, st.codes);
     }
@@ -538,7 +514,7 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   const std::uint64_t plate_id = o.plate_id ? o.plate_id : (static_cast<std::uint64_t>(std::random_device{}()) << 32 | std::random_device{}());
 
   sha256 hash;
-  payload_reader reader(path, hash);
+  payload_reader reader(path, size, hash);
   progress_line progress(o.progress, size);
   run_state st{o, reader, progress, 0, 0, result};
   std::vector<manifest> manifests;
@@ -565,6 +541,7 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   progress.update(st.payload_read, st.codes, true);
   progress.done();
 
+  reader.finish();
   const auto digest = hash.finish();
   result.sha256_hex = to_hex(digest.data(), digest.size());
   std::error_code rm;

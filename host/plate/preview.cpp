@@ -12,10 +12,12 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
+#include "util/thread_team.hpp"
 
 namespace qrplate::plate {
 namespace {
@@ -90,7 +92,8 @@ QRP_PREVIEW_DISPATCH void count_region_row(const std::uint64_t* row, std::uint64
 
 }  // namespace
 
-preview_builder::preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side)
+preview_builder::preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side, unsigned threads)
+    : threads_(threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency()))
 {
   if (width == 0 || height == 0) {
     throw invalid_argument("preview of a " + std::to_string(width) + " x " + std::to_string(height) +
@@ -141,8 +144,20 @@ void preview_builder::add_region(std::uint64_t x0, std::uint64_t y0, std::uint64
   if (x0 + width > plate_width_ || y0 + row_count > plate_height_ || rows == nullptr || words_per_row < ceil_div(width, 64))
     throw invalid_argument("add_region() rectangle outside the plate");
   if (region_dark_.empty()) region_dark_.assign(static_cast<std::size_t>(preview_width_) * preview_height_, 0);
-  for (std::size_t i = 0; i < row_count; ++i)
-    count_region_row(rows + i * words_per_row, x0, width, factor_, region_dark_.data() + ((y0 + i) / factor_) * preview_width_);
+  // Rows of one row of blocks add to the same counters: a row of blocks is one task.
+  const std::uint64_t first_block_row = y0 / factor_, block_rows = (y0 + row_count - 1) / factor_ - first_block_row + 1;
+  auto count_block_row = [&](unsigned, std::size_t k) {
+    const std::uint64_t by = first_block_row + k;
+    const std::uint64_t r0 = std::max<std::uint64_t>(y0, by * factor_), r1 = std::min<std::uint64_t>(y0 + row_count, (by + 1) * factor_);
+    for (std::uint64_t y = r0; y < r1; ++y)
+      count_region_row(rows + (y - y0) * words_per_row, x0, width, factor_, region_dark_.data() + by * preview_width_);
+  };
+  if (threads_ > 1 && block_rows > 1) {
+    if (!team_) team_ = std::make_shared<host::thread_team>(threads_);
+    team_->run(static_cast<std::size_t>(block_rows), count_block_row);
+  } else {
+    for (std::uint64_t k = 0; k < block_rows; ++k) count_block_row(0, static_cast<std::size_t>(k));
+  }
   region_modules_ += width * row_count;
   if (region_modules_ == plate_width_ * plate_height_) {
     for (std::uint32_t by = 0; by < preview_height_; ++by) {
