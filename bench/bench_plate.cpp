@@ -8,8 +8,9 @@
 //   BM_plate_preview/threads:{1,all}    preview.png's block counts over the same rectangles
 //
 // The image is a plate of real v40-L codes (random payloads, automatic mask, 4-module quiet
-// zones), 8,192 modules a side (~8 MB of 1-bit pixels, 1,936 codes), cut into rectangles of
-// 2 code rows by 16 code columns as the encoder's units arrive. The file goes to $TMPDIR (or
+// zones), 8,192 modules a side (~8 MB of 1-bit pixels, 2,025 codes), cut into rectangles of
+// 17 code rows by the whole width, as the encoder's units arrive (`qrplate encode` gives a 256 MB
+// payload's plate bands of 17 code rows and blocks of all its 360 columns). The file goes to $TMPDIR (or
 // /tmp): on a page cache, so this is the CPU's share, not the disk's. bytes_per_second counts the
 // image's 1-bit bytes; payload_bytes_per_second the payload those codes carry (2,953 B a code).
 
@@ -37,7 +38,7 @@ constexpr int quiet = 4;
 constexpr int pitch = code_side + quiet;
 constexpr std::uint64_t plate_side = 8192;
 constexpr int cells = static_cast<int>(plate_side / pitch);  // 45 codes a side
-constexpr int band_codes = 2, block_codes = 16;
+constexpr int band_codes = 17, block_codes = 45;  // the encoder's units on a plate this size: bands of 17 code rows, whole rows
 constexpr double payload_per_code = 2953;
 
 // One rectangle of the plate, bit 0 of each row at its left edge (the encoder's raster chunks).

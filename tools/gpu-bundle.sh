@@ -14,7 +14,7 @@ bundler=../shared/tools/device-bundle.sh
 [ -x "$bundler" ] || bundler=/work/shared/tools/device-bundle.sh
 pick=(qrplate tests/test_encode_cuda tests/test_batch tests/test_encode_cooperative tests/test_read_codes
       tests/test_decode_symbol tests/test_tile_passes tests/test_scan_decode bench/bench_encode_cuda
-      bench/bench_decode_cuda bench/bench_decode bench/bench_encode)
+      bench/bench_decode_cuda bench/bench_decode bench/bench_encode bench/bench_plate)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 for p in "${pick[@]}"; do

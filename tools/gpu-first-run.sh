@@ -6,7 +6,8 @@
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
-#                                       HBM and PCIe copies measured in the same runs
+#                                       HBM and PCIe copies measured in the same runs; bench_plate
+#                                       (the plate encoder's host stages on this machine's cores)
 #   bash tools/gpu-first-run.sh profile Nsight Compute (ncu) on the cooperative encode kernel (v40-L)
 #                                       and the read kernels (v10-M and v40-L at 3 px/module): what
 #                                       binds them, memory or compute (text reports and .ncu-rep)
@@ -16,6 +17,7 @@
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA,
+#                                       and with CUDA written out (deflate, none; to /dev/shm),
 #                                       then registration alone (bench_decode BM_register_tiles)
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
@@ -89,6 +91,9 @@ case "$part" in
     step qrplate_bench 300 bash -c "bash '$run' qrplate bench --backend all --json --seconds 0.5 >'$out/qrplate_bench.json'"
     step qrplate_bench_decode 300 bash -c \
       "bash '$run' qrplate bench --decode --backend all --json --seconds 0.5 >'$out/qrplate_bench_decode.json'"
+    # The plate encoder's host stages on this machine's cores (plate.tif's tiles, the preview):
+    # what a GPU encode leaves to the CPU.
+    step bench_plate 120 bash "$run" bench_plate --benchmark_out="$out/bench_plate.json" --benchmark_out_format=json
     ;;
   profile)
     ncu=$(command -v ncu || true)
@@ -142,6 +147,17 @@ case "$part" in
       step "plate_encode_$b" 240 bash "$run" qrplate encode "$work/big.bin" -o "$work/big_plate" --version 40 \
         --ecc L --backend "$b" --discard
     done
+    # The same written out (to memory where /dev/shm is, so the disk is not the limit): the
+    # whole plate encoder with CUDA, tiles deflated on every core, and uncompressed.
+    plates="$work"
+    [ -d /dev/shm ] && [ -w /dev/shm ] && plates=$(mktemp -d /dev/shm/qrplate-e2e.XXXXXX)
+    for c in deflate none; do
+      step "plate_write_cuda_$c" 240 bash "$run" qrplate encode "$work/big.bin" -o "$plates/plate_$c" --version 40 \
+        --ecc L --backend cuda --compression "$c" --no-progress
+      du -sh "$plates/plate_$c" >>"$out/plate_write_cuda_$c.log" 2>&1
+      rm -rf "$plates/plate_$c"
+    done
+    [ "$plates" != "$work" ] && rm -rf "$plates"
     rm -f "$work/big.bin"
     # Registration alone, CPU vs CUDA, 1,024- and 2,048-px tiles: the host's CPU time per Mpixel
     # (counter host_cpu_ms_per_Mpx), what decides how many cores feed the GPU.

@@ -290,6 +290,18 @@ struct tiled_bilevel_writer::state {
     }
   }
 
+  // fn(thread, i) for i in [0, n): on the team when there is more than one of each.
+  template <typename Fn>
+  void for_each(std::size_t n, Fn&& fn)
+  {
+    if (threads > 1 && n > 1) {
+      if (!team) team = std::make_unique<host::thread_team>(threads);
+      team->run(n, fn);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) fn(0u, i);
+    }
+  }
+
   // Encodes the tiles on up to `threads` threads, a round at a time, and writes each round in the
   // order given (the callers give increasing tile indices).
   void write_tiles(std::vector<finished_tile>& batch)
@@ -305,12 +317,7 @@ struct tiled_bilevel_writer::state {
     const std::size_t round = threads * tiles_per_thread_round;
     for (std::size_t first = 0; first < batch.size(); first += round) {
       const std::size_t n = std::min(round, batch.size() - first);
-      if (threads > 1 && n > 1) {
-        if (!team) team = std::make_unique<host::thread_team>(threads);
-        team->run(n, [&](unsigned t, std::size_t i) { encode_tile(t, batch[first + i]); });
-      } else {
-        for (std::size_t i = 0; i < n; ++i) encode_tile(0, batch[first + i]);
-      }
+      for_each(n, [&](unsigned t, std::size_t i) { encode_tile(t, batch[first + i]); });
       for (std::size_t i = first; i < first + n; ++i) {
         write_encoded_tile(batch[i]);
         batch[i] = finished_tile{};  // its memory goes now, not with the batch
@@ -505,6 +512,13 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
       }
     }
   } guard{s, done};
+  // The tiles the rectangle touches, made pending where new; then their pixels copied in, a tile
+  // per task (the copying is a serial writer's largest cost after deflate); then the counts.
+  struct piece {
+    std::uint64_t index, tx, ty;
+    state::pending_tile* tile;
+  };
+  std::vector<piece> pieces;
   for (std::uint64_t ty = y0 / th; ty * th < y0 + row_count; ++ty) {
     for (std::uint64_t tx = x0 / tw; tx * tw < x0 + width; ++tx) {
       const std::uint64_t index = ty * s.tiles_across + tx;
@@ -515,24 +529,38 @@ void tiled_bilevel_writer::put_region(std::uint64_t x0, std::uint64_t y0, std::u
         t.words.assign(stride * th, 0);
         // Pixels of the tile inside the image: the rest is padding, light.
         t.missing = (std::min(s.width, (tx + 1) * tw) - tx * tw) * (std::min(s.height, (ty + 1) * th) - ty * th);
-        it = s.pending.emplace(index, std::move(t)).first;
+        it = s.pending.emplace(index, std::move(t)).first;  // a node: the pointer below stays valid
       }
-      const std::uint64_t cx0 = std::max(x0, tx * tw), cx1 = std::min(x0 + width, (tx + 1) * tw);
-      const std::uint64_t cy0 = std::max(y0, ty * th), cy1 = std::min(y0 + row_count, (ty + 1) * th);
-      for (std::uint64_t y = cy0; y < cy1; ++y)
-        core::or_bits(it->second.words.data() + (y - ty * th) * stride, cx0 - tx * tw, rows + (y - y0) * words_per_row,
-                cx0 - x0, cx1 - cx0);
-      const std::uint64_t got = (cx1 - cx0) * (cy1 - cy0);
-      if (got > it->second.missing) throw invalid_argument("put_region() rectangles overlap in " + s.path);
-      it->second.missing -= got;
-      if (it->second.missing == 0) {
-        state::finished_tile f;
-        f.index = index;
-        f.words = std::move(it->second.words);
-        done.push_back(std::move(f));
-        s.region_written[index] = true;
-        s.pending.erase(it);
-      }
+      pieces.push_back({index, tx, ty, &it->second});
+    }
+  }
+  auto clip = [&](const piece& p, std::uint64_t& cx0, std::uint64_t& cx1, std::uint64_t& cy0, std::uint64_t& cy1) {
+    cx0 = std::max(x0, p.tx * tw);
+    cx1 = std::min(x0 + width, (p.tx + 1) * tw);
+    cy0 = std::max(y0, p.ty * th);
+    cy1 = std::min(y0 + row_count, (p.ty + 1) * th);
+  };
+  s.for_each(pieces.size(), [&](unsigned, std::size_t i) {
+    const piece& p = pieces[i];
+    std::uint64_t cx0, cx1, cy0, cy1;
+    clip(p, cx0, cx1, cy0, cy1);
+    for (std::uint64_t y = cy0; y < cy1; ++y)
+      core::or_bits(p.tile->words.data() + (y - p.ty * th) * stride, cx0 - p.tx * tw, rows + (y - y0) * words_per_row,
+                    cx0 - x0, cx1 - cx0);
+  });
+  for (const piece& p : pieces) {
+    std::uint64_t cx0, cx1, cy0, cy1;
+    clip(p, cx0, cx1, cy0, cy1);
+    const std::uint64_t got = (cx1 - cx0) * (cy1 - cy0);
+    if (got > p.tile->missing) throw invalid_argument("put_region() rectangles overlap in " + s.path);
+    p.tile->missing -= got;
+    if (p.tile->missing == 0) {
+      state::finished_tile f;
+      f.index = p.index;
+      f.words = std::move(p.tile->words);
+      done.push_back(std::move(f));
+      s.region_written[p.index] = true;
+      s.pending.erase(p.index);
     }
   }
   guard.ok = true;
