@@ -104,6 +104,17 @@ class image_sink {
   image_sink(const image_sink&) = delete;
   image_sink& operator=(const image_sink&) = delete;
 
+  // A raster buffer the writer is done with (its contents stale), or an empty one: recycling
+  // them saves the page faults of a fresh buffer per unit (tens of MB each).
+  std::vector<std::uint64_t> take_spare()
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (spares_.empty()) return {};
+    std::vector<std::uint64_t> words = std::move(spares_.back());
+    spares_.pop_back();
+    return words;
+  }
+
   void push(raster_chunk chunk)
   {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -154,6 +165,8 @@ class image_sink {
           tiff_->put_region(chunk.x0, chunk.y0, chunk.width, chunk.rows, chunk.words.data(), chunk.stride);
           preview_->add_region(chunk.x0, chunk.y0, chunk.width, chunk.rows, chunk.words.data(), chunk.stride);
         }
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (spares_.size() < depth + 1) spares_.push_back(std::move(chunk.words));
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         error_ = std::current_exception();
@@ -171,6 +184,7 @@ class image_sink {
   std::mutex mutex_;
   std::condition_variable ready_, space_;
   std::deque<raster_chunk> queue_;
+  std::vector<std::vector<std::uint64_t>> spares_;
   bool closing_ = false;
   std::exception_ptr error_;
   std::thread thread_;
@@ -228,7 +242,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   auto block_x0 = [&](std::uint32_t b) { return b == 0 ? 0 : g.cell_x(pl.block_x(b)); };
   auto block_x1 = [&](std::uint32_t b) { return b + 1 == pl.blocks() ? g.width : g.cell_x(pl.block_x(b + 1)); };
 
-  const double need = encode_memory_bytes(g, o.tile_height);
+  const double need = encode_memory_bytes(g, o.tile_height, o.threads);
   if (need > static_cast<double>(o.buffer_bytes))
     throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
                            mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer or lower --tile");
@@ -367,10 +381,13 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       c.width = block_x1(block) - c.x0;
       c.rows = band_px;
       c.stride = (c.width + 63) / 64;
-      c.words.assign(band_px * c.stride, 0);
+      c.words = sink.take_spare();
+      c.words.resize(band_px * c.stride);  // stale contents: each task clears its own rows
       const std::uint64_t row0 = band * pl.band_rows();
       const std::uint32_t col0 = pl.block_x(block), col1 = col0 + pl.block_width(block);
       team.run(pl.band_rows(), [&](unsigned, std::size_t r) {
+        const std::size_t rows_words = static_cast<std::size_t>(g.pitch) * c.stride;
+        std::fill_n(c.words.begin() + static_cast<std::ptrdiff_t>(r * rows_words), rows_words, std::uint64_t{0});
         for (std::uint32_t col = col0; col < col1; ++col) {
           const placement_slot slot = pl.at(row0 + r, col);
           if (slot.kind == placement_slot::empty) continue;
@@ -419,8 +436,9 @@ void write_text_file(const std::string& path, const std::string& text)
 
 }  // namespace
 
-double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height)
+double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, unsigned threads)
 {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   const frame_placement& pl = g.placement;
   const std::uint32_t last = pl.blocks() - 1;
   const std::uint64_t widest_cells = std::max(pl.block_width(0), pl.block_width(last));
@@ -428,9 +446,13 @@ double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height)
   const double band_px = static_cast<double>(pl.band_rows()) * g.pitch;
   const double unit_frames = static_cast<double>(pl.band_rows()) * static_cast<double>(widest_cells);
   const double body = frame_body_bytes(g.version, g.ecc) + frame_header_bytes;
+  const double tile_bytes = static_cast<double>(tile_height) * tile_height / 8.0;  // square tiles, as qrplate encode makes
   return 3.0 * band_px * (widest_px + 64) / 8.0                                      // unit rasters
-         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 2.0 * body)  // codes, frames
-         + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0;     // tiles awaiting the next band
+         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 3.0 * body)  // codes, frames, payload
+         + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0     // tiles awaiting the next band
+         + threads * (static_cast<double>(g.placement.k() + 1) * body                // a thread's group scratch
+                      + 2.0 * tiles_per_thread_round * tile_bytes)                  // and tiles packed and deflated
+         + payload_read_ahead_bytes;
 }
 
 void effective_outer(const plate_encode_options& o, std::uint64_t data_frames, int& k, int& m)

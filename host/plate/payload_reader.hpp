@@ -22,6 +22,12 @@
 
 namespace qrplate::plate {
 
+inline constexpr std::size_t payload_block_bytes = std::size_t{4} << 20;  // read and hashed at a time
+inline constexpr std::size_t payload_blocks_ahead = 4;
+// What the reader holds at most: the blocks ahead, the one being filled and the one being handed
+// out (blocks are recycled, so no more are ever made).
+inline constexpr double payload_read_ahead_bytes = (payload_blocks_ahead + 2) * static_cast<double>(payload_block_bytes);
+
 // Streaming SHA-256 (OpenSSL EVP).
 class sha256 {
  public:
@@ -54,8 +60,8 @@ class sha256 {
 class payload_reader {
  public:
   // Reads `size` bytes of `path` ahead, `depth` blocks of `block_bytes` at most.
-  payload_reader(const std::string& path, std::uint64_t size, sha256& hash, std::size_t block_bytes = std::size_t{4} << 20,
-                 std::size_t depth = 4)
+  payload_reader(const std::string& path, std::uint64_t size, sha256& hash, std::size_t block_bytes = payload_block_bytes,
+                 std::size_t depth = payload_blocks_ahead)
       : path_(path), size_(size), hash_(hash), block_bytes_(std::max<std::size_t>(1, block_bytes)),
         depth_(std::max<std::size_t>(1, depth))
   {
@@ -108,6 +114,7 @@ class payload_reader {
       if (error_) std::rethrow_exception(error_);
       throw io_error("cannot read " + path_ + ": read past its " + std::to_string(size_) + " bytes");
     }
+    if (current_.capacity() > 0 && spares_.size() < depth_) spares_.push_back(std::move(current_));
     current_ = std::move(blocks_.front());
     blocks_.pop_front();
     at_ = 0;
@@ -118,7 +125,15 @@ class payload_reader {
   {
     try {
       for (std::uint64_t done = 0; done < size_;) {
-        std::vector<std::uint8_t> block(static_cast<std::size_t>(std::min<std::uint64_t>(block_bytes_, size_ - done)));
+        std::vector<std::uint8_t> block;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);  // a block handed out before: no fresh pages to fault in
+          if (!spares_.empty()) {
+            block = std::move(spares_.back());
+            spares_.pop_back();
+          }
+        }
+        block.resize(static_cast<std::size_t>(std::min<std::uint64_t>(block_bytes_, size_ - done)));
         if (std::fread(block.data(), 1, block.size(), file_) != block.size())
           throw io_error("cannot read " + path_ + ": " + (std::ferror(file_) ? std::strerror(errno) : "file shrank while reading"));
         hash_.update(block.data(), block.size());
@@ -148,6 +163,7 @@ class payload_reader {
   std::mutex mutex_;
   std::condition_variable ready_, space_;
   std::deque<std::vector<std::uint8_t>> blocks_;
+  std::vector<std::vector<std::uint8_t>> spares_;  // blocks handed out, for the reader to refill
   bool done_ = false, closing_ = false;
   std::exception_ptr error_;
   std::thread thread_;

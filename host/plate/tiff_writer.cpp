@@ -85,9 +85,6 @@ std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b)
 // quiet zones, finders), which level 1 finds as well.
 constexpr int deflate_level = 1;
 
-// Tiles one thread packs and compresses per round: bounds the memory of tiles in flight.
-constexpr std::size_t tiles_per_thread_round = 16;
-
 struct compressor_deleter {
   void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
 };

@@ -11,6 +11,10 @@
 
 namespace qrplate::plate {
 
+// Finished tiles one thread packs and deflates per round: bounds the tiles in flight (a packed
+// and a deflated copy of each).
+inline constexpr std::size_t tiles_per_thread_round = 16;
+
 enum class tiff_compression : std::uint8_t { none, deflate, ccitt_g4 };
 
 // "none", "deflate", "g4"; throws qrplate::invalid_argument otherwise.

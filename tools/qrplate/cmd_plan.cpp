@@ -1,7 +1,9 @@
 // `qrplate plan`: what a plate holds for a code shape, pitch and size: codes, capacity, density,
 // image size, overheads. Pure arithmetic over the same geometry the encoder uses.
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -21,12 +23,15 @@ void add_plan_command(CLI::App& app)
     plate_args plate;
     double bytes = -1;
     bool json = false;
+    unsigned threads = 0;
   };
   auto args = std::make_shared<plan_args>();
   CLI::App* cmd = app.add_subcommand("plan", "Show what a plate holds: codes, payload capacity, density, image size, overheads");
   add_plate_options(*cmd, args->plate, "Plate size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (default: A4, or the "
                                        "smallest plate for --bytes)");
   cmd->add_option("--bytes", args->bytes, "Plan the smallest plate for a payload of this many bytes instead");
+  cmd->add_option("--threads", args->threads,
+                  "Threads `qrplate encode` would use, for its memory figure (default: 0 = every core; each adds ~1.7 MB)");
   cmd->add_flag("--json", args->json, "Print JSON for scripts");
   cmd->footer("\nExamples:\n"
               "  qrplate plan                                   A4 at 49 nm with version 40-L codes\n"
@@ -77,7 +82,8 @@ void add_plan_command(CLI::App& app)
     j["overhead"] = {{"frame_header_bytes", byte_cap - per_frame}, {"frame_fraction", frame_overhead},
                      {"outer_fraction", outer_overhead},
                      {"unused_cell_fraction", cells ? 1.0 - static_cast<double>(frames + pl.parity_frames()) / static_cast<double>(cells) : 0.0}};
-    const double memory = plate::encode_memory_bytes(g, 512);
+    const unsigned threads = args->threads != 0 ? args->threads : std::max(1u, std::thread::hardware_concurrency());
+    const double memory = plate::encode_memory_bytes(g, 512, threads);
     j["encode_memory_bytes"] = memory;
     j["image"] = {{"pixels", {{"width", g.width}, {"height", g.height}}},
                   {"uncompressed_bytes", static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0}};
@@ -112,7 +118,8 @@ void add_plan_command(CLI::App& app)
     std::printf("image        %llu x %llu pixels, %s uncompressed at 1 bit/module\n",
                 static_cast<unsigned long long>(g.width), static_cast<unsigned long long>(g.height),
                 human(static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0).c_str());
-    std::printf("memory       %s for `qrplate encode` (512-pixel tiles; --buffer must allow it)\n", human(memory).c_str());
+    std::printf("memory       %s for `qrplate encode` (512-pixel tiles, %u thread%s; --buffer must allow it)\n",
+                human(memory).c_str(), threads, threads == 1 ? "" : "s");
   });
 }
 

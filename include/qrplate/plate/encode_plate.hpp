@@ -46,8 +46,9 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
                                   const plate_encode_options& options);
 
 // Working memory the encoder needs for a plate (checked against buffer_bytes): three unit
-// rasters, one unit of codes and frames, and the row of TIFF tiles awaiting the next band.
-double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height);
+// rasters, one unit of codes, frames and payload, the row of TIFF tiles awaiting the next band,
+// each thread's scratch (0: every core) and the payload read ahead.
+double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, unsigned threads = 0);
 
 // The outer code a payload of `data_frames` frames gets: the requested K+M, or, for payloads
 // smaller than one group when the user did not choose, K = data_frames and M scaled down in
