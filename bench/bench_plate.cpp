@@ -29,6 +29,7 @@
 #include "plate/tiff_writer.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "util/thread_team.hpp"
 
 namespace {
 
@@ -122,10 +123,11 @@ void set_rates(benchmark::State& state)
 void bm_plate_tiff(benchmark::State& state, qrplate::plate::tiff_compression compression, unsigned threads)
 {
   const plate_image& img = image();
+  qrplate::host::thread_team team(threads);
   qrplate::plate::tiff_options opt;
   opt.tile_width = opt.tile_height = 512;  // qrplate encode's default
   opt.compression = compression;
-  opt.threads = threads;
+  opt.team = &team;
   const std::string path = temp_file();
   std::uint64_t bytes = 0;
   for (auto _ : state) {
@@ -149,8 +151,9 @@ void bm_plate_tiff(benchmark::State& state, qrplate::plate::tiff_compression com
 void bm_plate_preview(benchmark::State& state, unsigned threads)
 {
   const plate_image& img = image();
+  qrplate::host::thread_team team(threads);
   for (auto _ : state) {
-    qrplate::plate::preview_builder p(plate_side, plate_side, 2048, threads);
+    qrplate::plate::preview_builder p(plate_side, plate_side, 2048, &team);
     for (const rectangle& r : img.parts) p.add_region(r.x0, r.y0, r.width, r.rows, r.words.data(), r.stride);
     benchmark::DoNotOptimize(p.pixels());
   }

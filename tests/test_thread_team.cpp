@@ -1,5 +1,6 @@
-// host::thread_team: every index once, on members below size(), runs after runs on the same
-// threads, the first exception rethrown after every member stopped.
+// host::thread_team: every index once, on members below size() and never two at once on one
+// member of a job, runs after runs on the same threads, several callers at once, the first
+// exception rethrown after the job's claimed indices are done.
 
 #include <gtest/gtest.h>
 
@@ -72,6 +73,35 @@ TEST(ThreadTeam, FirstExceptionIsRethrownAndTheTeamStaysUsable)
   std::atomic<int> after{0};
   team.run(100, [&](unsigned, std::size_t) { ++after; });
   EXPECT_EQ(after, 100);
+}
+
+TEST(ThreadTeam, SeveralCallersAtOnceShareTheWorkers)
+{
+  // Three threads run jobs on one team at the same time (the plate encoder's main and writer
+  // threads do): each job's indices run once each, and a member never runs two of one job's
+  // indices at once (so members can index per-thread scratch).
+  thread_team team(4);
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 3; ++c) {
+    callers.emplace_back([&, c] {
+      for (int round = 0; round < 30; ++round) {
+        const std::size_t count = 50 + static_cast<std::size_t>(c) * 37 + static_cast<std::size_t>(round);
+        std::vector<std::atomic<int>> hits(count);
+        std::vector<std::atomic<int>> busy(team.size());
+        team.run(count, [&](unsigned member, std::size_t i) {
+          if (member >= team.size() || busy[member].fetch_add(1) != 0) ++failures;
+          ++hits[i];
+          std::this_thread::yield();
+          --busy[member];
+        });
+        for (std::size_t i = 0; i < count; ++i)
+          if (hits[i] != 1) ++failures;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(failures, 0);
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
 #include "qrplate/error.hpp"
+#include "util/thread_team.hpp"
 
 namespace {
 
@@ -681,7 +682,8 @@ TEST(Preview, RegionsEqualRows)
     const bit_image img = random_image(777, 333, 0, 0.4, rng);
     preview_builder by_rows(777, 333, max_side);
     append_in_batches(by_rows, img, rng, 9);
-    preview_builder by_regions(777, 333, max_side, threads);
+    qrplate::host::thread_team team(threads);
+    preview_builder by_regions(777, 333, max_side, threads == 1 ? nullptr : &team);
     put_in_rectangles(img, rng, [&](std::uint64_t x, std::uint64_t y, std::uint64_t rw, std::size_t rh,
                                     const std::uint64_t* words, std::size_t stride) {
       by_regions.add_region(x, y, rw, rh, words, stride);
@@ -708,11 +710,12 @@ TEST(TiledBilevelWriter, FileBytesDoNotDependOnThreads)
       std::vector<char> first;
       for (unsigned threads : {1u, 2u, 5u}) {
         SCOPED_TRACE("threads " + std::to_string(threads));
+        qrplate::host::thread_team team(threads);
         tiff_options opt;
         opt.tile_width = 32;  // 32 x 44 tiles: rounds of 16 tiles a thread, several per call
         opt.tile_height = 16;
         opt.compression = compression;
-        opt.threads = threads;
+        opt.team = threads == 1 ? nullptr : &team;
         const std::string path = temp_path("threads.tif");
         {
           tiled_bilevel_writer out(path, img.width, img.height, opt);

@@ -73,7 +73,7 @@ struct raster_chunk {
 // Writes chunks on its own thread; at most `depth` chunks wait. Errors surface in push()/finish().
 class image_sink {
  public:
-  image_sink(const std::string& dir, const plate_geometry& g, const plate_encode_options& o)
+  image_sink(const std::string& dir, const plate_geometry& g, const plate_encode_options& o, host::thread_team& team)
       : discard_(o.discard)
   {
     if (!discard_) {
@@ -81,10 +81,10 @@ class image_sink {
       t.tile_width = o.tile_width;
       t.tile_height = o.tile_height;
       t.compression = parse_tiff_compression(o.compression);
-      t.threads = o.threads;
+      t.team = &team;
       tiff_ = std::make_unique<tiled_bilevel_writer>(dir + "/plate.tif", g.width, g.height, t);
       tiff_->set_resolution_nm(g.module_nm);
-      preview_ = std::make_unique<preview_builder>(g.width, g.height, 2048, o.threads);
+      preview_ = std::make_unique<preview_builder>(g.width, g.height, 2048, &team);
       preview_path_ = dir + "/preview.png";
     }
     thread_ = std::thread([this] { run(); });
@@ -219,6 +219,7 @@ class progress_line {
 
 struct run_state {
   const plate_encode_options& o;
+  host::thread_team& team;  // the main thread's stages and the writer's share it
   payload_reader& in;
   progress_line& progress;
   std::uint64_t payload_read = 0;
@@ -247,7 +248,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
     throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
                            mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer or lower --tile");
 
-  image_sink sink(dir, g, o);
+  image_sink sink(dir, g, o, st.team);
   const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, (64ull << 20) / (full_words * 8));
 
   // Header codes: the binary manifest, version 11-H.
@@ -288,7 +289,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   outer_encoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
   // Frames, parity and the raster are built a group / a code row per task on every core: with a
   // GPU encoding, this loop's serial work would otherwise bound the whole encode (docs/PERFORMANCE.md).
-  host::thread_team team(o.threads);
+  host::thread_team& team = st.team;
   struct scratch {  // a team member's own
     std::vector<std::uint8_t> padded, data_body;
     std::vector<const std::uint8_t*> dp;
@@ -538,7 +539,8 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   sha256 hash;
   payload_reader reader(path, size, hash);
   progress_line progress(o.progress, size);
-  run_state st{o, reader, progress, 0, 0, result};
+  host::thread_team team(o.threads);
+  run_state st{o, team, reader, progress, 0, 0, result};
   std::vector<manifest> manifests;
   std::vector<std::string> dirs;
   for (std::uint64_t p = 0; p < plates; ++p) {

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
-#include <thread>
 
 #include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
@@ -92,8 +91,8 @@ QRP_PREVIEW_DISPATCH void count_region_row(const std::uint64_t* row, std::uint64
 
 }  // namespace
 
-preview_builder::preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side, unsigned threads)
-    : threads_(threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency()))
+preview_builder::preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side, host::thread_team* team)
+    : team_(team)
 {
   if (width == 0 || height == 0) {
     throw invalid_argument("preview of a " + std::to_string(width) + " x " + std::to_string(height) +
@@ -152,8 +151,7 @@ void preview_builder::add_region(std::uint64_t x0, std::uint64_t y0, std::uint64
     for (std::uint64_t y = r0; y < r1; ++y)
       count_region_row(rows + (y - y0) * words_per_row, x0, width, factor_, region_dark_.data() + by * preview_width_);
   };
-  if (threads_ > 1 && block_rows > 1) {
-    if (!team_) team_ = std::make_shared<host::thread_team>(threads_);
+  if (team_ != nullptr && block_rows > 1) {
     team_->run(static_cast<std::size_t>(block_rows), count_block_row);
   } else {
     for (std::uint64_t k = 0; k < block_rows; ++k) count_block_row(0, static_cast<std::size_t>(k));

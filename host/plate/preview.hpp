@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,8 +19,10 @@ class preview_builder {
   // A plate of width x height modules (each >= 1) becomes a preview of ceil(width / f) x
   // ceil(height / f) pixels, f = ceil(max(width, height) / max_side) (1 when the plate is small).
   // Throws qrplate::invalid_argument for a zero size, max_side == 0, or f > 2^28.
-  // `threads` count add_region's rows side by side, a row of blocks each (0: every core).
-  preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side = 2048, unsigned threads = 1);
+  // `team` (nullptr: the calling thread alone; it must outlive the builder) counts add_region's
+  // rows side by side, a row of blocks each.
+  preview_builder(std::uint64_t width, std::uint64_t height, std::uint32_t max_side = 2048,
+                  host::thread_team* team = nullptr);
 
   // Same row layout as tiled_bilevel_writer::append_rows: LSB-first 64-bit words, 1 = dark,
   // words_per_row >= ceil(width / 64), bits past width ignored. Throws qrplate::invalid_argument
@@ -62,8 +63,7 @@ class preview_builder {
   std::vector<std::uint64_t> region_dark_;  // add_region mode: dark modules per block
   std::uint64_t region_modules_ = 0;        // modules added so far
   std::vector<std::uint8_t> pixels_;
-  unsigned threads_ = 1;
-  std::shared_ptr<host::thread_team> team_;  // made by the first add_region with threads_ > 1
+  host::thread_team* team_ = nullptr;
 };
 
 }  // namespace qrplate::plate

@@ -24,7 +24,6 @@
 #include <memory>
 #include <stdexcept>
 #include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -189,9 +188,8 @@ struct tiled_bilevel_writer::state {
   std::uint32_t rows_in_tile_row = 0;
   std::uint64_t tile_rows_done = 0;
 
-  unsigned threads = 1;                        // options.threads resolved
-  std::vector<compressor_ptr> compressors;     // one per thread, made on first use
-  std::unique_ptr<host::thread_team> team;     // made on first use when threads > 1
+  unsigned threads = 1;                        // options.team's size, or 1
+  std::vector<compressor_ptr> compressors;     // one per team member, made on first use
 
   // A finished tile on its way to the file. Region mode gives its LSB-first words, row mode its
   // packed bytes (in `tiles`); `packed` and `encoded` are filled by encode_tiles.
@@ -291,9 +289,8 @@ struct tiled_bilevel_writer::state {
   template <typename Fn>
   void for_each(std::size_t n, Fn&& fn)
   {
-    if (threads > 1 && n > 1) {
-      if (!team) team = std::make_unique<host::thread_team>(threads);
-      team->run(n, fn);
+    if (options.team != nullptr && n > 1) {
+      options.team->run(n, fn);
     } else {
       for (std::size_t i = 0; i < n; ++i) fn(0u, i);
     }
@@ -380,7 +377,7 @@ tiled_bilevel_writer::tiled_bilevel_writer(const std::string& path, std::uint64_
   s->tiles_across = tiles_across;
   s->tile_row_bytes = options.tile_width / 8;
   s->tile_bytes = s->tile_row_bytes * options.tile_height;
-  s->threads = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  s->threads = options.team != nullptr ? options.team->size() : 1;
   // The row-of-tiles buffers are allocated by the first append_rows: put_region needs one tile.
 
   TIFFOpenOptions* open_options = TIFFOpenOptionsAlloc();

@@ -9,6 +9,10 @@
 #include <string>
 #include <string_view>
 
+namespace qrplate::host {
+class thread_team;
+}
+
 namespace qrplate::plate {
 
 // Finished tiles one thread packs and deflates per round: bounds the tiles in flight (a packed
@@ -25,10 +29,11 @@ struct tiff_options {
   std::uint32_t tile_width = 1024;   // pixels, a multiple of 16 (TIFF 6.0 §15, libtiff), 16..65536
   std::uint32_t tile_height = 1024;  // pixels, a multiple of 16, 16..65536
   tiff_compression compression = tiff_compression::deflate;
-  // Threads that pack and deflate finished tiles side by side (0: every core). The file's bytes
-  // do not depend on it: tiles are written in index order whatever thread compressed them.
-  // Group 4 tiles are packed so but compressed by libtiff's own codec, one at a time.
-  unsigned threads = 1;
+  // Threads that pack and deflate finished tiles side by side (nullptr: the calling thread
+  // alone); it must outlive the writer. The file's bytes do not depend on it: tiles are written
+  // in index order whatever thread compressed them. Group 4 tiles are packed so but compressed by
+  // libtiff's own codec, one at a time.
+  host::thread_team* team = nullptr;
 };
 
 // Throws qrplate::invalid_argument when a tile side is out of range or not a multiple of 16.

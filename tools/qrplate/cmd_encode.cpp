@@ -64,7 +64,8 @@ void add_encode_command(CLI::App& app)
                     "enough for the payload); a payload larger than one plate becomes several");
   cmd->add_option("--backend", args->backend, "auto, cpu or cuda (default: auto: CUDA when a device exists)");
   cmd->add_option("--threads", args->threads,
-                  "CPU threads for encoding, framing, rasterising and compressing (default: 0 = every core)");
+                  "CPU threads for the batch encoder (CPU backend), and for the one team that frames, rasterises and "
+                  "compresses beside it (default: 0 = every core)");
   cmd->add_option("--tile", args->tile, "TIFF tile side in pixels, a multiple of 16 (default: 512)");
   cmd->add_option("--compression", args->compression,
                   "TIFF compression: deflate (~97% of raw size for random payloads, on every core), none (fastest), or "
