@@ -938,13 +938,19 @@ TEST(PlateEncode, FixedPlateSizeSplitsOverThreePlates)
 
 // The encoder's input: read ahead in blocks on a thread of its own, handed out in order in any
 // piece sizes, hashed whole.
+fs::path written(const temp_dir& tmp, const bytes& payload)
+{
+  const fs::path input = tmp.path() / "in.bin";
+  write_file(input, payload);
+  return input;
+}
+
 TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)
 {
   temp_dir tmp;
   std::mt19937_64 rng(test_seed() ^ 0x9EADu);
   const bytes payload = random_bytes(rng, 100000);
-  const fs::path input = tmp.path() / "in.bin";
-  write_file(input, payload);
+  const fs::path input = written(tmp, payload);
   struct shape {
     std::size_t block, depth;
   };
@@ -970,8 +976,7 @@ TEST(PayloadReader, ShortFilesAndUnreadBytesAreErrorsNotHangs)
   temp_dir tmp;
   std::mt19937_64 rng(test_seed() ^ 0x5407u);
   const bytes payload = random_bytes(rng, 10000);
-  const fs::path input = tmp.path() / "in.bin";
-  write_file(input, payload);
+  const fs::path input = written(tmp, payload);
   bytes got(payload.size() + 10);
   {
     // A file that shrank after its size was taken: the missing bytes are an io_error.
