@@ -192,7 +192,7 @@ struct tiled_bilevel_writer::state {
   std::vector<compressor_ptr> compressors;     // one per team member, made on first use
 
   // A finished tile on its way to the file. Region mode gives its LSB-first words, row mode its
-  // packed bytes (in `tiles`); `packed` and `encoded` are filled by encode_tiles.
+  // packed bytes (in `tiles`); encode_tile fills `packed` and `encoded`.
   struct finished_tile {
     std::uint64_t index = 0;
     std::vector<std::uint64_t> words;
