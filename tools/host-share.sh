@@ -42,19 +42,23 @@ fi
 perf script -i host-share.data -F comm,tid,ip,sym 2>/dev/null >host-share.txt
 python3 - host-share.txt "$hz" "$mode" "$units" <<'EOF'
 import collections, json, re, sys
-samples, cur = [], None
+samples, tids, cur, tid = [], [], None, None
 for line in open(sys.argv[1], errors="replace"):
     if not line.strip():
         if cur is not None:
             samples.append(cur)
+            tids.append(tid)
         cur = None
     elif not line[0].isspace():
         cur = []
+        fields = line.split()
+        tid = fields[1] if len(fields) > 1 else "?"
     elif cur is not None:
         parts = line.split(None, 1)
         cur.append(parts[1].strip() if len(parts) > 1 else "?")
 if cur:
     samples.append(cur)
+    tids.append(tid)
 hz = float(sys.argv[2])
 mode, units = sys.argv[3], float(sys.argv[4])
 # The first of these (from the root) on a host sample's chain names the part of the work.
@@ -71,7 +75,8 @@ else:
              ("encode_tile", "plate.tif (tiles)"), ("tiled_bilevel_writer", "plate.tif (tiles)")]
     unit_name, scale = "GB of payload", 1e9 / units  # s per GB
 where, host = collections.Counter(), collections.Counter()
-for chain in samples:
+by_thread = collections.defaultdict(collections.Counter)  # host samples per thread, by part
+for chain, tid in zip(samples, tids):
     text = " | ".join(chain)
     if re.search(r"run_grid|run_block|qrplate_emu_fiber_main|_kernel\b", text):
         where["kernels (emulated)"] += 1
@@ -81,7 +86,9 @@ for chain in samples:
         where["CUDA API (emulator's bookkeeping)"] += 1
     else:
         where["host code"] += 1
-        host[next((name for p, name in parts if any(p in f for f in reversed(chain))), "other")] += 1
+        part = next((name for p, name in parts if any(p in f for f in reversed(chain))), "other")
+        host[part] += 1
+        by_thread[tid][part] += 1
 total = sum(where.values())
 print(f"{total} samples at {hz:g} Hz, {units:g} {'tiles read' if mode == 'decode' else 'payload bytes'}")
 for k, v in where.most_common():
@@ -89,4 +96,10 @@ for k, v in where.most_common():
 print(f"host code, by part of the {mode} ({'ms per tile read' if mode == 'decode' else 's per GB of payload'}):")
 for k, v in host.most_common():
     print(f"  {k:36s} {v / hz:8.3f} s  {v / hz * scale:7.2f}")
+# Per thread (one thread per stage here, --threads 1): the work of a stage that can only run on
+# one thread (the payload's read and SHA-256 in an encode) binds the run at 1 / its figure.
+print(f"host code, by thread (the same unit), busiest first:")
+for t, parts_of in sorted(by_thread.items(), key=lambda kv: -sum(kv[1].values())):
+    n = sum(parts_of.values())
+    print(f"  thread {t:>8s} {n / hz:8.3f} s  {n / hz * scale:7.2f}   mostly {parts_of.most_common(1)[0][0]}")
 EOF
