@@ -13,6 +13,9 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -25,18 +28,16 @@ class thread_team {
   explicit thread_team(unsigned threads)
   {
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    workers_.reserve(threads - 1);
-    for (unsigned m = 1; m < threads; ++m) workers_.emplace_back([this, m] { serve(m); });
-  }
-  ~thread_team()
-  {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
+    try {
+      workers_.reserve(threads - 1);
+      for (unsigned m = 1; m < threads; ++m) workers_.emplace_back([this, m] { serve(m); });
+    } catch (const std::system_error& e) {  // the system would not start them all
+      stop();
+      throw std::runtime_error("cannot start " + std::to_string(threads) + " threads (" + e.what() +
+                               "): ask for fewer (--threads)");
     }
-    work_.notify_all();
-    for (auto& w : workers_) w.join();
   }
+  ~thread_team() { stop(); }
   thread_team(const thread_team&) = delete;
   thread_team& operator=(const thread_team&) = delete;
 
@@ -66,6 +67,17 @@ class thread_team {
   }
 
  private:
+  void stop()
+  {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    work_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
   struct job {
     const std::function<void(unsigned, std::size_t)>* fn = nullptr;
     std::size_t count = 0;
