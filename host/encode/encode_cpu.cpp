@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -62,7 +63,10 @@ void encode_cpu(const payload_batch_view& payloads, const batch_encode_options& 
   }
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  try {
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  } catch (const std::system_error&) {  // the system would not start them all: work with those it did
+  }
   worker();
   for (auto& t : pool) t.join();
 }

@@ -246,7 +246,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   const double need = encode_memory_bytes(g, o.tile_height, o.threads);
   if (need > static_cast<double>(o.buffer_bytes))
     throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
-                           mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer or lower --tile");
+                           mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer, or lower --tile or --threads");
 
   image_sink sink(dir, g, o, st.team);
   const std::uint64_t chunk_rows = std::max<std::uint64_t>(1, (64ull << 20) / (full_words * 8));

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -30,7 +31,10 @@ void parallel_for(unsigned threads, std::size_t count, Fn&& fn)
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads && t < count; ++t) pool.emplace_back(worker, t);
+  try {
+    for (unsigned t = 1; t < threads && t < count; ++t) pool.emplace_back(worker, t);
+  } catch (const std::system_error&) {  // the system would not start them all: work with those it did
+  }
   worker(0);
   for (auto& th : pool) th.join();
   if (failure) std::rethrow_exception(failure);
