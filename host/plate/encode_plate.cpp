@@ -68,6 +68,7 @@ struct raster_chunk {
   std::size_t rows = 0;
   std::size_t stride = 0;  // words per row
   std::vector<std::uint64_t> words;
+  bool recycle = false;  // a unit's raster: its buffer goes back for the next unit
 };
 
 // Writes chunks on its own thread; at most `depth` chunks wait. Errors surface in push()/finish().
@@ -166,7 +167,7 @@ class image_sink {
           preview_->add_region(chunk.x0, chunk.y0, chunk.width, chunk.rows, chunk.words.data(), chunk.stride);
         }
         std::lock_guard<std::mutex> lock(mutex_);
-        if (spares_.size() < depth + 1) spares_.push_back(std::move(chunk.words));
+        if (chunk.recycle && spares_.size() < depth) spares_.push_back(std::move(chunk.words));
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         error_ = std::current_exception();
@@ -291,20 +292,19 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   // GPU encoding, this loop's serial work would otherwise bound the whole encode (docs/PERFORMANCE.md).
   host::thread_team& team = st.team;
   struct scratch {  // a team member's own
-    std::vector<std::uint8_t> padded, data_body;
+    std::vector<std::uint8_t> short_body;  // the plate's last data body, zero-padded to the width
     std::vector<const std::uint8_t*> dp;
     std::vector<std::uint8_t*> pp;
   };
   std::vector<scratch> scratches(team.size());
   for (scratch& sc : scratches) {
-    sc.padded.resize(static_cast<std::size_t>(k) * body);
-    sc.data_body.resize(static_cast<std::size_t>(body));
+    sc.short_body.resize(static_cast<std::size_t>(body));
     sc.dp.resize(static_cast<std::size_t>(k));
     sc.pp.resize(static_cast<std::size_t>(m));
   }
-  std::vector<std::uint8_t> unit_payload, frame_bytes, parity_bodies;
+  const std::vector<std::uint8_t> zero_body(static_cast<std::size_t>(body), 0);  // virtual frames past the data
+  std::vector<std::uint8_t> frame_bytes;
   std::vector<std::uint64_t> offsets;
-  std::vector<std::size_t> payload_at;  // per data frame of the unit: where its payload starts
   batch_encode_options bo;
   bo.version = g.version;
   bo.ecc = g.ecc;
@@ -321,49 +321,56 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);
       const std::uint64_t d1 = std::min(pl.data_frames(), g1 * k);
       const std::uint64_t p0 = g0 * m, p1 = g1 * m;
-      // The unit's frames, data frames d0..d1 then parity frames p0..p1: their sizes are known
-      // from the payload left (every data frame full but the plate's last), so each task writes
-      // its group's frames in place.
+      // The unit's frames, data frames d0..d1 then parity frames p0..p1, laid out first (every
+      // data frame is full but the plate's last): each payload is read straight to its place in
+      // its frame, and each task then frames its group in place, the outer code reading the data
+      // bodies where they lie and writing the parity bodies into their frames.
       offsets.assign(1, 0);
-      payload_at.clear();
-      std::size_t unit_bytes = 0;
       for (std::uint64_t idx = d0; idx < d1; ++idx) {
         const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(per_frame, share_left));
         share_left -= len;
-        payload_at.push_back(unit_bytes);
-        unit_bytes += len;
         offsets.push_back(offsets.back() + frame_header_bytes + data_length_bytes + len);
       }
       for (std::uint64_t pi = p0; pi < p1; ++pi) offsets.push_back(offsets.back() + parity_frame_bytes);
-      payload_at.push_back(unit_bytes);
-      unit_payload.resize(unit_bytes);
-      st.in.read(unit_payload.data(), unit_bytes);
-      st.payload_read += unit_bytes;
       frame_bytes.resize(static_cast<std::size_t>(offsets.back()));
-      parity_bodies.resize(static_cast<std::size_t>((p1 - p0) * body));
+      for (std::uint64_t i = 0; i < d1 - d0; ++i) {
+        const std::size_t payload_len = offsets[i + 1] - offsets[i] - frame_header_bytes - data_length_bytes;
+        st.in.read(frame_bytes.data() + offsets[i] + frame_header_bytes + data_length_bytes, payload_len);
+        st.payload_read += payload_len;
+      }
 
       team.run(static_cast<std::size_t>(g1 - g0), [&](unsigned member, std::size_t gi) {
         scratch& sc = scratches[member];
         const std::uint64_t grp = g0 + gi;
-        std::fill(sc.padded.begin(), sc.padded.end(), 0);  // virtual frames past the data: zero bodies
         for (int j = 0; j < k; ++j) {
           const std::uint64_t idx = grp * k + static_cast<std::uint64_t>(j);
-          if (idx >= d1) break;
+          if (idx >= d1) {
+            sc.dp[j] = zero_body.data();
+            continue;
+          }
           const std::size_t i = static_cast<std::size_t>(idx - d0);
-          const std::size_t len = payload_at[i + 1] - payload_at[i];
-          const std::size_t blen = make_data_body(unit_payload.data() + payload_at[i], len, sc.data_body.data());
-          write_frame(frame_header{frame_kind::data, tag, idx}, sc.data_body.data(), blen, frame_bytes.data() + offsets[i]);
-          pad_data_body(sc.data_body.data(), blen, static_cast<std::size_t>(body),
-                        sc.padded.data() + static_cast<std::size_t>(j) * body);
+          std::uint8_t* frame = frame_bytes.data() + offsets[i];
+          std::uint8_t* in_place = frame + frame_header_bytes;
+          const std::size_t blen = make_data_body(in_place + data_length_bytes,
+                                                  offsets[i + 1] - offsets[i] - frame_header_bytes - data_length_bytes, in_place);
+          write_frame(frame_header{frame_kind::data, tag, idx}, in_place, blen, frame);
+          if (blen == static_cast<std::size_t>(body)) {
+            sc.dp[j] = in_place;
+          } else {
+            pad_data_body(in_place, blen, static_cast<std::size_t>(body), sc.short_body.data());
+            sc.dp[j] = sc.short_body.data();
+          }
         }
         if (m == 0) return;
-        for (int j = 0; j < k; ++j) sc.dp[j] = sc.padded.data() + static_cast<std::size_t>(j) * body;
-        for (int j = 0; j < m; ++j) sc.pp[j] = parity_bodies.data() + static_cast<std::size_t>(gi * m + j) * body;
+        for (int j = 0; j < m; ++j) {
+          const std::uint64_t pi = grp * m + static_cast<std::uint64_t>(j);
+          sc.pp[j] = frame_bytes.data() + offsets[static_cast<std::size_t>((d1 - d0) + (pi - p0))] + frame_header_bytes;
+        }
         outer.encode(sc.dp.data(), sc.pp.data());
         for (int j = 0; j < m; ++j) {
           const std::uint64_t pi = grp * m + static_cast<std::uint64_t>(j);
           write_frame(frame_header{frame_kind::parity, tag, pi}, sc.pp[j], static_cast<std::size_t>(body),
-                      frame_bytes.data() + offsets[static_cast<std::size_t>((d1 - d0) + (pi - p0))]);
+                      sc.pp[j] - frame_header_bytes);
         }
       });
 
@@ -382,6 +389,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
       c.width = block_x1(block) - c.x0;
       c.rows = band_px;
       c.stride = (c.width + 63) / 64;
+      c.recycle = true;
       c.words = sink.take_spare();
       c.words.resize(band_px * c.stride);  // stale contents: each task clears its own rows
       const std::uint64_t row0 = band * pl.band_rows();
@@ -448,10 +456,13 @@ double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, u
   const double unit_frames = static_cast<double>(pl.band_rows()) * static_cast<double>(widest_cells);
   const double body = frame_body_bytes(g.version, g.ecc) + frame_header_bytes;
   const double tile_bytes = static_cast<double>(tile_height) * tile_height / 8.0;  // square tiles, as qrplate encode makes
-  return 3.0 * band_px * (widest_px + 64) / 8.0                                      // unit rasters
-         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 3.0 * body)  // codes, frames, payload
+  const double pointers = 8.0 * (g.placement.k() + g.placement.m());
+  // Unit rasters: one being drawn, two queued for the writer, one being written (recycled, so no
+  // more are ever made).
+  return 4.0 * band_px * (widest_px + 64) / 8.0
+         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 2.0 * body)  // codes, frames, staging
          + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0     // tiles awaiting the next band
-         + threads * (static_cast<double>(g.placement.k() + 1) * body                // a thread's group scratch
+         + threads * (body + pointers                                                // a thread's group scratch
                       + 2.0 * tiles_per_thread_round * tile_bytes)                  // and tiles packed and deflated
          + payload_read_ahead_bytes;
 }

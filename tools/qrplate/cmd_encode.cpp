@@ -23,7 +23,7 @@ struct encode_args {
   unsigned threads = 0;
   std::uint32_t tile = 512;
   std::string compression = "deflate";
-  double buffer_mib = 1024;
+  double buffer_mib = 2048;
   bool discard = false;
   bool quiet_progress = false;
   std::string plate_id;  // hex; empty: random
@@ -70,7 +70,7 @@ void add_encode_command(CLI::App& app)
   cmd->add_option("--compression", args->compression,
                   "TIFF compression: deflate (~97% of raw size for random payloads, on every core), none (fastest), or "
                   "g4 (CCITT Group 4: twice raw size on QR codes, slow, one thread) (default: deflate)");
-  cmd->add_option("--buffer", args->buffer_mib, "Working memory bound in MiB (default: 1024)");
+  cmd->add_option("--buffer", args->buffer_mib, "Working memory bound in MiB (default: 2048; `qrplate plan` says what a plate needs: 1.2 GB for A3)");
   cmd->add_option("--plate-id", args->plate_id,
                   "Plate id as hex (default: random); fixes the frames' plate tag, for reproducible plates");
   cmd->add_flag("--discard", args->discard, "Run the whole pipeline but write nothing (throughput measurement)");

@@ -20,7 +20,7 @@ struct plate_encode_options {
   bool discard = false;                 // run everything, write nothing
   backend where = backend::automatic;
   unsigned threads = 0;                 // 0: every core
-  std::uint64_t buffer_bytes = 1ull << 30;  // bound on the pipeline's working memory
+  std::uint64_t buffer_bytes = 2ull << 30;  // bound on the pipeline's working memory
   bool progress = false;                // a progress line on stderr
   std::uint64_t plate_id = 0;           // 0: random
 };
@@ -45,8 +45,8 @@ struct plate_encode_result {
 plate_encode_result encode_plates(const std::string& input, const std::string& out_dir,
                                   const plate_encode_options& options);
 
-// Working memory the encoder needs for a plate (checked against buffer_bytes): three unit
-// rasters, one unit of codes, frames and payload, the row of TIFF tiles awaiting the next band,
+// Working memory the encoder needs for a plate (checked against buffer_bytes): four unit
+// rasters, one unit of codes and frames, the row of TIFF tiles awaiting the next band,
 // each thread's scratch (0: every core) and the payload read ahead.
 double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, unsigned threads = 0);
 
