@@ -28,7 +28,6 @@
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
 #include "qrplate/encode.hpp"
-#include "qrplate/spec/versions.hpp"
 #include "util/thread_team.hpp"
 
 namespace {

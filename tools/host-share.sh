@@ -65,7 +65,7 @@ mode, units = sys.argv[3], float(sys.argv[4])
 if mode == "decode":
     parts = [(p, p) for p in ["read_gray_image", "register_against", "register_tile", "correct_lattice",
                               "integral_image", "read_first_attempts", "decode_in", "outer", "write"]]
-    unit_name, scale = "tile read", 1000.0 / units  # ms per tile
+    scale = 1000.0 / units  # ms per tile
 else:
     parts = [("payload_reader", "reading the payload"), ("write_frame", "frames (header, CRC32C)"),
              ("make_data_body", "frames (header, CRC32C)"), ("pad_data_body", "frames (header, CRC32C)"),
@@ -73,7 +73,7 @@ else:
              ("blit", "raster of the unit"), ("count_region_row", "preview"), ("preview_builder", "preview"),
              ("put_region", "plate.tif (tiles)"), ("write_tiles", "plate.tif (tiles)"),
              ("encode_tile", "plate.tif (tiles)"), ("tiled_bilevel_writer", "plate.tif (tiles)")]
-    unit_name, scale = "GB of payload", 1e9 / units  # s per GB
+    scale = 1e9 / units  # s per GB
 where, host = collections.Counter(), collections.Counter()
 by_thread = collections.defaultdict(collections.Counter)  # host samples per thread, by part
 for chain, tid in zip(samples, tids):

@@ -9,7 +9,6 @@
 // by the block width and the tile height, not by the plate's width or the payload.
 #include "qrplate/plate/encode_plate.hpp"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
