@@ -4,8 +4,11 @@
 //   BM_cuda_encode_device/v40/L/auto/cooperative   payloads already in GPU memory, the
 //                                                  cooperative kernel; CUDA events, manual time
 //   BM_cuda_encode_device/v40/L/auto/per_thread    the same with the plain one-thread-per-code kernel
-//   BM_cuda_encode_host/v40/L/auto/cooperative     encode() with backend cuda: host memory to host
-//                                                  memory through the streaming driver, wall clock
+//   BM_cuda_encode_host/v40/L/auto/cooperative/pageable   encode() with backend cuda: host memory
+//                                                  to host memory through the streaming driver and
+//                                                  its staging copies, wall clock
+//   BM_cuda_encode_host/v40/L/auto/cooperative/pinned     the same from and to pinned memory
+//                                                  (host_array, symbol_batch(pinned)): DMA only
 //   BM_cpu_encode_host/v40/L/auto/threads:all      the CPU backend on the same batch, wall clock
 //   BM_cuda_copy/device_to_device                  1 GiB cudaMemcpy; bytes_per_second counts the
 //                                                  bytes read plus the bytes written (HBM traffic)
@@ -33,6 +36,7 @@
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/cuda/device_encoder.hpp"
 #include "qrplate/encode.hpp"
+#include "qrplate/host_memory.hpp"
 #include "qrplate/qr.hpp"
 
 namespace {
@@ -116,25 +120,43 @@ void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel
   }
 }
 
-void bm_host(benchmark::State& state, shape s, backend where, host::cuda_encode_kernel kernel)
+// memory: where the payloads and the results live. Pageable, the driver copies them through its
+// pinned staging on host threads; pinned (host_array), they go by DMA with no host copy.
+void bm_host(benchmark::State& state, shape s, backend where, host::cuda_encode_kernel kernel, host_memory memory)
 {
   if (where == backend::cuda && skip_without_device(state)) return;
   try {
     const host_batch b = make_batch(s);
+    host_array<std::uint8_t> pinned_bytes(memory);
+    payload_batch_view view = b.view();
+    if (memory == host_memory::pinned) {
+      pinned_bytes.resize(b.bytes.size());
+      std::memcpy(pinned_bytes.data(), b.bytes.data(), b.bytes.size());
+      view.bytes = pinned_bytes.data();
+    }
     batch_encode_options o;
     o.version = s.version;
     o.ecc = s.ecc;
     o.where = where;
-    symbol_batch out;
+    symbol_batch out(memory);
     out.reset(s.version, s.ecc, b.count);
+    if (pinned_bytes.memory() != memory || out.memory() != memory) {
+      state.SkipWithError("no pinned host memory to be had");
+      return;
+    }
+    const std::uint64_t staged_before = where == backend::cuda ? host::cuda_encode_staged_bytes() : 0;
     for (auto _ : state) {
       if (where == backend::cuda)
-        host::encode_cuda(b.view(), o, out, kernel);
+        host::encode_cuda(view, o, out, kernel);
       else
-        encode(b.view(), o, out);
+        encode(view, o, out);
       benchmark::DoNotOptimize(out.modules());
     }
     set_counters(state, b.count, b.payload_size);
+    if (where == backend::cuda)  // host bytes copied through the staging per code: 0 when pinned
+      state.counters["staged_bytes_per_code"] =
+          static_cast<double>(host::cuda_encode_staged_bytes() - staged_before) /
+          (static_cast<double>(state.iterations()) * static_cast<double>(b.count));
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
   }
@@ -149,11 +171,13 @@ bool register_all()
         ->UseManualTime();
     benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/per_thread").c_str(), bm_device, s, K::per_thread)
         ->UseManualTime();
-    benchmark::RegisterBenchmark(("BM_cuda_encode_host" + name + "/cooperative").c_str(), bm_host, s, backend::cuda,
-                                 K::cooperative)
-        ->UseRealTime();
+    for (const host_memory memory : {host_memory::pageable, host_memory::pinned})
+      benchmark::RegisterBenchmark(
+          ("BM_cuda_encode_host" + name + "/cooperative/" + to_string(memory)).c_str(), bm_host, s, backend::cuda,
+          K::cooperative, memory)
+          ->UseRealTime();
     benchmark::RegisterBenchmark(("BM_cpu_encode_host" + name + "/threads:all").c_str(), bm_host, s, backend::cpu,
-                                 K::cooperative)
+                                 K::cooperative, host_memory::pageable)
         ->UseRealTime();
   }
   bench::register_copy_rows();

@@ -2,6 +2,7 @@
 // statuses and errors are as documented.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -106,6 +107,53 @@ TYPED_TEST(BatchOnBackend, ByteIdenticalToSingleCodeEncoding)
         for (std::size_t w = 0; w < out.words_per_symbol(); ++w) ASSERT_EQ(out.symbol(i).rows[w], one.rows[w]);
       }
     }
+  }
+}
+
+// symbol_batch::reset does not clear: a batch reused for other payloads (of other lengths, some
+// too long) must come out as a fresh one, so every backend has to write every word, mask and
+// status. A backend that skipped the padding bits of a row, or a too-long item's matrix, would
+// leave the first batch's bits behind.
+TYPED_TEST(BatchOnBackend, AReusedBatchIsWrittenWhole)
+{
+  if (TypeParam::value == backend::cuda && !cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(22);
+  for (int v : {4, 21, 40}) {
+    batch_encode_options o;
+    o.version = v;
+    o.ecc = ecc_level::L;
+    o.where = TypeParam::value;
+    const payloads first = random_payloads(v, ecc_level::L, 120, rng);
+    payloads second;  // all bits of the first batch set where they can be; too long every 7th item
+    for (int i = 0; i < 120; ++i) {
+      const int cap = max_byte_payload(v, ecc_level::L);
+      second.add(std::vector<std::uint8_t>(i % 7 == 3 ? cap + 1 : rng() % (cap + 1), static_cast<std::uint8_t>(rng())));
+    }
+    symbol_batch reused, fresh;
+    encode(first.view(), o, reused);
+    std::fill_n(reused.modules(), reused.count() * reused.words_per_symbol(), ~std::uint64_t{0});
+    std::fill_n(reused.masks(), reused.count(), std::uint8_t{0xee});
+    std::fill_n(reinterpret_cast<std::uint8_t*>(reused.status()), reused.count(), std::uint8_t{0x77});
+    encode(second.view(), o, reused);
+    o.where = backend::cpu;
+    encode(second.view(), o, fresh);
+    SCOPED_TRACE(::testing::Message() << to_string(TypeParam::value) << " v" << v);
+    ASSERT_EQ(reused.count(), fresh.count());
+    for (std::uint64_t i = 0; i < fresh.count(); ++i) {
+      ASSERT_EQ(reused.status()[i], fresh.status()[i]) << "item " << i;
+      ASSERT_EQ(reused.masks()[i], fresh.masks()[i]) << "item " << i;
+      for (std::size_t w = 0; w < fresh.words_per_symbol(); ++w)
+        ASSERT_EQ(reused.symbol(i).rows[w], fresh.symbol(i).rows[w]) << "item " << i << " word " << w;
+    }
+    ASSERT_EQ(fresh.status()[3], encode_status::too_long);
+    // The fresh batch's bits are the single-code encoder's: the comparison is not of two wrong
+    // results (a too-long item is all light).
+    qr_options q;
+    q.min_version = q.max_version = v;
+    q.ecc = ecc_level::L;
+    const auto one = encode_bytes(second.bytes.data() + second.offsets[0], second.offsets[1] - second.offsets[0], q);
+    for (std::size_t w = 0; w < fresh.words_per_symbol(); ++w) ASSERT_EQ(fresh.symbol(0).rows[w], one.rows[w]);
+    for (std::size_t w = 0; w < fresh.words_per_symbol(); ++w) ASSERT_EQ(fresh.symbol(3).rows[w], 0u);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "qrplate/cuda/device_encoder.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/error.hpp"
+#include "qrplate/host_memory.hpp"
 #include "qrplate/qr.hpp"
 
 namespace {
@@ -110,6 +112,45 @@ TEST(CudaEncode, DeviceEncoderOnDeviceMemoryIsTheCpuBackend)
   QRP_CUDA_TRY(cudaMemcpy(gpu.masks(), masks.data(), n, cudaMemcpyDeviceToHost));
   QRP_CUDA_TRY(cudaMemcpy(gpu.status(), status.data(), n, cudaMemcpyDeviceToHost));
   expect_same(gpu, cpu);
+}
+
+// Payloads and results in pinned memory go by DMA without the staging copies, pageable ones
+// through them, in every combination; the bytes are the CPU backend's either way. Small chunks
+// (5 codes) make each lane carry several, so results land at each chunk's own place in the
+// caller's memory. The staged byte count says which path each buffer took.
+TEST(CudaEncode, PinnedMemorySkipsTheStagingAndGivesTheSameBytes)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937_64 rng(34);
+  const int v = 7;
+  const payloads p = random_payloads(v, ecc_level::H, 61, rng);
+  batch_encode_options o;
+  o.version = v;
+  o.ecc = ecc_level::H;
+  o.where = backend::cpu;
+  symbol_batch cpu;
+  encode(p.view(), o, cpu);
+  const std::uint64_t n = cpu.count();
+  const std::uint64_t result_bytes = n * cpu.words_per_symbol() * 8 + 2 * n;  // matrices, masks, statuses
+
+  host_array<std::uint8_t> pinned_bytes(host_memory::pinned);
+  pinned_bytes.resize(p.bytes.size());
+  ASSERT_EQ(pinned_bytes.memory(), host_memory::pinned);
+  std::copy(p.bytes.begin(), p.bytes.end(), pinned_bytes.data());
+  for (const host_memory in : {host_memory::pageable, host_memory::pinned}) {
+    for (const host_memory out : {host_memory::pageable, host_memory::pinned}) {
+      SCOPED_TRACE(::testing::Message() << "payloads " << to_string(in) << ", results " << to_string(out));
+      const payload_batch_view view{in == host_memory::pinned ? pinned_bytes.data() : p.bytes.data(), p.offsets.data(), n};
+      symbol_batch gpu(out);
+      gpu.reset(v, ecc_level::H, n);
+      ASSERT_EQ(gpu.memory(), out);
+      const std::uint64_t before = host::cuda_encode_staged_bytes();
+      host::encode_cuda(view, o, gpu, host::cuda_encode_kernel::cooperative, 5);
+      const std::uint64_t staged = host::cuda_encode_staged_bytes() - before;
+      EXPECT_EQ(staged, (in == host_memory::pinned ? 0 : p.bytes.size()) + (out == host_memory::pinned ? 0 : result_bytes));
+      expect_same(gpu, cpu);
+    }
+  }
 }
 
 // A failed CUDA call that was caught (here: out of memory) must not be blamed on the next

@@ -1,18 +1,22 @@
 // Host glue of the CUDA encode backend: a streaming driver. The batch is cut into chunks; chunk
 // c runs on lane c % lanes, each lane a CUDA stream with its own pinned host staging and device
 // buffers, so the upload of one chunk, the kernel of the next and the download of a third
-// overlap. Host copies into and out of the pinned staging are the price of taking ordinary
-// (pageable) memory in the batch API. Lanes and device tables are kept per host thread across
-// calls. The kernel is the cooperative one (device_encoder), or the plain one-thread-per-code
-// kernel that a GPU session holds it to.
+// overlap. Payloads and results in pinned memory (qrplate/host_memory.hpp) go by DMA straight
+// from and to the caller's memory; ordinary (pageable) ones pass through the lane's pinned
+// staging, copied by a few host threads. Lanes, device tables and the copy threads are kept per
+// host thread across calls. The kernel is the cooperative one (device_encoder), or the plain
+// one-thread-per-code kernel that a GPU session holds it to.
 // Status: compiled in CI for sm_90, never run on a GPU yet (no session so far had one); the typed
 // CPU/CUDA identity test in tests/test_batch.cpp is what a GPU session runs first.
 #include "cuda/encode_cuda.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cassert>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,6 +24,7 @@
 #include "encode/encode_kernels.cuh"
 #include "qrplate/cuda/device_encoder.hpp"
 #include "encode/version_plan_cache.hpp"
+#include "util/thread_team.hpp"
 
 namespace qrplate::host {
 namespace {
@@ -50,6 +55,8 @@ struct lane {
 struct encode_context {
   std::vector<std::unique_ptr<lane>> lanes;
   std::map<std::pair<int, int>, std::unique_ptr<cuda::device_encoder>> encoders;  // by (version, level)
+  std::unique_ptr<thread_team> copy_team;  // staging copies of pageable memory; made when first needed
+  unsigned copy_threads = 0;
 };
 
 encode_context& this_threads_context()
@@ -66,6 +73,39 @@ void reserve(pinned_buffer<T>& h, device_buffer<T>& d, std::size_t n)
   if (d.size() < n) d = device_buffer<T>(n);
 }
 
+std::atomic<std::uint64_t> staged_bytes{0};
+
+// Copies between pageable memory and the staging are the host's second pass over every byte;
+// one thread copies ~5-10 GB/s, a fraction of what PCIe carries, so they are spread over a few
+// threads in slices. Past ~8 threads host memory bandwidth, not threads, is the limit.
+constexpr std::size_t copy_slice_bytes = 1u << 20;
+constexpr unsigned max_copy_threads = 8;
+
+thread_team* copy_team_for(encode_context& context, unsigned threads)
+{
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, max_copy_threads);
+  if (threads < 2) return nullptr;
+  if (!context.copy_team || context.copy_threads != threads) {
+    context.copy_team = std::make_unique<thread_team>(threads);
+    context.copy_threads = threads;
+  }
+  return context.copy_team.get();
+}
+
+void staged_copy(thread_team* team, void* dst, const void* src, std::size_t bytes)
+{
+  staged_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  if (team == nullptr || bytes < 2 * copy_slice_bytes) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  team->run((bytes + copy_slice_bytes - 1) / copy_slice_bytes, [&](unsigned, std::size_t i) {
+    const std::size_t at = i * copy_slice_bytes;
+    std::memcpy(static_cast<char*>(dst) + at, static_cast<const char*>(src) + at, std::min(copy_slice_bytes, bytes - at));
+  });
+}
+
 }  // namespace
 
 bool cuda_device_present()
@@ -79,14 +119,53 @@ bool cuda_device_present()
   return present;
 }
 
+void* pinned_host_allocate(std::size_t bytes) noexcept
+{
+  if (bytes == 0 || !cuda_device_present()) return nullptr;
+  void* p = nullptr;
+  // Portable: pinned for every device's context, not only the current one's.
+  const cudaError_t status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+  if (status != cudaSuccess) {
+    cuda_tolerate(status);  // the caller falls back to pageable memory
+    return nullptr;
+  }
+  return p;
+}
+
+void pinned_host_free(void* p) noexcept
+{
+  if (p == nullptr) return;
+  const cudaError_t status = cudaFreeHost(p);
+  assert(status == cudaSuccess);
+  cuda_tolerate(status);
+}
+
+bool host_range_pinned(const void* p, std::size_t bytes) noexcept
+{
+  if (p == nullptr || bytes == 0 || !cuda_device_present()) return false;
+  auto pinned = [](const void* q) {
+    cudaPointerAttributes a{};
+    const cudaError_t status = cudaPointerGetAttributes(&a, q);
+    if (status != cudaSuccess) {
+      cuda_tolerate(status);
+      return false;
+    }
+    return a.type == cudaMemoryTypeHost;
+  };
+  return pinned(p) && pinned(static_cast<const char*>(p) + bytes - 1);
+}
+
+std::uint64_t cuda_encode_staged_bytes() { return staged_bytes.load(std::memory_order_relaxed); }
+
 void encode_cuda(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out,
-                 cuda_encode_kernel kernel)
+                 cuda_encode_kernel kernel, std::uint64_t chunk_codes)
 {
   const std::uint64_t count = payloads.count;
   if (count == 0) return;
   const core::version_plan& plan = version_plan_for(options.version, options.ecc);
   const std::size_t stride = out.words_per_symbol();
-  const std::uint64_t chunk = std::max<std::uint64_t>(threads_per_block, chunk_output_bytes / (stride * 8));
+  const std::uint64_t chunk =
+      chunk_codes > 0 ? chunk_codes : std::max<std::uint64_t>(threads_per_block, chunk_output_bytes / (stride * 8));
 
   const bool plain = kernel == cuda_encode_kernel::per_thread;
   encode_context& context = this_threads_context();
@@ -99,67 +178,98 @@ void encode_cuda(const payload_batch_view& payloads, const batch_encode_options&
 
   std::vector<std::unique_ptr<lane>>& pool = context.lanes;
   while (pool.size() < lanes) pool.push_back(std::make_unique<lane>());
-  for (auto& l : pool) {  // a call that threw may have left work in flight: wait for it, drop it
-    if (l->count == 0) continue;
-    cuda_tolerate(cudaStreamSynchronize(l->stream.get()));
-    l->count = 0;
-  }
+  auto abandon = [&] {  // waits for whatever is in flight and drops it
+    for (auto& l : pool) {
+      if (l->count == 0) continue;
+      cuda_tolerate(cudaStreamSynchronize(l->stream.get()));
+      l->count = 0;
+    }
+  };
+  abandon();  // a call that threw may have left work in flight
 
-  // Waits for a lane's chunk and moves its results out of the pinned staging.
+  // Pinned payloads go up and pinned results come down by DMA, straight from and to the caller's
+  // memory; pageable ones pass through the lane's staging, copied by the copy team.
+  const std::uint64_t total_bytes = payloads.offsets[count] - payloads.offsets[0];
+  const bool bytes_direct = host_range_pinned(payloads.bytes + payloads.offsets[0], total_bytes);
+  const bool modules_direct = host_range_pinned(out.modules(), count * stride * sizeof(std::uint64_t));
+  const bool masks_direct = host_range_pinned(out.masks(), count);
+  const bool status_direct = host_range_pinned(out.status(), count);
+  thread_team* copies = bytes_direct && modules_direct ? nullptr : copy_team_for(context, options.threads);
+
+  // Waits for a lane's chunk and moves what came to the staging to its place.
   auto drain = [&](lane& l) {
     if (l.count == 0) return;
     QRP_CUDA_TRY(cudaStreamSynchronize(l.stream.get()));
-    std::memcpy(out.modules() + l.first * stride, l.h_modules.data(), l.count * stride * sizeof(std::uint64_t));
-    std::memcpy(out.masks() + l.first, l.h_masks.data(), l.count);
-    std::memcpy(reinterpret_cast<std::uint8_t*>(out.status()) + l.first, l.h_status.data(), l.count);
+    if (!modules_direct)
+      staged_copy(copies, out.modules() + l.first * stride, l.h_modules.data(), l.count * stride * sizeof(std::uint64_t));
+    if (!masks_direct) staged_copy(nullptr, out.masks() + l.first, l.h_masks.data(), l.count);
+    if (!status_direct)
+      staged_copy(nullptr, reinterpret_cast<std::uint8_t*>(out.status()) + l.first, l.h_status.data(), l.count);
     l.count = 0;
   };
 
-  std::uint64_t index = 0;
-  for (std::uint64_t first = 0; first < count; first += chunk, ++index) {
-    lane& l = *pool[index % lanes];
-    drain(l);
-    const std::uint64_t n = std::min(chunk, count - first);
-    const std::uint64_t base = payloads.offsets[first];
-    const std::uint64_t bytes = payloads.offsets[first + n] - base;
+  try {
+    std::uint64_t index = 0;
+    for (std::uint64_t first = 0; first < count; first += chunk, ++index) {
+      lane& l = *pool[index % lanes];
+      drain(l);
+      const std::uint64_t n = std::min(chunk, count - first);
+      const std::uint64_t base = payloads.offsets[first];
+      const std::uint64_t bytes = payloads.offsets[first + n] - base;
 
-    reserve(l.h_bytes, l.d_bytes, std::max<std::uint64_t>(bytes, 1));
-    reserve(l.h_offsets, l.d_offsets, n + 1);
-    reserve(l.h_modules, l.d_modules, n * stride);
-    reserve(l.h_masks, l.d_masks, n);
-    reserve(l.h_status, l.d_status, n);
-    const auto resident = static_cast<unsigned>(
-        std::min<std::uint64_t>((n + threads_per_block - 1) / threads_per_block * threads_per_block, max_resident_codes));
-    if (plain && l.workspaces < resident) {
-      l.d_ws = device_buffer<core::encode_workspace>(resident);
-      l.workspaces = resident;
-    }
+      if (l.d_bytes.size() < std::max<std::uint64_t>(bytes, 1)) l.d_bytes = device_buffer<std::uint8_t>(std::max<std::uint64_t>(bytes, 1));
+      if (!bytes_direct && l.h_bytes.size() < bytes) l.h_bytes = pinned_buffer<std::uint8_t>(bytes);
+      reserve(l.h_offsets, l.d_offsets, n + 1);
+      if (l.d_modules.size() < n * stride) l.d_modules = device_buffer<std::uint64_t>(n * stride);
+      if (!modules_direct && l.h_modules.size() < n * stride) l.h_modules = pinned_buffer<std::uint64_t>(n * stride);
+      reserve(l.h_masks, l.d_masks, n);
+      reserve(l.h_status, l.d_status, n);
+      const auto resident = static_cast<unsigned>(std::min<std::uint64_t>(
+          (n + threads_per_block - 1) / threads_per_block * threads_per_block, max_resident_codes));
+      if (plain && l.workspaces < resident) {
+        l.d_ws = device_buffer<core::encode_workspace>(resident);
+        l.workspaces = resident;
+      }
 
-    std::memcpy(l.h_bytes.data(), payloads.bytes + base, bytes);
-    for (std::uint64_t i = 0; i <= n; ++i) l.h_offsets.data()[i] = payloads.offsets[first + i] - base;
-    const cudaStream_t s = l.stream.get();
-    QRP_CUDA_TRY(cudaMemcpyAsync(l.d_bytes.data(), l.h_bytes.data(), bytes, cudaMemcpyHostToDevice, s));
-    QRP_CUDA_TRY(cudaMemcpyAsync(l.d_offsets.data(), l.h_offsets.data(), (n + 1) * sizeof(std::uint64_t),
-                                 cudaMemcpyHostToDevice, s));
-    if (plain) {
-      kernels::launch_encode_byte_payloads(d_plan.data(), l.d_bytes.data(), l.d_offsets.data(), n, options.mask,
-                                           l.d_ws.data(), resident, l.d_modules.data(), l.d_masks.data(),
-                                           l.d_status.data(), s);
-      QRP_CUDA_TRY(cudaGetLastError());
-    } else {
-      QRP_CUDA_TRY(encoder.encode_async({l.d_bytes.data(), l.d_offsets.data(), n}, options.mask,
-                                        {l.d_modules.data(), l.d_masks.data(),
-                                         reinterpret_cast<encode_status*>(l.d_status.data())},
-                                        s));
+      const std::uint8_t* up = payloads.bytes + base;
+      if (!bytes_direct && bytes > 0) {
+        staged_copy(copies, l.h_bytes.data(), up, bytes);
+        up = l.h_bytes.data();
+      }
+      for (std::uint64_t i = 0; i <= n; ++i) l.h_offsets.data()[i] = payloads.offsets[first + i] - base;
+      const cudaStream_t s = l.stream.get();
+      if (bytes > 0) QRP_CUDA_TRY(cudaMemcpyAsync(l.d_bytes.data(), up, bytes, cudaMemcpyHostToDevice, s));
+      QRP_CUDA_TRY(cudaMemcpyAsync(l.d_offsets.data(), l.h_offsets.data(), (n + 1) * sizeof(std::uint64_t),
+                                   cudaMemcpyHostToDevice, s));
+      if (plain) {
+        kernels::launch_encode_byte_payloads(d_plan.data(), l.d_bytes.data(), l.d_offsets.data(), n, options.mask,
+                                             l.d_ws.data(), resident, l.d_modules.data(), l.d_masks.data(),
+                                             l.d_status.data(), s);
+        QRP_CUDA_TRY(cudaGetLastError());
+      } else {
+        QRP_CUDA_TRY(encoder.encode_async({l.d_bytes.data(), l.d_offsets.data(), n}, options.mask,
+                                          {l.d_modules.data(), l.d_masks.data(),
+                                           reinterpret_cast<encode_status*>(l.d_status.data())},
+                                          s));
+      }
+      std::uint64_t* modules_to = modules_direct ? out.modules() + first * stride : l.h_modules.data();
+      std::uint8_t* masks_to = masks_direct ? out.masks() + first : l.h_masks.data();
+      std::uint8_t* status_to =
+          status_direct ? reinterpret_cast<std::uint8_t*>(out.status()) + first : l.h_status.data();
+      QRP_CUDA_TRY(cudaMemcpyAsync(modules_to, l.d_modules.data(), n * stride * sizeof(std::uint64_t),
+                                   cudaMemcpyDeviceToHost, s));
+      QRP_CUDA_TRY(cudaMemcpyAsync(masks_to, l.d_masks.data(), n, cudaMemcpyDeviceToHost, s));
+      QRP_CUDA_TRY(cudaMemcpyAsync(status_to, l.d_status.data(), n, cudaMemcpyDeviceToHost, s));
+      l.first = first;
+      l.count = n;
     }
-    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_modules.data(), l.d_modules.data(), n * stride * sizeof(std::uint64_t),
-                                 cudaMemcpyDeviceToHost, s));
-    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_masks.data(), l.d_masks.data(), n, cudaMemcpyDeviceToHost, s));
-    QRP_CUDA_TRY(cudaMemcpyAsync(l.h_status.data(), l.d_status.data(), n, cudaMemcpyDeviceToHost, s));
-    l.first = first;
-    l.count = n;
+    for (auto& l : pool) drain(*l);
+  } catch (...) {
+    // Copies in flight may still read the caller's payloads or write its results: wait for them
+    // before the caller gets control (and perhaps frees that memory).
+    abandon();
+    throw;
   }
-  for (auto& l : pool) drain(*l);
 }
 
 struct resident_encode::state {

@@ -1,6 +1,7 @@
 // The CUDA backend of batch encoding, seen from plain C++ (no CUDA types here).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 
@@ -10,13 +11,26 @@ namespace qrplate::host {
 
 bool cuda_device_present();  // probed once
 
+// Page-locked host memory (qrplate/host_memory.hpp): nullptr where none can be had (no device,
+// or the driver refused); never throws.
+void* pinned_host_allocate(std::size_t bytes) noexcept;
+void pinned_host_free(void* p) noexcept;
+// Whether the first and the last byte of [p, p + bytes) lie in page-locked memory (allocated or
+// registered with CUDA, by qrplate or not), so that a copy may go by DMA without staging.
+bool host_range_pinned(const void* p, std::size_t bytes) noexcept;
+
+// Payload and result bytes encode_cuda has copied through its own pinned staging buffers since
+// the process started (all threads): what pinned payloads and results save (tests, benchmarks).
+std::uint64_t cuda_encode_staged_bytes();
+
 // The kernel behind encode_cuda: the cooperative one (core/encode_cooperative.hpp), or the
 // plain one thread per code over the per-code core, kept as its reference on the GPU.
 enum class cuda_encode_kernel { cooperative, per_thread };
 
-// Same contract as encode_cpu; results are byte-identical to it.
+// Same contract as encode_cpu; results are byte-identical to it. chunk_codes: codes per chunk
+// (0: as many as fill 32 MiB of matrices; tests pass a few to make many chunks of a small batch).
 void encode_cuda(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out,
-                 cuda_encode_kernel kernel = cuda_encode_kernel::cooperative);
+                 cuda_encode_kernel kernel = cuda_encode_kernel::cooperative, std::uint64_t chunk_codes = 0);
 
 // For `qrplate bench`: one batch uploaded once and encoded in GPU memory (cooperative kernel),
 // so that run() measures what the kernel does with data already on the device.

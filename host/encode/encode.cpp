@@ -44,9 +44,11 @@ void symbol_batch::reset(int version, ecc_level ecc, std::uint64_t count)
   version_ = version;
   ecc_ = ecc;
   count_ = count;
-  modules_.assign(count * words_per_symbol(), 0);
-  masks_.assign(count, 0);
-  status_.assign(count, encode_status::ok);
+  // Not cleared: every backend writes every word, mask and status (test_batch checks it on a
+  // batch reused with other payloads), and clearing is a full pass over the results.
+  modules_.resize_for_overwrite(count * words_per_symbol());
+  masks_.resize_for_overwrite(count);
+  status_.resize_for_overwrite(count);
 }
 
 void encode(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out)

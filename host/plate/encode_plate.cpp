@@ -302,14 +302,18 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
     sc.pp.resize(static_cast<std::size_t>(m));
   }
   const std::vector<std::uint8_t> zero_body(static_cast<std::size_t>(body), 0);  // virtual frames past the data
-  std::vector<std::uint8_t> frame_bytes;
+  // With a GPU encoding, the frames go up and the matrices come down by DMA from pinned memory:
+  // no staging copies on this (serial) loop's thread.
+  const bool on_gpu = o.where == backend::cuda || (o.where == backend::automatic && cuda_backend_available());
+  const host_memory memory = on_gpu ? host_memory::pinned : host_memory::pageable;
+  host_array<std::uint8_t> frame_bytes(memory);
   std::vector<std::uint64_t> offsets;
   batch_encode_options bo;
   bo.version = g.version;
   bo.ecc = g.ecc;
   bo.where = o.where;
   bo.threads = o.threads;
-  symbol_batch symbols;
+  symbol_batch symbols(memory);
   std::uint64_t share_left = man.share_bytes;
   const std::size_t parity_frame_bytes = frame_header_bytes + static_cast<std::size_t>(body);
 

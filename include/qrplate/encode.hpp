@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qrplate/host_memory.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "qrplate/symbol.hpp"
 
@@ -36,10 +37,18 @@ struct batch_encode_options {
 };
 
 // Owner of the results of one batch: count symbols of one version, in the layout of symbol.hpp,
-// stored one after another (symbol i starts at word i * words_per_symbol()).
+// stored one after another (symbol i starts at word i * words_per_symbol()). A batch in pinned
+// memory (host_memory.hpp) receives the CUDA backend's results by DMA, without the host copy
+// out of its staging; memory() says what was had. Reusing one batch for many encodes keeps its
+// memory (pinned allocations cost milliseconds).
 class symbol_batch {
  public:
+  explicit symbol_batch(host_memory memory = host_memory::pageable) : modules_(memory), masks_(memory), status_(memory) {}
+
+  // Sizes the batch for count symbols; their contents are unspecified until encode() writes
+  // every word, mask and status (it always does).
   void reset(int version, ecc_level ecc, std::uint64_t count);
+  host_memory memory() const { return modules_.memory(); }
 
   int version() const { return version_; }
   ecc_level ecc() const { return ecc_; }
@@ -59,12 +68,14 @@ class symbol_batch {
   int version_ = 1;
   ecc_level ecc_ = ecc_level::L;
   std::uint64_t count_ = 0;
-  std::vector<std::uint64_t> modules_;
-  std::vector<std::uint8_t> masks_;
-  std::vector<encode_status> status_;
+  host_array<std::uint64_t> modules_;
+  host_array<std::uint8_t> masks_;
+  host_array<encode_status> status_;
 };
 
-// Encodes every payload in byte mode. Throws qrplate::invalid_argument for a bad version,
+// Encodes every payload in byte mode. Payloads in pinned memory (the first and last byte of
+// the batch's bytes in page-locked memory, from host_array or any CUDA allocation) go to the GPU
+// by DMA without staging. Throws qrplate::invalid_argument for a bad version,
 // level, mask or malformed offsets, qrplate::backend_unavailable when `where` is cuda and none
 // can be used. Items that do not fit get encode_status::too_long and an all-light matrix.
 void encode(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out);

@@ -867,6 +867,25 @@ cudaError_t cudaMallocHost(void** p, std::size_t bytes)
   return *p != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation, "cudaMallocHost");
 }
 
+cudaError_t cudaHostAlloc(void** p, std::size_t bytes, unsigned flags)
+{
+  if ((flags & ~unsigned{cudaHostAllocPortable}) != 0) return fail(cudaErrorInvalidValue, "cudaHostAlloc: flags");
+  return cudaMallocHost(p, bytes);
+}
+
+// As CUDA 11 and later: a host pointer CUDA does not know is no error, its type is unregistered.
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* p)
+{
+  if (attributes == nullptr) return fail(cudaErrorInvalidValue, "cudaPointerGetAttributes");
+  std::lock_guard<std::mutex> g(lock);
+  const allocation* a = find_locked(p);
+  attributes->device = 0;
+  attributes->type = a == nullptr ? cudaMemoryTypeUnregistered : a->pinned ? cudaMemoryTypeHost : cudaMemoryTypeDevice;
+  attributes->hostPointer = a != nullptr && a->pinned ? const_cast<void*>(p) : nullptr;
+  attributes->devicePointer = a != nullptr ? const_cast<void*>(p) : nullptr;
+  return cudaSuccess;
+}
+
 cudaError_t cudaFreeHost(void* p)
 {
   if (p == nullptr) return cudaSuccess;
