@@ -8,6 +8,7 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <utility>
 #include <csetjmp>
 #include <cstdint>
 #include <cstdio>
@@ -543,8 +544,11 @@ TEST(read_gray_tiff, keep_bytes_gives_eight_bit_samples_as_bytes)
     const gray_image plain = read_gray_image(file.str(), {});
     EXPECT_TRUE(plain.bytes.empty());
     // Into recycled buffers (junk, the byte buffer larger than needed): the scan reader's case.
+    qrplate::host_array<std::uint8_t> junk_bytes;
+    junk_bytes.resize(5000);
+    std::fill_n(junk_bytes.data(), junk_bytes.size(), std::uint8_t{0xee});
     const gray_image img =
-        read_gray_image(file.str(), std::vector<std::uint16_t>(70 * 23, 7), true, std::vector<std::uint8_t>(5000, 0xee));
+        read_gray_image(file.str(), std::vector<std::uint16_t>(70 * 23, 7), true, std::move(junk_bytes));
     EXPECT_TRUE(img.pixels == plain.pixels);
     if (!v.bytes_expected) {
       EXPECT_TRUE(img.bytes.empty());

@@ -12,7 +12,7 @@ import sys
 
 # Keys of the report (tools/qrplate/cmd_decode.cpp) whose values depend on the run, not the scan.
 IGNORED = {"seconds", "seconds_by_stage", "read_ahead", "integrals_built_on_host", "pixels_uploaded",
-           "pixel_bytes_uploaded", "pixels_uploaded_as_read"}
+           "pixel_bytes_uploaded", "pixels_uploaded_as_read", "pixel_bytes_staged"}
 
 
 def strip(x):

@@ -5,19 +5,11 @@
 #include <cstdint>
 #include <memory>
 
+#include "cuda/pinned_memory.hpp"  // cuda_device_present
 #include "qrplate/encode.hpp"
 
 namespace qrplate::host {
 
-bool cuda_device_present();  // probed once
-
-// Page-locked host memory (qrplate/host_memory.hpp): nullptr where none can be had (no device,
-// or the driver refused); never throws.
-void* pinned_host_allocate(std::size_t bytes) noexcept;
-void pinned_host_free(void* p) noexcept;
-// Whether the first and the last byte of [p, p + bytes) lie in page-locked memory (allocated or
-// registered with CUDA, by qrplate or not), so that a copy may go by DMA without staging.
-bool host_range_pinned(const void* p, std::size_t bytes) noexcept;
 
 // Payload and result bytes encode_cuda has copied through its own pinned staging buffers since
 // the process started (all threads): what pinned payloads and results save (tests, benchmarks).

@@ -13,6 +13,7 @@
 
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_tile.cuh"
+#include "cuda/pinned_memory.hpp"
 #include "cuda/narrow_samples.hpp"
 #include "decode/registration_kernels.cuh"
 #include "qrplate/core/tile_passes.hpp"
@@ -93,6 +94,7 @@ struct tile_passes_cuda::state {
   std::size_t staging_samples;
   staging_slot staging[2];
   std::uint64_t uploaded_bytes = 0;
+  std::uint64_t staged_bytes = 0;
   explicit state(std::size_t samples)
       : staging_samples(samples), staging{staging_slot(samples), staging_slot(samples)}
   {
@@ -145,24 +147,36 @@ void tile_passes_cuda::state::queue_percentiles(const std::uint32_t* d_histogram
 // Chunk by chunk through the two staging slots: the host narrows (or copies) chunk k while the
 // DMA of chunk k - 1 runs, waiting only for the upload that last read the slot it refills. With
 // `bytes` (the same samples as bytes, as the file held them) a chunk is copied from there instead
-// of narrowed from the 16-bit samples.
+// of narrowed from the 16-bit samples; bytes in pinned memory (the scan reader's buffers) go by
+// DMA from where they are, no host copy (the caller keeps them until the stream is synchronised,
+// as integral_and_contrast does before it returns).
 void tile_passes_cuda::state::upload(const std::uint16_t* samples, const std::uint8_t* bytes, std::size_t count,
                                      std::uint16_t* d_pixels)
 {
   const cudaStream_t s = stream.get();
+  const bool direct = bytes != nullptr && host_range_pinned(bytes, count);
   for (std::size_t a = 0, k = 0; a < count; a += staging_samples, ++k) {
     staging_slot& slot = staging[k % 2];
     const std::size_t n = std::min(staging_samples, count - a);
+    if (direct) {  // the slot's device bytes are reused: stream order keeps the widen before the next copy
+      QRP_CUDA_TRY(cudaMemcpyAsync(slot.bytes.data(), bytes + a, n, cudaMemcpyHostToDevice, s));
+      kernels::launch_widen_samples(slot.bytes.data(), d_pixels + a, n, s);
+      QRP_CUDA_TRY(cudaGetLastError());
+      uploaded_bytes += n;
+      continue;
+    }
     QRP_CUDA_TRY(cudaEventSynchronize(slot.uploaded.get()));
     auto* narrow = reinterpret_cast<std::uint8_t*>(slot.host.data());
     if (bytes != nullptr) std::memcpy(narrow, bytes + a, n);
     if (bytes != nullptr || narrow_samples(samples + a, n, narrow)) {
+      staged_bytes += n;
       QRP_CUDA_TRY(cudaMemcpyAsync(slot.bytes.data(), narrow, n, cudaMemcpyHostToDevice, s));
       kernels::launch_widen_samples(slot.bytes.data(), d_pixels + a, n, s);
       QRP_CUDA_TRY(cudaGetLastError());
       uploaded_bytes += n;
     } else {
       std::memcpy(slot.host.data(), samples + a, n * sizeof(std::uint16_t));
+      staged_bytes += n * sizeof(std::uint16_t);
       QRP_CUDA_TRY(cudaMemcpyAsync(d_pixels + a, slot.host.data(), n * sizeof(std::uint16_t), cudaMemcpyHostToDevice, s));
       uploaded_bytes += n * sizeof(std::uint16_t);
     }
@@ -257,6 +271,8 @@ double tile_passes_cuda::contrast_of_histogram(const std::uint32_t* histogram, s
   QRP_CUDA_TRY(cudaStreamSynchronize(stream));
   return percentile_spread(found);
 }
+
+std::uint64_t tile_passes_cuda::staged_bytes() const { return state_->staged_bytes; }
 
 std::uint64_t tile_passes_cuda::uploaded_bytes() const
 {

@@ -47,6 +47,9 @@ class tile_passes_cuda {
   // Pixel bytes sent to the device so far (1 a sample for chunks whose samples fit in 8 bits, 2
   // for the others): what the link carried for the tiles' pixels.
   std::uint64_t uploaded_bytes() const;
+  // Of those, the bytes the host copied into the pinned staging first: all but 8-bit bytes given
+  // in pinned memory (host_memory.hpp), which go by DMA from where they lie.
+  std::uint64_t staged_bytes() const;
 
   // Uploads a width x height image (row-major, stride = width), builds its integral image with
   // `shift` (scan::build_integral's) into integral ((width + 1) * (height + 1) entries, host

@@ -5,7 +5,7 @@
 #include <new>
 
 #if defined(QRPLATE_WITH_CUDA)
-#include "cuda/encode_cuda.hpp"
+#include "cuda/pinned_memory.hpp"
 #endif
 
 namespace qrplate {

@@ -525,6 +525,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tile_samples_uploaded = st.tile_samples_uploaded;
   res.tile_bytes_uploaded = st.tile_bytes_uploaded;
   res.tile_samples_uploaded_as_read = st.tile_samples_uploaded_as_read;
+  res.tile_bytes_staged = st.tile_bytes_staged;
   res.tile_errors = st.unreadable;
 }
 

@@ -120,7 +120,7 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
   if (options_.prefetch_bytes > 0)
     prefetch_ = std::make_unique<tile_prefetcher>(
         threads_, options_.prefetch_bytes, [this] { return take_spare(spare_pixels_, spare_mutex_); }, options_.cuda,
-        [this] { return take_spare(spare_bytes_, spare_mutex_); });
+        [this] { return take_spare_bytes(); });
   stats_.tiles_listed = set_.tiles.size();
 }
 
@@ -156,7 +156,18 @@ void scan_reader::recycle_bytes(sim::gray_image& image)
   if (image.bytes.capacity() == 0) return;
   std::lock_guard<std::mutex> lock(spare_mutex_);
   spare_bytes_.push_back(std::move(image.bytes));
-  image.bytes = {};
+  image.bytes = host_array<std::uint8_t>();
+}
+
+// A recycled byte buffer, else a new one in pinned memory: the tile's upload then goes by DMA
+// from the buffer the file was inflated into, with no copy into the staging.
+host_array<std::uint8_t> scan_reader::take_spare_bytes()
+{
+  std::lock_guard<std::mutex> lock(spare_mutex_);
+  if (spare_bytes_.empty()) return host_array<std::uint8_t>(host_memory::pinned);
+  host_array<std::uint8_t> buffer = std::move(spare_bytes_.back());
+  spare_bytes_.pop_back();
+  return buffer;
 }
 
 void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
@@ -237,8 +248,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       std::optional<sim::gray_image> ahead = prefetch_ ? prefetch_->take(load[i]) : std::nullopt;
       img = ahead ? std::move(*ahead)
                   : sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_), options_.cuda,
-                                         options_.cuda ? take_spare(spare_bytes_, spare_mutex_)
-                                                       : std::vector<std::uint8_t>{});
+                                         options_.cuda ? take_spare_bytes() : host_array<std::uint8_t>());
     } catch (const std::exception& e) {
       errors[i] = e.what();
       return;
@@ -274,7 +284,8 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         registration_options ro = options_.registration;
         ro.polarity = polarity_;
         const std::size_t index = t->index;
-        const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes, as_read = t->uploaded_as_read;
+        const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes, as_read = t->uploaded_as_read,
+                            staged = t->uploaded_staged;
         const scan_tile& st = set_.tiles[index];
         t = std::make_unique<posed_tile>(
             register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro, std::move(t->integral)));
@@ -282,6 +293,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         t->uploaded_samples += samples;
         t->uploaded_bytes += bytes;
         t->uploaded_as_read += as_read;
+        t->uploaded_staged += staged;
         correct_lattice(*t, *workspaces_[0]);
       }
   }
@@ -464,6 +476,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     stats_.tile_samples_uploaded += loaded[i]->uploaded_samples;
     stats_.tile_bytes_uploaded += loaded[i]->uploaded_bytes;
     stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
+    stats_.tile_bytes_staged += loaded[i]->uploaded_staged;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
     footprint_modules_ = std::max(footprint_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
     cached_.insert(loaded[i]->index);

@@ -78,6 +78,9 @@ struct scan_read_stats {
   std::uint64_t tile_samples_uploaded = 0, tile_bytes_uploaded = 0;
   // cuda: of those samples, the ones sent as the (8-bit TIFF) file held them, not narrowed again.
   std::uint64_t tile_samples_uploaded_as_read = 0;
+  // cuda: of tile_bytes_uploaded, those the host copied into pinned staging first (the rest went
+  // by DMA from the pinned buffers the 8-bit files were read into).
+  std::uint64_t tile_bytes_staged = 0;
   std::vector<std::string> unreadable;    // "file: reason", the first few
 };
 
@@ -146,7 +149,8 @@ class scan_reader {
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
   std::vector<std::vector<std::uint32_t>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
-  std::vector<std::vector<std::uint8_t>> spare_bytes_;  // 8-bit files' bytes, once uploaded (cuda)
+  std::vector<host_array<std::uint8_t>> spare_bytes_;  // 8-bit files' bytes, once uploaded (cuda)
+  host_array<std::uint8_t> take_spare_bytes();
   std::size_t spare_limit_ = 0;  // the most tiles one prepare() loaded
   std::unordered_map<std::uint64_t, cell_read> first_;  // batch_codes: first attempts of the prepared cells
   // read_ahead_rows: first attempts of cells below the prepared rows, and the tile each was read in.

@@ -20,7 +20,7 @@ std::size_t image_bytes(const sim::gray_image& img)
 
 tile_prefetcher::tile_prefetcher(unsigned threads, std::size_t budget_bytes,
                                  std::function<std::vector<std::uint16_t>()> spare, bool keep_bytes,
-                                 std::function<std::vector<std::uint8_t>()> spare_bytes)
+                                 std::function<host_array<std::uint8_t>()> spare_bytes)
     : budget_(budget_bytes), spare_(std::move(spare)), keep_bytes_(keep_bytes), spare_bytes_(std::move(spare_bytes))
 {
   try {
@@ -63,7 +63,7 @@ bool tile_prefetcher::front_fits() const
 sim::gray_image tile_prefetcher::read(const std::string& file) const
 {
   return sim::read_gray_image(file, spare_ ? spare_() : std::vector<std::uint16_t>{}, keep_bytes_,
-                              keep_bytes_ && spare_bytes_ ? spare_bytes_() : std::vector<std::uint8_t>{});
+                              keep_bytes_ && spare_bytes_ ? spare_bytes_() : host_array<std::uint8_t>());
 }
 
 void tile_prefetcher::run_reader()

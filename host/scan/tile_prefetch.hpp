@@ -50,7 +50,7 @@ class tile_prefetcher {
   // image counts pixels.size() * 2 + bytes.size() bytes); `spare_bytes` (may be empty) gives the
   // recycled buffers for those, called as `spare` is.
   tile_prefetcher(unsigned threads, std::size_t budget_bytes, std::function<std::vector<std::uint16_t>()> spare = {},
-                  bool keep_bytes = false, std::function<std::vector<std::uint8_t>()> spare_bytes = {});
+                  bool keep_bytes = false, std::function<host_array<std::uint8_t>()> spare_bytes = {});
   // Stops and joins the readers, each after the read it is in; queued tiles are never read.
   ~tile_prefetcher();
   tile_prefetcher(const tile_prefetcher&) = delete;
@@ -99,7 +99,7 @@ class tile_prefetcher {
   const std::size_t budget_;
   const std::function<std::vector<std::uint16_t>()> spare_;
   const bool keep_bytes_;
-  const std::function<std::vector<std::uint8_t>()> spare_bytes_;
+  const std::function<host_array<std::uint8_t>()> spare_bytes_;
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;  // readers: a request, freed budget, or stop
   std::condition_variable done_cv_;  // take(): a read ended or a tile being read was dropped

@@ -471,7 +471,7 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
     host::tile_passes_cuda& gpu = this_threads_passes();
     t.integral_shift = integral_shift(t.image.bits, m);
     // The integral image stays on the device; the host builds its own only if a CPU path needs it.
-    const std::uint64_t sent = gpu.uploaded_bytes();
+    const std::uint64_t sent = gpu.uploaded_bytes(), staged = gpu.staged_bytes();
     // An 8-bit file's bytes, where the reader kept them (read_gray_image's keep_bytes), go up as
     // they are; the device widens them. The caller may recycle them after (the scan reader does).
     const bool have_bytes = !t.image.bytes.empty() && t.image.bytes.size() == t.image.pixels.size();
@@ -479,6 +479,7 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
                                            static_cast<int>(t.image.height), t.integral_shift, m, nullptr,
                                            have_bytes ? t.image.bytes.data() : nullptr);
     t.uploaded_bytes += gpu.uploaded_bytes() - sent;
+    t.uploaded_staged += gpu.staged_bytes() - staged;
     t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
     if (have_bytes) t.uploaded_as_read += static_cast<std::uint64_t>(t.image.width) * t.image.height;
     t.integral_on_host = false;

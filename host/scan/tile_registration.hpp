@@ -93,6 +93,9 @@ struct posed_tile {
   std::uint64_t uploaded_samples = 0, uploaded_bytes = 0;
   // Of uploaded_samples, those sent as the file held them (sim::gray_image::bytes), not narrowed.
   std::uint64_t uploaded_as_read = 0;
+  // Of uploaded_bytes, those the host copied into the pinned staging first (all but bytes read
+  // into pinned buffers, which go by DMA: tile_passes_cuda::staged_bytes).
+  std::uint64_t uploaded_staged = 0;
 
   core::gray_view view() const
   {

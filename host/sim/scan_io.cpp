@@ -300,7 +300,7 @@ gray_image finish_gray(std::uint32_t width, std::uint32_t height, std::uint16_t 
 }
 
 gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes,
-                          std::vector<std::uint8_t> byte_storage)
+                          host_array<std::uint8_t> byte_storage)
 {
   tiff_log log;
   tiff_ptr tif(open_tiff(path, "r", log));
@@ -370,10 +370,10 @@ gray_image read_gray_tiff(const std::string& path, std::vector<std::uint16_t> st
   const std::uint32_t bytes_per_sample = bits / 8u;
   // keep_bytes: an 8-bit gray image's samples as stored, one byte each (gray_image::bytes), filled
   // as the blocks are copied; MinIsWhite files are left out (their samples are inverted after).
-  std::vector<std::uint8_t> bytes;
+  host_array<std::uint8_t> bytes;
   if (keep_bytes && bits == 8 && channels == 1 && per_pixel == 1 && !min_is_white) {
     bytes = std::move(byte_storage);
-    bytes.resize(pixel_count);  // every byte is written below, as every sample is
+    bytes.resize_for_overwrite(pixel_count);  // every byte is written below, as every sample is
   }
 
   // Copies a decoded block (tile or strip) of block_w x rows pixels whose top-left pixel is
@@ -769,7 +769,7 @@ void write_gray_tiff(const std::string& path, const gray_image& img, bool deflat
 gray_image read_gray_image(const std::string& path) { return read_gray_image(path, {}); }
 
 gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes,
-                           std::vector<std::uint8_t> byte_storage)
+                           host_array<std::uint8_t> byte_storage)
 {
   errno = 0;
   file_ptr file(std::fopen(path.c_str(), "rb"));

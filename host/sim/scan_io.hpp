@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "qrplate/host_memory.hpp"
+
 namespace qrplate::sim {
 
 // A grayscale image, row-major, width * height samples. bits is 8 (samples 0..255) or 16
@@ -24,7 +26,9 @@ struct gray_image {
   // Optional, for 8-bit images: the same samples as bytes (bytes[i] == pixels[i]), as a reader
   // asked to keep them found them in the file (read_gray_image's keep_bytes), so that a GPU upload
   // need not narrow the 16-bit samples again. Empty otherwise; whoever changes pixels clears it.
-  std::vector<std::uint8_t> bytes;
+  // Pinned (host_memory.hpp) when the reader was handed pinned storage: the upload then goes by
+  // DMA straight from here.
+  host_array<std::uint8_t> bytes;
 
   std::uint16_t at(std::uint32_t x, std::uint32_t y) const { return pixels[static_cast<std::size_t>(y) * width + x]; }
 };
@@ -57,7 +61,7 @@ gray_image read_gray_image(const std::string& path);
 // an 8-bit gray TIFF (MinIsBlack, one sample per pixel) also gets `bytes` (in byte_storage, a
 // recycled buffer too), at the cost of a byte a pixel more; other formats leave it empty.
 gray_image read_gray_image(const std::string& path, std::vector<std::uint16_t> storage, bool keep_bytes = false,
-                           std::vector<std::uint8_t> byte_storage = {});
+                           host_array<std::uint8_t> byte_storage = host_array<std::uint8_t>());
 
 // Random access to the modules of a plate.tif, window by window.
 //

@@ -26,7 +26,7 @@ void* host_allocate(std::size_t bytes, host_memory& kind);
 void host_free(void* p, host_memory kind) noexcept;
 }  // namespace detail
 
-// Move-only owner of n elements of a trivially copyable T in host memory of one kind. As a
+// Owner of n elements of a trivially copyable T in host memory of one kind. As a
 // std::vector, resize() keeps the first elements and value-initialises new ones;
 // resize_for_overwrite() leaves new ones unspecified, for a buffer the next step writes whole
 // (a symbol_batch reused batch after batch is then never cleared). Capacity only grows.
@@ -53,8 +53,21 @@ class host_array {
     std::swap(kind_, o.kind_);
     return *this;
   }
-  host_array(const host_array&) = delete;
-  host_array& operator=(const host_array&) = delete;
+  // A copy holds the same elements in memory of the same kind asked for (a pinned copy is a new
+  // page-locked allocation: milliseconds for large arrays).
+  host_array(const host_array& o) : asked_(o.asked_), kind_(o.asked_)
+  {
+    resize_for_overwrite(o.size_);
+    if (size_) std::memcpy(static_cast<void*>(data_), o.data_, size_ * sizeof(T));
+  }
+  host_array& operator=(const host_array& o)
+  {
+    if (this != &o) {
+      host_array copy(o);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
   ~host_array()
   {
     if (data_) detail::host_free(data_, kind_);
@@ -66,6 +79,8 @@ class host_array {
   T* data() { return data_; }
   const T* data() const { return data_; }
   std::size_t size() const { return size_; }
+  std::size_t capacity() const { return capacity_; }
+  bool empty() const { return size_ == 0; }
   T& operator[](std::size_t i) { return data_[i]; }
   const T& operator[](std::size_t i) const { return data_[i]; }
 

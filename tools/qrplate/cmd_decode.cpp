@@ -66,7 +66,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"integrals_built_on_host", r.tiles_host_integrals},
                   {"pixels_uploaded", r.tile_samples_uploaded},
                   {"pixel_bytes_uploaded", r.tile_bytes_uploaded},
-                  {"pixels_uploaded_as_read", r.tile_samples_uploaded_as_read}};
+                  {"pixels_uploaded_as_read", r.tile_samples_uploaded_as_read},
+                  {"pixel_bytes_staged", r.tile_bytes_staged}};
     j["tile_errors"] = r.tile_errors;
   }
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};

@@ -82,6 +82,9 @@ struct plate_decode_result {
   // cuda: of those samples, the ones sent as an 8-bit TIFF tile's file held them (not narrowed
   // from 16-bit samples on the host).
   std::uint64_t tile_samples_uploaded_as_read = 0;
+  // cuda: of tile_bytes_uploaded, those the host copied into pinned staging buffers first; the
+  // rest went by DMA straight from the (pinned) buffers the 8-bit files were read into.
+  std::uint64_t tile_bytes_staged = 0;
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
