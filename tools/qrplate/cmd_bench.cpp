@@ -82,6 +82,7 @@ struct row_result {
   double codes_per_s_min;
   double codes_per_s_max;
   bool device_resident;  // CUDA: payloads and matrices stay in GPU memory
+  host_memory memory;    // data host: where payloads and matrices were (pinned: CUDA's DMA reads them)
 };
 
 std::string shape_name(const shape& s)
@@ -369,6 +370,7 @@ row_result run_row(backend where, const shape& s, const bench_args& args, int ma
   r.codes_per_s_min = *std::min_element(rates.begin(), rates.end());
   r.codes_per_s_max = *std::max_element(rates.begin(), rates.end());
   r.device_resident = device_resident;
+  r.memory = out.memory();
   return r;
 }
 
@@ -464,6 +466,7 @@ nlohmann::ordered_json row_json(const row_result& r)
   j["mask"] = r.mask < 0 ? nlohmann::ordered_json("auto") : nlohmann::ordered_json(r.mask);
   j["threads"] = r.where == backend::cpu ? nlohmann::ordered_json(r.threads) : nlohmann::ordered_json(nullptr);
   j["data"] = r.device_resident ? "device" : "host";
+  j["host_memory"] = r.device_resident ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(to_string(r.memory));
   j["batch"] = r.batch;
   j["payload_bytes_per_code"] = r.payload_bytes;
   j["codes_per_s"] = r.codes_per_s;
