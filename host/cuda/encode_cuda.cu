@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <cstring>
 #include <map>
 #include <memory>
