@@ -76,8 +76,9 @@ void reserve(pinned_buffer<T>& h, device_buffer<T>& d, std::size_t n)
 std::atomic<std::uint64_t> staged_bytes{0};
 
 // Copies between pageable memory and the staging are the host's second pass over every byte;
-// one thread copies ~5-10 GB/s, a fraction of what PCIe carries, so they are spread over a few
-// threads in slices. Past ~8 threads host memory bandwidth, not threads, is the limit.
+// one thread copies ~10-15 GB/s (12 on the development VM), below what PCIe Gen5 carries both
+// ways, so they are spread over a few threads in slices. Past ~8 threads host memory
+// bandwidth, not threads, is the limit.
 constexpr std::size_t copy_slice_bytes = 1u << 20;
 constexpr unsigned max_copy_threads = 8;
 
