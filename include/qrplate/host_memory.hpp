@@ -19,9 +19,9 @@ const char* to_string(host_memory m);
 
 namespace detail {
 // Allocates `bytes` (> 0) of the kind asked for (pageable: 64-byte aligned; pinned: as CUDA
-// gives it, page-aligned); `kind` is set to the kind
-// given, which is pageable where pinned memory cannot be had (no CUDA backend or device, or the
-// driver refused). Throws std::bad_alloc when no memory of either kind is left.
+// gives it, page-aligned) and sets `kind` to the kind given: pageable where pinned memory cannot
+// be had (no CUDA backend or device, or the driver refused). Throws std::bad_alloc when no memory
+// of either kind is left.
 void* host_allocate(std::size_t bytes, host_memory& kind);
 void host_free(void* p, host_memory kind) noexcept;
 }  // namespace detail
