@@ -172,6 +172,27 @@ TEST(CudaEncode, ACaughtCudaErrorDoesNotFailTheNextEncode)
   expect_same(gpu, cpu);
 }
 
+// QRPLATE_CUDA_SYNC's values (cuda_device_present applies them before the first context).
+TEST(CudaSyncPreference, NamesMapToScheduleFlags)
+{
+  unsigned flags = 99;
+  ASSERT_TRUE(host::cuda_sync_flags("spin", flags));
+  EXPECT_EQ(flags, unsigned{cudaDeviceScheduleSpin});
+  ASSERT_TRUE(host::cuda_sync_flags("yield", flags));
+  EXPECT_EQ(flags, unsigned{cudaDeviceScheduleYield});
+  ASSERT_TRUE(host::cuda_sync_flags("block", flags));
+  EXPECT_EQ(flags, unsigned{cudaDeviceScheduleBlockingSync});
+  ASSERT_TRUE(host::cuda_sync_flags("auto", flags));
+  EXPECT_EQ(flags, unsigned{cudaDeviceScheduleAuto});
+  flags = 99;
+  ASSERT_TRUE(host::cuda_sync_flags("", flags));
+  EXPECT_EQ(flags, unsigned{cudaDeviceScheduleAuto});
+  flags = 99;
+  EXPECT_FALSE(host::cuda_sync_flags("Block", flags));
+  EXPECT_FALSE(host::cuda_sync_flags("blocking", flags));
+  EXPECT_EQ(flags, 99u);  // untouched when the name is unknown
+}
+
 TEST(CudaEncode, DeviceEncoderWithoutADeviceSaysSo)
 {
   if (cuda_backend_available()) GTEST_SKIP() << "a CUDA device is present";

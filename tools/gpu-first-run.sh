@@ -13,7 +13,8 @@
 #                                       binds them, memory or compute (text reports and .ncu-rep)
 #   bash tools/gpu-first-run.sh e2e     a plate encoded with --backend cuda and cpu (plate.tif
 #                                       compared); a simulated 8-bit scan of it read with --backend cuda
-#                                       and --backend cpu (reports and bytes compared), then
+#                                       and --backend cpu (reports and bytes compared), and with
+#                                       CUDA again under QRPLATE_CUDA_SYNC=block (blocking waits), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA,
@@ -133,8 +134,14 @@ case "$part" in
       step "e2e_decode_$b" 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_$b.bin" --backend "$b" \
         --report "$work/report_$b.json" --no-progress
     done
+    # How host threads wait for the GPU: CUDA spins by default (fewer contexts than cores), taking
+    # cores from the tile readers; the same decode with blocking waits (compare the reports'
+    # seconds and seconds_by_stage).
+    step e2e_decode_cuda_block 180 env QRPLATE_CUDA_SYNC=block bash "$run" qrplate decode "$work/scan" \
+      -o "$work/out_cuda_block.bin" --backend cuda --report "$work/report_cuda_block.json" --no-progress
     # The same bytes, and the same report but for timings and the read-ahead counts.
     step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
+    step e2e_same_bytes_block 30 cmp "$work/out_cpu.bin" "$work/out_cuda_block.bin"
     step e2e_same_report 30 python3 tools/report-diff.py "$work/report_cpu.json" "$work/report_cuda.json"
     rm -f "$work/payload.bin" "$work"/out_*.bin
     rm -rf "$work/plate" "$work/plate_cuda" "$work/scan"

@@ -2,10 +2,48 @@
 #include "cuda/pinned_memory.hpp"
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/cuda_check.hpp"
 
 namespace qrplate::host {
+
+bool cuda_sync_flags(const char* text, unsigned& flags)
+{
+  const std::string t = text ? text : "";
+  if (t.empty() || t == "auto") flags = cudaDeviceScheduleAuto;
+  else if (t == "spin") flags = cudaDeviceScheduleSpin;
+  else if (t == "yield") flags = cudaDeviceScheduleYield;
+  else if (t == "block") flags = cudaDeviceScheduleBlockingSync;
+  else return false;
+  return true;
+}
+
+namespace {
+
+// QRPLATE_CUDA_SYNC: how a host thread waits for the GPU (CUDA's default with fewer contexts
+// than cores is to spin, which takes a core from the host work beside it: tile reading, the
+// writer). For measuring the choice on a GPU machine; a bad value or a context made before this
+// probe is said on stderr, never fatal.
+void apply_sync_preference()
+{
+  const char* text = std::getenv("QRPLATE_CUDA_SYNC");
+  if (text == nullptr) return;
+  unsigned flags = 0;
+  if (!cuda_sync_flags(text, flags)) {
+    std::fprintf(stderr, "qrplate: QRPLATE_CUDA_SYNC=%s ignored (auto, spin, yield or block)\n", text);
+    return;
+  }
+  const cudaError_t status = cudaSetDeviceFlags(flags);
+  if (status != cudaSuccess) {
+    std::fprintf(stderr, "qrplate: QRPLATE_CUDA_SYNC=%s not applied: %s\n", text, cudaGetErrorString(status));
+    cuda_tolerate(status);
+  }
+}
+
+}  // namespace
 
 bool cuda_device_present()
 {
@@ -13,7 +51,9 @@ bool cuda_device_present()
     int devices = 0;
     const cudaError_t status = cudaGetDeviceCount(&devices);
     cuda_tolerate(status);  // no device: cudaErrorNoDevice, which is an answer, not a failure
-    return status == cudaSuccess && devices > 0;
+    const bool any = status == cudaSuccess && devices > 0;
+    if (any) apply_sync_preference();  // qrplate's first CUDA call: no context exists yet
+    return any;
   }();
   return present;
 }

@@ -8,7 +8,11 @@
 
 namespace qrplate::host {
 
-bool cuda_device_present();  // probed once
+// Probed once. The probe also applies QRPLATE_CUDA_SYNC (auto, spin, yield or block: how host
+// threads wait for the device, cudaSetDeviceFlags) before any CUDA context exists.
+bool cuda_device_present();
+// QRPLATE_CUDA_SYNC's value to cudaDeviceSchedule* flags; false for a value it does not know.
+bool cuda_sync_flags(const char* text, unsigned& flags);
 
 // nullptr where none can be had (no device, or the driver refused); never throws.
 void* pinned_host_allocate(std::size_t bytes) noexcept;

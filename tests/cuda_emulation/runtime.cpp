@@ -789,6 +789,16 @@ cudaError_t cudaSetDevice(int device)
                                                                : fail(cudaErrorInvalidDevice, "cudaSetDevice");
 }
 
+// How host threads wait for the device: the emulated device runs queued work on the waiting
+// thread, so every schedule is the same here; the flags are checked, not used.
+cudaError_t cudaSetDeviceFlags(unsigned flags)
+{
+  const unsigned schedule = flags & 0x07u;
+  const bool one = schedule == cudaDeviceScheduleAuto || schedule == cudaDeviceScheduleSpin ||
+                   schedule == cudaDeviceScheduleYield || schedule == cudaDeviceScheduleBlockingSync;
+  return one && (flags & ~0x07u) == 0 ? cudaSuccess : fail(cudaErrorInvalidValue, "cudaSetDeviceFlags");
+}
+
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device)
 {
   if (value == nullptr || device != 0 || config_of_emulation().devices <= 0)
