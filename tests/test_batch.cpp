@@ -248,6 +248,9 @@ TEST(Batch, CudaBackendIsReportedWhenUnavailable)
 
 TEST(Batch, BackendNames)
 {
+  EXPECT_EQ(resolve_backend(backend::cpu), backend::cpu);
+  EXPECT_EQ(resolve_backend(backend::cuda), backend::cuda);  // as given: encode() says if it is unavailable
+  EXPECT_EQ(resolve_backend(backend::automatic), cuda_backend_available() ? backend::cuda : backend::cpu);
   EXPECT_EQ(parse_backend("auto"), backend::automatic);
   EXPECT_EQ(parse_backend("cpu"), backend::cpu);
   EXPECT_EQ(parse_backend("cuda"), backend::cuda);

@@ -51,6 +51,12 @@ void symbol_batch::reset(int version, ecc_level ecc, std::uint64_t count)
   status_.resize_for_overwrite(count);
 }
 
+backend resolve_backend(backend b)
+{
+  if (b != backend::automatic) return b;
+  return cuda_backend_available() ? backend::cuda : backend::cpu;
+}
+
 void encode(const payload_batch_view& payloads, const batch_encode_options& options, symbol_batch& out)
 {
   if (!spec::valid_version(options.version))
@@ -67,8 +73,7 @@ void encode(const payload_batch_view& payloads, const batch_encode_options& opti
   if (payloads.count > 0 && payloads.offsets[0] != 0) throw invalid_argument("payload offsets must start at 0");
 
   out.reset(options.version, options.ecc, payloads.count);
-  backend where = options.where;
-  if (where == backend::automatic) where = cuda_backend_available() ? backend::cuda : backend::cpu;
+  const backend where = resolve_backend(options.where);
   if (where == backend::cuda) {
 #if defined(QRPLATE_WITH_CUDA)
     if (!host::cuda_device_present()) throw backend_unavailable("backend cuda: no CUDA device is present");

@@ -496,7 +496,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.erasure_threshold = static_cast<std::uint8_t>(o.erasure_threshold);
   if (!(o.search_um >= 0 && o.search_um <= 1000)) throw invalid_argument("stage search radius must be 0..1000 um");
   if (!(o.max_rotation_deg >= 0 && o.max_rotation_deg <= 10)) throw invalid_argument("rotation search must be 0..10 degrees");
-  const backend where = o.backend == backend::automatic ? (cuda_backend_available() ? backend::cuda : backend::cpu) : o.backend;
+  const backend where = resolve_backend(o.backend);
   if (where == backend::cuda && !cuda_backend_available())
     throw backend_unavailable("backend cuda: no CUDA device (or a qrplate built without CUDA); use --backend cpu");
   so.cuda = where == backend::cuda;

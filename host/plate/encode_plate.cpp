@@ -304,8 +304,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   const std::vector<std::uint8_t> zero_body(static_cast<std::size_t>(body), 0);  // virtual frames past the data
   // With a GPU encoding, the frames go up and the matrices come down by DMA from pinned memory:
   // no staging copies on this (serial) loop's thread.
-  const bool on_gpu = o.where == backend::cuda || (o.where == backend::automatic && cuda_backend_available());
-  const host_memory memory = on_gpu ? host_memory::pinned : host_memory::pageable;
+  const host_memory memory = resolve_backend(o.where) == backend::cuda ? host_memory::pinned : host_memory::pageable;
   host_array<std::uint8_t> frame_bytes(memory);
   std::vector<std::uint64_t> offsets;
   batch_encode_options bo;
@@ -463,7 +462,9 @@ double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, u
   // Unit rasters: one being drawn, two queued for the writer, one being written (recycled, so no
   // more are ever made).
   return 4.0 * band_px * (widest_px + 64) / 8.0
-         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 2.0 * body)  // codes, frames, staging
+         // codes; frames counted twice (the second once the CUDA driver's staging, which pinned
+         // frames no longer need; kept as headroom, so plans made before stay valid)
+         + unit_frames * (static_cast<double>(words_per_symbol(g.code_size)) * 8.0 + 2.0 * body)
          + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0     // tiles awaiting the next band
          + threads * (body + pointers                                                // a thread's group scratch
                       + 2.0 * tiles_per_thread_round * tile_bytes)                  // and tiles packed and deflated

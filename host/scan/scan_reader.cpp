@@ -62,13 +62,13 @@ struct pose_snapshot {
   }
 };
 
-// An evicted tile's buffer for the next load (empty when none is left).
-template <typename T>
-std::vector<T> take_spare(std::vector<std::vector<T>>& spares, std::mutex& mutex)
+// An evicted tile's buffer for the next load (`fresh`, an empty one, when none is left).
+template <typename Buffer>
+Buffer take_spare(std::vector<Buffer>& spares, std::mutex& mutex, Buffer fresh = Buffer())
 {
   std::lock_guard<std::mutex> lock(mutex);
-  if (spares.empty()) return {};
-  std::vector<T> buffer = std::move(spares.back());
+  if (spares.empty()) return fresh;
+  Buffer buffer = std::move(spares.back());
   spares.pop_back();
   return buffer;
 }
@@ -163,11 +163,7 @@ void scan_reader::recycle_bytes(sim::gray_image& image)
 // from the buffer the file was inflated into, with no copy into the staging.
 host_array<std::uint8_t> scan_reader::take_spare_bytes()
 {
-  std::lock_guard<std::mutex> lock(spare_mutex_);
-  if (spare_bytes_.empty()) return host_array<std::uint8_t>(host_memory::pinned);
-  host_array<std::uint8_t> buffer = std::move(spare_bytes_.back());
-  spare_bytes_.pop_back();
-  return buffer;
+  return take_spare(spare_bytes_, spare_mutex_, host_array<std::uint8_t>(host_memory::pinned));
 }
 
 void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)

@@ -17,6 +17,7 @@ enum class backend : std::uint8_t { automatic, cpu, cuda };
 const char* to_string(backend b);
 backend parse_backend(std::string_view text);  // "auto", "cpu", "cuda"
 bool cuda_backend_available();                  // built with CUDA and a device is present
+backend resolve_backend(backend b);             // automatic -> cuda where available, else cpu; others as given
 
 // N payloads, concatenated: payload i is bytes[offsets[i], offsets[i + 1]).
 struct payload_batch_view {

@@ -167,8 +167,7 @@ std::vector<backend> parse_backends(const std::string& text)
   if (text != "auto" && text != "cpu" && text != "cuda") {
     throw invalid_argument("unknown backend '" + text + "' (expected all, auto, cpu or cuda)");
   }
-  backend b = parse_backend(text);
-  if (b == backend::automatic) b = cuda_backend_available() ? backend::cuda : backend::cpu;
+  const backend b = resolve_backend(parse_backend(text));
   if (b == backend::cuda) require_cuda();
   return {b};
 }
