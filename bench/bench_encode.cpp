@@ -10,6 +10,11 @@
 //   BM_qrplate_encode/v40/L/mask0/threads:all the same on every core (threads = 0)
 //   BM_libqrencode/v40/L/auto                 one code per iteration (QRinput + QRcode_encodeMask)
 //   BM_zxing/v40/L/auto                       one code per iteration (MultiFormatWriter)
+//   BM_cooperative_on_cpu/v40/L/auto          the GPU kernel's phases (core/encode_cooperative.hpp)
+//                                             run on one core, a group's threads one after another:
+//                                             the kernel's work per code, counters us_<phase> per
+//                                             code; beside threads:1 it says how much more work the
+//                                             parallel form does than the per-code core
 //
 // Google Benchmark appends "/min_time:0.300/real_time" to each name; filter on the prefix.
 // "auto" is each library's own lowest-penalty mask search; "mask0" forces mask 0, which skips
@@ -25,6 +30,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
@@ -33,6 +39,8 @@
 #include <utility>
 #include <vector>
 
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/encode_cooperative.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
@@ -122,6 +130,64 @@ void bm_qrplate(benchmark::State& state, shape s, int mask, unsigned threads)
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// The cooperative kernel's phases on the CPU, popcount compiled in as on the GPU (POPC): each
+// phase's time summed over the batch, one code at a time, the group's threads in index order.
+// The group size is the kernel's (kernels/encode/encode_kernels.cuh), repeated here because this
+// binary does not build the CUDA code.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define QRP_BENCH_POPCNT __attribute__((target_clones("popcnt", "default"), flatten))
+#else
+#define QRP_BENCH_POPCNT
+#endif
+
+QRP_BENCH_POPCNT void run_cooperative_batch(const workload& w, const qrplate::core::version_plan& plan,
+                                            const qrplate::core::cooperative_tables& tables, int threads,
+                                            std::vector<std::uint64_t>& shared, std::vector<std::uint64_t>& out,
+                                            double* seconds)
+{
+  namespace core = qrplate::core;
+  const core::cooperative_layout layout = core::make_cooperative_layout(plan);
+  for (std::uint64_t i = 0; i < batch_size; ++i) {
+    const core::cooperative_job job{&plan,
+                                    &tables,
+                                    layout,
+                                    core::bind_cooperative_code(shared.data(), layout),
+                                    w.payload(i),
+                                    static_cast<std::uint32_t>(w.payload_size),
+                                    core::auto_mask,
+                                    out.data() + i * static_cast<std::size_t>(plan.size * plan.words)};
+    for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int t = 0; t < threads; ++t) core::run_cooperative_phase(job, phase, t, threads);
+      seconds[phase] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
+}
+
+void bm_cooperative_on_cpu(benchmark::State& state, shape s)
+{
+  namespace core = qrplate::core;
+  const workload& w = workload_for(s);
+  const core::version_plan& plan = qrplate::host::version_plan_for(s.version, s.ecc);
+  const core::cooperative_tables& tables = qrplate::host::cooperative_tables_for(s.version, s.ecc);
+  const int size = plan.size;
+  const int threads = size < 40 ? 32 : size < 80 ? 64 : size < 120 ? 128 : 256;  // cooperative_threads_per_code
+  std::vector<std::uint64_t> shared(core::make_cooperative_layout(plan).bytes / 8 + 1);
+  std::vector<std::uint64_t> out(batch_size * static_cast<std::size_t>(plan.size * plan.words));
+  double seconds[core::cooperative_phase_count] = {};
+  for (auto _ : state) {
+    run_cooperative_batch(w, plan, tables, threads, shared, out, seconds);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, batch_size, w.payload_size);
+  const char* names[] = {"data", "parity", "place", "transpose", "score", "choose", "write"};
+  static_assert(sizeof(names) / sizeof(names[0]) == core::cooperative_phase_count, "a name per phase");
+  const double codes = static_cast<double>(state.iterations()) * batch_size;
+  for (int phase = 0; phase < core::cooperative_phase_count; ++phase)
+    state.counters[std::string("us_") + names[phase]] = seconds[phase] / codes * 1e6;
+}
 
 QRecLevel qrencode_level(ecc_level ecc)
 {
@@ -224,6 +290,9 @@ bool register_all()
           ->MinTime(min_time_s);
     }
     benchmark::RegisterBenchmark(("BM_zxing" + shape_name(s) + "/auto").c_str(), bm_zxing, s)
+        ->UseRealTime()
+        ->MinTime(min_time_s);
+    benchmark::RegisterBenchmark(("BM_cooperative_on_cpu" + shape_name(s) + "/auto").c_str(), bm_cooperative_on_cpu, s)
         ->UseRealTime()
         ->MinTime(min_time_s);
   }

@@ -97,24 +97,52 @@ TEST(CooperativeEncode, DataCodewordsAreTheSerialWritersBytes)
   }
 }
 
-TEST(CooperativeEncode, ParityTableRowsAreRemaindersOfSingleCodewords)
+TEST(CooperativeEncode, Transpose8x8MovesEveryBitToItsMirror)
 {
-  // rs_log[e] against x^(d+e) mod g computed by the LFSR form (rs_remainder), a different
-  // routine from the division the table is built with.
-  const core::version_plan& plan = host::version_plan_for(40, ecc_level::L);
-  const auto tables = tables_for(plan);
-  const int d = plan.layout.ecc_per_block;
-  for (int e = 0; e < spec::max_block_data_codewords; ++e) {
-    std::vector<std::uint8_t> block(static_cast<std::size_t>(e + 1), 0);
-    block[0] = 1;
-    std::uint8_t parity[core::rs_max_degree];
-    core::rs_remainder(block.data(), e + 1, plan.rs, parity);
-    for (int i = 0; i < d; ++i) {
-      const std::uint8_t lr = tables->rs_log[e][i];
-      ASSERT_EQ(lr == core::log_of_zero ? 0 : tables->exp[lr], parity[i]) << "e " << e << " i " << i;
+  std::mt19937_64 rng(13);
+  for (int trial = 0; trial < 1000; ++trial) {
+    const std::uint64_t x = trial < 64 ? std::uint64_t{1} << trial : rng();
+    const std::uint64_t y = core::detail::transpose_8x8(x);
+    for (int r = 0; r < 8; ++r)
+      for (int c = 0; c < 8; ++c) ASSERT_EQ((y >> (8 * c + r)) & 1u, (x >> (8 * r + c)) & 1u) << std::hex << x;
+  }
+}
+
+// The parity phase (a block per thread, the table LFSR) against the plain polynomial division,
+// block by block, for short and long blocks and for group sizes below and above the block count.
+TEST(CooperativeEncode, ParityIsEachBlocksRemainderByPlainDivision)
+{
+  std::mt19937_64 rng(12);
+  for (int v : {1, 5, 14, 27, 40}) {
+    for (auto ecc : {ecc_level::L, ecc_level::H}) {
+      const core::version_plan& plan = host::version_plan_for(v, ecc);
+      const auto tables = tables_for(plan);
+      const spec::block_layout& b = plan.layout;
+      const int d = b.ecc_per_block;
+      std::uint8_t gen[core::rs_max_degree];
+      core::rs_generator(d, gen);
+      for (int threads : {1, 3, 64}) {
+        const auto payload = random_bytes(rng() % (max_byte_payload(v, ecc) + 1), rng);
+        const core::cooperative_layout layout = core::make_cooperative_layout(plan);
+        std::vector<std::uint64_t> shared(layout.bytes / 8, garbage);
+        std::vector<std::uint64_t> out(static_cast<std::size_t>(plan.size * plan.words));
+        const core::cooperative_job job{&plan, tables.get(), layout, core::bind_cooperative_code(shared.data(), layout),
+                                        payload.data(), static_cast<std::uint32_t>(payload.size()), core::auto_mask,
+                                        out.data()};
+        test::shuffled_threads exec{threads, rng};
+        for (int phase : {core::phase_data, core::phase_parity})
+          exec([&](int t) { core::run_cooperative_phase(job, phase, t, threads); });
+        for (int blk = 0; blk < b.blocks; ++blk) {
+          const int len = blk < b.short_blocks ? b.short_data : b.short_data + 1;
+          std::uint8_t want[core::rs_max_degree];
+          core::rs_remainder_reference(job.code.codewords + core::block_data_start(b, blk), len, gen, d, want);
+          for (int i = 0; i < d; ++i)
+            ASSERT_EQ(job.code.codewords[b.data_codewords + blk * d + i], want[i])
+                << "v" << v << "-" << to_string(ecc) << " threads " << threads << " block " << blk << " i " << i;
+        }
+      }
     }
   }
-  for (int i = 1; i < 256; ++i) EXPECT_EQ(tables->exp[tables->log[i]], i);
 }
 
 // Every version and level, automatic mask: the same matrix, mask and eight scores as the core.

@@ -6,8 +6,10 @@
 // 40) of on-chip memory per code and splits every step over its threads:
 //   data       one codeword per thread: each byte-mode codeword is a function of two payload
 //              bytes, so the bit stream needs no serial writer;
-//   parity     one parity codeword per thread: RS parity is linear in the data, parity_i =
-//              sum_j data_j * (x^(d + L-1-j) mod g)_i over GF(256), with log/exp tables;
+//   parity     one RS block per thread, by the core's own table LFSR (rs_remainder, the
+//              plan's table): a data codeword costs one 32-byte table row and a shift for all d
+//              parity codewords, ~10x less work than a thread per parity codeword with d log/exp
+//              products each (measured on the CPU: bench_encode's BM_cooperative_phases rows);
 //   place      one matrix word per thread, gathered through a per-version table that maps each
 //              module to its bit of the codeword buffer (interleaving folded in);
 //   transpose  one column word per thread;
@@ -36,16 +38,11 @@
 namespace qrplate::core {
 
 inline constexpr std::uint16_t no_source = 0xFFFF;
-inline constexpr std::uint8_t log_of_zero = 255;
 inline constexpr int penalty_chunk = 8;  // lines per penalty task
 
 // What the cooperative path needs of one (version, level) beyond its version_plan (~72 KB),
 // shared read-only by every code of a batch.
 struct cooperative_tables {
-  std::uint8_t exp[512];  // alpha^i, twice over: a sum of two logs needs no reduction mod 255
-  std::uint8_t log[256];  // log[0] = log_of_zero
-  // rs_log[e][i]: log of coefficient i (that of x^(d-1-i)) of x^(d+e) mod g(x), d the degree.
-  std::uint8_t rs_log[spec::max_block_data_codewords][rs_max_degree];
   // module_source[row * 64 * words + col]: bit 8b + t (t = 0 the most significant) of the
   // codeword buffer (data codewords in order, then the parity of block 0, 1, ...) that fills
   // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
@@ -60,29 +57,8 @@ QRP_HD inline int block_data_start(const spec::block_layout& b, int blk)
 
 QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperative_tables& t)
 {
-  std::uint8_t x = 1;
-  for (int i = 0; i < 255; ++i) {
-    t.exp[i] = t.exp[i + 255] = x;
-    t.log[x] = static_cast<std::uint8_t>(i);
-    x = gf_mul(x, 2);
-  }
-  t.exp[510] = t.exp[0];
-  t.exp[511] = t.exp[1];
-  t.log[0] = log_of_zero;
-
-  // Row e is the remainder of the one-codeword block x^e, by the plain division.
   const spec::block_layout& b = plan.layout;
   const int d = b.ecc_per_block;
-  if (d < 1 || d > rs_max_degree) return;  // never (ISO Table 9: 7..30); tells g++ the bounds
-  std::uint8_t gen[rs_max_degree], unit[spec::max_block_data_codewords], parity[rs_max_degree];
-  rs_generator(d, gen);
-  for (int i = 0; i < spec::max_block_data_codewords; ++i) unit[i] = 0;
-  unit[0] = 1;
-  for (int e = 0; e < spec::max_block_data_codewords; ++e) {
-    rs_remainder_reference(unit, e + 1, gen, d, parity);
-    for (int i = 0; i < rs_max_degree; ++i) t.rs_log[e][i] = i < d ? t.log[parity[i]] : log_of_zero;
-  }
-
   // Symbol order of the codewords (§7.6, as add_ecc_and_interleave writes them) to the buffer.
   for (int i = 0; i < max_matrix_words * 64; ++i) t.module_source[i] = no_source;
   int k = 0;  // codeword number in symbol order
@@ -103,7 +79,7 @@ struct cooperative_layout {
   int chunks;       // penalty tasks per word column: ceil(size / penalty_chunk)
   int run_tasks;    // 8 masks x 2 orientations x words x chunks (N1, N3)
   int block_tasks;  // 8 masks x chunks (N2 and dark modules, on rows)
-  std::uint32_t rows, cols, runs, blocks, darks, result, codewords, logs;
+  std::uint32_t rows, cols, runs, blocks, darks, result, codewords;
   std::uint32_t bytes;  // per code
 };
 
@@ -127,7 +103,6 @@ QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& pla
   l.darks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
   l.result = take(4 * 9);  // mask used (-1: too long), then the eight scores
   l.codewords = take(static_cast<std::uint32_t>(plan.layout.total_codewords));
-  l.logs = take(static_cast<std::uint32_t>(plan.layout.data_codewords));
   l.bytes = at;
   return l;
 }
@@ -141,7 +116,6 @@ struct cooperative_code {
   int* darks;
   int* result;
   std::uint8_t* codewords;
-  std::uint8_t* logs;  // log of each data codeword
 };
 
 QRP_HD inline cooperative_code bind_cooperative_code(void* base, const cooperative_layout& l)
@@ -150,7 +124,7 @@ QRP_HD inline cooperative_code bind_cooperative_code(void* base, const cooperati
   return {reinterpret_cast<std::uint64_t*>(b + l.rows),   reinterpret_cast<std::uint64_t*>(b + l.cols),
           reinterpret_cast<int*>(b + l.runs),             reinterpret_cast<int*>(b + l.blocks),
           reinterpret_cast<int*>(b + l.darks),            reinterpret_cast<int*>(b + l.result),
-          reinterpret_cast<std::uint8_t*>(b + l.codewords), reinterpret_cast<std::uint8_t*>(b + l.logs)};
+          reinterpret_cast<std::uint8_t*>(b + l.codewords)};
 }
 
 struct cooperative_job {
@@ -192,6 +166,21 @@ QRP_HD inline unsigned byte_mode_codeword(const std::uint8_t* payload, std::uint
     return (hi << 4) | lo;
   }
   return ((j - length - 1) & 1) ? 0x11u : 0xECu;
+}
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the transpose phase stores byte j of a word at its j-th byte address");
+
+// The 8 x 8 bit matrix in x (bit 8r + c: row r, column c) transposed (bit 8c + r), by three
+// rounds of swapping the off-diagonal halves of 2 x 2, 4 x 4 and 8 x 8 blocks.
+QRP_HD constexpr std::uint64_t transpose_8x8(std::uint64_t x)
+{
+  std::uint64_t t = (x ^ (x >> 7)) & 0x00AA00AA00AA00AAull;
+  x ^= t ^ (t << 7);
+  t = (x ^ (x >> 14)) & 0x0000CCCC0000CCCCull;
+  x ^= t ^ (t << 14);
+  t = (x ^ (x >> 28)) & 0x00000000F0F0F0F0ull;
+  return x ^ t ^ (t << 28);
 }
 
 // N1 + N3 (weighted) of lines c0 .. c0 + penalty_chunk - 1 of one word column: the same counts
@@ -267,23 +256,15 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       for (int k = t; k < b.data_codewords; k += threads) {
         const unsigned v = detail::byte_mode_codeword(job.payload, job.length, count_bits, k);
         c.codewords[k] = static_cast<std::uint8_t>(v);
-        c.logs[k] = tab.log[v];
       }
       return;
     }
     case phase_parity: {
       if (!fits) return;
       const int d = b.ecc_per_block;
-      for (int o = t; o < b.blocks * d; o += threads) {
-        const int blk = o / d, i = o % d;
-        const int start = block_data_start(b, blk);
+      for (int blk = t; blk < b.blocks; blk += threads) {
         const int len = blk < b.short_blocks ? b.short_data : b.short_data + 1;
-        unsigned acc = 0;
-        for (int j = 0; j < len; ++j) {
-          const unsigned lg = c.logs[start + j], lr = tab.rs_log[len - 1 - j][i];
-          if (lg != log_of_zero && lr != log_of_zero) acc ^= tab.exp[lg + lr];
-        }
-        c.codewords[b.data_codewords + o] = static_cast<std::uint8_t>(acc);
+        rs_remainder(c.codewords + block_data_start(b, blk), len, plan.rs, c.codewords + b.data_codewords + blk * d);
       }
       return;
     }
@@ -302,12 +283,22 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
     }
     case phase_transpose: {
       if (!scoring) return;
-      for (int idx = t; idx < words; idx += threads) {
-        const int col = idx / W, w = idx % W;
-        std::uint64_t word = 0;
-        for (int bit = 0; bit < 64 && 64 * w + bit < n; ++bit)
-          word |= ((c.rows[(64 * w + bit) * W + (col >> 6)] >> (col & 63)) & 1u) << bit;
-        c.cols[idx] = word;
+      // An 8 x 8 tile per task: rows 8g .. 8g+7 of the column byte k, transposed in a register
+      // and stored as byte g % 8 of the eight columns' words (distinct bytes per task, so tasks
+      // never share a store). Row groups run to 8 W so that every byte of a column word is
+      // written (zero past the last row).
+      const int col_bytes = (n + 7) / 8, tiles = 8 * W * col_bytes;
+      for (int q = t; q < tiles; q += threads) {
+        const int g = q / col_bytes, k = q % col_bytes;
+        std::uint64_t x = 0;  // bit 8r + c: module (8g + r, 8k + c)
+        for (int r = 0; r < 8; ++r) {
+          const int row = 8 * g + r;
+          if (row < n) x |= ((c.rows[row * W + k / 8] >> (8 * (k % 8))) & 0xFFu) << (8 * r);
+        }
+        x = detail::transpose_8x8(x);  // bit 8c + r: the same module
+        for (int cc = 0; cc < 8 && 8 * k + cc < n; ++cc)
+          reinterpret_cast<std::uint8_t*>(c.cols + (8 * k + cc) * W + g / 8)[g % 8] =
+              static_cast<std::uint8_t>(x >> (8 * cc));
       }
       return;
     }

@@ -75,8 +75,13 @@ QRP_HD inline void rs_remainder(const std::uint8_t* data, int length, const rs_t
     r2 = ((r2 >> 8) | (r3 << 56)) ^ row[2];
     r3 = (r3 >> 8) ^ row[3];
   }
-  const std::uint64_t r[4] = {r0, r1, r2, r3};
-  for (int i = 0; i < t.degree; ++i) ecc[i] = static_cast<std::uint8_t>(r[i / 8] >> (8 * (i % 8)));
+  // The word picked by selects, not from an array of the four: indexed by a variable, such an
+  // array lives in a GPU thread's local memory (the cooperative encode kernel's parity phase).
+  for (int i = 0; i < t.degree; ++i) {
+    const int w = i >> 3;
+    const std::uint64_t word = w == 0 ? r0 : w == 1 ? r1 : w == 2 ? r2 : r3;
+    ecc[i] = static_cast<std::uint8_t>(word >> (8 * (i & 7)));
+  }
 }
 
 }  // namespace qrplate::core
