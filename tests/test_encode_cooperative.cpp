@@ -119,6 +119,7 @@ TEST(CooperativeEncode, ParityIsEachBlocksRemainderByPlainDivision)
       const auto tables = tables_for(plan);
       const spec::block_layout& b = plan.layout;
       const int d = b.ecc_per_block;
+      if (d < 1 || d > core::rs_max_degree) FAIL() << "ECC block of " << d;  // (and tells g++ the bounds)
       std::uint8_t gen[core::rs_max_degree];
       core::rs_generator(d, gen);
       for (int threads : {1, 3, 64}) {
@@ -220,7 +221,7 @@ TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
   std::mt19937_64 rng(seed);
   auto plan = std::make_unique<core::version_plan>();
   std::memset(plan.get(), 0, sizeof(core::version_plan));
-  core::cooperative_tables tables{};  // unused by the scoring phases
+  auto tables = std::make_unique<core::cooperative_tables>();  // light overlays, as the plan's
   for (int v : {1, 2, 10, 11, 12, 21, 28, 40}) {
     const int n = spec::symbol_size(v);
     const int w = words_per_row(n);
@@ -251,7 +252,7 @@ TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
           for (int j = 0; j < runs[r]; ++j) set(k++, r % 2 == 0);
       }
       const int want = core::penalty_reference({rows.data(), n});
-      const emulated got = run_group(*plan, tables, {}, core::auto_mask, 48, rng, rows.data());
+      const emulated got = run_group(*plan, *tables, {}, core::auto_mask, 48, rng, rows.data());
       for (int m = 0; m < 8; ++m) ASSERT_EQ(got.scores[m], want) << "v" << v << " trial " << trial << " mask " << m;
       ASSERT_EQ(got.out, rows);
     }

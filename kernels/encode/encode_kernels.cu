@@ -25,7 +25,7 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
   }
 }
 
-__global__ void encode_cooperative_kernel(core::cooperative_batch batch)
+__global__ void __launch_bounds__(cooperative_block_threads, 2) encode_cooperative_kernel(core::cooperative_batch batch)
 {
   extern __shared__ std::uint64_t shared[];
   block_exec exec;

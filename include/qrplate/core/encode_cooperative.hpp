@@ -39,6 +39,13 @@ namespace qrplate::core {
 
 inline constexpr std::uint16_t no_source = 0xFFFF;
 inline constexpr int penalty_chunk = 8;  // lines per penalty task
+// The lines a penalty task reads around its chunk (run_penalty_chunk's window): 8 before its
+// first line and 20 after its last. The matrices and overlays it reads carry that many light
+// lines before line 0 and after the last, so the window is read without bounds checks (they
+// were a third of the scoring phase's instructions, counted in nvcc's PTX).
+inline constexpr int window_before = 8;
+inline constexpr int window_after = penalty_chunk + 20;
+inline constexpr int max_padded_lines = window_before + spec::max_symbol_size + window_after;
 
 // What the cooperative path needs of one (version, level) beyond its version_plan (~72 KB),
 // shared read-only by every code of a batch.
@@ -47,6 +54,9 @@ struct cooperative_tables {
   // codeword buffer (data codewords in order, then the parity of block 0, 1, ...) that fills
   // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
   std::uint16_t module_source[max_matrix_words * 64];
+  // The plan's mask overlays (mask_rows: o = 0, mask_cols: o = 1) padded with light lines:
+  // mask_lines[m][o] + window_before * words is line 0, line i at i * words (words = plan.words).
+  std::uint64_t mask_lines[8][2][max_padded_lines * max_words];
 };
 
 // First data codeword of block blk in the data codewords' order (short blocks come first).
@@ -59,6 +69,14 @@ QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperativ
 {
   const spec::block_layout& b = plan.layout;
   const int d = b.ecc_per_block;
+  const int W = plan.words, words = plan.size * W;
+  for (int m = 0; m < 8; ++m)
+    for (int o = 0; o < 2; ++o) {
+      std::uint64_t* lines = t.mask_lines[m][o];
+      const std::uint64_t* overlay = o == 0 ? plan.mask_rows[m] : plan.mask_cols[m];
+      for (int i = 0; i < max_padded_lines * max_words; ++i) lines[i] = 0;
+      for (int i = 0; i < words; ++i) lines[window_before * W + i] = overlay[i];
+    }
   // Symbol order of the codewords (§7.6, as add_ecc_and_interleave writes them) to the buffer.
   for (int i = 0; i < max_matrix_words * 64; ++i) t.module_source[i] = no_source;
   int k = 0;  // codeword number in symbol order
@@ -79,14 +97,14 @@ struct cooperative_layout {
   int chunks;       // penalty tasks per word column: ceil(size / penalty_chunk)
   int run_tasks;    // 8 masks x 2 orientations x words x chunks (N1, N3)
   int block_tasks;  // 8 masks x chunks (N2 and dark modules, on rows)
-  std::uint32_t rows, cols, runs, blocks, darks, result, codewords;
+  std::uint32_t rows, cols, runs, blocks, darks, result, codewords;  // where each region starts
+  std::uint32_t lead;   // bytes of light lines in rows and cols before line 0 (window_before lines)
   std::uint32_t bytes;  // per code
 };
 
 QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& plan)
 {
   cooperative_layout l{};
-  const std::uint32_t words = static_cast<std::uint32_t>(plan.size * plan.words);
   l.chunks = (plan.size + penalty_chunk - 1) / penalty_chunk;
   l.run_tasks = 8 * 2 * plan.words * l.chunks;
   l.block_tasks = 8 * l.chunks;
@@ -96,8 +114,10 @@ QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& pla
     at = (at + bytes + 7u) & ~7u;
     return offset;
   };
-  l.rows = take(8 * words);
-  l.cols = take(8 * words);
+  const std::uint32_t padded = static_cast<std::uint32_t>((window_before + plan.size + window_after) * plan.words);
+  l.lead = static_cast<std::uint32_t>(8 * window_before * plan.words);
+  l.rows = take(8 * padded);
+  l.cols = take(8 * padded);
   l.runs = take(4 * static_cast<std::uint32_t>(l.run_tasks));
   l.blocks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
   l.darks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
@@ -109,8 +129,8 @@ QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& pla
 
 // One code's shared memory, bound to a base address (8-byte aligned).
 struct cooperative_code {
-  std::uint64_t* rows;  // the unmasked symbol
-  std::uint64_t* cols;  // its transpose
+  std::uint64_t* rows;  // the unmasked symbol, line 0 (light lines before and after it)
+  std::uint64_t* cols;  // its transpose, the same way
   int* runs;
   int* blocks;
   int* darks;
@@ -121,7 +141,7 @@ struct cooperative_code {
 QRP_HD inline cooperative_code bind_cooperative_code(void* base, const cooperative_layout& l)
 {
   auto* b = static_cast<unsigned char*>(base);
-  return {reinterpret_cast<std::uint64_t*>(b + l.rows),   reinterpret_cast<std::uint64_t*>(b + l.cols),
+  return {reinterpret_cast<std::uint64_t*>(b + l.rows + l.lead), reinterpret_cast<std::uint64_t*>(b + l.cols + l.lead),
           reinterpret_cast<int*>(b + l.runs),             reinterpret_cast<int*>(b + l.blocks),
           reinterpret_cast<int*>(b + l.darks),            reinterpret_cast<int*>(b + l.result),
           reinterpret_cast<std::uint8_t*>(b + l.codewords)};
@@ -185,7 +205,9 @@ QRP_HD constexpr std::uint64_t transpose_8x8(std::uint64_t x)
 
 // N1 + N3 (weighted) of lines c0 .. c0 + penalty_chunk - 1 of one word column: the same counts
 // as column_penalty (penalty.hpp) but read through a window of words, so that no per-line
-// feature arrays are needed. word(i): the column's word at line i, 0 outside the symbol.
+// feature arrays are needed. word(i): the column's word at line i, for lines c0 - window_before
+// .. c0 + penalty_chunk - 1 + window_after - 1 (0 outside the symbol), and for the rare
+// finder-like patterns of scale >= 3 at any line inside the symbol.
 template <class Word>
 QRP_HD inline int run_penalty_chunk(const Word& word, int c0, int size, std::uint64_t valid)
 {
@@ -226,7 +248,7 @@ QRP_HD inline int run_penalty_chunk(const Word& word, int c0, int size, std::uin
       while (cand) {
         const int lane = ctz64(cand);
         cand &= cand - 1;
-        finders += large_finder_like([&](int x) { return ((word(x) >> lane) & 1u) != 0; }, c);
+        finders += large_finder_like([&](int x) { return x >= 0 && x < size && ((word(x) >> lane) & 1u) != 0; }, c);
       }
     }
   }
@@ -248,6 +270,11 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
   const int n = plan.size, W = plan.words, words = n * W;
   const bool fits = byte_mode_fits(job.length, plan.version, plan.ecc);
   const bool scoring = fits && job.mask == auto_mask;
+  // Thread t's share of the light lines before and after a padded matrix (c.rows or c.cols).
+  auto clear_margins = [&](std::uint64_t* m) {
+    const int lead = window_before * W, margin = (window_before + window_after) * W;
+    for (int k = t; k < margin; k += threads) m[k < lead ? k - lead : words + (k - lead)] = 0;
+  };
 
   switch (phase) {
     case phase_data: {
@@ -279,6 +306,7 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
         }
         c.rows[idx] = word;
       }
+      if (scoring) clear_margins(c.rows);
       return;
     }
     case phase_transpose: {
@@ -287,6 +315,7 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       // and stored as byte g % 8 of the eight columns' words (distinct bytes per task, so tasks
       // never share a store). Row groups run to 8 W so that every byte of a column word is
       // written (zero past the last row).
+      clear_margins(c.cols);
       const int col_bytes = (n + 7) / 8, tiles = 8 * W * col_bytes;
       for (int q = t; q < tiles; q += threads) {
         const int g = q / col_bytes, k = q % col_bytes;
@@ -308,11 +337,9 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
         if (q < lay.run_tasks) {
           const int chunk = q % lay.chunks, w = q / lay.chunks % W, orient = q / (lay.chunks * W) % 2;
           const int mask = q / (lay.chunks * W * 2);
-          const std::uint64_t* src = orient ? c.cols : c.rows;
-          const std::uint64_t* overlay = orient ? plan.mask_cols[mask] : plan.mask_rows[mask];
-          auto word = [&](int i) -> std::uint64_t {
-            return i >= 0 && i < n ? src[i * W + w] ^ overlay[i * W + w] : 0;
-          };
+          const std::uint64_t* src = (orient ? c.cols : c.rows) + w;
+          const std::uint64_t* overlay = tab.mask_lines[mask][orient] + window_before * W + w;
+          auto word = [&](int i) { return src[i * W] ^ overlay[i * W]; };  // light lines around
           c.runs[q] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
         } else {
           const int task = q - lay.run_tasks, chunk = task % lay.chunks, mask = task / lay.chunks;
