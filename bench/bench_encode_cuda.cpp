@@ -4,6 +4,8 @@
 //   BM_cuda_encode_device/v40/L/auto/cooperative   payloads already in GPU memory, the
 //                                                  cooperative kernel; CUDA events, manual time
 //   BM_cuda_encode_device/v40/L/auto/per_thread    the same with the plain one-thread-per-code kernel
+//   BM_cuda_encode_device/v40/L/mask0/cooperative  mask 0 forced: no penalty for the eight masks, so
+//                                                  beside the auto row it says what the search costs
 //   BM_cuda_encode_host/v40/L/auto/cooperative/pageable   encode() with backend cuda: host memory
 //                                                  to host memory through the streaming driver and
 //                                                  its staging copies, wall clock
@@ -84,7 +86,7 @@ void set_counters(benchmark::State& state, std::uint64_t codes_per_iteration, st
   state.SetBytesProcessed(codes * static_cast<benchmark::IterationCount>(payload_size));
 }
 
-void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel)
+void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel, int mask)
 {
   if (skip_without_device(state)) return;
   try {
@@ -105,11 +107,11 @@ void bm_device(benchmark::State& state, shape s, host::cuda_encode_kernel kernel
                               cudaMemcpyHostToDevice));
     time_on_stream(state, stream.get(), [&] {
       if (kernel == host::cuda_encode_kernel::cooperative) {
-        QRP_CUDA_TRY(encoder.encode_async({bytes.data(), offsets.data(), b.count}, -1,
+        QRP_CUDA_TRY(encoder.encode_async({bytes.data(), offsets.data(), b.count}, mask,
                                           {modules.data(), masks.data(), reinterpret_cast<encode_status*>(status.data())},
                                           stream.get()));
       } else {
-        kernels::launch_encode_byte_payloads(plan.data(), bytes.data(), offsets.data(), b.count, -1, ws.data(), resident,
+        kernels::launch_encode_byte_payloads(plan.data(), bytes.data(), offsets.data(), b.count, mask, ws.data(), resident,
                                              modules.data(), masks.data(), status.data(), stream.get());
         QRP_CUDA_TRY(cudaGetLastError());
       }
@@ -167,9 +169,15 @@ bool register_all()
   using K = host::cuda_encode_kernel;
   for (const shape& s : shapes) {
     const std::string name = "/v" + std::to_string(s.version) + "/" + to_string(s.ecc) + "/auto";
-    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/cooperative").c_str(), bm_device, s, K::cooperative)
+    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/cooperative").c_str(), bm_device, s, K::cooperative,
+                                 -1)
         ->UseManualTime();
-    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/per_thread").c_str(), bm_device, s, K::per_thread)
+    const std::string forced = "/v" + std::to_string(s.version) + "/" + to_string(s.ecc) + "/mask0";
+    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + forced + "/cooperative").c_str(), bm_device, s,
+                                 K::cooperative, 0)
+        ->UseManualTime();
+    benchmark::RegisterBenchmark(("BM_cuda_encode_device" + name + "/per_thread").c_str(), bm_device, s, K::per_thread,
+                                 -1)
         ->UseManualTime();
     for (const host_memory memory : {host_memory::pageable, host_memory::pinned})
       benchmark::RegisterBenchmark(

@@ -2,23 +2,25 @@
 // encode_byte_payload (encode_symbol.hpp), which stays its reference.
 //
 // The per-thread form needs ~30 KB of scratch per code, which on a GPU lives in global memory;
-// here a group of `threads` threads (a thread block or a slice of one) shares ~21 KB (version
+// here a group of `threads` threads (a thread block or a slice of one) shares ~20 KB (version
 // 40) of on-chip memory per code and splits every step over its threads:
 //   data       one codeword per thread: each byte-mode codeword is a function of two payload
 //              bytes, so the bit stream needs no serial writer;
 //   parity     one RS block per thread, by the core's own table LFSR (rs_remainder, the
 //              plan's table): a data codeword costs one 32-byte table row and a shift for all d
 //              parity codewords, ~10x less work than a thread per parity codeword with d log/exp
-//              products each (measured on the CPU: bench_encode's BM_cooperative_phases rows);
+//              products each (bench_encode's BM_cooperative_on_cpu rows time each phase on a
+//              CPU core);
 //   place      one matrix word per thread, gathered through a per-version table that maps each
 //              module to its bit of the codeword buffer (interleaving folded in);
-//   transpose  one column word per thread;
+//   transpose  one 8 x 8 bit tile per thread, transposed in a register;
 //   score      one penalty task per thread: a mask, an orientation, a word column and 8 lines
-//              of N1/N3 (read through a 38-word window), or a mask and 8 rows of N2 and dark
+//              of N1/N3 (read through a 37-word window over matrices and overlays padded with
+//              light lines, so without bounds checks), or a mask and 8 rows of N2 and dark
 //              modules;
 //   choose     one thread adds the tasks up per mask and takes the lowest (ties: lower mask);
 //   write      one output word per thread.
-// Phases are separated by barriers and a phase's threads never touch each other's outputs, so
+// Phases are separated by barriers and a phase's threads never touch each other's output bytes, so
 // the tests run the same phases on the CPU one thread after another, in shuffled orders and for
 // several group sizes, and hold the result and the eight mask scores to the core.
 #pragma once
