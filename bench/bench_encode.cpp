@@ -133,8 +133,7 @@ void bm_qrplate(benchmark::State& state, shape s, int mask, unsigned threads)
 
 // The cooperative kernel's phases on the CPU, popcount compiled in as on the GPU (POPC): each
 // phase's time summed over the batch, one code at a time, the group's threads in index order.
-// The group size is the kernel's (kernels/encode/encode_kernels.cuh), repeated here because this
-// binary does not build the CUDA code.
+// The group size is the kernel's (cooperative_threads_per_code).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define QRP_BENCH_POPCNT __attribute__((target_clones("popcnt", "default"), flatten))
 #else
@@ -171,8 +170,7 @@ void bm_cooperative_on_cpu(benchmark::State& state, shape s)
   const workload& w = workload_for(s);
   const core::version_plan& plan = qrplate::host::version_plan_for(s.version, s.ecc);
   const core::cooperative_tables& tables = qrplate::host::cooperative_tables_for(s.version, s.ecc);
-  const int size = plan.size;
-  const int threads = size < 40 ? 32 : size < 80 ? 64 : size < 120 ? 128 : 256;  // cooperative_threads_per_code
+  const int threads = core::cooperative_threads_per_code(plan.size);
   std::vector<std::uint64_t> shared(core::make_cooperative_layout(plan).bytes / 8 + 1);
   std::vector<std::uint64_t> out(batch_size * static_cast<std::size_t>(plan.size * plan.words));
   double seconds[core::cooperative_phase_count] = {};
@@ -182,7 +180,7 @@ void bm_cooperative_on_cpu(benchmark::State& state, shape s)
     benchmark::ClobberMemory();
   }
   set_counters(state, batch_size, w.payload_size);
-  const char* names[] = {"data", "parity", "place", "transpose", "score", "choose", "write"};
+  const char* names[] = {"data", "parity", "place", "transpose", "mask", "score", "choose", "write"};
   static_assert(sizeof(names) / sizeof(names[0]) == core::cooperative_phase_count, "a name per phase");
   const double codes = static_cast<double>(state.iterations()) * batch_size;
   for (int phase = 0; phase < core::cooperative_phase_count; ++phase)

@@ -311,12 +311,22 @@ TEST(CooperativeEncode, KernelBlocksOverAGridAreTheCore)
   }
 }
 
-TEST(CooperativeEncode, SharedMemoryPerCodeFitsAGpuBlock)
+TEST(CooperativeEncode, TwoBlocksOfEveryVersionFitAnSmsSharedMemory)
 {
-  // Version 40 must fit one thread block's share with room for several blocks per SM.
-  const core::cooperative_layout l = core::make_cooperative_layout(host::version_plan_for(40, ecc_level::L));
-  EXPECT_LE(l.bytes, 24u * 1024u);
-  EXPECT_EQ(l.bytes % 8, 0u);
+  // H100 (sm_90): 228 KB of shared memory per SM, 227 KB at most per block, 1 KB reserved per
+  // resident block. The kernel asks for two resident blocks (__launch_bounds__); every version's
+  // block (its codes' layouts side by side) must leave room for both.
+  constexpr std::uint32_t per_sm = 228u * 1024u, per_block = 227u * 1024u, reserved = 1024u;
+  for (int v = 1; v <= 40; ++v) {
+    const core::version_plan& plan = host::version_plan_for(v, ecc_level::L);
+    const core::cooperative_layout l = core::make_cooperative_layout(plan);
+    EXPECT_EQ(l.bytes % 8, 0u);
+    const int per_code = core::cooperative_threads_per_code(plan.size);
+    ASSERT_EQ(core::cooperative_block_threads % per_code, 0) << "v" << v;
+    const std::uint32_t block = static_cast<std::uint32_t>(core::cooperative_block_threads / per_code) * l.bytes;
+    EXPECT_LE(block, per_block) << "v" << v;
+    EXPECT_LE(2 * (block + reserved), per_sm) << "v" << v << ": " << block << " bytes a block";
+  }
 }
 
 }  // namespace

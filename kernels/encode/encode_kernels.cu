@@ -25,7 +25,7 @@ __global__ void encode_byte_payloads_kernel(const core::version_plan* plan, cons
   }
 }
 
-__global__ void __launch_bounds__(cooperative_block_threads, 2) encode_cooperative_kernel(core::cooperative_batch batch)
+__global__ void __launch_bounds__(core::cooperative_block_threads, 2) encode_cooperative_kernel(core::cooperative_batch batch)
 {
   extern __shared__ std::uint64_t shared[];
   block_exec exec;
@@ -54,8 +54,8 @@ cudaError_t launch_encode_cooperative(const core::version_plan* plan, const core
                                       cudaStream_t stream) noexcept
 {
   if (count == 0) return cudaSuccess;
-  const int per_code = cooperative_threads_per_code(size);
-  const int groups = cooperative_block_threads / per_code;
+  const int per_code = core::cooperative_threads_per_code(size);
+  const int groups = core::cooperative_block_threads / per_code;
   const std::size_t shared = static_cast<std::size_t>(groups) * layout.bytes;
   int device = 0, sms = 0, per_sm = 0;
   cudaError_t e = cudaFuncSetAttribute(encode_cooperative_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -63,14 +63,14 @@ cudaError_t launch_encode_cooperative(const core::version_plan* plan, const core
   if (e == cudaSuccess) e = cudaGetDevice(&device);
   if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   if (e == cudaSuccess)
-    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, encode_cooperative_kernel, cooperative_block_threads,
+    e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, encode_cooperative_kernel, core::cooperative_block_threads,
                                                       shared);
   if (e != cudaSuccess) return e;
   if (per_sm == 0) return cudaErrorInvalidConfiguration;  // the shared memory per block does not fit an SM
   const std::uint64_t rounds = (count + groups - 1) / groups;
   const auto grid = static_cast<unsigned>(std::min<std::uint64_t>(rounds, static_cast<std::uint64_t>(per_sm) * sms));
   const core::cooperative_batch batch{plan, tables, layout, bytes, offsets, count, mask, per_code, modules, masks, status};
-  encode_cooperative_kernel<<<grid, cooperative_block_threads, shared, stream>>>(batch);
+  encode_cooperative_kernel<<<grid, core::cooperative_block_threads, shared, stream>>>(batch);
   return cudaGetLastError();
 }
 

@@ -18,17 +18,8 @@ void launch_encode_byte_payloads(const core::version_plan* plan, const std::uint
                                  unsigned workspace_count, std::uint64_t* modules, std::uint8_t* masks,
                                  std::uint8_t* status, cudaStream_t stream);
 
-// Threads that share one code in the cooperative kernel: enough for the widest phase (the
-// penalty tasks, ~ 2 * size * words) without idling most of them on small versions. A guess to
-// be tuned on a GPU; any divisor of cooperative_block_threads is correct.
-inline constexpr int cooperative_block_threads = 256;
-constexpr int cooperative_threads_per_code(int size)
-{
-  return size < 40 ? 32 : size < 80 ? 64 : size < 120 ? 128 : 256;
-}
-
-// Cooperative form (core/encode_cooperative.hpp): blocks of cooperative_block_threads threads,
-// each block encoding 256 / cooperative_threads_per_code(size) codes at a time in shared memory,
+// Cooperative form (core/encode_cooperative.hpp): blocks of core::cooperative_block_threads
+// threads, each encoding 256 / core::cooperative_threads_per_code(size) codes at a time in shared memory,
 // grid-stride over the batch. plan and tables are device copies; `size` is plan->size (needed on
 // the host to size the launch). Returns the first failed CUDA call's status, or the launch's.
 cudaError_t launch_encode_cooperative(const core::version_plan* plan, const core::cooperative_tables* tables,

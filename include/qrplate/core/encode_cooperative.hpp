@@ -2,8 +2,9 @@
 // encode_byte_payload (encode_symbol.hpp), which stays its reference.
 //
 // The per-thread form needs ~30 KB of scratch per code, which on a GPU lives in global memory;
-// here a group of `threads` threads (a thread block or a slice of one) shares ~20 KB (version
-// 40) of on-chip memory per code and splits every step over its threads:
+// here a group of `threads` threads (a thread block or a slice of one) shares ~98 KB (version
+// 40; most of it the masked planes) of on-chip memory per code and splits every step over its
+// threads:
 //   data       one codeword per thread: each byte-mode codeword is a function of two payload
 //              bytes, so the bit stream needs no serial writer;
 //   parity     one RS block per thread, by the core's own table LFSR (rs_remainder, the
@@ -14,10 +15,11 @@
 //   place      one matrix word per thread, gathered through a per-version table that maps each
 //              module to its bit of the codeword buffer (interleaving folded in);
 //   transpose  one 8 x 8 bit tile per thread, transposed in a register;
+//   mask       the symbol under each of the 8 masks, rows and columns, once per word, with
+//              light lines around it (the penalty tasks read each line ~4.6 times);
 //   score      one penalty task per thread: a mask, an orientation, a word column and 8 lines
-//              of N1/N3 (read through a 37-word window over matrices and overlays padded with
-//              light lines, so without bounds checks), or a mask and 8 rows of N2 and dark
-//              modules;
+//              of N1/N3 (read through a 37-word window of a masked plane, without bounds
+//              checks), or a mask and 8 rows of N2 and dark modules;
 //   choose     one thread adds the tasks up per mask and takes the lowest (ties: lower mask);
 //   write      one output word per thread.
 // Phases are separated by barriers and a phase's threads never touch each other's output bytes, so
@@ -42,12 +44,10 @@ namespace qrplate::core {
 inline constexpr std::uint16_t no_source = 0xFFFF;
 inline constexpr int penalty_chunk = 8;  // lines per penalty task
 // The lines a penalty task reads around its chunk (run_penalty_chunk's window): 8 before its
-// first line and 20 after its last. The matrices and overlays it reads carry that many light
-// lines before line 0 and after the last, so the window is read without bounds checks (they
-// were a third of the scoring phase's instructions, counted in nvcc's PTX).
+// first line and 20 after its last. The masked planes it reads carry that many light lines
+// before line 0 and after the last, so the window is read without bounds checks.
 inline constexpr int window_before = 8;
 inline constexpr int window_after = penalty_chunk + 20;
-inline constexpr int max_padded_lines = window_before + spec::max_symbol_size + window_after;
 
 // What the cooperative path needs of one (version, level) beyond its version_plan (~72 KB),
 // shared read-only by every code of a batch.
@@ -56,9 +56,6 @@ struct cooperative_tables {
   // codeword buffer (data codewords in order, then the parity of block 0, 1, ...) that fills
   // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
   std::uint16_t module_source[max_matrix_words * 64];
-  // The plan's mask overlays (mask_rows: o = 0, mask_cols: o = 1) padded with light lines:
-  // mask_lines[m][o] + window_before * words is line 0, line i at i * words (words = plan.words).
-  std::uint64_t mask_lines[8][2][max_padded_lines * max_words];
 };
 
 // First data codeword of block blk in the data codewords' order (short blocks come first).
@@ -71,14 +68,6 @@ QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperativ
 {
   const spec::block_layout& b = plan.layout;
   const int d = b.ecc_per_block;
-  const int W = plan.words, words = plan.size * W;
-  for (int m = 0; m < 8; ++m)
-    for (int o = 0; o < 2; ++o) {
-      std::uint64_t* lines = t.mask_lines[m][o];
-      const std::uint64_t* overlay = o == 0 ? plan.mask_rows[m] : plan.mask_cols[m];
-      for (int i = 0; i < max_padded_lines * max_words; ++i) lines[i] = 0;
-      for (int i = 0; i < words; ++i) lines[window_before * W + i] = overlay[i];
-    }
   // Symbol order of the codewords (§7.6, as add_ecc_and_interleave writes them) to the buffer.
   for (int i = 0; i < max_matrix_words * 64; ++i) t.module_source[i] = no_source;
   int k = 0;  // codeword number in symbol order
@@ -99,8 +88,8 @@ struct cooperative_layout {
   int chunks;       // penalty tasks per word column: ceil(size / penalty_chunk)
   int run_tasks;    // 8 masks x 2 orientations x words x chunks (N1, N3)
   int block_tasks;  // 8 masks x chunks (N2 and dark modules, on rows)
-  std::uint32_t rows, cols, runs, blocks, darks, result, codewords;  // where each region starts
-  std::uint32_t lead;   // bytes of light lines in rows and cols before line 0 (window_before lines)
+  int plane_lines;  // lines of a masked plane: window_before + size + window_after
+  std::uint32_t rows, cols, planes, runs, blocks, darks, result, codewords;  // where each region starts
   std::uint32_t bytes;  // per code
 };
 
@@ -116,10 +105,11 @@ QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& pla
     at = (at + bytes + 7u) & ~7u;
     return offset;
   };
-  const std::uint32_t padded = static_cast<std::uint32_t>((window_before + plan.size + window_after) * plan.words);
-  l.lead = static_cast<std::uint32_t>(8 * window_before * plan.words);
-  l.rows = take(8 * padded);
-  l.cols = take(8 * padded);
+  const std::uint32_t words = static_cast<std::uint32_t>(plan.size * plan.words);
+  l.plane_lines = window_before + plan.size + window_after;
+  l.rows = take(8 * words);
+  l.cols = take(8 * words);
+  l.planes = take(8 * 16 * static_cast<std::uint32_t>(plan.words * l.plane_lines));
   l.runs = take(4 * static_cast<std::uint32_t>(l.run_tasks));
   l.blocks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
   l.darks = take(4 * static_cast<std::uint32_t>(l.block_tasks));
@@ -131,8 +121,12 @@ QRP_HD inline cooperative_layout make_cooperative_layout(const version_plan& pla
 
 // One code's shared memory, bound to a base address (8-byte aligned).
 struct cooperative_code {
-  std::uint64_t* rows;  // the unmasked symbol, line 0 (light lines before and after it)
-  std::uint64_t* cols;  // its transpose, the same way
+  std::uint64_t* rows;  // the unmasked symbol
+  std::uint64_t* cols;  // its transpose
+  // The symbol under each mask, as the penalty reads it: plane (mask, o, w) is word column w of
+  // rows (o = 0) or cols (o = 1) XOR the mask's overlay, line by line, with light lines around;
+  // plane(mask, o, w)[i] is line i, for -window_before <= i < size + window_after.
+  std::uint64_t* planes;
   int* runs;
   int* blocks;
   int* darks;
@@ -140,10 +134,18 @@ struct cooperative_code {
   std::uint8_t* codewords;
 };
 
+// Line 0 of masked plane (mask, o, w) of a code whose rows have `words` words.
+QRP_HD inline std::uint64_t* masked_plane(const cooperative_code& c, const cooperative_layout& l, int words, int mask,
+                                          int o, int w)
+{
+  return c.planes + static_cast<std::ptrdiff_t>((mask * 2 + o) * words + w) * l.plane_lines + window_before;
+}
+
 QRP_HD inline cooperative_code bind_cooperative_code(void* base, const cooperative_layout& l)
 {
   auto* b = static_cast<unsigned char*>(base);
-  return {reinterpret_cast<std::uint64_t*>(b + l.rows + l.lead), reinterpret_cast<std::uint64_t*>(b + l.cols + l.lead),
+  return {reinterpret_cast<std::uint64_t*>(b + l.rows),           reinterpret_cast<std::uint64_t*>(b + l.cols),
+          reinterpret_cast<std::uint64_t*>(b + l.planes),
           reinterpret_cast<int*>(b + l.runs),             reinterpret_cast<int*>(b + l.blocks),
           reinterpret_cast<int*>(b + l.darks),            reinterpret_cast<int*>(b + l.result),
           reinterpret_cast<std::uint8_t*>(b + l.codewords)};
@@ -165,6 +167,7 @@ enum cooperative_phase : int {
   phase_parity,
   phase_place,
   phase_transpose,
+  phase_mask,
   phase_score,
   phase_choose,
   phase_write,
@@ -272,11 +275,6 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
   const int n = plan.size, W = plan.words, words = n * W;
   const bool fits = byte_mode_fits(job.length, plan.version, plan.ecc);
   const bool scoring = fits && job.mask == auto_mask;
-  // Thread t's share of the light lines before and after a padded matrix (c.rows or c.cols).
-  auto clear_margins = [&](std::uint64_t* m) {
-    const int lead = window_before * W, margin = (window_before + window_after) * W;
-    for (int k = t; k < margin; k += threads) m[k < lead ? k - lead : words + (k - lead)] = 0;
-  };
 
   switch (phase) {
     case phase_data: {
@@ -308,7 +306,6 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
         }
         c.rows[idx] = word;
       }
-      if (scoring) clear_margins(c.rows);
       return;
     }
     case phase_transpose: {
@@ -317,7 +314,6 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       // and stored as byte g % 8 of the eight columns' words (distinct bytes per task, so tasks
       // never share a store). Row groups run to 8 W so that every byte of a column word is
       // written (zero past the last row).
-      clear_margins(c.cols);
       const int col_bytes = (n + 7) / 8, tiles = 8 * W * col_bytes;
       for (int q = t; q < tiles; q += threads) {
         const int g = q / col_bytes, k = q % col_bytes;
@@ -333,20 +329,36 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       }
       return;
     }
+    case phase_mask: {
+      if (!scoring) return;
+      // Every word of the 16 W planes, light lines included: the masked matrices the penalty
+      // tasks read (each task reads 37 lines for its 8, so masking here, once per word, also
+      // takes the XOR and the overlay's load out of the tasks). Plane by plane, the group's
+      // threads over its lines: no divisions.
+      for (int mask = 0; mask < 8; ++mask)
+        for (int o = 0; o < 2; ++o) {
+          const std::uint64_t* src = o ? c.cols : c.rows;
+          const std::uint64_t* overlay = o ? plan.mask_cols[mask] : plan.mask_rows[mask];
+          for (int w = 0; w < W; ++w) {
+            std::uint64_t* plane = masked_plane(c, lay, W, mask, o, w);
+            for (int i = t - window_before; i < n + window_after; i += threads)
+              plane[i] = i >= 0 && i < n ? src[i * W + w] ^ overlay[i * W + w] : 0;
+          }
+        }
+      return;
+    }
     case phase_score: {
       if (!scoring) return;
       for (int q = t; q < lay.run_tasks + lay.block_tasks; q += threads) {
         if (q < lay.run_tasks) {
           const int chunk = q % lay.chunks, w = q / lay.chunks % W, orient = q / (lay.chunks * W) % 2;
           const int mask = q / (lay.chunks * W * 2);
-          const std::uint64_t* src = (orient ? c.cols : c.rows) + w;
-          const std::uint64_t* overlay = tab.mask_lines[mask][orient] + window_before * W + w;
-          auto word = [&](int i) { return src[i * W] ^ overlay[i * W]; };  // light lines around
+          const std::uint64_t* plane = masked_plane(c, lay, W, mask, orient, w);
+          auto word = [plane](int i) { return plane[i]; };  // light lines around the symbol
           c.runs[q] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
         } else {
           const int task = q - lay.run_tasks, chunk = task % lay.chunks, mask = task / lay.chunks;
-          const std::uint64_t* overlay = plan.mask_rows[mask];
-          auto word = [&](int i, int w) { return c.rows[i * W + w] ^ overlay[i * W + w]; };
+          auto word = [&](int i, int w) { return masked_plane(c, lay, W, mask, 0, w)[i]; };
           int blocks = 0, dark = 0;
           for (int i = chunk * penalty_chunk; i < (chunk + 1) * penalty_chunk && i < n; ++i)
             for (int w = 0; w < W; ++w) {
@@ -395,6 +407,17 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
 
 // ---------------------------------------------------------------------------------------------
 // The kernel's body: one thread block.
+
+// Threads that share one code in the cooperative kernel: enough for the widest phase (the
+// penalty tasks, ~ 2 * size * words) without idling most of them on small versions, and few
+// enough codes per block that two blocks fit an SM's shared memory (the masked planes are 16
+// per word column: sizes past 64 have two word columns, hence 128 threads, two codes a block).
+// A guess to be tuned on a GPU; any divisor of cooperative_block_threads is correct.
+inline constexpr int cooperative_block_threads = 256;
+QRP_HD constexpr int cooperative_threads_per_code(int size)
+{
+  return size < 40 ? 32 : size <= 64 ? 64 : size < 120 ? 128 : 256;
+}
 
 // A batch as the cooperative kernel sees it (device pointers on the GPU).
 struct cooperative_batch {
