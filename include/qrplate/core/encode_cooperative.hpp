@@ -43,13 +43,14 @@ namespace qrplate::core {
 
 inline constexpr std::uint16_t no_source = 0xFFFF;
 inline constexpr int penalty_chunk = 8;  // lines per penalty task
-// The lines a penalty task reads around its chunk (run_penalty_chunk's window): 8 before its
-// first line and 20 after its last. The masked planes it reads carry that many light lines
-// before line 0 and after the last, so the window is read without bounds checks.
+// The lines a penalty task reads around its chunk (run_penalty_chunk's window): c0 - 8 ..
+// c0 + 28 for the chunk starting at line c0 (21 past its last line). The masked planes carry 8
+// light lines before line 0 and 28 after the last line (a chunk starts at size - 1 at most), so
+// the window is read without bounds checks.
 inline constexpr int window_before = 8;
 inline constexpr int window_after = penalty_chunk + 20;
 
-// What the cooperative path needs of one (version, level) beyond its version_plan (~72 KB),
+// What the cooperative path needs of one (version, level) beyond its version_plan (~68 KB),
 // shared read-only by every code of a batch.
 struct cooperative_tables {
   // module_source[row * 64 * words + col]: bit 8b + t (t = 0 the most significant) of the
@@ -210,14 +211,15 @@ QRP_HD constexpr std::uint64_t transpose_8x8(std::uint64_t x)
 
 // N1 + N3 (weighted) of lines c0 .. c0 + penalty_chunk - 1 of one word column: the same counts
 // as column_penalty (penalty.hpp) but read through a window of words, so that no per-line
-// feature arrays are needed. word(i): the column's word at line i, for lines c0 - window_before
-// .. c0 + penalty_chunk - 1 + window_after - 1 (0 outside the symbol), and for the rare
-// finder-like patterns of scale >= 3 at any line inside the symbol.
+// feature arrays are needed. word(i): the column's word at line i, 0 outside the symbol, for
+// lines c0 - window_before .. c0 + window_after, and for the rare finder-like patterns of scale
+// >= 3 at any line inside the symbol.
 template <class Word>
 QRP_HD inline int run_penalty_chunk(const Word& word, int c0, int size, std::uint64_t valid)
 {
   constexpr int before = 8;                        // the patterns read lines c - 8 ..
   constexpr int span = penalty_chunk + before + 21;  // .. c + 21
+  static_assert(before == window_before && span - before - 1 == window_after, "the planes' light lines cover the window");
   std::uint64_t p[span];
   QRP_UNROLL
   for (int j = 0; j < span; ++j) p[j] = word(c0 - before + j);
