@@ -233,11 +233,11 @@ QRP_HD inline int run_penalty_chunk(const Word& word, int c0, int size, std::uin
     auto d3 = [&](int i) { return r[i] & r[i + 1] & r[i + 2]; };
     auto x1 = [&](int i) { return r[i] & ~(r[i - 1] | r[i + 1]); };
     auto x2 = [&](int i) { return r[i] & r[i + 1] & l2(i - 2) & l2(i + 2); };
-    if (c + 5 <= size) {  // N1: see column_penalty
-      const std::uint64_t d5 = d3(0) & r[3] & r[4];
-      const std::uint64_t l5 = l4(0) & ~r[4] & valid;
-      windows += popcount64(d5 | l5);
-      starts += popcount64((d5 & ~r[-1]) | (l5 & (c == 0 ? ~std::uint64_t{0} : r[-1])));
+    if (c + 5 <= size) {  // N1 as column_penalty counts it, from "module i equals module i + 1"
+      auto same = [&](int i) { return ~(r[i] ^ r[i + 1]); };
+      const std::uint64_t five = same(0) & same(1) & same(2) & same(3) & valid;  // lines c .. c+4 alike
+      windows += popcount64(five);
+      starts += popcount64(c == 0 ? five : five & ~same(-1));  // line c - 1 differs, or c is the first
     }
     if (c + 7 <= size) {  // N3 at scales 1 and 2
       const std::uint64_t core1 = x1(0) & d3(2) & x1(6);
