@@ -108,6 +108,44 @@ TEST(CooperativeEncode, Transpose8x8MovesEveryBitToItsMirror)
   }
 }
 
+// The placement phase (gather ops, modules two at a time where a pair allows) against the plain
+// gather through module_source, on random codeword buffers, for every version and level.
+TEST(CooperativeEncode, PlaceOpsGatherWhatModuleSourceSays)
+{
+  std::mt19937_64 rng(14);
+  long long ops = 0, modules = 0;
+  for (int v = 1; v <= 40; ++v) {
+    for (auto ecc : {ecc_level::L, ecc_level::M, ecc_level::Q, ecc_level::H}) {
+      const core::version_plan& plan = host::version_plan_for(v, ecc);
+      const auto tables = tables_for(plan);
+      const int words = plan.size * plan.words;
+      const core::cooperative_layout layout = core::make_cooperative_layout(plan);
+      std::vector<std::uint64_t> shared(layout.bytes / 8, garbage);
+      std::vector<std::uint64_t> out(static_cast<std::size_t>(words));
+      const std::vector<std::uint8_t> payload;  // fits: the phase runs; the codewords are set below
+      const core::cooperative_job job{&plan, tables.get(), layout, core::bind_cooperative_code(shared.data(), layout),
+                                      payload.data(), 0, core::auto_mask, out.data()};
+      for (int i = 0; i < plan.layout.total_codewords; ++i) job.code.codewords[i] = static_cast<std::uint8_t>(rng());
+      const int threads = 1 + static_cast<int>(rng() % 200);
+      test::shuffled_threads exec{threads, rng};
+      exec([&](int t) { core::run_cooperative_phase(job, core::phase_place, t, threads); });
+      for (int idx = 0; idx < words; ++idx) {
+        std::uint64_t want = plan.base[idx];
+        for (int bit = 0; bit < 64; ++bit) {
+          const unsigned s = tables->module_source[64 * idx + bit];
+          if (s == core::no_source) continue;
+          want |= static_cast<std::uint64_t>((job.code.codewords[s >> 3] >> (7 - (s & 7))) & 1u) << bit;
+          ++modules;
+        }
+        ASSERT_EQ(job.code.rows[idx], want) << "v" << v << "-" << to_string(ecc) << " word " << idx;
+        ops += tables->place_count[idx];
+      }
+    }
+  }
+  // Most data modules go two at a time (not a requirement, the point of the ops).
+  EXPECT_LT(static_cast<double>(ops), 0.6 * static_cast<double>(modules));
+}
+
 // The parity phase (a block per thread, the table LFSR) against the plain polynomial division,
 // block by block, for short and long blocks and for group sizes below and above the block count.
 TEST(CooperativeEncode, ParityIsEachBlocksRemainderByPlainDivision)

@@ -12,8 +12,9 @@
 //              parity codewords, ~10x less work than a thread per parity codeword with d log/exp
 //              products each (bench_encode's BM_cooperative_on_cpu rows time each phase on a
 //              CPU core);
-//   place      one matrix word per thread, gathered through a per-version table that maps each
-//              module to its bit of the codeword buffer (interleaving folded in);
+//   place      one matrix word per thread, gathered through per-version ops that take one
+//              module or a row's pair of modules from the codeword buffer (interleaving folded
+//              in);
 //   transpose  one 8 x 8 bit tile per thread, transposed in a register;
 //   mask       the symbol under each of the 8 masks, rows and columns, once per word, with
 //              light lines around it (the penalty tasks read each line ~4.6 times);
@@ -50,14 +51,34 @@ inline constexpr int penalty_chunk = 8;  // lines per penalty task
 inline constexpr int window_before = 8;
 inline constexpr int window_after = penalty_chunk + 20;
 
-// What the cooperative path needs of one (version, level) beyond its version_plan (~68 KB),
+// What the cooperative path needs of one (version, level) beyond its version_plan (~205 KB),
 // shared read-only by every code of a batch.
 struct cooperative_tables {
   // module_source[row * 64 * words + col]: bit 8b + t (t = 0 the most significant) of the
   // codeword buffer (data codewords in order, then the parity of block 0, 1, ...) that fills
   // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
+  // The placement's plain form, and what place_ops are built from.
   std::uint16_t module_source[max_matrix_words * 64];
+  // The same as a gather per matrix word: place_ops[64 * word + j], j < place_count[word], each
+  // the module at a position from one bit of a buffer byte or, with place_op_pair, the modules at
+  // position and position + 1 from two adjacent bits of one byte: the zigzag gives a row's two
+  // modules of a column pair consecutive bits, so most data modules go two at a time.
+  std::uint32_t place_ops[max_matrix_words * 64];
+  std::uint8_t place_count[max_matrix_words];
 };
+
+// place_ops entries: bits 0-11 the buffer byte, 12-14 the right shift that brings the bit (or the
+// pair's lower bit) to bit 0, 15 the pair flag, 16-21 the position in the word.
+inline constexpr std::uint32_t place_op_pair = 1u << 15;
+static_assert(spec::max_total_codewords <= 0xFFF, "a buffer byte fits 12 bits");
+
+QRP_HD constexpr std::uint32_t place_op(unsigned source_bit, bool pair, int position)
+{
+  // bit 8b + t is bit 7 - t of byte b; a pair (source_bit at position + 1, the next bit at
+  // position) ends one bit lower
+  return (source_bit >> 3) | (7u - (source_bit & 7u) - (pair ? 1u : 0u)) << 12 | (pair ? place_op_pair : 0u) |
+         static_cast<std::uint32_t>(position) << 16;
+}
 
 // First data codeword of block blk in the data codewords' order (short blocks come first).
 QRP_HD inline int block_data_start(const spec::block_layout& b, int blk)
@@ -82,6 +103,26 @@ QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperativ
   for (int blk = b.short_blocks; blk < b.blocks; ++blk) put(block_data_start(b, blk) + b.short_data);
   for (int i = 0; i < d; ++i)
     for (int blk = 0; blk < b.blocks; ++blk) put(b.data_codewords + blk * d + i);
+
+  // The gather ops, position by position: a right module (pos + 1) whose source is bit s and a
+  // left one (pos) with bit s + 1 of the same byte make one op.
+  for (int idx = 0; idx < max_matrix_words; ++idx) {
+    const std::uint16_t* src = t.module_source + 64 * idx;
+    std::uint32_t* ops = t.place_ops + 64 * idx;
+    int count = 0;
+    for (int pos = 0; pos < 64; ++pos) {
+      const unsigned left = src[pos];
+      if (left == no_source) continue;
+      const unsigned right = pos + 1 < 64 ? src[pos + 1] : no_source;
+      if (right != no_source && left == right + 1 && (right & 7u) != 7u) {
+        ops[count++] = place_op(right, true, pos);
+        ++pos;
+      } else {
+        ops[count++] = place_op(left, false, pos);
+      }
+    }
+    t.place_count[idx] = static_cast<std::uint8_t>(count);
+  }
 }
 
 // Where one code's shared memory holds what (byte offsets, each a multiple of 8).
@@ -301,10 +342,11 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       if (!fits) return;
       for (int idx = t; idx < words; idx += threads) {
         std::uint64_t word = plan.base[idx];
-        const std::uint16_t* src = tab.module_source + 64 * idx;
-        for (int bit = 0; bit < 64; ++bit) {
-          const unsigned s = src[bit];
-          if (s != no_source) word |= static_cast<std::uint64_t>((c.codewords[s >> 3] >> (7 - (s & 7))) & 1u) << bit;
+        const std::uint32_t* ops = tab.place_ops + 64 * idx;
+        for (int j = 0, count = tab.place_count[idx]; j < count; ++j) {
+          const std::uint32_t e = ops[j];
+          const unsigned bits = (c.codewords[e & 0xFFFu] >> ((e >> 12) & 7u)) & (1u | ((e >> 14) & 2u));
+          word |= static_cast<std::uint64_t>(bits) << (e >> 16);
         }
         c.rows[idx] = word;
       }
