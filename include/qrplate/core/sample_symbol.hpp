@@ -400,22 +400,33 @@ QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const flo
   // Reciprocals, not divisions, in the loops over every module: three divisions per module were
   // a third of the per-code read time.
   f.inv_half = 1.0 / f.half;
-  // Normal equations of the 4-parameter model.
-  double m[4][5] = {};
+  // Normal equations of the 4-parameter model, summed in `sum`, which only constant indices
+  // touch (the loops unrolled), so that a GPU thread keeps it in registers: the elimination below
+  // indexes by pivot, which puts its matrix in local memory, and summing there cost ~40 local
+  // loads and stores per known module in the read kernels' one-thread fit phase.
+  double sum[4][5] = {};
   int known = 0;
   for (int q = 0; q < plan.known_count; ++q) {  // row-major, as every runner must add them
     const int i = plan.known[q], r = i / n, c = i - r * n;
     if (valid && !valid[i]) continue;
     const double g[4] = {1.0, (c - f.half) * f.inv_half, (r - f.half) * f.inv_half,
                          get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+    QRP_UNROLL
     for (int a = 0; a < 4; ++a) {
-      for (int b = 0; b < 4; ++b) m[a][b] += g[a] * g[b];
-      m[a][4] += g[a] * values[i];
+      QRP_UNROLL
+      for (int b = 0; b < 4; ++b) sum[a][b] += g[a] * g[b];
+      sum[a][4] += g[a] * values[i];
     }
     ++known;
   }
   f.levels.known = known;
   if (known < 8) return f;
+  double m[4][5];
+  QRP_UNROLL
+  for (int a = 0; a < 4; ++a) {
+    QRP_UNROLL
+    for (int b = 0; b < 5; ++b) m[a][b] = sum[a][b];
+  }
   // Gaussian elimination with partial pivoting.
   for (int col = 0; col < 4; ++col) {
     int piv = col;
