@@ -29,8 +29,8 @@
 #include <ZXing/MultiFormatWriter.h>
 
 #include <cstdint>
-#include <exception>
 #include <chrono>
+#include <exception>
 #include <map>
 #include <memory>
 #include <random>
@@ -41,6 +41,7 @@
 
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/core/encode_cooperative.hpp"
+#include "util/popcnt_dispatch.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
@@ -134,13 +135,8 @@ void bm_qrplate(benchmark::State& state, shape s, int mask, unsigned threads)
 // The cooperative kernel's phases on the CPU, popcount compiled in as on the GPU (POPC): each
 // phase's time summed over the batch, one code at a time, the group's threads in index order.
 // The group size is the kernel's (cooperative_threads_per_code).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define QRP_BENCH_POPCNT __attribute__((target_clones("popcnt", "default"), flatten))
-#else
-#define QRP_BENCH_POPCNT
-#endif
 
-QRP_BENCH_POPCNT void run_cooperative_batch(const workload& w, const qrplate::core::version_plan& plan,
+QRP_POPCNT_CLONES_FLATTEN void run_cooperative_batch(const workload& w, const qrplate::core::version_plan& plan,
                                             const qrplate::core::cooperative_tables& tables, int threads,
                                             std::vector<std::uint64_t>& shared, std::vector<std::uint64_t>& out,
                                             double* seconds)

@@ -259,7 +259,7 @@ TEST(CooperativeEncode, ScoresArbitraryMatricesAsTheReference)
   std::mt19937_64 rng(seed);
   auto plan = std::make_unique<core::version_plan>();
   std::memset(plan.get(), 0, sizeof(core::version_plan));
-  auto tables = std::make_unique<core::cooperative_tables>();  // light overlays, as the plan's
+  auto tables = std::make_unique<core::cooperative_tables>();  // no place ops: placement writes the base only
   for (int v : {1, 2, 10, 11, 12, 21, 28, 40}) {
     const int n = spec::symbol_size(v);
     const int w = words_per_row(n);

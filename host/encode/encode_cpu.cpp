@@ -9,21 +9,15 @@
 
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/core/encode_symbol.hpp"
+#include "util/popcnt_dispatch.hpp"
 
 namespace qrplate::host {
 namespace {
 
-// The mask penalty is popcount-bound. Baseline x86-64 has no POPCNT instruction, so this loop
-// is compiled twice, with and without it, and the loader picks the one the CPU supports;
-// `flatten` inlines the whole per-code core into each copy.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__)  // sanitizers instrument the resolver, which runs before they start
-#define QRP_CPU_DISPATCH __attribute__((target_clones("popcnt", "default"), flatten))
-#else
-#define QRP_CPU_DISPATCH
-#endif
+// The mask penalty is popcount-bound: the whole per-code core is compiled with and without
+// POPCNT (util/popcnt_dispatch.hpp).
 
-QRP_CPU_DISPATCH void encode_range(const core::version_plan& plan, const payload_batch_view& payloads, int mask,
+QRP_POPCNT_CLONES_FLATTEN void encode_range(const core::version_plan& plan, const payload_batch_view& payloads, int mask,
                                    std::uint64_t begin, std::uint64_t end, core::encode_workspace& ws,
                                    symbol_batch& out)
 {

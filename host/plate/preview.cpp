@@ -16,6 +16,7 @@
 #include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
+#include "util/popcnt_dispatch.hpp"
 #include "util/thread_team.hpp"
 
 namespace qrplate::plate {
@@ -29,18 +30,12 @@ std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b)
 // Blocks of at most 2^28 x 2^28 modules keep 255 * (dark modules in a block) within 64 bits.
 constexpr std::uint64_t max_factor = std::uint64_t{1} << 28;
 
-// Counting is popcount-bound; as in encode_cpu.cpp, baseline x86-64 lacks POPCNT, so the loop is
-// compiled with and without it and the loader picks.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
-    !defined(__SANITIZE_THREAD__)  // sanitizers instrument the resolver, which runs before they start
-#define QRP_PREVIEW_DISPATCH __attribute__((target_clones("popcnt", "default")))
-#else
-#define QRP_PREVIEW_DISPATCH
-#endif
+// Counting is popcount-bound: the loops below are compiled with and without POPCNT
+// (util/popcnt_dispatch.hpp).
 
 // Adds the dark modules of one row to the per-block counters: block b covers columns
 // [b * f, min((b + 1) * f, width)).
-QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t width, std::uint64_t f, std::uint64_t* dark)
+QRP_POPCNT_CLONES void count_row(const std::uint64_t* row, std::uint64_t width, std::uint64_t f, std::uint64_t* dark)
 {
   const std::uint64_t blocks = ceil_div(width, f);
   for (std::uint64_t b = 0; b < blocks; ++b) {
@@ -66,7 +61,7 @@ QRP_PREVIEW_DISPATCH void count_row(const std::uint64_t* row, std::uint64_t widt
 // is column x0) to the counters of its row of blocks. Word by word: a popcount for the word, and
 // for each block that ends inside it a popcount of the bits below the block's end (no division
 // per block: blocks are as small as 1 module on small plates).
-QRP_PREVIEW_DISPATCH void count_region_row(const std::uint64_t* row, std::uint64_t x0, std::uint64_t width, std::uint64_t f,
+QRP_POPCNT_CLONES void count_region_row(const std::uint64_t* row, std::uint64_t x0, std::uint64_t width, std::uint64_t f,
                                            std::uint64_t* out)
 {
   std::uint64_t block = x0 / f;
