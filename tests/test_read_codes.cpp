@@ -222,7 +222,8 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
 
 // core/read_cooperative.hpp's phases run on the CPU: each phase's threads one after another in a
 // new random order, scratch memory filled with garbage first.
-core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng)
+core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng,
+                                      core::plane_fit* fit_out = nullptr)
 {
   auto ws = std::make_unique<core::read_code_workspace>();
   std::memset(static_cast<void*>(ws.get()), 0xA5, sizeof(core::read_code_workspace));
@@ -231,14 +232,21 @@ core::code_outcome read_cooperatively(core::cooperative_read_job job, int thread
   std::memset(static_cast<void*>(decode.get()), 0xA5, sizeof(core::cooperative_decode_state));
   auto measure = std::make_unique<core::cooperative_measure_state>();
   std::memset(static_cast<void*>(measure.get()), 0xA5, sizeof(core::cooperative_measure_state));
+  core::plane_fit_sums fit_lanes[core::plane_fit_lanes];
+  std::memset(static_cast<void*>(fit_lanes), 0xA5, sizeof(fit_lanes));
+  core::level_sums level_lanes[core::plane_fit_lanes];
+  std::memset(static_cast<void*>(level_lanes), 0xA5, sizeof(level_lanes));
   core::code_outcome outcome;
   job.ws = ws.get();
   job.fit = &fit;
+  job.fit_lanes = fit_lanes;
+  job.level_lanes = level_lanes;
   job.decode = decode.get();
   job.measure = measure.get();
   job.outcome = &outcome;
   test::run_phases(core::cooperative_read_phase_count, threads, rng,
                    [&](int phase, int t, int n) { core::run_cooperative_read_phase(job, phase, t, n); });
+  if (fit_out) *fit_out = fit;
   return outcome;
 }
 
@@ -312,7 +320,15 @@ TEST(ReadCode, CooperativeReadIsReadCode)
           SCOPED_TRACE(::testing::Message() << "v" << scene.version << " at " << px << " px, code " << i << ", map "
                                             << (how ? "measured" : "given")
                                             << (how == 2 ? " (wide)" : "") << ", threads " << threads);
-          const core::code_outcome coop = read_cooperatively(job, threads, rng);
+          core::plane_fit coop_fit;
+          const core::code_outcome coop = read_cooperatively(job, threads, rng, &coop_fit);
+          // The fit summed in lanes by the group is the one-thread fit, to the bit (ws: read_code's).
+          core::plane_fit cpu_fit = core::fit_brightness_plane(*r.plan, ws->values, ws->valid);
+          for (int k = 0; k < 4; ++k) ASSERT_EQ(coop_fit.p[k], cpu_fit.p[k]) << "p" << k;
+          if (cpu_fit.solved) {
+            core::finish_levels(*r.plan, cpu_fit, ws->values, ws->valid);
+            ASSERT_EQ(coop_fit.sse, cpu_fit.sse);
+          }
           if (measure) {  // the map itself is measure_code_map's
             for (int k = 0; k < 6; ++k) ASSERT_EQ(scratch->base.a[k], measured->base.a[k]);
             ASSERT_EQ(scratch->anchors, measured->anchors);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -741,6 +742,69 @@ TEST(SampleSymbol, ThresholdPlaneFollowsSlopeAndPolarity)
     EXPECT_LT(confidence[static_cast<std::size_t>(20 * n + 20)], 40) << "polarity " << polarity;
     EXPECT_GT(confidence[0], 200);  // a finder module
   }
+}
+
+// The plane fit and the noise are summed in 32 interleaved lanes added up in lane order
+// (sample_symbol.hpp), so that a GPU warp can sum a lane a thread: lanes computed in any order by
+// any runner give the one-thread fit's doubles exactly. Values over eight decades, so that the
+// order of the additions shows in the last bits (checked: the lanes added in reverse differ).
+TEST(SampleSymbol, FitLanesAddUpToTheOneThreadFitInAnyRunOrder)
+{
+  const core::version_plan& plan = host::version_plan_for(40, ecc_level::L);
+  const int n = plan.size;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> decade(-3.0f, 5.0f);
+  std::vector<float> values(static_cast<std::size_t>(n * n));
+  std::vector<std::uint8_t> valid(values.size());
+  int reverse_differs = 0;
+  for (int trial = 0; trial < 4; ++trial) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      values[i] = std::pow(10.0f, decade(rng));
+      valid[i] = rng() % 10 != 0;
+    }
+    const core::plane_fit one = core::fit_brightness_plane(plan, values.data(), valid.data());
+    ASSERT_TRUE(one.solved);
+
+    core::plane_fit_sums lanes[core::plane_fit_lanes];
+    int order[core::plane_fit_lanes];
+    std::iota(order, order + core::plane_fit_lanes, 0);
+    std::shuffle(order, order + core::plane_fit_lanes, rng);
+    for (const int l : order) lanes[l] = core::plane_fit_lane(plan, values.data(), valid.data(), l);
+    // Lane l: the known modules l, l + 32, ... that were sampled, in order (its value sum, by hand).
+    int known = 0;
+    for (int l = 0; l < core::plane_fit_lanes; ++l) {
+      double sum = 0;
+      int count = 0;
+      for (int q = l; q < plan.known_count; q += 32)
+        if (valid[plan.known[q]]) sum += values[plan.known[q]], ++count;
+      ASSERT_EQ(lanes[l].s[0][4], sum) << "lane " << l;
+      ASSERT_EQ(lanes[l].known, count) << "lane " << l;
+      known += count;
+    }
+    core::plane_fit_sums total{}, reversed{};
+    for (int l = 0; l < core::plane_fit_lanes; ++l) core::add_plane_fit_sums(total, lanes[l]);
+    for (int l = core::plane_fit_lanes - 1; l >= 0; --l) core::add_plane_fit_sums(reversed, lanes[l]);
+    const core::plane_fit lanes_fit = core::solve_brightness_plane(plan, total);
+    EXPECT_EQ(one.levels.known, known);
+    EXPECT_EQ(lanes_fit.levels.known, known);
+    for (int k = 0; k < 4; ++k) EXPECT_EQ(lanes_fit.p[k], one.p[k]) << "trial " << trial << ", p" << k;
+    const core::plane_fit reversed_fit = core::solve_brightness_plane(plan, reversed);
+    reverse_differs += !std::equal(reversed_fit.p, reversed_fit.p + 4, one.p);
+
+    core::plane_fit serial = one, laned = one;
+    core::finish_levels(plan, serial, values.data(), valid.data());
+    core::level_sums level_lanes[core::plane_fit_lanes];
+    std::shuffle(order, order + core::plane_fit_lanes, rng);
+    for (const int l : order) level_lanes[l] = core::levels_lane(plan, laned, values.data(), valid.data(), l);
+    core::level_sums levels{0.0, 0};
+    for (int l = 0; l < core::plane_fit_lanes; ++l) core::add_level_sums(levels, level_lanes[l]);
+    core::set_levels(laned, levels);
+    EXPECT_EQ(laned.sse, serial.sse) << "trial " << trial;
+    EXPECT_EQ(laned.levels.noise, serial.levels.noise) << "trial " << trial;
+    EXPECT_EQ(laned.levels.known_wrong, serial.levels.known_wrong) << "trial " << trial;
+    EXPECT_TRUE(laned.levels.ok);
+  }
+  EXPECT_GT(reverse_differs, 0);  // the order of the lanes' additions matters for these values
 }
 
 // The small plate's geometry and its top-left 600 x 600 modules, for rendering tiles at chosen

@@ -8,33 +8,43 @@
 #include <cstdint>
 
 #include "qrplate/config.hpp"
+#include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/spec/format_info.hpp"
 #include "qrplate/spec/versions.hpp"
 
 namespace qrplate::core {
 
-// Number of differing bits between two words (portable: the same code on host and device).
-QRP_HD constexpr int hamming_distance(std::uint32_t a, std::uint32_t b)
-{
-  std::uint32_t x = a ^ b;
-  int count = 0;
-  for (; x != 0; x &= x - 1) ++count;
-  return count;
-}
+// Number of differing bits between two words (POPC on a GPU).
+QRP_HD inline int hamming_distance(std::uint32_t a, std::uint32_t b) { return popcount64(a ^ b); }
 
 // bits15: the 15 format bits as read (bit 14 first, still masked with 0x5412; higher bits are
 // ignored). Finds the valid word nearest to it. `distance` always receives that nearest distance.
 // Returns true, with `ecc` and `mask` of the nearest word, when the distance is <= max_distance
 // and no other valid word is equally near (a tie is only possible past 3 errors); otherwise
 // returns false and leaves `ecc` and `mask` unchanged.
+namespace detail {
+// The 32 valid format words, level * 8 + mask, computed at compile time (a code read looks at all
+// of them twice; computing each word there was most of the read's format step).
+struct format_words {
+  std::uint32_t word[32];
+  QRP_HD constexpr format_words() : word{}
+  {
+    for (int k = 0; k < 32; ++k) word[k] = spec::format_info_bits(static_cast<ecc_level>(k >> 3), k & 7);
+  }
+};
+}  // namespace detail
+
 QRP_HD inline bool decode_format_info(std::uint32_t bits15, ecc_level& ecc, int& mask, int& distance,
                                       int max_distance = 3)
 {
+  constexpr detail::format_words words;
   const std::uint32_t read = bits15 & 0x7FFFu;
   int best = 16, ties = 0, best_level = 0, best_mask = 0;
+  QRP_UNROLL
   for (int level = 0; level < 4; ++level)
+    QRP_UNROLL
     for (int m = 0; m < 8; ++m) {
-      const int d = hamming_distance(read, spec::format_info_bits(static_cast<ecc_level>(level), m));
+      const int d = hamming_distance(read, words.word[level * 8 + m]);
       if (d < best) {
         best = d;
         ties = 1;

@@ -5,14 +5,17 @@
 // module), so it is spread over the group, as are thresholding (one matrix word per thread) and
 // the per-codeword and per-block work of decoding (decode_cooperative.hpp). The steps whose
 // floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
-// equations and the noise over the known modules (a few thousand modules at most). Phases:
+// equations and the noise over the known modules (a few thousand modules at most), which are summed
+// in 32 lanes (a lane per thread) that one thread then adds up in order. Phases:
 //   measure    (optional) the code's map from its own anchors, measure_code_map in four steps:
 //              the base (one thread), one anchor per thread, the median check (one thread),
 //              one node of the offset grid per thread
 //   sample     one module per thread at a time (sample_code_module)
-//   fit        one thread: fit_brightness_plane
+//   fit lanes  one lane of the plane fit's sums per thread (plane_fit_lanes = 32 lanes: a warp)
+//   fit        one thread: the lanes added up and solve_brightness_plane
 //   threshold  one matrix word per thread (threshold_word; all light without a fit)
-//   levels     one thread: finish_levels
+//   levels lanes  one lane of the noise sums per thread
+//   levels     one thread: the lanes added up and set_levels
 //   decode     decode_cooperative.hpp's phases (nothing without contrast)
 //   outcome    one thread: levels_outcome and the decode's result
 // Phases are separated by barriers. The tests run the phases on the CPU one thread after another
@@ -48,6 +51,8 @@ struct cooperative_read_job {
   std::uint8_t erasure_threshold;
   read_code_workspace* ws;  // the group's scratch (values, valid, confidence, modules, decode)
   plane_fit* fit;           // shared by the group
+  plane_fit_sums* fit_lanes;   // shared by the group: plane_fit_lanes
+  level_sums* level_lanes;     // shared by the group: plane_fit_lanes
   cooperative_decode_state* decode;  // shared by the group
   cooperative_measure_state* measure;  // shared by the group (with tile)
   std::uint8_t* out;        // spec::max_data_codewords bytes
@@ -60,8 +65,10 @@ enum cooperative_read_phase : int {
   read_phase_measure_keep,
   read_phase_measure_nodes,
   read_phase_sample,
+  read_phase_fit_lanes,
   read_phase_fit,
   read_phase_threshold,
+  read_phase_levels_lanes,
   read_phase_levels,
   read_phase_decode,  // the first of cooperative_decode_phase_count phases
   read_phase_outcome = read_phase_decode + cooperative_decode_phase_count,
@@ -121,9 +128,16 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
         sample_code_module(job.image, map, job.module_px, reach, n, k / n, k % n, ws.values, ws.valid);
       return;
     }
-    case read_phase_fit:
-      if (t == 0) *job.fit = fit_brightness_plane(plan, ws.values, ws.valid);
+    case read_phase_fit_lanes:
+      for (int l = t; l < plane_fit_lanes; l += threads) job.fit_lanes[l] = plane_fit_lane(plan, ws.values, ws.valid, l);
       return;
+    case read_phase_fit: {
+      if (t != 0) return;
+      plane_fit_sums sum{};
+      for (int l = 0; l < plane_fit_lanes; ++l) add_plane_fit_sums(sum, job.fit_lanes[l]);
+      *job.fit = solve_brightness_plane(plan, sum);
+      return;
+    }
     case read_phase_threshold: {
       const plane_fit& f = *job.fit;
       for (int idx = t; idx < n * W; idx += threads) {
@@ -137,9 +151,18 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
       }
       return;
     }
-    case read_phase_levels:
-      if (t == 0 && job.fit->solved) finish_levels(plan, *job.fit, ws.values, ws.valid);
+    case read_phase_levels_lanes:
+      if (!job.fit->solved) return;
+      for (int l = t; l < plane_fit_lanes; l += threads)
+        job.level_lanes[l] = levels_lane(plan, *job.fit, ws.values, ws.valid, l);
       return;
+    case read_phase_levels: {
+      if (t != 0 || !job.fit->solved) return;
+      level_sums sum{0.0, 0};
+      for (int l = 0; l < plane_fit_lanes; ++l) add_level_sums(sum, job.level_lanes[l]);
+      set_levels(*job.fit, sum);
+      return;
+    }
     case read_phase_outcome:
       if (t != 0) return;
       *job.outcome = levels_outcome(job.fit->levels);
@@ -178,9 +201,11 @@ struct cooperative_read_batch {
   code_outcome* outcomes;
 };
 
-// What one block shares while it reads a code (~4 KB).
+// What one block shares while it reads a code (~10 KB).
 struct cooperative_read_shared {
   plane_fit fit;
+  plane_fit_sums fit_lanes[plane_fit_lanes];
+  level_sums level_lanes[plane_fit_lanes];
   cooperative_decode_state decode;
   cooperative_measure_state measure;
 };
@@ -205,6 +230,8 @@ QRP_HD void read_cooperative_block(const cooperative_read_batch& b, std::uint64_
     job.erasure_threshold = b.erasure_threshold;
     job.ws = b.workspaces + block;
     job.fit = &shared.fit;
+    job.fit_lanes = shared.fit_lanes;
+    job.level_lanes = shared.level_lanes;
     job.decode = &shared.decode;
     job.measure = &shared.measure;
     job.out = b.bytes + i * spec::max_data_codewords;

@@ -387,45 +387,80 @@ struct plane_fit {
   double p[4] = {0, 0, 0, 0};
   double half = 0, inv_half = 0;  // module coordinate -> [-1, 1]: (c - half) * inv_half
   bool solved = false;            // a plane with contrast: modules can be thresholded
+  double sse = 0;                 // finish_levels: the known modules' squared residuals, summed
 };
 
-// Fits value = c0 + cx * x + cy * y + cd * dark over the known modules (function patterns,
-// format modules excluded; x, y in [-1, 1]), so a brightness slope across the code (charging,
-// background tilt) moves the threshold with it, and the sign of cd is the polarity.
-QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const float* values, const std::uint8_t* valid)
+// The fit's sums over the known modules are taken in plane_fit_lanes interleaved lanes (lane l:
+// the known modules l, l + 32, l + 64, ... in that order), then the lanes are added in lane order.
+// Every runner gets the same doubles whether one thread sums every lane (the CPU) or 32 threads a
+// lane each (the cooperative read kernel, read_cooperative.hpp), where a single serial sum kept a
+// pass over a few thousand modules on one GPU thread while the group waited.
+inline constexpr int plane_fit_lanes = 32;
+
+// One lane's (or all lanes') normal equations of the 4-parameter model: with g = (1, x, y, dark),
+// s[a][b] = sum of g[a] g[b] for a <= b (the fit mirrors the rest), s[a][4] = sum of g[a] value.
+struct plane_fit_sums {
+  double s[4][5];
+  int known;
+};
+
+// Module coordinate -> [-1, 1]: (c - half) * inv_half.
+QRP_HD inline double plane_half(int n) { return 0.5 * (n - 1); }
+
+// Lane `lane`'s sums over the known modules (function patterns, format modules excluded) that
+// were sampled.
+QRP_HD inline plane_fit_sums plane_fit_lane(const version_plan& plan, const float* values, const std::uint8_t* valid,
+                                            int lane)
 {
   const int n = plan.size, w = plan.words;
-  plane_fit f;
-  f.half = 0.5 * (n - 1);
-  // Reciprocals, not divisions, in the loops over every module: three divisions per module were
-  // a third of the per-code read time.
-  f.inv_half = 1.0 / f.half;
-  // Normal equations of the 4-parameter model, summed in `sum`, which only constant indices
-  // touch (the loops unrolled), so that a GPU thread keeps it in registers: the elimination below
-  // indexes by pivot, which puts its matrix in local memory, and summing there cost ~40 local
-  // loads and stores per known module in the read kernels' one-thread fit phase.
-  double sum[4][5] = {};
-  int known = 0;
-  for (int q = 0; q < plan.known_count; ++q) {  // row-major, as every runner must add them
+  const double half = plane_half(n), inv_half = 1.0 / half;
+  // `s` is only touched at constant indices (the loops unrolled), so that a GPU thread keeps it
+  // in registers: indexing by a variable put such a matrix in local memory, ~40 local loads and
+  // stores per known module.
+  plane_fit_sums s{};
+  for (int q = lane; q < plan.known_count; q += plane_fit_lanes) {
     const int i = plan.known[q], r = i / n, c = i - r * n;
     if (valid && !valid[i]) continue;
-    const double g[4] = {1.0, (c - f.half) * f.inv_half, (r - f.half) * f.inv_half,
-                         get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
+    const double g[4] = {1.0, (c - half) * inv_half, (r - half) * inv_half, get_bit(plan.base + r * w, c) ? 1.0 : 0.0};
     QRP_UNROLL
     for (int a = 0; a < 4; ++a) {
       QRP_UNROLL
-      for (int b = 0; b < 4; ++b) sum[a][b] += g[a] * g[b];
-      sum[a][4] += g[a] * values[i];
+      for (int b = a; b < 4; ++b) s.s[a][b] += g[a] * g[b];
+      s.s[a][4] += g[a] * values[i];
     }
-    ++known;
+    ++s.known;
   }
-  f.levels.known = known;
-  if (known < 8) return f;
+  return s;
+}
+
+// total += lane (the lanes are added in lane order, starting from zeros).
+QRP_HD inline void add_plane_fit_sums(plane_fit_sums& total, const plane_fit_sums& lane)
+{
+  QRP_UNROLL
+  for (int a = 0; a < 4; ++a) {
+    QRP_UNROLL
+    for (int b = a; b < 5; ++b) total.s[a][b] += lane.s[a][b];
+  }
+  total.known += lane.known;
+}
+
+// Fits value = c0 + cx * x + cy * y + cd * dark to the sums of all lanes (added in lane order to
+// zeros), so a brightness slope across the code (charging, background tilt) moves the threshold
+// with it, and the sign of cd is the polarity.
+QRP_HD inline plane_fit solve_brightness_plane(const version_plan& plan, const plane_fit_sums& sum)
+{
+  plane_fit f;
+  f.half = plane_half(plan.size);
+  // Reciprocals, not divisions, in the loops over every module: three divisions per module were
+  // a third of the per-code read time.
+  f.inv_half = 1.0 / f.half;
+  f.levels.known = sum.known;
+  if (sum.known < 8) return f;
   double m[4][5];
   QRP_UNROLL
   for (int a = 0; a < 4; ++a) {
     QRP_UNROLL
-    for (int b = 0; b < 5; ++b) m[a][b] = sum[a][b];
+    for (int b = 0; b < 5; ++b) m[a][b] = b < a ? sum.s[b][a] : sum.s[a][b];
   }
   // Gaussian elimination with partial pivoting.
   for (int col = 0; col < 4; ++col) {
@@ -449,6 +484,14 @@ QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const flo
   f.levels.dark = static_cast<float>(f.p[0] + f.p[3]);  // p[3]: milled minus film
   f.solved = 0.5 * std::fabs(f.p[3]) > 0;
   return f;
+}
+
+// The fit over the known modules by one thread: every lane in order, then solve_brightness_plane.
+QRP_HD inline plane_fit fit_brightness_plane(const version_plan& plan, const float* values, const std::uint8_t* valid)
+{
+  plane_fit_sums sum{};
+  for (int l = 0; l < plane_fit_lanes; ++l) add_plane_fit_sums(sum, plane_fit_lane(plan, values, valid, l));
+  return solve_brightness_plane(plan, sum);
 }
 
 // The threshold along row r (the plane's level halfway between film and milled), and a value's
@@ -489,27 +532,52 @@ QRP_HD inline std::uint64_t threshold_word(const version_plan& plan, const plane
 }
 
 // The fit's noise (RMS residual of the known modules around the two levels) and the known
-// modules read as the wrong colour; levels.ok. A serial sum in row-major order, so that every
-// runner gets the same float.
-QRP_HD inline void finish_levels(const version_plan& plan, plane_fit& f, const float* values, const std::uint8_t* valid)
+// modules read as the wrong colour, summed in the lanes of plane_fit_lanes like the fit.
+struct level_sums {
+  double sse;
+  int wrong;
+};
+
+QRP_HD inline level_sums levels_lane(const version_plan& plan, const plane_fit& f, const float* values,
+                                     const std::uint8_t* valid, int lane)
 {
   const int n = plan.size, w = plan.words;
   const double contrast = f.p[3];
-  double sse = 0;
-  int wrong = 0;
-  for (int q = 0; q < plan.known_count; ++q) {  // row-major
+  level_sums s{0.0, 0};
+  for (int q = lane; q < plan.known_count; q += plane_fit_lanes) {
     const int i = plan.known[q], r = i / n, c = i - r * n;
     if (valid && !valid[i]) continue;
     const double d = plane_residual(f, plane_row_level(f, r), c, values[i]);
     const bool milled = contrast < 0 ? d < 0 : d > 0;
     const bool dark = get_bit(plan.base + r * w, c);
-    if (dark != milled) ++wrong;
+    if (dark != milled) ++s.wrong;
     const double e = d - (dark ? 0.5 : -0.5) * contrast;
-    sse += e * e;
+    s.sse += e * e;
   }
-  f.levels.known_wrong = wrong;
-  f.levels.noise = static_cast<float>(std::sqrt(sse / f.levels.known));
+  return s;
+}
+
+// The noise and wrong modules from the sums of all lanes (added in lane order to zeros); levels.ok.
+QRP_HD inline void set_levels(plane_fit& f, const level_sums& sum)
+{
+  f.sse = sum.sse;
+  f.levels.known_wrong = sum.wrong;
+  f.levels.noise = static_cast<float>(std::sqrt(sum.sse / f.levels.known));
   f.levels.ok = true;
+}
+
+QRP_HD inline void add_level_sums(level_sums& total, const level_sums& lane)
+{
+  total.sse += lane.sse;
+  total.wrong += lane.wrong;
+}
+
+// By one thread: every lane in order, then set_levels.
+QRP_HD inline void finish_levels(const version_plan& plan, plane_fit& f, const float* values, const std::uint8_t* valid)
+{
+  level_sums sum{0.0, 0};
+  for (int l = 0; l < plane_fit_lanes; ++l) add_level_sums(sum, levels_lane(plan, f, values, valid, l));
+  set_levels(f, sum);
 }
 
 // Thresholds the sampled values of one symbol: fit_brightness_plane, threshold_word for every
