@@ -220,6 +220,49 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
   }
 }
 
+// The cooperative read's median by rank (anchor_rank, a thread per anchor) against
+// keep_consistent_anchors' insertion sort, on random offsets with many ties (signed zeros among
+// them): the same anchors kept, in the same order, with the same values.
+TEST(CodeAnchors, MedianByRankKeepsWhatTheSortKeeps)
+{
+  std::mt19937_64 rng(21);
+  const double module_px = 3.0;
+  int trials_dropping = 0;  // trials where the filter dropped some anchors
+  for (int trial = 0; trial < 2000; ++trial) {
+    core::code_anchor_set sorted;
+    sorted.count = 3 + static_cast<int>(rng() % (core::max_code_anchors - 2));
+    const double unit = trial % 2 ? 0.25 : 0.75;  // coarse offsets tie often
+    for (int i = 0; i < sorted.count; ++i) {
+      sorted.ax[i] = i, sorted.ay[i] = 2 * i;
+      sorted.ru[i] = unit * (static_cast<int>(rng() % 9) - 4);
+      sorted.rv[i] = unit * (static_cast<int>(rng() % 9) - 4);
+      if (rng() % 8 == 0) sorted.ru[i] = -0.0;
+    }
+    core::code_anchor_set ranked = sorted;
+    const int before = sorted.count;
+    core::keep_consistent_anchors(sorted, module_px);
+    trials_dropping += sorted.count < before;
+    double cu = std::nan(""), cv = std::nan("");
+    int medians_u = 0, medians_v = 0;
+    for (int i = 0; i < ranked.count; ++i) {
+      if (core::anchor_rank(ranked.ru, ranked.count, i) == ranked.count / 2) cu = ranked.ru[i], ++medians_u;
+      if (core::anchor_rank(ranked.rv, ranked.count, i) == ranked.count / 2) cv = ranked.rv[i], ++medians_v;
+    }
+    ASSERT_EQ(medians_u, 1) << "trial " << trial;  // ranks are a permutation
+    ASSERT_EQ(medians_v, 1) << "trial " << trial;
+    core::keep_near_median(ranked, cu, cv, module_px);
+    ASSERT_EQ(ranked.count, sorted.count) << "trial " << trial;
+    for (int i = 0; i < ranked.count; ++i) {
+      ASSERT_EQ(ranked.ax[i], sorted.ax[i]) << "trial " << trial;
+      ASSERT_EQ(std::signbit(ranked.ru[i]), std::signbit(sorted.ru[i])) << "trial " << trial;
+      ASSERT_EQ(ranked.ru[i], sorted.ru[i]) << "trial " << trial;
+      ASSERT_EQ(ranked.rv[i], sorted.rv[i]) << "trial " << trial;
+    }
+  }
+  EXPECT_GT(trials_dropping, 500);  // the medians decide something
+  EXPECT_LT(trials_dropping, 2000);
+}
+
 // core/read_cooperative.hpp's phases run on the CPU: each phase's threads one after another in a
 // new random order, scratch memory filled with garbage first.
 core::code_outcome read_cooperatively(core::cooperative_read_job job, int threads, std::mt19937_64& rng,

@@ -169,21 +169,10 @@ struct code_anchor_set {
   int count = 0;
 };
 
-// Anchors far from the others' median offset latched onto something else: drops them (from 3
-// anchors up).
-QRP_HD inline void keep_consistent_anchors(code_anchor_set& a, double module_px)
+// keep_consistent_anchors' second half: drops the anchors farther than 0.6 module from the
+// median offset (cu, cv).
+QRP_HD inline void keep_near_median(code_anchor_set& a, double cu, double cv, double module_px)
 {
-  if (a.count < 3) return;
-  double mu[max_code_anchors], mv[max_code_anchors];
-  for (int i = 0; i < a.count; ++i) {  // sorted copies (insertion sort: a few dozen values)
-    int k = i;
-    for (; k > 0 && mu[k - 1] > a.ru[i]; --k) mu[k] = mu[k - 1];
-    mu[k] = a.ru[i];
-    k = i;
-    for (; k > 0 && mv[k - 1] > a.rv[i]; --k) mv[k] = mv[k - 1];
-    mv[k] = a.rv[i];
-  }
-  const double cu = mu[a.count / 2], cv = mv[a.count / 2];
   const double limit = 0.6 * module_px;
   int kept = 0;
   for (int i = 0; i < a.count; ++i) {
@@ -192,6 +181,34 @@ QRP_HD inline void keep_consistent_anchors(code_anchor_set& a, double module_px)
       a.ax[kept] = a.ax[i], a.ay[kept] = a.ay[i], a.ru[kept] = a.ru[i], a.rv[kept] = a.rv[i], ++kept;
   }
   a.count = kept;
+}
+
+// Anchors far from the others' median offset latched onto something else: drops them (from 3
+// anchors up). The median of each offset is element count / 2 of its sorted copy (insertion
+// sort: a few dozen values); the cooperative read takes it by rank instead (anchor_rank).
+QRP_HD inline void keep_consistent_anchors(code_anchor_set& a, double module_px)
+{
+  if (a.count < 3) return;
+  double mu[max_code_anchors], mv[max_code_anchors];
+  for (int i = 0; i < a.count; ++i) {
+    int k = i;
+    for (; k > 0 && mu[k - 1] > a.ru[i]; --k) mu[k] = mu[k - 1];
+    mu[k] = a.ru[i];
+    k = i;
+    for (; k > 0 && mv[k - 1] > a.rv[i]; --k) mv[k] = mv[k - 1];
+    mv[k] = a.rv[i];
+  }
+  keep_near_median(a, mu[a.count / 2], mv[a.count / 2], module_px);
+}
+
+// Where value i of v[0, count) lands in a stable ascending sort (ties keep index order), so
+// that each of a group's threads can place one value and the one whose rank is count / 2 is
+// keep_consistent_anchors' median, without one thread sorting (offsets are finite numbers).
+QRP_HD inline int anchor_rank(const double* v, int count, int i)
+{
+  int rank = 0;
+  for (int j = 0; j < count; ++j) rank += v[j] < v[i] || (v[j] == v[i] && j < i);
+  return rank;
 }
 
 // Node grid side of a size-n code's map.

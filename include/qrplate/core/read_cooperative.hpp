@@ -7,8 +7,10 @@
 // floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
 // equations and the noise over the known modules (a few thousand modules at most), which are summed
 // in 32 lanes (a lane per thread) that one thread then adds up in order. Phases:
-//   measure    (optional) the code's map from its own anchors, measure_code_map in four steps:
-//              the base (one thread), one anchor per thread, the median check (one thread),
+//   measure    (optional) the code's map from its own anchors, measure_code_map in five steps:
+//              the base (one thread), one anchor per thread, the anchors that answered (one
+//              per thread, each placed by a count of those before it), the median offsets by
+//              rank (one anchor per thread; anchor_rank), the anchors near them (one thread),
 //              one node of the offset grid per thread
 //   sample     one module per thread at a time (sample_code_module)
 //   fit lanes  one lane of the plane fit's sums per thread (plane_fit_lanes = 32 lanes: a warp)
@@ -38,6 +40,7 @@ struct cooperative_measure_state {
   double du[max_code_anchors], dv[max_code_anchors];
   bool found[max_code_anchors];
   code_anchor_set kept;
+  double cu, cv;  // the kept anchors' median offsets
 };
 
 struct cooperative_read_job {
@@ -63,6 +66,8 @@ enum cooperative_read_phase : int {
   read_phase_measure_base,
   read_phase_measure_anchors,
   read_phase_measure_keep,
+  read_phase_measure_median,
+  read_phase_measure_near,
   read_phase_measure_nodes,
   read_phase_sample,
   read_phase_fit_lanes,
@@ -98,19 +103,41 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
       return;
     }
     case read_phase_measure_keep: {  // the anchors that answered, in order, as measure_code_map keeps them
+      if (!job.tile) return;
+      cooperative_measure_state& m = *job.measure;
+      code_anchor_set& a = m.kept;
+      const int count = code_anchor_count(plan);
+      for (int k = t; k < count; k += threads) {  // each to its place: the answers before it
+        if (!m.found[k]) continue;
+        int place = 0;
+        for (int j = 0; j < k; ++j) place += m.found[j];
+        bool is_finder;
+        code_anchor_at(plan, k, a.ax[place], a.ay[place], is_finder);
+        a.ru[place] = m.du[k], a.rv[place] = m.dv[k];
+      }
+      if (t == 0) {
+        a.count = 0;
+        for (int k = 0; k < count; ++k) a.count += m.found[k];
+      }
+      return;
+    }
+    case read_phase_measure_median: {  // keep_consistent_anchors' medians: the offsets ranked count / 2
+      if (!job.tile) return;
+      cooperative_measure_state& m = *job.measure;
+      const code_anchor_set& a = m.kept;
+      if (a.count < 3) return;
+      for (int i = t; i < a.count; i += threads) {
+        if (anchor_rank(a.ru, a.count, i) == a.count / 2) m.cu = a.ru[i];
+        if (anchor_rank(a.rv, a.count, i) == a.count / 2) m.cv = a.rv[i];
+      }
+      return;
+    }
+    case read_phase_measure_near: {
       if (!job.tile || t != 0) return;
       cooperative_measure_state& m = *job.measure;
       code_anchor_set& a = m.kept;
-      a.count = 0;
-      for (int k = 0, count = code_anchor_count(plan); k < count; ++k) {
-        if (!m.found[k]) continue;
-        bool is_finder;
-        code_anchor_at(plan, k, a.ax[a.count], a.ay[a.count], is_finder);
-        a.ru[a.count] = m.du[k], a.rv[a.count] = m.dv[k];
-        ++a.count;
-      }
       if (a.count == 0) return;  // job.measured->anchors stays 0
-      keep_consistent_anchors(a, job.tile->module_px);
+      if (a.count >= 3) keep_near_median(a, m.cu, m.cv, job.tile->module_px);
       job.measured->anchors = a.count;
       job.measured->nodes = code_map_nodes(n);
       return;
