@@ -284,10 +284,9 @@ QRP_HD inline void deinterleave(const std::uint8_t* codewords, const spec::block
 // syndromes; rs_decode's syndrome test is the reference.
 QRP_HD inline bool block_is_codeword(const std::uint8_t* block, int data_length, const rs_table& table)
 {
-  std::uint8_t parity[rs_max_degree];
-  rs_remainder(block, data_length, table, parity);
-  std::uint8_t diff = 0;
-  for (int i = 0; i < table.degree; ++i) diff |= static_cast<std::uint8_t>(parity[i] ^ block[data_length + i]);
+  const rs_remainder_words parity = rs_remainder_of(block, data_length, table);  // in registers
+  unsigned diff = 0;
+  for (int i = 0; i < table.degree; ++i) diff |= static_cast<unsigned>(parity.byte(i) ^ block[data_length + i]);
   return diff == 0;
 }
 

@@ -63,10 +63,23 @@ QRP_HD inline void rs_make_table(int degree, rs_table& t)
   }
 }
 
-// Same result as rs_remainder_reference with the generator of t.degree.
-QRP_HD inline void rs_remainder(const std::uint8_t* data, int length, const rs_table& t, std::uint8_t* ecc)
+// The remainder as the LFSR leaves it: byte i (0 = highest coefficient) at bit 8*(i%8) of word
+// i/8. Four named words, picked by selects: indexed by a variable, an array of them lives in a
+// GPU thread's local memory (the encode kernel's parity phase, the read kernel's block check).
+struct rs_remainder_words {
+  std::uint64_t w0, w1, w2, w3;
+
+  QRP_HD std::uint8_t byte(int i) const
+  {
+    const int w = i >> 3;
+    const std::uint64_t word = w == 0 ? w0 : w == 1 ? w1 : w == 2 ? w2 : w3;
+    return static_cast<std::uint8_t>(word >> (8 * (i & 7)));
+  }
+};
+
+QRP_HD inline rs_remainder_words rs_remainder_of(const std::uint8_t* data, int length, const rs_table& t)
 {
-  std::uint64_t r0 = 0, r1 = 0, r2 = 0, r3 = 0;  // the remainder, byte 0 = highest coefficient
+  std::uint64_t r0 = 0, r1 = 0, r2 = 0, r3 = 0;
   for (int k = 0; k < length; ++k) {
     const unsigned f = (data[k] ^ static_cast<unsigned>(r0)) & 0xFFu;
     const std::uint64_t* row = t.rows[f];
@@ -75,13 +88,14 @@ QRP_HD inline void rs_remainder(const std::uint8_t* data, int length, const rs_t
     r2 = ((r2 >> 8) | (r3 << 56)) ^ row[2];
     r3 = (r3 >> 8) ^ row[3];
   }
-  // The word picked by selects, not from an array of the four: indexed by a variable, such an
-  // array lives in a GPU thread's local memory (the cooperative encode kernel's parity phase).
-  for (int i = 0; i < t.degree; ++i) {
-    const int w = i >> 3;
-    const std::uint64_t word = w == 0 ? r0 : w == 1 ? r1 : w == 2 ? r2 : r3;
-    ecc[i] = static_cast<std::uint8_t>(word >> (8 * (i & 7)));
-  }
+  return rs_remainder_words{r0, r1, r2, r3};
+}
+
+// Same result as rs_remainder_reference with the generator of t.degree.
+QRP_HD inline void rs_remainder(const std::uint8_t* data, int length, const rs_table& t, std::uint8_t* ecc)
+{
+  const rs_remainder_words r = rs_remainder_of(data, length, t);
+  for (int i = 0; i < t.degree; ++i) ecc[i] = r.byte(i);
 }
 
 }  // namespace qrplate::core
