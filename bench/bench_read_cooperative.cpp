@@ -45,8 +45,9 @@ const char* phase_name(int phase)
   static const char* const read_names[] = {"measure_base",   "measure_anchors", "measure_keep", "measure_median",
                                            "measure_near",   "measure_nodes",   "sample",       "fit_lanes",
                                            "fit",            "threshold",       "levels_lanes", "levels"};
-  static const char* const decode_names[] = {"format",        "confidence", "extract_first",  "blocks_first",
-                                             "finish_first",  "extract_second", "blocks_second", "finish_second"};
+  static const char* const decode_names[] = {"format",         "confidence",    "extract_first",
+                                             "blocks_first",   "finish_first",  "extract_second",
+                                             "blocks_second",  "finish_second", "copy"};
   static_assert(sizeof(read_names) / sizeof(read_names[0]) == core::read_phase_decode, "a name per phase");
   static_assert(sizeof(decode_names) / sizeof(decode_names[0]) == core::cooperative_decode_phase_count,
                 "a name per phase");

@@ -26,6 +26,7 @@
 #include "qrplate/core/decode_symbol.hpp"
 #include "qrplate/core/encode_symbol.hpp"
 #include "qrplate/core/rs_decode.hpp"
+#include "qrplate/core/segments.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/format_info.hpp"
@@ -1077,6 +1078,61 @@ TEST(DecodeSymbol, CooperativeDecodeIsDecodeSymbol)
   }
   // Every kind of outcome was compared.
   for (int k = 0; k < 5; ++k) EXPECT_GT(outcomes[k], 0) << "outcome kind " << k;
+}
+
+// The cooperative decoder notes byte segments' runs while one thread parses and copies them on
+// every thread afterwards, up to max_byte_runs; past that the parsing thread copies them. Text
+// payloads of 1 to 16 byte segments between numeric and alphanumeric ones (ECI too), held to
+// decode_symbol's content.
+TEST(DecodeSymbol, CooperativeDecodeOfManySegments)
+{
+  std::mt19937 rng(test_seed() + 41);
+  std::mt19937_64 order_rng(test_seed());
+  auto ws = std::make_unique<core::decode_workspace>();
+  auto state = std::make_unique<core::cooperative_decode_state>();
+  int past_the_runs = 0;  // symbols with more byte segments than runs noted
+  for (int byte_segments = 1; byte_segments <= 16; ++byte_segments) {
+    std::string text;  // "<bytes>0123456789012HELLO WORLD ..." per segment
+    for (int k = 0; k < byte_segments; ++k) {
+      text += "\xC3\xBC";
+      text += k % 2 ? "3141592653589793" : "QRPLATE ARCHIVE ";
+    }
+    qrplate::qr_options o;
+    o.ecc = levels[rng() % 4];
+    o.eci = byte_segments % 3 == 0 ? 26 : -1;
+    const qrplate::qr_symbol s = qrplate::encode_text(text, o);
+    // How many byte segments the encoder made (its optimal split), so the test knows what it covers.
+    std::vector<core::segment> segs(text.size());
+    std::vector<std::uint8_t> scratch(3 * text.size());
+    const int count = core::make_segments_optimal(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                                  static_cast<std::uint32_t>(text.size()), s.version, segs.data(),
+                                                  scratch.data());
+    const int byte_count = static_cast<int>(std::count_if(
+        segs.begin(), segs.begin() + count, [](const core::segment& g) { return g.mode == spec::segment_mode::byte; }));
+    past_the_runs += byte_count > core::max_byte_runs;
+    const decoded want = decode(s.rows, s.version, s.ecc);
+    ASSERT_EQ(want.r.status, decode_status::ok);
+    ASSERT_EQ(std::string(want.content.begin(), want.content.end()), text);
+    const core::version_plan& plan = qrplate::host::version_plan_for(s.version, s.ecc);
+    for (const int threads : {1, 7, 64}) {
+      SCOPED_TRACE(describe(s.version, s.ecc, s.mask) + ", " + std::to_string(byte_count) + " byte segments, threads " +
+                   std::to_string(threads));
+      std::memset(static_cast<void*>(ws.get()), 0xA5, sizeof(core::decode_workspace));
+      std::memset(static_cast<void*>(state.get()), 0xA5, sizeof(core::cooperative_decode_state));
+      bytes content(core::max_decoded_length, 0xA5);
+      const core::cooperative_decode_job job{&plan, s.rows.data(), nullptr, 0, content.data(),
+                                             core::max_decoded_length, ws.get(), state.get()};
+      qrplate::test::run_phases(core::cooperative_decode_phase_count, threads, order_rng, [&](int phase, int t, int k) {
+        core::run_cooperative_decode_phase(job, phase, t, k);
+      });
+      ASSERT_EQ(state->result.status, decode_status::ok);
+      ASSERT_EQ(state->result.eci, o.eci);
+      ASSERT_EQ(state->result.data_length, want.r.data_length);
+      content.resize(static_cast<std::size_t>(state->result.data_length));
+      ASSERT_EQ(content, want.content);
+    }
+  }
+  EXPECT_GT(past_the_runs, 3);
 }
 
 TEST(DecodeSymbol, FormatCopiesDisagreeingAtEqualDistance)

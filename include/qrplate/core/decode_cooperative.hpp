@@ -6,13 +6,18 @@
 //   format      one thread: read_format_info (the readings to try, in order)
 //   confidence  one codeword per thread: its least module confidence
 //   extract a   one codeword per thread: unmasked with reading a's mask and written straight to
-//               its place in the block-major buffer (deinterleaved_position)
+//               its place in the block-major buffer (deinterleaved_position) and, a data
+//               codeword, in the data codewords in order (finish_decode's first step)
 //   blocks a    one block per thread: decode_block (the fast clean check, else errors and
-//               erasures), every block, where the serial decoder stops at the first failure
+//               erasures), every block, where the serial decoder stops at the first failure;
+//               a block that was corrected copies its data codewords again
 //   finish a    one thread: the blocks' outcomes added up in order up to the first failure (so
-//               the counts are the serial decoder's), then the segment parser
+//               the counts are the serial decoder's), then the segment parser, which notes the
+//               byte segments' runs instead of copying them (up to max_byte_runs)
 // for reading a = 0, then 1 when the first fails and a second exists (the phases of a reading
-// that is not needed do nothing). Phases are separated by barriers.
+// that is not needed do nothing), then
+//   copy        one output byte per thread at a time: the noted runs of the decoded reading.
+// Phases are separated by barriers.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +29,13 @@
 
 namespace qrplate::core {
 
-// Shared by the group (~1.5 KB).
+// A byte segment's run as parse_segments_with hands it over: out[at, at + count) from bit `bit`.
+struct byte_run {
+  int at, bit, count;
+};
+inline constexpr int max_byte_runs = 8;  // more byte segments are copied by the parsing thread
+
+// Shared by the group (~1.6 KB).
 struct cooperative_decode_state {
   format_reading readings[2];
   int count;    // format readings (0..2)
@@ -34,6 +45,8 @@ struct cooperative_decode_state {
   block_outcome blocks[spec::max_blocks];
   decode_result first;   // the first reading's failure
   decode_result result;  // decode_symbol's result once done
+  byte_run runs[max_byte_runs];  // noted by the last finish phase that parsed
+  int run_count;
 };
 
 struct cooperative_decode_job {
@@ -56,6 +69,7 @@ enum cooperative_decode_phase : int {
   decode_phase_extract_second,
   decode_phase_blocks_second,
   decode_phase_finish_second,
+  decode_phase_copy,
   cooperative_decode_phase_count
 };
 
@@ -77,6 +91,14 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
                                 -1};
     return;
   }
+  if (phase == decode_phase_copy) {
+    if (!st.done || st.result.data_length == 0) return;  // nothing decoded: out's content is not the result
+    for (int k = 0; k < st.run_count; ++k) {
+      const byte_run r = st.runs[k];
+      for (int i = t; i < r.count; i += threads) job.out[r.at + i] = byte_of_run(ws.data, r.bit, i);
+    }
+    return;
+  }
   if (st.done) return;
   if (phase == decode_phase_confidence) {
     if (!st.use_confidence) return;
@@ -92,14 +114,22 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
       const std::uint64_t* overlay = plan.mask_rows[format.mask];
       for (int k = t; k < total; k += threads) {
         const int pos = deinterleaved_position(b, k);
-        ws.blocks[pos] = extract_codeword(plan, job.modules, overlay, k);
+        const std::uint8_t value = extract_codeword(plan, job.modules, overlay, k);
+        ws.blocks[pos] = value;
+        if (k < b.data_codewords) ws.data[deinterleaved_data_position(b, k)] = value;
         if (st.use_confidence) ws.block_confidence[pos] = ws.confidence[k];
       }
       return;
     }
     case 1:  // blocks
-      for (int blk = t; blk < b.blocks; blk += threads)
-        st.blocks[blk] = decode_block(plan, b, format.ecc, blk, st.use_confidence, job.erasure_threshold, ws);
+      for (int blk = t; blk < b.blocks; blk += threads) {
+        const block_outcome o = decode_block(plan, b, format.ecc, blk, st.use_confidence, job.erasure_threshold, ws);
+        st.blocks[blk] = o;
+        if (o.ok && o.spent == 0) continue;  // clean: the block is as extracted
+        const std::uint8_t* block = ws.blocks + block_offset(b, blk);
+        std::uint8_t* data = ws.data + block_data_offset(b, blk);
+        for (int i = 0, len = block_data_length(b, blk); i < len; ++i) data[i] = block[i];
+      }
       return;
     case 2: {  // finish
       if (t != 0) return;
@@ -108,7 +138,15 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
       block_tally tally;
       bool all_ok = true;
       for (int blk = 0; blk < b.blocks && all_ok; ++blk) all_ok = tally.add(st.blocks[blk], budget, r);
-      if (all_ok) r = finish_decode(plan, b, tally, job.out, job.out_capacity, ws, r);
+      st.run_count = 0;
+      if (all_ok)
+        r = finish_gathered(plan, b, tally, job.out, job.out_capacity, ws, r,
+                            [&](std::uint8_t* to, const std::uint8_t* stream, int bit, int count) {
+                              if (st.run_count < max_byte_runs)
+                                st.runs[st.run_count++] = byte_run{static_cast<int>(to - job.out), bit, count};
+                              else
+                                copy_byte_run{}(to, stream, bit, count);
+                            });
       if (r.status != decode_status::failed || r.error == decode_error::output_full) {
         st.result = r;
         st.done = true;

@@ -400,8 +400,13 @@ struct segment_parse {
 // structured append headers (§8) and FNC1 indicators (§7.4.8) are skipped. A mode indicator
 // outside these, a count running past the end or an invalid numeric/alphanumeric group is a
 // bitstream error.
-QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_codewords, int version, std::uint8_t* out,
-                                           int capacity)
+//
+// A byte segment's bytes are handed to copy_bytes(to, data, bit, count): out[n, n + count) is to
+// receive `count` bytes of the stream from bit `bit` on (byte_of_run); parse_segments copies
+// them at once, the cooperative decoder spreads the copies over its threads afterwards.
+template <typename ByteCopy>
+QRP_HD inline segment_parse parse_segments_with(const std::uint8_t* data, int data_codewords, int version,
+                                                std::uint8_t* out, int capacity, ByteCopy&& copy_bytes)
 {
   segment_parse result{decode_error::none, 0, -1};
   bit_reader in{data, 8 * data_codewords};
@@ -504,18 +509,11 @@ QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_co
         }
         break;
       }
-      case segment_mode::byte: {  // whole bytes at a fixed bit offset: two codewords per byte
-        const int shift = in.pos & 7;
-        const std::uint8_t* src = data + (in.pos >> 3);
-        if (shift == 0) {
-          for (long long i = 0; i < count; ++i) out[n++] = src[i];
-        } else {  // the last byte read, src[count], still holds bits of this segment
-          for (long long i = 0; i < count; ++i)
-            out[n++] = static_cast<std::uint8_t>((src[i] << shift) | (src[i + 1] >> (8 - shift)));
-        }
+      case segment_mode::byte:  // whole bytes at a fixed bit offset
+        copy_bytes(out + n, data, in.pos, static_cast<int>(count));
+        n += static_cast<int>(count);
         in.pos += static_cast<int>(8 * count);
         break;
-      }
       default: {  // Kanji: 13 bits = (high byte - base) * 0xC0 + low byte (§7.4.6)
         for (long long i = 0; i < count; ++i) {
           const std::uint32_t v = in.read(13);
@@ -530,6 +528,29 @@ QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_co
   }
   result.length = n;
   return result;
+}
+
+// Byte i of a run of whole bytes that starts at bit `bit` of the stream: two codewords' bits
+// unless the run is byte-aligned (a run's last byte may read the codeword after it).
+QRP_HD inline std::uint8_t byte_of_run(const std::uint8_t* data, int bit, int i)
+{
+  const int shift = bit & 7;
+  const std::uint8_t* src = data + (bit >> 3);
+  return shift == 0 ? src[i] : static_cast<std::uint8_t>((src[i] << shift) | (src[i + 1] >> (8 - shift)));
+}
+
+// parse_segments_with's copy_bytes that copies a run at once.
+struct copy_byte_run {
+  QRP_HD void operator()(std::uint8_t* to, const std::uint8_t* stream, int bit, int count) const
+  {
+    for (int i = 0; i < count; ++i) to[i] = byte_of_run(stream, bit, i);
+  }
+};
+
+QRP_HD inline segment_parse parse_segments(const std::uint8_t* data, int data_codewords, int version, std::uint8_t* out,
+                                           int capacity)
+{
+  return parse_segments_with(data, data_codewords, version, out, capacity, copy_byte_run{});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -567,17 +588,30 @@ struct block_tally {
   }
 };
 
-// After every block is ok: the data codewords in order, the segment parser, the status.
-QRP_HD inline decode_result finish_decode(const version_plan& plan, const spec::block_layout& b,
-                                          const block_tally& tally, std::uint8_t* out, int out_capacity,
-                                          decode_workspace& ws, decode_result result)
+// Where block blk's data codewords start in the data codewords in order (ws.data).
+QRP_HD inline int block_data_offset(const spec::block_layout& b, int blk)
 {
-  int d = 0;  // next data codeword
-  for (int blk = 0; blk < b.blocks; ++blk) {
-    const std::uint8_t* block = ws.blocks + block_offset(b, blk);
-    for (int i = 0, len = block_data_length(b, blk); i < len; ++i) ws.data[d++] = block[i];
-  }
-  const segment_parse parsed = parse_segments(ws.data, b.data_codewords, plan.version, out, out_capacity);
+  return blk * b.short_data + (blk > b.short_blocks ? blk - b.short_blocks : 0);
+}
+
+// Where data codeword k of the symbol order (k < b.data_codewords) lands in the data codewords
+// in order: deinterleaved_position without the ECC codewords of the blocks before it.
+QRP_HD inline int deinterleaved_data_position(const spec::block_layout& b, int k)
+{
+  const int full = b.short_data * b.blocks;
+  if (k < full) return block_data_offset(b, k % b.blocks) + k / b.blocks;
+  return block_data_offset(b, b.short_blocks + (k - full)) + b.short_data;
+}
+
+// finish_decode after its first step (ws.data holds the data codewords in order), byte segments
+// handed to copy_bytes as in parse_segments_with.
+template <typename ByteCopy>
+QRP_HD inline decode_result finish_gathered(const version_plan& plan, const spec::block_layout& b,
+                                            const block_tally& tally, std::uint8_t* out, int out_capacity,
+                                            decode_workspace& ws, decode_result result, ByteCopy&& copy_bytes)
+{
+  const segment_parse parsed =
+      parse_segments_with(ws.data, b.data_codewords, plan.version, out, out_capacity, copy_bytes);
   result.eci = parsed.eci;
   if (parsed.error != decode_error::none) {
     result.error = parsed.error;
@@ -588,6 +622,19 @@ QRP_HD inline decode_result finish_decode(const version_plan& plan, const spec::
   result.status = tally.any_erasures ? decode_status::erasure_assisted
                                      : (tally.any_corrected ? decode_status::corrected : decode_status::ok);
   return result;
+}
+
+// After every block is ok: the data codewords in order, the segment parser, the status.
+QRP_HD inline decode_result finish_decode(const version_plan& plan, const spec::block_layout& b,
+                                          const block_tally& tally, std::uint8_t* out, int out_capacity,
+                                          decode_workspace& ws, decode_result result)
+{
+  int d = 0;  // next data codeword
+  for (int blk = 0; blk < b.blocks; ++blk) {
+    const std::uint8_t* block = ws.blocks + block_offset(b, blk);
+    for (int i = 0, len = block_data_length(b, blk); i < len; ++i) ws.data[d++] = block[i];
+  }
+  return finish_gathered(plan, b, tally, out, out_capacity, ws, result, copy_byte_run{});
 }
 
 // The result of decode_with_format before any block is decoded.
