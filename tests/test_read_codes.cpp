@@ -220,6 +220,46 @@ void expect_same_outcome(const core::code_outcome& gpu, const std::uint8_t* gpu_
   }
 }
 
+// The anchor search split by row (anchor_row_best, a thread a row; pick_from_rows) against
+// find_anchor's raster-order climb, on random responses of a few levels (ties everywhere, the
+// start's too), some not a number: the same pixel, the same refinement, the same answer.
+TEST(CodeAnchors, SearchByRowsPicksWhatTheClimbPicks)
+{
+  std::mt19937_64 rng(23);
+  constexpr int side = 40;
+  std::vector<float> grid(side * side);
+  int found = 0, not_found = 0, start_kept = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int levels = 2 + static_cast<int>(rng() % 5);
+    for (float& g : grid) g = rng() % 23 == 0 ? std::nanf("") : static_cast<float>(rng() % levels);
+    auto response = [&](int x, int y) { return grid[static_cast<std::size_t>(y * side + x)]; };
+    const int radius = 1 + static_cast<int>(rng() % 7);
+    const double u0 = 12 + static_cast<double>(rng() % 1600) / 100, v0 = 12 + static_cast<double>(rng() % 1600) / 100;
+    const float min_response = static_cast<float>(rng() % levels);
+    double cu = u0, cv = v0;
+    float climbed = 0;
+    const bool climb = core::find_anchor(response, cu, cv, radius, min_response, &climbed);
+
+    const int bu = core::round_to_int(u0), bv = core::round_to_int(v0);
+    float row_best[15];
+    int row_x[15];
+    for (int row = 2 * radius; row >= 0; --row)  // any order: the rows are independent
+      core::anchor_row_best(response, bu, bv, radius, row - radius, row_best[row], row_x[row]);
+    double ru = u0, rv = v0;
+    const bool rows = core::pick_from_rows(response, bu, bv, radius, row_best, row_x, min_response, ru, rv);
+    ASSERT_EQ(rows, climb) << "trial " << trial;
+    if (climb) {
+      ASSERT_EQ(ru, cu) << "trial " << trial;
+      ASSERT_EQ(rv, cv) << "trial " << trial;
+      start_kept += climbed == response(bu, bv);
+    }
+    found += climb, not_found += !climb;
+  }
+  EXPECT_GT(found, 500);
+  EXPECT_GT(not_found, 100);
+  EXPECT_GT(start_kept, 100);  // the start's own response was the best often
+}
+
 // The cooperative read's median by rank (anchor_rank, a thread per anchor) against
 // keep_consistent_anchors' insertion sort, on random offsets with many ties (signed zeros among
 // them): the same anchors kept, in the same order, with the same values.
@@ -306,14 +346,18 @@ TEST(ReadCode, CooperativeReadIsReadCode)
   auto scratch = std::make_unique<core::code_map>();
   std::vector<std::uint8_t> cpu_bytes(spec::max_data_codewords), coop_bytes(spec::max_data_codewords);
   int decoded = 0, failed = 0;
-  // Version 10 (one word per row) at two samplers, and version 40 (three words per row, 46
-  // alignment patterns, 25 blocks) at 2 px/module.
+  // Version 10 (one word per row) at two samplers, version 40 (three words per row, 46
+  // alignment patterns, 25 blocks) at 2 px/module, and version 5 at 8 px/module (anchor searches
+  // too wide to split by row).
   const struct {
     int version;
     ecc_level ecc;
     double px;
     int columns, rows;
-  } scenes[] = {{10, ecc_level::M, 3.0, 3, 2}, {10, ecc_level::M, 1.5, 3, 2}, {40, ecc_level::L, 2.0, 2, 1}};
+  } scenes[] = {{10, ecc_level::M, 3.0, 3, 2},
+                {10, ecc_level::M, 1.5, 3, 2},
+                {40, ecc_level::L, 2.0, 2, 1},
+                {5, ecc_level::Q, 8.0, 2, 1}};  // anchor searches of 17 rows: each anchor one thread's
   for (const auto& scene : scenes) {
     const double px = scene.px;
     const int columns = scene.columns;

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "qrplate/config.hpp"
 #include "qrplate/core/read_code.hpp"
@@ -18,6 +19,21 @@
 #include "qrplate/spec/versions.hpp"
 
 namespace qrplate::core {
+
+// From the best whole pixel (bx, by) with response best, to a fraction of a pixel: the vertex
+// of a parabola through the neighbours on each axis (at most half a pixel).
+template <typename Response>
+QRP_HD void refine_anchor(Response response, int bx, int by, float best, double& u, double& v)
+{
+  auto vertex = [](float a, float b, float c) {
+    const float den = a - 2 * b + c;
+    if (!(den < 0)) return 0.0f;
+    const float t = 0.5f * (a - c) / den;
+    return t < -0.5f ? -0.5f : (t > 0.5f ? 0.5f : t);
+  };
+  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
+  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
+}
 
 // Climbs a template response (response(px, py) at whole pixels) to its best within +-radius of
 // (u, v) (the start wins ties), then to a fraction of a pixel with a parabola through the
@@ -35,15 +51,38 @@ QRP_HD bool find_anchor(Response response, double& u, double& v, int radius, flo
       if (r > best) best = r, bx = bu + dx, by = bv + dy;
     }
   if (!(best >= min_response)) return false;
-  auto vertex = [](float a, float b, float c) {
-    const float den = a - 2 * b + c;
-    if (!(den < 0)) return 0.0f;
-    const float t = 0.5f * (a - c) / den;
-    return t < -0.5f ? -0.5f : (t > 0.5f ? 0.5f : t);
-  };
-  u = static_cast<double>(bx) + vertex(response(bx - 1, by), best, response(bx + 1, by));
-  v = static_cast<double>(by) + vertex(response(bx, by - 1), best, response(bx, by + 1));
+  refine_anchor(response, bx, by, best, u, v);
   if (best_response) *best_response = best;
+  return true;
+}
+
+// find_anchor in pieces, for a group of threads: the best of row dy of the search (dx from
+// -radius up, the first of equal responses; best = -infinity when no response is a number), a
+// thread a row; then, in row order, a row replaces the start's response only when it is
+// greater, which picks the pixel find_anchor's raster-order climb picks (then refine_anchor).
+template <typename Response>
+QRP_HD void anchor_row_best(Response response, int bu, int bv, int radius, int dy, float& best, int& bx)
+{
+  best = -std::numeric_limits<float>::infinity();
+  bx = bu;
+  for (int dx = -radius; dx <= radius; ++dx) {
+    const float r = response(bu + dx, bv + dy);
+    if (r > best) best = r, bx = bu + dx;
+  }
+}
+
+// The pick: rows (2 * radius + 1 of them, dy = -radius first) against the start (bu, bv), then
+// min_response and refine_anchor, as find_anchor ends.
+template <typename Response>
+QRP_HD bool pick_from_rows(Response response, int bu, int bv, int radius, const float* row_best, const int* row_x,
+                           float min_response, double& u, double& v)
+{
+  float best = response(bu, bv);
+  int bx = bu, by = bv;
+  for (int row = 0; row < 2 * radius + 1; ++row)
+    if (row_best[row] > best) best = row_best[row], bx = row_x[row], by = bv - radius + row;
+  if (!(best >= min_response)) return false;
+  refine_anchor(response, bx, by, best, u, v);
   return true;
 }
 
@@ -161,6 +200,57 @@ QRP_HD inline bool measure_anchor(const tile_anchor_view& t, const affine_map& b
   if (!ok) return false;
   du = u - u0, dv = v - v0;
   return true;
+}
+
+// measure_anchor in pieces, for the cooperative read (read_cooperative.hpp): the search's start
+// (false: the anchor lies too near the tile's edge to be looked for), its response at a pixel,
+// and the pick from the rows' bests (anchor_row_best) in row order.
+struct anchor_search {
+  double u0, v0;  // where base puts the anchor
+  int bu, bv;     // the whole pixel the search starts from
+  int radius;
+  bool is_finder;
+};
+
+QRP_HD inline bool start_anchor_search(const tile_anchor_view& t, const affine_map& base, double x, double y,
+                                       bool is_finder, anchor_search& s)
+{
+  const double m = t.module_px;
+  s.radius = anchor_radius(m);
+  s.is_finder = is_finder;
+  base.apply(x, y, s.u0, s.v0);
+  const double reach = (is_finder ? 4.5 : 2.5) * m + s.radius + 2;
+  if (interior(s.u0, s.v0, t.iv.width, t.iv.height) < reach) return false;
+  s.bu = round_to_int(s.u0), s.bv = round_to_int(s.v0);
+  return true;
+}
+
+// f(response) with the anchor's template response (the finder's or an alignment pattern's).
+template <typename F>
+QRP_HD void with_anchor_response(const tile_anchor_view& t, bool is_finder, F&& f)
+{
+  const float sign = static_cast<float>(t.polarity);
+  if (is_finder) {
+    const pattern_probe<4> probe(t.iv, t.module_px);
+    f([&](int px, int py) { return sign * probe(px, py); });
+  } else {
+    const pattern_probe<3> probe(t.iv, t.module_px);
+    f([&](int px, int py) { return sign * probe(px, py); });
+  }
+}
+
+// rows: 2 * radius + 1 row bests (best, bx) of rows dy = -radius .. radius.
+QRP_HD inline bool pick_anchor(const tile_anchor_view& t, const anchor_search& s, const float* row_best,
+                               const int* row_x, double& du, double& dv)
+{
+  const float min_response = static_cast<float>(0.3 * t.contrast);
+  bool ok = false;
+  with_anchor_response(t, s.is_finder, [&](auto response) {
+    double u, v;
+    ok = pick_from_rows(response, s.bu, s.bv, s.radius, row_best, row_x, min_response, u, v);
+    if (ok) du = u - s.u0, dv = v - s.v0;
+  });
+  return ok;
 }
 
 // Anchors that answered, in anchor order: positions (ax, ay) in code modules, offsets (ru, rv).

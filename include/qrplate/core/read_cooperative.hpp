@@ -7,8 +7,10 @@
 // floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
 // equations and the noise over the known modules (a few thousand modules at most), which are summed
 // in 32 lanes (a lane per thread) that one thread then adds up in order. Phases:
-//   measure    (optional) the code's map from its own anchors, measure_code_map in five steps:
-//              the base (one thread), one anchor per thread, the anchors that answered (one
+//   measure    (optional) the code's map from its own anchors, measure_code_map in six steps:
+//              the base (one thread), one row of one anchor's search per thread
+//              (anchor_row_best), one anchor per thread (its pick from the rows, pick_anchor,
+//              or its whole search past max_anchor_rows rows), the anchors that answered (one
 //              per thread, each placed by a count of those before it), the median offsets by
 //              rank (one anchor per thread; anchor_rank), the anchors near them (one thread),
 //              one node of the offset grid per thread
@@ -35,8 +37,14 @@
 
 namespace qrplate::core {
 
-// Shared by the group while it measures a map (~2.6 KB).
+// Anchor searches of up to this many rows (radius 7: module_px <= 7.5) are split by row over the
+// group; wider ones are each searched whole by one thread.
+inline constexpr int max_anchor_rows = 15;
+
+// Shared by the group while it measures a map (~8.5 KB).
 struct cooperative_measure_state {
+  float row_best[max_code_anchors][max_anchor_rows];  // anchor_row_best of each anchor's rows
+  int row_x[max_code_anchors][max_anchor_rows];
   double du[max_code_anchors], dv[max_code_anchors];
   bool found[max_code_anchors];
   code_anchor_set kept;
@@ -64,6 +72,7 @@ struct cooperative_read_job {
 
 enum cooperative_read_phase : int {
   read_phase_measure_base,
+  read_phase_measure_rows,
   read_phase_measure_anchors,
   read_phase_measure_keep,
   read_phase_measure_median,
@@ -91,14 +100,39 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
     case read_phase_measure_base:
       if (job.tile && t == 0) code_map_base(*job.tile, plan, job.x0, job.y0, *job.measured);
       return;
+    case read_phase_measure_rows: {
+      if (!job.tile) return;
+      const int rows = 2 * anchor_radius(job.tile->module_px) + 1;
+      if (rows > max_anchor_rows) return;  // read_phase_measure_anchors searches whole anchors
+      cooperative_measure_state& m = *job.measure;
+      for (int task = t, tasks = code_anchor_count(plan) * rows; task < tasks; task += threads) {
+        const int k = task / rows, row = task % rows;
+        double x, y;
+        bool is_finder;
+        code_anchor_at(plan, k, x, y, is_finder);
+        anchor_search s;
+        if (!start_anchor_search(*job.tile, job.measured->base, x, y, is_finder, s)) continue;
+        with_anchor_response(*job.tile, is_finder, [&](auto response) {
+          anchor_row_best(response, s.bu, s.bv, s.radius, row - s.radius, m.row_best[k][row], m.row_x[k][row]);
+        });
+      }
+      return;
+    }
     case read_phase_measure_anchors: {
       if (!job.tile) return;
       cooperative_measure_state& m = *job.measure;
+      const bool by_rows = 2 * anchor_radius(job.tile->module_px) + 1 <= max_anchor_rows;
       for (int k = t, count = code_anchor_count(plan); k < count; k += threads) {
         double x, y;
         bool is_finder;
         code_anchor_at(plan, k, x, y, is_finder);
-        m.found[k] = measure_anchor(*job.tile, job.measured->base, x, y, is_finder, m.du[k], m.dv[k]);
+        if (!by_rows) {
+          m.found[k] = measure_anchor(*job.tile, job.measured->base, x, y, is_finder, m.du[k], m.dv[k]);
+          continue;
+        }
+        anchor_search s;
+        m.found[k] = start_anchor_search(*job.tile, job.measured->base, x, y, is_finder, s) &&
+                     pick_anchor(*job.tile, s, m.row_best[k], m.row_x[k], m.du[k], m.dv[k]);
       }
       return;
     }
@@ -228,7 +262,7 @@ struct cooperative_read_batch {
   code_outcome* outcomes;
 };
 
-// What one block shares while it reads a code (~10 KB).
+// What one block shares while it reads a code (~16 KB).
 struct cooperative_read_shared {
   plane_fit fit;
   plane_fit_sums fit_lanes[plane_fit_lanes];
