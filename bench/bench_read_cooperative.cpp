@@ -45,10 +45,10 @@ constexpr int group = 128;  // kernels/decode/read_code_kernels.cuh: cooperative
 
 const char* phase_name(int phase)
 {
-  static const char* const read_names[] = {"measure_base", "measure_rows", "measure_anchors", "measure_keep",
-                                           "measure_median", "measure_near", "measure_nodes", "sample",
-                                           "fit_lanes",    "fit",          "threshold",    "levels_lanes",
-                                           "levels"};
+  static const char* const read_names[] = {"measure_base",   "measure_wide_rows", "measure_wide_pick", "measure_rows",
+                                           "measure_anchors", "measure_keep",     "measure_median",    "measure_near",
+                                           "measure_nodes",  "sample",            "fit_lanes",         "fit",
+                                           "threshold",      "levels_lanes",      "levels"};
   static const char* const decode_names[] = {"format",         "confidence",    "extract_first",
                                              "blocks_first",   "finish_first",  "extract_second",
                                              "blocks_second",  "finish_second", "copy"};

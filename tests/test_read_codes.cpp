@@ -346,9 +346,11 @@ TEST(ReadCode, CooperativeReadIsReadCode)
   auto scratch = std::make_unique<core::code_map>();
   std::vector<std::uint8_t> cpu_bytes(spec::max_data_codewords), coop_bytes(spec::max_data_codewords);
   int decoded = 0, failed = 0;
+  int wide_split = 0, wide_whole = 0;  // codes whose wide finder search the group splits by row, or not
   // Version 10 (one word per row) at two samplers, version 40 (three words per row, 46
-  // alignment patterns, 25 blocks) at 2 px/module, and version 5 at 8 px/module (anchor searches
-  // too wide to split by row).
+  // alignment patterns, 25 blocks) at 2 px/module, version 5 at 8 px/module (anchor searches
+  // too wide to split by row), and 5 x 5 version 5 codes, whose middle ones lie far enough from
+  // the image's edges for the widest finder search (how 3) not to be cut down to a splittable one.
   const struct {
     int version;
     ecc_level ecc;
@@ -357,7 +359,8 @@ TEST(ReadCode, CooperativeReadIsReadCode)
   } scenes[] = {{10, ecc_level::M, 3.0, 3, 2},
                 {10, ecc_level::M, 1.5, 3, 2},
                 {40, ecc_level::L, 2.0, 2, 1},
-                {5, ecc_level::Q, 8.0, 2, 1}};  // anchor searches of 17 rows: each anchor one thread's
+                {5, ecc_level::Q, 8.0, 2, 1},   // anchor searches of 17 rows: each anchor one thread's
+                {5, ecc_level::Q, 3.0, 5, 5}};
   for (const auto& scene : scenes) {
     const double px = scene.px;
     const int columns = scene.columns;
@@ -367,19 +370,27 @@ TEST(ReadCode, CooperativeReadIsReadCode)
     core::tile_anchor_view wide = p.tile;  // an unconfirmed tile: the finders are looked for farther out first
     wide.anchor_search_px = 4 * core::anchor_radius(r.module_px);
     wide.finder_strength = static_cast<float>(0.8 * p.tile.contrast);
+    core::tile_anchor_view widest = wide;  // up to 150 px: past what the group splits (max_wide_rows)
+    widest.anchor_search_px = 150;
     std::vector<core::code_map> maps = r.maps;
     maps.push_back(r.maps[0]);
     maps.back().base = maps.back().base.shifted(-10, 0);  // partly outside: erasures
     maps.push_back(r.maps[0]);
     maps.back().base = maps.back().base.shifted(-1000, 0);  // wholly outside: nothing to fit
     for (std::size_t i = 0; i < maps.size(); ++i) {
-      for (const int how : {0, 1, 2}) {  // map given, measured, measured with the wide finder search
+      for (const int how : {0, 1, 2, 3}) {  // map given, measured, with a wide finder search, a wider one
         const bool measure = how > 0;
-        const core::tile_anchor_view& tile = how == 2 ? wide : p.tile;
+        const core::tile_anchor_view& tile = how == 3 ? widest : how == 2 ? wide : p.tile;
         double x0 = 0, y0 = 0;
         if (i < r.maps.size()) code_origin(r, columns, i, x0, y0);
         if (i == r.maps.size()) x0 = -10;
         if (i == r.maps.size() + 1) x0 = -1000;
+        core::wide_finder_search finders[3];
+        if (how >= 2 && core::start_wide_finder_search(tile, *r.plan, tile.to_pixel.shifted(x0, y0), finders)) {
+          bool whole = false;
+          for (const auto& f : finders) whole |= f.searched && 2 * f.radius + 1 > core::max_wide_rows;
+          ++(whole ? wide_whole : wide_split);
+        }
         const core::code_map* map = &maps[i];
         if (measure) {
           core::measure_code_map(tile, *r.plan, x0, y0, *measured);
@@ -406,7 +417,7 @@ TEST(ReadCode, CooperativeReadIsReadCode)
           job.out = coop_bytes.data();
           SCOPED_TRACE(::testing::Message() << "v" << scene.version << " at " << px << " px, code " << i << ", map "
                                             << (how ? "measured" : "given")
-                                            << (how == 2 ? " (wide)" : "") << ", threads " << threads);
+                                            << (how == 3 ? " (widest)" : how == 2 ? " (wide)" : "") << ", threads " << threads);
           core::plane_fit coop_fit;
           const core::code_outcome coop = read_cooperatively(job, threads, rng, &coop_fit);
           // The fit summed in lanes by the group is the one-thread fit, to the bit (ws: read_code's).
@@ -438,6 +449,8 @@ TEST(ReadCode, CooperativeReadIsReadCode)
   }
   EXPECT_GT(decoded, 20);  // the comparison covers codes that read ...
   EXPECT_GE(failed, 4);    // ... and codes that do not (wholly outside, at least)
+  EXPECT_GT(wide_split, 10);
+  EXPECT_GT(wide_whole, 0);
 }
 
 // The kernel's whole body (core::read_cooperative_block) over small grids, block after block,

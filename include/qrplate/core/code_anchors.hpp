@@ -137,6 +137,62 @@ QRP_HD inline void code_anchor_at(const version_plan& plan, int k, double& x, do
 // How far from its predicted place an anchor may answer (pixels).
 QRP_HD inline int anchor_radius(double module_px) { return static_cast<int>(std::ceil(0.8 * module_px)) + 1; }
 
+// f(response) with the anchor's template response (the finder's or an alignment pattern's).
+template <typename F>
+QRP_HD void with_anchor_response(const tile_anchor_view& t, bool is_finder, F&& f)
+{
+  const float sign = static_cast<float>(t.polarity);
+  if (is_finder) {
+    const pattern_probe<4> probe(t.iv, t.module_px);
+    f([&](int px, int py) { return sign * probe(px, py); });
+  } else {
+    const pattern_probe<3> probe(t.iv, t.module_px);
+    f([&](int px, int py) { return sign * probe(px, py); });
+  }
+}
+
+// The wide first search for a code's three finders (code_map_base), in pieces for the
+// cooperative read: where each search starts and how far it reaches.
+struct wide_finder_search {
+  double u0, v0;   // where the base puts the finder
+  int bu, bv;      // the whole pixel the search starts from
+  int radius;
+  bool searched;   // false: too near the tile's edge to be looked for
+};
+
+// False when t asks for no wide search (a confirmed tile); else each finder's search in s.
+QRP_HD inline bool start_wide_finder_search(const tile_anchor_view& t, const version_plan& plan, const affine_map& base,
+                                            wide_finder_search s[3])
+{
+  const int n = plan.size;
+  const double m = t.module_px;
+  const double w = t.iv.width, h = t.iv.height;
+  const int radius = anchor_radius(m);
+  if (!(t.anchor_search_px > radius && t.finder_strength > 0)) return false;
+  const double corners[3][2] = {{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}};
+  for (int k = 0; k < 3; ++k) {
+    wide_finder_search& f = s[k];
+    base.apply(corners[k][0], corners[k][1], f.u0, f.v0);
+    f.searched = !(interior(f.u0, f.v0, w, h) < 4.5 * m + 2);
+    if (!f.searched) continue;
+    // Keep the search inside the tile: the template must not hang over an edge.
+    const int edge = static_cast<int>(std::floor(interior(f.u0, f.v0, w, h) - 4.5 * m - 2));
+    const int wide = t.anchor_search_px < edge ? t.anchor_search_px : edge;
+    f.radius = radius > wide ? radius : wide;
+    f.bu = round_to_int(f.u0), f.bv = round_to_int(f.v0);
+  }
+  return true;
+}
+
+// What a wide search accepts: half the tile's real finders' response.
+QRP_HD inline float wide_finder_min(const tile_anchor_view& t) { return 0.5f * t.finder_strength; }
+
+// The base moved by the mean offset of the finders found.
+QRP_HD inline void move_base_by(affine_map& base, double su, double sv, int found)
+{
+  if (found > 0) base.a[0] += su / found, base.a[3] += sv / found;
+}
+
 // geo.base: t's pose moved to the code's origin. A tile whose place no frame confirmed may be
 // off by more than a module: its codes' own finders are looked for farther out first (the
 // strongest answer wins), and the code's map moves by their mean offset before the usual, tight
@@ -146,65 +202,25 @@ QRP_HD inline void code_map_base(const tile_anchor_view& t, const version_plan& 
 {
   geo.base = t.to_pixel.shifted(x0, y0);
   geo.anchors = 0;
-  const int n = plan.size;
-  const double m = t.module_px;
-  const double w = t.iv.width, h = t.iv.height;
-  const int radius = anchor_radius(m);
-  if (!(t.anchor_search_px > radius && t.finder_strength > 0)) return;
-  const pattern_probe<4> finder_probe(t.iv, m);
-  const float sign = static_cast<float>(t.polarity);
-  auto finder = [&](int px, int py) { return sign * finder_probe(px, py); };
+  wide_finder_search s[3];
+  if (!start_wide_finder_search(t, plan, geo.base, s)) return;
   double su = 0, sv = 0;
   int found = 0;
-  const float strong = 0.5f * t.finder_strength;
-  const double corners[3][2] = {{3.5, 3.5}, {n - 3.5, 3.5}, {3.5, n - 3.5}};
-  for (const auto& corner : corners) {
-    double u0, v0;
-    geo.base.apply(corner[0], corner[1], u0, v0);
-    if (interior(u0, v0, w, h) < 4.5 * m + 2) continue;
-    double u = u0, v = v0;
-    // Keep the search inside the tile: the template must not hang over an edge.
-    const int edge = static_cast<int>(std::floor(interior(u0, v0, w, h) - 4.5 * m - 2));
-    const int wide = t.anchor_search_px < edge ? t.anchor_search_px : edge;
-    const int r = radius > wide ? radius : wide;
-    if (!find_anchor(finder, u, v, r, strong)) continue;
-    su += u - u0, sv += v - v0;
-    ++found;
-  }
-  if (found > 0) geo.base.a[0] += su / found, geo.base.a[3] += sv / found;
+  with_anchor_response(t, true, [&](auto finder) {
+    for (int k = 0; k < 3; ++k) {
+      if (!s[k].searched) continue;
+      double u = s[k].u0, v = s[k].v0;
+      if (!find_anchor(finder, u, v, s[k].radius, wide_finder_min(t))) continue;
+      su += u - s[k].u0, sv += v - s[k].v0;
+      ++found;
+    }
+  });
+  move_base_by(geo.base, su, sv, found);
 }
 
-// The offset (du, dv) pixels of the anchor at code module (x, y) from where base puts it, when
-// it answers within anchor_radius with at least 0.3 of the tile's contrast and lies far enough
-// inside the tile.
-QRP_HD inline bool measure_anchor(const tile_anchor_view& t, const affine_map& base, double x, double y, bool is_finder,
-                                  double& du, double& dv)
-{
-  const double m = t.module_px;
-  const int radius = anchor_radius(m);
-  double u0, v0;
-  base.apply(x, y, u0, v0);
-  const double reach = (is_finder ? 4.5 : 2.5) * m + radius + 2;
-  if (interior(u0, v0, t.iv.width, t.iv.height) < reach) return false;
-  const float min_response = static_cast<float>(0.3 * t.contrast);
-  const float sign = static_cast<float>(t.polarity);
-  double u = u0, v = v0;
-  bool ok;
-  if (is_finder) {
-    const pattern_probe<4> probe(t.iv, m);
-    ok = find_anchor([&](int px, int py) { return sign * probe(px, py); }, u, v, radius, min_response);
-  } else {
-    const pattern_probe<3> probe(t.iv, m);
-    ok = find_anchor([&](int px, int py) { return sign * probe(px, py); }, u, v, radius, min_response);
-  }
-  if (!ok) return false;
-  du = u - u0, dv = v - v0;
-  return true;
-}
-
-// measure_anchor in pieces, for the cooperative read (read_cooperative.hpp): the search's start
-// (false: the anchor lies too near the tile's edge to be looked for), its response at a pixel,
-// and the pick from the rows' bests (anchor_row_best) in row order.
+// An anchor's search (measure_anchor), in pieces for the cooperative read (read_cooperative.hpp):
+// its start (false: the anchor lies too near the tile's edge to be looked for), and the pick from
+// its rows' bests (anchor_row_best) in row order; with_anchor_response gives its template.
 struct anchor_search {
   double u0, v0;  // where base puts the anchor
   int bu, bv;     // the whole pixel the search starts from
@@ -225,29 +241,34 @@ QRP_HD inline bool start_anchor_search(const tile_anchor_view& t, const affine_m
   return true;
 }
 
-// f(response) with the anchor's template response (the finder's or an alignment pattern's).
-template <typename F>
-QRP_HD void with_anchor_response(const tile_anchor_view& t, bool is_finder, F&& f)
+// What an anchor must answer with: 0.3 of the tile's contrast.
+QRP_HD inline float anchor_min_response(const tile_anchor_view& t) { return static_cast<float>(0.3 * t.contrast); }
+
+// The offset (du, dv) pixels of the anchor at code module (x, y) from where base puts it, when
+// it answers within anchor_radius with at least anchor_min_response and lies far enough inside
+// the tile.
+QRP_HD inline bool measure_anchor(const tile_anchor_view& t, const affine_map& base, double x, double y, bool is_finder,
+                                  double& du, double& dv)
 {
-  const float sign = static_cast<float>(t.polarity);
-  if (is_finder) {
-    const pattern_probe<4> probe(t.iv, t.module_px);
-    f([&](int px, int py) { return sign * probe(px, py); });
-  } else {
-    const pattern_probe<3> probe(t.iv, t.module_px);
-    f([&](int px, int py) { return sign * probe(px, py); });
-  }
+  anchor_search s;
+  if (!start_anchor_search(t, base, x, y, is_finder, s)) return false;
+  bool ok = false;
+  with_anchor_response(t, is_finder, [&](auto response) {
+    double u = s.u0, v = s.v0;
+    ok = find_anchor(response, u, v, s.radius, anchor_min_response(t));
+    if (ok) du = u - s.u0, dv = v - s.v0;
+  });
+  return ok;
 }
 
-// rows: 2 * radius + 1 row bests (best, bx) of rows dy = -radius .. radius.
+// measure_anchor's ending from the rows' bests: 2 * radius + 1 of them (best, bx), dy = -radius first.
 QRP_HD inline bool pick_anchor(const tile_anchor_view& t, const anchor_search& s, const float* row_best,
                                const int* row_x, double& du, double& dv)
 {
-  const float min_response = static_cast<float>(0.3 * t.contrast);
   bool ok = false;
   with_anchor_response(t, s.is_finder, [&](auto response) {
     double u, v;
-    ok = pick_from_rows(response, s.bu, s.bv, s.radius, row_best, row_x, min_response, u, v);
+    ok = pick_from_rows(response, s.bu, s.bv, s.radius, row_best, row_x, anchor_min_response(t), u, v);
     if (ok) du = u - s.u0, dv = v - s.v0;
   });
   return ok;

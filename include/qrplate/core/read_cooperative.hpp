@@ -7,8 +7,11 @@
 // floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
 // equations and the noise over the known modules (a few thousand modules at most), which are summed
 // in 32 lanes (a lane per thread) that one thread then adds up in order. Phases:
-//   measure    (optional) the code's map from its own anchors, measure_code_map in six steps:
-//              the base (one thread), one row of one anchor's search per thread
+//   measure    (optional) the code's map from its own anchors, measure_code_map in eight steps:
+//              the base (one thread; code_map_base in three steps: the tile's pose moved to the
+//              code, then on a tile that asks for it (unconfirmed) a wide search for the three
+//              finders a row per thread, the picks and the mean offset on one thread), one row
+//              of one anchor's search per thread
 //              (anchor_row_best), one anchor per thread (its pick from the rows, pick_anchor,
 //              or its whole search past max_anchor_rows rows), the anchors that answered (one
 //              per thread, each placed by a count of those before it), the median offsets by
@@ -41,8 +44,16 @@ namespace qrplate::core {
 // group; wider ones are each searched whole by one thread.
 inline constexpr int max_anchor_rows = 15;
 
-// Shared by the group while it measures a map (~8.5 KB).
+// A tile's wide first search for a code's finders (code_map_base) is split by row over the group
+// up to this many rows a finder (radius 127 px); wider ones are one thread's.
+inline constexpr int max_wide_rows = 255;
+
+// Shared by the group while it measures a map (~14.7 KB).
 struct cooperative_measure_state {
+  wide_finder_search finders[3];  // the wide search, when `wide`
+  bool wide;
+  float wide_best[3][max_wide_rows];  // anchor_row_best of each finder's rows
+  int wide_x[3][max_wide_rows];
   float row_best[max_code_anchors][max_anchor_rows];  // anchor_row_best of each anchor's rows
   int row_x[max_code_anchors][max_anchor_rows];
   double du[max_code_anchors], dv[max_code_anchors];
@@ -72,6 +83,8 @@ struct cooperative_read_job {
 
 enum cooperative_read_phase : int {
   read_phase_measure_base,
+  read_phase_measure_wide_rows,
+  read_phase_measure_wide_pick,
   read_phase_measure_rows,
   read_phase_measure_anchors,
   read_phase_measure_keep,
@@ -97,9 +110,54 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
   read_code_workspace& ws = *job.ws;
   const int n = plan.size, W = plan.words;
   switch (phase) {
-    case read_phase_measure_base:
-      if (job.tile && t == 0) code_map_base(*job.tile, plan, job.x0, job.y0, *job.measured);
+    case read_phase_measure_base: {
+      if (!job.tile || t != 0) return;
+      cooperative_measure_state& m = *job.measure;
+      code_map& geo = *job.measured;
+      geo.base = job.tile->to_pixel.shifted(job.x0, job.y0);
+      geo.anchors = 0;
+      m.wide = start_wide_finder_search(*job.tile, plan, geo.base, m.finders);
+      for (int k = 0; k < 3 && m.wide; ++k)
+        if (m.finders[k].searched && 2 * m.finders[k].radius + 1 > max_wide_rows) {  // too wide to split
+          m.wide = false;
+          code_map_base(*job.tile, plan, job.x0, job.y0, geo);
+        }
       return;
+    }
+    case read_phase_measure_wide_rows: {
+      if (!job.tile || !job.measure->wide) return;
+      cooperative_measure_state& m = *job.measure;
+      int rows[3], tasks = 0;
+      for (int k = 0; k < 3; ++k) tasks += rows[k] = m.finders[k].searched ? 2 * m.finders[k].radius + 1 : 0;
+      for (int task = t; task < tasks; task += threads) {
+        int k = 0, row = task;
+        while (row >= rows[k]) row -= rows[k++];
+        const wide_finder_search& f = m.finders[k];
+        with_anchor_response(*job.tile, true, [&](auto finder) {
+          anchor_row_best(finder, f.bu, f.bv, f.radius, row - f.radius, m.wide_best[k][row], m.wide_x[k][row]);
+        });
+      }
+      return;
+    }
+    case read_phase_measure_wide_pick: {  // code_map_base's ending: the finders found, the mean offset
+      if (!job.tile || !job.measure->wide || t != 0) return;
+      const cooperative_measure_state& m = *job.measure;
+      double su = 0, sv = 0;
+      int found = 0;
+      with_anchor_response(*job.tile, true, [&](auto finder) {
+        for (int k = 0; k < 3; ++k) {
+          const wide_finder_search& f = m.finders[k];
+          double u, v;
+          if (!f.searched || !pick_from_rows(finder, f.bu, f.bv, f.radius, m.wide_best[k], m.wide_x[k],
+                                             wide_finder_min(*job.tile), u, v))
+            continue;
+          su += u - f.u0, sv += v - f.v0;
+          ++found;
+        }
+      });
+      move_base_by(job.measured->base, su, sv, found);
+      return;
+    }
     case read_phase_measure_rows: {
       if (!job.tile) return;
       const int rows = 2 * anchor_radius(job.tile->module_px) + 1;
@@ -262,7 +320,7 @@ struct cooperative_read_batch {
   code_outcome* outcomes;
 };
 
-// What one block shares while it reads a code (~16 KB).
+// What one block shares while it reads a code (~22 KB).
 struct cooperative_read_shared {
   plane_fit fit;
   plane_fit_sums fit_lanes[plane_fit_lanes];
