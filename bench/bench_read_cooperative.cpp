@@ -9,6 +9,9 @@
 //   BM_cooperative_read_on_cpu/v40-L/px:3/measured  the same, each code's map measured from its
 //                                            own anchors in the scene's integral image (as a
 //                                            decode does), the tile's pose 0.4 module off
+//   BM_cooperative_read_on_cpu/v40-L/px:3/unconfirmed  the same on a tile no frame confirmed:
+//                                            each code's finders first looked for 4 anchor radii
+//                                            out (the scan reader's wide search)
 //
 // Counters, per code, in CPU microseconds:
 //   us_work        all threads' time, every phase (the work, as a CPU would do it alone)
@@ -33,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_cooperative.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/tile_registration.hpp"
@@ -60,8 +64,11 @@ const char* phase_name(int phase)
   return "outcome";
 }
 
-void bm_cooperative_read_on_cpu(benchmark::State& state, int version, ecc_level ecc, double px, bool measure)
+enum class maps { given, measured, unconfirmed };
+
+void bm_cooperative_read_on_cpu(benchmark::State& state, int version, ecc_level ecc, double px, maps how)
 try {
+  const bool measure = how != maps::given;
   const double pitch_px = (spec::symbol_size(version) + 4) * px;
   const int side = std::clamp(static_cast<int>(8000 / pitch_px), 2, 8);
   const scan::synthetic_codes sc = scan::make_synthetic_codes(version, ecc, px, side, side, 0.5, 2500, 0x7E57);
@@ -83,6 +90,10 @@ try {
     tile.module_px = sc.module_px;
     tile.contrast = scan::estimate_contrast(tile.iv, sc.module_px);
     tile.polarity = 1;
+    if (how == maps::unconfirmed) {
+      tile.anchor_search_px = 4 * core::anchor_radius(sc.module_px);
+      tile.finder_strength = static_cast<float>(0.8 * tile.contrast);
+    }
   }
   auto scratch = std::make_unique<core::code_map>();
   auto ws = std::make_unique<core::read_code_workspace>();
@@ -185,11 +196,12 @@ int main(int argc, char** argv)
   } shapes[] = {{10, ecc_level::M, "v10-M"}, {40, ecc_level::L, "v40-L"}};
   for (const auto& s : shapes)
     for (const double px : {2.0, 3.0, 4.0})
-      for (const bool measure : {false, true})
-        benchmark::RegisterBenchmark(("BM_cooperative_read_on_cpu/" + std::string(s.name) +
-                                      "/px:" + std::to_string(static_cast<int>(px)) + (measure ? "/measured" : "/given"))
+      for (const maps how : {maps::given, maps::measured, maps::unconfirmed})
+        benchmark::RegisterBenchmark(("BM_cooperative_read_on_cpu/" + std::string(s.name) + "/px:" +
+                                      std::to_string(static_cast<int>(px)) +
+                                      (how == maps::given ? "/given" : how == maps::measured ? "/measured" : "/unconfirmed"))
                                          .c_str(),
-                                     bm_cooperative_read_on_cpu, s.version, s.ecc, px, measure)
+                                     bm_cooperative_read_on_cpu, s.version, s.ecc, px, how)
             ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
