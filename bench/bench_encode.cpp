@@ -14,7 +14,11 @@
 //                                             run on one core, a group's threads one after another:
 //                                             the kernel's work per code, counters us_<phase> per
 //                                             code; beside threads:1 it says how much more work the
-//                                             parallel form does than the per-code core
+//                                             parallel form does than the per-code core; path_<phase>
+//                                             per code, the phase's slowest thread, us_path their
+//                                             sum: the group's critical path if a GPU thread ran as
+//                                             fast as this core (each call timed, its least time
+//                                             over the iterations less the clock's own cost)
 //
 // Google Benchmark appends "/min_time:0.300/real_time" to each name; filter on the prefix.
 // "auto" is each library's own lowest-penalty mask search; "mask0" forces mask 0, which skips
@@ -28,8 +32,9 @@
 #include <ZXing/BitMatrix.h>
 #include <ZXing/MultiFormatWriter.h>
 
-#include <cstdint>
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <map>
 #include <memory>
@@ -139,7 +144,7 @@ void bm_qrplate(benchmark::State& state, shape s, int mask, unsigned threads)
 QRP_POPCNT_CLONES_FLATTEN void run_cooperative_batch(const workload& w, const qrplate::core::version_plan& plan,
                                             const qrplate::core::cooperative_tables& tables, int threads,
                                             std::vector<std::uint64_t>& shared, std::vector<std::uint64_t>& out,
-                                            double* seconds)
+                                            std::vector<double>& least, double clock_cost)
 {
   namespace core = qrplate::core;
   const core::cooperative_layout layout = core::make_cooperative_layout(plan);
@@ -152,35 +157,57 @@ QRP_POPCNT_CLONES_FLATTEN void run_cooperative_batch(const workload& w, const qr
                                     static_cast<std::uint32_t>(w.payload_size),
                                     core::auto_mask,
                                     out.data() + i * static_cast<std::size_t>(plan.size * plan.words)};
-    for (int phase = 0; phase < core::cooperative_phase_count; ++phase) {
-      const auto start = std::chrono::steady_clock::now();
-      for (int t = 0; t < threads; ++t) core::run_cooperative_phase(job, phase, t, threads);
-      seconds[phase] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    }
+    for (int phase = 0; phase < core::cooperative_phase_count; ++phase)
+      for (int t = 0; t < threads; ++t) {
+        const auto start = std::chrono::steady_clock::now();
+        core::run_cooperative_phase(job, phase, t, threads);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() - clock_cost;
+        double& l = least[(i * core::cooperative_phase_count + phase) * threads + t];
+        l = std::min(l, std::max(0.0, s));
+      }
   }
 }
 
 void bm_cooperative_on_cpu(benchmark::State& state, shape s)
 {
   namespace core = qrplate::core;
+  constexpr int phases = core::cooperative_phase_count;
   const workload& w = workload_for(s);
   const core::version_plan& plan = qrplate::host::version_plan_for(s.version, s.ecc);
   const core::cooperative_tables& tables = qrplate::host::cooperative_tables_for(s.version, s.ecc);
   const int threads = core::cooperative_threads_per_code(plan.size);
   std::vector<std::uint64_t> shared(core::make_cooperative_layout(plan).bytes / 8 + 1);
   std::vector<std::uint64_t> out(batch_size * static_cast<std::size_t>(plan.size * plan.words));
-  double seconds[core::cooperative_phase_count] = {};
+  // Each call's least time over the iterations (the batch is the same each iteration): a phase's
+  // slowest thread is a maximum over many timings, which the machine's noise would bias.
+  std::vector<double> least(batch_size * phases * static_cast<std::size_t>(threads), 1e30);
+  double clock_cost = 1e30;  // the clock's own cost around a call, taken off each call's time
+  for (int k = 0; k < 10000; ++k) {
+    const auto start = std::chrono::steady_clock::now();
+    clock_cost = std::min(clock_cost, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
   for (auto _ : state) {
-    run_cooperative_batch(w, plan, tables, threads, shared, out, seconds);
+    run_cooperative_batch(w, plan, tables, threads, shared, out, least, clock_cost);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
   set_counters(state, batch_size, w.payload_size);
   const char* names[] = {"data", "parity", "place", "transpose", "mask", "score", "choose", "write"};
-  static_assert(sizeof(names) / sizeof(names[0]) == core::cooperative_phase_count, "a name per phase");
-  const double codes = static_cast<double>(state.iterations()) * batch_size;
-  for (int phase = 0; phase < core::cooperative_phase_count; ++phase)
-    state.counters[std::string("us_") + names[phase]] = seconds[phase] / codes * 1e6;
+  static_assert(sizeof(names) / sizeof(names[0]) == phases, "a name per phase");
+  double work[phases] = {}, path[phases] = {};
+  for (std::size_t i = 0; i < batch_size; ++i)
+    for (int phase = 0; phase < phases; ++phase) {
+      const double* l = &least[(i * phases + phase) * static_cast<std::size_t>(threads)];
+      for (int t = 0; t < threads; ++t) work[phase] += l[t];
+      path[phase] += *std::max_element(l, l + threads);
+    }
+  double total_path = 0;
+  for (int phase = 0; phase < phases; ++phase) {
+    state.counters[std::string("us_") + names[phase]] = work[phase] / batch_size * 1e6;
+    state.counters[std::string("path_") + names[phase]] = path[phase] / batch_size * 1e6;
+    total_path += path[phase];
+  }
+  state.counters["us_path"] = total_path / batch_size * 1e6;
 }
 
 QRecLevel qrencode_level(ecc_level ecc)

@@ -53,7 +53,7 @@ const char* phase_name(int phase)
                                            "measure_anchors", "measure_keep",     "measure_median",    "measure_near",
                                            "measure_nodes",  "sample",            "fit_lanes",         "fit",
                                            "threshold",      "levels_lanes",      "levels"};
-  static const char* const decode_names[] = {"format",         "confidence",    "extract_first",
+  static const char* const decode_names[] = {"format_copies",  "format",        "confidence",    "extract_first",
                                              "blocks_first",   "finish_first",  "extract_second",
                                              "blocks_second",  "finish_second", "copy"};
   static_assert(sizeof(read_names) / sizeof(read_names[0]) == core::read_phase_decode, "a name per phase");

@@ -16,5 +16,5 @@ __global__ void read_phase(core::cooperative_read_job job)
 QRP_PROBE(0) QRP_PROBE(1) QRP_PROBE(2) QRP_PROBE(3) QRP_PROBE(4) QRP_PROBE(5) QRP_PROBE(6)
 QRP_PROBE(7) QRP_PROBE(8) QRP_PROBE(9) QRP_PROBE(10) QRP_PROBE(11) QRP_PROBE(12) QRP_PROBE(13)
 QRP_PROBE(14) QRP_PROBE(15) QRP_PROBE(16) QRP_PROBE(17) QRP_PROBE(18) QRP_PROBE(19) QRP_PROBE(20)
-QRP_PROBE(21) QRP_PROBE(22) QRP_PROBE(23) QRP_PROBE(24)
-static_assert(core::cooperative_read_phase_count == 25, "a probe per phase");
+QRP_PROBE(21) QRP_PROBE(22) QRP_PROBE(23) QRP_PROBE(24) QRP_PROBE(25)
+static_assert(core::cooperative_read_phase_count == 26, "a probe per phase");

@@ -3,7 +3,8 @@
 //
 // The per-codeword and per-block work is spread over the group; what must follow an order stays
 // with one thread:
-//   format      one thread: read_format_info (the readings to try, in order)
+//   copies      the two format copies on two threads (read_format_copy)
+//   format      one thread: the copies combined (the readings to try, in order)
 //   confidence  one codeword per thread: its least module confidence
 //   extract a   one codeword per thread: unmasked with reading a's mask and written straight to
 //               its place in the block-major buffer (deinterleaved_position) and, a data
@@ -37,6 +38,8 @@ inline constexpr int max_byte_runs = 8;  // more byte segments are copied by the
 
 // Shared by the group (~1.6 KB).
 struct cooperative_decode_state {
+  format_reading copies[2];  // each format copy's reading
+  bool copy_ok[2];
   format_reading readings[2];
   int count;    // format readings (0..2)
   int nearest;  // nearest-word distance of the format copies
@@ -61,6 +64,7 @@ struct cooperative_decode_job {
 };
 
 enum cooperative_decode_phase : int {
+  decode_phase_copies,
   decode_phase_format,
   decode_phase_confidence,
   decode_phase_extract_first,
@@ -81,9 +85,14 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
   cooperative_decode_state& st = *job.state;
   decode_workspace& ws = *job.ws;
   const int total = plan.layout.total_codewords;
+  if (phase == decode_phase_copies) {
+    for (int copy = t; copy < 2; copy += threads)
+      st.copy_ok[copy] = read_format_copy(job.modules, plan.size, copy, st.copies[copy]);
+    return;
+  }
   if (phase == decode_phase_format) {
     if (t != 0) return;
-    st.count = read_format_info(job.modules, plan.size, st.readings, st.nearest);
+    st.count = combine_format_readings(st.copies, st.copy_ok, st.readings, st.nearest);
     st.use_confidence = job.confidence != nullptr && job.erasure_threshold > 0;
     st.done = st.count == 0;
     if (st.done)

@@ -137,14 +137,17 @@ struct format_reading {
 // The distinct format readings of the two copies, in the order to try them (the nearer first,
 // copy 0 at equal distance; but with the same mask the higher level first, see the top of this
 // file); returns how many (0..2). `nearest` receives the smaller nearest-word distance.
-QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, format_reading out[2], int& nearest)
+// read_format_info in two steps (the cooperative decoder reads the copies on two threads): one
+// copy's reading (true when it decodes), then the two readings combined.
+QRP_HD inline bool read_format_copy(const std::uint64_t* modules, int size, int copy, format_reading& r)
 {
-  format_reading r[2];
-  bool ok[2];
-  for (int copy = 0; copy < 2; ++copy) {
-    r[copy] = format_reading{ecc_level::L, -1, 16};
-    ok[copy] = decode_format_info(read_format_bits(modules, size, copy), r[copy].ecc, r[copy].mask, r[copy].distance);
-  }
+  r = format_reading{ecc_level::L, -1, 16};
+  return decode_format_info(read_format_bits(modules, size, copy), r.ecc, r.mask, r.distance);
+}
+
+QRP_HD inline int combine_format_readings(const format_reading r[2], const bool ok[2], format_reading out[2],
+                                          int& nearest)
+{
   nearest = r[0].distance < r[1].distance ? r[0].distance : r[1].distance;
   if (ok[0] && ok[1]) {
     if (r[0].ecc == r[1].ecc && r[0].mask == r[1].mask) {
@@ -162,6 +165,14 @@ QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, forma
     return 1;
   }
   return 0;
+}
+
+QRP_HD inline int read_format_info(const std::uint64_t* modules, int size, format_reading out[2], int& nearest)
+{
+  format_reading r[2];
+  bool ok[2];
+  for (int copy = 0; copy < 2; ++copy) ok[copy] = read_format_copy(modules, size, copy, r[copy]);
+  return combine_format_readings(r, ok, out, nearest);
 }
 
 // ---------------------------------------------------------------------------------------------
