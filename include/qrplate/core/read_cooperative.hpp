@@ -2,21 +2,24 @@
 // (read_code.hpp), which stays its reference, with the same outcome and bytes bit for bit.
 //
 // Sampling every module is most of a read (five bilinear samples, or a depth-weighted mean, per
-// module), so it is spread over the group, as are thresholding (one matrix word per thread) and
-// the per-codeword and per-block work of decoding (decode_cooperative.hpp). The steps whose
-// floating-point sums must add up in the CPU's order stay with one thread: the plane fit's normal
-// equations and the noise over the known modules (a few thousand modules at most), which are summed
-// in 32 lanes (a lane per thread) that one thread then adds up in order. Phases:
-//   measure    (optional) the code's map from its own anchors, measure_code_map in eight steps:
-//              the base (one thread; code_map_base in three steps: the tile's pose moved to the
-//              code, then on a tile that asks for it (unconfirmed) a wide search for the three
-//              finders a row per thread, the picks and the mean offset on one thread), one row
-//              of one anchor's search per thread
-//              (anchor_row_best), one anchor per thread (its pick from the rows, pick_anchor,
-//              or its whole search past max_anchor_rows rows), the anchors that answered (one
-//              per thread, each placed by a count of those before it), the median offsets by
-//              rank (one anchor per thread; anchor_rank), the anchors near them (one thread),
-//              one node of the offset grid per thread
+// module), so it is spread over the group, as is everything else that splits into independent
+// pieces: a phase one thread runs while the others wait costs the block as much as a phase that
+// keeps all of them busy as long. The floating-point sums over the known modules (the plane
+// fit's normal equations, the noise) are taken in 32 lanes, a lane per thread, which one thread
+// adds up in lane order, as the CPU does. Phases (one thread: only short steps that need order):
+//   measure    (optional) the code's map from its own anchors (measure_code_map):
+//     base        one thread: the tile's pose moved to the code (code_map_base's start)
+//     wide rows   on a tile that asks for it (unconfirmed), the three finders' wide search, one
+//                 row per thread (anchor_row_best; past max_wide_rows rows a finder, the base
+//                 thread searched them whole)
+//     wide pick   one thread: each finder's pick from its rows, the base moved by their mean
+//     rows        one row of one anchor's search per thread (anchor_row_best)
+//     anchors     one anchor per thread: its pick from its rows (pick_anchor), or past
+//                 max_anchor_rows rows its whole search (measure_anchor)
+//     keep        one answered anchor per thread, placed by a count of those before it
+//     median      one anchor per thread: the offsets ranked count / 2 (anchor_rank)
+//     near        one thread: the anchors near the medians (keep_near_median)
+//     nodes       one node of the offset grid per thread (interpolate_node)
 //   sample     one module per thread at a time (sample_code_module)
 //   fit lanes  one lane of the plane fit's sums per thread (plane_fit_lanes = 32 lanes: a warp)
 //   fit        one thread: the lanes added up and solve_brightness_plane

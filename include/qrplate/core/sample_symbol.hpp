@@ -557,6 +557,12 @@ QRP_HD inline level_sums levels_lane(const version_plan& plan, const plane_fit& 
   return s;
 }
 
+QRP_HD inline void add_level_sums(level_sums& total, const level_sums& lane)
+{
+  total.sse += lane.sse;
+  total.wrong += lane.wrong;
+}
+
 // The noise and wrong modules from the sums of all lanes (added in lane order to zeros); levels.ok.
 QRP_HD inline void set_levels(plane_fit& f, const level_sums& sum)
 {
@@ -564,12 +570,6 @@ QRP_HD inline void set_levels(plane_fit& f, const level_sums& sum)
   f.levels.known_wrong = sum.wrong;
   f.levels.noise = static_cast<float>(std::sqrt(sum.sse / f.levels.known));
   f.levels.ok = true;
-}
-
-QRP_HD inline void add_level_sums(level_sums& total, const level_sums& lane)
-{
-  total.sse += lane.sse;
-  total.wrong += lane.wrong;
 }
 
 // By one thread: every lane in order, then set_levels.
