@@ -192,7 +192,7 @@ void bm_cooperative_on_cpu(benchmark::State& state, shape s)
     benchmark::ClobberMemory();
   }
   set_counters(state, batch_size, w.payload_size);
-  const char* names[] = {"data", "parity", "place", "transpose", "mask", "score", "choose", "write"};
+  const char* names[] = {"data", "parity", "place", "transpose", "mask", "score", "total", "choose", "write"};
   static_assert(sizeof(names) / sizeof(names[0]) == phases, "a name per phase");
   double work[phases] = {}, path[phases] = {};
   for (std::size_t i = 0; i < batch_size; ++i)

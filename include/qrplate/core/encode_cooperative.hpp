@@ -21,7 +21,8 @@
 //   score      one penalty task per thread: a mask, an orientation, a word column and 8 lines
 //              of N1/N3 (read through a 37-word window of a masked plane, without bounds
 //              checks), or a mask and 8 rows of N2 and dark modules;
-//   choose     one thread adds the tasks up per mask and takes the lowest (ties: lower mask);
+//   total      one mask per thread: its tasks added up (integers: any order gives the same sum);
+//   choose     one thread takes the lowest total (ties: lower mask);
 //   write      one output word per thread.
 // Phases are separated by barriers and a phase's threads never touch each other's output bytes, so
 // the tests run the same phases on the CPU one thread after another, in shuffled orders and for
@@ -211,6 +212,7 @@ enum cooperative_phase : int {
   phase_transpose,
   phase_mask,
   phase_score,
+  phase_total,
   phase_choose,
   phase_write,
   cooperative_phase_count
@@ -419,14 +421,10 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       }
       return;
     }
-    case phase_choose: {
-      if (t != 0) return;
-      if (!scoring) {
-        c.result[0] = fits ? job.mask : -1;
-        return;
-      }
+    case phase_total: {
+      if (!scoring) return;
       const int per_mask = 2 * W * lay.chunks;
-      for (int mask = 0; mask < 8; ++mask) {
+      for (int mask = t; mask < 8; mask += threads) {
         int score = 0, blocks = 0;
         long long dark = 0;
         for (int j = 0; j < per_mask; ++j) score += c.runs[mask * per_mask + j];
@@ -436,9 +434,12 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
         }
         c.result[1 + mask] = score + penalty_n2 * blocks + balance_penalty(dark, static_cast<long long>(n) * n);
       }
-      c.result[0] = argmin_mask(c.result + 1);
       return;
     }
+    case phase_choose:
+      if (t != 0) return;
+      c.result[0] = scoring ? argmin_mask(c.result + 1) : (fits ? job.mask : -1);
+      return;
     case phase_write: {
       const int mask = c.result[0];
       const std::uint64_t* overlay = mask >= 0 ? plan.mask_rows[mask] : nullptr;
