@@ -44,12 +44,13 @@
 #include <utility>
 #include <vector>
 
+#include "clock_cost.hpp"
 #include "encode/version_plan_cache.hpp"
 #include "qrplate/core/encode_cooperative.hpp"
-#include "util/popcnt_dispatch.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "util/popcnt_dispatch.hpp"
 
 // Exported by libqrencode 4.x but declared only in its internal header (qrencode_inner.h);
 // mask -1 is the automatic search that QRcode_encodeInput uses, 0..7 force a mask.
@@ -181,11 +182,7 @@ void bm_cooperative_on_cpu(benchmark::State& state, shape s)
   // Each call's least time over the iterations (the batch is the same each iteration): a phase's
   // slowest thread is a maximum over many timings, which the machine's noise would bias.
   std::vector<double> least(batch_size * phases * static_cast<std::size_t>(threads), 1e30);
-  double clock_cost = 1e30;  // the clock's own cost around a call, taken off each call's time
-  for (int k = 0; k < 10000; ++k) {
-    const auto start = std::chrono::steady_clock::now();
-    clock_cost = std::min(clock_cost, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  const double clock_cost = qrplate::bench::steady_clock_cost();
   for (auto _ : state) {
     run_cooperative_batch(w, plan, tables, threads, shared, out, least, clock_cost);
     benchmark::DoNotOptimize(out.data());

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "clock_cost.hpp"
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_cooperative.hpp"
 #include "scan/synthetic_codes.hpp"
@@ -104,13 +105,7 @@ try {
   constexpr int phases = core::cooperative_read_phase_count;
   std::vector<double> least(sc.maps.size() * phases * group, 1e30);
   std::size_t decoded = 0, reads = 0;
-  // The clock's own cost around a call (~20 ns here), taken off every call's time: phases that do
-  // nothing on most threads would otherwise add 128 of it each to the work.
-  double floor = 1e30;
-  for (int k = 0; k < 10000; ++k) {
-    const auto start = std::chrono::steady_clock::now();
-    floor = std::min(floor, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  const double clock_cost = bench::steady_clock_cost();  // ~20 ns here
   for (auto _ : state) {
     for (std::size_t i = 0; i < sc.maps.size(); ++i) {
       const core::code_map& map = sc.maps[i];
@@ -147,7 +142,7 @@ try {
           core::run_cooperative_read_phase(job, phase, t, group);
           const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
           double& l = least[(i * phases + phase) * group + t];
-          l = std::min(l, std::max(0.0, s - floor));
+          l = std::min(l, std::max(0.0, s - clock_cost));
         }
       }
       decoded += core::decoded(outcome.result);

@@ -17,11 +17,6 @@ namespace qrplate::core {
 // Number of differing bits between two words (POPC on a GPU).
 QRP_HD inline int hamming_distance(std::uint32_t a, std::uint32_t b) { return popcount64(a ^ b); }
 
-// bits15: the 15 format bits as read (bit 14 first, still masked with 0x5412; higher bits are
-// ignored). Finds the valid word nearest to it. `distance` always receives that nearest distance.
-// Returns true, with `ecc` and `mask` of the nearest word, when the distance is <= max_distance
-// and no other valid word is equally near (a tie is only possible past 3 errors); otherwise
-// returns false and leaves `ecc` and `mask` unchanged.
 namespace detail {
 // The 32 valid format words, level * 8 + mask, computed at compile time (a code read looks at all
 // of them twice; computing each word there was most of the read's format step).
@@ -34,6 +29,11 @@ struct format_words {
 };
 }  // namespace detail
 
+// bits15: the 15 format bits as read (bit 14 first, still masked with 0x5412; higher bits are
+// ignored). Finds the valid word nearest to it. `distance` always receives that nearest distance.
+// Returns true, with `ecc` and `mask` of the nearest word, when the distance is <= max_distance
+// and no other valid word is equally near (a tie is only possible past 3 errors); otherwise
+// returns false and leaves `ecc` and `mask` unchanged.
 QRP_HD inline bool decode_format_info(std::uint32_t bits15, ecc_level& ecc, int& mask, int& distance,
                                       int max_distance = 3)
 {
