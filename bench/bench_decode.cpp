@@ -116,6 +116,7 @@
 #include "qrplate/sim/simulate.hpp"
 #include "cuda/narrow_samples.hpp"
 #include "scan/scan_set.hpp"
+#include "scan/synthetic_scan.hpp"
 #include "scan/tile_registration.hpp"
 #include "stitch_bench_patch.hpp"
 #include "sim/scan_io.hpp"
@@ -431,42 +432,23 @@ large_case make_large_plate(bool raw8, std::uint32_t tile)
 {
   large_case c;
   try {
-    const fs::path dir = root() / ((raw8 ? "large_raw8_" : "large_") + std::to_string(tile));
-    fs::create_directories(dir);
-    const fs::path input = dir / "payload.bin";
-    std::vector<char> payload(400000);
-    std::mt19937_64 rng(0x1A26Eull);
-    for (char& b : payload) b = static_cast<char>(rng());
-    std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    qrplate::plate::plate_encode_options o;
-    o.geometry.version = 10;
-    o.geometry.ecc = ecc_level::M;
-    o.plate_id = 0x1A26E;
-    const std::string plate_dir = (dir / "plate").string();
-    qrplate::plate::encode_plates(input.string(), plate_dir, o);
-    qrplate::sim::simulate_options so = qrplate::sim::preset("clean");
+    qrplate::scan::synthetic_scan_options so;
+    so.version = 10;
+    so.ecc = ecc_level::M;
+    so.payload_bytes = 400000;
     so.px_per_module = 3;
     so.tile_px = tile;
+    so.raw8 = raw8;
     so.seed = 7;
-    so.threads = 0;
-    if (raw8) so.sem.bits = 8;
-    c.scan_dir = (dir / "scan").string();
+    so.threads = 0;  // setup only: every core
+    const fs::path dir = root() / ((raw8 ? "large_raw8_" : "large_") + std::to_string(tile));
+    fs::remove_all(dir);
+    const qrplate::scan::synthetic_scan s = qrplate::scan::make_synthetic_scan(dir.string(), so);
+    c.scan_dir = s.scan_dir;
     c.out_file = (dir / "payload.out").string();
-    qrplate::sim::simulate(plate_dir, c.scan_dir, so);
-    const qrplate::plate::manifest man =
-        qrplate::plate::manifest_from_json(read_text(fs::path(plate_dir) / "plate.json"));
-    const qrplate::plate::plate_geometry g = qrplate::plate::geometry_of(man);
-    for (std::uint64_t row = 0; row < g.rows; ++row)
-      for (std::uint32_t col = 0; col < g.columns; ++col)
-        c.code_cells += g.placement.at(row, col).kind != qrplate::plate::placement_slot::empty;
-    const nlohmann::json truth = nlohmann::json::parse(read_text(fs::path(c.scan_dir) / "truth.json"));
-    for (const auto& t : truth.at("tiles")) {
-      if (t.at("missing").get<bool>()) continue;
-      c.tile_files.push_back((fs::path(c.scan_dir) / t.at("file").get<std::string>()).string());
-      const qrplate::sim::gray_image img = qrplate::sim::read_gray_image(c.tile_files.back());
-      if (raw8) qrplate::sim::write_gray_tiff(c.tile_files.back(), img, /*deflate=*/false);
-      c.scan_pixels += img.pixels.size();
-    }
+    c.tile_files = s.tile_files;
+    c.scan_pixels = s.scan_pixels;
+    c.code_cells = s.code_cells;
   } catch (const std::exception& e) {
     c.error = std::string("setup of the large plate failed: ") + e.what();
   }

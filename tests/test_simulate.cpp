@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,10 +18,12 @@
 #include <nlohmann/json.hpp>
 
 #include "qrplate/error.hpp"
+#include "qrplate/plate/decode_plate.hpp"
 #include "qrplate/plate/encode_plate.hpp"
 #include "qrplate/plate/frame.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/sim/simulate.hpp"
+#include "scan/synthetic_scan.hpp"
 #include "sim/scan_io.hpp"
 
 namespace {
@@ -296,3 +299,66 @@ TEST_F(Simulate, RegionAndEightBitTiles)
 }
 
 }  // namespace
+
+// scan::make_synthetic_scan (the scan sets `qrplate bench --scan` and bench_decode decode): its
+// raw 8-bit tiles are what it says, its counts are the files', and the scan decodes to its payload.
+TEST(SyntheticScan, RawEightBitTilesDecodeToThePayload)
+{
+  const std::string dir = temp_dir("synthetic");
+  fs::remove_all(dir);
+  scan::synthetic_scan_options o;
+  o.version = 5;
+  o.ecc = ecc_level::M;
+  o.payload_bytes = 3000;
+  o.tile_px = 512;
+  o.threads = 2;
+  o.max_scan_bytes = 40u << 20;  // room enough: refused only when over
+  const scan::synthetic_scan s = scan::make_synthetic_scan(dir, o);
+  ASSERT_FALSE(s.tile_files.empty());
+  std::uint64_t pixels = 0, file_bytes = 0;
+  for (const std::string& f : s.tile_files) {
+    const sim::gray_image img = sim::read_gray_image(f);
+    EXPECT_EQ(img.bits, 8) << f;
+    pixels += img.pixels.size();
+    // Uncompressed: every sample's byte is in the file (the simulator's deflate makes them smaller).
+    EXPECT_GE(fs::file_size(f), img.pixels.size()) << f;
+    file_bytes += fs::file_size(f);
+  }
+  EXPECT_EQ(s.scan_pixels, pixels);
+  EXPECT_EQ(s.scan_file_bytes, file_bytes);
+  EXPECT_EQ(fs::file_size(s.payload_file), 3000u);
+
+  plate::plate_decode_options d;
+  d.threads = 2;
+  const std::string out = dir + "/restored.bin";
+  const plate::plate_decode_result r = plate::decode_plates(s.scan_dir, out, d);
+  EXPECT_TRUE(r.complete);
+  std::ifstream a(s.payload_file, std::ios::binary), b(out, std::ios::binary);
+  const std::string want((std::istreambuf_iterator<char>(a)), std::istreambuf_iterator<char>());
+  const std::string got((std::istreambuf_iterator<char>(b)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, want);
+  // Frames and header codes: every code cell the plate holds, and no more.
+  EXPECT_GE(s.code_cells, r.codes);
+  EXPECT_LE(s.code_cells, r.codes + 16);
+  // The byte limit's estimate is not below what the tiles took: a scan of exactly that size is
+  // refused (before simulating).
+  o.max_scan_bytes = s.scan_file_bytes;
+  EXPECT_THROW(scan::make_synthetic_scan(dir + "/again", o), invalid_argument);
+  fs::remove_all(dir);
+}
+
+TEST(SyntheticScan, RefusesAScanOverItsByteLimitBeforeSimulating)
+{
+  const std::string dir = temp_dir("synthetic_limit");
+  fs::remove_all(dir);
+  scan::synthetic_scan_options o;
+  o.version = 5;
+  o.ecc = ecc_level::M;
+  o.payload_bytes = 3000;
+  o.tile_px = 512;
+  o.threads = 2;
+  o.max_scan_bytes = 1u << 20;  // the scan above takes several MB
+  EXPECT_THROW(scan::make_synthetic_scan(dir, o), invalid_argument);
+  EXPECT_FALSE(fs::exists(dir + "/scan"));
+  fs::remove_all(dir);
+}

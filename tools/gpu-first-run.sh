@@ -5,7 +5,8 @@
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests
-#   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON), with the
+#   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON; --scan: whole
+#                                       decodes of simulated scan sets, CPU vs CUDA), with the
 #                                       HBM and PCIe copies measured in the same runs; bench_plate
 #                                       (the plate encoder's host stages on this machine's cores)
 #   bash tools/gpu-first-run.sh profile Nsight Compute (ncu) on the cooperative encode kernel (v40-L)
@@ -90,6 +91,9 @@ case "$part" in
       --benchmark_out="$out/bench_decode_cuda.json" --benchmark_out_format=json
     # The JSON alone in its file (stdout); the log keeps what goes to stderr.
     step qrplate_bench 300 bash -c "bash '$run' qrplate bench --backend all --json --seconds 0.5 >'$out/qrplate_bench.json'"
+    # Whole decodes of simulated 8-bit scan sets (in /dev/shm: from host memory), CPU vs CUDA.
+    step qrplate_bench_scan 150 bash -c \
+      "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M,40-L --scan-kb 400 >'$out/qrplate_bench_scan.json'"
     step qrplate_bench_decode 300 bash -c \
       "bash '$run' qrplate bench --decode --backend all --json --seconds 0.5 >'$out/qrplate_bench_decode.json'"
     # The plate encoder's host stages on this machine's cores (plate.tif's tiles, the preview):

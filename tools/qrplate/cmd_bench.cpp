@@ -2,6 +2,8 @@
 // synthetic full-capacity payloads held in memory (no disk). Each row: calibrate a batch of about
 // 50 ms, warm up once, then time batches of encode() for --seconds and report the median rate.
 // `--decode`: the per-code read core on codes drawn in memory (see run_decode_row).
+// `--scan`: whole decodes of a scan set simulated for the purpose (see run_scan_row).
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -11,7 +13,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -26,10 +30,13 @@
 #include "commands.hpp"
 #include "qrplate/encode.hpp"
 #include "qrplate/error.hpp"
+#include "qrplate/plate/decode_plate.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "scan/synthetic_codes.hpp"
+#include "scan/synthetic_scan.hpp"
 #include "scan/tile_registration.hpp"
+#include "sim/scan_io.hpp"
 #include "util/parallel_for.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/encode_cuda.hpp"
@@ -61,7 +68,11 @@ struct bench_args {
   bool quick = false;
   bool json = false;
   bool decode = false;
-  std::string px = "2,3,4";  // --decode: pixels per module
+  std::string px = "2,3,4";  // --decode, --scan: pixels per module
+  bool scan = false;
+  std::uint64_t scan_kb = 100;  // --scan: payload per scan set, kB
+  std::uint32_t tile_px = 1024;  // --scan
+  std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
 };
 
 struct shape {
@@ -708,13 +719,306 @@ void run_decode_bench(const bench_args& args, const CLI::App& cmd)
   }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// --scan: `qrplate decode` of a whole scan set, every stage (reading the tile files,
+// registration, each code's anchor search and read, frames, the outer code, the SHA-256), on a
+// plate encoded and scanned by the simulator for the measurement (scan::make_synthetic_scan:
+// clean preset, 8-bit uncompressed TIFF tiles) in a scratch directory removed afterwards.
+
+namespace fs = std::filesystem;
+
+// Where the scan sets go: --scratch, else /dev/shm (memory, so the rows are decodes from host
+// memory, no disk) when it is writable and has room, else the system's temporary directory.
+struct scratch_place {
+  fs::path dir;
+  bool memory = false;        // /dev/shm
+  std::uint64_t free_bytes = 0;
+};
+
+std::uint64_t free_bytes_at(const fs::path& dir)
+{
+  struct statvfs v{};
+  if (::statvfs(dir.c_str(), &v) != 0) return 0;
+  return static_cast<std::uint64_t>(v.f_bavail) * static_cast<std::uint64_t>(v.f_frsize);
+}
+
+scratch_place scratch_dir(const std::string& given)
+{
+  if (!given.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(given, ec)) throw invalid_argument("--scratch: '" + given + "' is not a directory");
+    return {fs::path(given), false, free_bytes_at(given)};
+  }
+  const fs::path shm("/dev/shm");
+  std::error_code ec;
+  if (fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0) {
+    const std::uint64_t free = free_bytes_at(shm);
+    if (free >= (std::uint64_t{1} << 30)) return {shm, true, free};
+  }
+  const fs::path tmp = fs::temp_directory_path(ec);
+  if (ec) throw io_error("no temporary directory: " + ec.message() + " (give one with --scratch)");
+  return {tmp, false, free_bytes_at(tmp)};
+}
+
+// A directory of its own under the scratch place, removed with everything in it when done (also
+// when a row throws).
+class scratch_root {
+ public:
+  explicit scratch_root(const fs::path& under)
+      : path_(under / ("qrplate_bench_scan_" + std::to_string(::getpid())))
+  {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    fs::create_directories(path_, ec);
+    if (ec) throw io_error("cannot create " + path_.string() + ": " + ec.message() + " (give another with --scratch)");
+  }
+  ~scratch_root()
+  {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  scratch_root(const scratch_root&) = delete;
+  scratch_root& operator=(const scratch_root&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct scan_row {
+  backend where;
+  shape s;
+  double px;
+  std::uint32_t tile_px;
+  unsigned threads;
+  std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
+  int runs;
+  double seconds, seconds_min, seconds_max;  // whole decodes: median, fastest, slowest
+  double files_pixels_per_s;                 // reading and decoding the tile files alone, every thread
+  // The median run's split (plate_decode_result's stages).
+  double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest;
+};
+
+std::string read_file_bytes(const std::string& path)
+{
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw io_error("bench: cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Reading every tile file into memory (sim::read_gray_image, as the decoder's readers do) on
+// `threads` threads: the part of a decode the files alone cost, in scan pixels per second.
+double files_rate(const scan::synthetic_scan& scan, unsigned threads, double seconds, progress_line& progress,
+                  const std::string& label)
+{
+  auto once = [&] {
+    const auto t0 = clock_type::now();
+    host::parallel_for(threads, scan.tile_files.size(), [&](unsigned, std::size_t i) {
+      const sim::gray_image img = sim::read_gray_image(scan.tile_files[i]);
+      if (img.pixels.empty()) throw std::logic_error("bench: an empty tile");
+    });
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  once();
+  return median_of(rates_of(timed_runs(once, seconds, progress, label + ": reading the files, pass "),
+                            static_cast<double>(scan.scan_pixels)));
+}
+
+scan_row run_scan_row(backend where, const shape& s, double px, const scan::synthetic_scan& scan,
+                      double files_pixels_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
+                      progress_line& progress, const std::string& label)
+{
+  plate::plate_decode_options o;
+  o.threads = args.threads;
+  o.progress = false;
+  o.backend = where;
+  const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
+  const std::string payload = read_file_bytes(scan.payload_file);
+  std::vector<plate::plate_decode_result> results;
+  auto decode_once = [&] {
+    const auto t0 = clock_type::now();
+    results.push_back(plate::decode_plates(scan.scan_dir, out_file, o));
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  // The warm-up (the device's context, the page cache, the allocator) must give the payload back.
+  progress.show(label + ": warming up");
+  decode_once();
+  const plate::plate_decode_result& first = results.back();
+  if (!first.complete || read_file_bytes(out_file) != payload) {
+    throw std::logic_error("bench: the simulated scan set did not decode to its payload (" +
+                           std::to_string(first.codes_unreadable) + " of " + std::to_string(first.codes) +
+                           " codes unreadable, " + std::to_string(first.lost_frames) +
+                           " frames lost; a bug in qrplate)");
+  }
+  results.clear();
+  const std::vector<double> times = timed_runs(decode_once, seconds, progress, label + ": timing, decode ");
+  for (const plate::plate_decode_result& r : results)
+    if (!r.complete) throw std::logic_error("bench: a timed decode of the simulated scan set was incomplete (a bug in qrplate)");
+  // The run whose time is the median's (the upper one of an even count), for the stage split.
+  std::vector<std::size_t> order(times.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return times[a] < times[b]; });
+  const plate::plate_decode_result& mid = results[order[order.size() / 2]];
+
+  scan_row r{};
+  r.where = where;
+  r.s = s;
+  r.px = px;
+  r.tile_px = args.tile_px;
+  r.threads = resolved_threads(args.threads);
+  r.tiles = scan.tile_files.size();
+  r.scan_pixels = scan.scan_pixels;
+  r.scan_file_bytes = scan.scan_file_bytes;
+  r.codes = mid.codes;
+  r.payload_bytes = scan.payload_bytes;
+  r.runs = static_cast<int>(times.size());
+  r.seconds = median_of(times);
+  r.seconds_min = *std::min_element(times.begin(), times.end());
+  r.seconds_max = *std::max_element(times.begin(), times.end());
+  r.files_pixels_per_s = files_pixels_per_s;
+  r.seconds_tiles = mid.seconds_tiles;
+  r.seconds_code_batches = mid.seconds_code_batches;
+  r.seconds_cells = mid.seconds_cells;
+  r.seconds_rest = mid.seconds_rest();
+  return r;
+}
+
+void print_scan_header(const nlohmann::ordered_json& machine, double seconds, const scratch_place& where)
+{
+  std::printf("qrplate %s bench --scan (whole decodes of simulated scan sets: clean preset, 8-bit uncompressed TIFF "
+              "tiles in %s%s), %s: %s (%s, %u logical cores), %.3g s per row\n",
+              machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(),
+              where.memory ? ", memory" : "", machine["date"].get<std::string>().c_str(),
+              machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
+              machine["logical_cores"].get<unsigned>(), seconds);
+  std::printf("%-7s  %-5s  %9s  %5s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s\n", "backend", "shape",
+              "px/module", "tile", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
+              "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest");
+  std::fflush(stdout);
+}
+
+void print_scan_row(const scan_row& r)
+{
+  char seconds[64], split[96];
+  std::snprintf(seconds, sizeof seconds, "%.3f (%.3f .. %.3f)", r.seconds, r.seconds_min, r.seconds_max);
+  const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
+  std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
+                100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
+  std::printf("%-7s  %-5s  %9.2g  %5u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n", to_string(r.where),
+              shape_name(r.s).c_str(), r.px, r.tile_px, r.threads, static_cast<unsigned long long>(r.tiles),
+              static_cast<unsigned long long>(r.codes), r.runs, seconds,
+              static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
+              with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
+              (human_bytes(static_cast<double>(r.payload_bytes) / r.seconds) + "/s").c_str(), r.files_pixels_per_s / 1e6,
+              split);
+  std::fflush(stdout);
+}
+
+nlohmann::ordered_json scan_row_json(const scan_row& r)
+{
+  nlohmann::ordered_json j;
+  j["backend"] = to_string(r.where);
+  j["version"] = r.s.version;
+  j["ecc"] = to_string(r.s.ecc);
+  j["px_per_module"] = r.px;
+  j["tile_px"] = r.tile_px;
+  j["threads"] = r.threads;
+  j["tiles"] = r.tiles;
+  j["scan_pixels"] = r.scan_pixels;
+  j["scan_file_bytes"] = r.scan_file_bytes;
+  j["codes"] = r.codes;
+  j["payload_bytes"] = r.payload_bytes;
+  j["runs"] = r.runs;
+  j["seconds"] = r.seconds;
+  j["seconds_min"] = r.seconds_min;
+  j["seconds_max"] = r.seconds_max;
+  j["scan_pixels_per_s"] = static_cast<double>(r.scan_pixels) / r.seconds;
+  j["codes_per_s"] = static_cast<double>(r.codes) / r.seconds;
+  j["payload_bytes_per_s"] = static_cast<double>(r.payload_bytes) / r.seconds;
+  j["files_pixels_per_s"] = r.files_pixels_per_s;
+  nlohmann::ordered_json stages;
+  stages["tiles"] = r.seconds_tiles;
+  stages["code_batches"] = r.seconds_code_batches;
+  stages["cells"] = r.seconds_cells;
+  stages["rest"] = r.seconds_rest;
+  j["seconds_by_stage"] = stages;
+  return j;
+}
+
+void run_scan_bench(const bench_args& args, const CLI::App& cmd)
+{
+  if (cmd.count("--mask") || cmd.count("--batch")) throw invalid_argument("--mask and --batch are for encode rows, not --scan");
+  const double seconds = args.quick && cmd.count("--seconds") == 0 ? 0.2 : args.seconds;
+  if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
+  if (args.threads > 1024) throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
+  const std::uint64_t kb = args.quick && cmd.count("--scan-kb") == 0 ? 20 : args.scan_kb;
+  if (kb < 1 || kb > 1000000) throw invalid_argument("--scan-kb " + std::to_string(kb) + " out of range 1..1000000");
+  if (args.tile_px < 256 || args.tile_px > 16384)
+    throw invalid_argument("--tile " + std::to_string(args.tile_px) + " out of range 256..16384");
+  const std::vector<shape> shapes = parse_shapes(cmd.count("--shapes") ? args.shapes : std::string("10-M"));
+  const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") ? args.px : std::string("3"));
+  const std::vector<backend> backends = parse_backends(args.backend);
+  const scratch_place place = scratch_dir(args.scratch);
+  const scratch_root root(place.dir);
+  const nlohmann::ordered_json machine = machine_json();
+  if (!args.json) print_scan_header(machine, seconds, place);
+  progress_line progress;
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  const std::size_t total = backends.size() * shapes.size() * pxs.size();
+  std::size_t done = 0, made = 0;
+  for (const shape& s : shapes)
+    for (double px : pxs) {
+      char px_text[16];
+      std::snprintf(px_text, sizeof px_text, "%g", px);
+      const std::string name = shape_name(s) + " at " + px_text + " px";
+      progress.show(name + ": encoding a plate of " + std::to_string(kb) + " kB and simulating its scan");
+      scan::synthetic_scan_options so;
+      so.version = s.version;
+      so.ecc = s.ecc;
+      so.payload_bytes = kb * 1000;
+      so.px_per_module = px;
+      so.tile_px = args.tile_px;
+      so.threads = args.threads;
+      // One scan set on disk at a time: half the room left, and the decoded payload beside it.
+      so.max_scan_bytes = free_bytes_at(root.path()) / 2;
+      const fs::path dir = root.path() / ("scan-" + std::to_string(++made));
+      const scan::synthetic_scan scan = scan::make_synthetic_scan(dir.string(), so);
+      const double files = files_rate(scan, resolved_threads(args.threads), seconds / 4, progress, name);
+      for (backend where : backends) {
+        const std::string label = std::string(to_string(where)) + " " + name + " (" + std::to_string(++done) + "/" +
+                                  std::to_string(total) + ")";
+        const scan_row r = run_scan_row(where, s, px, scan, files, args, seconds, dir, progress, label);
+        progress.clear();
+        if (args.json) {
+          rows.push_back(scan_row_json(r));
+        } else {
+          print_scan_row(r);
+        }
+      }
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["machine"] = machine;
+    j["seconds_per_row"] = seconds;
+    j["scratch"] = place.dir.string();
+    j["scratch_in_memory"] = place.memory;
+    j["scan_results"] = rows;
+    std::printf("%s\n", j.dump(2).c_str());
+  }
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app)
 {
   auto args = std::make_shared<bench_args>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Measure encode (or, with --decode, per-code read) throughput on this machine for each available backend");
+      "bench",
+      "Measure encode (or, with --decode, per-code read; with --scan, whole scan-set decode) throughput on this "
+      "machine for each available backend");
   cmd->add_option("--backend", args->backend,
                   "all (the CPU, and CUDA when a device exists), auto, cpu or cuda (default: all)");
   cmd->add_option("--shapes", args->shapes, "Code shapes VERSION-LEVEL, comma-separated (default: 3-L,10-M,25-Q,40-L)");
@@ -727,7 +1031,16 @@ void add_bench_command(CLI::App& app)
   cmd->add_flag("--json", args->json, "Print JSON for scripts");
   cmd->add_flag("--decode", args->decode,
                 "Measure the per-code read core instead (sampling, threshold, Reed-Solomon; default shapes 10-M,40-L)");
-  cmd->add_option("--px-per-module", args->px, "--decode: pixels per module, comma-separated (default: 2,3,4)");
+  cmd->add_option("--px-per-module", args->px,
+                  "--decode, --scan: pixels per module, comma-separated (default: 2,3,4 for --decode, 3 for --scan)");
+  cmd->add_flag("--scan", args->scan,
+                "Measure whole decodes of scan sets instead: a plate encoded and scanned by the simulator, then "
+                "`qrplate decode` of it, every stage (default shape 10-M)");
+  cmd->add_option("--scan-kb", args->scan_kb, "--scan: payload of each scan set's plate, kB (default: 100; --quick: 20)");
+  cmd->add_option("--tile", args->tile_px, "--scan: the scan's tile side in pixels (default: 1024)");
+  cmd->add_option("--scratch", args->scratch,
+                  "--scan: directory for the scan sets, removed afterwards (default: /dev/shm when it has 1 GiB "
+                  "free, else the system's temporary directory)");
   cmd->footer(
       "\nEach row encodes full-capacity random payloads (byte mode), generated in memory, in batches of\n"
       "codes; after a warm-up it times batches for --seconds (at least 3) and reports the median of the\n"
@@ -753,13 +1066,34 @@ void add_bench_command(CLI::App& app)
       "the image pixels per code. tile passes Mpixel/s: registration's passes over every pixel of the\n"
       "same image as one tile (integral image, contrast, finder scan; one thread on the CPU, host\n"
       "memory to host memory on the GPU).\n"
-      "  qrplate bench --decode --threads 1             the read core on one core\n");
+      "  qrplate bench --decode --threads 1             the read core on one core\n"
+      "\n--scan: each row is `qrplate decode` of a whole scan set, every stage: reading the tile files,\n"
+      "registering the tiles, each code's anchor search and read, the frames, the outer code and the\n"
+      "SHA-256. The scan set is made first, once per shape and px/module, in a scratch directory: random\n"
+      "bytes (--scan-kb) encoded into a plate of that shape, scanned by the simulator's clean preset\n"
+      "(stage error, rotation, beam blur, shot noise; tiles of --tile px, 10% overlap) and written as\n"
+      "8-bit uncompressed TIFF tiles, the format a microscope writing raw frames gives. In /dev/shm the\n"
+      "files are in memory: the rows are then decodes from host memory, with no disk. The warm-up decode\n"
+      "must give the payload back byte for byte, else the row is an error. A row's seconds are the\n"
+      "median of its decodes (at least 3); scan Mpixel/s, codes/s and payload/s follow from them. files\n"
+      "Mpixel/s: reading the tile files alone on the same threads, the limit the files set. The last\n"
+      "column splits the median decode by stage (qrplate decode --report's seconds_by_stage).\n"
+      "  qrplate bench --scan                           v10-M at 3 px/module, 100 kB, every backend\n"
+      "  qrplate bench --scan --shapes 40-L --px-per-module 2,3 --scan-kb 1000 --tile 2048\n");
   cmd->callback([args, cmd] {
+    if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
+    if (!args->scan)
+      for (const char* option : {"--scan-kb", "--tile", "--scratch"})
+        if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);
       return;
     }
-    if (cmd->count("--px-per-module")) throw invalid_argument("--px-per-module is for --decode");
+    if (args->scan) {
+      run_scan_bench(*args, *cmd);
+      return;
+    }
+    if (cmd->count("--px-per-module")) throw invalid_argument("--px-per-module is for --decode or --scan");
     // Everything is checked before anything is measured.
     // --quick changes the defaults only: --shapes or --seconds given with it still apply.
     const bool quick_shapes = args->quick && cmd->count("--shapes") == 0;
