@@ -3,11 +3,13 @@
 // 50 ms, warm up once, then time batches of encode() for --seconds and report the median rate.
 // `--decode`: the per-code read core on codes drawn in memory (see run_decode_row).
 // `--scan`: whole decodes of a scan set simulated for the purpose (see run_scan_row).
+#include <signal.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -16,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -761,13 +764,36 @@ scratch_place scratch_dir(const std::string& given)
   return {tmp, false, free_bytes_at(tmp)};
 }
 
+constexpr std::string_view scratch_prefix = "qrplate_bench_scan_";
+
+// Removes the scratch directories of earlier runs that were interrupted (Ctrl-C, a kill) before
+// they could remove their own, so that /dev/shm does not keep them until a reboot: those named
+// for a process that no longer exists.
+void remove_stale_scratch(const fs::path& under)
+{
+  std::error_code ec;
+  for (fs::directory_iterator it(under, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(scratch_prefix, 0) != 0) continue;
+    const std::string digits = name.substr(scratch_prefix.size());
+    long long pid = 0;
+    const auto [at, err] = std::from_chars(digits.data(), digits.data() + digits.size(), pid);
+    if (digits.empty() || err != std::errc() || at != digits.data() + digits.size() || pid <= 0) continue;
+    if (pid == ::getpid() || pid > std::numeric_limits<pid_t>::max()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to ask)
+    std::error_code ignored;
+    fs::remove_all(it->path(), ignored);
+  }
+}
+
 // A directory of its own under the scratch place, removed with everything in it when done (also
 // when a row throws).
 class scratch_root {
  public:
   explicit scratch_root(const fs::path& under)
-      : path_(under / ("qrplate_bench_scan_" + std::to_string(::getpid())))
+      : path_(under / (std::string(scratch_prefix) + std::to_string(::getpid())))
   {
+    remove_stale_scratch(under);
     std::error_code ec;
     fs::remove_all(path_, ec);
     fs::create_directories(path_, ec);
@@ -1078,6 +1104,8 @@ void add_bench_command(CLI::App& app)
       "median of its decodes (at least 3); scan Mpixel/s, codes/s and payload/s follow from them. files\n"
       "Mpixel/s: reading the tile files alone on the same threads, the limit the files set. The last\n"
       "column splits the median decode by stage (qrplate decode --report's seconds_by_stage).\n"
+      "The scratch directory (qrplate_bench_scan_PID) is removed at the end; one an interrupted run\n"
+      "left behind is removed by the next --scan run.\n"
       "  qrplate bench --scan                           v10-M at 3 px/module, 100 kB, every backend\n"
       "  qrplate bench --scan --shapes 40-L --px-per-module 2,3 --scan-kb 1000 --tile 2048\n");
   cmd->callback([args, cmd] {
