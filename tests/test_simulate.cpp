@@ -298,20 +298,24 @@ TEST_F(Simulate, RegionAndEightBitTiles)
   fs::remove_all(out);
 }
 
-}  // namespace
-
 // scan::make_synthetic_scan (the scan sets `qrplate bench --scan` and bench_decode decode): its
 // raw 8-bit tiles are what it says, its counts are the files', and the scan decodes to its payload.
-TEST(SyntheticScan, RawEightBitTilesDecodeToThePayload)
+scan::synthetic_scan_options small_synthetic_scan()
 {
-  const std::string dir = temp_dir("synthetic");
-  fs::remove_all(dir);
   scan::synthetic_scan_options o;
   o.version = 5;
   o.ecc = ecc_level::M;
   o.payload_bytes = 3000;
   o.tile_px = 512;
   o.threads = 2;
+  return o;
+}
+
+TEST(SyntheticScan, RawEightBitTilesDecodeToThePayload)
+{
+  const std::string dir = temp_dir("synthetic");
+  fs::remove_all(dir);
+  scan::synthetic_scan_options o = small_synthetic_scan();
   o.max_scan_bytes = 40u << 20;  // room enough: refused only when over
   const scan::synthetic_scan s = scan::make_synthetic_scan(dir, o);
   ASSERT_FALSE(s.tile_files.empty());
@@ -351,14 +355,11 @@ TEST(SyntheticScan, RefusesAScanOverItsByteLimitBeforeSimulating)
 {
   const std::string dir = temp_dir("synthetic_limit");
   fs::remove_all(dir);
-  scan::synthetic_scan_options o;
-  o.version = 5;
-  o.ecc = ecc_level::M;
-  o.payload_bytes = 3000;
-  o.tile_px = 512;
-  o.threads = 2;
+  scan::synthetic_scan_options o = small_synthetic_scan();
   o.max_scan_bytes = 1u << 20;  // the scan above takes several MB
   EXPECT_THROW(scan::make_synthetic_scan(dir, o), invalid_argument);
   EXPECT_FALSE(fs::exists(dir + "/scan"));
   fs::remove_all(dir);
 }
+
+}  // namespace

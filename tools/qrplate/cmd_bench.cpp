@@ -650,13 +650,20 @@ void print_decode_row(const decode_row& r)
   std::fflush(stdout);
 }
 
-nlohmann::ordered_json decode_row_json(const decode_row& r)
+// The fields that say which row a decode or scan row is.
+nlohmann::ordered_json read_row_key(backend where, const shape& s, double px)
 {
   nlohmann::ordered_json j;
-  j["backend"] = to_string(r.where);
-  j["version"] = r.s.version;
-  j["ecc"] = to_string(r.s.ecc);
-  j["px_per_module"] = r.px;
+  j["backend"] = to_string(where);
+  j["version"] = s.version;
+  j["ecc"] = to_string(s.ecc);
+  j["px_per_module"] = px;
+  return j;
+}
+
+nlohmann::ordered_json decode_row_json(const decode_row& r)
+{
+  nlohmann::ordered_json j = read_row_key(r.where, r.s, r.px);
   j["threads"] = r.where == backend::cpu ? nlohmann::ordered_json(r.threads) : nlohmann::ordered_json(nullptr);
   j["codes_per_pass"] = r.codes;
   j["codes_per_s"] = r.codes_per_s;
@@ -943,11 +950,7 @@ void print_scan_row(const scan_row& r)
 
 nlohmann::ordered_json scan_row_json(const scan_row& r)
 {
-  nlohmann::ordered_json j;
-  j["backend"] = to_string(r.where);
-  j["version"] = r.s.version;
-  j["ecc"] = to_string(r.s.ecc);
-  j["px_per_module"] = r.px;
+  nlohmann::ordered_json j = read_row_key(r.where, r.s, r.px);
   j["tile_px"] = r.tile_px;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
