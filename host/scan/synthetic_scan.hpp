@@ -20,9 +20,9 @@ struct synthetic_scan_options {
   std::uint64_t payload_bytes = 100000;
   double px_per_module = 3;
   std::uint32_t tile_px = 1024;
-  bool raw8 = true;            // 8-bit samples, tiles uncompressed; false: the simulator's 16-bit deflate
-  std::uint64_t seed = 7;      // payload, plate id and scan
-  unsigned threads = 0;        // for encoding and simulating; 0: every core
+  bool raw8 = true;        // 8-bit samples, tiles uncompressed; false: the simulator's 16-bit deflate
+  std::uint64_t seed = 7;  // payload, plate id and scan
+  unsigned threads = 0;    // for encoding and simulating; 0: every core
   // When not 0: refuse (qrplate::invalid_argument, before simulating) a scan whose tiles would
   // take more bytes than this on disk, by an estimate from the plate's size.
   std::uint64_t max_scan_bytes = 0;
@@ -33,9 +33,9 @@ struct synthetic_scan {
   std::string payload_file;             // the bytes the plate holds
   std::vector<std::string> tile_files;  // the tiles the simulator wrote (none missing: the clean preset)
   std::uint64_t payload_bytes = 0;
-  std::uint64_t scan_pixels = 0;        // of all tiles
-  std::uint64_t scan_file_bytes = 0;    // the tile files' sizes together
-  std::uint64_t code_cells = 0;         // cells of the plate's grid that hold a code (frames and header codes)
+  std::uint64_t scan_pixels = 0;      // of all tiles
+  std::uint64_t scan_file_bytes = 0;  // the tile files' sizes together
+  std::uint64_t code_cells = 0;       // cells of the plate's grid that hold a code (frames and header codes)
 };
 
 // Writes payload.bin, plate/ and scan/ into `dir` (created if missing; plate/ and scan/ must not

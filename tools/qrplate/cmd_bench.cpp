@@ -729,7 +729,6 @@ void run_decode_bench(const bench_args& args, const CLI::App& cmd)
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // --scan: `qrplate decode` of a whole scan set, every stage (reading the tile files,
 // registration, each code's anchor search and read, frames, the outer code, the SHA-256), on a
@@ -742,8 +741,7 @@ namespace fs = std::filesystem;
 // memory, no disk) when it is writable and has room, else the system's temporary directory.
 struct scratch_place {
   fs::path dir;
-  bool memory = false;        // /dev/shm
-  std::uint64_t free_bytes = 0;
+  bool memory = false;  // /dev/shm
 };
 
 std::uint64_t free_bytes_at(const fs::path& dir)
@@ -758,17 +756,16 @@ scratch_place scratch_dir(const std::string& given)
   if (!given.empty()) {
     std::error_code ec;
     if (!fs::is_directory(given, ec)) throw invalid_argument("--scratch: '" + given + "' is not a directory");
-    return {fs::path(given), false, free_bytes_at(given)};
+    return {fs::path(given), false};
   }
   const fs::path shm("/dev/shm");
   std::error_code ec;
   if (fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0) {
-    const std::uint64_t free = free_bytes_at(shm);
-    if (free >= (std::uint64_t{1} << 30)) return {shm, true, free};
+    if (free_bytes_at(shm) >= (std::uint64_t{1} << 30)) return {shm, true};
   }
   const fs::path tmp = fs::temp_directory_path(ec);
   if (ec) throw io_error("no temporary directory: " + ec.message() + " (give one with --scratch)");
-  return {tmp, false, free_bytes_at(tmp)};
+  return {tmp, false};
 }
 
 constexpr std::string_view scratch_prefix = "qrplate_bench_scan_";
@@ -887,7 +884,8 @@ scan_row run_scan_row(backend where, const shape& s, double px, const scan::synt
   results.clear();
   const std::vector<double> times = timed_runs(decode_once, seconds, progress, label + ": timing, decode ");
   for (const plate::plate_decode_result& r : results)
-    if (!r.complete) throw std::logic_error("bench: a timed decode of the simulated scan set was incomplete (a bug in qrplate)");
+    if (!r.complete)
+      throw std::logic_error("bench: a timed decode of the simulated scan set was incomplete (a bug in qrplate)");
   // The run whose time is the median's (the upper one of an even count), for the stage split.
   std::vector<std::size_t> order(times.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -919,12 +917,12 @@ scan_row run_scan_row(backend where, const shape& s, double px, const scan::synt
 
 void print_scan_header(const nlohmann::ordered_json& machine, double seconds, const scratch_place& where)
 {
-  std::printf("qrplate %s bench --scan (whole decodes of simulated scan sets: clean preset, 8-bit uncompressed TIFF "
-              "tiles in %s%s), %s: %s (%s, %u logical cores), %.3g s per row\n",
-              machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(),
-              where.memory ? ", memory" : "", machine["date"].get<std::string>().c_str(),
-              machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
-              machine["logical_cores"].get<unsigned>(), seconds);
+  std::printf(
+      "qrplate %s bench --scan (whole decodes of simulated scan sets: clean preset, 8-bit uncompressed TIFF "
+      "tiles in %s%s), %s: %s (%s, %u logical cores), %.3g s per row\n",
+      machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(), where.memory ? ", memory" : "",
+      machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
+      machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), seconds);
   std::printf("%-7s  %-5s  %9s  %5s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s\n", "backend", "shape",
               "px/module", "tile", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
               "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest");
@@ -938,13 +936,13 @@ void print_scan_row(const scan_row& r)
   const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
-  std::printf("%-7s  %-5s  %9.2g  %5u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n", to_string(r.where),
-              shape_name(r.s).c_str(), r.px, r.tile_px, r.threads, static_cast<unsigned long long>(r.tiles),
-              static_cast<unsigned long long>(r.codes), r.runs, seconds,
+  std::printf("%-7s  %-5s  %9.2g  %5u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n",
+              to_string(r.where), shape_name(r.s).c_str(), r.px, r.tile_px, r.threads,
+              static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
               static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
               with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
-              (human_bytes(static_cast<double>(r.payload_bytes) / r.seconds) + "/s").c_str(), r.files_pixels_per_s / 1e6,
-              split);
+              (human_bytes(static_cast<double>(r.payload_bytes) / r.seconds) + "/s").c_str(),
+              r.files_pixels_per_s / 1e6, split);
   std::fflush(stdout);
 }
 
@@ -977,10 +975,12 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
 
 void run_scan_bench(const bench_args& args, const CLI::App& cmd)
 {
-  if (cmd.count("--mask") || cmd.count("--batch")) throw invalid_argument("--mask and --batch are for encode rows, not --scan");
+  if (cmd.count("--mask") || cmd.count("--batch"))
+    throw invalid_argument("--mask and --batch are for encode rows, not --scan");
   const double seconds = args.quick && cmd.count("--seconds") == 0 ? 0.2 : args.seconds;
   if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
-  if (args.threads > 1024) throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
+  if (args.threads > 1024)
+    throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
   const std::uint64_t kb = args.quick && cmd.count("--scan-kb") == 0 ? 20 : args.scan_kb;
   if (kb < 1 || kb > 1000000) throw invalid_argument("--scan-kb " + std::to_string(kb) + " out of range 1..1000000");
   if (args.tile_px < 256 || args.tile_px > 16384)
