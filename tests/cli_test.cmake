@@ -298,6 +298,19 @@ if(NOT read_ahead_np EQUAL 0)
 endif()
 run(decode_scans_bad_prefetch ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/x" --prefetch -1)
 expect_user_error("prefetch")
+# Column strips narrower than a tile, or absurdly wide: refused before anything is read.
+run(decode_scans_narrow_strip ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/x" --strip-px 100)
+expect_user_error("strip-px")
+run(decode_scans_wide_strip ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/x" --strip-px 1e7)
+expect_user_error("strip-px")
+# A strip as wide as this scan: the same payload.
+run(decode_scans_one_strip ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/scan_restored_strip.txt" --strip-px 65536
+    --no-progress)
+expect_success()
+file(READ "${WORKDIR}/scan_restored_strip.txt" restored_strip)
+if(NOT restored_strip STREQUAL scan_payload)
+  fail("the payload read in one wide strip differs")
+endif()
 
 if(own_workdir)
   file(REMOVE_RECURSE "${WORKDIR}")

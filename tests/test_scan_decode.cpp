@@ -377,6 +377,20 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     }
     fs::remove(out + ".ahead");
   }
+  // One strip as wide as the scan (strip_px): every tile is read once even without a tile cache,
+  // a strip's rows of tiles are now all columns' (more tiles held at once), and the payload is the same.
+  plate::plate_decode_options one_strip = bounded;
+  one_strip.strip_px = 16384;
+  const plate::plate_decode_result w = plate::decode_plates(s, out + ".wide", one_strip);
+  EXPECT_TRUE(w.complete);
+  if (w.complete) {
+    EXPECT_TRUE(read_file(out + ".wide") == p.payload);
+  }
+  EXPECT_EQ(w.tile_reads, w.tiles);
+  EXPECT_GT(w.max_tiles_in_memory, r.max_tiles_in_memory);
+  one_strip.strip_px = 100;  // narrower than a tile: refused
+  EXPECT_THROW(plate::decode_plates(s, out + ".narrow", one_strip), invalid_argument);
+  fs::remove(out + ".wide");
   fs::remove(out);
   fs::remove(out + ".cached");
   fs::remove_all(s);

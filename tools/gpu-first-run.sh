@@ -15,7 +15,8 @@
 #   bash tools/gpu-first-run.sh e2e     a plate encoded with --backend cuda and cpu (plate.tif
 #                                       compared); a simulated 8-bit scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), and with
-#                                       CUDA again under QRPLATE_CUDA_SYNC=block (blocking waits), then
+#                                       CUDA again under QRPLATE_CUDA_SYNC=block (blocking waits) and in
+#                                       column strips 4x as wide (--strip-px 32768), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA,
@@ -143,6 +144,11 @@ case "$part" in
     # seconds and seconds_by_stage).
     step e2e_decode_cuda_block 180 env QRPLATE_CUDA_SYNC=block bash "$run" qrplate decode "$work/scan" \
       -o "$work/out_cuda_block.bin" --backend cuda --report "$work/report_cuda_block.json" --no-progress
+    # Column strips four times as wide: four times the tiles registered side by side, for the
+    # 16 cores (compare seconds_by_stage.tiles; the bytes must be the same).
+    step e2e_decode_cuda_wide 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_cuda_wide.bin" \
+      --backend cuda --strip-px 32768 --report "$work/report_cuda_wide.json" --no-progress
+    step e2e_same_bytes_wide 30 cmp "$work/out_cpu.bin" "$work/out_cuda_wide.bin"
     # The same bytes, and the same report but for timings and the read-ahead counts.
     step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
     step e2e_same_bytes_block 30 cmp "$work/out_cpu.bin" "$work/out_cuda_block.bin"

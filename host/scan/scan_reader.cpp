@@ -136,7 +136,7 @@ scan_read_stats scan_reader::stats() const
 
 std::uint32_t scan_reader::strip_columns() const
 {
-  const double modules = 8192 / module_px_;
+  const double modules = options_.strip_px / module_px_;
   return static_cast<std::uint32_t>(std::max(1.0, std::floor(modules / std::max(1, geo_.pitch))));
 }
 

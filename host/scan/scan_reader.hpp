@@ -50,6 +50,12 @@ struct scan_read_options {
   // being read: the files of the next two tile heights of rows, decoded while the codes of these
   // rows are read (scan/tile_prefetch.hpp). Changes when a file is read, never what. 0: off.
   std::size_t prefetch_bytes = std::size_t{256} << 20;
+  // Width of the column strips the plate is read in, in scan pixels (strip_columns()). A strip's
+  // rows of tiles are what one prepare() registers side by side, so wider strips keep more
+  // threads busy where tiles are large or cores many, and hold more tiles in memory. The order in
+  // which tiles are registered follows the strips, so a marginal code may be read from another
+  // tile (the same bytes when it reads); results do not depend on the number of threads.
+  double strip_px = 8192;
 };
 
 // One code cell as read.
@@ -99,7 +105,7 @@ class scan_reader {
   // strips (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's
   // edge that the budget could not keep is read once for each strip.
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
-  // Code columns per strip: about 8192 pixels of scan.
+  // Code columns per strip: about options.strip_px pixels of scan (at least one column).
   std::uint32_t strip_columns() const;
   // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
   void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);

@@ -101,6 +101,7 @@ void add_decode_command(CLI::App& app)
     std::string backend = "cpu";
     double tile_cache_mib = 1024;
     double prefetch_mib = 256;
+    double strip_px = 8192;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -145,6 +146,12 @@ void add_decode_command(CLI::App& app)
                   "read; 0 = read each file when its rows come (no read-ahead)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1048576.0));
+  cmd->add_option("--strip-px", a->strip_px,
+                  "Scan sets: width in scan pixels of the column strips the plate is read in; one strip's rows of "
+                  "tiles are registered side by side, so a wider strip keeps more cores busy (large tiles, many "
+                  "cores) and holds more tiles in memory (a marginal code may then be read from another tile)")
+      ->capture_default_str()
+      ->check(CLI::Range(1024.0, 1048576.0));
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
@@ -183,6 +190,7 @@ void add_decode_command(CLI::App& app)
     o.backend = parse_backend(a->backend);
     o.tile_cache_bytes = static_cast<std::size_t>(a->tile_cache_mib * 1048576.0);
     o.tile_prefetch_bytes = static_cast<std::size_t>(a->prefetch_mib * 1048576.0);
+    o.strip_px = a->strip_px;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)

@@ -51,6 +51,11 @@ struct plate_decode_options {
   // Bytes of tile images read and decoded ahead of the rows being read, by background threads
   // (as many as `threads`), while the codes of these rows are read. Same results. 0: off.
   std::size_t tile_prefetch_bytes = std::size_t{256} << 20;
+  // Width in scan pixels of the column strips the plate is read in (1,024..1,048,576): one strip's
+  // rows of tiles are registered side by side, so a wider strip keeps more cores busy (large
+  // tiles, many cores) and holds more tiles in memory. The registration order follows the strips,
+  // so a marginal code may be read from another tile; not the number of threads.
+  double strip_px = 8192;
 };
 
 struct plate_decode_result {
