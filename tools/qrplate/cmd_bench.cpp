@@ -1056,7 +1056,8 @@ void add_bench_command(CLI::App& app)
   cmd->add_option("--seconds", args->seconds, "Timed seconds per row, after the warm-up (default: 1)");
   cmd->add_option("--batch", args->batch, "Codes per encode() call (default: enough for about 50 ms)");
   cmd->add_flag("--quick", args->quick,
-                "For tests and CI: 0.2 s per row, shapes 3-L and 40-L (unless --seconds, --shapes are given)");
+                "For tests and CI: 0.2 s per row, shapes 3-L and 40-L (--decode: 10-M at 3 px/module; --scan: 20 kB), "
+                "unless --seconds, --shapes, --px-per-module or --scan-kb are given");
   cmd->add_flag("--json", args->json, "Print JSON for scripts");
   cmd->add_flag("--decode", args->decode,
                 "Measure the per-code read core instead (sampling, threshold, Reed-Solomon; default shapes 10-M,40-L)");
