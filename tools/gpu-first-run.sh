@@ -108,10 +108,13 @@ case "$part" in
     done
     ncu=${ncu:-ncu}  # missing: the steps fail with 127 and say so
     # profile NAME KERNEL_REGEX BINARY FILTER: the first two launches of the kernel in that
-    # benchmark row, the full section set; then its details page as text.
+    # benchmark row, the full section set; then its details page as text. --clock-control none:
+    # ncu would otherwise lock the GPU's clocks for the run, and the device machine's rules
+    # (the library's device/METHOD.md) say to leave the card's clocks as they are.
     profile() {
       local name=$1 kernel=$2 binary=$3 filter=$4
-      step "ncu_$name" 150 "$ncu" --target-processes all -k "regex:$kernel" -c 2 --set full -f -o "$out/$name" \
+      step "ncu_$name" 150 "$ncu" --target-processes all --clock-control none -k "regex:$kernel" -c 2 --set full \
+        -f -o "$out/$name" \
         bash "$run" "$binary" --benchmark_filter="$filter" --benchmark_min_time=0.01
       step "ncu_${name}_details" 60 "$ncu" --import "$out/$name.ncu-rep" --page details
     }
