@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # What a session with a GPU runs first (docs/DEVELOPERS.md), on the GPU machine, over a bundle
-# made by tools/gpu-bundle.sh (carry [".device"]). Five parts, each one device call:
+# made by tools/gpu-bundle.sh (carry [".device"]). Six parts, each one device call; 30 minutes of
+# device time do not hold them all, so `first` comes first:
 #
+#   bash tools/gpu-first-run.sh first   the CUDA tests, then the headline figures of #3 and #7 (v40-L
+#                                       encode on device memory, auto mask and mask 0, and host to
+#                                       host; the read kernel on device memory, v10-M and v40-L at 2
+#                                       and 3 px/module; whole decodes CPU vs CUDA; HBM and PCIe copies)
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests
@@ -30,7 +35,7 @@
 # of the steps that ran always come back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: gpu-first-run.sh tests|sanitize|bench|profile|e2e}
+part=${1:?usage: gpu-first-run.sh first|tests|sanitize|bench|profile|e2e}
 out=${OUT:-gpu-run}
 mkdir -p "$out"
 run=.device/run.sh
@@ -66,6 +71,26 @@ step() {
 head -n 12 "$out/machine.txt"
 
 case "$part" in
+  first)
+    # For a session short of device time, one call: the CUDA-vs-CPU tests, then the figures the
+    # issues' targets are stated in, each beside its limit measured in the same run.
+    step test_encode_cuda 120 bash "$run" test_encode_cuda
+    step test_batch 60 bash "$run" test_batch
+    step test_read_codes 60 bash "$run" test_read_codes
+    step test_tile_passes 60 bash "$run" test_tile_passes
+    # #3: v40-L device-resident encode, automatic mask and mask 0 (what the penalty costs), host
+    # to host through pinned memory; HBM and PCIe copies.
+    step first_encode 120 bash "$run" bench_encode_cuda \
+      --benchmark_filter='BM_cuda_copy|BM_cuda_encode_device/v40/L/(auto|mask0)/cooperative|BM_cuda_encode_host/v40/L/auto/cooperative/pinned' \
+      --benchmark_min_time=0.2 --benchmark_out="$out/first_encode.json" --benchmark_out_format=json
+    # #7: the read kernel alone (both register budgets), v10-M and v40-L at 2 and 3 px/module.
+    step first_read 120 bash "$run" bench_decode_cuda \
+      --benchmark_filter='BM_cuda_copy|BM_cuda_read_device/v(10-M|40-L)/px:(2|3)/cooperative' \
+      --benchmark_min_time=0.2 --benchmark_out="$out/first_read.json" --benchmark_out_format=json
+    # #7 end to end from host memory: whole decodes, CPU beside CUDA.
+    step first_scan 120 bash -c \
+      "bash '$run' qrplate bench --scan --backend all --json --seconds 0.5 >'$out/first_scan.json'"
+    ;;
   tests)
     # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
     step test_encode_cuda 300 bash "$run" test_encode_cuda
@@ -185,7 +210,7 @@ case "$part" in
       --benchmark_out="$out/bench_register.json" --benchmark_out_format=json
     ;;
   *)
-    echo "gpu-first-run: unknown part '$part' (tests, sanitize, bench, profile or e2e)" >&2
+    echo "gpu-first-run: unknown part '$part' (first, tests, sanitize, bench, profile or e2e)" >&2
     exit 2
     ;;
 esac
