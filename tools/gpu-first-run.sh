@@ -117,9 +117,11 @@ case "$part" in
       --benchmark_out="$out/bench_decode_cuda.json" --benchmark_out_format=json
     # The JSON alone in its file (stdout); the log keeps what goes to stderr.
     step qrplate_bench 300 bash -c "bash '$run' qrplate bench --backend all --json --seconds 0.5 >'$out/qrplate_bench.json'"
-    # Whole decodes of simulated 8-bit scan sets (in /dev/shm: from host memory), CPU vs CUDA.
+    # Whole decodes of simulated 8-bit scan sets (in /dev/shm: from host memory), CPU vs CUDA, in
+    # column strips of 8,192 (the default) and 32,768 px (more tiles registered side by side).
     step qrplate_bench_scan 150 bash -c \
-      "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M,40-L --scan-kb 400 >'$out/qrplate_bench_scan.json'"
+      "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M,40-L --scan-kb 400 --strip-px 8192,32768 \
+       >'$out/qrplate_bench_scan.json'"
     step qrplate_bench_decode 300 bash -c \
       "bash '$run' qrplate bench --decode --backend all --json --seconds 0.5 >'$out/qrplate_bench_decode.json'"
     # The plate encoder's host stages on this machine's cores (plate.tif's tiles, the preview):

@@ -75,6 +75,7 @@ struct bench_args {
   bool scan = false;
   std::uint64_t scan_kb = 100;  // --scan: payload per scan set, kB
   std::uint32_t tile_px = 1024;  // --scan
+  std::string strip_px = "8192";  // --scan: qrplate decode --strip-px, comma-separated
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
 };
 
@@ -530,6 +531,29 @@ std::vector<double> parse_px_list(std::string_view list)
   return out;
 }
 
+// --strip-px: "8192,32768" -> column strip widths in scan pixels (qrplate decode's range).
+std::vector<double> parse_strip_list(std::string_view list)
+{
+  std::vector<double> out;
+  while (true) {
+    const std::size_t comma = list.find(',');
+    const std::string item(trim(list.substr(0, comma)));
+    double v = 0;
+    std::size_t used = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size() || !(v >= 1024 && v <= 1048576))
+      throw invalid_argument("--strip-px: '" + item + "' is not a number from 1024 to 1048576");
+    out.push_back(v);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 decode_row run_decode_row(backend where, const shape& s, double px, const bench_args& args, double seconds,
                           progress_line& progress, const std::string& label)
 {
@@ -821,6 +845,7 @@ struct scan_row {
   shape s;
   double px;
   std::uint32_t tile_px;
+  double strip_px;  // the decode's column strips (plate_decode_options::strip_px)
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
   int runs;
@@ -855,7 +880,7 @@ double files_rate(const scan::synthetic_scan& scan, unsigned threads, double sec
                             static_cast<double>(scan.scan_pixels)));
 }
 
-scan_row run_scan_row(backend where, const shape& s, double px, const scan::synthetic_scan& scan,
+scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, const scan::synthetic_scan& scan,
                       double files_pixels_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
                       progress_line& progress, const std::string& label)
 {
@@ -863,6 +888,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, const scan::synt
   o.threads = args.threads;
   o.progress = false;
   o.backend = where;
+  o.strip_px = strip_px;
   const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
   const std::string payload = read_file_bytes(scan.payload_file);
   std::vector<plate::plate_decode_result> results;
@@ -897,6 +923,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, const scan::synt
   r.s = s;
   r.px = px;
   r.tile_px = args.tile_px;
+  r.strip_px = strip_px;
   r.threads = resolved_threads(args.threads);
   r.tiles = scan.tile_files.size();
   r.scan_pixels = scan.scan_pixels;
@@ -923,8 +950,8 @@ void print_scan_header(const nlohmann::ordered_json& machine, double seconds, co
       machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(), where.memory ? ", memory" : "",
       machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
       machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), seconds);
-  std::printf("%-7s  %-5s  %9s  %5s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s\n", "backend", "shape",
-              "px/module", "tile", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
+  std::printf("%-7s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s\n", "backend",
+              "shape", "px/module", "tile", "strip", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
               "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest");
   std::fflush(stdout);
 }
@@ -936,8 +963,8 @@ void print_scan_row(const scan_row& r)
   const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
-  std::printf("%-7s  %-5s  %9.2g  %5u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n",
-              to_string(r.where), shape_name(r.s).c_str(), r.px, r.tile_px, r.threads,
+  std::printf("%-7s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n",
+              to_string(r.where), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.threads,
               static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
               static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
               with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
@@ -950,6 +977,7 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
 {
   nlohmann::ordered_json j = read_row_key(r.where, r.s, r.px);
   j["tile_px"] = r.tile_px;
+  j["strip_px"] = r.strip_px;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
   j["scan_pixels"] = r.scan_pixels;
@@ -987,6 +1015,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
     throw invalid_argument("--tile " + std::to_string(args.tile_px) + " out of range 256..16384");
   const std::vector<shape> shapes = parse_shapes(cmd.count("--shapes") ? args.shapes : std::string("10-M"));
   const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") ? args.px : std::string("3"));
+  const std::vector<double> strips = parse_strip_list(args.strip_px);
   const std::vector<backend> backends = parse_backends(args.backend);
   const scratch_place place = scratch_dir(args.scratch);
   const scratch_root root(place.dir);
@@ -994,7 +1023,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
   if (!args.json) print_scan_header(machine, seconds, place);
   progress_line progress;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  const std::size_t total = backends.size() * shapes.size() * pxs.size();
+  const std::size_t total = backends.size() * shapes.size() * pxs.size() * strips.size();
   std::size_t done = 0, made = 0;
   for (const shape& s : shapes)
     for (double px : pxs) {
@@ -1014,17 +1043,18 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
       const fs::path dir = root.path() / ("scan-" + std::to_string(++made));
       const scan::synthetic_scan scan = scan::make_synthetic_scan(dir.string(), so);
       const double files = files_rate(scan, resolved_threads(args.threads), seconds / 4, progress, name);
-      for (backend where : backends) {
-        const std::string label = std::string(to_string(where)) + " " + name + " (" + std::to_string(++done) + "/" +
-                                  std::to_string(total) + ")";
-        const scan_row r = run_scan_row(where, s, px, scan, files, args, seconds, dir, progress, label);
-        progress.clear();
-        if (args.json) {
-          rows.push_back(scan_row_json(r));
-        } else {
-          print_scan_row(r);
+      for (backend where : backends)
+        for (double strip : strips) {
+          const std::string label = std::string(to_string(where)) + " " + name + " (" + std::to_string(++done) +
+                                    "/" + std::to_string(total) + ")";
+          const scan_row r = run_scan_row(where, s, px, strip, scan, files, args, seconds, dir, progress, label);
+          progress.clear();
+          if (args.json) {
+            rows.push_back(scan_row_json(r));
+          } else {
+            print_scan_row(r);
+          }
         }
-      }
       std::error_code ignored;
       fs::remove_all(dir, ignored);
     }
@@ -1068,6 +1098,8 @@ void add_bench_command(CLI::App& app)
                 "`qrplate decode` of it, every stage (default shape 10-M)");
   cmd->add_option("--scan-kb", args->scan_kb, "--scan: payload of each scan set's plate, kB (default: 100; --quick: 20)");
   cmd->add_option("--tile", args->tile_px, "--scan: the scan's tile side in pixels (default: 1024)");
+  cmd->add_option("--strip-px", args->strip_px,
+                  "--scan: qrplate decode's --strip-px, comma-separated: a row for each (default: 8192)");
   cmd->add_option("--scratch", args->scratch,
                   "--scan: directory for the scan sets, removed afterwards (default: /dev/shm when it has 1 GiB "
                   "free, else the system's temporary directory)");
@@ -1107,7 +1139,9 @@ void add_bench_command(CLI::App& app)
       "must give the payload back byte for byte, else the row is an error. A row's seconds are the\n"
       "median of its decodes (at least 3); scan Mpixel/s, codes/s and payload/s follow from them. files\n"
       "Mpixel/s: reading the tile files alone on the same threads, the limit the files set. The last\n"
-      "column splits the median decode by stage (qrplate decode --report's seconds_by_stage).\n"
+      "column splits the median decode by stage (qrplate decode --report's seconds_by_stage). --strip-px\n"
+      "gives a row for each column-strip width (qrplate decode --strip-px: how many tiles are registered\n"
+      "side by side), to see what wider strips give a machine with many cores.\n"
       "The scratch directory (qrplate_bench_scan_PID) is removed at the end; one an interrupted run\n"
       "left behind is removed by the next --scan run.\n"
       "  qrplate bench --scan                           v10-M at 3 px/module, 100 kB, every backend\n"
@@ -1115,7 +1149,7 @@ void add_bench_command(CLI::App& app)
   cmd->callback([args, cmd] {
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
-      for (const char* option : {"--scan-kb", "--tile", "--scratch"})
+      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);
