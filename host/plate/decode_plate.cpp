@@ -502,7 +502,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.cuda = where == backend::cuda;
   so.cache_bytes = o.tile_cache_bytes;
   so.prefetch_bytes = o.tile_prefetch_bytes;
-  if (!(o.strip_px >= 1024 && o.strip_px <= 1048576)) throw invalid_argument("strip width must be 1024..1048576 pixels");
+  if (!(o.strip_px >= min_strip_px && o.strip_px <= max_strip_px))
+    throw invalid_argument("strip width must be 1024..1048576 pixels");
   so.strip_px = o.strip_px;
   so.batch_codes = so.cuda || o.batch_codes;
   if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");

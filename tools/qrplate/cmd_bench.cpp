@@ -509,7 +509,8 @@ struct decode_row {
   double kernel_codes_per_s;   // CUDA: the read kernel alone, image and maps in GPU memory (0 on the CPU)
 };
 
-std::vector<double> parse_px_list(std::string_view list)
+// "2,3,4" -> numbers, each in [lo, hi] (option names the list in the error).
+std::vector<double> parse_number_list(std::string_view list, const char* option, double lo, double hi)
 {
   std::vector<double> out;
   while (true) {
@@ -522,8 +523,11 @@ std::vector<double> parse_px_list(std::string_view list)
     } catch (const std::exception&) {
       used = 0;
     }
-    if (item.empty() || used != item.size() || !(v >= 1.5 && v <= 16))
-      throw invalid_argument("--px-per-module: '" + item + "' is not a number from 1.5 to 16");
+    if (item.empty() || used != item.size() || !(v >= lo && v <= hi)) {
+      char range[64];
+      std::snprintf(range, sizeof range, "%.15g to %.15g", lo, hi);
+      throw invalid_argument(std::string(option) + ": '" + item + "' is not a number from " + range);
+    }
     out.push_back(v);
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -531,27 +535,15 @@ std::vector<double> parse_px_list(std::string_view list)
   return out;
 }
 
+std::vector<double> parse_px_list(std::string_view list)
+{
+  return parse_number_list(list, "--px-per-module", 1.5, 16);
+}
+
 // --strip-px: "8192,32768" -> column strip widths in scan pixels (qrplate decode's range).
 std::vector<double> parse_strip_list(std::string_view list)
 {
-  std::vector<double> out;
-  while (true) {
-    const std::size_t comma = list.find(',');
-    const std::string item(trim(list.substr(0, comma)));
-    double v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stod(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || !(v >= 1024 && v <= 1048576))
-      throw invalid_argument("--strip-px: '" + item + "' is not a number from 1024 to 1048576");
-    out.push_back(v);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return out;
+  return parse_number_list(list, "--strip-px", plate::min_strip_px, plate::max_strip_px);
 }
 
 decode_row run_decode_row(backend where, const shape& s, double px, const bench_args& args, double seconds,

@@ -151,7 +151,7 @@ void add_decode_command(CLI::App& app)
                   "tiles are registered side by side, so a wider strip keeps more cores busy (large tiles, many "
                   "cores) and holds more tiles in memory (a marginal code may then be read from another tile)")
       ->capture_default_str()
-      ->check(CLI::Range(1024.0, 1048576.0));
+      ->check(CLI::Range(plate::min_strip_px, plate::max_strip_px));
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(

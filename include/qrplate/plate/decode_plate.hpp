@@ -57,6 +57,7 @@ struct plate_decode_options {
   // so a marginal code may be read from another tile; not the number of threads.
   double strip_px = 8192;
 };
+inline constexpr double min_strip_px = 1024, max_strip_px = 1048576;  // strip_px's range
 
 struct plate_decode_result {
   std::uint64_t plates = 0;
