@@ -865,6 +865,66 @@ TEST(DecodeSymbol, ErasuresWithErrorsAndTooManyCandidates)
     }
 }
 
+// Generalized minimum distance: more low-confidence codewords than the cap, and not every damaged
+// one among the cap least confident. Per block: a damaged codewords at confidence 0..10, right
+// ones at 30..50 enough to fill the cap, and b = 1..3 damaged ones at 60..120 (below the
+// threshold). Errors-only sees a + b > (d - p) / 2 errors; erasing the cap least confident leaves
+// the b outside (cap + 2b > cap); erasing cap - 2b of them (all a damaged ones and some right
+// ones) leaves room for the b as errors. One erasure trial (the policy before GMD) fails here.
+TEST(DecodeSymbol, FewerErasuresFindTheErrorsTheCapLeavesOut)
+{
+  const unsigned seed = test_seed();
+  SCOPED_TRACE("QRPLATE_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed + 24);
+  constexpr std::uint8_t threshold = 128;
+  int tested = 0;
+  for (int v = 1; v <= 40; ++v)
+    for (ecc_level e : levels) {
+      const int d = spec::ecc_codewords_per_block(e, v), p = core::misdecode_protection(v, e);
+      const int budget = d - p, cap = budget - core::erasure_reserve;
+      const int most_b = (budget + 1) / 2 - 3;  // cap - 2b >= a needs ceil(budget / 2) >= 3 + b
+      if (most_b < 1) continue;
+      damage_plan c = make_case(rng, v, e);
+      SCOPED_TRACE(describe(v, e, c.mask));
+      const auto& plan = qrplate::host::version_plan_for(v, e);
+      const int blocks = spec::num_ecc_blocks(e, v);
+      auto rows = c.symbol.rows;
+      std::vector<std::uint8_t> conf(static_cast<std::size_t>(plan.size * plan.size), 255);
+      int damaged = 0, erasures = 0;
+      for (int blk = 0; blk < blocks; ++blk) {
+        const int b = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(3, most_b)));
+        const int a = budget / 2 + 1 - b;
+        const int right = cap - a + 2;
+        const auto where = pick(rng, block_length(v, e, blk), a + right + b);
+        ASSERT_EQ(static_cast<int>(where.size()), a + right + b);
+        for (int k = 0; k < a + right + b; ++k) {
+          const int cw = interleaved_index(v, e, blk, where[static_cast<std::size_t>(k)]);
+          if (k < a) {
+            damage_codeword(rows, plan, cw, rng, &conf, 0, 10);
+          } else if (k < a + right) {  // right, one module at 30..50
+            const int pos = plan.placement[8 * cw + static_cast<int>(rng() % 8)];
+            const int row = pos / (64 * plan.words), col = pos % (64 * plan.words);
+            conf[static_cast<std::size_t>(row * plan.size + col)] = static_cast<std::uint8_t>(30 + rng() % 21);
+          } else {
+            damage_codeword(rows, plan, cw, rng, &conf, 60, 120);
+          }
+        }
+        damaged += a + b;
+        erasures += cap - 2 * b;  // the first trial that fits: cap, cap - 2, ... down to cap - 2b
+      }
+      const decoded blind = decode(rows, v, e);
+      EXPECT_EQ(blind.r.status, decode_status::failed) << status_name(blind.r.status);
+      const decoded r = decode(rows, v, e, conf.data(), threshold);
+      ASSERT_EQ(r.r.status, decode_status::erasure_assisted) << status_name(r.r.status);
+      EXPECT_EQ(r.r.corrected_symbols, damaged);
+      EXPECT_EQ(r.r.erasures, erasures);
+      EXPECT_EQ(r.r.margin, core::erasure_reserve);
+      ASSERT_EQ(r.content, c.payload);
+      ++tested;
+    }
+  EXPECT_GE(tested, 150);  // of the 160 versions and levels, those whose budget allows the case
+}
+
 // Past the budget: reported as failed, or miscorrected to another codeword, counted by comparing
 // the corrected data codewords with those written (a miscorrection that only touches padding
 // still yields the right payload). Errors-only decoding must essentially never miscorrect; with
@@ -875,7 +935,7 @@ TEST(DecodeSymbol, BeyondTheBudgetFails)
   SCOPED_TRACE("QRPLATE_TEST_SEED=" + std::to_string(seed));
   std::mt19937 rng(seed + 23);
   constexpr std::uint8_t threshold = 128;
-  int trials = 0, failed[2] = {0, 0}, wrong[2] = {0, 0};
+  int trials = 0, failed[3] = {0, 0, 0}, wrong[3] = {0, 0, 0};
   for (int round = 0; round < 3; ++round)
     for (int v = 1; v <= 40; ++v)
       for (ecc_level e : levels) {
@@ -918,11 +978,40 @@ TEST(DecodeSymbol, BeyondTheBudgetFails)
           else
             ADD_FAILURE() << "beyond the budget but decoded right: " << status_name(r.r.status);
         }
+        // More damaged codewords than the cap (cap + 1 .. cap + 3), at confidences mixed with those
+        // of as many right but doubtful ones, all below the threshold: whatever prefix a GMD trial
+        // erases (x damaged of D), e + 2t >= 2D - x >= D > cap, so every trial is past the budget.
+        {
+          auto rows = c.symbol.rows;
+          std::vector<std::uint8_t> conf(static_cast<std::size_t>(plan.size * plan.size), 255);
+          const int cap = d - p - core::erasure_reserve;
+          const int bad = cap + 1 + static_cast<int>(rng() % 3);
+          const auto where = pick(rng, n, 2 * bad);
+          for (std::size_t k = 0; k < where.size(); ++k) {
+            const int cw = interleaved_index(v, e, victim, where[k]);
+            if (static_cast<int>(k) < bad) {
+              damage_codeword(rows, plan, cw, rng, &conf, 0, 120);
+            } else {
+              const int pos = plan.placement[8 * cw + static_cast<int>(rng() % 8)];
+              const int row = pos / (64 * plan.words), col = pos % (64 * plan.words);
+              conf[static_cast<std::size_t>(row * plan.size + col)] = static_cast<std::uint8_t>(rng() % 121);
+            }
+          }
+          const decoded r = decode(rows, v, e, conf.data(), threshold);
+          if (r.r.status == decode_status::failed || r.r.status == decode_status::bad_format)
+            ++failed[2];
+          else if (r.data_codewords != c.data)
+            ++wrong[2];
+          else
+            ADD_FAILURE() << "beyond every GMD trial but decoded right: " << status_name(r.r.status);
+        }
       }
   std::cout << "[ beyond   ] " << trials << " symbols; errors-only: " << failed[0] << " failed, " << wrong[0]
-            << " wrong; erasures at the cap + 1 or 2 errors: " << failed[1] << " failed, " << wrong[1] << " wrong\n";
+            << " wrong; erasures at the cap + 1 or 2 errors: " << failed[1] << " failed, " << wrong[1]
+            << " wrong; every GMD trial past it: " << failed[2] << " failed, " << wrong[2] << " wrong\n";
   EXPECT_EQ(wrong[0], 0);
   EXPECT_LE(wrong[1], trials / 100);  // the reserve keeps two syndromes as a check
+  EXPECT_LE(wrong[2], trials / 100);  // up to cap / 2 trials a block, each held to the same budget
 }
 
 // Noise with valid format information: every block fails (no crash, nothing written past `out`).
