@@ -152,6 +152,11 @@ void expect_same_reading(const plate::plate_decode_result& got, const plate::pla
   EXPECT_EQ(got.rs_symbols_corrected, want.rs_symbols_corrected);
   EXPECT_EQ(got.margin_histogram, want.margin_histogram);
   EXPECT_EQ(got.median_snr, want.median_snr);
+  EXPECT_EQ(got.codes_not_scanned, want.codes_not_scanned);
+  EXPECT_EQ(got.codes_partly_scanned, want.codes_partly_scanned);
+  EXPECT_EQ(got.codes_unreadable_no_contrast, want.codes_unreadable_no_contrast);
+  EXPECT_EQ(got.codes_unreadable_sampled, want.codes_unreadable_sampled);
+  EXPECT_EQ(got.median_snr_unreadable, want.median_snr_unreadable);
   EXPECT_EQ(got.lost_frames, want.lost_frames);
 }
 
@@ -521,6 +526,15 @@ TEST(ScanDecode, BadTilesNeverCrashNorGiveWrongBytes)
   EXPECT_EQ(r.tiles_unreadable, 3u);  // truncated, missing, empty
   EXPECT_EQ(r.tile_errors.size(), 3u);
   EXPECT_GT(r.codes_unreadable, 0u);
+  // Why: codes inside the three unreadable tiles were never scanned, those on their edges partly;
+  // those the noise tile holds were sampled there, at an SNR far below a clean scan's (garbage,
+  // not noise).
+  EXPECT_EQ(r.codes_unreadable, r.codes_not_scanned + r.codes_partly_scanned + r.codes_unreadable_no_contrast +
+                                    r.codes_unreadable_sampled);
+  EXPECT_GT(r.codes_not_scanned, 0u);
+  EXPECT_GT(r.codes_partly_scanned, 0u);
+  EXPECT_GT(r.codes_unreadable_sampled, 0u);
+  EXPECT_LT(r.median_snr_unreadable, 0.3 * r.median_snr);
   if (r.complete) {
     EXPECT_TRUE(read_file(out) == p.payload);
   } else {
@@ -528,6 +542,31 @@ TEST(ScanDecode, BadTilesNeverCrashNorGiveWrongBytes)
     EXPECT_TRUE(fs::exists(out + ".partial"));
     EXPECT_GT(r.lost_frames, 0u);
   }
+  fs::remove(out);
+  fs::remove(out + ".partial");
+  fs::remove_all(s);
+}
+
+// A harsh scan at 3 px/module is noise-bound: its unreadable codes were sampled where they lie,
+// at about the SNR of those that decoded (the report tells this from coverage and placement).
+TEST(ScanDecode, NoiseBoundLossesAreSampledAtTheDecodedCodesSnr)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "noise_bound", "harsh", 3.0, 1, [](sim::simulate_options& o) {
+    o.missing_tile_rate = 0;
+    o.dust_per_mm2 = 0;
+    o.scratches_per_mm2 = 0;
+  });
+  const std::string out = s + ".out";
+  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  expect_cuda_agrees(s, r, out, "harsh at 3 px/module");
+  EXPECT_GT(r.codes_unreadable, 0u);
+  EXPECT_EQ(r.codes_unreadable, r.codes_not_scanned + r.codes_partly_scanned + r.codes_unreadable_no_contrast +
+                                    r.codes_unreadable_sampled);
+  // Most were sampled whole (a few lie where the stage error opened a gap between tiles).
+  EXPECT_GE(r.codes_unreadable_sampled * 10, r.codes_unreadable * 8);
+  EXPECT_GT(r.median_snr_unreadable, 0.8 * r.median_snr);
+  EXPECT_LT(r.median_snr_unreadable, 1.05 * r.median_snr);
   fs::remove(out);
   fs::remove(out + ".partial");
   fs::remove_all(s);

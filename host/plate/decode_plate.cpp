@@ -43,6 +43,7 @@ struct cell_frame {
   bool corrected = false;
   bool erasures = false;
   bool not_scanned = false;
+  bool partly_scanned = false;  // scan sets: the reading sampled only part of the code
   int margin = 0;
   int rs_symbols = 0;
   float snr = 0;
@@ -151,6 +152,7 @@ class scan_source final : public code_source {
     reader_.read_cell(t, row, col, c);
     f.not_scanned = c.tiles == 0;
     f.snr = c.snr;
+    f.partly_scanned = c.partly_sampled;
     if (!c.decoded) return false;
     f.corrected = c.result.status != core::decode_status::ok;
     f.erasures = c.result.status == core::decode_status::erasure_assisted;
@@ -240,7 +242,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
   const unsigned threads = src.threads();
   heatmap map(g.columns, std::max<std::uint64_t>(pl.rows(), 1));
   std::vector<std::uint64_t> margins(8, 0);
-  std::vector<float> snrs;
+  std::vector<float> snrs, unreadable_snrs;
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
@@ -297,7 +299,16 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         ++res.codes;
         if (f.kind == cell_frame::unreadable) {
           ++res.codes_unreadable;
-          if (f.not_scanned) ++res.codes_not_scanned;
+          if (f.not_scanned) {
+            ++res.codes_not_scanned;
+          } else if (f.partly_scanned) {
+            ++res.codes_partly_scanned;
+          } else if (res.scan && f.snr > 0) {  // plate images have no SNR
+            ++res.codes_unreadable_sampled;
+            unreadable_snrs.push_back(f.snr);
+          } else if (res.scan) {
+            ++res.codes_unreadable_no_contrast;
+          }
           continue;
         }
         f.corrected ? ++res.codes_corrected : ++res.codes_clean;
@@ -398,10 +409,12 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
   if (!heatmap_path.empty()) write_heatmap(map, heatmap_path);
   if (res.margin_histogram.size() < margins.size()) res.margin_histogram.resize(margins.size(), 0);
   for (std::size_t i = 0; i < margins.size(); ++i) res.margin_histogram[i] += margins[i];
-  if (!snrs.empty()) {
-    std::nth_element(snrs.begin(), snrs.begin() + static_cast<long>(snrs.size() / 2), snrs.end());
-    res.median_snr = snrs[snrs.size() / 2];
-  }
+  auto median = [](std::vector<float>& v) {
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+    return static_cast<double>(v[v.size() / 2]);
+  };
+  if (!snrs.empty()) res.median_snr = median(snrs);
+  if (!unreadable_snrs.empty()) res.median_snr_unreadable = median(unreadable_snrs);
 }
 
 // The manifest of a plate directory: plate.json, else the header codes of plate.tif.

@@ -671,6 +671,7 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
     if (!o.levels.ok) return false;
   }
   out.snr = o.snr;
+  out.partly_sampled = o.levels.known < plan.known_count;
   out.result = o.result;
   if (!core::decoded(o.result)) return false;
   out.bytes.assign(ws.bytes.begin(), ws.bytes.begin() + o.result.data_length);
@@ -723,13 +724,14 @@ std::vector<const posed_tile*> across_order(std::vector<const posed_tile*> part)
 }
 
 // What a reading of a code gave, as decode_in leaves it in a cell_read.
-cell_read to_cell_read(const core::code_outcome& o, const std::uint8_t* bytes, int tiles)
+cell_read to_cell_read(const core::code_outcome& o, const std::uint8_t* bytes, int tiles, int known_count)
 {
   cell_read c;
   c.tiles = tiles;
   if (o.levels.ok) {  // as decode_in: a code without contrast leaves the result and SNR unset
     c.result = o.result;
     c.snr = o.snr;
+    c.partly_sampled = o.levels.known < known_count;
     if (core::decoded(o.result)) {
       c.decoded = true;
       c.bytes.assign(bytes, bytes + o.result.data_length);
@@ -858,7 +860,7 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
 #endif
     }
     for (std::size_t i = 0; i < n; ++i) {
-      cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, across[i].part);
+      cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, across[i].part, plan.known_count);
       const std::uint64_t key = plane_key(across[i].col, static_cast<std::int64_t>(across[i].row));
       if (across[i].ahead) ahead_[key] = ahead_read{across[i].row, across[i].col, nullptr, std::move(c), std::move(across[i].tiles)};
       else first_.emplace(key, std::move(c));
@@ -907,7 +909,7 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
 #endif
   }
   for (std::size_t i = 0; i < count; ++i) {
-    cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, jobs[i].tiles);
+    cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, jobs[i].tiles, plan.known_count);
     const std::uint64_t key = plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row));
     if (jobs[i].ahead) ahead_[key] = ahead_read{jobs[i].row, jobs[i].col, jobs[i].tile, std::move(c), {}};
     else first_.emplace(key, std::move(c));
@@ -942,7 +944,10 @@ void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t co
       out = std::move(attempt);
       return;
     }
-    if (!have_failure) out.result = attempt.result, out.snr = attempt.snr, have_failure = true;
+    if (!have_failure) {
+      out.result = attempt.result, out.snr = attempt.snr, out.partly_sampled = attempt.partly_sampled;
+      have_failure = true;
+    }
   }
   if (whole.empty() || part.size() > 1) {
     // Registered tiles first, so that the margin rule prefers them on a tie.
@@ -962,7 +967,7 @@ void scan_reader::read_cell(unsigned thread, std::uint64_t row, std::uint32_t co
       out = std::move(attempt);
       return;
     }
-    if (!have_failure) out.result = attempt.result, out.snr = attempt.snr;
+    if (!have_failure) out.result = attempt.result, out.snr = attempt.snr, out.partly_sampled = attempt.partly_sampled;
   }
 }
 

@@ -65,6 +65,9 @@ struct cell_read {
   std::vector<std::uint8_t> bytes;  // content when decoded
   int tiles = 0;                    // tiles that covered the code (0: none: not scanned)
   float snr = 0;                    // (milled - film) / noise of the known modules, of the reading used
+  // The reading used sampled only part of the code's known modules: part of the code lies in no
+  // tile (a missing or unreadable tile, a gap the stage error opened). Its SNR says little then.
+  bool partly_sampled = false;
 };
 
 struct scan_read_stats {

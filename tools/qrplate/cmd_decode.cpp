@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -45,6 +46,9 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                 {"erasure_assisted", r.codes_erasure_assisted},
                 {"unreadable", r.codes_unreadable},
                 {"not_scanned", r.codes_not_scanned},
+                {"partly_scanned", r.codes_partly_scanned},
+                {"unreadable_no_contrast", r.codes_unreadable_no_contrast},
+                {"unreadable_sampled", r.codes_unreadable_sampled},
                 {"frames_rejected", r.frames_rejected},
                 {"rs_symbols_corrected", r.rs_symbols_corrected}};
   // How much of its own Reed-Solomon budget each decoded code had left (d - p - erasures - 2 errors,
@@ -55,6 +59,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["rs_margin_histogram"] = margins;
   if (r.scan) {
     j["median_snr"] = r.median_snr;
+    j["median_snr_unreadable"] = r.median_snr_unreadable;
     j["tiles"] = {{"listed", r.tiles},
                   {"reads", r.tile_reads},
                   {"read_ahead", r.tile_reads_ahead},
@@ -209,6 +214,23 @@ void add_decode_command(CLI::App& app)
                  static_cast<unsigned long long>(r.codes_unreadable), static_cast<unsigned long long>(r.frames_rejected),
                  static_cast<unsigned long long>(r.data_frames), static_cast<unsigned long long>(r.recovered_by_outer),
                  static_cast<unsigned long long>(r.lost_frames), r.seconds);
+    if (r.scan && r.codes_unreadable > 0) {
+      // Why they were lost: coverage, placement or noise (the SNR beside the decoded codes' says which).
+      char snr[96] = "";
+      if (r.codes_unreadable_sampled > 0) {
+        const int n = std::snprintf(snr, sizeof snr, " (median SNR %.1f", r.median_snr_unreadable);
+        if (r.codes_clean + r.codes_corrected > 0)
+          std::snprintf(snr + n, sizeof snr - static_cast<std::size_t>(n), "; decoded codes %.1f", r.median_snr);
+        std::strcat(snr, ")");
+      }
+      std::fprintf(stderr,
+                   "qrplate: unreadable codes: %llu not scanned, %llu partly scanned, %llu without contrast where the "
+                   "tiles put them, %llu sampled whole but not decoded%s\n",
+                   static_cast<unsigned long long>(r.codes_not_scanned),
+                   static_cast<unsigned long long>(r.codes_partly_scanned),
+                   static_cast<unsigned long long>(r.codes_unreadable_no_contrast),
+                   static_cast<unsigned long long>(r.codes_unreadable_sampled), snr);
+    }
     if (r.scan)
       std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s, cells %.2f s, the rest %.2f s\n",
                    r.seconds_tiles, r.seconds_code_batches, r.seconds_cells, r.seconds_rest());

@@ -74,6 +74,14 @@ struct plate_decode_result {
   // as a histogram: margin_histogram[i] codes had margin i (the last bin: that much or more).
   std::vector<std::uint64_t> margin_histogram;
   double median_snr = 0;  // scan sets: median over codes of (milled - film) / noise of the known modules
+  // Scan sets: why the codes were unreadable. Of codes_unreadable, codes_not_scanned lay in no
+  // tile; codes_partly_scanned partly in none (a missing tile, a gap the stage error opened: some
+  // of their known modules were never sampled); codes_unreadable_no_contrast were wholly covered
+  // but gave no brightness fit where the tiles' maps put them; codes_unreadable_sampled were
+  // sampled whole and did not decode: noise when their median SNR is about the decoded codes',
+  // a misplaced tile or damage when it is far below.
+  std::uint64_t codes_partly_scanned = 0, codes_unreadable_no_contrast = 0, codes_unreadable_sampled = 0;
+  double median_snr_unreadable = 0;  // over codes_unreadable_sampled
   bool scan = false;      // the input was a scan set
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
   std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
