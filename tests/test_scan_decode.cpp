@@ -183,6 +183,8 @@ std::uint64_t expect_cuda_agrees(const std::string& scan_dir, const plate::plate
   EXPECT_EQ(g.tiles_unregistered, cpu.tiles_unregistered);
   EXPECT_EQ(g.tiles_stitched, cpu.tiles_stitched);
   EXPECT_EQ(g.lattice_corrections, cpu.lattice_corrections);
+  EXPECT_EQ(g.stage_sigma_nm, cpu.stage_sigma_nm);  // the same poses, the same statistics
+  EXPECT_EQ(g.planned_overlap_nm, cpu.planned_overlap_nm);
   // Every tile read went up once at least, at 1 byte a sample for 8-bit scans.
   EXPECT_GE(g.tile_samples_uploaded, g.tile_reads);
   EXPECT_EQ(g.tile_bytes_uploaded, g.tile_samples_uploaded * static_cast<std::uint64_t>(bytes_per_sample));
@@ -567,6 +569,15 @@ TEST(ScanDecode, NoiseBoundLossesAreSampledAtTheDecodedCodesSnr)
   EXPECT_GE(r.codes_unreadable_sampled * 10, r.codes_unreadable * 8);
   EXPECT_GT(r.median_snr_unreadable, 0.8 * r.median_snr);
   EXPECT_LT(r.median_snr_unreadable, 1.05 * r.median_snr);
+  // The coverage figures: the stage error the simulator drew (harsh: sigma 1 um per axis; the
+  // estimate takes the larger axis over a few dozen tiles) and the overlap it planned.
+  const sim::simulate_options harsh = sim::preset("harsh");
+  EXPECT_GT(r.stage_sigma_nm, 0.7 * harsh.stage_sigma_nm);
+  EXPECT_LT(r.stage_sigma_nm, 1.5 * harsh.stage_sigma_nm);
+  const std::vector<char> text = read_file((fs::path(p.dir) / "plate.json").string());
+  const double module_nm = nlohmann::json::parse(text.begin(), text.end())["module_nm"];
+  const double tile_nm = harsh.tile_px * module_nm / 3.0;  // 3 px/module
+  EXPECT_NEAR(r.planned_overlap_nm, harsh.overlap * tile_nm, 1.0);
   fs::remove(out);
   fs::remove(out + ".partial");
   fs::remove_all(s);

@@ -534,6 +534,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;
   res.tiles_stitched = st.tiles_stitched;
+  res.stage_sigma_nm = st.stage_sigma_nm;
+  res.planned_overlap_nm = st.planned_overlap_nm;
   res.codes_read_ahead = st.codes_read_ahead;
   res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.codes_read_across = st.codes_read_across;

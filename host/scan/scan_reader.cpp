@@ -84,6 +84,33 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
   core::measure_code_map(t.anchor_view(), plan, x0, y0, geo);
 }
 
+double median_of(std::vector<double> v)
+{
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
+// 1.4826 x the median absolute deviation: a Gaussian's sigma, robust to a few far outliers.
+double robust_sigma(const std::vector<double>& v)
+{
+  const double m = median_of(v);
+  std::vector<double> dev;
+  dev.reserve(v.size());
+  for (double x : v) dev.push_back(std::fabs(x - m));
+  return 1.4826 * median_of(std::move(dev));
+}
+
+// The median step between the distinct values of `at` (closer than 1 nm counts as one); 0 when
+// there are fewer than two.
+double median_step_nm(std::vector<double> at)
+{
+  std::sort(at.begin(), at.end());
+  std::vector<double> steps;
+  for (std::size_t i = 1; i < at.size(); ++i)
+    if (at[i] - at[i - 1] >= 1.0) steps.push_back(at[i] - at[i - 1]);
+  return steps.empty() ? 0.0 : median_of(std::move(steps));
+}
+
 }  // namespace
 
 scan_reader::workspace::workspace() : maps(core::max_across) {}
@@ -129,6 +156,16 @@ scan_reader::~scan_reader() = default;
 scan_read_stats scan_reader::stats() const
 {
   scan_read_stats s = stats_;
+  if (offsets_x_.size() >= 5)
+    s.stage_sigma_nm = std::max(robust_sigma(offsets_x_), robust_sigma(offsets_y_)) * geo_.module_nm;
+  if (tile_side_modules_ > 0) {
+    std::vector<double> xs, ys;
+    for (const scan_tile& t : set_.tiles) xs.push_back(t.x_nm), ys.push_back(t.y_nm);
+    const double side_nm = tile_side_modules_ * geo_.module_nm;
+    bool have = false;
+    for (double step : {median_step_nm(std::move(xs)), median_step_nm(std::move(ys))})
+      if (step > 0 && (!have || side_nm - step < s.planned_overlap_nm)) s.planned_overlap_nm = side_nm - step, have = true;
+  }
   s.tiles_host_integrals = dropped_host_integrals_;
   for (const std::unique_ptr<posed_tile>& t : cache_) s.tiles_host_integrals += t->device && t->integral_image_on_host();
   return s;
@@ -474,7 +511,8 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
     stats_.tile_bytes_staged += loaded[i]->uploaded_staged;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
-    footprint_modules_ = std::max(footprint_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
+    tile_side_modules_ = std::max(tile_side_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
+    footprint_modules_ = std::max(footprint_modules_, tile_side_modules_);
     cached_.insert(loaded[i]->index);
     cache_.push_back(std::move(loaded[i]));
   }

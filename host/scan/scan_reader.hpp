@@ -91,6 +91,11 @@ struct scan_read_stats {
   // by DMA from the pinned buffers the 8-bit files were read into).
   std::uint64_t tile_bytes_staged = 0;
   std::vector<std::string> unreadable;    // "file: reason", the first few
+  // The scan's coverage, for advice when codes lie partly in no tile (0: unknown). The stage's
+  // position error, sigma per axis (1.4826 MAD of the placed tiles' offsets from nominal, the
+  // larger axis; from 5 such tiles on), and the overlap of neighbouring tiles as scan.json plans
+  // it (the tile side less the median step between its distinct positions, the smaller axis).
+  double stage_sigma_nm = 0, planned_overlap_nm = 0;
 };
 
 class scan_reader {
@@ -144,7 +149,8 @@ class scan_reader {
   unsigned threads_ = 1;
   double module_px_ = 0, search_modules_ = 0;
   int polarity_ = 0;              // the scan's, once the first tiles showed it (registration_options)
-  double footprint_modules_ = 0;  // the largest tile side read so far (modules)
+  double footprint_modules_ = 0;  // the largest tile side read so far (modules), at least a first guess
+  double tile_side_modules_ = 0;  // the largest tile side read so far (modules), 0 before any
   double bucket_nominal_ = 64;     // nominal_index_'s bucket side (modules)
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> nominal_index_;  // tiles by nominal position
   std::unordered_set<std::size_t> cached_, unreadable_;                       // tile indices

@@ -2,6 +2,7 @@
 // SEM tiles), or, for ordinary QR codes with no plate layout, an image or a directory of images.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -67,6 +68,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"unreadable", r.tiles_unreadable},
                   {"unregistered", r.tiles_unregistered},
                   {"moved_by_whole_pitches", r.lattice_corrections},
+                  {"stage_error_sigma_um", r.stage_sigma_nm / 1000},
+                  {"planned_overlap_um", r.planned_overlap_nm / 1000},
                   {"placed_by_overlap", r.tiles_stitched},
                   {"integrals_built_on_host", r.tiles_host_integrals},
                   {"pixels_uploaded", r.tile_samples_uploaded},
@@ -230,6 +233,17 @@ void add_decode_command(CLI::App& app)
                    static_cast<unsigned long long>(r.codes_partly_scanned),
                    static_cast<unsigned long long>(r.codes_unreadable_no_contrast),
                    static_cast<unsigned long long>(r.codes_unreadable_sampled), snr);
+      // Two neighbours' relative error has sigma * sqrt(2): past half the overlap it opens gaps at
+      // ~5% of the tiles' borders (the hint's trigger), past a third at ~0.3% (its advice).
+      const double relative_nm = std::sqrt(2.0) * r.stage_sigma_nm, needed_nm = 3 * relative_nm;
+      const std::uint64_t outside = r.codes_not_scanned + r.codes_partly_scanned;
+      if (outside > 0 && r.stage_sigma_nm > 0 && 2 * relative_nm > r.planned_overlap_nm)
+        std::fprintf(stderr,
+                     "qrplate: hint: %llu code%s partly or wholly in no tile. The stage's position error (sigma %.2f "
+                     "um, from the placed tiles) opens gaps in the %.2f um the tiles overlap: scan with %.1f um of "
+                     "overlap or more (3 sigma of two neighbours' relative error)\n",
+                     static_cast<unsigned long long>(outside), outside == 1 ? " lies" : "s lie", r.stage_sigma_nm / 1000,
+                     r.planned_overlap_nm / 1000, needed_nm / 1000);
     }
     if (r.scan)
       std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s, cells %.2f s, the rest %.2f s\n",

@@ -85,6 +85,10 @@ struct plate_decode_result {
   bool scan = false;      // the input was a scan set
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
   std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
+  // Scan sets: the stage's position error (sigma, nm; 0 when fewer than 5 tiles were placed by
+  // their frames or a neighbour) and the overlap of neighbouring tiles scan.json plans (nm;
+  // negative: gaps by design). When the error approaches the overlap, tiles leave gaps.
+  double stage_sigma_nm = 0, planned_overlap_nm = 0;
   // Batches: codes read ahead of their row (read_ahead_rows) whose reading was used, and those read
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
