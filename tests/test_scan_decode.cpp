@@ -107,6 +107,15 @@ std::string scan(const plate_fixture& p, const std::string& name, const std::str
   return out;
 }
 
+// A preset's scans without lost tiles, dust or scratches: what is left is the beam, the noise
+// and the stage.
+void without_defects(sim::simulate_options& o)
+{
+  o.missing_tile_rate = 0;
+  o.dust_per_mm2 = 0;
+  o.scratches_per_mm2 = 0;
+}
+
 // Code cells no tile covers whole (by truth.json's true poses, lost tiles left out): the
 // simulator's tile grid starts at the plate's corner, so a stage error can leave a sliver of an
 // edge code unscanned. A decoder cannot be asked to read those.
@@ -554,11 +563,7 @@ TEST(ScanDecode, BadTilesNeverCrashNorGiveWrongBytes)
 TEST(ScanDecode, NoiseBoundLossesAreSampledAtTheDecodedCodesSnr)
 {
   plate_fixture& p = small_plate();
-  const std::string s = scan(p, "noise_bound", "harsh", 3.0, 1, [](sim::simulate_options& o) {
-    o.missing_tile_rate = 0;
-    o.dust_per_mm2 = 0;
-    o.scratches_per_mm2 = 0;
-  });
+  const std::string s = scan(p, "noise_bound", "harsh", 3.0, 1, without_defects);
   const std::string out = s + ".out";
   const plate::plate_decode_result r = plate::decode_plates(s, out, {});
   expect_cuda_agrees(s, r, out, "harsh at 3 px/module");
@@ -586,11 +591,7 @@ TEST(ScanDecode, NoiseBoundLossesAreSampledAtTheDecodedCodesSnr)
 TEST(ScanDecode, ReportAndHeatmapOfAScan)
 {
   plate_fixture& p = small_plate();
-  const std::string s = scan(p, "heat", "typical", 3.0, 8, [](sim::simulate_options& o) {
-    o.missing_tile_rate = 0;
-    o.dust_per_mm2 = 0;
-    o.scratches_per_mm2 = 0;
-  });
+  const std::string s = scan(p, "heat", "typical", 3.0, 8, without_defects);
   plate::plate_decode_options o;
   o.heatmap = s + ".png";
   const plate::plate_decode_result r = plate::decode_plates(s, s + ".out", o);
