@@ -158,13 +158,15 @@ scan_read_stats scan_reader::stats() const
   scan_read_stats s = stats_;
   if (offsets_x_.size() >= 5)
     s.stage_sigma_nm = std::max(robust_sigma(offsets_x_), robust_sigma(offsets_y_)) * geo_.module_nm;
-  if (tile_side_modules_ > 0) {
+  if (tile_w_modules_ > 0) {
     std::vector<double> xs, ys;
     for (const scan_tile& t : set_.tiles) xs.push_back(t.x_nm), ys.push_back(t.y_nm);
-    const double side_nm = tile_side_modules_ * geo_.module_nm;
+    const double steps[2] = {median_step_nm(std::move(xs)), median_step_nm(std::move(ys))};
+    const double sides[2] = {tile_w_modules_ * geo_.module_nm, tile_h_modules_ * geo_.module_nm};
     bool have = false;
-    for (double step : {median_step_nm(std::move(xs)), median_step_nm(std::move(ys))})
-      if (step > 0 && (!have || side_nm - step < s.planned_overlap_nm)) s.planned_overlap_nm = side_nm - step, have = true;
+    for (int axis = 0; axis < 2; ++axis)
+      if (steps[axis] > 0 && (!have || sides[axis] - steps[axis] < s.planned_overlap_nm))
+        s.planned_overlap_nm = sides[axis] - steps[axis], have = true;
   }
   s.tiles_host_integrals = dropped_host_integrals_;
   for (const std::unique_ptr<posed_tile>& t : cache_) s.tiles_host_integrals += t->device && t->integral_image_on_host();
@@ -511,8 +513,9 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
     stats_.tile_bytes_staged += loaded[i]->uploaded_staged;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
-    tile_side_modules_ = std::max(tile_side_modules_, std::max(loaded[i]->image.width, loaded[i]->image.height) / module_px_);
-    footprint_modules_ = std::max(footprint_modules_, tile_side_modules_);
+    tile_w_modules_ = std::max(tile_w_modules_, loaded[i]->image.width / module_px_);
+    tile_h_modules_ = std::max(tile_h_modules_, loaded[i]->image.height / module_px_);
+    footprint_modules_ = std::max(footprint_modules_, std::max(tile_w_modules_, tile_h_modules_));
     cached_.insert(loaded[i]->index);
     cache_.push_back(std::move(loaded[i]));
   }

@@ -94,7 +94,8 @@ struct scan_read_stats {
   // The scan's coverage, for advice when codes lie partly in no tile (0: unknown). The stage's
   // position error, sigma per axis (1.4826 MAD of the placed tiles' offsets from nominal, the
   // larger axis; from 5 such tiles on), and the overlap of neighbouring tiles as scan.json plans
-  // it (the tile side less the median step between its distinct positions, the smaller axis).
+  // it (a tile's width or height less the median step between its distinct x or y positions, the
+  // smaller of the two; negative: gaps by design).
   double stage_sigma_nm = 0, planned_overlap_nm = 0;
 };
 
@@ -150,7 +151,7 @@ class scan_reader {
   double module_px_ = 0, search_modules_ = 0;
   int polarity_ = 0;              // the scan's, once the first tiles showed it (registration_options)
   double footprint_modules_ = 0;  // the largest tile side read so far (modules), at least a first guess
-  double tile_side_modules_ = 0;  // the largest tile side read so far (modules), 0 before any
+  double tile_w_modules_ = 0, tile_h_modules_ = 0;  // the widest and tallest tile read so far (modules), 0 before any
   double bucket_nominal_ = 64;     // nominal_index_'s bucket side (modules)
   std::unordered_map<std::uint64_t, std::vector<std::size_t>> nominal_index_;  // tiles by nominal position
   std::unordered_set<std::size_t> cached_, unreadable_;                       // tile indices

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -219,20 +218,22 @@ void add_decode_command(CLI::App& app)
                  static_cast<unsigned long long>(r.lost_frames), r.seconds);
     if (r.scan && r.codes_unreadable > 0) {
       // Why they were lost: coverage, placement or noise (the SNR beside the decoded codes' says which).
-      char snr[96] = "";
-      if (r.codes_unreadable_sampled > 0) {
-        const int n = std::snprintf(snr, sizeof snr, " (median SNR %.1f", r.median_snr_unreadable);
-        if (r.codes_clean + r.codes_corrected > 0)
-          std::snprintf(snr + n, sizeof snr - static_cast<std::size_t>(n), "; decoded codes %.1f", r.median_snr);
-        std::strcat(snr, ")");
-      }
+      auto one_decimal = [](double x) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f", x);
+        return std::string(text);
+      };
+      std::string snr;
+      if (r.codes_unreadable_sampled > 0)
+        snr = " (median SNR " + one_decimal(r.median_snr_unreadable) +
+              (r.codes_clean + r.codes_corrected > 0 ? "; decoded codes " + one_decimal(r.median_snr) : "") + ")";
       std::fprintf(stderr,
                    "qrplate: unreadable codes: %llu not scanned, %llu partly scanned, %llu without contrast where the "
                    "tiles put them, %llu sampled whole but not decoded%s\n",
                    static_cast<unsigned long long>(r.codes_not_scanned),
                    static_cast<unsigned long long>(r.codes_partly_scanned),
                    static_cast<unsigned long long>(r.codes_unreadable_no_contrast),
-                   static_cast<unsigned long long>(r.codes_unreadable_sampled), snr);
+                   static_cast<unsigned long long>(r.codes_unreadable_sampled), snr.c_str());
       // Two neighbours' relative error has sigma * sqrt(2): past half the overlap it opens gaps at
       // ~5% of the tiles' borders (the hint's trigger), past a third at ~0.3% (its advice).
       const double relative_nm = std::sqrt(2.0) * r.stage_sigma_nm, needed_nm = 3 * relative_nm;
