@@ -9,12 +9,14 @@
 //   3. tiles differ in brightness (charging, background tilt), so each image's part of the code,
 //      where it holds at least 40 known modules and agrees on the polarity, is thresholded again
 //      on its own and those modules take that part's bits and confidences;
-//   4. modules that two or more images hold (tiles overlap) take the mean of those images'
-//      readings: each image's own fit over every module it holds gives a signed confidence (+ a
-//      milled module, - film), and the mean's sign is the bit, its size the confidence. Two
-//      independent looks at the same module halve its noise's variance: harsh scans at 3
-//      px/module lose ~25-30% fewer codes (docs/DECODER.md);
-//   5. decode_symbol with low-confidence modules as erasures.
+//   4. decode_symbol with low-confidence modules as erasures;
+//   5. only if that fails: modules that two or more images hold (tiles overlap) take the mean of
+//      those images' readings, and decode_symbol again. Each image's own fit over every module it
+//      holds gives a signed confidence (+ a milled module, - film); the mean's sign is the bit,
+//      its size the confidence. Two independent looks at a module halve its noise's variance:
+//      harsh scans at 3 px/module lose ~25-30% fewer codes (docs/DECODER.md). Only as a second
+//      try because it samples every module once more in every image: done for every code, it
+//      made clean v40-L decodes (most codes across tiles) ~40% slower, for nothing.
 #pragma once
 
 #include <cstdint>
@@ -44,23 +46,24 @@ struct read_across_workspace {
   std::uint8_t part[cells];    // one image's part of the code
   std::uint8_t confidence[cells];
   std::uint8_t part_confidence[cells];
-  std::int16_t reading_sum[cells];  // step 4: the images' signed confidences, added up
-  std::uint8_t readers[cells];       // step 4: the images whose reading a module has
+  std::int16_t reading_sum[cells];  // step 5: the images' signed confidences, added up
+  std::uint8_t readers[cells];       // step 5: the images whose reading a module has
   std::uint64_t modules[spec::max_symbol_size * max_words];
   std::uint64_t part_modules[spec::max_symbol_size * max_words];
   decode_workspace decode;
 };
 
-// Step 4 of read_code_across: where two or more of the images hold a module (at least
+// Step 5 of read_code_across: where two or more of the images hold a module (at least
 // sample_reach inside), its bit and confidence become the mean of their readings. Each image is
 // sampled over every module it holds and thresholded on its own fit (at least 40 known modules,
 // the polarity of lv), as a signed confidence; an image without such a fit gives none. Uses
-// ws.values, ws.part, ws.part_modules and ws.part_confidence as scratch.
-QRP_HD inline void combine_overlapping_readings(const version_plan& plan, const gray_view* images, const code_map* maps,
+// ws.values, ws.part, ws.part_modules and ws.part_confidence as scratch. Returns whether any
+// module changed hands so (false: nothing to decode again).
+QRP_HD inline bool combine_overlapping_readings(const version_plan& plan, const gray_view* images, const code_map* maps,
                                                 int count, double module_px, const symbol_levels& lv,
                                                 read_across_workspace& ws)
 {
-  if (count < 2) return;
+  if (count < 2) return false;
   const int n = plan.size, cells = n * n;
   const double reach = sample_reach(module_px);
   for (int k = 0; k < cells; ++k) ws.reading_sum[k] = 0, ws.readers[k] = 0;
@@ -89,6 +92,7 @@ QRP_HD inline void combine_overlapping_readings(const version_plan& plan, const 
         ++ws.readers[k];
       }
   }
+  bool averaged = false;
   for (int r = 0; r < n; ++r)
     for (int c = 0; c < n; ++c) {
       const int k = r * n + c;
@@ -96,7 +100,9 @@ QRP_HD inline void combine_overlapping_readings(const version_plan& plan, const 
       const int sum = ws.reading_sum[k], mean_size = (sum < 0 ? -sum : sum) / ws.readers[k];
       set_bit(ws.modules + r * plan.words, c, sum > 0);
       ws.confidence[k] = static_cast<std::uint8_t>(mean_size);
+      averaged = true;
     }
+  return averaged;
 }
 
 // Reads the code whose modules images[i] shows through maps[i], i < count (1..max_across; the
@@ -144,8 +150,10 @@ QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray
         ws.confidence[k] = ws.part_confidence[k];
       }
   }
-  combine_overlapping_readings(plan, images, maps, count, module_px, lv, ws);
-  return decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
+  code_outcome o = decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
+  if (!decoded(o.result) && combine_overlapping_readings(plan, images, maps, count, module_px, lv, ws))
+    o = decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
+  return o;
 }
 
 // A batch of codes across tiles, as the CUDA kernel reads it (and the CPU batch, one code per
