@@ -84,6 +84,7 @@ void measure_code(const posed_tile& t, const core::version_plan& plan, double x0
   core::measure_code_map(t.anchor_view(), plan, x0, y0, geo);
 }
 
+// The median (the upper one of an even count), of a copy.
 double median_of(std::vector<double> v)
 {
   std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
@@ -373,13 +374,10 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       }
     double expect_x = 0, expect_y = 0, stitch_search = search_modules_;
     if (ox.size() >= 5) {
-      std::vector<double> sx = ox, sy = oy, dev;
-      std::nth_element(sx.begin(), sx.begin() + static_cast<long>(sx.size() / 2), sx.end());
-      std::nth_element(sy.begin(), sy.begin() + static_cast<long>(sy.size() / 2), sy.end());
-      expect_x = sx[sx.size() / 2], expect_y = sy[sy.size() / 2];
+      expect_x = median_of(ox), expect_y = median_of(oy);
+      std::vector<double> dev;
       for (std::size_t i = 0; i < ox.size(); ++i) dev.push_back(std::hypot(ox[i] - expect_x, oy[i] - expect_y));
-      std::nth_element(dev.begin(), dev.begin() + static_cast<long>(dev.size() / 2), dev.end());
-      stitch_search = std::min(search_modules_, std::max(4.0, 4 * 1.4826 * dev[dev.size() / 2] + 3));
+      stitch_search = std::min(search_modules_, std::max(4.0, 4 * 1.4826 * median_of(std::move(dev)) + 3));
     }
     // Passes, so that a stitched tile can place the one beyond it: each tile is tried against its
     // placed neighbours, most shared area first, each neighbour once. A tile that two finders
@@ -470,15 +468,11 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       offsets_y_.push_back(y - t->nominal_y_nm / geo_.module_nm);
     }
   if (!offsets_x_.empty()) {
-    std::vector<double> ox = offsets_x_, oy = offsets_y_;
-    std::nth_element(ox.begin(), ox.begin() + static_cast<long>(ox.size() / 2), ox.end());
-    std::nth_element(oy.begin(), oy.begin() + static_cast<long>(oy.size() / 2), oy.end());
-    const double mx = ox[ox.size() / 2], my = oy[oy.size() / 2];
+    const double mx = median_of(offsets_x_), my = median_of(offsets_y_);
     // The stage's scatter (1.4826 MAD ~ sigma) bounds how far an honest tile sits from the median.
     std::vector<double> dev;
     for (std::size_t i = 0; i < offsets_x_.size(); ++i) dev.push_back(std::hypot(offsets_x_[i] - mx, offsets_y_[i] - my));
-    std::nth_element(dev.begin(), dev.begin() + static_cast<long>(dev.size() / 2), dev.end());
-    const double spread = std::max(2.0, 3 * 1.4826 * dev[dev.size() / 2] + 2);  // modules
+    const double spread = std::max(2.0, 3 * 1.4826 * median_of(std::move(dev)) + 2);  // modules
     const bool scatter_known = offsets_x_.size() >= 5;
     for (const auto& t : loaded) {
       if (!t || t->verified || t->stitched) continue;  // stitched: placed by a neighbour that was

@@ -53,6 +53,13 @@ struct read_across_workspace {
   decode_workspace decode;
 };
 
+// One image's own fit of its part of a code is used (steps 3 and 5 of read_code_across) when it
+// rests on at least 40 known modules and agrees with the whole code's fit lv on the polarity.
+QRP_HD inline bool own_fit_usable(const symbol_levels& own, const symbol_levels& lv)
+{
+  return own.ok && own.known >= 40 && (own.dark - own.light) * (lv.dark - lv.light) > 0;
+}
+
 // Step 5 of read_code_across: where two or more of the images hold a module (at least
 // sample_reach inside), its bit and confidence become the mean of their readings. Each image is
 // sampled over every module it holds and thresholded on its own fit (at least 40 known modules,
@@ -65,23 +72,11 @@ QRP_HD inline bool combine_overlapping_readings(const version_plan& plan, const 
 {
   if (count < 2) return false;
   const int n = plan.size, cells = n * n;
-  const double reach = sample_reach(module_px);
   for (int k = 0; k < cells; ++k) ws.reading_sum[k] = 0, ws.readers[k] = 0;
   for (int i = 0; i < count; ++i) {
-    int held = 0;
-    for (int r = 0; r < n; ++r)
-      for (int c = 0; c < n; ++c) {
-        const int k = r * n + c;
-        double u, v;
-        maps[i].apply(c + 0.5, r + 0.5, u, v);
-        const bool holds = interior(u, v, images[i].width, images[i].height) > reach;
-        ws.part[k] = holds ? 1 : 0;
-        ws.values[k] = holds ? sample_module(images[i], u, v, module_px) : 0.0f;
-        held += holds;
-      }
-    if (held == 0) continue;
+    if (sample_code(plan, images[i], maps[i], module_px, ws.values, ws.part) == 0) continue;  // every module it holds
     const symbol_levels own = threshold_symbol(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence);
-    if (!own.ok || own.known < 40 || (own.dark - own.light) * (lv.dark - lv.light) <= 0) continue;
+    if (!own_fit_usable(own, lv)) continue;
     for (int r = 0; r < n; ++r)
       for (int c = 0; c < n; ++c) {
         const int k = r * n + c;
@@ -141,7 +136,7 @@ QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray
     }
     if (here == 0 || here == cells) continue;
     const symbol_levels part = threshold_symbol(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence);
-    if (!part.ok || part.known < 40 || (part.dark - part.light) * (lv.dark - lv.light) <= 0) continue;
+    if (!own_fit_usable(part, lv)) continue;
     for (int r = 0; r < n; ++r)
       for (int c = 0; c < n; ++c) {
         const int k = r * n + c;
