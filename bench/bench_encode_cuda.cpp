@@ -16,6 +16,9 @@
 //                                                  bytes read plus the bytes written (HBM traffic)
 //   BM_cuda_copy/host_to_device_pinned             256 MiB from pinned host memory (PCIe)
 //   BM_cuda_copy/host_to_device_pageable           256 MiB from ordinary host memory
+//   BM_cuda_copy/device_to_host_pinned             256 MiB back to pinned memory: the direction an
+//                                                  encode's matrices take, more bytes than its payloads
+//   BM_cuda_copy/both_ways_pinned                  256 MiB each way at once, two streams (bytes of both)
 //
 // Shapes v3-L, v10-M, v40-L at full byte-mode capacity, automatic mask; batches of about 256 MB
 // of output matrices. items_per_second is codes/s, bytes_per_second payload bytes/s.
@@ -155,6 +158,12 @@ void bm_host(benchmark::State& state, shape s, backend where, host::cuda_encode_
       benchmark::DoNotOptimize(out.modules());
     }
     set_counters(state, b.count, b.payload_size);
+    // What comes back over the link per payload byte that went: the matrices (64-bit words a row)
+    // outweigh the payloads, so device to host, not host to device, bounds a host-to-host encode
+    // (compare with BM_cuda_copy/device_to_host_pinned and both_ways_pinned).
+    state.counters["matrix_bytes_per_payload_byte"] =
+        static_cast<double>(words_per_symbol(spec::symbol_size(s.version)) * sizeof(std::uint64_t)) /
+        static_cast<double>(b.payload_size);
     if (where == backend::cuda)  // host bytes copied through the staging per code: 0 when pinned
       state.counters["staged_bytes_per_code"] =
           static_cast<double>(host::cuda_encode_staged_bytes() - staged_before) /

@@ -11,7 +11,8 @@
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON; --scan: whole
-#                                       decodes of simulated scan sets, CPU vs CUDA), with the
+#                                       decodes of simulated scan sets, CPU vs CUDA, from memory
+#                                       and from the disk), with the
 #                                       HBM and PCIe copies measured in the same runs; bench_plate
 #                                       (the plate encoder's host stages on this machine's cores)
 #   bash tools/gpu-first-run.sh profile Nsight Compute (ncu) on the cooperative encode kernel (v40-L)
@@ -122,6 +123,13 @@ case "$part" in
     step qrplate_bench_scan 150 bash -c \
       "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M,40-L --scan-kb 400 --strip-px 8192,32768 \
        >'$out/qrplate_bench_scan.json'"
+    # The same from this machine's disk (#7: end to end from disk, beside the disk's read rate):
+    # the scan set's files dropped from the page cache before every decode.
+    mkdir -p gpu-scratch
+    step qrplate_bench_scan_disk 150 bash -c \
+      "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M --scan-kb 400 --from-disk \
+       --scratch '$PWD/gpu-scratch' >'$out/qrplate_bench_scan_disk.json'"
+    rm -rf gpu-scratch
     step qrplate_bench_decode 300 bash -c \
       "bash '$run' qrplate bench --decode --backend all --json --seconds 0.5 >'$out/qrplate_bench_decode.json'"
     # The plate encoder's host stages on this machine's cores (plate.tif's tiles, the preview):

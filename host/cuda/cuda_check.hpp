@@ -106,6 +106,19 @@ class stream_owner {
   cudaStream_t stream_ = nullptr;
 };
 
+// An event that only orders work between streams (no timing: cheaper to record).
+class order_event {
+ public:
+  order_event() { QRP_CUDA_TRY(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  order_event(const order_event&) = delete;
+  order_event& operator=(const order_event&) = delete;
+  ~order_event() { cuda_tolerate(cudaEventDestroy(event_)); }
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
 // Times stream-ordered work with a pair of CUDA events: seconds between the work's start and end
 // on the stream, without the host's launch overhead.
 class event_timer {

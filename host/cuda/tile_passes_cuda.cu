@@ -53,19 +53,6 @@ class stream_buffer {
   std::size_t count_ = 0;
 };
 
-// An event that only orders (no timing: cheaper to record).
-class order_event {
- public:
-  order_event() { QRP_CUDA_TRY(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
-  order_event(const order_event&) = delete;
-  order_event& operator=(const order_event&) = delete;
-  ~order_event() { cuda_tolerate(cudaEventDestroy(event_)); }
-  cudaEvent_t get() const { return event_; }
-
- private:
-  cudaEvent_t event_ = nullptr;
-};
-
 // One of the two staging buffers of a tile upload: pinned host memory for a chunk of samples (or
 // of bytes), the device bytes a narrowed chunk lands in before it is widened, and the event after
 // its last upload (the host refills it only once the DMA has read it).

@@ -4,7 +4,9 @@
 // `--decode`: the per-code read core on codes drawn in memory (see run_decode_row).
 // `--scan`: whole decodes of a scan set simulated for the purpose (see run_scan_row).
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +39,7 @@
 #include "qrplate/plate/decode_plate.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
+#include "io/page_cache.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/synthetic_scan.hpp"
 #include "scan/tile_registration.hpp"
@@ -77,6 +81,7 @@ struct bench_args {
   std::uint32_t tile_px = 1024;  // --scan
   std::string strip_px = "8192";  // --scan: qrplate decode --strip-px, comma-separated
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
+  bool from_disk = false;       // --scan: the scan set's files dropped from the page cache before each decode
 };
 
 struct shape {
@@ -757,8 +762,16 @@ namespace fs = std::filesystem;
 // memory, no disk) when it is writable and has room, else the system's temporary directory.
 struct scratch_place {
   fs::path dir;
-  bool memory = false;  // /dev/shm
+  bool memory = false;  // tmpfs (/dev/shm): the files are in memory and stay there
 };
+
+// tmpfs keeps its files in memory: a page cache with no device behind it (statfs's magic number).
+bool in_memory_file_system(const fs::path& dir)
+{
+  constexpr long tmpfs_magic = 0x01021994;
+  struct statfs s{};
+  return ::statfs(dir.c_str(), &s) == 0 && static_cast<long>(s.f_type) == tmpfs_magic;
+}
 
 std::uint64_t free_bytes_at(const fs::path& dir)
 {
@@ -767,21 +780,46 @@ std::uint64_t free_bytes_at(const fs::path& dir)
   return static_cast<std::uint64_t>(v.f_bavail) * static_cast<std::uint64_t>(v.f_frsize);
 }
 
-scratch_place scratch_dir(const std::string& given)
+// --from-disk wants a directory on a device: the system's temporary directory by default, and
+// never one in memory (its files cannot leave the page cache, so nothing would come from a disk).
+scratch_place scratch_dir(const std::string& given, bool from_disk)
 {
+  scratch_place place;
   if (!given.empty()) {
     std::error_code ec;
     if (!fs::is_directory(given, ec)) throw invalid_argument("--scratch: '" + given + "' is not a directory");
-    return {fs::path(given), false};
+    place.dir = fs::path(given);
+  } else {
+    const fs::path shm("/dev/shm");
+    std::error_code ec;
+    if (!from_disk && fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0 &&
+        free_bytes_at(shm) >= (std::uint64_t{1} << 30)) {
+      place.dir = shm;
+    } else {
+      place.dir = fs::temp_directory_path(ec);
+      if (ec) throw io_error("no temporary directory: " + ec.message() + " (give one with --scratch)");
+    }
   }
-  const fs::path shm("/dev/shm");
-  std::error_code ec;
-  if (fs::is_directory(shm, ec) && ::access(shm.c_str(), W_OK) == 0) {
-    if (free_bytes_at(shm) >= (std::uint64_t{1} << 30)) return {shm, true};
+  place.memory = in_memory_file_system(place.dir);
+  if (from_disk && place.memory)
+    throw invalid_argument("--from-disk: " + place.dir.string() +
+                           " is in memory (tmpfs), so no decode would read from a disk: give --scratch DIR on a disk");
+  return place;
+}
+
+// --from-disk: every file of the scan set written back and dropped from the page cache, so that
+// the next decode reads it from the device. Returns what is still cached afterwards, as a
+// fraction of the files' bytes (a file system may keep pages, or another process may map them).
+double drop_scan_from_page_cache(const fs::path& scan_dir)
+{
+  std::uint64_t bytes = 0, cached = 0;
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(scan_dir)) {
+    if (!e.is_regular_file()) continue;
+    host::drop_from_page_cache(e.path().string());
+    bytes += e.file_size();
+    cached += host::cached_bytes(e.path().string());
   }
-  const fs::path tmp = fs::temp_directory_path(ec);
-  if (ec) throw io_error("no temporary directory: " + ec.message() + " (give one with --scratch)");
-  return {tmp, false};
+  return bytes ? static_cast<double>(cached) / static_cast<double>(bytes) : 0.0;
 }
 
 constexpr std::string_view scratch_prefix = "qrplate_bench_scan_";
@@ -843,6 +881,9 @@ struct scan_row {
   int runs;
   double seconds, seconds_min, seconds_max;  // whole decodes: median, fastest, slowest
   double files_pixels_per_s;                 // reading and decoding the tile files alone, every thread
+  bool from_disk;                            // the files were dropped from the page cache before each decode
+  double cached_at_start;                    // --from-disk: the most of the files' bytes a decode found cached
+  double disk_bytes_per_s;                   // --from-disk: the tile files' bytes read cold, every thread
   // The median run's split (plate_decode_result's stages).
   double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest;
 };
@@ -855,11 +896,13 @@ std::string read_file_bytes(const std::string& path)
 }
 
 // Reading every tile file into memory (sim::read_gray_image, as the decoder's readers do) on
-// `threads` threads: the part of a decode the files alone cost, in scan pixels per second.
-double files_rate(const scan::synthetic_scan& scan, unsigned threads, double seconds, progress_line& progress,
-                  const std::string& label)
+// `threads` threads: the part of a decode the files alone cost, in scan pixels per second. Cold
+// (--from-disk): the files dropped from the page cache before each pass, as before each decode.
+double files_rate(const scan::synthetic_scan& scan, unsigned threads, double seconds, bool cold,
+                  progress_line& progress, const std::string& label)
 {
   auto once = [&] {
+    if (cold) drop_scan_from_page_cache(scan.scan_dir);
     const auto t0 = clock_type::now();
     host::parallel_for(threads, scan.tile_files.size(), [&](unsigned, std::size_t i) {
       const sim::gray_image img = sim::read_gray_image(scan.tile_files[i]);
@@ -872,8 +915,34 @@ double files_rate(const scan::synthetic_scan& scan, unsigned threads, double sec
                             static_cast<double>(scan.scan_pixels)));
 }
 
+// --from-disk: the device's read rate as the decoder meets it, every tile file read whole with
+// plain read() calls, cold, on the same threads (the decoder reads tiles on as many threads):
+// the tile files' bytes per second, the limit a decode from this disk has.
+double disk_rate(const scan::synthetic_scan& scan, unsigned threads, double seconds, progress_line& progress,
+                 const std::string& label)
+{
+  std::vector<std::vector<char>> buffers(std::max(threads, 1u), std::vector<char>(std::size_t{1} << 20));
+  auto once = [&] {
+    drop_scan_from_page_cache(scan.scan_dir);
+    const auto t0 = clock_type::now();
+    host::parallel_for(threads, scan.tile_files.size(), [&](unsigned thread, std::size_t i) {
+      const int fd = ::open(scan.tile_files[i].c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw io_error("bench: cannot open " + scan.tile_files[i]);
+      std::vector<char>& buffer = buffers[thread];
+      ssize_t got = 0;
+      while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+      }
+      ::close(fd);
+      if (got < 0) throw io_error("bench: cannot read " + scan.tile_files[i]);
+    });
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+  };
+  return median_of(rates_of(timed_runs(once, seconds, progress, label + ": reading the disk, pass "),
+                            static_cast<double>(scan.scan_file_bytes)));
+}
+
 scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, const scan::synthetic_scan& scan,
-                      double files_pixels_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
+                      double files_pixels_per_s, double disk_bytes_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
                       progress_line& progress, const std::string& label)
 {
   plate::plate_decode_options o;
@@ -884,7 +953,9 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
   const std::string payload = read_file_bytes(scan.payload_file);
   std::vector<plate::plate_decode_result> results;
+  double cached_at_start = 0;
   auto decode_once = [&] {
+    if (args.from_disk) cached_at_start = std::max(cached_at_start, drop_scan_from_page_cache(scan.scan_dir));
     const auto t0 = clock_type::now();
     results.push_back(plate::decode_plates(scan.scan_dir, out_file, o));
     return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -927,6 +998,9 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.seconds_min = *std::min_element(times.begin(), times.end());
   r.seconds_max = *std::max_element(times.begin(), times.end());
   r.files_pixels_per_s = files_pixels_per_s;
+  r.from_disk = args.from_disk;
+  r.cached_at_start = cached_at_start;
+  r.disk_bytes_per_s = disk_bytes_per_s;
   r.seconds_tiles = mid.seconds_tiles;
   r.seconds_code_batches = mid.seconds_code_batches;
   r.seconds_cells = mid.seconds_cells;
@@ -934,17 +1008,22 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   return r;
 }
 
-void print_scan_header(const nlohmann::ordered_json& machine, double seconds, const scratch_place& where)
+void print_scan_header(const nlohmann::ordered_json& machine, double seconds, const scratch_place& where,
+                       bool from_disk)
 {
   std::printf(
       "qrplate %s bench --scan (whole decodes of simulated scan sets: clean preset, 8-bit uncompressed TIFF "
       "tiles in %s%s), %s: %s (%s, %u logical cores), %.3g s per row\n",
-      machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(), where.memory ? ", memory" : "",
+      machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(),
+      from_disk      ? ", from disk: dropped from the page cache before each decode"
+      : where.memory ? ", memory"
+                     : "",
       machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
       machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), seconds);
-  std::printf("%-7s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s\n", "backend",
+  std::printf("%-7s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
               "shape", "px/module", "tile", "strip", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
-              "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest");
+              "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest",
+              from_disk ? "  disk read  cached" : "");
   std::fflush(stdout);
 }
 
@@ -955,13 +1034,17 @@ void print_scan_row(const scan_row& r)
   const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
-  std::printf("%-7s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s\n",
+  std::printf("%-7s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
               to_string(r.where), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.threads,
               static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
               static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
               with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
               (human_bytes(static_cast<double>(r.payload_bytes) / r.seconds) + "/s").c_str(),
               r.files_pixels_per_s / 1e6, split);
+  if (r.from_disk)
+    std::printf("%*s  %9s  %5.0f%%", std::max(0, 35 - static_cast<int>(std::strlen(split))), "",
+                (human_bytes(r.disk_bytes_per_s) + "/s").c_str(), 100 * r.cached_at_start);
+  std::printf("\n");
   std::fflush(stdout);
 }
 
@@ -984,6 +1067,11 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   j["codes_per_s"] = static_cast<double>(r.codes) / r.seconds;
   j["payload_bytes_per_s"] = static_cast<double>(r.payload_bytes) / r.seconds;
   j["files_pixels_per_s"] = r.files_pixels_per_s;
+  j["from_disk"] = r.from_disk;
+  if (r.from_disk) {
+    j["cached_at_start"] = r.cached_at_start;
+    j["disk_bytes_per_s"] = r.disk_bytes_per_s;
+  }
   nlohmann::ordered_json stages;
   stages["tiles"] = r.seconds_tiles;
   stages["code_batches"] = r.seconds_code_batches;
@@ -1009,10 +1097,10 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
   const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") ? args.px : std::string("3"));
   const std::vector<double> strips = parse_strip_list(args.strip_px);
   const std::vector<backend> backends = parse_backends(args.backend);
-  const scratch_place place = scratch_dir(args.scratch);
+  const scratch_place place = scratch_dir(args.scratch, args.from_disk);
   const scratch_root root(place.dir);
   const nlohmann::ordered_json machine = machine_json();
-  if (!args.json) print_scan_header(machine, seconds, place);
+  if (!args.json) print_scan_header(machine, seconds, place, args.from_disk);
   progress_line progress;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   const std::size_t total = backends.size() * shapes.size() * pxs.size() * strips.size();
@@ -1034,12 +1122,14 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
       so.max_scan_bytes = free_bytes_at(root.path()) / 2;
       const fs::path dir = root.path() / ("scan-" + std::to_string(++made));
       const scan::synthetic_scan scan = scan::make_synthetic_scan(dir.string(), so);
-      const double files = files_rate(scan, resolved_threads(args.threads), seconds / 4, progress, name);
+      const unsigned threads = resolved_threads(args.threads);
+      const double files = files_rate(scan, threads, seconds / 4, args.from_disk, progress, name);
+      const double disk = args.from_disk ? disk_rate(scan, threads, seconds / 4, progress, name) : 0.0;
       for (backend where : backends)
         for (double strip : strips) {
           const std::string label = std::string(to_string(where)) + " " + name + " (" + std::to_string(++done) +
                                     "/" + std::to_string(total) + ")";
-          const scan_row r = run_scan_row(where, s, px, strip, scan, files, args, seconds, dir, progress, label);
+          const scan_row r = run_scan_row(where, s, px, strip, scan, files, disk, args, seconds, dir, progress, label);
           progress.clear();
           if (args.json) {
             rows.push_back(scan_row_json(r));
@@ -1056,6 +1146,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
     j["seconds_per_row"] = seconds;
     j["scratch"] = place.dir.string();
     j["scratch_in_memory"] = place.memory;
+    j["from_disk"] = args.from_disk;
     j["scan_results"] = rows;
     std::printf("%s\n", j.dump(2).c_str());
   }
@@ -1094,7 +1185,10 @@ void add_bench_command(CLI::App& app)
                   "--scan: qrplate decode's --strip-px, comma-separated: a row for each (default: 8192)");
   cmd->add_option("--scratch", args->scratch,
                   "--scan: directory for the scan sets, removed afterwards (default: /dev/shm when it has 1 GiB "
-                  "free, else the system's temporary directory)");
+                  "free, else the system's temporary directory; --from-disk: the temporary directory)");
+  cmd->add_flag("--from-disk", args->from_disk,
+                "--scan: decode from the disk: the scan set's files are dropped from the page cache before every "
+                "decode, and the disk's read rate is measured beside it (--scratch must be on a disk, not tmpfs)");
   cmd->footer(
       "\nEach row encodes full-capacity random payloads (byte mode), generated in memory, in batches of\n"
       "codes; after a warm-up it times batches for --seconds (at least 3) and reports the median of the\n"
@@ -1136,12 +1230,19 @@ void add_bench_command(CLI::App& app)
       "side by side), to see what wider strips give a machine with many cores.\n"
       "The scratch directory (qrplate_bench_scan_PID) is removed at the end; one an interrupted run\n"
       "left behind is removed by the next --scan run.\n"
+      "--from-disk: the scan set is written to --scratch (default: the system's temporary directory; it\n"
+      "must be on a disk, not tmpfs) and its files are written back and dropped from the page cache\n"
+      "(posix_fadvise) before every decode and every pass of files Mpixel/s, so each reads its tiles\n"
+      "from the device. Two more columns: disk read, every tile file read whole, cold, with plain read()\n"
+      "calls on the same threads (the limit this disk sets), and cached, the most of the files' bytes\n"
+      "a decode still found in the page cache (mincore; near 0% when the drop worked).\n"
       "  qrplate bench --scan                           v10-M at 3 px/module, 100 kB, every backend\n"
-      "  qrplate bench --scan --shapes 40-L --px-per-module 2,3 --scan-kb 1000 --tile 2048\n");
+      "  qrplate bench --scan --shapes 40-L --px-per-module 2,3 --scan-kb 1000 --tile 2048\n"
+      "  qrplate bench --scan --from-disk --scratch /data/tmp   decodes reading their tiles from that disk\n");
   cmd->callback([args, cmd] {
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
-      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px"})
+      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px", "--from-disk"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);
