@@ -6,6 +6,12 @@
 //   BM_plate_tiff/deflate/threads:all   the same, tiles compressed on every core
 //   BM_plate_tiff/{none,g4}/...          the other compressions (g4 runs on one thread always)
 //   BM_plate_preview/threads:{1,all}    preview.png's block counts over the same rectangles
+//   BM_payload_read/{sha256,sha256-tree}/threads:all   the payload read ahead and hashed as the
+//                                       encoder takes it (plate/payload_reader.hpp), 256 MiB
+//                                       from the page cache: SHA-256 on one thread, the tree's
+//                                       leaves on every core; bytes_per_second is payload
+//   BM_payload_check/{sha256,sha256-tree}/threads:all  decode's final check of its output file
+//                                       (plate::hash_file), the same file
 //
 // The image is a plate of real v40-L codes (random payloads, automatic mask, 4-module quiet
 // zones), 8,192 modules a side (~8 MB of 1-bit pixels, 2,025 codes), cut into rectangles of
@@ -17,6 +23,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +32,8 @@
 #include <thread>
 #include <vector>
 
+#include "plate/payload_hash.hpp"
+#include "plate/payload_reader.hpp"
 #include "plate/preview.hpp"
 #include "plate/tiff_writer.hpp"
 #include "qrplate/encode.hpp"
@@ -159,6 +168,62 @@ void bm_plate_preview(benchmark::State& state, unsigned threads)
   set_rates(state);
 }
 
+// A 256 MiB file of random bytes in $TMPDIR (or /tmp), written once, removed at exit.
+const std::string& payload_file()
+{
+  static const std::string path = [] {
+    const char* dir = std::getenv("TMPDIR");
+    std::string p = std::string(dir && *dir ? dir : "/tmp") + "/qrplate_bench_payload_" + std::to_string(::getpid());
+    std::FILE* f = std::fopen(p.c_str(), "wb");
+    if (!f) return std::string();
+    std::mt19937_64 rng(7);
+    std::vector<std::uint64_t> block(1 << 17);  // 1 MiB
+    bool ok = true;
+    for (int i = 0; i < 256 && ok; ++i) {
+      for (auto& w : block) w = rng();
+      ok = std::fwrite(block.data(), sizeof(std::uint64_t), block.size(), f) == block.size();
+    }
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) {
+      std::remove(p.c_str());
+      return std::string();
+    }
+    std::atexit([] { std::remove(payload_file().c_str()); });
+    return p;
+  }();
+  return path;
+}
+constexpr std::uint64_t payload_bytes = std::uint64_t{256} << 20;
+
+void bm_payload_read(benchmark::State& state, qrplate::plate::payload_hash_kind kind)
+{
+  if (payload_file().empty()) {
+    state.SkipWithError("cannot write the payload file");
+    return;
+  }
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::uint8_t> frame(2936);  // a v40-L frame's data bytes at a time, as the encoder takes them
+  for (auto _ : state) {
+    qrplate::plate::payload_reader reader(payload_file(), payload_bytes, kind, threads);
+    for (std::uint64_t at = 0; at < payload_bytes; at += frame.size())
+      reader.read(frame.data(), static_cast<std::size_t>(std::min<std::uint64_t>(frame.size(), payload_bytes - at)));
+    benchmark::DoNotOptimize(reader.finish());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<benchmark::IterationCount>(payload_bytes));
+}
+
+void bm_payload_check(benchmark::State& state, qrplate::plate::payload_hash_kind kind)
+{
+  if (payload_file().empty()) {
+    state.SkipWithError("cannot write the payload file");
+    return;
+  }
+  for (auto _ : state)
+    benchmark::DoNotOptimize(
+        qrplate::plate::hash_file(payload_file(), kind, qrplate::plate::default_tree_leaf_bytes, 0));
+  state.SetBytesProcessed(state.iterations() * static_cast<benchmark::IterationCount>(payload_bytes));
+}
+
 bool register_all()
 {
   using qrplate::plate::tiff_compression;
@@ -173,6 +238,15 @@ bool register_all()
   for (unsigned threads : {1u, 0u}) {
     benchmark::RegisterBenchmark(threads == 1 ? "BM_plate_preview/threads:1" : "BM_plate_preview/threads:all",
                                  bm_plate_preview, threads)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (auto kind : {qrplate::plate::payload_hash_kind::sha256, qrplate::plate::payload_hash_kind::sha256_tree}) {
+    const std::string k = qrplate::plate::to_string(kind);
+    benchmark::RegisterBenchmark(("BM_payload_read/" + k + "/threads:all").c_str(), bm_payload_read, kind)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("BM_payload_check/" + k + "/threads:all").c_str(), bm_payload_check, kind)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }

@@ -95,7 +95,11 @@ void expect_same(const manifest& a, const manifest& b, bool with_sha)
   EXPECT_EQ(a.share_bytes, b.share_bytes);
   EXPECT_EQ(a.payload_bytes, b.payload_bytes);
   if (with_sha) {
-    EXPECT_EQ(a.payload_sha256, b.payload_sha256);
+    EXPECT_EQ(a.payload_hash, b.payload_hash);
+    EXPECT_EQ(a.payload_digest, b.payload_digest);
+    if (a.payload_hash == plate::payload_hash_kind::sha256_tree) {
+      EXPECT_EQ(a.tree_leaf_bytes, b.tree_leaf_bytes);
+    }
   }
 }
 
@@ -140,7 +144,12 @@ manifest random_manifest(std::mt19937_64& rng)
   m.share_offset = rng() >> 2;
   m.share_bytes = rng() >> 2;
   m.payload_bytes = rng();
-  for (auto& b : m.payload_sha256) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : m.payload_digest) b = static_cast<std::uint8_t>(rng());
+  // Half of them with the SHA-256 tree, leaves of any size plate.json allows.
+  if (rng() % 2) {
+    m.payload_hash = plate::payload_hash_kind::sha256_tree;
+    m.tree_leaf_bytes = plate::min_tree_leaf_bytes + rng() % (plate::max_tree_leaf_bytes - plate::min_tree_leaf_bytes + 1);
+  }
   return m;
 }
 
@@ -152,7 +161,7 @@ std::vector<std::pair<plate::plate_geometry, manifest>> real_manifests(std::mt19
     const plate::plate_geometry g = plate::make_geometry(o, frames);
     const std::uint64_t payload = frames * 100 + rng() % 100;
     manifest m = plate::make_manifest(g, rng(), 0, 1, 0, payload, payload);
-    for (auto& b : m.payload_sha256) b = static_cast<std::uint8_t>(rng());
+    for (auto& b : m.payload_digest) b = static_cast<std::uint8_t>(rng());
     out.emplace_back(g, m);
   };
   plate::geometry_options o;
@@ -254,7 +263,7 @@ TEST(Manifest, BinaryRoundTrip)
     const manifest back = plate::manifest_from_binary(b.data(), b.size());
     SCOPED_TRACE("trial " + std::to_string(trial));
     expect_same(m, back, false);
-    EXPECT_EQ(back.payload_sha256, (std::array<std::uint8_t, 32>{}));  // not in the binary form
+    EXPECT_EQ(back.payload_digest, (std::array<std::uint8_t, 32>{}));  // not in the binary form
     EXPECT_EQ(plate::to_binary(back), b);
   }
   for (const auto& [g, m] : real_manifests(rng)) {
@@ -336,8 +345,14 @@ TEST(Manifest, JsonRoundTrip)
     EXPECT_EQ(back_image.compression, image.compression);
     EXPECT_EQ(back_image.preview, image.preview);
     EXPECT_EQ(plate::to_json(back, back_image), text);
-    // The SHA-256 is written as 64 lowercase hex digits.
-    EXPECT_NE(text.find("\"" + plate::to_hex(m.payload_sha256.data(), 32) + "\""), std::string::npos);
+    // The digest is written as 64 lowercase hex digits, under the name of its kind.
+    EXPECT_NE(text.find("\"" + plate::to_hex(m.payload_digest.data(), 32) + "\""), std::string::npos);
+    const bool tree = m.payload_hash == plate::payload_hash_kind::sha256_tree;
+    EXPECT_EQ(text.find("\"sha256_tree\": {") != std::string::npos, tree);
+    EXPECT_EQ(text.find("\"sha256\": \"") != std::string::npos, !tree);
+    if (tree) {
+      EXPECT_NE(text.find("\"leaf_bytes\": " + std::to_string(m.tree_leaf_bytes)), std::string::npos);
+    }
   }
   for (const auto& [g, m] : real_manifests(rng)) expect_same(m, plate::manifest_from_json(plate::to_json(m, {})), true);
 }
@@ -353,7 +368,9 @@ TEST(Manifest, BadJsonIsRejected)
 {
   const unsigned seed = test_seed();
   std::mt19937_64 rng(seed + 5);
-  const std::string good = plate::to_json(random_manifest(rng), {});
+  manifest with_sha256 = random_manifest(rng);
+  with_sha256.payload_hash = plate::payload_hash_kind::sha256;
+  const std::string good = plate::to_json(with_sha256, {});
   ASSERT_NO_THROW(plate::manifest_from_json(good));
   auto replaced = [&](const std::string& from, const std::string& to) {
     std::string t = good;
@@ -377,6 +394,16 @@ TEST(Manifest, BadJsonIsRejected)
            bad_case{"no data_frames", replaced("\"data_frames\"", "\"data_framez\"")},
            bad_case{"65-digit sha256", replaced("\"sha256\": \"", "\"sha256\": \"0")},
            bad_case{"non-hex sha256", replaced("\"sha256\": \"", "\"sha256\": \"zz")},
+           // std::stoul would have read "1g" as 1.
+           bad_case{"a non-hex digit after a hex one", replaced("\"sha256\": \"", "\"sha256\": \"1g")},
+           bad_case{"no digest", replaced("\"sha256\": ", "\"sha257\": ")},
+           bad_case{"both digests", replaced("\"sha256\": ", "\"sha256_tree\": {\"leaf_bytes\": 4096, \"root\": \"" +
+                                                                 std::string(64, 'a') + "\"}, \"sha256\": ")},
+           bad_case{"tree leaf of 100 bytes",
+                    replaced("\"sha256\": ", "\"sha256_tree\": {\"leaf_bytes\": 100, \"root\": \"" + std::string(64, 'a') +
+                                                 "\"}, \"x\": ")},
+           bad_case{"tree without a root",
+                    replaced("\"sha256\": ", "\"sha256_tree\": {\"leaf_bytes\": 4096}, \"x\": ")},
            bad_case{"ECC level X", replaced("\"ecc\": \"", "\"ecc\": \"X")},
            // The header codes carry the dust window in 16 bits (and the band search would run
            // for hours on a window of billions of cells).
@@ -390,6 +417,17 @@ TEST(Manifest, BadJsonIsRejected)
        }) {
     EXPECT_THROW(plate::manifest_from_json(c.text), qrplate::invalid_argument) << c.what;
   }
+  // The one a tree replaces the SHA-256 with is good (so the cases above fail for their reason).
+  const manifest tree = plate::manifest_from_json(
+      replaced("\"sha256\": ", "\"sha256_tree\": {\"leaf_bytes\": 4096, \"root\": \"" + std::string(64, 'A') + "\"}, \"x\": "));
+  EXPECT_EQ(tree.payload_hash, plate::payload_hash_kind::sha256_tree);
+  EXPECT_EQ(tree.tree_leaf_bytes, 4096u);
+  EXPECT_EQ(tree.payload_digest, (std::array<std::uint8_t, 32>{0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA,
+                                                                0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA,
+                                                                0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA}));
+  EXPECT_EQ(plate::parse_payload_hash("sha256-tree"), plate::payload_hash_kind::sha256_tree);
+  EXPECT_EQ(plate::parse_payload_hash("sha256"), plate::payload_hash_kind::sha256);
+  EXPECT_THROW(plate::parse_payload_hash("md5"), qrplate::invalid_argument);
 }
 
 void expect_same_geometry(const plate::plate_geometry& a, const plate::plate_geometry& b)

@@ -118,8 +118,8 @@ TEST(PlateDecode, RoundTripIsBitExact)
   const std::string out = temp("rt.out");
   const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
   EXPECT_TRUE(r.complete);
-  EXPECT_TRUE(r.sha256_checked);
-  EXPECT_TRUE(r.sha256_ok);
+  EXPECT_TRUE(r.digest_checked);
+  EXPECT_TRUE(r.digest_ok);
   EXPECT_EQ(r.codes_unreadable, 0u);
   EXPECT_EQ(r.lost_frames, 0u);
   EXPECT_EQ(read_file(out), p.payload);
@@ -140,7 +140,7 @@ TEST(PlateDecode, BootstrapsFromHeaderCodesWithoutPlateJson)
   const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
   EXPECT_TRUE(r.bootstrapped);
   EXPECT_TRUE(r.complete);
-  EXPECT_FALSE(r.sha256_checked);  // the SHA-256 is only in plate.json
+  EXPECT_FALSE(r.digest_checked);  // the SHA-256 is only in plate.json
   EXPECT_EQ(read_file(out), p.payload);
   fs::remove(out);
 }
@@ -271,6 +271,51 @@ TEST(PlateDecode, SeveralPlates)
   fs::remove_all(dir);
   fs::remove(input);
   fs::remove(out);
+}
+
+TEST(PlateDecode, TreeDigestIsCheckedAndAMismatchFails)
+{
+  const std::string dir = temp("tree"), input = dir + ".in";
+  fs::remove_all(dir);
+  const std::vector<char> payload = random_bytes(150000, 9);
+  std::ofstream(input, std::ios::binary).write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  plate::plate_encode_options o;
+  o.geometry.version = 10;
+  o.geometry.ecc = ecc_level::M;
+  o.hash = plate::payload_hash_kind::sha256_tree;
+  plate::encode_plates(input, dir, o);
+  const std::string out = temp("tree.out");
+  const plate::plate_decode_result r = plate::decode_plates(dir, out, {});
+  EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.digest_checked);
+  EXPECT_TRUE(r.digest_ok);
+  EXPECT_EQ(r.payload_hash, plate::payload_hash_kind::sha256_tree);
+  EXPECT_EQ(read_file(out), payload);
+  fs::remove(out);
+
+  // Another root in plate.json: every frame decodes, the bytes are right, and the decode still
+  // refuses them (FILE.partial only), as it would bytes that differ from the root.
+  const fs::path json = fs::path(dir) / "plate.json";
+  std::string text;
+  {
+    std::ifstream f(json);
+    text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  const std::size_t at = text.find("\"root\": \"");
+  ASSERT_NE(at, std::string::npos);
+  char& digit = text[at + 9];
+  digit = digit == '0' ? '1' : '0';
+  std::ofstream(json) << text;
+  const plate::plate_decode_result bad = plate::decode_plates(dir, out, {});
+  EXPECT_EQ(bad.lost_frames, 0u);
+  EXPECT_TRUE(bad.digest_checked);
+  EXPECT_FALSE(bad.digest_ok);
+  EXPECT_FALSE(bad.complete);
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_EQ(read_file(out + ".partial"), payload);
+  fs::remove(out + ".partial");
+  fs::remove_all(dir);
+  fs::remove(input);
 }
 
 TEST(PlateDecode, NotAPlateIsAnError)

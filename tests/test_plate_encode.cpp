@@ -587,8 +587,8 @@ TEST_P(SharedPlate, EveryCellHoldsItsFrameAndThePayloadComesBack)
   // The payload, byte for byte, and its SHA-256.
   EXPECT_EQ(c.reassembled.size(), c.payload.size());
   EXPECT_TRUE(c.reassembled == c.payload) << "reassembled payload differs";
-  EXPECT_EQ(p.man.payload_sha256, sha256_of(c.payload));
-  EXPECT_EQ(c.result.sha256_hex, hex(sha256_of(c.payload)));
+  EXPECT_EQ(p.man.payload_digest, sha256_of(c.payload));
+  EXPECT_EQ(c.result.digest_hex, hex(sha256_of(c.payload)));
   EXPECT_EQ(p.man.payload_bytes, c.payload.size());
   EXPECT_EQ(p.man.share_offset, 0u);
   EXPECT_EQ(p.man.share_bytes, c.payload.size());
@@ -884,7 +884,7 @@ TEST(PlateEncode, FixedPlateSizeSplitsOverThreePlates)
   EXPECT_EQ(result.plates, 3u);
   EXPECT_EQ(entries(out), (std::vector<std::string>{"plate-0001", "plate-0002", "plate-0003"}));
   ASSERT_EQ(result.plate_dirs.size(), 3u);
-  EXPECT_EQ(result.sha256_hex, hex(sha256_of(payload)));
+  EXPECT_EQ(result.digest_hex, hex(sha256_of(payload)));
 
   bytes joined;
   std::uint64_t next_offset = 0, frames = 0;
@@ -901,7 +901,7 @@ TEST(PlateEncode, FixedPlateSizeSplitsOverThreePlates)
     EXPECT_EQ(p.man.plate_count, 3);
     EXPECT_EQ(p.man.plate_id, o.plate_id);
     EXPECT_EQ(p.man.payload_bytes, payload.size());
-    EXPECT_EQ(p.man.payload_sha256, sha256_of(payload));
+    EXPECT_EQ(p.man.payload_digest, sha256_of(payload));
     EXPECT_EQ(p.man.share_offset, next_offset);
     EXPECT_EQ(p.man.share_bytes, share.size());
     EXPECT_EQ(p.man.data_frames,
@@ -945,6 +945,81 @@ fs::path written(const temp_dir& tmp, const bytes& payload)
   return input;
 }
 
+// The SHA-256 tree by its definition (docs/FORMAT.md), written out here: the head and every
+// leaf's digest in one buffer, hashed at once (the code under test streams them).
+std::array<std::uint8_t, 32> tree_of(const bytes& data, std::uint64_t leaf)
+{
+  bytes all = {'Q', 'R', 'P', 'T', 1};
+  for (const std::uint64_t v : {leaf, static_cast<std::uint64_t>(data.size())})
+    for (int i = 0; i < 8; ++i) all.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  for (std::size_t at = 0; at < data.size(); at += leaf) {
+    const bytes piece(data.begin() + static_cast<long>(at),
+                      data.begin() + static_cast<long>(std::min<std::size_t>(data.size(), at + leaf)));
+    const auto d = sha256_of(piece);
+    all.insert(all.end(), d.begin(), d.end());
+  }
+  return sha256_of(all);
+}
+
+TEST(PayloadHash, TreeRootsAreThoseOfTheDefinition)
+{
+  // Known answers, from Python's hashlib over the definition in docs/FORMAT.md.
+  bytes pattern(10000);
+  for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  struct known {
+    std::size_t bytes;
+    std::uint64_t leaf;
+    const char* root;
+  };
+  for (const known k : {known{10000, 4096, "4f79be0c86a584a524b31a26114aac6c80b3f9a0b2812abcb472b5c4ad5f30f5"},
+                        known{10000, 8192, "b7f742e6ce0598ea3fbdbe023c157ee4dfef5a20adaef118009e927226a6e621"},
+                        known{10000, 10000, "0615274fb125d87c0fe8ab1e29fca2fdd459e55a967cd2e2ba108ba1121c5ee5"},
+                        known{0, 4u << 20, "ec94d32354e48faec401f5d1fa0d816e8677188f8f0f837b70852233b8416f8e"}}) {
+    SCOPED_TRACE(std::to_string(k.bytes) + " bytes, leaves of " + std::to_string(k.leaf));
+    const bytes data(pattern.begin(), pattern.begin() + static_cast<long>(k.bytes));
+    EXPECT_EQ(hex(tree_of(data, k.leaf)), k.root);  // the test's own reference agrees
+    plate::sha256_tree tree(k.leaf, data.size());
+    for (std::size_t at = 0; at < data.size(); at += k.leaf)
+      tree.add_leaf(plate::sha256_of(data.data() + at, std::min<std::size_t>(k.leaf, data.size() - at)));
+    EXPECT_EQ(hex(tree.finish()), k.root);
+  }
+  const bytes abc = {'a', 'b', 'c'};
+  EXPECT_EQ(hex(plate::sha256_of(abc.data(), abc.size())),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2's example
+  EXPECT_EQ(hex(tree_of(abc, 4u << 20)), "6fa36108d63688d55da017afbd5ab25e81a7c89d091a35765d6ed52c3265be0f");
+  // Leaves counted, not assumed.
+  plate::sha256_tree short_tree(4096, 10000);
+  EXPECT_EQ(short_tree.leaves(), 3u);
+  EXPECT_THROW(short_tree.finish(), std::logic_error);
+  EXPECT_THROW(plate::sha256_tree(0, 10), qrplate::invalid_argument);
+}
+
+TEST(PayloadHash, FilesHashAsTheirBytesOnAnyNumberOfThreads)
+{
+  temp_dir tmp;
+  std::mt19937_64 rng(test_seed() ^ 0x7EEu);
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4095}, std::size_t{4096},
+                                 std::size_t{4097}, std::size_t{300000}}) {
+    const bytes payload = random_bytes(rng, size);
+    const fs::path input = tmp.path() / ("h" + std::to_string(size));
+    write_file(input, payload);
+    SCOPED_TRACE(std::to_string(size) + " bytes");
+    EXPECT_EQ(plate::hash_file(input.string(), plate::payload_hash_kind::sha256, 4096, 3), sha256_of(payload));
+    for (const unsigned threads : {1u, 2u, 5u})
+      EXPECT_EQ(plate::hash_file(input.string(), plate::payload_hash_kind::sha256_tree, 4096, threads),
+                tree_of(payload, 4096));
+    if (size > 10) {  // a prefix, as decode hashes the payload's length of its output
+      const bytes head(payload.begin(), payload.begin() + 10);
+      EXPECT_EQ(plate::hash_file(input.string(), plate::payload_hash_kind::sha256_tree, 4096, 2, 10),
+                tree_of(head, 4096));
+      EXPECT_THROW(plate::hash_file(input.string(), plate::payload_hash_kind::sha256, 4096, 1, size + 1),
+                   qrplate::io_error);
+    }
+  }
+  EXPECT_THROW(plate::hash_file((tmp.path() / "missing").string(), plate::payload_hash_kind::sha256, 4096, 1),
+               qrplate::io_error);
+}
+
 TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)
 {
   temp_dir tmp;
@@ -953,21 +1028,27 @@ TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)
   const fs::path input = written(tmp, payload);
   struct shape {
     std::size_t block, depth;
+    unsigned hashers;  // the tree's; SHA-256 always has one
   };
-  for (const shape sh : {shape{1, 1}, shape{7, 2}, shape{4096, 4}, shape{1 << 20, 4}}) {
-    SCOPED_TRACE("blocks of " + std::to_string(sh.block) + ", " + std::to_string(sh.depth) + " ahead");
-    plate::sha256 hash;
-    plate::payload_reader reader(input.string(), payload.size(), hash, sh.block, sh.depth);
-    bytes got(payload.size());
-    std::uniform_int_distribution<std::size_t> piece(0, 5000);
-    for (std::size_t at = 0; at < got.size();) {
-      const std::size_t n = std::min(piece(rng), got.size() - at);
-      reader.read(got.data() + at, n);
-      at += n;
+  for (const shape sh : {shape{1, 1, 1}, shape{7, 2, 3}, shape{4096, 4, 2}, shape{4096, 1, 8}, shape{1 << 20, 4, 4}}) {
+    for (const auto kind : {plate::payload_hash_kind::sha256, plate::payload_hash_kind::sha256_tree}) {
+      SCOPED_TRACE(std::string(plate::to_string(kind)) + ", blocks of " + std::to_string(sh.block) + ", " +
+                   std::to_string(sh.depth) + " ahead, " + std::to_string(sh.hashers) + " hashers");
+      // Blocks of a byte: the first 3,000 bytes only (a hand-off per byte is slow), read as a payload
+      // of that size.
+      const bytes data(payload.begin(), payload.begin() + (sh.block == 1 ? 3000 : static_cast<long>(payload.size())));
+      plate::payload_reader reader(input.string(), data.size(), kind, sh.hashers, sh.block, sh.depth);
+      bytes got(data.size());
+      std::uniform_int_distribution<std::size_t> piece(0, 5000);
+      for (std::size_t at = 0; at < got.size();) {
+        const std::size_t n = std::min(piece(rng), got.size() - at);
+        reader.read(got.data() + at, n);
+        at += n;
+      }
+      const auto d = reader.finish();
+      EXPECT_TRUE(got == data);
+      EXPECT_EQ(d, kind == plate::payload_hash_kind::sha256 ? sha256_of(data) : tree_of(data, sh.block));
     }
-    reader.finish();
-    EXPECT_TRUE(got == payload);
-    EXPECT_EQ(hash.finish(), sha256_of(payload));
   }
 }
 
@@ -978,29 +1059,56 @@ TEST(PayloadReader, ShortFilesAndUnreadBytesAreErrorsNotHangs)
   const bytes payload = random_bytes(rng, 10000);
   const fs::path input = written(tmp, payload);
   bytes got(payload.size() + 10);
-  {
-    // A file that shrank after its size was taken: the missing bytes are an io_error.
-    plate::sha256 hash;
-    plate::payload_reader reader(input.string(), payload.size() + 10, hash, 1000, 2);
-    EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
+  for (const auto kind : {plate::payload_hash_kind::sha256, plate::payload_hash_kind::sha256_tree}) {
+    SCOPED_TRACE(plate::to_string(kind));
+    {
+      // A file that shrank after its size was taken: the missing bytes are an io_error.
+      plate::payload_reader reader(input.string(), payload.size() + 10, kind, 3, 1000, 2);
+      EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
+    }
+    {
+      // Reading past the size it was given.
+      plate::payload_reader reader(input.string(), payload.size(), kind, 3, 1000, 2);
+      EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
+    }
+    {
+      // finish() with most of the file unread (the read-ahead full): a logic error, not a wait.
+      plate::payload_reader reader(input.string(), payload.size(), kind, 3, 1000, 2);
+      reader.read(got.data(), 500);
+      EXPECT_THROW(reader.finish(), std::logic_error);
+    }
+    {
+      // Destroyed with everything unread: the read-ahead and hashing threads stop.
+      plate::payload_reader reader(input.string(), payload.size(), kind, 4, 100, 1);
+    }
   }
-  {
-    // Reading past the size it was given.
-    plate::sha256 hash;
-    plate::payload_reader reader(input.string(), payload.size(), hash, 1000, 2);
-    EXPECT_THROW(reader.read(got.data(), got.size()), qrplate::io_error);
-  }
-  {
-    // finish() with most of the file unread (the read-ahead full): a logic error, not a wait.
-    plate::sha256 hash;
-    plate::payload_reader reader(input.string(), payload.size(), hash, 1000, 2);
-    reader.read(got.data(), 500);
-    EXPECT_THROW(reader.finish(), std::logic_error);
-  }
-  {
-    // Destroyed with everything unread: the read-ahead thread stops.
-    plate::sha256 hash;
-    plate::payload_reader reader(input.string(), payload.size(), hash, 100, 1);
+}
+
+TEST(PlateEncode, TreeDigestCoversThePayloadAcrossPlates)
+{
+  // Two leaves of 4 MiB (the last short) over two plates, v40-L: plate.json and the result carry
+  // the tree's root, the one the definition gives for these bytes.
+  temp_dir tmp;
+  std::mt19937_64 rng(test_seed() ^ 0x76EEu);
+  const bytes payload = random_bytes(rng, (std::size_t{4} << 20) + 123);
+  const fs::path input = tmp.path() / "in.bin", out = tmp.path() / "out";
+  write_file(input, payload);
+  plate::plate_encode_options o = small_options(40, ecc_level::L, 0x7EE);
+  o.compression = "none";
+  o.geometry.plate = plate::parse_plate_size("300x300um");
+  o.hash = plate::payload_hash_kind::sha256_tree;
+  const plate::plate_encode_result result = plate::encode_plates(input.string(), out.string(), o);
+  ASSERT_GE(result.plates, 2u);
+  EXPECT_EQ(result.hash, plate::payload_hash_kind::sha256_tree);
+  const std::string root = hex(tree_of(payload, 4u << 20));
+  EXPECT_EQ(result.digest_hex, root);
+  EXPECT_NE(root, hex(sha256_of(payload)));
+  for (const std::string& dir : result.plate_dirs) {
+    SCOPED_TRACE(dir);
+    const decoded_plate p = read_plate(dir);
+    EXPECT_EQ(p.man.payload_hash, plate::payload_hash_kind::sha256_tree);
+    EXPECT_EQ(p.man.tree_leaf_bytes, 4u << 20);
+    EXPECT_EQ(hex(p.man.payload_digest), root);
   }
 }
 
@@ -1031,14 +1139,14 @@ TEST(PlateEncode, PayloadSizesAtFrameBoundaries)
     EXPECT_EQ(p.man.payload_bytes, size);
     EXPECT_EQ(p.man.data_frames, (size + per_frame - 1) / per_frame);
     EXPECT_EQ(result.data_frames, p.man.data_frames);
-    EXPECT_EQ(p.man.payload_sha256, sha256_of(payload));
+    EXPECT_EQ(p.man.payload_digest, sha256_of(payload));
     EXPECT_EQ(p.headers.size(), 2ull * p.man.header_copies);
     EXPECT_GE(p.man.header_copies, 1u);
     if (size == 0) {
       // Header codes only: no frame anywhere.
       EXPECT_EQ(p.codes_read, 0u);
       EXPECT_EQ(result.parity_frames, 0u);
-      EXPECT_EQ(hex(p.man.payload_sha256), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+      EXPECT_EQ(hex(p.man.payload_digest), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
   }
 }
@@ -1131,7 +1239,7 @@ TEST(PlateEncode, DiscardWritesNothing)
   const auto per_frame = static_cast<std::size_t>(plate::frame_data_bytes(5, ecc_level::M));
   EXPECT_EQ(r.data_frames, (payload.size() + per_frame - 1) / per_frame);
   EXPECT_GT(r.parity_frames, 0u);
-  EXPECT_EQ(r.sha256_hex, hex(sha256_of(payload)));
+  EXPECT_EQ(r.digest_hex, hex(sha256_of(payload)));
 }
 
 }  // namespace

@@ -229,7 +229,7 @@ plate::plate_decode_result expect_exact(const plate_fixture& p, const std::strin
   EXPECT_TRUE(r.scan) << what;
   EXPECT_TRUE(r.complete) << what << ": " << r.lost_frames << " frames lost, " << r.codes_unreadable << " of " << r.codes
                           << " codes unreadable";
-  EXPECT_TRUE(r.sha256_checked && r.sha256_ok) << what;
+  EXPECT_TRUE(r.digest_checked && r.digest_ok) << what;
   if (r.complete) {
     EXPECT_TRUE(read_file(out) == p.payload) << what;
   }
@@ -690,7 +690,7 @@ TEST(ScanDecode, WithoutPlateJsonTheHeaderCodesAreRead)
   const plate::plate_decode_result r = plate::decode_plates(s, out, {});
   EXPECT_TRUE(r.bootstrapped);
   EXPECT_TRUE(r.complete);
-  EXPECT_FALSE(r.sha256_checked);  // the header codes do not carry the payload's SHA-256
+  EXPECT_FALSE(r.digest_checked);  // the header codes do not carry the payload's SHA-256
   EXPECT_TRUE(read_file(out) == p.payload);
   fs::remove(out);
   fs::remove_all(s);

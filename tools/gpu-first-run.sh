@@ -25,8 +25,9 @@
 #                                       column strips 4x as wide (--strip-px 32768), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
-#                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA,
-#                                       and with CUDA written out (deflate, none; to /dev/shm),
+#                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
+#                                       (and CUDA with --hash sha256-tree), and with CUDA written
+#                                       out (deflate, none; the tree hash; to /dev/shm),
 #                                       then registration alone (bench_decode BM_register_tiles)
 #
 # Logs go to $OUT (the device tool brings them back) or ./gpu-run; summary.txt has one line per
@@ -200,13 +201,16 @@ case "$part" in
       step "plate_encode_$b" 240 bash "$run" qrplate encode "$work/big.bin" -o "$work/big_plate" --version 40 \
         --ecc L --backend "$b" --discard
     done
+    # With CUDA the payload's SHA-256 (one core) is the floor; the SHA-256 tree hashes on every core.
+    step plate_encode_cuda_tree 240 bash "$run" qrplate encode "$work/big.bin" -o "$work/big_plate" --version 40 \
+      --ecc L --backend cuda --discard --hash sha256-tree
     # The same written out (to memory where /dev/shm is, so the disk is not the limit): the
     # whole plate encoder with CUDA, tiles deflated on every core, and uncompressed.
     plates="$work"
     [ -d /dev/shm ] && [ -w /dev/shm ] && plates=$(mktemp -d /dev/shm/qrplate-e2e.XXXXXX)
     for c in deflate none; do
       step "plate_write_cuda_$c" 240 bash "$run" qrplate encode "$work/big.bin" -o "$plates/plate_$c" --version 40 \
-        --ecc L --backend cuda --compression "$c" --no-progress
+        --ecc L --backend cuda --compression "$c" --hash sha256-tree --no-progress
       du -sh "$plates/plate_$c" >>"$out/plate_write_cuda_$c.log" 2>&1
       rm -rf "$plates/plate_$c"
     done

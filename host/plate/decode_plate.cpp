@@ -4,7 +4,6 @@
 // scan set's tiles are held only for the band being read.
 #include "qrplate/plate/decode_plate.hpp"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +20,7 @@
 
 #include "encode/version_plan_cache.hpp"
 #include "io/png_file.hpp"
+#include "plate/payload_hash.hpp"
 #include "qrplate/core/decode_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
@@ -38,6 +38,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // One decoded code: the frame it carried (empty when unreadable or rejected).
+// The payload's digest plate.json gives, checked once every byte is back.
+struct expected_digest {
+  bool known = false;
+  payload_hash_kind kind = payload_hash_kind::sha256;
+  std::uint64_t leaf_bytes = default_tree_leaf_bytes;
+  digest value{};
+};
+
 struct cell_frame {
   enum { none, unreadable, rejected, data, parity } kind = none;
   bool corrected = false;
@@ -418,13 +426,12 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
 }
 
 // The manifest of a plate directory: plate.json, else the header codes of plate.tif.
-manifest plate_manifest(const fs::path& dir, plate_decode_result& res, std::array<std::uint8_t, 32>& sha, bool& have_sha)
+manifest plate_manifest(const fs::path& dir, plate_decode_result& res, expected_digest& expect)
 {
   manifest man;
   if (fs::exists(dir / "plate.json")) {
     man = manifest_from_json(read_text(dir / "plate.json"));
-    sha = man.payload_sha256;
-    have_sha = true;
+    expect = expected_digest{true, man.payload_hash, man.tree_leaf_bytes, man.payload_digest};
   } else {
     sim::plate_image_reader header_reader((dir / "plate.tif").string());
     if (!bootstrap(header_reader, man))
@@ -436,9 +443,9 @@ manifest plate_manifest(const fs::path& dir, plate_decode_result& res, std::arra
 
 // Decodes one plate directory into `out`.
 void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                      std::array<std::uint8_t, 32>& sha, bool& have_sha, const std::string& heatmap_path)
+                      expected_digest& expect, const std::string& heatmap_path)
 {
-  const manifest man = plate_manifest(dir, res, sha, have_sha);
+  const manifest man = plate_manifest(dir, res, expect);
   res.payload_bytes = man.payload_bytes;
   const plate_geometry g = geometry_of(man);
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
@@ -481,7 +488,7 @@ bool bootstrap_from_scans(const scan::scan_set& set, manifest& out)
 
 // Decodes a scan set into `out`.
 void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                     std::array<std::uint8_t, 32>& sha, bool& have_sha)
+                     expected_digest& expect)
 {
   scan::scan_set set = scan::read_scan_set(dir.string());
   std::string json = o.plate_json;
@@ -490,8 +497,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   manifest man;
   if (!json.empty()) {
     man = manifest_from_json(read_text(json));
-    sha = man.payload_sha256;
-    have_sha = true;
+    expect = expected_digest{true, man.payload_hash, man.tree_leaf_bytes, man.payload_digest};
   } else {
     if (!bootstrap_from_scans(set, man))
       throw invalid_argument("no plate.json for the scan set " + dir.string() +
@@ -573,8 +579,7 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   out.path = out_file + ".partial";
   out.f = std::fopen(out.path.c_str(), "wb");
   if (!out.f) throw io_error("cannot create " + out.path + ": " + std::strerror(errno));
-  std::array<std::uint8_t, 32> sha{};
-  bool have_sha = false;
+  expected_digest expect;
   for (const fs::path& d : dirs) {
     std::string map_path = o.heatmap;
     if (!map_path.empty() && dirs.size() > 1) {
@@ -583,8 +588,8 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
       const fs::path mp(map_path);
       map_path = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
     }
-    if (scan_set) decode_scan_set(d, out, o, res, sha, have_sha);
-    else decode_one_plate(d, out, o, res, sha, have_sha, map_path);
+    if (scan_set) decode_scan_set(d, out, o, res, expect);
+    else decode_one_plate(d, out, o, res, expect, map_path);
     ++res.plates;
   }
   // The file is exactly the payload long, even where trailing frames were lost.
@@ -594,23 +599,13 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   fs::resize_file(out.path, res.payload_bytes);
   out.finished = true;
 
-  if (have_sha && res.lost_frames == 0) {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    std::ifstream f(out.path, std::ios::binary);
-    std::vector<char> buf(1 << 20);
-    while (f) {
-      f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(f.gcount()));
-    }
-    std::array<std::uint8_t, 32> got{};
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx, got.data(), &len);
-    EVP_MD_CTX_free(ctx);
-    res.sha256_checked = true;
-    res.sha256_ok = got == sha;
+  if (expect.known && res.lost_frames == 0) {
+    // SHA-256 on one thread, the tree's leaves on every thread (plate/payload_hash.hpp).
+    res.payload_hash = expect.kind;
+    res.digest_checked = true;
+    res.digest_ok = hash_file(out.path, expect.kind, expect.leaf_bytes, o.threads, res.payload_bytes) == expect.value;
   }
-  res.complete = res.lost_frames == 0 && (!res.sha256_checked || res.sha256_ok);
+  res.complete = res.lost_frames == 0 && (!res.digest_checked || res.digest_ok);
   if (res.complete) {
     std::error_code ec;
     fs::rename(out.path, out_file, ec);

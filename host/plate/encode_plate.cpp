@@ -243,7 +243,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
   auto block_x0 = [&](std::uint32_t b) { return b == 0 ? 0 : g.cell_x(pl.block_x(b)); };
   auto block_x1 = [&](std::uint32_t b) { return b + 1 == pl.blocks() ? g.width : g.cell_x(pl.block_x(b + 1)); };
 
-  const double need = encode_memory_bytes(g, o.tile_height, o.threads);
+  const double need = encode_memory_bytes(g, o.tile_height, o.threads, o.hash);
   if (need > static_cast<double>(o.buffer_bytes))
     throw invalid_argument("this plate needs " + mib(need) + " of working memory, more than --buffer " +
                            mib(static_cast<double>(o.buffer_bytes)) + ": raise --buffer, or lower --tile or --threads");
@@ -447,7 +447,7 @@ void write_text_file(const std::string& path, const std::string& text)
 
 }  // namespace
 
-double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, unsigned threads)
+double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, unsigned threads, payload_hash_kind hash)
 {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   const frame_placement& pl = g.placement;
@@ -468,7 +468,7 @@ double encode_memory_bytes(const plate_geometry& g, std::uint32_t tile_height, u
          + static_cast<double>(tile_height) * static_cast<double>(g.width) / 8.0     // tiles awaiting the next band
          + threads * (body + pointers                                                // a thread's group scratch
                       + 2.0 * tiles_per_thread_round * tile_bytes)                  // and tiles packed and deflated
-         + payload_read_ahead_bytes;
+         + payload_read_ahead_bytes(hash == payload_hash_kind::sha256 ? 1 : threads);
 }
 
 void effective_outer(const plate_encode_options& o, std::uint64_t data_frames, int& k, int& m)
@@ -551,10 +551,11 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   result.plates = plates;
   const std::uint64_t plate_id = o.plate_id ? o.plate_id : (static_cast<std::uint64_t>(std::random_device{}()) << 32 | std::random_device{}());
 
-  sha256 hash;
-  payload_reader reader(path, size, hash);
-  progress_line progress(o.progress, size);
   host::thread_team team(o.threads);
+  // The tree's leaves hashed on as many threads as the team has (they mostly wait for the GPU, or
+  // share the cores with the CPU encoder; SHA-256 is ~2% of a CPU encode's work).
+  payload_reader reader(path, size, o.hash, team.size());
+  progress_line progress(o.progress, size);
   run_state st{o, team, reader, progress, 0, 0, result};
   std::vector<manifest> manifests;
   std::vector<std::string> dirs;
@@ -580,9 +581,9 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   progress.update(st.payload_read, st.codes, true);
   progress.done();
 
-  reader.finish();
-  const auto digest = hash.finish();
-  result.sha256_hex = to_hex(digest.data(), digest.size());
+  const digest payload_digest = reader.finish();
+  result.hash = o.hash;
+  result.digest_hex = to_hex(payload_digest.data(), payload_digest.size());
   std::error_code rm;
   fs::remove(staging / "input.spool", rm);
   image_info image;
@@ -590,7 +591,9 @@ plate_encode_result encode_plates(const std::string& input, const std::string& o
   image.tile_height = o.tile_height;
   image.compression = o.compression;
   for (std::size_t i = 0; i < manifests.size(); ++i) {
-    manifests[i].payload_sha256 = digest;
+    manifests[i].payload_hash = o.hash;
+    manifests[i].tree_leaf_bytes = payload_block_bytes;
+    manifests[i].payload_digest = payload_digest;
     if (!o.discard) write_text_file(dirs[i] + "/plate.json", to_json(manifests[i], image));
   }
   if (!o.discard) {

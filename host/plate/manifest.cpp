@@ -225,13 +225,50 @@ std::string to_json(const manifest& m, const image_info& image)
   j["outer_code"] = {{"k", m.k}, {"m", m.m}, {"band_rows", m.band_rows}, {"groups_per_band", m.groups_per_band},
                      {"block_columns", m.block_columns}, {"dust_window_cells", m.dust_window}};
   j["data_frames"] = m.data_frames;
-  j["payload"] = {{"bytes", m.payload_bytes}, {"sha256", to_hex(m.payload_sha256.data(), 32)},
-                  {"share_offset", m.share_offset}, {"share_bytes", m.share_bytes}};
+  j["payload"]["bytes"] = m.payload_bytes;
+  if (m.payload_hash == payload_hash_kind::sha256)
+    j["payload"]["sha256"] = to_hex(m.payload_digest.data(), 32);
+  else
+    j["payload"]["sha256_tree"] = {{"leaf_bytes", m.tree_leaf_bytes}, {"root", to_hex(m.payload_digest.data(), 32)}};
+  j["payload"]["share_offset"] = m.share_offset;
+  j["payload"]["share_bytes"] = m.share_bytes;
   j["image"] = {{"file", image.file}, {"format", "BigTIFF, 1 bit per module, MinIsWhite (1 = dark = milled)"},
                 {"tile_width", image.tile_width}, {"tile_height", image.tile_height},
                 {"compression", image.compression}, {"preview", image.preview}};
   return j.dump(2) + "\n";
 }
+
+const char* to_string(payload_hash_kind kind)
+{
+  return kind == payload_hash_kind::sha256 ? "sha256" : "sha256-tree";
+}
+
+payload_hash_kind parse_payload_hash(const std::string& name)
+{
+  if (name == "sha256") return payload_hash_kind::sha256;
+  if (name == "sha256-tree") return payload_hash_kind::sha256_tree;
+  throw invalid_argument("payload hash '" + name + "' is not one of sha256, sha256-tree");
+}
+
+namespace {
+
+// 64 hex digits, no more and no other characters (std::stoul would take "1g" as 1).
+std::array<std::uint8_t, 32> digest_from_hex(const std::string& hex, const char* what)
+{
+  auto nibble = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw bad(std::string("plate.json: ") + what + " must be 64 hex digits");
+  };
+  if (hex.size() != 64) throw bad(std::string("plate.json: ") + what + " must be 64 hex digits");
+  std::array<std::uint8_t, 32> out{};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = static_cast<std::uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  return out;
+}
+
+}  // namespace
 
 manifest manifest_from_json(const std::string& text, image_info* image)
 {
@@ -271,9 +308,21 @@ manifest manifest_from_json(const std::string& text, image_info* image)
     m.payload_bytes = unsigned_at(j.at("payload").at("bytes"));
     m.share_offset = unsigned_at(j.at("payload").at("share_offset"));
     m.share_bytes = unsigned_at(j.at("payload").at("share_bytes"));
-    const std::string sha = j.at("payload").at("sha256").get<std::string>();
-    if (sha.size() != 64) throw bad("sha256 must be 64 hex digits");
-    for (int i = 0; i < 32; ++i) m.payload_sha256[i] = static_cast<std::uint8_t>(std::stoul(sha.substr(2 * i, 2), nullptr, 16));
+    const nlohmann::json& payload = j.at("payload");
+    if (payload.contains("sha256") == payload.contains("sha256_tree"))
+      throw bad("plate.json: the payload needs one digest, sha256 or sha256_tree");
+    if (payload.contains("sha256")) {
+      m.payload_hash = payload_hash_kind::sha256;
+      m.payload_digest = digest_from_hex(payload.at("sha256").get<std::string>(), "sha256");
+    } else {
+      const nlohmann::json& tree = payload.at("sha256_tree");
+      m.payload_hash = payload_hash_kind::sha256_tree;
+      m.tree_leaf_bytes = unsigned_at(tree.at("leaf_bytes"));
+      if (m.tree_leaf_bytes < min_tree_leaf_bytes || m.tree_leaf_bytes > max_tree_leaf_bytes)
+        throw bad("plate.json: sha256_tree leaf_bytes " + std::to_string(m.tree_leaf_bytes) + " out of range " +
+                  std::to_string(min_tree_leaf_bytes) + ".." + std::to_string(max_tree_leaf_bytes));
+      m.payload_digest = digest_from_hex(tree.at("root").get<std::string>(), "sha256_tree root");
+    }
     if (image) {
       image->file = j.at("image").at("file").get<std::string>();
       image->tile_width = static_cast<std::uint32_t>(unsigned_at(j.at("image").at("tile_width"), 0xFFFFFFFFull));

@@ -59,12 +59,15 @@ void manifests()
   o.version = 10;
   const plate::plate_geometry g = plate::make_geometry(o, 1000);
   plate::manifest m = plate::make_manifest(g, 0x0123456789abcdefull, 0, 1, 0, 100000, 100000);
-  for (int i = 0; i < 32; ++i) m.payload_sha256[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i * 7);
+  for (int i = 0; i < 32; ++i) m.payload_digest[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i * 7);
   bytes b = plate::to_binary(m);
   put("manifest_binary", "plate-v10", b);
   b.push_back(0);  // 124 bytes: the target recomputes the CRC
   put("manifest_binary", "plate-v10-crcfix", b);
   put("manifest_json", "plate-v10.json", plate::to_json(m, {}));
+  plate::manifest tree = m;
+  tree.payload_hash = plate::payload_hash_kind::sha256_tree;
+  put("manifest_json", "plate-v10-tree.json", plate::to_json(tree, {}));
 
   plate::geometry_options small;
   small.version = 3;

@@ -81,9 +81,10 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["lost_byte_ranges"] = nlohmann::ordered_json::array();
   for (const auto& [b, e] : r.lost_ranges) j["lost_byte_ranges"].push_back({b, e});
   // Not checked: the payload is incomplete, or the manifest came from the header codes (which do
-  // not carry the SHA-256).
-  j["sha256"] = r.sha256_checked ? (r.sha256_ok ? "match" : "MISMATCH")
+  // not carry the digest). payload_hash: which digest plate.json gave (sha256 or sha256-tree).
+  j["sha256"] = r.digest_checked ? (r.digest_ok ? "match" : "MISMATCH")
                                  : (!r.complete ? "not checked (payload incomplete)" : "not checked (no plate.json)");
+  if (r.digest_checked) j["payload_hash"] = to_string(r.payload_hash);
   j["seconds"] = r.seconds;
   // Where they went, stage by stage (wall clock): what to look at first when a decode is slow.
   j["seconds_by_stage"] = {{"tiles", r.seconds_tiles},
@@ -252,12 +253,15 @@ void add_decode_command(CLI::App& app)
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"
-                                       : "SHA-256 mismatch";
+                                       : std::string(r.payload_hash == plate::payload_hash_kind::sha256
+                                                         ? "SHA-256 mismatch"
+                                                         : "SHA-256 tree mismatch");
       throw io_error("payload incomplete: " + what + "; the recovered part is in " + a->output + ".partial");
     }
-    std::fprintf(stderr, "qrplate: wrote %s (%llu bytes, SHA-256 %s)\n", a->output.c_str(),
+    std::fprintf(stderr, "qrplate: wrote %s (%llu bytes, %s %s)\n", a->output.c_str(),
                  static_cast<unsigned long long>(r.payload_bytes),
-                 r.sha256_checked ? "matches plate.json" : "not checked: no plate.json");
+                 r.payload_hash == plate::payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree",
+                 r.digest_checked ? "matches plate.json" : "not checked: no plate.json");
   });
 }
 

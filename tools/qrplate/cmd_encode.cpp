@@ -27,6 +27,7 @@ struct encode_args {
   bool discard = false;
   bool quiet_progress = false;
   std::string plate_id;  // hex; empty: random
+  std::string hash = "sha256";
 };
 
 // "--plate-id 1a2b...": up to 16 hex digits, not zero.
@@ -73,6 +74,10 @@ void add_encode_command(CLI::App& app)
   cmd->add_option("--buffer", args->buffer_mib, "Working memory bound in MiB (default: 2048; `qrplate plan` says what a plate needs: 1.2 GB for A3)");
   cmd->add_option("--plate-id", args->plate_id,
                   "Plate id as hex (default: random); fixes the frames' plate tag, for reproducible plates");
+  cmd->add_option("--hash", args->hash,
+                  "The payload's digest in plate.json: sha256 (of the whole payload, what sha256sum prints; one core, "
+                  "~1-2 GB/s) or sha256-tree (SHA-256 of each 4 MiB leaf on every thread, then of the leaves' "
+                  "digests: for encodes faster than one core hashes, e.g. with --backend cuda) (default: sha256)");
   cmd->add_flag("--discard", args->discard, "Run the whole pipeline but write nothing (throughput measurement)");
   cmd->add_flag("--no-progress", args->quiet_progress, "No progress line (it is shown only on a terminal anyway)");
   cmd->footer(
@@ -81,12 +86,14 @@ void add_encode_command(CLI::App& app)
       "frames (Reed-Solomon across frames), spread over bands of code rows and blocks of columns so\n"
       "that a 100 um dust particle or a scratch along a row of codes costs no group more than M frames,\n"
       "and random loss at half the parity rate rarely does (3e-3 of groups at 239+16). Header codes\n"
-      "(version 11-H) at the top and bottom carry the manifest.\n"
+      "(version 11-H) at the top and bottom carry the manifest. plate.json also holds the payload's\n"
+      "digest (--hash), which qrplate decode checks.\n"
       "See docs/FORMAT.md.\n\n"
       "Examples:\n"
       "  qrplate encode archive.tar -o plate               one plate, just large enough\n"
       "  qrplate encode big.bin -o plates --plate A4        as many A4 plates as needed\n"
-      "  head -c 1G /dev/urandom | qrplate encode - -o p --discard   measure throughput\n");
+      "  head -c 1G /dev/urandom | qrplate encode - -o p --discard   measure throughput\n"
+      "  qrplate encode big.bin -o p --backend cuda --hash sha256-tree --compression none   fastest\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");
     plate::plate_encode_options o;
@@ -98,6 +105,7 @@ void add_encode_command(CLI::App& app)
     o.compression = args->compression;
     o.buffer_bytes = parse_buffer(args->buffer_mib);
     o.discard = args->discard;
+    o.hash = plate::parse_payload_hash(args->hash);
     if (!args->plate_id.empty()) o.plate_id = parse_plate_id(args->plate_id);
     o.progress = !args->quiet_progress && ::isatty(STDERR_FILENO);
     const std::string out = args->output.empty() ? std::string("discarded-plate") : args->output;
@@ -110,7 +118,7 @@ void add_encode_command(CLI::App& app)
                  static_cast<unsigned long long>(r.parity_frames), r.k, r.m, static_cast<unsigned long long>(r.header_codes),
                  r.seconds, r.seconds > 0 ? mb / r.seconds : 0.0, args->discard ? ", nothing written (--discard)" : "");
     for (const auto& d : r.plate_dirs) std::fprintf(stderr, "qrplate: wrote %s (plate.json, plate.tif, preview.png)\n", d.c_str());
-    std::fprintf(stderr, "qrplate: payload sha256 %s\n", r.sha256_hex.c_str());
+    std::fprintf(stderr, "qrplate: payload %s %s\n", to_string(r.hash), r.digest_hex.c_str());
   });
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "qrplate/encode.hpp"
+#include "qrplate/plate/manifest.hpp"
 
 namespace qrplate::plate {
 
@@ -112,9 +113,12 @@ struct plate_decode_result {
   std::uint64_t recovered_by_outer = 0;
   std::uint64_t lost_frames = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_ranges;  // payload byte ranges [begin, end)
-  bool sha256_checked = false;
-  bool sha256_ok = false;
-  bool complete = false;  // every byte recovered (and the SHA-256 matches when known)
+  // The payload's digest from plate.json (SHA-256, or the SHA-256 tree's root) checked against the
+  // bytes written: not when the payload is incomplete or no plate.json was found.
+  payload_hash_kind payload_hash = payload_hash_kind::sha256;
+  bool digest_checked = false;
+  bool digest_ok = false;
+  bool complete = false;  // every byte recovered (and the digest matches when known)
   double seconds = 0;
   // Where the seconds went (wall clock; stages run one after another, each on every thread):
   // scan sets' tiles (reading the files not read ahead, registering, placing), the batched first

@@ -36,6 +36,19 @@ namespace qrplate::plate {
 inline constexpr int manifest_bytes = 123;
 inline constexpr std::uint8_t manifest_format_version = 1;
 
+// How plate.json's payload digest is made (docs/FORMAT.md, "Payload hash").
+enum class payload_hash_kind : std::uint8_t {
+  sha256,       // SHA-256 of the whole payload (what sha256sum prints); one core's rate
+  sha256_tree,  // the root of a SHA-256 tree over leaves of tree_leaf_bytes, hashed on every core
+};
+inline constexpr std::uint64_t default_tree_leaf_bytes = std::uint64_t{4} << 20;
+// Leaf sizes a plate.json may give: from 4 KiB (bounded digest traffic) to 4 GiB.
+inline constexpr std::uint64_t min_tree_leaf_bytes = std::uint64_t{1} << 12, max_tree_leaf_bytes = std::uint64_t{1} << 32;
+// "sha256" or "sha256-tree" (the command line's names).
+const char* to_string(payload_hash_kind kind);
+// Throws qrplate::invalid_argument for another name.
+payload_hash_kind parse_payload_hash(const std::string& name);
+
 struct manifest {
   std::uint64_t plate_id = 0;
   std::uint16_t plate_number = 0;  // 0-based
@@ -54,7 +67,11 @@ struct manifest {
   std::uint32_t dust_window = 0;
   std::uint64_t data_frames = 0;
   std::uint64_t share_offset = 0, share_bytes = 0, payload_bytes = 0;
-  std::array<std::uint8_t, 32> payload_sha256{};  // plate.json only
+  // plate.json only (the header codes are drawn before the payload has been read): the payload's
+  // digest, SHA-256 of the whole or the SHA-256 tree's root over leaves of tree_leaf_bytes.
+  payload_hash_kind payload_hash = payload_hash_kind::sha256;
+  std::uint64_t tree_leaf_bytes = default_tree_leaf_bytes;
+  std::array<std::uint8_t, 32> payload_digest{};
 };
 
 // The manifest of a plate laid out by `g`.

@@ -1,0 +1,148 @@
+#include "plate/payload_hash.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "qrplate/error.hpp"
+#include "util/parallel_for.hpp"
+
+namespace qrplate::plate {
+
+sha256::sha256() : ctx_(EVP_MD_CTX_new())
+{
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(ctx_);
+    throw std::runtime_error("SHA-256 init failed");
+  }
+}
+
+sha256::~sha256() { EVP_MD_CTX_free(ctx_); }
+
+void sha256::update(const std::uint8_t* p, std::size_t n)
+{
+  if (n && EVP_DigestUpdate(ctx_, p, n) != 1) throw std::runtime_error("SHA-256 update failed");
+}
+
+digest sha256::finish()
+{
+  digest out{};
+  unsigned len = 0;
+  if (EVP_DigestFinal_ex(ctx_, out.data(), &len) != 1 || len != out.size()) throw std::runtime_error("SHA-256 final failed");
+  return out;
+}
+
+digest sha256_of(const std::uint8_t* p, std::size_t n)
+{
+  sha256 h;
+  h.update(p, n);
+  return h.finish();
+}
+
+sha256_tree::sha256_tree(std::uint64_t leaf_bytes, std::uint64_t payload_bytes)
+    : leaves_(leaf_bytes ? payload_bytes / leaf_bytes + (payload_bytes % leaf_bytes != 0) : 0)
+{
+  if (leaf_bytes == 0) throw invalid_argument("sha256 tree: a leaf of 0 bytes");
+  std::uint8_t head[4 + 1 + 8 + 8] = {'Q', 'R', 'P', 'T', 1};
+  for (int i = 0; i < 8; ++i) {
+    head[5 + i] = static_cast<std::uint8_t>(leaf_bytes >> (8 * i));
+    head[13 + i] = static_cast<std::uint8_t>(payload_bytes >> (8 * i));
+  }
+  root_.update(head, sizeof head);
+}
+
+void sha256_tree::add_leaf(const digest& d)
+{
+  if (added_ == leaves_) throw std::logic_error("sha256 tree: more leaves than the payload has");
+  root_.update(d.data(), d.size());
+  ++added_;
+}
+
+digest sha256_tree::finish()
+{
+  if (added_ != leaves_) throw std::logic_error("sha256 tree: " + std::to_string(added_) + " of " +
+                                                std::to_string(leaves_) + " leaves added");
+  return root_.finish();
+}
+
+namespace {
+
+class open_file {
+ public:
+  explicit open_file(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
+  {
+    if (fd_ < 0) throw io_error("cannot open " + path + ": " + std::strerror(errno));
+  }
+  ~open_file() { ::close(fd_); }
+  open_file(const open_file&) = delete;
+  open_file& operator=(const open_file&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
+
+// Feeds bytes [from, from + n) of the file to `h`, a chunk at a time.
+void hash_range(const open_file& f, const std::string& path, std::uint64_t from, std::uint64_t n, sha256& h,
+                std::vector<std::uint8_t>& chunk)
+{
+  chunk.resize(chunk_bytes);
+  while (n > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk.size()));
+    const ssize_t got = ::pread(f.fd(), chunk.data(), want, static_cast<off_t>(from));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw io_error("cannot read " + path + ": " + std::strerror(errno));
+    if (got == 0) throw io_error("cannot read " + path + ": it ends before the bytes to hash");
+    h.update(chunk.data(), static_cast<std::size_t>(got));
+    from += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::uint64_t>(got);
+  }
+}
+
+}  // namespace
+
+digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
+                 std::uint64_t bytes)
+{
+  const open_file f(path);
+  if (bytes == whole_file) {
+    struct stat st{};
+    if (::fstat(f.fd(), &st) != 0) throw io_error("cannot stat " + path + ": " + std::strerror(errno));
+    bytes = static_cast<std::uint64_t>(st.st_size);
+  }
+  if (kind == payload_hash_kind::sha256) {
+    sha256 h;
+    std::vector<std::uint8_t> chunk;
+    hash_range(f, path, 0, bytes, h, chunk);
+    return h.finish();
+  }
+  sha256_tree tree(leaf_bytes, bytes);
+  const unsigned n_threads = std::max(1u, threads ? threads : std::thread::hardware_concurrency());
+  // Leaves in windows of a few per thread, added to the root in order: memory does not grow with
+  // the payload, whatever the leaf size.
+  const std::uint64_t window = 4ull * n_threads;
+  std::vector<digest> leaves(static_cast<std::size_t>(std::min<std::uint64_t>(window, tree.leaves())));
+  std::vector<std::vector<std::uint8_t>> chunks(n_threads);
+  for (std::uint64_t first = 0; first < tree.leaves(); first += window) {
+    const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(window, tree.leaves() - first));
+    host::parallel_for(n_threads, count, [&](unsigned t, std::size_t i) {
+      const std::uint64_t at = (first + i) * leaf_bytes;
+      sha256 h;
+      hash_range(f, path, at, std::min(leaf_bytes, bytes - at), h, chunks[t]);
+      leaves[i] = h.finish();
+    });
+    for (std::size_t i = 0; i < count; ++i) tree.add_leaf(leaves[i]);
+  }
+  return tree.finish();
+}
+
+}  // namespace qrplate::plate

@@ -1,0 +1,60 @@
+// The payload's hash in plate.json: SHA-256 of the whole payload (what `sha256sum` prints), or
+// the SHA-256 tree (docs/FORMAT.md), whose leaves are hashed on every core. SHA-256 cannot be
+// split, so the first binds a plate encode to one core's SHA-256 rate (~1.3 GB/s here), and a
+// decode's final check too; the tree lifts that floor and changes nothing else.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "qrplate/plate/manifest.hpp"
+
+namespace qrplate::plate {
+
+using digest = std::array<std::uint8_t, 32>;
+
+// Streaming SHA-256 (OpenSSL EVP).
+class sha256 {
+ public:
+  sha256();
+  ~sha256();
+  sha256(const sha256&) = delete;
+  sha256& operator=(const sha256&) = delete;
+  void update(const std::uint8_t* p, std::size_t n);
+  digest finish();
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+digest sha256_of(const std::uint8_t* p, std::size_t n);
+
+// The tree's root from its leaves' digests, given in order: SHA-256 of "QRPT", the byte 1, the
+// leaf size and the payload's size (8 bytes each, little-endian), then every leaf's SHA-256.
+// Leaf i is bytes [i * leaf_bytes, (i + 1) * leaf_bytes) of the payload (the last one shorter;
+// an empty payload has none).
+class sha256_tree {
+ public:
+  // Throws qrplate::invalid_argument for a leaf size of 0.
+  sha256_tree(std::uint64_t leaf_bytes, std::uint64_t payload_bytes);
+  std::uint64_t leaves() const { return leaves_; }
+  void add_leaf(const digest& d);
+  // Throws std::logic_error unless exactly leaves() leaves were added.
+  digest finish();
+
+ private:
+  sha256 root_;
+  std::uint64_t leaves_, added_ = 0;
+};
+
+// The payload hash of a file's first `bytes` bytes (its whole size when bytes is all ones): SHA-256
+// on one thread, the tree's leaves on up to `threads` (0: every core). Throws qrplate::io_error
+// when the file cannot be read or is shorter.
+inline constexpr std::uint64_t whole_file = ~std::uint64_t{0};
+digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
+                 std::uint64_t bytes = whole_file);
+
+}  // namespace qrplate::plate
