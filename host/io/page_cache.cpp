@@ -10,32 +10,14 @@
 #include <cstring>
 #include <vector>
 
+#include "io/read_only_file.hpp"
 #include "qrplate/error.hpp"
 
 namespace qrplate::host {
-namespace {
-
-// An open file descriptor, closed on every exit.
-class open_file {
- public:
-  explicit open_file(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
-  {
-    if (fd_ < 0) throw io_error("cannot open " + path + ": " + std::strerror(errno));
-  }
-  ~open_file() { ::close(fd_); }
-  open_file(const open_file&) = delete;
-  open_file& operator=(const open_file&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
 
 void drop_from_page_cache(const std::string& path)
 {
-  const open_file f(path);
+  const read_only_file f(path);
   // Dirty pages are not dropped: a file just written must reach the device first.
   if (::fdatasync(f.fd()) != 0 && errno != EINVAL && errno != EROFS)  // EINVAL: a file system without sync
     throw io_error("cannot write back " + path + ": " + std::strerror(errno));
@@ -45,7 +27,7 @@ void drop_from_page_cache(const std::string& path)
 
 std::uint64_t cached_bytes(const std::string& path)
 {
-  const open_file f(path);
+  const read_only_file f(path);
   struct stat st{};
   if (::fstat(f.fd(), &st) != 0) throw io_error("cannot stat " + path + ": " + std::strerror(errno));
   const auto size = static_cast<std::uint64_t>(st.st_size);

@@ -1,6 +1,5 @@
 #include "plate/payload_hash.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/read_only_file.hpp"
 #include "qrplate/error.hpp"
 #include "util/parallel_for.hpp"
 
@@ -74,25 +74,10 @@ digest sha256_tree::finish()
 
 namespace {
 
-class open_file {
- public:
-  explicit open_file(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
-  {
-    if (fd_ < 0) throw io_error("cannot open " + path + ": " + std::strerror(errno));
-  }
-  ~open_file() { ::close(fd_); }
-  open_file(const open_file&) = delete;
-  open_file& operator=(const open_file&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
 
 // Feeds bytes [from, from + n) of the file to `h`, a chunk at a time.
-void hash_range(const open_file& f, const std::string& path, std::uint64_t from, std::uint64_t n, sha256& h,
+void hash_range(const host::read_only_file& f, const std::string& path, std::uint64_t from, std::uint64_t n, sha256& h,
                 std::vector<std::uint8_t>& chunk)
 {
   chunk.resize(chunk_bytes);
@@ -113,7 +98,7 @@ void hash_range(const open_file& f, const std::string& path, std::uint64_t from,
 digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
                  std::uint64_t bytes)
 {
-  const open_file f(path);
+  const host::read_only_file f(path);
   if (bytes == whole_file) {
     struct stat st{};
     if (::fstat(f.fd(), &st) != 0) throw io_error("cannot stat " + path + ": " + std::strerror(errno));
