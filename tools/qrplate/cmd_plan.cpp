@@ -24,6 +24,7 @@ void add_plan_command(CLI::App& app)
     double bytes = -1;
     bool json = false;
     unsigned threads = 0;
+    std::string hash = "sha256";
   };
   auto args = std::make_shared<plan_args>();
   CLI::App* cmd = app.add_subcommand("plan", "Show what a plate holds: codes, payload capacity, density, image size, overheads");
@@ -32,6 +33,9 @@ void add_plan_command(CLI::App& app)
   cmd->add_option("--bytes", args->bytes, "Plan the smallest plate for a payload of this many bytes instead");
   cmd->add_option("--threads", args->threads,
                   "Threads `qrplate encode` would use, for its memory figure (default: 0 = every core; each adds ~1.7 MB)");
+  cmd->add_option("--hash", args->hash,
+                  "The digest `qrplate encode --hash` would make, for its memory figure: sha256 or sha256-tree (4 MiB "
+                  "more a thread beyond the first) (default: sha256)");
   cmd->add_flag("--json", args->json, "Print JSON for scripts");
   cmd->footer("\nExamples:\n"
               "  qrplate plan                                   A4 at 49 nm with version 40-L codes\n"
@@ -83,7 +87,7 @@ void add_plan_command(CLI::App& app)
                      {"outer_fraction", outer_overhead},
                      {"unused_cell_fraction", cells ? 1.0 - static_cast<double>(frames + pl.parity_frames()) / static_cast<double>(cells) : 0.0}};
     const unsigned threads = args->threads != 0 ? args->threads : std::max(1u, std::thread::hardware_concurrency());
-    const double memory = plate::encode_memory_bytes(g, 512, threads);
+    const double memory = plate::encode_memory_bytes(g, 512, threads, plate::parse_payload_hash(args->hash));
     j["encode_memory_bytes"] = memory;
     j["image"] = {{"pixels", {{"width", g.width}, {"height", g.height}}},
                   {"uncompressed_bytes", static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0}};
