@@ -205,4 +205,4 @@ bool register_all()
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return qrplate::bench::run_benchmarks(argc, argv); }

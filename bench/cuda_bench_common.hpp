@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -100,6 +101,19 @@ inline void register_copy_rows()
       {"BM_cuda_copy/both_ways_pinned", copy_kind::both_ways_pinned},
   };
   for (const auto& [name, kind] : rows) benchmark::RegisterBenchmark(name, bm_copy, kind)->UseManualTime();
+}
+
+// main() of the GPU benchmarks: Google Benchmark's, with the device named in the output's context
+// ("gpu": name, sm, SMs, memory, driver and runtime), so that every figure carries its device.
+inline int run_benchmarks(int argc, char** argv)
+{
+  const std::string gpu = cuda_device_description();
+  benchmark::AddCustomContext("gpu", gpu.empty() ? "none (no CUDA device: the CUDA rows are skipped)" : gpu);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace qrplate::bench

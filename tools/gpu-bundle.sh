@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what a GPU session needs into .device (../shared/tools/device-bundle.sh does the packing):
 # the CUDA build's GPU tests, GPU benchmarks and the qrplate program, stripped. The whole build
-# bundled is ~77 MB, over the device tool's 64 MiB carry limit; this is ~52 MB.
+# bundled is ~77 MB, over the device tool's 64 MiB carry limit; this is ~57 MiB (2026-11-24).
 #
 #   tools/gpu-bundle.sh [BUILD_DIR]     (default build/cuda: cmake --preset cuda && cmake --build --preset cuda)
 #

@@ -228,4 +228,6 @@ case "$part" in
     exit 2
     ;;
 esac
+# The headline figures as Markdown, beside their limits and targets (docs/DEVELOPERS.md).
+python3 tools/gpu-summary.py "$out" >"$out/summary.md" 2>>"$out/summary.txt" || true
 echo "logs: $out"

@@ -13,7 +13,8 @@ for t in "$@"; do targets+=(--target "$t"); done
 packages=(cmake ninja-build g++ pkg-config
           libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libcli11-dev
           libtiff-dev libdeflate-dev libisal-dev libssl-dev nlohmann-json3-dev
-          libqrencode-dev libzxing-dev libzbar-dev)  # the last three: test oracles and benchmark peers
+          libqrencode-dev libzxing-dev libzbar-dev   # test oracles and benchmark peers
+          python3)                                   # tools/gpu-summary.py and its test
 tools/install-packages.sh "${packages[@]}"
 
 cmake --preset "$preset" >/dev/null

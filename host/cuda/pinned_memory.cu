@@ -58,6 +58,25 @@ bool cuda_device_present()
   return present;
 }
 
+std::string cuda_device_summary()
+{
+  if (!cuda_device_present()) return "";
+  cudaDeviceProp p{};
+  const cudaError_t status = cudaGetDeviceProperties(&p, 0);
+  if (status != cudaSuccess) {
+    cuda_tolerate(status);
+    return "a CUDA device (its properties could not be read)";
+  }
+  int driver = 0, runtime = 0;
+  cuda_tolerate(cudaDriverGetVersion(&driver));
+  cuda_tolerate(cudaRuntimeGetVersion(&runtime));
+  char text[512];
+  std::snprintf(text, sizeof text, "%s, sm_%d%d, %d SMs, %.1f GiB, driver %d.%d, runtime %d.%d", p.name, p.major, p.minor,
+                p.multiProcessorCount, static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0),
+                driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+  return text;
+}
+
 void* pinned_host_allocate(std::size_t bytes) noexcept
 {
   if (bytes == 0 || !cuda_device_present()) return nullptr;

@@ -5,12 +5,16 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace qrplate::host {
 
 // Probed once. The probe also applies QRPLATE_CUDA_SYNC (auto, spin, yield or block: how host
 // threads wait for the device, cudaSetDeviceFlags) before any CUDA context exists.
 bool cuda_device_present();
+// Device 0 in words, for the labels of measured figures: "NVIDIA H100 80GB HBM3, sm_90, 132 SMs,
+// 79.2 GiB, driver 13.0, runtime 13.0"; "" without a device.
+std::string cuda_device_summary();
 // QRPLATE_CUDA_SYNC's value to cudaDeviceSchedule* flags; false for a value it does not know.
 bool cuda_sync_flags(const char* text, unsigned& flags);
 

@@ -38,6 +38,15 @@ bool cuda_backend_available()
 #endif
 }
 
+std::string cuda_device_description()
+{
+#if defined(QRPLATE_WITH_CUDA)
+  return host::cuda_device_summary();
+#else
+  return "";
+#endif
+}
+
 void symbol_batch::reset(int version, ecc_level ecc, std::uint64_t count)
 {
   if (!spec::valid_version(version)) throw invalid_argument("version " + std::to_string(version) + " out of range 1..40");

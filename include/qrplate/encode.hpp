@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -17,6 +18,9 @@ enum class backend : std::uint8_t { automatic, cpu, cuda };
 const char* to_string(backend b);
 backend parse_backend(std::string_view text);  // "auto", "cpu", "cuda"
 bool cuda_backend_available();                  // built with CUDA and a device is present
+// The CUDA device in words (name, compute capability, SMs, memory, driver and runtime versions),
+// for labelling measured figures; "" when cuda_backend_available() is false.
+std::string cuda_device_description();
 backend resolve_backend(backend b);             // automatic -> cuda where available, else cpu; others as given
 
 // N payloads, concatenated: payload i is bytes[offsets[i], offsets[i + 1]).

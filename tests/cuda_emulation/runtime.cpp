@@ -811,6 +811,34 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device)
   return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute");
 }
 
+// Named so that no figure measured on the emulator can pass for a GPU's.
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device)
+{
+  if (prop == nullptr || device != 0 || config_of_emulation().devices <= 0)
+    return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties");
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "qrplate CUDA emulator (on the CPU, not a GPU)");
+  prop->totalGlobalMem = std::size_t{1} << 32;
+  prop->multiProcessorCount = config_of_emulation().sms;
+  prop->major = 9;
+  prop->minor = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* version)
+{
+  if (version == nullptr) return fail(cudaErrorInvalidValue, "cudaDriverGetVersion");
+  *version = 0;  // no driver
+  return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int* version)
+{
+  if (version == nullptr) return fail(cudaErrorInvalidValue, "cudaRuntimeGetVersion");
+  *version = 0;
+  return cudaSuccess;
+}
+
 cudaError_t cudaDeviceSynchronize()
 {
   std::lock_guard<std::mutex> g(lock);

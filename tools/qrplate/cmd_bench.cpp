@@ -453,12 +453,19 @@ std::string human_bytes(double bytes)
   return text;
 }
 
+// "; GPU: <name, sm, SMs, memory, driver, runtime>" where a CUDA device was found, for the
+// header line of every table (the figures' label).
+std::string gpu_note(const nlohmann::ordered_json& machine)
+{
+  return machine.contains("gpu") && machine["gpu"].is_string() ? "; GPU: " + machine["gpu"].get<std::string>() : "";
+}
+
 void print_table_header(const nlohmann::ordered_json& machine, double seconds)
 {
-  std::printf("qrplate %s bench, %s: %s (%s, %u logical cores), %.3g s per row\n",
+  std::printf("qrplate %s bench, %s: %s (%s, %u logical cores%s), %.3g s per row\n",
               machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
               machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
-              machine["logical_cores"].get<unsigned>(), seconds);
+              machine["logical_cores"].get<unsigned>(), gpu_note(machine).c_str(), seconds);
   std::printf("%-7s  %-5s  %-4s  %7s  %-6s  %9s  %5s  %13s  %-29s  %s\n", "backend", "shape", "mask", "threads", "data",
               "batch", "runs", "codes/s", "(min .. max)", "payload");
   std::fflush(stdout);
@@ -649,10 +656,10 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
 
 void print_decode_header(const nlohmann::ordered_json& machine, double seconds)
 {
-  std::printf("qrplate %s bench --decode (read core, maps given), %s: %s (%s, %u logical cores), %.3g s per row\n",
+  std::printf("qrplate %s bench --decode (read core, maps given), %s: %s (%s, %u logical cores%s), %.3g s per row\n",
               machine["qrplate"].get<std::string>().c_str(), machine["date"].get<std::string>().c_str(),
               machine["cpu"].get<std::string>().c_str(), machine["arch"].get<std::string>().c_str(),
-              machine["logical_cores"].get<unsigned>(), seconds);
+              machine["logical_cores"].get<unsigned>(), gpu_note(machine).c_str(), seconds);
   std::printf("%-7s  %-5s  %9s  %7s  %6s  %5s  %11s  %-25s  %13s  %20s  %s\n", "backend", "shape", "px/module",
               "threads", "codes", "runs", "codes/s", "(min .. max)", "scan Mpixel/s", "tile passes Mpixel/s",
               "kernel codes/s");
@@ -707,6 +714,9 @@ nlohmann::ordered_json machine_json()
   machine["date"] = utc_now();
   machine["qrplate"] = QRPLATE_VERSION;
   machine["cuda_available"] = cuda_backend_available();
+  // The device every CUDA row was measured on (name, sm, SMs, memory, driver and runtime).
+  machine["gpu"] = cuda_backend_available() ? nlohmann::ordered_json(cuda_device_description())
+                                            : nlohmann::ordered_json(nullptr);
   return machine;
 }
 
@@ -1013,13 +1023,14 @@ void print_scan_header(const nlohmann::ordered_json& machine, double seconds, co
 {
   std::printf(
       "qrplate %s bench --scan (whole decodes of simulated scan sets: clean preset, 8-bit uncompressed TIFF "
-      "tiles in %s%s), %s: %s (%s, %u logical cores), %.3g s per row\n",
+      "tiles in %s%s), %s: %s (%s, %u logical cores%s), %.3g s per row\n",
       machine["qrplate"].get<std::string>().c_str(), where.dir.string().c_str(),
       from_disk      ? ", from disk: dropped from the page cache before each decode"
       : where.memory ? ", memory"
                      : "",
       machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
-      machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), seconds);
+      machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), gpu_note(machine).c_str(),
+      seconds);
   std::printf("%-7s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
               "shape", "px/module", "tile", "strip", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
               "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest",

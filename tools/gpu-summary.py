@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Summarises what a GPU run wrote (tools/gpu-first-run.sh's $OUT: Google Benchmark JSON from
+bench_encode_cuda / bench_decode_cuda, and `qrplate bench --json` files) as Markdown for
+docs/PERFORMANCE.md: every figure with the device and date its file names, beside the limit
+measured in the same run (HBM copy, PCIe both ways) and the issue's target, as a fraction.
+
+  tools/gpu-summary.py OUT_DIR [OUT_DIR ...]
+
+Targets (issues #3 and #7, H100): device-resident v40-L auto-mask encode >= 100 GB/s of payload;
+host-to-host encode >= 70% of host-to-device PCIe; read kernel >= 100 Gpixel/s; whole decodes of
+8-bit tiles >= 70% of host-to-device PCIe (a byte a pixel). An encode sends back its matrices,
+more bytes than its payloads (matrix_bytes_per_payload_byte), so its link bound is
+min(h2d, d2h / that ratio); both are shown. Rows a run skipped (no device) are listed as skipped.
+Exit status 1 when no file held a figure.
+"""
+import glob
+import json
+import os
+import sys
+
+ENCODE_TARGET = 100e9  # bytes of payload per second, device-resident v40-L auto mask
+READ_TARGET = 100e9  # scan pixels per second, kernel only
+LINK_SHARE_TARGET = 0.70  # of host-to-device PCIe, host to host
+
+
+def gb(x):
+    return "-" if x is None else f"{x / 1e9:.2f}"
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def load(paths):
+    """(google benchmark files, qrplate bench files), each a list of (path, json)."""
+    gbench, qbench = [], []
+    for d in paths:
+        for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+            try:
+                with open(path) as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and "benchmarks" in data:
+                gbench.append((path, data))
+            elif isinstance(data, dict) and "machine" in data:
+                qbench.append((path, data))
+    return gbench, qbench
+
+
+def rows_of(data):
+    """name -> row: the median aggregate where repetitions made one, else the iteration row."""
+    rows = {}
+    for b in data.get("benchmarks", []):
+        name = b.get("run_name", b.get("name", ""))
+        for suffix in ("/real_time", "/manual_time", "/process_time"):  # Google Benchmark's timing suffixes
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                rows[name] = b
+        elif name not in rows:
+            rows[name] = b
+    return rows
+
+
+def rate(row, key):
+    if row is None or row.get("error_occurred"):
+        return None
+    v = row.get(key)
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def limits(rows):
+    get = lambda name: rate(rows.get("BM_cuda_copy/" + name), "bytes_per_second")
+    return {k: get(k) for k in ("device_to_device", "host_to_device_pinned", "host_to_device_pageable",
+                                "device_to_host_pinned", "both_ways_pinned")}
+
+
+def summarise_gbench(path, data, out):
+    ctx = data.get("context", {})
+    rows = rows_of(data)
+    lim = limits(rows)
+    out.append(f"### {os.path.basename(path)}: {ctx.get('gpu', 'device not named')}, {ctx.get('date', 'no date')}")
+    out.append("")
+    if any(v is not None for v in lim.values()):
+        out.append("| limit (same run) | GB/s |")
+        out.append("|---|---|")
+        for k, v in lim.items():
+            if v is not None:
+                out.append(f"| BM_cuda_copy/{k} | {gb(v)} |")
+        out.append("")
+    h2d, d2h = lim["host_to_device_pinned"], lim["device_to_host_pinned"]
+    skipped = sorted(n for n, r in rows.items() if r.get("error_occurred"))
+
+    enc_dev = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_encode_device") and not r.get("error_occurred")]
+    if enc_dev:
+        out.append("| encode, device-resident | payload GB/s | codes/s | of 100 GB/s (v40-L auto) |")
+        out.append("|---|---|---|---|")
+        for n, r in enc_dev:
+            b = rate(r, "bytes_per_second")
+            target = pct(b / ENCODE_TARGET) if "/v40/L/auto/" in n and b else ""
+            out.append(f"| {n} | {gb(b)} | {rate(r, 'items_per_second') or 0:,.0f} | {target} |")
+        out.append("")
+    enc_host = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_encode_host") and not r.get("error_occurred")]
+    if enc_host:
+        out.append("| encode, host to host | payload GB/s | of h2d | link bound min(h2d, d2h / ratio) | of the bound | >= 70% of h2d |")
+        out.append("|---|---|---|---|---|---|")
+        for n, r in enc_host:
+            b = rate(r, "bytes_per_second")
+            ratio = rate(r, "matrix_bytes_per_payload_byte")
+            bound = min(h2d, d2h / ratio) if h2d and d2h and ratio else None
+            share = b / h2d if b and h2d else None
+            met = "" if share is None else ("yes" if share >= LINK_SHARE_TARGET else "no")
+            out.append(f"| {n} | {gb(b)} | {pct(share)} | {gb(bound)} | {pct(b / bound) if b and bound else '-'} | {met} |")
+        out.append("")
+    reads = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_read_device") and not r.get("error_occurred")]
+    if reads:
+        out.append("| read kernel, device-resident | Gpixel/s | codes/s | of 100 Gpixel/s |")
+        out.append("|---|---|---|---|")
+        for n, r in reads:
+            p = rate(r, "pixels_per_second")
+            out.append(f"| {n} | {gb(p)} | {rate(r, 'items_per_second') or 0:,.0f} | {pct(p / READ_TARGET) if p else '-'} |")
+        out.append("")
+    if skipped:
+        out.append(f"Skipped in this file ({len(skipped)}): " + ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
+        out.append("")
+    return bool(enc_dev or enc_host or reads or any(v is not None for v in lim.values()))
+
+
+def summarise_qbench(path, data, h2d, h2d_from, out):
+    m = data["machine"]
+    rows = data.get("scan_results") or []
+    if not rows:
+        return False
+    out.append(f"### {os.path.basename(path)}: {m.get('gpu') or 'no GPU'}, {m.get('date', 'no date')}, "
+               f"{m.get('logical_cores', '?')} cores"
+               + (" (tiles from the disk)" if data.get("from_disk") else " (tiles from host memory)"))
+    out.append("")
+    if h2d:
+        out.append(f"Set against host_to_device_pinned = {gb(h2d)} GB/s from {h2d_from} (the same session).")
+        out.append("")
+    out.append("| backend | shape | px/module | strip | scan Gpixel/s | codes/s | of h2d (a byte a pixel) | >= 70% of h2d |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        p = r.get("scan_pixels_per_s")
+        share = p / h2d if p and h2d else None
+        met = "" if share is None or r.get("backend") != "cuda" else ("yes" if share >= LINK_SHARE_TARGET else "no")
+        shape = f"{r.get('version')}-{r.get('ecc')}"
+        out.append(f"| {r.get('backend')} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
+                   f"{r.get('codes_per_s', 0):,.0f} | {pct(share)} | {met} |")
+    out.append("")
+    return True
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    gbench, qbench = load(argv[1:])
+    out = ["## GPU run summary (tools/gpu-summary.py)", ""]
+    found = False
+    h2d, h2d_from = None, None
+    for path, data in gbench:
+        found |= summarise_gbench(path, data, out)
+        if h2d is None and limits(rows_of(data))["host_to_device_pinned"]:
+            h2d, h2d_from = limits(rows_of(data))["host_to_device_pinned"], os.path.basename(path)
+    for path, data in qbench:
+        found |= summarise_qbench(path, data, h2d, h2d_from, out)
+    if not found:
+        print("gpu-summary: no figure in " + ", ".join(argv[1:]), file=sys.stderr)
+        return 1
+    if h2d is None and qbench:
+        out.append("(No BM_cuda_copy/host_to_device_pinned in these files: whole decodes are not set against the link.)")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
