@@ -37,6 +37,10 @@ expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
 expect_line("| cuda | 10-M | 3.0 | 32768.0 | 40.00 | 600,000 | 80% | yes |")
 
+# `qrplate bench --json` encode rows: the CUDA device row held to 100 GB/s, the CPU row not.
+expect_line("| cpu | 40-L | auto | host | 0.59 | 200,000 |  |")
+expect_line("| cuda | 40-L | auto | device | 29.53 | 10,000,000 | 30% |")
+
 # Nothing but skipped rows: no figure, exit 1.
 file(REMOVE_RECURSE "${WORKDIR}")
 file(MAKE_DIRECTORY "${WORKDIR}")

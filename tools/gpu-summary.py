@@ -128,7 +128,30 @@ def summarise_gbench(path, data, out):
     return bool(enc_dev or enc_host or reads or any(v is not None for v in lim.values()))
 
 
+def summarise_qbench_encode(path, data, out):
+    """`qrplate bench --json` encode rows (results): what a user's `qrplate bench` shows."""
+    m = data["machine"]
+    rows = data.get("results") or []
+    if not rows:
+        return False
+    out.append(f"### {os.path.basename(path)} (qrplate bench): {m.get('gpu') or 'no GPU'}, {m.get('date', 'no date')}, "
+               f"{m.get('logical_cores', '?')} cores")
+    out.append("")
+    out.append("| backend | shape | mask | data | payload GB/s | codes/s | of 100 GB/s (CUDA, v40-L auto, device) |")
+    out.append("|---|---|---|---|---|---|---|")
+    for r in rows:
+        b = r.get("payload_bytes_per_s")
+        judged = r.get("backend") == "cuda" and r.get("data") == "device" and r.get("version") == 40 and \
+            r.get("ecc") == "L" and r.get("mask") == "auto"
+        out.append(f"| {r.get('backend')} | {r.get('version')}-{r.get('ecc')} | {r.get('mask')} | {r.get('data')} | "
+                   f"{gb(b)} | {r.get('codes_per_s', 0):,.0f} | {pct(b / ENCODE_TARGET) if judged and b else ''} |")
+    out.append("")
+    return True
+
+
 def summarise_qbench(path, data, h2d, h2d_from, out):
+    if data.get("results"):
+        return summarise_qbench_encode(path, data, out)
     m = data["machine"]
     rows = data.get("scan_results") or []
     if not rows:
