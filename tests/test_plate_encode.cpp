@@ -34,6 +34,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1018,6 +1019,25 @@ TEST(PayloadHash, FilesHashAsTheirBytesOnAnyNumberOfThreads)
   }
   EXPECT_THROW(plate::hash_file((tmp.path() / "missing").string(), plate::payload_hash_kind::sha256, 4096, 1),
                qrplate::io_error);
+  // Progress: rising, on the calling thread, ending at the bytes hashed.
+  const bytes big = random_bytes(rng, (std::size_t{5} << 20) + 77);
+  const fs::path input = tmp.path() / "big";
+  write_file(input, big);
+  for (const auto kind : {plate::payload_hash_kind::sha256, plate::payload_hash_kind::sha256_tree}) {
+    SCOPED_TRACE(plate::to_string(kind));
+    std::vector<std::uint64_t> seen;
+    const auto caller = std::this_thread::get_id();
+    bool other_thread = false;
+    const auto d = plate::hash_file(input.string(), kind, 4096, 2, plate::whole_file, [&](std::uint64_t done) {
+      seen.push_back(done);
+      other_thread |= std::this_thread::get_id() != caller;
+    });
+    EXPECT_EQ(d, kind == plate::payload_hash_kind::sha256 ? sha256_of(big) : tree_of(big, 4096));
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_EQ(seen.back(), big.size());
+    EXPECT_FALSE(other_thread);
+  }
 }
 
 TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)

@@ -76,9 +76,9 @@ namespace {
 
 constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
 
-// Feeds bytes [from, from + n) of the file to `h`, a chunk at a time.
+// Feeds bytes [from, from + n) of the file to `h`, a chunk at a time (`progress` after each).
 void hash_range(const host::read_only_file& f, const std::string& path, std::uint64_t from, std::uint64_t n, sha256& h,
-                std::vector<std::uint8_t>& chunk)
+                std::vector<std::uint8_t>& chunk, const hash_progress& progress = {})
 {
   chunk.resize(chunk_bytes);
   while (n > 0) {
@@ -90,13 +90,14 @@ void hash_range(const host::read_only_file& f, const std::string& path, std::uin
     h.update(chunk.data(), static_cast<std::size_t>(got));
     from += static_cast<std::uint64_t>(got);
     n -= static_cast<std::uint64_t>(got);
+    if (progress) progress(from);
   }
 }
 
 }  // namespace
 
 digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
-                 std::uint64_t bytes)
+                 std::uint64_t bytes, const hash_progress& progress)
 {
   const host::read_only_file f(path);
   if (bytes == whole_file) {
@@ -107,7 +108,7 @@ digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t 
   if (kind == payload_hash_kind::sha256) {
     sha256 h;
     std::vector<std::uint8_t> chunk;
-    hash_range(f, path, 0, bytes, h, chunk);
+    hash_range(f, path, 0, bytes, h, chunk, progress);
     return h.finish();
   }
   sha256_tree tree(leaf_bytes, bytes);
@@ -126,6 +127,7 @@ digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t 
       leaves[i] = h.finish();
     });
     for (std::size_t i = 0; i < count; ++i) tree.add_leaf(leaves[i]);
+    if (progress) progress(std::min(bytes, (first + count) * leaf_bytes));
   }
   return tree.finish();
 }

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "qrplate/plate/manifest.hpp"
@@ -51,10 +52,12 @@ class sha256_tree {
 };
 
 // The payload hash of a file's first `bytes` bytes (its whole size when bytes is all ones): SHA-256
-// on one thread, the tree's leaves on up to `threads` (0: every core). Throws qrplate::io_error
-// when the file cannot be read or is shorter.
+// on one thread, the tree's leaves on up to `threads` (0: every core). `progress`, when given, is
+// called on the calling thread with the bytes hashed so far, often (a terabyte takes minutes).
+// Throws qrplate::io_error when the file cannot be read or is shorter.
 inline constexpr std::uint64_t whole_file = ~std::uint64_t{0};
+using hash_progress = std::function<void(std::uint64_t bytes_hashed)>;
 digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
-                 std::uint64_t bytes = whole_file);
+                 std::uint64_t bytes = whole_file, const hash_progress& progress = {});
 
 }  // namespace qrplate::plate
