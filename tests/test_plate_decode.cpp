@@ -120,6 +120,7 @@ TEST(PlateDecode, RoundTripIsBitExact)
   EXPECT_TRUE(r.complete);
   EXPECT_TRUE(r.digest_checked);
   EXPECT_TRUE(r.digest_ok);
+  EXPECT_FALSE(r.digest_read_back);  // hashed as written
   EXPECT_EQ(r.codes_unreadable, 0u);
   EXPECT_EQ(r.lost_frames, 0u);
   EXPECT_EQ(read_file(out), p.payload);
@@ -267,6 +268,8 @@ TEST(PlateDecode, SeveralPlates)
   const plate::plate_decode_result r = plate::decode_plates(dir, out, {});
   EXPECT_EQ(r.plates, e.plates);
   EXPECT_TRUE(r.complete);
+  EXPECT_TRUE(r.digest_ok);
+  EXPECT_FALSE(r.digest_read_back);  // the plates' shares come in payload order
   EXPECT_EQ(read_file(out), payload);
   fs::remove_all(dir);
   fs::remove(input);
@@ -290,6 +293,7 @@ TEST(PlateDecode, TreeDigestIsCheckedAndAMismatchFails)
   EXPECT_TRUE(r.digest_checked);
   EXPECT_TRUE(r.digest_ok);
   EXPECT_EQ(r.payload_hash, plate::payload_hash_kind::sha256_tree);
+  EXPECT_FALSE(r.digest_read_back);
   EXPECT_EQ(read_file(out), payload);
   fs::remove(out);
 

@@ -1040,6 +1040,60 @@ TEST(PayloadHash, FilesHashAsTheirBytesOnAnyNumberOfThreads)
   }
 }
 
+TEST(PayloadHash, BytesHashedAsTheyAreWrittenGiveTheFilesDigest)
+{
+  std::mt19937_64 rng(test_seed() ^ 0x57EAu);
+  for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{70001}}) {
+    const bytes payload = random_bytes(rng, size);
+    for (const auto kind : {plate::payload_hash_kind::sha256, plate::payload_hash_kind::sha256_tree}) {
+      for (const unsigned threads : {1u, 3u}) {
+        SCOPED_TRACE(std::to_string(size) + " bytes, " + plate::to_string(kind) + ", " + std::to_string(threads) +
+                     " threads");
+        plate::streaming_digest d(kind, 4096, payload.size(), threads);
+        std::uniform_int_distribution<std::size_t> piece(0, 9000);  // pieces across leaves and within them
+        for (std::size_t at = 0; at < payload.size();) {
+          const std::size_t n = std::min(piece(rng), payload.size() - at);
+          d.add(at, payload.data() + at, n);
+          at += n;
+        }
+        const auto got = d.finish();
+        ASSERT_TRUE(got.has_value());
+        EXPECT_EQ(*got, kind == plate::payload_hash_kind::sha256 ? sha256_of(payload) : tree_of(payload, 4096));
+      }
+    }
+  }
+  // Out of order, rewritten, short or past the end: no digest (decode then reads the file back).
+  const bytes payload = random_bytes(rng, 10000);
+  for (const auto kind : {plate::payload_hash_kind::sha256, plate::payload_hash_kind::sha256_tree}) {
+    SCOPED_TRACE(plate::to_string(kind));
+    {
+      plate::streaming_digest d(kind, 4096, payload.size(), 2);
+      d.add(5000, payload.data() + 5000, 5000);
+      d.add(0, payload.data(), 5000);
+      EXPECT_FALSE(d.finish().has_value());
+    }
+    {
+      plate::streaming_digest d(kind, 4096, payload.size(), 2);
+      d.add(0, payload.data(), 6000);
+      d.add(5000, payload.data() + 5000, 5000);
+      EXPECT_FALSE(d.finish().has_value());
+    }
+    {
+      plate::streaming_digest d(kind, 4096, payload.size(), 2);
+      d.add(0, payload.data(), 9999);
+      EXPECT_FALSE(d.finish().has_value());
+    }
+    {
+      plate::streaming_digest d(kind, 4096, payload.size() - 1, 2);
+      d.add(0, payload.data(), 10000);
+      EXPECT_FALSE(d.finish().has_value());
+    }
+  }
+  // Leaves too small for the payload to keep their digests in memory: left to the file's hash.
+  plate::streaming_digest tiny(plate::payload_hash_kind::sha256_tree, 4096, std::uint64_t{1} << 40, 2);
+  EXPECT_TRUE(tiny.given_up());
+}
+
 TEST(PayloadReader, HandsOutTheFileInOrderAndHashesIt)
 {
   temp_dir tmp;

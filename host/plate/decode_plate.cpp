@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -233,7 +234,15 @@ struct output_file {
   {
     if (std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0 || std::fwrite(p, 1, n, f) != n)
       throw io_error("cannot write " + path + ": " + std::strerror(errno));
+    if (digest) digest->add(offset, p, n);
   }
+  // Once the manifest says which digest to expect: the bytes written are hashed as they come (in
+  // payload order, as units and plates are decoded), so the check needs no second read of the file.
+  void expect_digest(const expected_digest& e, std::uint64_t payload_bytes, unsigned threads)
+  {
+    if (!digest && e.known) digest = std::make_unique<streaming_digest>(e.kind, e.leaf_bytes, payload_bytes, threads);
+  }
+  std::unique_ptr<streaming_digest> digest;
 };
 
 // Decodes the codes of one plate from `src` into `out`; adds to `res`.
@@ -447,6 +456,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
 {
   const manifest man = plate_manifest(dir, res, expect);
   res.payload_bytes = man.payload_bytes;
+  out.expect_digest(expect, man.payload_bytes, o.threads);
   const plate_geometry g = geometry_of(man);
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
   image_source src(dir / "plate.tif", g, threads);
@@ -528,6 +538,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");
   so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);
   scan_source src(std::move(set), man, so);
+  out.expect_digest(expect, man.payload_bytes, o.threads);
   decode_cells(man, src, out, o, res, o.heatmap);
   const scan::scan_read_stats st = src.stats();
   res.tiles = st.tiles_listed;
@@ -599,29 +610,38 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   fs::resize_file(out.path, res.payload_bytes);
   out.finished = true;
 
+  // The digest of the bytes as they were written; where they did not come in payload order (or a
+  // manifest said nothing), the file is read back and hashed.
+  const std::optional<digest> streamed = out.digest ? out.digest->finish() : std::nullopt;
   if (expect.known && res.lost_frames == 0) {
-    // SHA-256 on one thread, the tree's leaves on every thread (plate/payload_hash.hpp).
     res.payload_hash = expect.kind;
     res.digest_checked = true;
-    // A progress line: SHA-256 of a terabyte is ~10 minutes of one core.
-    const char* what = expect.kind == payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree";
-    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    bool shown_once = false;
-    hash_progress shown;
-    if (o.progress)
-      shown = [&](std::uint64_t done) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last < std::chrono::milliseconds(500) && done < res.payload_bytes) return;
-        last = now;
-        shown_once = true;
-        const bool gb = res.payload_bytes >= 10'000'000'000ull;
-        const double unit = gb ? 1e9 : 1e6;
-        std::fprintf(stderr, "\rqrplate: checking the payload's %s: %.1f of %.1f %s   ", what,
-                     static_cast<double>(done) / unit, static_cast<double>(res.payload_bytes) / unit, gb ? "GB" : "MB");
-        std::fflush(stderr);
-      };
-    res.digest_ok = hash_file(out.path, expect.kind, expect.leaf_bytes, o.threads, res.payload_bytes, shown) == expect.value;
-    if (shown_once) std::fputc('\n', stderr);
+    if (streamed) {
+      res.digest_ok = *streamed == expect.value;
+    } else {
+      res.digest_read_back = true;
+      // SHA-256 on one thread, the tree's leaves on every thread (plate/payload_hash.hpp), with a
+      // progress line: SHA-256 of a terabyte is ~10 minutes of one core.
+      const char* what = expect.kind == payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree";
+      auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+      bool shown_once = false;
+      hash_progress shown;
+      if (o.progress)
+        shown = [&](std::uint64_t done) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last < std::chrono::milliseconds(500) && done < res.payload_bytes) return;
+          last = now;
+          shown_once = true;
+          const bool gb = res.payload_bytes >= 10'000'000'000ull;
+          const double unit = gb ? 1e9 : 1e6;
+          std::fprintf(stderr, "\rqrplate: checking the payload's %s: %.1f of %.1f %s   ", what,
+                       static_cast<double>(done) / unit, static_cast<double>(res.payload_bytes) / unit, gb ? "GB" : "MB");
+          std::fflush(stderr);
+        };
+      res.digest_ok =
+          hash_file(out.path, expect.kind, expect.leaf_bytes, o.threads, res.payload_bytes, shown) == expect.value;
+      if (shown_once) std::fputc('\n', stderr);
+    }
   }
   res.complete = res.lost_frames == 0 && (!res.digest_checked || res.digest_ok);
   if (res.complete) {

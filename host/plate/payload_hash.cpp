@@ -132,4 +132,133 @@ digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t 
   return tree.finish();
 }
 
+namespace {
+
+constexpr std::uint64_t whole_block_bytes = std::uint64_t{4} << 20;      // SHA-256's hand-over unit
+constexpr std::uint64_t max_streamed_leaves = std::uint64_t{1} << 22;    // 128 MiB of leaf digests
+
+}  // namespace
+
+streaming_digest::streaming_digest(payload_hash_kind kind, std::uint64_t leaf_bytes, std::uint64_t payload_bytes,
+                                   unsigned threads)
+    : kind_(kind), block_bytes_(kind == payload_hash_kind::sha256 ? whole_block_bytes : leaf_bytes),
+      payload_bytes_(payload_bytes)
+{
+  if (block_bytes_ == 0) throw invalid_argument("sha256 tree: a leaf of 0 bytes");
+  unsigned workers = 1;
+  if (kind_ == payload_hash_kind::sha256) {
+    whole_ = std::make_unique<sha256>();
+  } else {
+    const std::uint64_t leaves = sha256_tree(block_bytes_, payload_bytes_).leaves();
+    // Tiny leaves over a huge payload would need gigabytes of digests here: hash the file instead.
+    if (leaves > max_streamed_leaves) {
+      given_up_ = true;
+      return;
+    }
+    leaves_.resize(static_cast<std::size_t>(leaves));
+    workers = std::max(1u, threads ? threads : std::thread::hardware_concurrency());
+  }
+  max_queued_ = workers + 1;  // with one block a worker hashes and the one being filled: 2 x workers + 2 blocks at most
+  try {
+    for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { hash_blocks(); });
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+streaming_digest::~streaming_digest() { stop(); }
+
+void streaming_digest::stop()
+{
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closing_ = true;
+  }
+  changed_.notify_all();
+  for (std::thread& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+}
+
+void streaming_digest::add(std::uint64_t offset, const std::uint8_t* p, std::size_t n)
+{
+  if (given_up_) return;
+  if (offset != next_ || n > payload_bytes_ - next_) {
+    given_up_ = true;
+    return;
+  }
+  while (n > 0) {
+    if (current_.capacity() < block_bytes_) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!spares_.empty()) {
+        current_ = std::move(spares_.back());
+        spares_.pop_back();
+        current_.clear();
+      }
+      lock.unlock();
+      current_.reserve(static_cast<std::size_t>(block_bytes_));
+    }
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(n, block_bytes_ - current_.size()));
+    current_.insert(current_.end(), p, p + take);
+    p += take;
+    n -= take;
+    next_ += take;
+    if (current_.size() == block_bytes_) submit();
+  }
+}
+
+void streaming_digest::submit()
+{
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [&] { return queue_.size() < max_queued_ || error_; });
+  queue_.emplace_back(blocks_submitted_++, std::move(current_));
+  current_ = block();
+  changed_.notify_all();
+}
+
+void streaming_digest::hash_blocks()
+{
+  for (;;) {
+    std::pair<std::uint64_t, block> b;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      if (queue_.empty()) return;  // closing
+      b = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      changed_.notify_all();
+    }
+    try {
+      if (whole_) whole_->update(b.second.data(), b.second.size());  // one thread: in order
+      else leaves_[static_cast<std::size_t>(b.first)] = sha256_of(b.second.data(), b.second.size());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    --busy_;
+    spares_.push_back(std::move(b.second));
+    changed_.notify_all();
+  }
+}
+
+std::optional<digest> streaming_digest::finish()
+{
+  if (!given_up_ && next_ != payload_bytes_) given_up_ = true;  // bytes missing at the end
+  if (!given_up_ && !current_.empty()) submit();
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || error_; });
+  }
+  stop();
+  if (error_) std::rethrow_exception(error_);
+  if (given_up_) return std::nullopt;
+  if (whole_) return whole_->finish();
+  sha256_tree tree(block_bytes_, payload_bytes_);
+  for (const digest& d : leaves_) tree.add_leaf(d);
+  return tree.finish();
+}
+
 }  // namespace qrplate::plate

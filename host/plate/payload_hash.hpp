@@ -7,9 +7,17 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "qrplate/plate/manifest.hpp"
 
@@ -59,5 +67,45 @@ inline constexpr std::uint64_t whole_file = ~std::uint64_t{0};
 using hash_progress = std::function<void(std::uint64_t bytes_hashed)>;
 digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
                  std::uint64_t bytes = whole_file, const hash_progress& progress = {});
+
+// The payload's digest of bytes handed over in order as they are written (decode's output), so
+// that the check needs no second read of the file. Blocks (the tree's leaves; 4 MiB for SHA-256)
+// are hashed by background threads while the caller goes on: one for SHA-256, in order, and up
+// to `threads` (0: every core) for the leaves.
+class streaming_digest {
+ public:
+  streaming_digest(payload_hash_kind kind, std::uint64_t leaf_bytes, std::uint64_t payload_bytes, unsigned threads);
+  ~streaming_digest();
+  streaming_digest(const streaming_digest&) = delete;
+  streaming_digest& operator=(const streaming_digest&) = delete;
+  // Bytes [offset, offset + n). Anything but the next bytes in order (a gap, a rewrite, past the
+  // payload) and it gives up: finish() then has no digest, and the caller hashes the file.
+  void add(std::uint64_t offset, const std::uint8_t* p, std::size_t n);
+  // The digest, or nothing when the bytes did not come in order or did not reach payload_bytes.
+  // Rethrows what a hashing thread threw.
+  std::optional<digest> finish();
+  bool given_up() const { return given_up_; }
+
+ private:
+  using block = std::vector<std::uint8_t>;
+  void submit();
+  void hash_blocks();
+  void stop();
+
+  payload_hash_kind kind_;
+  std::uint64_t block_bytes_, payload_bytes_, next_ = 0, blocks_submitted_ = 0;
+  bool given_up_ = false;
+  block current_;
+  std::unique_ptr<sha256> whole_;
+  std::vector<digest> leaves_;  // the tree's, by place
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::pair<std::uint64_t, block>> queue_;
+  std::vector<block> spares_;
+  std::size_t busy_ = 0, max_queued_ = 2;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace qrplate::plate

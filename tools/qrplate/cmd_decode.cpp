@@ -84,7 +84,10 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   // not carry the digest). payload_hash: which digest plate.json gave (sha256 or sha256-tree).
   j["sha256"] = r.digest_checked ? (r.digest_ok ? "match" : "MISMATCH")
                                  : (!r.complete ? "not checked (payload incomplete)" : "not checked (no plate.json)");
-  if (r.digest_checked) j["payload_hash"] = to_string(r.payload_hash);
+  if (r.digest_checked) {
+    j["payload_hash"] = to_string(r.payload_hash);
+    j["digest_read_back"] = r.digest_read_back;  // false: hashed as written, no second read of the file
+  }
   j["seconds"] = r.seconds;
   // Where they went, stage by stage (wall clock): what to look at first when a decode is slow.
   j["seconds_by_stage"] = {{"tiles", r.seconds_tiles},

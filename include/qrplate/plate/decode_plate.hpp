@@ -118,6 +118,9 @@ struct plate_decode_result {
   payload_hash_kind payload_hash = payload_hash_kind::sha256;
   bool digest_checked = false;
   bool digest_ok = false;
+  // The check read the output file back (the bytes were not written in payload order, e.g. plates
+  // given out of order): otherwise they were hashed as they were written.
+  bool digest_read_back = false;
   bool complete = false;  // every byte recovered (and the digest matches when known)
   double seconds = 0;
   // Where the seconds went (wall clock; stages run one after another, each on every thread):
