@@ -4,7 +4,6 @@
 // scan set's tiles are held only for the band being read.
 #include "qrplate/plate/decode_plate.hpp"
 
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -14,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -38,7 +37,6 @@ namespace qrplate::plate {
 namespace fs = std::filesystem;
 namespace {
 
-// One decoded code: the frame it carried (empty when unreadable or rejected).
 // The payload's digest plate.json gives, checked once every byte is back.
 struct expected_digest {
   bool known = false;
@@ -47,6 +45,7 @@ struct expected_digest {
   digest value{};
 };
 
+// One decoded code: the frame it carried (empty when unreadable or rejected).
 struct cell_frame {
   enum { none, unreadable, rejected, data, parity } kind = none;
   bool corrected = false;
