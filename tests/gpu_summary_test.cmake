@@ -31,6 +31,10 @@ expect_line("Skipped in this file (1): BM_cuda_encode_host/v40/L/auto/cooperativ
 # The read kernel: 80 and 125 Gpixel/s (the median aggregate, not the mean's 1).
 expect_line("| BM_cuda_read_device/v10-M/px:3/cooperative | 80.00 | 2,000,000 | 80% |")
 expect_line("| BM_cuda_read_device/v40-L/px:3/cooperative | 125.00 | 200,000 | 125% |")
+# Registration: its first pass's link rate against h2d (25 of 50 GB/s), and the host's CPU per
+# Mpixel as cores for 10 Gpixel/s (1.5 ms x 10,000 Mpixel/s = 15 cores).
+expect_line("| BM_cuda_tile_first_pass/px:16M/bits:8 | 25.00 | 50% | 25.00 |")
+expect_line("| BM_register_tiles/v10-M/px:3/raw8_2048px/cuda | 1.50 | 15.0 |")
 # Whole decodes against h2d at a byte a pixel: 30 and 40 Gpixel/s of 50 GB/s; the CPU row not judged.
 expect_line("Set against host_to_device_pinned = 50.00 GB/s from bench_decode_cuda.json")
 expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")

@@ -122,10 +122,27 @@ def summarise_gbench(path, data, out):
             p = rate(r, "pixels_per_second")
             out.append(f"| {n} | {gb(p)} | {rate(r, 'items_per_second') or 0:,.0f} | {pct(p / READ_TARGET) if p else '-'} |")
         out.append("")
+    passes = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_tile_first_pass") and not r.get("error_occurred")]
+    if passes:
+        out.append("| registration's first pass (upload, integral, contrast) | link GB/s | of h2d | Gpixel/s |")
+        out.append("|---|---|---|---|")
+        for n, r in passes:
+            b = rate(r, "bytes_per_second")
+            out.append(f"| {n} | {gb(b)} | {pct(b / h2d) if b and h2d else '-'} | {gb(rate(r, 'pixels_per_second'))} |")
+        out.append("")
+    register = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_register_tiles") and not r.get("error_occurred")]
+    if register:
+        out.append("| registration, host CPU per Mpixel | ms | cores to register 10 Gpixel/s |")
+        out.append("|---|---|---|")
+        for n, r in register:
+            ms = rate(r, "host_cpu_ms_per_Mpx")
+            cores = f"{ms * 10e9 / 1e6 / 1e3:.1f}" if ms else "-"
+            out.append(f"| {n} | {ms if ms is None else f'{ms:.2f}'} | {cores} |")
+        out.append("")
     if skipped:
         out.append(f"Skipped in this file ({len(skipped)}): " + ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
         out.append("")
-    return bool(enc_dev or enc_host or reads or any(v is not None for v in lim.values()))
+    return bool(enc_dev or enc_host or reads or passes or register or any(v is not None for v in lim.values()))
 
 
 def summarise_qbench_encode(path, data, out):
