@@ -41,6 +41,10 @@ expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
 expect_line("| cuda | 10-M | 3.0 | 32768.0 | 40.00 | 600,000 | 80% | yes |")
 
+# From the disk: the file bytes a decode read per second against the disk's cold rate (12 GB in
+# 2 s of 8 GB/s = 75%), and what was still cached.
+expect_line("16 cores (tiles from the disk)")
+expect_line("| cuda | 10-M | 3.0 | 8192.0 | 6.00 | 90,000 | 12% | no | 8.00 | 75% | 1% |")
 # `qrplate bench --json` encode rows: the CUDA device row held to 100 GB/s, the CPU row not.
 expect_line("| cpu | 40-L | auto | host | 0.59 | 200,000 |  |")
 expect_line("| cuda | 40-L | auto | device | 29.53 | 10,000,000 | 30% |")

@@ -180,15 +180,23 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
     if h2d:
         out.append(f"Set against host_to_device_pinned = {gb(h2d)} GB/s from {h2d_from} (the same session).")
         out.append("")
-    out.append("| backend | shape | px/module | strip | scan Gpixel/s | codes/s | of h2d (a byte a pixel) | >= 70% of h2d |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    disk = bool(data.get("from_disk"))
+    out.append("| backend | shape | px/module | strip | scan Gpixel/s | codes/s | of h2d (a byte a pixel) | >= 70% of h2d |"
+               + (" disk read GB/s | of the disk (file bytes) | cached |" if disk else ""))
+    out.append("|---|---|---|---|---|---|---|---|" + ("---|---|---|" if disk else ""))
     for r in rows:
         p = r.get("scan_pixels_per_s")
         share = p / h2d if p and h2d else None
         met = "" if share is None or r.get("backend") != "cuda" else ("yes" if share >= LINK_SHARE_TARGET else "no")
         shape = f"{r.get('version')}-{r.get('ecc')}"
-        out.append(f"| {r.get('backend')} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
-                   f"{r.get('codes_per_s', 0):,.0f} | {pct(share)} | {met} |")
+        line = (f"| {r.get('backend')} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
+                f"{r.get('codes_per_s', 0):,.0f} | {pct(share)} | {met} |")
+        if disk:
+            d = r.get("disk_bytes_per_s")
+            seconds, file_bytes = r.get("seconds"), r.get("scan_file_bytes")
+            used = file_bytes / seconds / d if d and seconds and file_bytes else None
+            line += f" {gb(d)} | {pct(used)} | {pct(r.get('cached_at_start'))} |"
+        out.append(line)
     out.append("")
     return True
 
