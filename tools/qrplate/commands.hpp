@@ -19,5 +19,6 @@ void add_encode_command(CLI::App& app);  // `qrplate encode`: bytes -> plate dir
 void add_simulate_command(CLI::App& app);  // `qrplate simulate`: plate -> simulated SEM scans
 void add_decode_command(CLI::App& app);    // `qrplate decode`: plate, scan set or images -> bytes
 void add_bench_command(CLI::App& app);     // `qrplate bench`: encode throughput on this machine
+void add_hash_command(CLI::App& app);      // `qrplate hash`: a file's payload digest, or checked against a plate
 
 }  // namespace qrplate::cli

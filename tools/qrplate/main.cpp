@@ -34,7 +34,8 @@ int main(int argc, char** argv)
     "and plates back into bytes. This build offers: `qr` (one payload as one QR Code image), `plan`\n"
     "(what a plate holds), `encode` (bytes into a self-describing plate image), `decode` (a plate\n"
     "image, or SEM scans of it, back into the bytes; also ordinary QR codes in images), `simulate`\n"
-    "(realistic SEM scans of a plate) and `bench` (encode and decode throughput on this machine).",
+    "(realistic SEM scans of a plate), `bench` (encode and decode throughput on this machine) and `hash`\n"
+    "(a file's payload digest as plate.json holds it, or the file checked against a plate).",
     "qrplate");
   // Set before any sub-command is added: sub-commands copy it when they are created.
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
@@ -49,6 +50,7 @@ int main(int argc, char** argv)
   qrplate::cli::add_simulate_command(app);
   qrplate::cli::add_decode_command(app);
   qrplate::cli::add_bench_command(app);
+  qrplate::cli::add_hash_command(app);
 
   try {
     app.parse(argc, argv);
