@@ -71,6 +71,16 @@ def rate(row, key):
     return float(v) if isinstance(v, (int, float)) else None
 
 
+def measured(rows, prefix):
+    """The rows of one family that ran (not skipped), by name."""
+    return [(n, r) for n, r in sorted(rows.items()) if n.startswith(prefix) and not r.get("error_occurred")]
+
+
+def table_head(out, *columns):
+    out.append("| " + " | ".join(columns) + " |")
+    out.append("|" + "---|" * len(columns))
+
+
 def limits(rows):
     get = lambda name: rate(rows.get("BM_cuda_copy/" + name), "bytes_per_second")
     return {k: get(k) for k in ("device_to_device", "host_to_device_pinned", "host_to_device_pageable",
@@ -84,8 +94,7 @@ def summarise_gbench(path, data, out):
     out.append(f"### {os.path.basename(path)}: {ctx.get('gpu', 'device not named')}, {ctx.get('date', 'no date')}")
     out.append("")
     if any(v is not None for v in lim.values()):
-        out.append("| limit (same run) | GB/s |")
-        out.append("|---|---|")
+        table_head(out, "limit (same run)", "GB/s")
         for k, v in lim.items():
             if v is not None:
                 out.append(f"| BM_cuda_copy/{k} | {gb(v)} |")
@@ -93,19 +102,18 @@ def summarise_gbench(path, data, out):
     h2d, d2h = lim["host_to_device_pinned"], lim["device_to_host_pinned"]
     skipped = sorted(n for n, r in rows.items() if r.get("error_occurred"))
 
-    enc_dev = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_encode_device") and not r.get("error_occurred")]
+    enc_dev = measured(rows, "BM_cuda_encode_device")
     if enc_dev:
-        out.append("| encode, device-resident | payload GB/s | codes/s | of 100 GB/s (v40-L auto) |")
-        out.append("|---|---|---|---|")
+        table_head(out, "encode, device-resident", "payload GB/s", "codes/s", "of 100 GB/s (v40-L auto)")
         for n, r in enc_dev:
             b = rate(r, "bytes_per_second")
             target = pct(b / ENCODE_TARGET) if "/v40/L/auto/" in n and b else ""
             out.append(f"| {n} | {gb(b)} | {rate(r, 'items_per_second') or 0:,.0f} | {target} |")
         out.append("")
-    enc_host = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_encode_host") and not r.get("error_occurred")]
+    enc_host = measured(rows, "BM_cuda_encode_host")
     if enc_host:
-        out.append("| encode, host to host | payload GB/s | of h2d | link bound min(h2d, d2h / ratio) | of the bound | >= 70% of h2d |")
-        out.append("|---|---|---|---|---|---|")
+        table_head(out, "encode, host to host", "payload GB/s", "of h2d", "link bound min(h2d, d2h / ratio)",
+                   "of the bound", ">= 70% of h2d")
         for n, r in enc_host:
             b = rate(r, "bytes_per_second")
             ratio = rate(r, "matrix_bytes_per_payload_byte")
@@ -114,26 +122,23 @@ def summarise_gbench(path, data, out):
             met = "" if share is None else ("yes" if share >= LINK_SHARE_TARGET else "no")
             out.append(f"| {n} | {gb(b)} | {pct(share)} | {gb(bound)} | {pct(b / bound) if b and bound else '-'} | {met} |")
         out.append("")
-    reads = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_read_device") and not r.get("error_occurred")]
+    reads = measured(rows, "BM_cuda_read_device")
     if reads:
-        out.append("| read kernel, device-resident | Gpixel/s | codes/s | of 100 Gpixel/s |")
-        out.append("|---|---|---|---|")
+        table_head(out, "read kernel, device-resident", "Gpixel/s", "codes/s", "of 100 Gpixel/s")
         for n, r in reads:
             p = rate(r, "pixels_per_second")
             out.append(f"| {n} | {gb(p)} | {rate(r, 'items_per_second') or 0:,.0f} | {pct(p / READ_TARGET) if p else '-'} |")
         out.append("")
-    passes = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_cuda_tile_first_pass") and not r.get("error_occurred")]
+    passes = measured(rows, "BM_cuda_tile_first_pass")
     if passes:
-        out.append("| registration's first pass (upload, integral, contrast) | link GB/s | of h2d | Gpixel/s |")
-        out.append("|---|---|---|---|")
+        table_head(out, "registration's first pass (upload, integral, contrast)", "link GB/s", "of h2d", "Gpixel/s")
         for n, r in passes:
             b = rate(r, "bytes_per_second")
             out.append(f"| {n} | {gb(b)} | {pct(b / h2d) if b and h2d else '-'} | {gb(rate(r, 'pixels_per_second'))} |")
         out.append("")
-    register = [(n, r) for n, r in sorted(rows.items()) if n.startswith("BM_register_tiles") and not r.get("error_occurred")]
+    register = measured(rows, "BM_register_tiles")
     if register:
-        out.append("| registration, host CPU per Mpixel | ms | cores to register 10 Gpixel/s |")
-        out.append("|---|---|---|")
+        table_head(out, "registration, host CPU per Mpixel", "ms", "cores to register 10 Gpixel/s")
         for n, r in register:
             ms = rate(r, "host_cpu_ms_per_Mpx")
             cores = f"{ms * 10e9 / 1e6 / 1e3:.1f}" if ms else "-"
@@ -154,8 +159,8 @@ def summarise_qbench_encode(path, data, out):
     out.append(f"### {os.path.basename(path)} (qrplate bench): {m.get('gpu') or 'no GPU'}, {m.get('date', 'no date')}, "
                f"{m.get('logical_cores', '?')} cores")
     out.append("")
-    out.append("| backend | shape | mask | data | payload GB/s | codes/s | of 100 GB/s (CUDA, v40-L auto, device) |")
-    out.append("|---|---|---|---|---|---|---|")
+    table_head(out, "backend", "shape", "mask", "data", "payload GB/s", "codes/s",
+               "of 100 GB/s (CUDA, v40-L auto, device)")
     for r in rows:
         b = r.get("payload_bytes_per_s")
         judged = r.get("backend") == "cuda" and r.get("data") == "device" and r.get("version") == 40 and \
@@ -181,9 +186,8 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
         out.append(f"Set against host_to_device_pinned = {gb(h2d)} GB/s from {h2d_from} (the same session).")
         out.append("")
     disk = bool(data.get("from_disk"))
-    out.append("| backend | shape | px/module | strip | scan Gpixel/s | codes/s | of h2d (a byte a pixel) | >= 70% of h2d |"
-               + (" disk read GB/s | of the disk (file bytes) | cached |" if disk else ""))
-    out.append("|---|---|---|---|---|---|---|---|" + ("---|---|---|" if disk else ""))
+    table_head(out, "backend", "shape", "px/module", "strip", "scan Gpixel/s", "codes/s", "of h2d (a byte a pixel)",
+               ">= 70% of h2d", *(("disk read GB/s", "of the disk (file bytes)", "cached") if disk else ()))
     for r in rows:
         p = r.get("scan_pixels_per_s")
         share = p / h2d if p and h2d else None

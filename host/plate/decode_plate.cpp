@@ -621,25 +621,10 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
       res.digest_read_back = true;
       // SHA-256 on one thread, the tree's leaves on every thread (plate/payload_hash.hpp), with a
       // progress line: SHA-256 of a terabyte is ~10 minutes of one core.
-      const char* what = expect.kind == payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree";
-      auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-      bool shown_once = false;
-      hash_progress shown;
-      if (o.progress)
-        shown = [&](std::uint64_t done) {
-          const auto now = std::chrono::steady_clock::now();
-          if (now - last < std::chrono::milliseconds(500) && done < res.payload_bytes) return;
-          last = now;
-          shown_once = true;
-          const bool gb = res.payload_bytes >= 10'000'000'000ull;
-          const double unit = gb ? 1e9 : 1e6;
-          std::fprintf(stderr, "\rqrplate: checking the payload's %s: %.1f of %.1f %s   ", what,
-                       static_cast<double>(done) / unit, static_cast<double>(res.payload_bytes) / unit, gb ? "GB" : "MB");
-          std::fflush(stderr);
-        };
-      res.digest_ok =
-          hash_file(out.path, expect.kind, expect.leaf_bytes, o.threads, res.payload_bytes, shown) == expect.value;
-      if (shown_once) std::fputc('\n', stderr);
+      std::optional<hash_progress_line> line;
+      if (o.progress) line.emplace(std::string("checking the payload's ") + display_name(expect.kind), res.payload_bytes);
+      res.digest_ok = hash_file(out.path, expect.kind, expect.leaf_bytes, o.threads, res.payload_bytes,
+                                line ? line->callback() : hash_progress{}) == expect.value;
     }
   }
   res.complete = res.lost_frames == 0 && (!res.digest_checked || res.digest_ok);

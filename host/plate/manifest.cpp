@@ -243,6 +243,11 @@ const char* to_string(payload_hash_kind kind)
   return kind == payload_hash_kind::sha256 ? "sha256" : "sha256-tree";
 }
 
+const char* display_name(payload_hash_kind kind)
+{
+  return kind == payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree";
+}
+
 payload_hash_kind parse_payload_hash(const std::string& name)
 {
   if (name == "sha256") return payload_hash_kind::sha256;

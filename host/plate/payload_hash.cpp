@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -130,6 +131,26 @@ digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t 
     if (progress) progress(std::min(bytes, (first + count) * leaf_bytes));
   }
   return tree.finish();
+}
+
+hash_progress_line::~hash_progress_line()
+{
+  if (shown_) std::fputc('\n', stderr);
+}
+
+hash_progress hash_progress_line::callback()
+{
+  return [this](std::uint64_t done) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(500) && done < total_) return;
+    last_ = now;
+    shown_ = true;
+    const bool gb = total_ >= 10'000'000'000ull;
+    const double unit = gb ? 1e9 : 1e6;
+    std::fprintf(stderr, "\rqrplate: %s: %.1f of %.1f %s   ", label_.c_str(), static_cast<double>(done) / unit,
+                 static_cast<double>(total_) / unit, gb ? "GB" : "MB");
+    std::fflush(stderr);
+  };
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -17,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "qrplate/plate/manifest.hpp"
@@ -67,6 +69,23 @@ inline constexpr std::uint64_t whole_file = ~std::uint64_t{0};
 using hash_progress = std::function<void(std::uint64_t bytes_hashed)>;
 digest hash_file(const std::string& path, payload_hash_kind kind, std::uint64_t leaf_bytes, unsigned threads,
                  std::uint64_t bytes = whole_file, const hash_progress& progress = {});
+
+// hash_file's progress as a line on stderr ("\rqrplate: <label>: 1.2 of 3.4 GB"), at most twice a
+// second; the line is ended when this goes out of scope, if anything was shown.
+class hash_progress_line {
+ public:
+  hash_progress_line(std::string label, std::uint64_t total) : label_(std::move(label)), total_(total) {}
+  ~hash_progress_line();
+  hash_progress_line(const hash_progress_line&) = delete;
+  hash_progress_line& operator=(const hash_progress_line&) = delete;
+  hash_progress callback();
+
+ private:
+  std::string label_;
+  std::uint64_t total_;
+  std::chrono::steady_clock::time_point last_{};
+  bool shown_ = false;
+};
 
 // The payload's digest of bytes handed over in order as they are written (decode's output), so
 // that the check needs no second read of the file. Blocks (the tree's leaves; 4 MiB for SHA-256)

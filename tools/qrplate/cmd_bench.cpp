@@ -4,7 +4,6 @@
 // `--decode`: the per-code read core on codes drawn in memory (see run_decode_row).
 // `--scan`: whole decodes of a scan set simulated for the purpose (see run_scan_row).
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/utsname.h>
@@ -40,6 +39,7 @@
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "io/page_cache.hpp"
+#include "io/read_only_file.hpp"
 #include "scan/synthetic_codes.hpp"
 #include "scan/synthetic_scan.hpp"
 #include "scan/tile_registration.hpp"
@@ -936,14 +936,12 @@ double disk_rate(const scan::synthetic_scan& scan, unsigned threads, double seco
     drop_scan_from_page_cache(scan.scan_dir);
     const auto t0 = clock_type::now();
     host::parallel_for(threads, scan.tile_files.size(), [&](unsigned thread, std::size_t i) {
-      const int fd = ::open(scan.tile_files[i].c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) throw io_error("bench: cannot open " + scan.tile_files[i]);
+      const host::read_only_file f(scan.tile_files[i]);
       std::vector<char>& buffer = buffers[thread];
       ssize_t got = 0;
-      while ((got = ::read(fd, buffer.data(), buffer.size())) > 0) {
+      while ((got = ::read(f.fd(), buffer.data(), buffer.size())) > 0) {
       }
-      ::close(fd);
-      if (got < 0) throw io_error("bench: cannot read " + scan.tile_files[i]);
+      if (got < 0) throw io_error("bench: cannot read " + scan.tile_files[i] + ": " + std::strerror(errno));
     });
     return std::chrono::duration<double>(clock_type::now() - t0).count();
   };

@@ -256,14 +256,12 @@ void add_decode_command(CLI::App& app)
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"
-                                       : std::string(r.payload_hash == plate::payload_hash_kind::sha256
-                                                         ? "SHA-256 mismatch"
-                                                         : "SHA-256 tree mismatch");
+                                       : std::string(plate::display_name(r.payload_hash)) + " mismatch";
       throw io_error("payload incomplete: " + what + "; the recovered part is in " + a->output + ".partial");
     }
     std::fprintf(stderr, "qrplate: wrote %s (%llu bytes, %s %s)\n", a->output.c_str(),
                  static_cast<unsigned long long>(r.payload_bytes),
-                 r.payload_hash == plate::payload_hash_kind::sha256 ? "SHA-256" : "SHA-256 tree",
+                 plate::display_name(r.payload_hash),
                  r.digest_checked ? "matches plate.json" : "not checked: no plate.json");
   });
 }

@@ -3,12 +3,12 @@
 // its plate without decoding the plate.
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
@@ -75,22 +75,11 @@ void add_hash_command(CLI::App& app)
     const auto size = fs::file_size(args->file, ec);
     if (ec) throw io_error("cannot read " + args->file + ": " + ec.message());
     // A progress line on a terminal: SHA-256 of a terabyte is ~10 minutes of one core.
-    const bool tty = ::isatty(STDERR_FILENO);
-    auto last = std::chrono::steady_clock::now();
-    bool shown = false;
-    plate::hash_progress progress;
-    if (tty)
-      progress = [&](std::uint64_t done) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last < std::chrono::milliseconds(500)) return;
-        last = now;
-        shown = true;
-        std::fprintf(stderr, "\rqrplate: %.1f of %.1f MB   ", static_cast<double>(done) / 1e6,
-                     static_cast<double>(size) / 1e6);
-        std::fflush(stderr);
-      };
-    const plate::digest d = plate::hash_file(args->file, kind, leaf, args->threads, size, progress);
-    if (shown) std::fputc('\n', stderr);
+    std::optional<plate::hash_progress_line> line;
+    if (::isatty(STDERR_FILENO)) line.emplace(std::string("hashing ") + args->file, size);
+    const plate::digest d =
+        plate::hash_file(args->file, kind, leaf, args->threads, size, line ? line->callback() : plate::hash_progress{});
+    line.reset();
     const std::string hex = plate::to_hex(d.data(), d.size());
     if (args->plate.empty()) {
       std::printf("%s  %s\n", hex.c_str(), args->file.c_str());  // sha256sum's layout

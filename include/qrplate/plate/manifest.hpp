@@ -48,6 +48,8 @@ inline constexpr std::uint64_t min_tree_leaf_bytes = std::uint64_t{1} << 12, max
 const char* to_string(payload_hash_kind kind);
 // Throws qrplate::invalid_argument for another name.
 payload_hash_kind parse_payload_hash(const std::string& name);
+// "SHA-256" or "SHA-256 tree", for messages.
+const char* display_name(payload_hash_kind kind);
 
 struct manifest {
   std::uint64_t plate_id = 0;
