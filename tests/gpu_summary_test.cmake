@@ -49,6 +49,10 @@ expect_line("| cuda | 10-M | 3.0 | 8192.0 | 6.00 | 90,000 | 12% | no | 8.00 | 75
 expect_line("| cpu | 40-L | auto | host | 0.59 | 200,000 |  |")
 expect_line("| cuda | 40-L | auto | device | 29.53 | 10,000,000 | 30% |")
 
+# The e2e decodes' reports, stage by stage: 0.0125 s waited for the reads ahead (rounded to 0.013).
+expect_line("| report_cuda.json | 2.500 | 2.000 | 0.250 | 0.125 | 0.125 | 0.013 | 950 | 3 |")
+expect_line("| report_cuda_serial.json | 3.000 | 2.000 | 0.750 | 0.125 | 0.125 | 0.000 | 0 | 3 |")
+
 # Nothing but skipped rows: no figure, exit 1.
 file(REMOVE_RECURSE "${WORKDIR}")
 file(MAKE_DIRECTORY "${WORKDIR}")

@@ -28,6 +28,7 @@
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/sim/sem_model.hpp"
 #include "qrplate/sim/simulate.hpp"
+#include "scan/scan_reader.hpp"
 #include "scan/scan_set.hpp"
 #include "scan/tile_registration.hpp"
 #include "sim/scan_io.hpp"
@@ -92,6 +93,14 @@ plate_fixture& sturdy_plate()
 {
   static plate_fixture p("sturdy", 40000, 12, 48, 24);  // ~300 codes in groups of 48+24
   return p;
+}
+
+// A plate 300 um wide and 40 um tall of version-3 codes (~12,000 scan pixels wide at 2 px/module).
+void wide_plate(plate::plate_encode_options& o)
+{
+  o.geometry.version = 3;
+  o.geometry.plate = plate::parse_plate_size("300x40um");
+  o.plate_id = 0x5CA4F00D;
 }
 
 std::string scan(const plate_fixture& p, const std::string& name, const std::string& preset, double px, std::uint64_t seed,
@@ -320,17 +329,8 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   // A plate 300 um wide and 40 um tall of version-3 codes: at 2 px/module its scan is ~12,000
   // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and, without a
   // tile cache, never holds more than a strip's rows of tiles.
-  const plate_fixture p("wide", 12000, 21, 0, 0, [](plate::plate_encode_options& o) {
-    o.geometry.version = 3;
-    o.geometry.plate = plate::parse_plate_size("300x40um");
-    o.plate_id = 0x5CA4F00D;
-  });
-  const std::string s = temp("scan_wide");
-  fs::remove_all(s);
-  sim::simulate_options so = sim::preset("clean");
-  so.px_per_module = 2.0;
-  so.seed = 3;
-  sim::simulate(p.dir, s, so);
+  const plate_fixture p("wide", 12000, 21, 0, 0, wide_plate);
+  const std::string s = scan(p, "wide", "clean", 2.0, 3);
   const std::string out = s + ".out";
   plate::plate_decode_options bounded;
   bounded.tile_cache_bytes = 0;  // only the current rows' tiles in memory
@@ -387,11 +387,28 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     EXPECT_EQ(a.tile_reads, x.tile_reads);
     EXPECT_GT(a.codes_read_ahead, a.codes / 2);  // most codes come from reads ahead
     EXPECT_GT(a.codes_read_ahead_again, 0u);      // and some were read again in a deeper tile
+    EXPECT_EQ(a.codes_read_in_background, 0u);   // the CPU's default: batches read whole
     EXPECT_TRUE(a.complete);
     if (a.complete) {
       EXPECT_TRUE(read_file(out + ".ahead") == p.payload);
     }
     fs::remove(out + ".ahead");
+    // The reads ahead on the background thread while the next tiles are registered (the cuda
+    // backend's default): the same reading (ScanReader.BackgroundReadsAreWaitedFor... drops tiles
+    // under them).
+    ahead.overlap_reads = 1;
+    const plate::plate_decode_result o = plate::decode_plates(s, out + ".overlap", ahead);
+    expect_same_reading(o, x);
+    EXPECT_EQ(o.tile_reads, x.tile_reads);
+    EXPECT_EQ(o.codes_read_ahead, a.codes_read_ahead);
+    EXPECT_EQ(o.codes_read_ahead_again, a.codes_read_ahead_again);
+    EXPECT_EQ(o.codes_read_across, a.codes_read_across);
+    EXPECT_GT(o.codes_read_in_background, o.codes / 2);
+    EXPECT_TRUE(o.complete);
+    if (o.complete) {
+      EXPECT_TRUE(read_file(out + ".overlap") == p.payload);
+    }
+    fs::remove(out + ".overlap");
   }
   // One strip as wide as the scan (strip_px): every tile is read once even without a tile cache,
   // a strip's rows of tiles are now all columns' (more tiles held at once), and the payload is the same.
@@ -609,6 +626,71 @@ TEST(ScanDecode, ReportAndHeatmapOfAScan)
   fs::remove_all(s);
 }
 
+// The reads ahead on the background thread (scan_read_options::overlap_batches) read tiles the
+// next prepare() may drop: a region far to the right drops, without a tile cache, the tiles of the
+// region on the left, whose reads ahead are then waited for first (and their results given up
+// with the tiles). Every cell read after each prepare() is what a reader without the overlap
+// reads, in the same order of prepare() calls: the same decodes, bytes and SNRs.
+TEST(ScanReader, BackgroundReadsAreWaitedForBeforeTheirTilesAreDropped)
+{
+  const plate_fixture p("wide_overlap", 40000, 21, 0, 0, wide_plate);  // its first rows full
+  const std::string s = scan(p, "wide_overlap", "typical", 2.0, 4);
+  const std::vector<char> json = read_file(p.dir + "/plate.json");
+  const plate::manifest man = plate::manifest_from_json(std::string(json.begin(), json.end()));
+  const plate::plate_geometry geo = plate::geometry_of(man);
+  ASSERT_GT(geo.columns, 150u);  // the plate's right end lies far beyond the left tiles' reach
+  // Left, far right (drops the left tiles), left again one row down, and a second sweep.
+  const std::uint32_t left = 0, right = geo.columns - 12;
+  const struct {
+    std::uint64_t row;
+    std::uint32_t col0;
+  } regions[] = {{0, left}, {0, right}, {1, left}, {1, right}, {2, left}, {2, right}};
+  auto read_all = [&](bool overlap, scan::scan_read_stats& st) {
+    scan::scan_read_options o;
+    o.threads = 2;
+    o.batch_codes = true;
+    o.read_ahead_rows = 8;
+    o.cache_bytes = 0;
+    o.prefetch_bytes = 0;
+    o.overlap_batches = overlap;
+    scan::scan_reader reader(scan::read_scan_set(s), man, o);
+    std::vector<scan::cell_read> cells;
+    for (const auto& region : regions) {
+      reader.prepare(region.row, region.row + 1, region.col0, region.col0 + 12);
+      for (std::uint32_t c = region.col0; c < region.col0 + 12; ++c) {
+        if (geo.placement.at(region.row, c).kind == plate::placement_slot::empty) continue;
+        cells.emplace_back();
+        reader.read_cell(c % 2, region.row, c, cells.back());
+      }
+    }
+    st = reader.stats();
+    return cells;
+  };
+  scan::scan_read_stats serial_stats, overlap_stats;
+  const std::vector<scan::cell_read> serial = read_all(false, serial_stats);
+  const std::vector<scan::cell_read> overlapped = read_all(true, overlap_stats);
+  ASSERT_EQ(serial.size(), overlapped.size());
+  std::size_t decoded = 0;
+  for (std::size_t i = 0; i < serial.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(overlapped[i].decoded, serial[i].decoded);
+    EXPECT_EQ(overlapped[i].bytes, serial[i].bytes);
+    EXPECT_EQ(overlapped[i].snr, serial[i].snr);
+    EXPECT_EQ(overlapped[i].tiles, serial[i].tiles);
+    decoded += serial[i].decoded;
+  }
+  EXPECT_GE(serial.size(), 36u);
+  EXPECT_GT(decoded, serial.size() * 9 / 10);
+  EXPECT_EQ(serial_stats.codes_read_in_background, 0u);
+  EXPECT_EQ(serial_stats.background_batches_waited_for_drops, 0u);
+  EXPECT_GT(overlap_stats.codes_read_in_background, 0u);
+  // Each jump from left to right dropped tiles the left region's reads ahead were reading.
+  EXPECT_GE(overlap_stats.background_batches_waited_for_drops, 2u);
+  EXPECT_EQ(overlap_stats.tiles_loaded, serial_stats.tiles_loaded);
+  EXPECT_EQ(overlap_stats.codes_read_ahead, serial_stats.codes_read_ahead);
+  fs::remove_all(s);
+}
+
 // Codes read in per-tile batches after each band's registration (what --backend cuda does, here
 // on the CPU) give the same result as cell by cell: the same counts, margins, SNR and bytes. A
 // harsh scan, so that corrections, erasures and failures are all in it. With a CUDA device,
@@ -647,6 +729,13 @@ TEST(ScanDecode, BatchedReadsAreTheCellByCellReads)
     const plate::plate_decode_result r = plate::decode_plates(s, out, ahead);
     expect_same(r, out, ("read ahead " + std::to_string(rows) + " rows").c_str());
     EXPECT_GT(r.codes_read_ahead, 0u) << rows;  // the next band's first rows
+    fs::remove(out), fs::remove(out + ".partial");
+    // The reads ahead in the background while the next tiles are registered: the same again.
+    ahead.overlap_reads = 1;
+    const plate::plate_decode_result o = plate::decode_plates(s, out, ahead);
+    expect_same(o, out, ("read ahead " + std::to_string(rows) + " rows in the background").c_str());
+    EXPECT_EQ(o.codes_read_ahead, r.codes_read_ahead) << rows;
+    EXPECT_GT(o.codes_read_in_background, 0u) << rows;
     fs::remove(out), fs::remove(out + ".partial");
   }
   plate::plate_decode_options cuda;

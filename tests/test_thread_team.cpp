@@ -1,6 +1,7 @@
 // host::thread_team: every index once, on members below size() and never two at once on one
 // member of a job, runs after runs on the same threads, several callers at once, the first
-// exception rethrown after the job's claimed indices are done.
+// exception rethrown after the job's claimed indices are done. host::background_thread: every job
+// on the same thread (not the caller's), wait() until it is done and rethrowing what it threw.
 
 #include <gtest/gtest.h>
 
@@ -12,11 +13,58 @@
 #include <thread>
 #include <vector>
 
+#include "util/background_thread.hpp"
 #include "util/thread_team.hpp"
 
 namespace {
 
+using qrplate::host::background_thread;
 using qrplate::host::thread_team;
+
+TEST(BackgroundThread, EveryJobOnOneThreadBesideTheCaller)
+{
+  background_thread worker;
+  worker.wait();  // nothing started: returns at once
+  std::set<std::thread::id> ran_on;
+  int done = 0;
+  for (int job = 0; job < 50; ++job) {
+    std::atomic<bool> release{false};
+    worker.start([&] {
+      while (!release) std::this_thread::yield();  // runs beside the caller until released
+      ran_on.insert(std::this_thread::get_id());
+      ++done;
+    });
+    release = true;
+    worker.wait();
+    EXPECT_EQ(done, job + 1);  // wait() returned after the job, not before
+  }
+  ASSERT_EQ(ran_on.size(), 1u);  // one thread for every job (the CUDA reads keep a context per thread)
+  EXPECT_NE(*ran_on.begin(), std::this_thread::get_id());
+  // run(): start and wait.
+  worker.run([&] { ++done; });
+  EXPECT_EQ(done, 51);
+}
+
+TEST(BackgroundThread, WaitRethrowsWhatTheJobThrewOnce)
+{
+  background_thread worker;
+  worker.start([] { throw std::runtime_error("read failed"); });
+  EXPECT_THROW(worker.wait(), std::runtime_error);
+  worker.wait();  // the failure was handed over: no second throw
+  int done = 0;
+  worker.run([&] { done = 1; });  // and the thread still serves
+  EXPECT_EQ(done, 1);
+  // A job in hand when the owner goes is finished first.
+  std::atomic<int> finished{0};
+  {
+    background_thread last;
+    last.start([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      finished = 1;
+    });
+  }
+  EXPECT_EQ(finished.load(), 1);
+}
 
 TEST(ThreadTeam, EveryIndexOnceOnMembersBelowSize)
 {

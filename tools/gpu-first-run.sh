@@ -22,7 +22,8 @@
 #                                       compared); a simulated 8-bit scan of it read with --backend cuda
 #                                       and --backend cpu (reports and bytes compared), and with
 #                                       CUDA again under QRPLATE_CUDA_SYNC=block (blocking waits) and in
-#                                       column strips 4x as wide (--strip-px 32768), then
+#                                       column strips 4x as wide (--strip-px 32768) and with
+#                                       each read batch waited for (--serial-reads), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
@@ -188,6 +189,12 @@ case "$part" in
     step e2e_decode_cuda_wide 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_cuda_wide.bin" \
       --backend cuda --strip-px 32768 --report "$work/report_cuda_wide.json" --no-progress
     step e2e_same_bytes_wide 30 cmp "$work/out_cpu.bin" "$work/out_cuda_wide.bin"
+    # Each batch of GPU reads waited for before the next tiles are registered (the default reads
+    # the rows ahead on the GPU meanwhile): what the overlap gains is the difference in seconds
+    # (the default report's code_batches.seconds_waiting_for_background near 0: fully hidden).
+    step e2e_decode_cuda_serial 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_cuda_serial.bin" \
+      --backend cuda --serial-reads --report "$work/report_cuda_serial.json" --no-progress
+    step e2e_same_bytes_serial 30 cmp "$work/out_cpu.bin" "$work/out_cuda_serial.bin"
     # The same bytes, and the same report but for timings and the read-ahead counts.
     step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
     step e2e_same_bytes_block 30 cmp "$work/out_cpu.bin" "$work/out_cuda_block.bin"

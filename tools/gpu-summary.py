@@ -2,7 +2,9 @@
 """Summarises what a GPU run wrote (tools/gpu-first-run.sh's $OUT: Google Benchmark JSON from
 bench_encode_cuda / bench_decode_cuda, and `qrplate bench --json` files) as Markdown for
 docs/PERFORMANCE.md: every figure with the device and date its file names, beside the limit
-measured in the same run (HBM copy, PCIe both ways) and the issue's target, as a fraction.
+measured in the same run (HBM copy, PCIe both ways) and the issue's target, as a fraction; and
+the `qrplate decode --report` files of the e2e part (OUT_DIR/e2e/report_*.json), stage by stage, so
+that decodes of one scan with different settings (--serial-reads, --strip-px) read side by side.
 
   tools/gpu-summary.py OUT_DIR [OUT_DIR ...]
 
@@ -32,10 +34,10 @@ def pct(x):
 
 
 def load(paths):
-    """(google benchmark files, qrplate bench files), each a list of (path, json)."""
-    gbench, qbench = [], []
+    """(google benchmark files, qrplate bench files, qrplate decode reports), each a list of (path, json)."""
+    gbench, qbench, reports = [], [], []
     for d in paths:
-        for path in sorted(glob.glob(os.path.join(d, "*.json"))):
+        for path in sorted(glob.glob(os.path.join(d, "*.json")) + glob.glob(os.path.join(d, "e2e", "report_*.json"))):
             try:
                 with open(path) as f:
                     data = json.load(f)
@@ -45,7 +47,30 @@ def load(paths):
                 gbench.append((path, data))
             elif isinstance(data, dict) and "machine" in data:
                 qbench.append((path, data))
-    return gbench, qbench
+            elif isinstance(data, dict) and "seconds_by_stage" in data:
+                reports.append((path, data))
+    return gbench, qbench, reports
+
+
+def summarise_reports(reports, out):
+    """Decodes of the e2e scan: where their seconds went, and how long the host waited for the
+    reads ahead it left to the GPU (near 0: registering the next tiles hid them)."""
+    if not reports:
+        return False
+    out.append("### Decodes of the e2e scan (qrplate decode --report; the device is the run's)")
+    out.append("")
+    table_head(out, "report", "seconds", "tiles", "code batches", "cells", "rest", "waiting for reads ahead",
+               "codes read in the background", "codes unreadable")
+    for path, r in reports:
+        st = r.get("seconds_by_stage", {})
+        cb = r.get("code_batches", {})
+        sec = lambda x: "-" if x is None else f"{x:.3f}"
+        out.append(f"| {os.path.basename(path)} | {sec(r.get('seconds'))} | {sec(st.get('tiles'))} | "
+                   f"{sec(st.get('code_batches'))} | {sec(st.get('cells'))} | {sec(st.get('rest'))} | "
+                   f"{sec(cb.get('seconds_waiting_for_background'))} | {cb.get('codes_read_in_background', '-')} | "
+                   f"{r.get('codes', {}).get('unreadable', '-')} |")
+    out.append("")
+    return True
 
 
 def rows_of(data):
@@ -209,7 +234,7 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__.strip(), file=sys.stderr)
         return 2
-    gbench, qbench = load(argv[1:])
+    gbench, qbench, reports = load(argv[1:])
     out = ["## GPU run summary (tools/gpu-summary.py)", ""]
     found = False
     h2d, h2d_from = None, None
@@ -219,6 +244,7 @@ def main(argv):
             h2d, h2d_from = limits(rows_of(data))["host_to_device_pinned"], os.path.basename(path)
     for path, data in qbench:
         found |= summarise_qbench(path, data, h2d, h2d_from, out)
+    found |= summarise_reports(reports, out)
     if not found:
         print("gpu-summary: no figure in " + ", ".join(argv[1:]), file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares two `qrplate decode --report` files, ignoring what may differ between runs of the same
 decode (timings, the count of tiles read ahead) or between the CPU and CUDA backends (tiles whose
-integral image had to be built on the host, the tile pixels sent to the GPU). Exit 0 when the rest is equal; else prints
+integral image had to be built on the host, the tile pixels sent to the GPU, how the code batches
+were read). Exit 0 when the rest is equal; else prints
 a unified diff of the rest and exits 1.
 
 usage: tools/report-diff.py A.json B.json
@@ -12,7 +13,7 @@ import sys
 
 # Keys of the report (tools/qrplate/cmd_decode.cpp) whose values depend on the run, not the scan.
 IGNORED = {"seconds", "seconds_by_stage", "read_ahead", "integrals_built_on_host", "pixels_uploaded",
-           "pixel_bytes_uploaded", "pixels_uploaded_as_read", "pixel_bytes_staged"}
+           "pixel_bytes_uploaded", "pixels_uploaded_as_read", "pixel_bytes_staged", "code_batches"}
 
 
 def strip(x):

@@ -2,11 +2,10 @@
 // images of many tiles and their codes' origins (for the anchor search on the GPU), up; one
 // launch; outcomes and bytes down; on a stream and in device buffers kept per host thread across
 // calls. Tiles the registration passes left on the device (device_tile.cuh) are read there.
-// Synchronous per call: the scan reader's thread waits for each batch (tile files are read ahead
-// meanwhile by the prefetch threads, and registration's passes run on each registering thread's
-// own stream, tile_passes_cuda.cu). Not yet overlapped: a batch's reads with the registration of
-// the next tiles (the batch picks, for each code, the deepest of the registered tiles that hold
-// it, so it waits for the band's registration), and the results come back through pageable memory.
+// Synchronous per call, for the calling thread: the scan reader makes its calls on a background
+// thread of its own (scan_reader.cpp, overlap_batches), which waits for the reads of the rows
+// ahead while the reader's threads register the next tiles on their own streams
+// (tile_passes_cuda.cu). The results come back through pageable memory.
 // Status: compiled in CI for sm_90, never run on a GPU yet.
 #include "cuda/read_codes_cuda.hpp"
 

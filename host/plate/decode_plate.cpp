@@ -536,6 +536,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.batch_codes = so.cuda || o.batch_codes;
   if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");
   so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);
+  if (o.overlap_reads < -1 || o.overlap_reads > 1) throw invalid_argument("overlap_reads must be -1, 0 or 1");
+  so.overlap_batches = o.overlap_reads < 0 ? so.cuda : o.overlap_reads == 1;
   scan_source src(std::move(set), man, so);
   out.expect_digest(expect, man.payload_bytes, o.threads);
   decode_cells(man, src, out, o, res, o.heatmap);
@@ -555,6 +557,9 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.codes_read_ahead = st.codes_read_ahead;
   res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.codes_read_across = st.codes_read_across;
+  res.codes_read_in_background = st.codes_read_in_background;
+  res.background_waits_for_drops = st.background_batches_waited_for_drops;
+  res.seconds_waiting_for_background = st.seconds_waiting_for_background;
   res.tiles_host_integrals = st.tiles_host_integrals;
   res.tile_samples_uploaded = st.tile_samples_uploaded;
   res.tile_bytes_uploaded = st.tile_bytes_uploaded;

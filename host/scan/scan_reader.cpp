@@ -141,6 +141,16 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
     if (options_.batch_codes) workspaces_.back()->read = std::make_unique<core::read_code_workspace>();
   }
   if (options_.cuda && !options_.batch_codes) throw invalid_argument("scan_reader: cuda reads come in batches (batch_codes)");
+  options_.overlap_batches = options_.overlap_batches && options_.batch_codes && options_.read_ahead_rows > 0;
+  if (options_.overlap_batches) {
+    batch_thread_ = std::make_unique<host::background_thread>();
+    // The CPU's reads ahead run beside load_region's and read_cell's threads: workspaces of their own.
+    if (!options_.cuda)
+      for (unsigned t = 0; t < threads_; ++t) {
+        background_workspaces_.push_back(std::make_unique<workspace>());
+        background_workspaces_.back()->read = std::make_unique<core::read_code_workspace>();
+      }
+  }
   options_.registration.cuda = options_.cuda;  // and the passes over every pixel of a tile
   // With the GPU passes, 8-bit TIFF tiles keep the bytes they were read from: they go up as they
   // are, rather than narrowed again from the 16-bit samples; once registered, their buffers are
@@ -183,12 +193,16 @@ std::uint32_t scan_reader::strip_columns() const
 void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
 {
   // The tile work and the batch are timed apart (scan_read_stats); every exit goes through here.
+  // (A wait for the background batch before a drop counts as batch time.)
   const auto start = std::chrono::steady_clock::now();
+  const double waited = stats_.seconds_waiting_for_background;
   load_region(row0, row1, col0, col1);
+  const double waited_in_load = stats_.seconds_waiting_for_background - waited;
   const auto loaded = std::chrono::steady_clock::now();
   if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
-  stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count();
-  stats_.seconds_code_batches += std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count();
+  stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count() - waited_in_load;
+  stats_.seconds_code_batches +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count() + waited_in_load;
 }
 
 void scan_reader::recycle_bytes(sim::gray_image& image)
@@ -245,6 +259,12 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     if (held_bytes <= options_.cache_bytes) break;
     held_bytes -= t->image.pixels.size() * sizeof(std::uint16_t) + t->integral_bytes();
     dropped.insert(t);
+  }
+  // A tile the background batch reads stays until the batch is done (its results then go to
+  // ahead_, whence the loop below takes those of the dropped tiles out again).
+  if (background_ && std::any_of(dropped.begin(), dropped.end(), [&](const posed_tile* t) { return background_tiles_.count(t) > 0; })) {
+    ++stats_.background_batches_waited_for_drops;
+    finish_background_batch();
   }
   if (!dropped.empty()) {
     ++cache_generation_;
@@ -777,19 +797,17 @@ cell_read to_cell_read(const core::code_outcome& o, const std::uint8_t* bytes, i
 
 }  // namespace
 
-void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
-{
-  first_.clear();
-  const core::version_plan& plan = host::version_plan_for(geo_.version, geo_.ecc);
+// The codes of one batch: those wholly inside a tile (jobs, read in the tile they sit deepest in)
+// and those no tile holds whole but several see (across, read across those tiles,
+// core/read_across.hpp); ahead marks a row below the prepared ones.
+struct scan_reader::code_batch {
   struct job {
     std::uint64_t row;
     std::uint32_t col;
     const posed_tile* tile;  // the tile the code sits deepest in
-    int tiles;
-    bool ahead;  // a row below the prepared ones
+    int tiles;               // tiles that see it
+    bool ahead;
   };
-  std::vector<job> jobs;
-  // Codes no tile holds whole but several see: read across those tiles (core/read_across.hpp).
   struct across_job {
     std::uint64_t row;
     std::uint32_t col;
@@ -797,7 +815,22 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     int part;                              // tiles that see it
     bool ahead;
   };
+  std::vector<job> jobs;
   std::vector<across_job> across;
+  // read_batch's results: per job, then per across job.
+  std::vector<core::code_outcome> outcomes, across_outcomes;
+  std::vector<std::uint8_t> bytes, across_bytes;  // spec::max_data_codewords a code
+
+  bool empty() const { return jobs.empty() && across.empty(); }
+  std::size_t codes() const { return jobs.size() + across.size(); }
+};
+
+void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+{
+  // The reads ahead of the last batch first: the cells below may now take them.
+  finish_background_batch();
+  first_.clear();
+  code_batch now, below;  // the prepared rows; rows ahead
   std::vector<std::pair<double, const posed_tile*>> whole;
   std::vector<const posed_tile*> part;
   auto cell_wanted = [&](std::uint64_t row, std::uint32_t col) {
@@ -827,8 +860,8 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
         continue;
       }
       stats_.codes_read_ahead_again += ahead != ahead_.end();
-      if (whole.empty()) across.push_back({row, col, std::move(order), static_cast<int>(part.size()), false});
-      else jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
+      if (whole.empty()) now.across.push_back({row, col, std::move(order), static_cast<int>(part.size()), false});
+      else now.jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
     }
   // Rows below, as far as options_.read_ahead_rows: those not looked at under the tiles held now
   // (when no tile came or went since the last batch, only the rows new to the window).
@@ -845,30 +878,72 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
                                                   : ahead->second.tile == whole[0].second))
         continue;
       stats_.codes_read_ahead_again += ahead != ahead_.end();
-      if (whole.empty()) across.push_back({row, col, std::move(order), 0, true});
-      else jobs.push_back({row, col, whole[0].second, 0, true});
+      if (whole.empty()) below.across.push_back({row, col, std::move(order), 0, true});
+      else below.jobs.push_back({row, col, whole[0].second, 0, true});
     }
   ahead_generation_ = cache_generation_, ahead_col0_ = col0, ahead_col1_ = col1;
   ahead_until_ = same_window ? std::max(ahead_until_, ahead_end) : ahead_end;
-  if (!across.empty()) {
+  stats_.codes_read_across += now.across.size() + below.across.size();
+  if (!options_.overlap_batches) {
+    // One batch, read now (as many codes per GPU call as can be).
+    now.jobs.insert(now.jobs.end(), below.jobs.begin(), below.jobs.end());
+    for (auto& a : below.across) now.across.push_back(std::move(a));
+    read_batch(now, workspaces_);
+    keep_batch_results(now);
+    return;
+  }
+  // The prepared rows now (on the batch thread with cuda, which keeps one GPU context), the rows
+  // ahead in the background, until the next batch or a drop of a tile they read.
+  if (!now.empty()) {
+    if (options_.cuda) batch_thread_->run([&] { read_batch(now, workspaces_); });
+    else read_batch(now, workspaces_);
+    keep_batch_results(now);
+  }
+  if (below.empty()) return;
+  background_ = std::make_unique<code_batch>(std::move(below));
+  background_tiles_.clear();
+  for (const auto& j : background_->jobs) background_tiles_.insert(j.tile);
+  for (const auto& a : background_->across) background_tiles_.insert(a.tiles.begin(), a.tiles.end());
+  stats_.codes_read_in_background += background_->codes();
+  code_batch* b = background_.get();
+  batch_thread_->start([this, b] { read_batch(*b, options_.cuda ? workspaces_ : background_workspaces_); });
+}
+
+void scan_reader::finish_background_batch()
+{
+  if (!background_) return;
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<code_batch> b = std::move(background_);
+  background_tiles_.clear();
+  batch_thread_->wait();
+  stats_.seconds_waiting_for_background += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  keep_batch_results(*b);
+}
+
+void scan_reader::read_batch(code_batch& batch, const std::vector<std::unique_ptr<workspace>>& ws) const
+{
+  const core::version_plan& plan = host::version_plan_for(geo_.version, geo_.ecc);
+  auto& across = batch.across;
+  const std::size_t n = across.size();
+  batch.across_outcomes.assign(n, core::code_outcome{});
+  batch.across_bytes.assign(n * spec::max_data_codewords, 0);
+  if (n > 0) {
     // The codes across tiles: core::read_code_across per code, on every thread or on the GPU.
-    const std::size_t n = across.size();
-    stats_.codes_read_across += n;
-    std::vector<core::code_outcome> outcomes(n);
-    std::vector<std::uint8_t> bytes(n * spec::max_data_codewords);
+    std::vector<core::code_outcome>& outcomes = batch.across_outcomes;
+    std::vector<std::uint8_t>& bytes = batch.across_bytes;
     if (!options_.cuda) {
       host::parallel_for(threads_, n, [&](unsigned t, std::size_t i) {
-        const across_job& j = across[i];
-        workspace& ws = *workspaces_[t];
+        const code_batch::across_job& j = across[i];
+        workspace& w = *ws[t];
         const auto x0 = static_cast<double>(geo_.cell_x(j.col)), y0 = static_cast<double>(geo_.cell_y(j.row));
         core::gray_view images[core::max_across];
         for (std::size_t k = 0; k < j.tiles.size(); ++k) {
-          measure_code(*j.tiles[k], plan, x0, y0, ws.maps[k]);
+          measure_code(*j.tiles[k], plan, x0, y0, w.maps[k]);
           images[k] = j.tiles[k]->view();
         }
-        outcomes[i] = core::read_code_across(plan, images, ws.maps.data(), static_cast<int>(j.tiles.size()), module_px_,
+        outcomes[i] = core::read_code_across(plan, images, w.maps.data(), static_cast<int>(j.tiles.size()), module_px_,
                                              options_.erasure_threshold, bytes.data() + i * spec::max_data_codewords,
-                                             *ws.across);
+                                             *w.across);
       });
     } else {
 #if QRPLATE_WITH_CUDA
@@ -894,30 +969,29 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, across[i].part, plan.known_count);
-      const std::uint64_t key = plane_key(across[i].col, static_cast<std::int64_t>(across[i].row));
-      if (across[i].ahead) ahead_[key] = ahead_read{across[i].row, across[i].col, nullptr, std::move(c), std::move(across[i].tiles)};
-      else first_.emplace(key, std::move(c));
-    }
   }
-  if (jobs.empty()) return;
+  auto& jobs = batch.jobs;
   // Tile by tile (the GPU reads the codes of many tiles per call, in this order), then cell order.
-  std::stable_sort(jobs.begin(), jobs.end(), [](const job& a, const job& b) { return a.tile->index < b.tile->index; });
+  std::stable_sort(jobs.begin(), jobs.end(), [](const code_batch::job& a, const code_batch::job& b) {
+    return a.tile->index < b.tile->index;
+  });
   const std::size_t count = jobs.size();
-  std::vector<core::code_outcome> outcomes(count);
-  std::vector<std::uint8_t> bytes(count * spec::max_data_codewords);
+  batch.outcomes.assign(count, core::code_outcome{});
+  batch.bytes.assign(count * spec::max_data_codewords, 0);
+  if (count == 0) return;
+  std::vector<core::code_outcome>& outcomes = batch.outcomes;
+  std::vector<std::uint8_t>& bytes = batch.bytes;
   // On the CPU: the per-code anchor search and the read, on every thread. With CUDA: both on the
   // GPU, many tiles per launch (core::measure_code_map and core::read_code's pieces, the same
   // functions).
   if (!options_.cuda) {
     std::vector<core::code_map> maps(count);
     host::parallel_for(threads_, count, [&](unsigned t, std::size_t i) {
-      const job& j = jobs[i];
+      const code_batch::job& j = jobs[i];
       measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)),
                    maps[i]);
       outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
-                                    bytes.data() + i * spec::max_data_codewords, *workspaces_[t]->read);
+                                    bytes.data() + i * spec::max_data_codewords, *ws[t]->read);
     });
   } else {
 #if QRPLATE_WITH_CUDA
@@ -943,10 +1017,23 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif
   }
-  for (std::size_t i = 0; i < count; ++i) {
-    cell_read c = to_cell_read(outcomes[i], bytes.data() + i * spec::max_data_codewords, jobs[i].tiles, plan.known_count);
-    const std::uint64_t key = plane_key(jobs[i].col, static_cast<std::int64_t>(jobs[i].row));
-    if (jobs[i].ahead) ahead_[key] = ahead_read{jobs[i].row, jobs[i].col, jobs[i].tile, std::move(c), {}};
+}
+
+void scan_reader::keep_batch_results(code_batch& batch)
+{
+  const int known = host::version_plan_for(geo_.version, geo_.ecc).known_count;
+  for (std::size_t i = 0; i < batch.across.size(); ++i) {
+    code_batch::across_job& a = batch.across[i];
+    cell_read c = to_cell_read(batch.across_outcomes[i], batch.across_bytes.data() + i * spec::max_data_codewords, a.part, known);
+    const std::uint64_t key = plane_key(a.col, static_cast<std::int64_t>(a.row));
+    if (a.ahead) ahead_[key] = ahead_read{a.row, a.col, nullptr, std::move(c), std::move(a.tiles)};
+    else first_.emplace(key, std::move(c));
+  }
+  for (std::size_t i = 0; i < batch.jobs.size(); ++i) {
+    const code_batch::job& j = batch.jobs[i];
+    cell_read c = to_cell_read(batch.outcomes[i], batch.bytes.data() + i * spec::max_data_codewords, j.tiles, known);
+    const std::uint64_t key = plane_key(j.col, static_cast<std::int64_t>(j.row));
+    if (j.ahead) ahead_[key] = ahead_read{j.row, j.col, j.tile, std::move(c), {}};
     else first_.emplace(key, std::move(c));
   }
 }

@@ -22,6 +22,7 @@
 #include "scan/scan_set.hpp"
 #include "scan/tile_prefetch.hpp"
 #include "scan/tile_registration.hpp"
+#include "util/background_thread.hpp"
 
 namespace qrplate::scan {
 
@@ -40,6 +41,12 @@ struct scan_read_options {
   // the cell's deepest tile is still that tile when its row is prepared (else the cell is read
   // again), so the results are those of reading it then: the same for any value.
   std::uint32_t read_ahead_rows = 0;
+  // read_ahead_rows: the reads ahead of a batch run on a background thread (with cuda: the GPU
+  // reads) while the next prepare() loads and registers tiles; they are waited for at the next
+  // batch, or sooner when that prepare() is to drop a tile they read. prepare() still returns
+  // only once the prepared rows' own first attempts are read. Changes when codes are read,
+  // never what. false: each batch whole before prepare() returns.
+  bool overlap_batches = false;
   // Bytes of tiles (pixels and integral images) kept in memory beyond those the prepared region
   // needs, least recently needed dropped first: a tile on a strip's or a band's edge is then read
   // and registered once, not once per strip and band. 0: only the region's tiles stay.
@@ -81,6 +88,11 @@ struct scan_read_stats {
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::uint64_t codes_read_across = 0;       // batch_codes: codes no tile holds whole, read across tiles in batches
+  // overlap_batches: codes read ahead on the background thread while tiles were registered; and
+  // the background batches waited for early because the next prepare() was to drop a tile they
+  // read; and the seconds prepare() waited for background batches (included in seconds_code_batches).
+  std::uint64_t codes_read_in_background = 0, background_batches_waited_for_drops = 0;
+  double seconds_waiting_for_background = 0;
   std::uint64_t tiles_host_integrals = 0;    // cuda: tiles whose integral image a CPU path needed (built on the host)
   // cuda: tile samples sent to the device for registration, and the bytes the link carried for
   // them (1 a sample where a chunk's samples fit in 8 bits, else 2; see tile_passes_cuda).
@@ -135,6 +147,15 @@ class scan_reader {
   void tiles_seeing(double x0, double y0, std::vector<std::pair<double, const posed_tile*>>& whole,
                     std::vector<const posed_tile*>& part) const;
   void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  // The codes of one batch, and what reading them gave (scan_reader.cpp).
+  struct code_batch;
+  // Reads a batch's codes: on the CPU with the given workspaces (one per thread), or on the GPU.
+  // Touches nothing of the reader but const tiles, so it may run on the background thread.
+  void read_batch(code_batch& batch, const std::vector<std::unique_ptr<workspace>>& ws) const;
+  // A read batch's results into first_ (the prepared rows) and ahead_ (rows below).
+  void keep_batch_results(code_batch& batch);
+  // Waits for the background batch, if one runs, and keeps its results.
+  void finish_background_batch();
   void correct_lattice(posed_tile& tile, workspace& ws);
   void index_tiles();
   // Tiles not held (nor unreadable) whose nominal footprint reaches [x_lo, x_hi] x [y_lo, y_hi]
@@ -188,6 +209,14 @@ class scan_reader {
   std::uint64_t dropped_host_integrals_ = 0;  // of tiles dropped from cache_ (scan_read_stats::tiles_host_integrals)
   std::mutex stats_mutex_;
   std::unordered_set<std::size_t> prefetched_;  // tiles asked of prefetch_ and not dropped
+  // overlap_batches: the batch of reads ahead in flight on batch_thread_ (null: none), the tiles
+  // it reads (none of them is dropped before it is done), and the CPU's workspaces for it.
+  std::unique_ptr<code_batch> background_;
+  std::unordered_set<const posed_tile*> background_tiles_;
+  std::vector<std::unique_ptr<workspace>> background_workspaces_;
+  // The thread the batches run on with overlap_batches (with cuda, every batch: one GPU context);
+  // after the tiles and workspaces, so that it finishes its job before they go.
+  std::unique_ptr<host::background_thread> batch_thread_;
   // Last: its readers take spare buffers, so it goes (and joins them) before they do.
   std::unique_ptr<tile_prefetcher> prefetch_;
 };

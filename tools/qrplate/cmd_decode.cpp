@@ -75,6 +75,15 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"pixel_bytes_uploaded", r.tile_bytes_uploaded},
                   {"pixels_uploaded_as_read", r.tile_samples_uploaded_as_read},
                   {"pixel_bytes_staged", r.tile_bytes_staged}};
+    // Batched first reads (--backend cuda): codes read ahead of their row and used, read again in
+    // a deeper tile, read across tiles, read in the background while tiles were registered, and
+    // the seconds spent waiting for those (near 0: registration hid the reads).
+    j["code_batches"] = {{"codes_read_ahead", r.codes_read_ahead},
+                         {"codes_read_ahead_again", r.codes_read_ahead_again},
+                         {"codes_read_across", r.codes_read_across},
+                         {"codes_read_in_background", r.codes_read_in_background},
+                         {"background_waits_for_drops", r.background_waits_for_drops},
+                         {"seconds_waiting_for_background", r.seconds_waiting_for_background}};
     j["tile_errors"] = r.tile_errors;
   }
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
@@ -113,6 +122,7 @@ void add_decode_command(CLI::App& app)
     double tile_cache_mib = 1024;
     double prefetch_mib = 256;
     double strip_px = 8192;
+    bool serial_reads = false;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -163,6 +173,10 @@ void add_decode_command(CLI::App& app)
                   "cores) and holds more tiles in memory (a marginal code may then be read from another tile)")
       ->capture_default_str()
       ->check(CLI::Range(plate::min_strip_px, plate::max_strip_px));
+  cmd->add_flag("--serial-reads", a->serial_reads,
+               "Scan sets, --backend cuda: wait for each batch of code reads before registering the next tiles "
+               "(default: the reads of the rows ahead run on the GPU while the host registers the next tiles); "
+               "the same result, for measuring what the overlap gains");
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
@@ -202,6 +216,7 @@ void add_decode_command(CLI::App& app)
     o.tile_cache_bytes = static_cast<std::size_t>(a->tile_cache_mib * 1048576.0);
     o.tile_prefetch_bytes = static_cast<std::size_t>(a->prefetch_mib * 1048576.0);
     o.strip_px = a->strip_px;
+    if (a->serial_reads) o.overlap_reads = 0;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)

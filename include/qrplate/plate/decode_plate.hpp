@@ -45,6 +45,10 @@ struct plate_decode_options {
   // read, where the tiles they need are already registered: one large GPU batch per band of tiles
   // instead of a small one per row of codes. Same results for any value. -1: 32 with cuda, else 0.
   int read_ahead_rows = -1;
+  // Batches with reads ahead: those reads run on a background thread (cuda: the GPU reads) while
+  // the host registers the next tiles, and are waited for at the next batch. Same results.
+  // -1: with cuda, 0: never, 1: always (with batch_codes on the CPU too, for tests).
+  int overlap_reads = -1;
   // Bytes of scan tiles kept in memory beyond those the rows being read need (least recently
   // needed dropped first), so that tiles on the edges of column strips and outer-code bands are
   // read and registered once. 0: memory is only the current rows' tiles.
@@ -94,6 +98,11 @@ struct plate_decode_result {
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t codes_read_across = 0;  // batches: codes no tile holds whole, read across tiles (on the GPU with cuda)
+  // overlap_reads: codes read ahead in the background while tiles were registered; background
+  // batches waited for early (a tile they read was to be dropped); and the seconds the decode
+  // waited for background batches (near 0: the registration hid the reads).
+  std::uint64_t codes_read_in_background = 0, background_waits_for_drops = 0;
+  double seconds_waiting_for_background = 0;
   std::uint64_t tiles_host_integrals = 0;  // cuda: tiles whose integral image a CPU path needed (built on the host)
   // cuda: tile samples sent to the GPU for registration, and the bytes that took (1 a sample for
   // 8-bit scans, 2 for 16-bit ones).
