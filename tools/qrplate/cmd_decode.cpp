@@ -265,9 +265,14 @@ void add_decode_command(CLI::App& app)
                      static_cast<unsigned long long>(outside), outside == 1 ? " lies" : "s lie", r.stage_sigma_nm / 1000,
                      r.planned_overlap_nm / 1000, needed_nm / 1000);
     }
-    if (r.scan)
-      std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s, cells %.2f s, the rest %.2f s\n",
-                   r.seconds_tiles, r.seconds_code_batches, r.seconds_cells, r.seconds_rest());
+    if (r.scan) {
+      // With reads in the background, the batches' share is mostly the wait for them.
+      char waited[64] = "";
+      if (r.codes_read_in_background > 0)
+        std::snprintf(waited, sizeof waited, " (%.2f s of it waiting for the reads ahead)", r.seconds_waiting_for_background);
+      std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s%s, cells %.2f s, the rest %.2f s\n",
+                   r.seconds_tiles, r.seconds_code_batches, waited, r.seconds_cells, r.seconds_rest());
+    }
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
                                              std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"
