@@ -39,6 +39,8 @@ expect_line("| BM_register_tiles/v10-M/px:3/raw8_2048px/cuda | 1.50 | 15.0 |")
 expect_line("Set against host_to_device_pinned = 50.00 GB/s from bench_decode_cuda.json")
 expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
+# The same decodes with every read batch waited for (--serial-reads): shown, not held to the target.
+expect_line("| cuda-serial | 10-M | 3.0 | 8192.0 | 25.00 | 375,000 | 50% |  |")
 expect_line("| cuda | 10-M | 3.0 | 32768.0 | 40.00 | 600,000 | 80% | yes |")
 
 # From the disk: the file bytes a decode read per second against the disk's cold rate (12 GB in

@@ -9,7 +9,7 @@
 #                                       and 3 px/module; whole decodes CPU vs CUDA; HBM and PCIe copies)
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
-#                                       CUDA tests
+#                                       CUDA tests, then memcheck on a whole CUDA scan decode
 #   bash tools/gpu-first-run.sh bench   the GPU benchmarks and `qrplate bench` (JSON; --scan: whole
 #                                       decodes of simulated scan sets, CPU vs CUDA, from memory
 #                                       and from the disk), with the
@@ -90,9 +90,10 @@ case "$part" in
     step first_read 120 bash "$run" bench_decode_cuda \
       --benchmark_filter='BM_cuda_copy|BM_cuda_read_device/v(10-M|40-L)/px:(2|3)/cooperative' \
       --benchmark_min_time=0.2 --benchmark_out="$out/first_read.json" --benchmark_out_format=json
-    # #7 end to end from host memory: whole decodes, CPU beside CUDA.
+    # #7 end to end from host memory: whole decodes, CPU beside CUDA (and CUDA with every read
+    # batch waited for: what overlapping the reads with registration gains).
     step first_scan 120 bash -c \
-      "bash '$run' qrplate bench --scan --backend all --json --seconds 0.5 >'$out/first_scan.json'"
+      "bash '$run' qrplate bench --scan --backend all --serial-reads --json --seconds 0.5 >'$out/first_scan.json'"
     ;;
   tests)
     # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
@@ -112,6 +113,11 @@ case "$part" in
       step "${tool}_tile_passes" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_tile_passes \
         --gtest_filter='*Cuda*'
     done
+    # A whole CUDA decode (tiles kept on the device by registration's threads, read on the scan
+    # reader's background thread while the next tiles register, freed when dropped): memcheck
+    # sees a read of a freed tile. Last, as the slowest: the budget may cut it.
+    step memcheck_scan_decode 300 "$sanitizer" --tool memcheck --error-exitcode 9 .device/bin/test_scan_decode \
+      --gtest_filter='*BatchedReadsAreTheCellByCellReads*'
     ;;
   bench)
     step bench_encode_cuda 420 bash "$run" bench_encode_cuda --benchmark_min_time=0.3 \

@@ -216,9 +216,11 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
     for r in rows:
         p = r.get("scan_pixels_per_s")
         share = p / h2d if p and h2d else None
-        met = "" if share is None or r.get("backend") != "cuda" else ("yes" if share >= LINK_SHARE_TARGET else "no")
+        met = ("" if share is None or r.get("backend") != "cuda" or r.get("serial_reads")
+               else ("yes" if share >= LINK_SHARE_TARGET else "no"))
         shape = f"{r.get('version')}-{r.get('ecc')}"
-        line = (f"| {r.get('backend')} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
+        where = r.get("backend", "?") + ("-serial" if r.get("serial_reads") else "")
+        line = (f"| {where} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
                 f"{r.get('codes_per_s', 0):,.0f} | {pct(share)} | {met} |")
         if disk:
             d = r.get("disk_bytes_per_s")

@@ -82,6 +82,7 @@ struct bench_args {
   std::string strip_px = "8192";  // --scan: qrplate decode --strip-px, comma-separated
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
   bool from_disk = false;       // --scan: the scan set's files dropped from the page cache before each decode
+  bool serial_reads = false;    // --scan: each CUDA row again with qrplate decode's --serial-reads
 };
 
 struct shape {
@@ -886,6 +887,7 @@ struct scan_row {
   double px;
   std::uint32_t tile_px;
   double strip_px;  // the decode's column strips (plate_decode_options::strip_px)
+  bool serial_reads;  // cuda: every batch of code reads waited for (plate_decode_options::overlap_reads = 0)
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
   int runs;
@@ -894,8 +896,9 @@ struct scan_row {
   bool from_disk;                            // the files were dropped from the page cache before each decode
   double cached_at_start;                    // --from-disk: the most of the files' bytes a decode found cached
   double disk_bytes_per_s;                   // --from-disk: the tile files' bytes read cold, every thread
-  // The median run's split (plate_decode_result's stages).
-  double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest;
+  // The median run's split (plate_decode_result's stages), and of its batches' seconds those
+  // spent waiting for the reads ahead left to the GPU.
+  double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest, seconds_waiting_for_background;
 };
 
 std::string read_file_bytes(const std::string& path)
@@ -949,8 +952,8 @@ double disk_rate(const scan::synthetic_scan& scan, unsigned threads, double seco
                             static_cast<double>(scan.scan_file_bytes)));
 }
 
-scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, const scan::synthetic_scan& scan,
-                      double files_pixels_per_s, double disk_bytes_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
+scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, bool serial_reads,
+                      const scan::synthetic_scan& scan, double files_pixels_per_s, double disk_bytes_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
                       progress_line& progress, const std::string& label)
 {
   plate::plate_decode_options o;
@@ -958,6 +961,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   o.progress = false;
   o.backend = where;
   o.strip_px = strip_px;
+  if (serial_reads) o.overlap_reads = 0;
   const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
   const std::string payload = read_file_bytes(scan.payload_file);
   std::vector<plate::plate_decode_result> results;
@@ -995,6 +999,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.px = px;
   r.tile_px = args.tile_px;
   r.strip_px = strip_px;
+  r.serial_reads = serial_reads;
   r.threads = resolved_threads(args.threads);
   r.tiles = scan.tile_files.size();
   r.scan_pixels = scan.scan_pixels;
@@ -1013,6 +1018,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.seconds_code_batches = mid.seconds_code_batches;
   r.seconds_cells = mid.seconds_cells;
   r.seconds_rest = mid.seconds_rest();
+  r.seconds_waiting_for_background = mid.seconds_waiting_for_background;
   return r;
 }
 
@@ -1029,7 +1035,7 @@ void print_scan_header(const nlohmann::ordered_json& machine, double seconds, co
       machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
       machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), gpu_note(machine).c_str(),
       seconds);
-  std::printf("%-7s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
+  std::printf("%-11s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
               "shape", "px/module", "tile", "strip", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
               "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest",
               from_disk ? "  disk read  cached" : "");
@@ -1043,8 +1049,9 @@ void print_scan_row(const scan_row& r)
   const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
-  std::printf("%-7s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
-              to_string(r.where), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.threads,
+  const std::string where = std::string(to_string(r.where)) + (r.serial_reads ? "-serial" : "");
+  std::printf("%-11s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
+              where.c_str(), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.threads,
               static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
               static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
               with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
@@ -1062,6 +1069,7 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   nlohmann::ordered_json j = read_row_key(r.where, r.s, r.px);
   j["tile_px"] = r.tile_px;
   j["strip_px"] = r.strip_px;
+  j["serial_reads"] = r.serial_reads;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
   j["scan_pixels"] = r.scan_pixels;
@@ -1087,6 +1095,7 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   stages["cells"] = r.seconds_cells;
   stages["rest"] = r.seconds_rest;
   j["seconds_by_stage"] = stages;
+  j["seconds_waiting_for_background"] = r.seconds_waiting_for_background;  // of code_batches
   return j;
 }
 
@@ -1112,7 +1121,13 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
   if (!args.json) print_scan_header(machine, seconds, place, args.from_disk);
   progress_line progress;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  const std::size_t total = backends.size() * shapes.size() * pxs.size() * strips.size();
+  // --serial-reads: each CUDA row twice, the reads ahead overlapped (the default) and waited for.
+  std::vector<std::pair<backend, bool>> modes;
+  for (backend where : backends) {
+    modes.push_back({where, false});
+    if (args.serial_reads && where == backend::cuda) modes.push_back({where, true});
+  }
+  const std::size_t total = modes.size() * shapes.size() * pxs.size() * strips.size();
   std::size_t done = 0, made = 0;
   for (const shape& s : shapes)
     for (double px : pxs) {
@@ -1134,11 +1149,12 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
       const unsigned threads = resolved_threads(args.threads);
       const double files = files_rate(scan, threads, seconds / 4, args.from_disk, progress, name);
       const double disk = args.from_disk ? disk_rate(scan, threads, seconds / 4, progress, name) : 0.0;
-      for (backend where : backends)
+      for (const auto& [where, serial] : modes)
         for (double strip : strips) {
-          const std::string label = std::string(to_string(where)) + " " + name + " (" + std::to_string(++done) +
-                                    "/" + std::to_string(total) + ")";
-          const scan_row r = run_scan_row(where, s, px, strip, scan, files, disk, args, seconds, dir, progress, label);
+          const std::string label = std::string(to_string(where)) + (serial ? " (serial reads) " : " ") + name +
+                                    " (" + std::to_string(++done) + "/" + std::to_string(total) + ")";
+          const scan_row r =
+              run_scan_row(where, s, px, strip, serial, scan, files, disk, args, seconds, dir, progress, label);
           progress.clear();
           if (args.json) {
             rows.push_back(scan_row_json(r));
@@ -1192,6 +1208,9 @@ void add_bench_command(CLI::App& app)
   cmd->add_option("--tile", args->tile_px, "--scan: the scan's tile side in pixels (default: 1024)");
   cmd->add_option("--strip-px", args->strip_px,
                   "--scan: qrplate decode's --strip-px, comma-separated: a row for each (default: 8192)");
+  cmd->add_flag("--serial-reads", args->serial_reads,
+                "--scan: each CUDA row again with qrplate decode's --serial-reads (every batch of code reads waited "
+                "for before the next tiles register; backend column cuda-serial): what overlapping them gains");
   cmd->add_option("--scratch", args->scratch,
                   "--scan: directory for the scan sets, removed afterwards (default: /dev/shm when it has 1 GiB "
                   "free, else the system's temporary directory; --from-disk: the temporary directory)");
@@ -1236,7 +1255,10 @@ void add_bench_command(CLI::App& app)
       "Mpixel/s: reading the tile files alone on the same threads, the limit the files set. The last\n"
       "column splits the median decode by stage (qrplate decode --report's seconds_by_stage). --strip-px\n"
       "gives a row for each column-strip width (qrplate decode --strip-px: how many tiles are registered\n"
-      "side by side), to see what wider strips give a machine with many cores.\n"
+      "side by side), to see what wider strips give a machine with many cores. --serial-reads gives each\n"
+      "CUDA row a twin (cuda-serial) whose decodes wait for every batch of code reads before the next\n"
+      "tiles register (qrplate decode --serial-reads); the default leaves the reads ahead to the GPU\n"
+      "meanwhile (JSON: seconds_waiting_for_background, the part of code_batches spent waiting for them).\n"
       "The scratch directory (qrplate_bench_scan_PID) is removed at the end; one an interrupted run\n"
       "left behind is removed by the next --scan run.\n"
       "--from-disk: the scan set is written to --scratch (default: the system's temporary directory; it\n"
