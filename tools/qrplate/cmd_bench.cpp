@@ -1273,7 +1273,7 @@ void add_bench_command(CLI::App& app)
   cmd->callback([args, cmd] {
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
-      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px", "--from-disk"})
+      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px", "--from-disk", "--serial-reads"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);
