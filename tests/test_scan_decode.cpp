@@ -29,6 +29,9 @@
 #include "qrplate/sim/sem_model.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "scan/scan_reader.hpp"
+#if QRPLATE_WITH_CUDA
+#include "cuda/tile_passes_cuda.hpp"
+#endif
 #include "scan/scan_set.hpp"
 #include "scan/tile_registration.hpp"
 #include "sim/scan_io.hpp"
@@ -689,6 +692,35 @@ TEST(ScanReader, BackgroundReadsAreWaitedForBeforeTheirTilesAreDropped)
   EXPECT_EQ(overlap_stats.tiles_loaded, serial_stats.tiles_loaded);
   EXPECT_EQ(overlap_stats.codes_read_ahead, serial_stats.codes_read_ahead);
   fs::remove_all(s);
+}
+
+// Registration's GPU passes keep a stream, pinned staging and device buffers per host thread,
+// never freed (the CUDA runtime may be gone before thread-local destructors run): a decode must
+// register its tiles on threads that last (util/lasting_threads.hpp), not on threads made for
+// each band of tiles, each of which left its set behind (megabytes a thread and band). A second
+// decode with as many threads makes no new set; narrow strips and no tile cache give it many
+// bands of loads to make them in.
+TEST(ScanDecode, CudaRegistrationKeepsToLastingThreads)
+{
+  if (!cuda_backend_available()) GTEST_SKIP() << "no CUDA device (or built without CUDA)";
+#if QRPLATE_WITH_CUDA
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "lasting", "clean", 3.0, 8);
+  plate::plate_decode_options o;
+  o.backend = backend::cuda;
+  o.threads = 3;
+  o.tile_cache_bytes = 0;
+  o.strip_px = 1024;
+  const plate::plate_decode_result first = plate::decode_plates(s, s + ".out", o);
+  EXPECT_TRUE(first.complete);
+  EXPECT_GT(first.tile_reads, first.tiles);  // tiles read again: more loads than tiles
+  const std::uint64_t made = host::tile_passes_cuda::made();
+  const plate::plate_decode_result second = plate::decode_plates(s, s + ".out", o);
+  EXPECT_TRUE(second.complete);
+  EXPECT_EQ(host::tile_passes_cuda::made(), made) << "registering threads made per call";
+  fs::remove_all(s);
+  fs::remove(s + ".out");
+#endif
 }
 
 // Codes read in per-tile batches after each band's registration (what --backend cuda does, here

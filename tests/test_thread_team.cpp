@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "util/background_thread.hpp"
+#include "util/lasting_threads.hpp"
 #include "util/thread_team.hpp"
 
 namespace {
@@ -43,6 +44,39 @@ TEST(BackgroundThread, EveryJobOnOneThreadBesideTheCaller)
   // run(): start and wait.
   worker.run([&] { ++done; });
   EXPECT_EQ(done, 51);
+}
+
+// The process's lasting threads: one team per thread count whose workers serve every caller, and
+// background threads lent again once given back, so that per-thread GPU state is made once.
+TEST(LastingThreads, TeamsAndBackgroundThreadsAreReused)
+{
+  qrplate::host::thread_team& team = qrplate::host::lasting_team(3);
+  EXPECT_EQ(&qrplate::host::lasting_team(3), &team);
+  EXPECT_NE(&qrplate::host::lasting_team(2), &team);
+  std::mutex m;
+  std::set<std::thread::id> seen;
+  for (int run = 0; run < 20; ++run)
+    qrplate::host::lasting_team(3).run(64, [&](unsigned, std::size_t) {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      std::lock_guard<std::mutex> lock(m);
+      seen.insert(std::this_thread::get_id());
+    });
+  EXPECT_LE(seen.size(), 3u);  // the caller and the same two workers, run after run
+  std::thread::id first;
+  {
+    qrplate::host::lasting_background_thread lent;
+    lent.run([&] { first = std::this_thread::get_id(); });
+  }
+  std::thread::id again;
+  {
+    qrplate::host::lasting_background_thread lent;  // the one given back above
+    lent.run([&] { again = std::this_thread::get_id(); });
+    qrplate::host::lasting_background_thread other;  // lent meanwhile: another thread
+    std::thread::id third;
+    other.run([&] { third = std::this_thread::get_id(); });
+    EXPECT_NE(third, again);
+  }
+  EXPECT_EQ(again, first);
 }
 
 TEST(BackgroundThread, WaitRethrowsWhatTheJobThrewOnce)

@@ -6,6 +6,7 @@
 #include "cuda/tile_passes_cuda.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -171,9 +172,16 @@ void tile_passes_cuda::state::upload(const std::uint16_t* samples, const std::ui
   }
 }
 
+namespace {
+std::atomic<std::uint64_t> passes_made{0};
+}  // namespace
+
+std::uint64_t tile_passes_cuda::made() { return passes_made.load(); }
+
 tile_passes_cuda::tile_passes_cuda(std::size_t staging_samples)
 {
   if (staging_samples == 0) throw invalid_argument("tile_passes_cuda: staging buffers of no samples");
+  ++passes_made;
   // Keep freed blocks in the device's pool instead of handing them back at every synchronisation:
   // tile after tile asks for the same sizes.
   static const bool pool_kept = [] {

@@ -44,6 +44,10 @@ class tile_passes_cuda {
   tile_passes_cuda(const tile_passes_cuda&) = delete;
   tile_passes_cuda& operator=(const tile_passes_cuda&) = delete;
 
+  // How many have been made in this process: one a host thread that registers tiles, for the
+  // test that registration keeps to lasting threads (each keeps its buffers, never freed).
+  static std::uint64_t made();
+
   // Pixel bytes sent to the device so far (1 a sample for chunks whose samples fit in 8 bits, 2
   // for the others): what the link carried for the tiles' pixels.
   std::uint64_t uploaded_bytes() const;

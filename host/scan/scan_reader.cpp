@@ -143,7 +143,7 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
   if (options_.cuda && !options_.batch_codes) throw invalid_argument("scan_reader: cuda reads come in batches (batch_codes)");
   options_.overlap_batches = options_.overlap_batches && options_.batch_codes && options_.read_ahead_rows > 0;
   if (options_.overlap_batches) {
-    batch_thread_ = std::make_unique<host::background_thread>();
+    batch_thread_ = std::make_unique<host::lasting_background_thread>();
     // The CPU's reads ahead run beside load_region's and read_cell's threads: workspaces of their own.
     if (!options_.cuda)
       for (unsigned t = 0; t < threads_; ++t) {
@@ -296,7 +296,9 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   }
   std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
   std::vector<std::string> errors(load.size());
-  host::parallel_for(threads_, load.size(), [&](unsigned t, std::size_t i) {
+  // On the process's lasting threads: with cuda each registering thread keeps its GPU passes'
+  // stream and buffers (tile_registration.cpp), which threads made per call would leave behind.
+  host::lasting_team(threads_).run(load.size(), [&](unsigned t, std::size_t i) {
     const scan_tile& st = set_.tiles[load[i]];
     sim::gray_image img;
     try {
@@ -430,7 +432,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
           if (other && !trying.count(other.get()) && (placed(*other) || other->stitched)) references.push_back(other.get());
       // Per candidate: 0 kept its own pose, 1 stitched, 2 confirmed (a doubtful tile that agreed).
       std::vector<int> outcome(candidates.size(), 0);
-      host::parallel_for(threads_, candidates.size(), [&](unsigned, std::size_t k) {
+      host::lasting_team(threads_).run(candidates.size(), [&](unsigned, std::size_t k) {
         const std::size_t i = candidates[k];
         posed_tile& t = *loaded[i];
         double ax0, ay0, ax1, ay1;

@@ -22,7 +22,7 @@
 #include "scan/scan_set.hpp"
 #include "scan/tile_prefetch.hpp"
 #include "scan/tile_registration.hpp"
-#include "util/background_thread.hpp"
+#include "util/lasting_threads.hpp"
 
 namespace qrplate::scan {
 
@@ -214,9 +214,10 @@ class scan_reader {
   std::unique_ptr<code_batch> background_;
   std::unordered_set<const posed_tile*> background_tiles_;
   std::vector<std::unique_ptr<workspace>> background_workspaces_;
-  // The thread the batches run on with overlap_batches (with cuda, every batch: one GPU context);
-  // after the tiles and workspaces, so that it finishes its job before they go.
-  std::unique_ptr<host::background_thread> batch_thread_;
+  // The thread the batches run on with overlap_batches (with cuda, every batch: one GPU context),
+  // lent by the process (util/lasting_threads.hpp); after the tiles and workspaces, so that it
+  // finishes its job before they go.
+  std::unique_ptr<host::lasting_background_thread> batch_thread_;
   // Last: its readers take spare buffers, so it goes (and joins them) before they do.
   std::unique_ptr<tile_prefetcher> prefetch_;
 };

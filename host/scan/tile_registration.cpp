@@ -111,7 +111,8 @@ void tally_answers(const std::vector<anchor_point>& anchors, const core::anchor_
 
 #if QRPLATE_WITH_CUDA
 // This host thread's GPU passes: their stream and device buffers serve tile after tile. Never
-// freed, as the CUDA runtime may be gone before thread-local destructors run at exit.
+// freed, as the CUDA runtime may be gone before thread-local destructors run at exit; so tiles
+// are registered on threads that last (util/lasting_threads.hpp), never on threads made per call.
 host::tile_passes_cuda& this_threads_passes()
 {
   thread_local host::tile_passes_cuda* const kept = new host::tile_passes_cuda();
