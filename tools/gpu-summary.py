@@ -61,10 +61,10 @@ def summarise_reports(reports, out):
     out.append("")
     table_head(out, "report", "seconds", "tiles", "code batches", "cells", "rest", "waiting for reads ahead",
                "codes read in the background", "codes unreadable")
+    sec = lambda x: "-" if x is None else f"{x:.3f}"
     for path, r in reports:
         st = r.get("seconds_by_stage", {})
         cb = r.get("code_batches", {})
-        sec = lambda x: "-" if x is None else f"{x:.3f}"
         out.append(f"| {os.path.basename(path)} | {sec(r.get('seconds'))} | {sec(st.get('tiles'))} | "
                    f"{sec(st.get('code_batches'))} | {sec(st.get('cells'))} | {sec(st.get('rest'))} | "
                    f"{sec(cb.get('seconds_waiting_for_background'))} | {cb.get('codes_read_in_background', '-')} | "

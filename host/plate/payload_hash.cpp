@@ -162,12 +162,12 @@ constexpr std::uint64_t max_streamed_leaves = std::uint64_t{1} << 22;    // 128 
 
 streaming_digest::streaming_digest(payload_hash_kind kind, std::uint64_t leaf_bytes, std::uint64_t payload_bytes,
                                    unsigned threads)
-    : kind_(kind), block_bytes_(kind == payload_hash_kind::sha256 ? whole_block_bytes : leaf_bytes),
+    : block_bytes_(kind == payload_hash_kind::sha256 ? whole_block_bytes : leaf_bytes),
       payload_bytes_(payload_bytes)
 {
   if (block_bytes_ == 0) throw invalid_argument("sha256 tree: a leaf of 0 bytes");
   unsigned workers = 1;
-  if (kind_ == payload_hash_kind::sha256) {
+  if (kind == payload_hash_kind::sha256) {
     whole_ = std::make_unique<sha256>();
   } else {
     const std::uint64_t leaves = sha256_tree(block_bytes_, payload_bytes_).leaves();

@@ -111,7 +111,6 @@ class streaming_digest {
   void hash_blocks();
   void stop();
 
-  payload_hash_kind kind_;
   std::uint64_t block_bytes_, payload_bytes_, next_ = 0, blocks_submitted_ = 0;
   bool given_up_ = false;
   block current_;
