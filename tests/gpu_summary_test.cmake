@@ -31,6 +31,9 @@ expect_line("Skipped in this file (1): BM_cuda_encode_host/v40/L/auto/cooperativ
 # The read kernel: 80 and 125 Gpixel/s (the median aggregate, not the mean's 1).
 expect_line("| BM_cuda_read_device/v10-M/px:3/cooperative | 80.00 | 2,000,000 | 80% |")
 expect_line("| BM_cuda_read_device/v40-L/px:3/cooperative | 125.00 | 200,000 | 125% |")
+# Codes across tiles: the GPU's and every CPU core's codes/s and Gpixel/s.
+expect_line("| BM_cuda_read_across/v40-L/px:3 | 40,000 | 12.00 |")
+expect_line("| BM_cpu_read_across/v40-L/px:3/threads:all | 3,000 | 0.90 |")
 # Registration: its first pass's link rate against h2d (25 of 50 GB/s), and the host's CPU per
 # Mpixel as cores for 10 Gpixel/s (1.5 ms x 10,000 Mpixel/s = 15 cores).
 expect_line("| BM_cuda_tile_first_pass/px:16M/bits:8 | 25.00 | 50% | 25.00 |")

@@ -16,6 +16,7 @@
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_across.hpp"
+#include "qrplate/core/read_across_cooperative.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/core/read_cooperative.hpp"
 #include "qrplate/error.hpp"
@@ -775,6 +776,30 @@ TEST(ReadCode, CudaReadsCodesAcrossTilesAsTheCpu)
   }
   // The second column's codes read across the cut (each tile sees only part of them).
   EXPECT_EQ(across_decoded, std::size_t{2});
+  // The GPU kernel's body (core::read_across_cooperative_block) on the CPU: grids of 1 and 3
+  // blocks, each block's threads one after another in shuffled order, the shared state poisoned.
+  std::mt19937_64 rng(79);
+  for (const unsigned grid : {1u, 3u})
+    for (const int block_threads : {128, 33}) {
+      SCOPED_TRACE(::testing::Message() << "cooperative body, grid " << grid << ", threads " << block_threads);
+      auto block_ws = std::make_unique<core::read_across_workspace[]>(grid);
+      std::vector<core::code_map> block_maps(static_cast<std::size_t>(grid) * core::max_across);
+      auto shared = std::make_unique<core::cooperative_across_shared>();
+      std::memset(static_cast<void*>(shared.get()), 0xA5, sizeof(core::cooperative_across_shared));
+      std::vector<core::code_outcome> got(codes.size());
+      std::vector<std::uint8_t> got_bytes(codes.size() * spec::max_data_codewords, 0x5A);
+      core::across_read_batch batch = cpu;
+      batch.workspaces = block_ws.get();
+      batch.maps = block_maps.data();
+      batch.bytes = got_bytes.data();
+      batch.outcomes = got.data();
+      test::shuffled_threads exec{block_threads, rng};
+      for (unsigned block = 0; block < grid; ++block)
+        core::read_across_cooperative_block(batch, block, grid, block_threads, *shared, exec);
+      for (std::size_t i = 0; i < codes.size(); ++i)
+        expect_same_outcome(got[i], got_bytes.data() + i * spec::max_data_codewords, want[i],
+                            want_bytes.data() + i * spec::max_data_codewords, i);
+    }
   for (std::size_t i = 0; i < codes.size(); ++i)
     if (codes[i].count == 2) {
       const std::size_t code = static_cast<std::size_t>(codes[i].y0 / (r.plan->size + 4)) * columns +

@@ -6,7 +6,8 @@
 #   bash tools/gpu-first-run.sh first   the CUDA tests, then the headline figures of #3 and #7 (v40-L
 #                                       encode on device memory, auto mask and mask 0, and host to
 #                                       host; the read kernel on device memory, v10-M and v40-L at 2
-#                                       and 3 px/module; whole decodes CPU vs CUDA; HBM and PCIe copies)
+#                                       and 3 px/module; codes across tiles, GPU vs CPU; whole decodes
+#                                       CPU vs CUDA; HBM and PCIe copies)
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests, then memcheck on a whole CUDA scan decode
@@ -86,9 +87,10 @@ case "$part" in
     step first_encode 120 bash "$run" bench_encode_cuda \
       --benchmark_filter='BM_cuda_copy|BM_cuda_encode_device/v40/L/(auto|mask0)/cooperative|BM_cuda_encode_host/v40/L/auto/cooperative/pinned' \
       --benchmark_min_time=0.2 --benchmark_out="$out/first_encode.json" --benchmark_out_format=json
-    # #7: the read kernel alone (both register budgets), v10-M and v40-L at 2 and 3 px/module.
-    step first_read 120 bash "$run" bench_decode_cuda \
-      --benchmark_filter='BM_cuda_copy|BM_cuda_read_device/v(10-M|40-L)/px:(2|3)/cooperative' \
+    # #7: the read kernel alone (both register budgets), v10-M and v40-L at 2 and 3 px/module;
+    # codes across tiles, GPU beside every CPU core.
+    step first_read 150 bash "$run" bench_decode_cuda \
+      --benchmark_filter='BM_cuda_copy|BM_cuda_read_device/v(10-M|40-L)/px:(2|3)/cooperative|BM_(cuda|cpu)_read_across' \
       --benchmark_min_time=0.2 --benchmark_out="$out/first_read.json" --benchmark_out_format=json
     # #7 end to end from host memory: whole decodes, CPU beside CUDA (and CUDA with every read
     # batch waited for: what overlapping the reads with registration gains).

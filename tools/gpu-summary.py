@@ -154,6 +154,14 @@ def summarise_gbench(path, data, out):
             p = rate(r, "pixels_per_second")
             out.append(f"| {n} | {gb(p)} | {rate(r, 'items_per_second') or 0:,.0f} | {pct(p / READ_TARGET) if p else '-'} |")
         out.append("")
+    across = measured(rows, "BM_cuda_read_across") + measured(rows, "BM_cpu_read_across")
+    if across:
+        # Codes no tile holds whole, read on the GPU from resident tiles, beside the same reads on
+        # every core of this machine's CPU (what the scan reader would otherwise spend).
+        table_head(out, "codes across tiles", "codes/s", "Gpixel/s")
+        for n, r in across:
+            out.append(f"| {n} | {rate(r, 'items_per_second') or 0:,.0f} | {gb(rate(r, 'pixels_per_second'))} |")
+        out.append("")
     passes = measured(rows, "BM_cuda_tile_first_pass")
     if passes:
         table_head(out, "registration's first pass (upload, integral, contrast)", "link GB/s", "of h2d", "Gpixel/s")
@@ -172,7 +180,7 @@ def summarise_gbench(path, data, out):
     if skipped:
         out.append(f"Skipped in this file ({len(skipped)}): " + ", ".join(skipped[:8]) + (" ..." if len(skipped) > 8 else ""))
         out.append("")
-    return bool(enc_dev or enc_host or reads or passes or register or any(v is not None for v in lim.values()))
+    return bool(enc_dev or enc_host or reads or across or passes or register or any(v is not None for v in lim.values()))
 
 
 def summarise_qbench_encode(path, data, out):

@@ -335,10 +335,8 @@ void read_across_tiles_cuda(const core::version_plan& plan, const tile_read_requ
   std::vector<core::gray_view> views;
   std::vector<core::tile_anchor_view> anchor_views;
   stage_tiles(c, tiles, tile_count, views, anchor_views);
-  // A thread per code, at most 256 (each holds ~540 KB of workspace and maps: ~140 MB).
-  const unsigned workers = static_cast<unsigned>(
-      (std::min<std::size_t>(count, 256) + kernels::read_across_block - 1) / kernels::read_across_block *
-      kernels::read_across_block);
+  // A block per code, at most read_across_blocks (each with a workspace of ~0.5 MB at v40).
+  const unsigned blocks = kernels::read_across_blocks(count);
   core::across_read_batch batch;
   batch.plan = device_plan(c, plan);
   batch.images = upload(c, c.views, views.data(), tile_count);
@@ -347,11 +345,11 @@ void read_across_tiles_cuda(const core::version_plan& plan, const tile_read_requ
   batch.count = count;
   batch.module_px = module_px;
   batch.erasure_threshold = erasure_threshold;
-  batch.workspaces = grown(c.across_ws, workers);
-  batch.maps = grown(c.maps, static_cast<std::size_t>(workers) * core::max_across);
+  batch.workspaces = grown(c.across_ws, blocks);
+  batch.maps = grown(c.maps, static_cast<std::size_t>(blocks) * core::max_across);
   batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
   batch.outcomes = grown(c.outcomes, count);
-  QRP_CUDA_TRY(kernels::launch_read_across(batch, workers, s));
+  QRP_CUDA_TRY(kernels::launch_read_across(batch, blocks, s));
   download_results(c, count, outcomes, bytes);
 }
 

@@ -56,9 +56,10 @@ void measure_and_read_tiles_cuda(const core::version_plan& plan, const tile_read
                                  double module_px, std::uint8_t erasure_threshold, core::code_outcome* outcomes,
                                  std::uint8_t* bytes, cuda_read_kernel kernel = cuda_read_kernel::cooperative);
 
-// Codes no tile holds whole (core::read_code_across, one GPU thread per code): codes[i] lies in
-// tiles[codes[i].tiles[k]], k < codes[i].count, given as for measure_and_read_tiles_cuda (resident
-// tiles read in place, the others uploaded, all in one launch; origins and count unused).
+// Codes no tile holds whole (core::read_code_across; a GPU block per code,
+// core/read_across_cooperative.hpp): codes[i] lies in tiles[codes[i].tiles[k]], k <
+// codes[i].count, given as for measure_and_read_tiles_cuda (resident tiles read in place, the
+// others uploaded, all in one launch; origins and count unused).
 // outcomes[i] and bytes[i * spec::max_data_codewords ...] as the CPU's read_code_across gives them.
 void read_across_tiles_cuda(const core::version_plan& plan, const tile_read_request* tiles, std::size_t tile_count,
                             const core::across_code* codes, std::size_t count, double module_px,

@@ -59,20 +59,28 @@ __global__ void __launch_bounds__(cooperative_read_block, 4)
   read_codes_cooperative_body(batch);
 }
 
-__global__ void read_across_kernel(core::across_read_batch batch)
+__global__ void read_across_cooperative_kernel(core::across_read_batch batch)
 {
-  const std::uint64_t thread = blockIdx.x * static_cast<std::uint64_t>(blockDim.x) + threadIdx.x;
-  const std::uint64_t threads = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
-  for (std::uint64_t i = thread; i < batch.count; i += threads) core::measure_and_read_across(batch, i, thread);
+  // Raw storage, as in read_codes_cooperative_body.
+  alignas(core::cooperative_across_shared) __shared__ unsigned char storage[sizeof(core::cooperative_across_shared)];
+  block_exec exec;
+  core::read_across_cooperative_block(batch, blockIdx.x, gridDim.x, static_cast<int>(blockDim.x),
+                                      *reinterpret_cast<core::cooperative_across_shared*>(storage), exec);
 }
 
 }  // namespace
 
-cudaError_t launch_read_across(const core::across_read_batch& batch, unsigned workers, cudaStream_t stream) noexcept
+unsigned read_across_blocks(std::uint64_t count)
 {
-  const unsigned grid = workers / read_across_block;
-  if (batch.count == 0 || grid == 0) return cudaSuccess;
-  read_across_kernel<<<grid, read_across_block, 0, stream>>>(batch);
+  // Each block holds a read_across_workspace (~0.5 MB at version 40) and max_across maps.
+  constexpr std::uint64_t max_blocks = 512;
+  return static_cast<unsigned>(std::max<std::uint64_t>(1, std::min(count, max_blocks)));
+}
+
+cudaError_t launch_read_across(const core::across_read_batch& batch, unsigned blocks, cudaStream_t stream) noexcept
+{
+  if (batch.count == 0 || blocks == 0) return cudaSuccess;
+  read_across_cooperative_kernel<<<blocks, cooperative_read_block, 0, stream>>>(batch);
   return cudaGetLastError();
 }
 

@@ -8,6 +8,7 @@
 
 #include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_across.hpp"
+#include "qrplate/core/read_across_cooperative.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/core/read_cooperative.hpp"
 
@@ -48,11 +49,11 @@ unsigned cooperative_read_blocks(std::uint64_t count);  // blocks worth launchin
 cudaError_t launch_read_codes_cooperative(const core::cooperative_read_batch& batch, unsigned blocks,
                                           cudaStream_t stream, bool register_capped = false) noexcept;
 
-// Codes no tile holds whole (core/read_across.hpp): one thread per code in a grid-stride loop
-// over core::measure_and_read_across; thread t uses batch.workspaces[t] and batch.maps[t *
-// core::max_across ...], so `workers` (a multiple of read_across_block) of each are needed.
-// Returns the launch's status.
-inline constexpr unsigned read_across_block = 64;
-cudaError_t launch_read_across(const core::across_read_batch& batch, unsigned workers, cudaStream_t stream) noexcept;
+// Codes no tile holds whole (core/read_across_cooperative.hpp, held to
+// core::measure_and_read_across): a block of cooperative_read_block threads per code, grid-stride
+// over the batch; block b uses batch.workspaces[b] and batch.maps[b * core::max_across ...], so
+// `blocks` of each are needed (read_across_blocks gives the count). Returns the launch's status.
+unsigned read_across_blocks(std::uint64_t count);  // blocks worth launching for count codes (>= 1)
+cudaError_t launch_read_across(const core::across_read_batch& batch, unsigned blocks, cudaStream_t stream) noexcept;
 
 }  // namespace qrplate::kernels

@@ -108,7 +108,12 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
     }
     return;
   }
-  if (st.done) return;
+  // A finish phase is thread 0's, and thread 0 may set `done` there: the others leave without
+  // reading it. Read through volatile: a plain read lets the compiler fold the two returns into
+  // one test and load `done` on every thread first, while thread 0 writes it (compute-sanitizer
+  // racecheck saw exactly that on an H100, 2026-11-24).
+  if ((phase == decode_phase_finish_first || phase == decode_phase_finish_second) && t != 0) return;
+  if (static_cast<const volatile bool&>(st.done)) return;
   if (phase == decode_phase_confidence) {
     if (!st.use_confidence) return;
     for (int cw = t; cw < total; cw += threads) ws.confidence[cw] = codeword_confidence_of(plan, job.confidence, cw);
@@ -140,8 +145,7 @@ QRP_HD inline void run_cooperative_decode_phase(const cooperative_decode_job& jo
         for (int i = 0, len = block_data_length(b, blk); i < len; ++i) data[i] = block[i];
       }
       return;
-    case 2: {  // finish
-      if (t != 0) return;
+    case 2: {  // finish (thread 0 alone: see above)
       decode_result r = initial_result(plan, format);
       const int budget = b.ecc_per_block - misdecode_protection(plan.version, format.ecc);
       block_tally tally;

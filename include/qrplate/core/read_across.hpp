@@ -100,31 +100,33 @@ QRP_HD inline bool combine_overlapping_readings(const version_plan& plan, const 
   return averaged;
 }
 
-// Reads the code whose modules images[i] shows through maps[i], i < count (1..max_across; the
-// order decides ties: the first image that holds a module deepest samples it). out:
-// spec::max_data_codewords bytes. levels.ok false: no contrast (the result is then decode_status
-// failed with error none, as read_code gives).
-QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray_view* images, const code_map* maps,
-                                            int count, double module_px, std::uint8_t erasure_threshold,
-                                            std::uint8_t* out, read_across_workspace& ws)
+// Step 1 of read_code_across for module k = r * n + c of a size-n code: sampled in the image
+// that holds its centre farthest inside (at least `reach`; the first such image on a tie), into
+// ws.values, ws.valid and ws.source. Modules are independent: the cooperative kernel
+// (read_across_cooperative.hpp) gives each thread its own.
+QRP_HD inline void sample_across_module(const gray_view* images, const code_map* maps, int count, double module_px,
+                                        double reach, int n, int k, read_across_workspace& ws)
+{
+  const int r = k / n, c = k % n;
+  int best = -1;
+  double best_margin = reach, bu = 0, bv = 0;
+  for (int i = 0; i < count; ++i) {
+    double u, v;
+    maps[i].apply(c + 0.5, r + 0.5, u, v);
+    const double margin = interior(u, v, images[i].width, images[i].height);
+    if (margin > best_margin) best_margin = margin, best = i, bu = u, bv = v;
+  }
+  ws.valid[k] = best >= 0 ? 1 : 0;
+  ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
+  ws.values[k] = best >= 0 ? sample_module(images[best], bu, bv, module_px) : 0.0f;
+}
+
+// Steps 2-5 of read_code_across, once every module is sampled (sample_across_module).
+QRP_HD inline code_outcome finish_code_across(const version_plan& plan, const gray_view* images, const code_map* maps,
+                                              int count, double module_px, std::uint8_t erasure_threshold,
+                                              std::uint8_t* out, read_across_workspace& ws)
 {
   const int n = plan.size;
-  const double reach = sample_reach(module_px);
-  for (int r = 0; r < n; ++r)
-    for (int c = 0; c < n; ++c) {
-      const int k = r * n + c;
-      int best = -1;
-      double best_margin = reach, bu = 0, bv = 0;
-      for (int i = 0; i < count; ++i) {
-        double u, v;
-        maps[i].apply(c + 0.5, r + 0.5, u, v);
-        const double margin = interior(u, v, images[i].width, images[i].height);
-        if (margin > best_margin) best_margin = margin, best = i, bu = u, bv = v;
-      }
-      ws.valid[k] = best >= 0 ? 1 : 0;
-      ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
-      ws.values[k] = best >= 0 ? sample_module(images[best], bu, bv, module_px) : 0.0f;
-    }
   const symbol_levels lv = threshold_symbol(plan, ws.values, ws.valid, ws.modules, ws.confidence);
   if (!lv.ok) return levels_outcome(lv);
   const int cells = n * n;
@@ -151,9 +153,24 @@ QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray
   return o;
 }
 
-// A batch of codes across tiles, as the CUDA kernel reads it (and the CPU batch, one code per
-// call of measure_and_read_across): each code's map is measured in each of its tiles
-// (measure_code_map on tiles[k].iv), then read_code_across. maps: max_across scratch maps.
+// Reads the code whose modules images[i] shows through maps[i], i < count (1..max_across; the
+// order decides ties: the first image that holds a module deepest samples it). out:
+// spec::max_data_codewords bytes. levels.ok false: no contrast (the result is then decode_status
+// failed with error none, as read_code gives).
+QRP_HD inline code_outcome read_code_across(const version_plan& plan, const gray_view* images, const code_map* maps,
+                                            int count, double module_px, std::uint8_t erasure_threshold,
+                                            std::uint8_t* out, read_across_workspace& ws)
+{
+  const int n = plan.size;
+  const double reach = sample_reach(module_px);
+  for (int k = 0; k < n * n; ++k) sample_across_module(images, maps, count, module_px, reach, n, k, ws);
+  return finish_code_across(plan, images, maps, count, module_px, erasure_threshold, out, ws);
+}
+
+// A batch of codes across tiles, as the CUDA kernel reads it (read_across_cooperative.hpp; the
+// CPU batch, one code per call of measure_and_read_across): each code's map is measured in each
+// of its tiles (measure_code_map on tiles[k].iv), then read_code_across. maps: max_across
+// scratch maps per worker (a GPU block).
 struct across_read_batch {
   const version_plan* plan = nullptr;
   const gray_view* images = nullptr;         // per tile
@@ -162,7 +179,7 @@ struct across_read_batch {
   std::uint64_t count = 0;
   double module_px = 0;
   std::uint8_t erasure_threshold = 0;
-  read_across_workspace* workspaces = nullptr;  // one per worker
+  read_across_workspace* workspaces = nullptr;  // one per worker (a GPU block)
   code_map* maps = nullptr;                     // max_across per worker
   std::uint8_t* bytes = nullptr;                // count x spec::max_data_codewords
   code_outcome* outcomes = nullptr;             // count

@@ -105,13 +105,13 @@ enum cooperative_read_phase : int {
   cooperative_read_phase_count
 };
 
-// Thread t of `threads` runs its share of one phase. Every thread of the group must run every
-// phase, in order, with a barrier between phases.
-QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, int phase, int t, int threads)
+// The measure phases (read_phase_measure_base .. read_phase_measure_nodes) alone: they use the
+// job's plan, tile, x0, y0, measured and measure, so the kernel that reads codes across tiles
+// (read_across_cooperative.hpp) measures each tile's map with them too.
+QRP_HD inline void run_cooperative_measure_phase(const cooperative_read_job& job, int phase, int t, int threads)
 {
   const version_plan& plan = *job.plan;
-  read_code_workspace& ws = *job.ws;
-  const int n = plan.size, W = plan.words;
+  const int n = plan.size;
   switch (phase) {
     case read_phase_measure_base: {
       if (!job.tile || t != 0) return;
@@ -243,6 +243,22 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
       for (int k = t; k < nodes * nodes; k += threads) interpolate_node(job.measure->kept, k % nodes, k / nodes, *job.measured);
       return;
     }
+    default: return;
+  }
+}
+
+// Thread t of `threads` runs its share of one phase. Every thread of the group must run every
+// phase, in order, with a barrier between phases.
+QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, int phase, int t, int threads)
+{
+  if (phase < read_phase_sample) {
+    run_cooperative_measure_phase(job, phase, t, threads);
+    return;
+  }
+  const version_plan& plan = *job.plan;
+  read_code_workspace& ws = *job.ws;
+  const int n = plan.size, W = plan.words;
+  switch (phase) {
     case read_phase_sample: {
       const code_map& map = job.tile ? *job.measured : *job.map;
       const double reach = sample_reach(job.module_px);
