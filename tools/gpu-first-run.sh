@@ -108,8 +108,10 @@ case "$part" in
   sanitize)
     # The kernels under the sanitizers, on the smaller CUDA tests.
     for tool in memcheck racecheck; do
+      # Every encode test but the one that runs out of device memory on purpose (memcheck counts
+      # its cudaMalloc failure as an error).
       step "${tool}_encode" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_encode_cuda \
-        --gtest_filter='*DeviceEncoder*'
+        --gtest_filter='-*ACaughtCudaErrorDoesNotFailTheNextEncode*'
       step "${tool}_read" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_read_codes \
         --gtest_filter='*Cuda*'
       step "${tool}_tile_passes" 300 "$sanitizer" --tool "$tool" --error-exitcode 9 .device/bin/test_tile_passes \

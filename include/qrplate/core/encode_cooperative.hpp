@@ -60,7 +60,9 @@ struct cooperative_tables {
   // module (row, col); no_source for function modules, remainder bits and lanes past the edge.
   // The placement's plain form, and what place_ops are built from.
   std::uint16_t module_source[max_matrix_words * 64];
-  // The same as a gather per matrix word: place_ops[64 * word + j], j < place_count[word], each
+  // The same as a gather per matrix word: place_ops[j * max_matrix_words + word], j <
+  // place_count[word] (op-major: the threads of the place phase, a word each, read neighbouring
+  // entries together, one 32-byte sector for 8 threads instead of one each), each
   // the module at a position from one bit of a buffer byte or, with place_op_pair, the modules at
   // position and position + 1 from two adjacent bits of one byte: the zigzag gives a row's two
   // modules of a column pair consecutive bits, so most data modules go two at a time.
@@ -109,17 +111,17 @@ QRP_HD inline void build_cooperative_tables(const version_plan& plan, cooperativ
   // left one (pos) with bit s + 1 of the same byte make one op.
   for (int idx = 0; idx < max_matrix_words; ++idx) {
     const std::uint16_t* src = t.module_source + 64 * idx;
-    std::uint32_t* ops = t.place_ops + 64 * idx;
+    std::uint32_t* ops = t.place_ops + idx;  // op j at ops[j * max_matrix_words]
     int count = 0;
     for (int pos = 0; pos < 64; ++pos) {
       const unsigned left = src[pos];
       if (left == no_source) continue;
       const unsigned right = pos + 1 < 64 ? src[pos + 1] : no_source;
       if (right != no_source && left == right + 1 && (right & 7u) != 7u) {
-        ops[count++] = place_op(right, true, pos);
+        ops[max_matrix_words * count++] = place_op(right, true, pos);
         ++pos;
       } else {
-        ops[count++] = place_op(left, false, pos);
+        ops[max_matrix_words * count++] = place_op(left, false, pos);
       }
     }
     t.place_count[idx] = static_cast<std::uint8_t>(count);
@@ -344,9 +346,9 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       if (!fits) return;
       for (int idx = t; idx < words; idx += threads) {
         std::uint64_t word = plan.base[idx];
-        const std::uint32_t* ops = tab.place_ops + 64 * idx;
+        const std::uint32_t* ops = tab.place_ops + idx;
         for (int j = 0, count = tab.place_count[idx]; j < count; ++j) {
-          const std::uint32_t e = ops[j];
+          const std::uint32_t e = ops[j * max_matrix_words];
           const unsigned bits = (c.codewords[e & 0xFFFu] >> ((e >> 12) & 7u)) & (1u | ((e >> 14) & 2u));
           word |= static_cast<std::uint64_t>(bits) << (e >> 16);
         }
@@ -397,11 +399,16 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
       if (!scoring) return;
       for (int q = t; q < lay.run_tasks + lay.block_tasks; q += threads) {
         if (q < lay.run_tasks) {
-          const int chunk = q % lay.chunks, w = q / lay.chunks % W, orient = q / (lay.chunks * W) % 2;
-          const int mask = q / (lay.chunks * W * 2);
+          // Neighbouring threads take the same chunk of neighbouring planes: their loads are a
+          // plane apart, an odd number of words (plane_lines = size + 36), so a half-warp's
+          // 8-byte loads fall in 16 different bank pairs. (Chunk-fastest put them 8 lines, 64
+          // bytes, apart: an 8-way bank conflict on every load of the window, H100 ncu 2026-11-24.)
+          const int planes = 16 * W, p = q % planes, chunk = q / planes;
+          const int w = p % W, orient = p / W % 2, mask = p / (2 * W);
           const std::uint64_t* plane = masked_plane(c, lay, W, mask, orient, w);
           auto word = [plane](int i) { return plane[i]; };  // light lines around the symbol
-          c.runs[q] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
+          // Stored in (mask, orientation, word column, chunk) order, as phase_total adds them up.
+          c.runs[p * lay.chunks + chunk] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
         } else {
           const int task = q - lay.run_tasks, chunk = task % lay.chunks, mask = task / lay.chunks;
           auto word = [&](int i, int w) { return masked_plane(c, lay, W, mask, 0, w)[i]; };
