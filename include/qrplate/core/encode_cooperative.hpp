@@ -397,20 +397,24 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
     }
     case phase_score: {
       if (!scoring) return;
+      // The N2 tasks first: each reads ~3x a run task's lines, so the last round of tasks is
+      // the lighter kind. Results go where phase_total looks for them, whatever the order.
       for (int q = t; q < lay.run_tasks + lay.block_tasks; q += threads) {
-        if (q < lay.run_tasks) {
+        if (q >= lay.block_tasks) {
           // Neighbouring threads take the same chunk of neighbouring planes: their loads are a
           // plane apart, an odd number of words (plane_lines = size + 36), so a half-warp's
           // 8-byte loads fall in 16 different bank pairs. (Chunk-fastest put them 8 lines, 64
           // bytes, apart: an 8-way bank conflict on every load of the window, H100 ncu 2026-11-24.)
-          const int planes = 16 * W, p = q % planes, chunk = q / planes;
+          const int planes = 16 * W, p = (q - lay.block_tasks) % planes, chunk = (q - lay.block_tasks) / planes;
           const int w = p % W, orient = p / W % 2, mask = p / (2 * W);
           const std::uint64_t* plane = masked_plane(c, lay, W, mask, orient, w);
           auto word = [plane](int i) { return plane[i]; };  // light lines around the symbol
           // Stored in (mask, orientation, word column, chunk) order, as phase_total adds them up.
           c.runs[p * lay.chunks + chunk] = detail::run_penalty_chunk(word, chunk * penalty_chunk, n, lane_mask(n, w));
         } else {
-          const int task = q - lay.run_tasks, chunk = task % lay.chunks, mask = task / lay.chunks;
+          // Mask-fastest for the same reason: masks' row planes are 2 W planes apart, which puts
+          // a half-warp's loads at most two to a bank pair (chunk-fastest: 8).
+          const int mask = q % 8, chunk = q / 8;
           auto word = [&](int i, int w) { return masked_plane(c, lay, W, mask, 0, w)[i]; };
           int blocks = 0, dark = 0;
           for (int i = chunk * penalty_chunk; i < (chunk + 1) * penalty_chunk && i < n; ++i)
@@ -422,8 +426,8 @@ QRP_HD inline void run_cooperative_phase(const cooperative_job& job, int phase, 
               blocks += detail::same_colour_blocks(a, word(i + 1, w), next ? word(i, w + 1) : 0,
                                                    next ? word(i + 1, w + 1) : 0, lane_mask(n - 1, w));
             }
-          c.blocks[task] = blocks;
-          c.darks[task] = dark;
+          c.blocks[mask * lay.chunks + chunk] = blocks;
+          c.darks[mask * lay.chunks + chunk] = dark;
         }
       }
       return;
