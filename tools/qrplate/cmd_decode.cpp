@@ -150,8 +150,8 @@ void add_decode_command(CLI::App& app)
                   "Scan sets: cpu, cuda (registration's passes over every pixel, its vote and anchor checks, and each "
                   "code's anchor search and read, on the GPU; fitting and stitching stay on the CPU) or auto (cuda "
                   "when a device "
-                  "exists). Default cpu: on an H100 with 16 host cores cuda decoded 0.9-3x as fast as the CPU, "
-                  "depending on tile size and code version (docs/PERFORMANCE.md)")
+                  "exists). Default cpu: on an H100 with 16 host cores cuda decoded 1.5-1.8x as fast as the CPU "
+                  "with --strip-px 32768, but slower with the default strips (docs/PERFORMANCE.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--erasure-threshold", a->erasure_threshold,
