@@ -247,6 +247,67 @@ QRP_HD inline void run_cooperative_measure_phase(const cooperative_read_job& job
   }
 }
 
+// threshold_symbol (sample_symbol.hpp) by the group, over any sampled values: the plane fit's
+// lanes, the fit (one thread), the threshold a matrix word per thread (all light without a fit),
+// the noise lanes and the levels (one thread). The read's fit .. levels phases, and the kernel
+// for codes across tiles (read_across_cooperative.hpp) thresholds a code's parts with them.
+inline constexpr int cooperative_threshold_stages = 5;
+struct cooperative_threshold_job {
+  const float* values;
+  const std::uint8_t* valid;
+  std::uint64_t* modules;
+  std::uint8_t* confidence;
+  plane_fit* fit;             // shared by the group; fit->levels is threshold_symbol's result
+  plane_fit_sums* fit_lanes;  // shared by the group: plane_fit_lanes
+  level_sums* level_lanes;    // shared by the group: plane_fit_lanes
+};
+
+QRP_HD inline void run_cooperative_threshold_phase(const version_plan& plan, const cooperative_threshold_job& j, int stage,
+                                                   int t, int threads)
+{
+  const int n = plan.size, W = plan.words;
+  switch (stage) {
+    case 0:
+      for (int l = t; l < plane_fit_lanes; l += threads) j.fit_lanes[l] = plane_fit_lane(plan, j.values, j.valid, l);
+      return;
+    case 1: {
+      if (t != 0) return;
+      plane_fit_sums sum{};
+      for (int l = 0; l < plane_fit_lanes; ++l) add_plane_fit_sums(sum, j.fit_lanes[l]);
+      *j.fit = solve_brightness_plane(plan, sum);
+      return;
+    }
+    case 2: {
+      const plane_fit& f = *j.fit;
+      for (int idx = t; idx < n * W; idx += threads) {
+        const int r = idx / W, w = idx % W;
+        if (f.solved) {
+          j.modules[idx] = threshold_word(plan, f, j.values, j.valid, r, w, j.confidence);
+        } else {
+          j.modules[idx] = 0;
+          for (int c = 64 * w; c < 64 * w + 64 && c < n; ++c) j.confidence[r * n + c] = 0;
+        }
+      }
+      return;
+    }
+    case 3:
+      if (!j.fit->solved) return;
+      for (int l = t; l < plane_fit_lanes; l += threads) j.level_lanes[l] = levels_lane(plan, *j.fit, j.values, j.valid, l);
+      return;
+    case 4: {
+      if (t != 0 || !j.fit->solved) return;
+      level_sums sum{0.0, 0};
+      for (int l = 0; l < plane_fit_lanes; ++l) add_level_sums(sum, j.level_lanes[l]);
+      set_levels(*j.fit, sum);
+      return;
+    }
+    default: return;
+  }
+}
+
+static_assert(read_phase_levels - read_phase_fit_lanes + 1 == cooperative_threshold_stages,
+              "the read's fit .. levels phases are the threshold's stages, in order");
+
 // Thread t of `threads` runs its share of one phase. Every thread of the group must run every
 // phase, in order, with a barrier between phases.
 QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, int phase, int t, int threads)
@@ -257,7 +318,7 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
   }
   const version_plan& plan = *job.plan;
   read_code_workspace& ws = *job.ws;
-  const int n = plan.size, W = plan.words;
+  const int n = plan.size;
   switch (phase) {
     case read_phase_sample: {
       const code_map& map = job.tile ? *job.measured : *job.map;
@@ -267,38 +328,13 @@ QRP_HD inline void run_cooperative_read_phase(const cooperative_read_job& job, i
       return;
     }
     case read_phase_fit_lanes:
-      for (int l = t; l < plane_fit_lanes; l += threads) job.fit_lanes[l] = plane_fit_lane(plan, ws.values, ws.valid, l);
-      return;
-    case read_phase_fit: {
-      if (t != 0) return;
-      plane_fit_sums sum{};
-      for (int l = 0; l < plane_fit_lanes; ++l) add_plane_fit_sums(sum, job.fit_lanes[l]);
-      *job.fit = solve_brightness_plane(plan, sum);
-      return;
-    }
-    case read_phase_threshold: {
-      const plane_fit& f = *job.fit;
-      for (int idx = t; idx < n * W; idx += threads) {
-        const int r = idx / W, w = idx % W;
-        if (f.solved) {
-          ws.modules[idx] = threshold_word(plan, f, ws.values, ws.valid, r, w, ws.confidence);
-        } else {
-          ws.modules[idx] = 0;
-          for (int c = 64 * w; c < 64 * w + 64 && c < n; ++c) ws.confidence[r * n + c] = 0;
-        }
-      }
-      return;
-    }
+    case read_phase_fit:
+    case read_phase_threshold:
     case read_phase_levels_lanes:
-      if (!job.fit->solved) return;
-      for (int l = t; l < plane_fit_lanes; l += threads)
-        job.level_lanes[l] = levels_lane(plan, *job.fit, ws.values, ws.valid, l);
-      return;
     case read_phase_levels: {
-      if (t != 0 || !job.fit->solved) return;
-      level_sums sum{0.0, 0};
-      for (int l = 0; l < plane_fit_lanes; ++l) add_level_sums(sum, job.level_lanes[l]);
-      set_levels(*job.fit, sum);
+      const cooperative_threshold_job j{ws.values, ws.valid, ws.modules, ws.confidence, job.fit, job.fit_lanes,
+                                        job.level_lanes};
+      run_cooperative_threshold_phase(plan, j, phase - read_phase_fit_lanes, t, threads);
       return;
     }
     case read_phase_outcome:
