@@ -30,7 +30,7 @@
 
 namespace qrplate::core {
 
-// What one block shares while it reads a code across tiles (~21 KB).
+// What one block shares while it reads a code across tiles (~22 KB).
 struct cooperative_across_shared {
   cooperative_measure_state measure;
   plane_fit fit;  // the whole code's, then each part's
