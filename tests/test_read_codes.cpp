@@ -717,6 +717,41 @@ TEST(ReadCode, TwoLooksAtAModuleAreAveraged)
   EXPECT_EQ(both, codes);
 }
 
+// Codes across two cropped tiles as the scan reader's CPU batch reads them
+// (measure_and_read_across, code by code, one worker): the reference the GPU paths are held to.
+struct across_reference {
+  core::gray_view views[2];
+  core::tile_anchor_view anchors[2];
+  std::unique_ptr<core::read_across_workspace> ws = std::make_unique<core::read_across_workspace>();
+  std::vector<core::code_map> maps = std::vector<core::code_map>(core::max_across);
+  std::vector<core::code_outcome> want;
+  std::vector<std::uint8_t> want_bytes;
+  core::across_read_batch batch;  // points into the members above: not copied
+
+  across_reference(const scan::synthetic_codes& r, const cropped_tile (&tiles)[2],
+                   const std::vector<core::across_code>& codes)
+      : views{tiles[0].view(), tiles[1].view()},
+        anchors{tiles[0].posed.tile, tiles[1].posed.tile},
+        want(codes.size()),
+        want_bytes(codes.size() * spec::max_data_codewords)
+  {
+    batch.plan = r.plan;
+    batch.images = views;
+    batch.tiles = anchors;
+    batch.codes = codes.data();
+    batch.count = codes.size();
+    batch.module_px = r.module_px;
+    batch.erasure_threshold = 64;
+    batch.workspaces = ws.get();
+    batch.maps = maps.data();
+    batch.bytes = want_bytes.data();
+    batch.outcomes = want.data();
+    for (std::size_t i = 0; i < codes.size(); ++i) core::measure_and_read_across(batch, i, 0);
+  }
+  across_reference(const across_reference&) = delete;
+  across_reference& operator=(const across_reference&) = delete;
+};
+
 // The GPU kernel's body for codes across tiles (core::read_across_cooperative_block) on the CPU,
 // for the codes of `cpu` (a batch as measure_and_read_across read it, one code at a time, into
 // want and want_bytes): grids of 1 and 3 blocks, each block's threads one after another in
@@ -778,27 +813,11 @@ TEST(ReadCode, CudaReadsCodesAcrossTilesAsTheCpu)
     }
   }
   // The CPU: measure_and_read_across, as the scan reader's batch runs it.
-  const core::gray_view views[2] = {tiles[0].view(), tiles[1].view()};
-  const core::tile_anchor_view anchors[2] = {tiles[0].posed.tile, tiles[1].posed.tile};
-  auto ws = std::make_unique<core::read_across_workspace>();
-  std::vector<core::code_map> maps(core::max_across);
-  std::vector<core::code_outcome> want(codes.size());
-  std::vector<std::uint8_t> want_bytes(codes.size() * spec::max_data_codewords);
-  core::across_read_batch cpu;
-  cpu.plan = r.plan;
-  cpu.images = views;
-  cpu.tiles = anchors;
-  cpu.codes = codes.data();
-  cpu.count = codes.size();
-  cpu.module_px = r.module_px;
-  cpu.erasure_threshold = 64;
-  cpu.workspaces = ws.get();
-  cpu.maps = maps.data();
-  cpu.bytes = want_bytes.data();
-  cpu.outcomes = want.data();
+  const across_reference ref(r, tiles, codes);
+  const std::vector<core::code_outcome>& want = ref.want;
+  const std::vector<std::uint8_t>& want_bytes = ref.want_bytes;
   std::size_t across_decoded = 0;
   for (std::size_t i = 0; i < codes.size(); ++i) {
-    core::measure_and_read_across(cpu, i, 0);
     const bool second_column = static_cast<int>(codes[i].x0) / (r.plan->size + 4) == 1;
     if (codes[i].count == 2 && second_column) across_decoded += core::decoded(want[i].result);
     if (codes[i].count == 1 && second_column) {
@@ -809,7 +828,7 @@ TEST(ReadCode, CudaReadsCodesAcrossTilesAsTheCpu)
   EXPECT_EQ(across_decoded, std::size_t{2});
   // The GPU kernel's body on the CPU.
   std::mt19937_64 rng(79);
-  expect_across_blocks_are(cpu, want, want_bytes, rng);
+  expect_across_blocks_are(ref.batch, want, want_bytes, rng);
   for (std::size_t i = 0; i < codes.size(); ++i)
     if (codes[i].count == 2) {
       const std::size_t code = static_cast<std::size_t>(codes[i].y0 / (r.plan->size + 4)) * columns +
@@ -833,7 +852,7 @@ TEST(ReadCode, CudaReadsCodesAcrossTilesAsTheCpu)
   spoiled_tile.iv.sums = spoiled_sums.data();
   const core::gray_view spoiled_view{spoiled.data(), tiles[1].width, tiles[1].height,
                                      static_cast<std::size_t>(tiles[1].width)};
-  const host::tile_read_request requests[2] = {{views[0], anchors[0], nullptr, 0},
+  const host::tile_read_request requests[2] = {{ref.views[0], ref.anchors[0], nullptr, 0},
                                                {spoiled_view, spoiled_tile, nullptr, 0, resident.get()}};
   std::vector<core::code_outcome> gpu(codes.size());
   std::vector<std::uint8_t> gpu_bytes(codes.size() * spec::max_data_codewords);
@@ -882,32 +901,12 @@ TEST(ReadCode, AcrossKernelBodyIsTheCoreOnUnevenNoisyTiles)
     a.tiles[1] = 1;
     codes.push_back(a);
   }
-  const core::gray_view views[2] = {tiles[0].view(), tiles[1].view()};
-  const core::tile_anchor_view anchors[2] = {tiles[0].posed.tile, tiles[1].posed.tile};
-  auto ws = std::make_unique<core::read_across_workspace>();
-  std::vector<core::code_map> maps(core::max_across);
-  std::vector<core::code_outcome> want(codes.size());
-  std::vector<std::uint8_t> want_bytes(codes.size() * spec::max_data_codewords);
-  core::across_read_batch cpu;
-  cpu.plan = clean.plan;
-  cpu.images = views;
-  cpu.tiles = anchors;
-  cpu.codes = codes.data();
-  cpu.count = codes.size();
-  cpu.module_px = clean.module_px;
-  cpu.erasure_threshold = 64;
-  cpu.workspaces = ws.get();
-  cpu.maps = maps.data();
-  cpu.bytes = want_bytes.data();
-  cpu.outcomes = want.data();
+  const across_reference ref(clean, tiles, codes);
   int decoded = 0;
-  for (std::size_t i = 0; i < codes.size(); ++i) {
-    core::measure_and_read_across(cpu, i, 0);
-    decoded += core::decoded(want[i].result);
-  }
+  for (const core::code_outcome& o : ref.want) decoded += core::decoded(o.result);
   EXPECT_GE(decoded, static_cast<int>(codes.size()) / 2);  // 5 of 9: most read, some only at the second try
   std::mt19937_64 rng(43);
-  expect_across_blocks_are(cpu, want, want_bytes, rng);
+  expect_across_blocks_are(ref.batch, ref.want, ref.want_bytes, rng);
 }
 
 TEST(ReadCode, CudaGivesTheCpuOutcomesAndBytes)
