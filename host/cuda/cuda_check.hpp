@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <string>
@@ -87,6 +88,42 @@ template <typename T>
 using device_buffer = cuda_buffer<T, device_space>;
 template <typename T>
 using pinned_buffer = cuda_buffer<T, pinned_space>;
+
+// Device memory from the stream-ordered allocator on one stream, grown on demand (contents not
+// kept). Growing frees the old block with cudaFreeAsync on that stream, which waits for nothing
+// else (cudaFree would wait for every stream of the device: the other threads' registration and
+// reads too). It grows by half again at least, so that batches that creep up in size do not
+// reallocate at every call.
+template <typename T>
+class stream_buffer {
+ public:
+  explicit stream_buffer(cudaStream_t stream) : stream_(stream) {}
+  stream_buffer(const stream_buffer&) = delete;
+  stream_buffer& operator=(const stream_buffer&) = delete;
+  ~stream_buffer()
+  {
+    if (ptr_ != nullptr) cuda_tolerate(cudaFreeAsync(ptr_, stream_));
+  }
+  T* reserve(std::size_t count)
+  {
+    if (count > count_) {
+      const std::size_t grown = std::max(count, count_ + count_ / 2);
+      if (ptr_ != nullptr) QRP_CUDA_TRY(cudaFreeAsync(ptr_, stream_));
+      ptr_ = nullptr;
+      count_ = 0;  // empty, should the allocation fail
+      QRP_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), grown * sizeof(T), stream_));
+      count_ = grown;
+    }
+    return ptr_;
+  }
+  T* data() const { return ptr_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  cudaStream_t stream_;
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
 
 // Owner of a CUDA stream.
 class stream_owner {

@@ -83,36 +83,30 @@ void launch_reads_with_maps(cuda_read_kernel kernel, const core::version_plan* p
 }
 
 // What outlives one call, per host thread (the scan reader calls once per tile): a stream,
-// device buffers that only grow, and the plans uploaded so far. Deliberately never freed, as the
+// device buffers that only grow (stream-ordered: growing one never waits for the other threads'
+// work, as cudaFree would), and the plans uploaded so far. Deliberately never freed, as the
 // encode driver's: the CUDA runtime may be gone before thread-local destructors run at exit.
 struct read_context {
   stream_owner stream;
   std::map<std::pair<int, int>, device_buffer<core::version_plan>> plans;  // by (version, level)
-  device_buffer<std::uint16_t> pixels;
-  device_buffer<std::uint32_t> sums;
-  device_buffer<double> origins;
-  device_buffer<core::code_map> maps;
-  device_buffer<core::read_code_workspace> ws;
-  device_buffer<std::uint8_t> bytes;
-  device_buffer<core::code_outcome> outcomes;
-  device_buffer<core::gray_view> views;          // per tile, pointing into `pixels`
-  device_buffer<core::tile_anchor_view> tiles;   // per tile, pointing into `sums`
-  device_buffer<std::uint32_t> tile_of;          // per code
-  device_buffer<core::across_code> across_codes;
-  device_buffer<core::read_across_workspace> across_ws;
+  stream_buffer<std::uint16_t> pixels{stream.get()};
+  stream_buffer<std::uint32_t> sums{stream.get()};
+  stream_buffer<double> origins{stream.get()};
+  stream_buffer<core::code_map> maps{stream.get()};
+  stream_buffer<core::read_code_workspace> ws{stream.get()};
+  stream_buffer<std::uint8_t> bytes{stream.get()};
+  stream_buffer<core::code_outcome> outcomes{stream.get()};
+  stream_buffer<core::gray_view> views{stream.get()};         // per tile, pointing into `pixels`
+  stream_buffer<core::tile_anchor_view> tiles{stream.get()};  // per tile, pointing into `sums`
+  stream_buffer<std::uint32_t> tile_of{stream.get()};         // per code
+  stream_buffer<core::across_code> across_codes{stream.get()};
+  stream_buffer<core::read_across_workspace> across_ws{stream.get()};
 };
 
 read_context& this_threads_read_context()
 {
   thread_local read_context* context = new read_context();
   return *context;
-}
-
-template <typename T>
-T* grown(device_buffer<T>& b, std::size_t n)
-{
-  if (b.size() < n) b = device_buffer<T>(n);
-  return b.data();
 }
 
 // The plan on the device (plans of one version and level are identical, so one upload each).
@@ -128,9 +122,9 @@ const core::version_plan* device_plan(read_context& c, const core::version_plan&
 
 // Host values to a grown device buffer, on the context's stream (pageable: consumed on return).
 template <typename T>
-T* upload(read_context& c, device_buffer<T>& d, const T* values, std::size_t n)
+T* upload(read_context& c, stream_buffer<T>& d, const T* values, std::size_t n)
 {
-  T* p = grown(d, n);
+  T* p = d.reserve(n);
   QRP_CUDA_TRY(cudaMemcpyAsync(p, values, n * sizeof(T), cudaMemcpyHostToDevice, c.stream.get()));
   return p;
 }
@@ -156,12 +150,12 @@ void read_codes_cuda(const core::version_plan& plan, const core::gray_view& imag
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
   const core::gray_view d_image =
-      upload_image_at(image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height), s);
+      upload_image_at(image, c.pixels.reserve(static_cast<std::size_t>(image.width) * image.height), s);
   const core::code_map* d_maps = upload(c, c.maps, maps, count);
   const core::gray_view* d_view = kernel != cuda_read_kernel::per_thread ? upload(c, c.views, &d_image, 1) : nullptr;
   launch_reads_with_maps(kernel, d_plan, d_image, d_view, d_maps, count, module_px, erasure_threshold,
-                         grown(c.ws, read_workers(kernel, count)), grown(c.bytes, count * spec::max_data_codewords),
-                         grown(c.outcomes, count), s);
+                         c.ws.reserve(read_workers(kernel, count)), c.bytes.reserve(count * spec::max_data_codewords),
+                         c.outcomes.reserve(count), s);
   download_results(c, count, outcomes, bytes);
 }
 
@@ -183,19 +177,19 @@ void measure_and_read_codes_cuda(const core::version_plan& plan, const core::gra
   const cudaStream_t s = c.stream.get();
   const core::version_plan* d_plan = device_plan(c, plan);
   const core::gray_view d_image =
-      upload_image_at(image, grown(c.pixels, static_cast<std::size_t>(image.width) * image.height), s);
+      upload_image_at(image, c.pixels.reserve(static_cast<std::size_t>(image.width) * image.height), s);
   const std::size_t entries =
       (static_cast<std::size_t>(image.width) + 1) * (static_cast<std::size_t>(image.height) + 1);
   core::tile_anchor_view d_tile = tile;
-  d_tile.iv.sums = grown(c.sums, entries);
+  d_tile.iv.sums = c.sums.reserve(entries);
   QRP_CUDA_TRY(cudaMemcpyAsync(c.sums.data(), tile.iv.sums, entries * sizeof(std::uint32_t), cudaMemcpyHostToDevice, s));
   double* d_origins = upload(c, c.origins, origins, 2 * count);
   // The plain kernel: one thread per code, each with a workspace and a scratch map (~17 KB).
   const unsigned workers = read_threads(count);
-  core::read_code_workspace* d_ws = grown(c.ws, workers);
-  core::code_map* d_maps = grown(c.maps, workers);
-  std::uint8_t* d_bytes = grown(c.bytes, count * spec::max_data_codewords);
-  core::code_outcome* d_outcomes = grown(c.outcomes, count);
+  core::read_code_workspace* d_ws = c.ws.reserve(workers);
+  core::code_map* d_maps = c.maps.reserve(workers);
+  std::uint8_t* d_bytes = c.bytes.reserve(count * spec::max_data_codewords);
+  core::code_outcome* d_outcomes = c.outcomes.reserve(count);
   kernels::launch_measure_and_read_codes(d_plan, d_image, d_tile, d_origins, count, module_px, erasure_threshold, d_ws,
                                          d_maps, workers, d_bytes, d_outcomes, s);
   QRP_CUDA_TRY(cudaGetLastError());
@@ -216,8 +210,8 @@ void stage_tiles(read_context& c, const tile_read_request* tiles, std::size_t n,
       pixels += static_cast<std::size_t>(tiles[k].image.width) * static_cast<std::size_t>(tiles[k].image.height);
       entries += (static_cast<std::size_t>(tiles[k].image.width) + 1) * (static_cast<std::size_t>(tiles[k].image.height) + 1);
     }
-  std::uint16_t* d_pixels = pixels ? grown(c.pixels, pixels) : nullptr;
-  std::uint32_t* d_sums = entries ? grown(c.sums, entries) : nullptr;
+  std::uint16_t* d_pixels = pixels ? c.pixels.reserve(pixels) : nullptr;
+  std::uint32_t* d_sums = entries ? c.sums.reserve(entries) : nullptr;
   views.resize(n);
   anchor_views.resize(n);
   for (std::size_t k = 0; k < n; ++k) {
@@ -282,10 +276,10 @@ void read_tiles_launch(read_context& c, const core::version_plan& plan, const ti
   batch.count = count;
   batch.module_px = module_px;
   batch.erasure_threshold = erasure_threshold;
-  batch.workspaces = grown(c.ws, blocks);
-  batch.scratch_maps = grown(c.maps, blocks);
-  batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
-  batch.outcomes = grown(c.outcomes, count);
+  batch.workspaces = c.ws.reserve(blocks);
+  batch.scratch_maps = c.maps.reserve(blocks);
+  batch.bytes = c.bytes.reserve(count * spec::max_data_codewords);
+  batch.outcomes = c.outcomes.reserve(count);
   QRP_CUDA_TRY(kernels::launch_read_codes_cooperative(batch, blocks, s, register_capped));
   download_results(c, count, outcomes, bytes);
 }
@@ -345,10 +339,10 @@ void read_across_tiles_cuda(const core::version_plan& plan, const tile_read_requ
   batch.count = count;
   batch.module_px = module_px;
   batch.erasure_threshold = erasure_threshold;
-  batch.workspaces = grown(c.across_ws, blocks);
-  batch.maps = grown(c.maps, static_cast<std::size_t>(blocks) * core::max_across);
-  batch.bytes = grown(c.bytes, count * spec::max_data_codewords);
-  batch.outcomes = grown(c.outcomes, count);
+  batch.workspaces = c.across_ws.reserve(blocks);
+  batch.maps = c.maps.reserve(static_cast<std::size_t>(blocks) * core::max_across);
+  batch.bytes = c.bytes.reserve(count * spec::max_data_codewords);
+  batch.outcomes = c.outcomes.reserve(count);
   QRP_CUDA_TRY(kernels::launch_read_across(batch, blocks, s));
   download_results(c, count, outcomes, bytes);
 }

@@ -22,38 +22,6 @@
 namespace qrplate::host {
 namespace {
 
-// Device memory from cudaMallocAsync on one stream, grown on demand (contents not kept).
-template <typename T>
-class stream_buffer {
- public:
-  explicit stream_buffer(cudaStream_t stream) : stream_(stream) {}
-  stream_buffer(const stream_buffer&) = delete;
-  stream_buffer& operator=(const stream_buffer&) = delete;
-  ~stream_buffer()
-  {
-    if (ptr_ != nullptr) {
-      cuda_tolerate(cudaFreeAsync(ptr_, stream_));
-    }
-  }
-  T* reserve(std::size_t count)
-  {
-    if (count > count_) {
-      if (ptr_ != nullptr) QRP_CUDA_TRY(cudaFreeAsync(ptr_, stream_));
-      ptr_ = nullptr;
-      count_ = 0;
-      QRP_CUDA_TRY(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), (count ? count : 1) * sizeof(T), stream_));
-      count_ = count;
-    }
-    return ptr_;
-  }
-  T* data() const { return ptr_; }
-
- private:
-  cudaStream_t stream_;
-  T* ptr_ = nullptr;
-  std::size_t count_ = 0;
-};
-
 // One of the two staging buffers of a tile upload: pinned host memory for a chunk of samples (or
 // of bytes), the device bytes a narrowed chunk lands in before it is widened, and the event after
 // its last upload (the host refills it only once the DMA has read it).
