@@ -105,9 +105,10 @@ class code_source {
   virtual ~code_source() = default;
   virtual unsigned threads() const = 0;
   // Cells are read in column strips this wide (all of a unit's rows, top to bottom, then the
-  // next strip); prepare() comes before each row of a strip is read.
+  // next strip); prepare() comes before each row of a strip is read, rows_end the unit's last row + 1.
   virtual std::uint32_t strip_columns() const = 0;
-  virtual void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1) = 0;
+  virtual void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                       std::uint64_t rows_end) = 0;
   // Reads the code of cell (row, col) on worker `thread`; fills f's reading fields and returns
   // the content when it decoded.
   virtual bool read(unsigned thread, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) = 0;
@@ -126,7 +127,7 @@ class image_source final : public code_source {
   }
   unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
   std::uint32_t strip_columns() const override { return ~std::uint32_t{0}; }  // a unit at once
-  void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t) override {}
+  void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t, std::uint64_t) override {}
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
     core::decode_result r{};
@@ -150,9 +151,10 @@ class scan_source final : public code_source {
   scan_source(scan::scan_set set, const manifest& man, const scan::scan_read_options& o) : reader_(std::move(set), man, o) {}
   unsigned threads() const override { return reader_.threads(); }
   std::uint32_t strip_columns() const override { return reader_.strip_columns(); }
-  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1) override
+  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+               std::uint64_t rows_end) override
   {
-    reader_.prepare(row0, row1, col0, col1);
+    reader_.prepare(row0, row1, col0, col1, rows_end);
   }
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
@@ -278,7 +280,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         const bool whole_unit = s0 == 0 && s1 == width && src.strip_columns() >= width;
         for (std::uint64_t r = 0; r < pl.band_rows(); r += whole_unit ? pl.band_rows() : 1) {
           const std::uint64_t r1 = whole_unit ? pl.band_rows() : r + 1;
-          src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1);
+          src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1, row0 + pl.band_rows());
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
           const auto cells_start = std::chrono::steady_clock::now();
@@ -557,6 +559,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.codes_read_ahead = st.codes_read_ahead;
   res.codes_read_ahead_again = st.codes_read_ahead_again;
   res.codes_read_across = st.codes_read_across;
+  res.codes_ahead_deferred = st.codes_ahead_deferred;
   res.codes_read_in_background = st.codes_read_in_background;
   res.background_waits_for_drops = st.background_batches_waited_for_drops;
   res.seconds_waiting_for_background = st.seconds_waiting_for_background;

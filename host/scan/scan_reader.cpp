@@ -190,16 +190,20 @@ std::uint32_t scan_reader::strip_columns() const
   return static_cast<std::uint32_t>(std::max(1.0, std::floor(modules / std::max(1, geo_.pitch))));
 }
 
-void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                          std::uint64_t rows_end)
 {
   // The tile work and the batch are timed apart (scan_read_stats); every exit goes through here.
   // (A wait for the background batch before a drop counts as batch time.)
   const auto start = std::chrono::steady_clock::now();
   const double waited = stats_.seconds_waiting_for_background;
-  load_region(row0, row1, col0, col1);
+  // The tiles of the row below too: its codes then have every tile that may see them, and are
+  // read ahead in the background (read_first_attempts) while the cells of these rows are read.
+  rows_end = std::max(rows_end, row1);
+  load_region(row0, std::min(row1 + 1, rows_end), col0, col1);
   const double waited_in_load = stats_.seconds_waiting_for_background - waited;
   const auto loaded = std::chrono::steady_clock::now();
-  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1);
+  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end);
   stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count() - waited_in_load;
   stats_.seconds_code_batches +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count() + waited_in_load;
@@ -489,6 +493,13 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       offsets_x_.push_back(x - t->nominal_x_nm / geo_.module_nm);
       offsets_y_.push_back(y - t->nominal_y_nm / geo_.module_nm);
     }
+  // The most recent placed tiles only (between recent_offsets and twice that many): a plate is
+  // hundreds of millions of tiles, and every load takes medians of these.
+  if (offsets_x_.size() > 2 * recent_offsets) {
+    const auto old = static_cast<long>(offsets_x_.size() - recent_offsets);
+    offsets_x_.erase(offsets_x_.begin(), offsets_x_.begin() + old);
+    offsets_y_.erase(offsets_y_.begin(), offsets_y_.begin() + old);
+  }
   if (!offsets_x_.empty()) {
     const double mx = median_of(offsets_x_), my = median_of(offsets_y_);
     // The stage's scatter (1.4826 MAD ~ sigma) bounds how far an honest tile sits from the median.
@@ -562,6 +573,13 @@ std::vector<std::size_t> scan_reader::tiles_reaching(double x_lo, double x_hi, d
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+bool scan_reader::tile_may_come(double x0, double y0) const
+{
+  // As load_region reaches for a region of one code: it loads these when that code's row comes.
+  const double n = geo_.code_size, margin = search_modules_ + 1;
+  return !tiles_reaching(x0 - margin, x0 + n + margin, y0 - margin, y0 + n + margin).empty();
 }
 
 void scan_reader::read_tiles_ahead(double x_lo, double x_hi, double y_hi)
@@ -827,7 +845,8 @@ struct scan_reader::code_batch {
   std::size_t codes() const { return jobs.size() + across.size(); }
 };
 
-void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                                      std::uint64_t rows_end)
 {
   // The reads ahead of the last batch first: the cells below may now take them.
   finish_background_batch();
@@ -867,13 +886,21 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
     }
   // Rows below, as far as options_.read_ahead_rows: those not looked at under the tiles held now
   // (when no tile came or went since the last batch, only the rows new to the window).
-  const std::uint64_t ahead_end = row1 + options_.read_ahead_rows;
+  const std::uint64_t ahead_end = std::min(row1 + options_.read_ahead_rows, rows_end);
   const bool same_window = ahead_generation_ == cache_generation_ && ahead_col0_ == col0 && ahead_col1_ == col1;
   for (std::uint64_t row = same_window ? std::max(row1, ahead_until_) : row1; row < ahead_end; ++row)
     for (std::uint32_t col = col0; col < col1; ++col) {
       if (!cell_wanted(row, col)) continue;
-      tiles_seeing(static_cast<double>(geo_.cell_x(col)), static_cast<double>(geo_.cell_y(row)), whole, part);
+      const auto x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
+      tiles_seeing(x0, y0, whole, part);
       if (whole.empty() && part.size() < 2) continue;
+      // A code waits until no tile that may see it is still to come: a new one may hold it
+      // deeper, or change the tiles it is read across, and a reading ahead of it would be read
+      // again. (prepare() loads the tiles of the row below too, so the next row's are complete.)
+      if (tile_may_come(x0, y0)) {
+        ++stats_.codes_ahead_deferred;
+        continue;
+      }
       std::vector<const posed_tile*> order = whole.empty() ? across_order(part) : std::vector<const posed_tile*>{};
       const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
       if (ahead != ahead_.end() && (whole.empty() ? ahead->second.tile == nullptr && ahead->second.across == order

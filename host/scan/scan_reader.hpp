@@ -36,10 +36,11 @@ struct scan_read_options {
   bool batch_codes = false;
   bool cuda = false;  // the batches on the GPU (needs batch_codes), and registration's passes over every pixel
   // batch_codes: each batch also reads ahead the first attempts of up to this many code rows below
-  // the prepared ones, for cells whose deepest tile is already held, so that a GPU gets one large
-  // batch per band of tiles instead of a small one per row. A read-ahead result is used only if
-  // the cell's deepest tile is still that tile when its row is prepared (else the cell is read
-  // again), so the results are those of reading it then: the same for any value.
+  // the prepared ones (within the unit's rows, prepare()'s rows_end), for cells every tile that may
+  // see them is held for (prepare() loads the next row's tiles too), so that a GPU gets its reads in
+  // the background instead of in a small batch it is waited for per row. A read-ahead result is
+  // used only if the cell's deepest tile is still that tile when its row is prepared (else the
+  // cell is read again), so the results are those of reading it then: the same for any value.
   std::uint32_t read_ahead_rows = 0;
   // read_ahead_rows: the reads ahead of a batch run on a background thread (with cuda: the GPU
   // reads) while the next prepare() loads and registers tiles; they are waited for at the next
@@ -88,6 +89,9 @@ struct scan_read_stats {
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
   std::uint64_t codes_read_ahead_again = 0;  // read ahead, then again in a tile that holds them deeper
   std::uint64_t codes_read_across = 0;       // batch_codes: codes no tile holds whole, read across tiles in batches
+  // read_ahead_rows: codes not read ahead because a tile that may see them was not loaded yet
+  // (each time a batch passed one over).
+  std::uint64_t codes_ahead_deferred = 0;
   // overlap_batches: codes read ahead on the background thread while tiles were registered; and
   // the background batches waited for early because the next prepare() was to drop a tile they
   // read; and the seconds prepare() waited for background batches (included in seconds_code_batches).
@@ -105,7 +109,7 @@ struct scan_read_stats {
   std::vector<std::string> unreadable;    // "file: reason", the first few
   // The scan's coverage, for advice when codes lie partly in no tile (0: unknown). The stage's
   // position error, sigma per axis (1.4826 MAD of the placed tiles' offsets from nominal, the
-  // larger axis; from 5 such tiles on), and the overlap of neighbouring tiles as scan.json plans
+  // larger axis; from 5 such tiles on; of the last 4,096 to 8,192 tiles placed), and the overlap of neighbouring tiles as scan.json plans
   // it (a tile's width or height less the median step between its distinct x or y positions, the
   // smaller of the two; negative: gaps by design).
   double stage_sigma_nm = 0, planned_overlap_nm = 0;
@@ -124,8 +128,11 @@ class scan_reader {
   // recently needed first, while more than options.cache_bytes of them are held. Memory is then
   // the tiles of one such region plus that budget. The plate is meant to be swept in column
   // strips (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's
-  // edge that the budget could not keep is read once for each strip.
-  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  // edge that the budget could not keep is read once for each strip. The tiles of row row1 are
+  // loaded too, so that its codes can be read ahead; rows_end: where the rows swept in these
+  // columns end (a unit of the outer code), past which nothing is loaded or read ahead.
+  void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+               std::uint64_t rows_end = ~std::uint64_t{0});
   // Code columns per strip: about options.strip_px pixels of scan (at least one column).
   std::uint32_t strip_columns() const;
   // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
@@ -146,7 +153,8 @@ class scan_reader {
   // in part.
   void tiles_seeing(double x0, double y0, std::vector<std::pair<double, const posed_tile*>>& whole,
                     std::vector<const posed_tile*>& part) const;
-  void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                           std::uint64_t rows_end);
   // The codes of one batch, and what reading them gave (scan_reader.cpp).
   struct code_batch;
   // Reads a batch's codes: on the CPU with the given workspaces (one per thread), or on the GPU.
@@ -161,6 +169,9 @@ class scan_reader {
   // Tiles not held (nor unreadable) whose nominal footprint reaches [x_lo, x_hi] x [y_lo, y_hi]
   // (modules), ascending.
   std::vector<std::size_t> tiles_reaching(double x_lo, double x_hi, double y_lo, double y_hi) const;
+  // Whether a tile not held (nor unreadable) may yet see part of the code at (x0, y0): one that
+  // load_region would load for it (scan.json's place within registration's search radius).
+  bool tile_may_come(double x0, double y0) const;
   // Asks the prefetcher for the tiles below y_hi that the next prepare() calls will load.
   void read_tiles_ahead(double x_lo, double x_hi, double y_hi);
 
@@ -181,7 +192,10 @@ class scan_reader {
   std::uint64_t prepares_ = 0;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> index_;  // see index_tiles
   double bucket_ = 64;
-  std::vector<double> offsets_x_, offsets_y_;  // registered tiles' position errors (modules)
+  // Placed tiles' position errors (modules), of the last recent_offsets to 2 x recent_offsets
+  // tiles placed: the stage error the next tiles are judged by, and the report's.
+  std::vector<double> offsets_x_, offsets_y_;
+  static constexpr std::size_t recent_offsets = 4096;
   std::vector<std::unique_ptr<workspace>> workspaces_;
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
   std::vector<std::vector<std::uint32_t>> spare_integrals_;

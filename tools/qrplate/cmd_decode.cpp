@@ -76,11 +76,13 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"pixels_uploaded_as_read", r.tile_samples_uploaded_as_read},
                   {"pixel_bytes_staged", r.tile_bytes_staged}};
     // Batched first reads (--backend cuda): codes read ahead of their row and used, read again in
-    // a deeper tile, read across tiles, read in the background while tiles were registered, and
-    // the seconds spent waiting for those (near 0: registration hid the reads).
+    // a deeper tile, read across tiles, passed over by a batch because a tile that may see them
+    // was not loaded yet, read in the background while tiles were registered, and the seconds
+    // spent waiting for those (near 0: registration hid the reads).
     j["code_batches"] = {{"codes_read_ahead", r.codes_read_ahead},
                          {"codes_read_ahead_again", r.codes_read_ahead_again},
                          {"codes_read_across", r.codes_read_across},
+                         {"codes_ahead_deferred", r.codes_ahead_deferred},
                          {"codes_read_in_background", r.codes_read_in_background},
                          {"background_waits_for_drops", r.background_waits_for_drops},
                          {"seconds_waiting_for_background", r.seconds_waiting_for_background}};

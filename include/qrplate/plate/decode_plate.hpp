@@ -98,6 +98,9 @@ struct plate_decode_result {
   // again because a tile registered later held them deeper.
   std::uint64_t codes_read_ahead = 0, codes_read_ahead_again = 0;
   std::uint64_t codes_read_across = 0;  // batches: codes no tile holds whole, read across tiles (on the GPU with cuda)
+  // Batches: codes not read ahead yet because a tile that may see them was not loaded (each time
+  // a batch passed one over): they are read once every such tile is held.
+  std::uint64_t codes_ahead_deferred = 0;
   // overlap_reads: codes read ahead in the background while tiles were registered; background
   // batches waited for early (a tile they read was to be dropped); and the seconds the decode
   // waited for background batches (near 0: the registration hid the reads).
