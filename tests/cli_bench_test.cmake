@@ -331,6 +331,31 @@ json_get(strip0 scan_results 0 strip_px)
 json_get(strip1 scan_results 1 strip_px)
 expect_equal("first row's strip" "${strip0}" "4096.0")
 expect_equal("second row's strip" "${strip1}" "16384.0")
+# --scan-plate: a plate of that size (wider than the strips: read row by row, as an A4 plate is),
+# filled with payload: the plate and payload `qrplate plan` gives for that size.
+run(scan_plate_plan ARGS plan --version 3 --ecc L --plate 300x40um --json)
+expect_success()
+json_get(plan_width plate size_um width)
+json_get(plan_columns codes columns)
+json_get(plan_bytes capacity_bytes)
+run(scan_plate ARGS bench --scan --quick --json --threads 1 --backend cpu --shapes 3-L --px-per-module 2
+    --scan-plate 300x40um --strip-px 4096 --scratch "${scratch}")
+expect_success()
+json_get(row_width scan_results 0 plate_um 0)
+expect_equal("the plate's width" "${row_width}" "${plan_width}")
+json_get(row_columns scan_results 0 code_columns)
+expect_equal("the plate's code columns" "${row_columns}" "${plan_columns}")
+json_get(row_bytes scan_results 0 payload_bytes)
+if(NOT row_bytes EQUAL plan_bytes)
+  fail("expected the plate filled: ${row_bytes} payload bytes against the plan's ${plan_bytes}")
+endif()
+run(scan_plate_overfull ARGS bench --scan --quick --backend cpu --shapes 3-L --scan-plate 300x40um --scan-kb 500
+    --scratch "${scratch}")
+expect_user_error("do not fit one plate")
+run(scan_plate_tiny ARGS bench --scan --quick --backend cpu --scan-plate 20x20um --scratch "${scratch}")
+expect_user_error("too small")
+run(scan_plate_not_scan ARGS bench --scan-plate 300x40um)
+expect_user_error("--scan-plate is for --scan")
 # --from-disk: the files dropped from the page cache before each decode, the disk's rate beside
 # (the build directory is on a disk in CI; on tmpfs the command must refuse, said below).
 execute_process(COMMAND stat -f -c %T "${scratch}" OUTPUT_VARIABLE scratch_fs OUTPUT_STRIP_TRAILING_WHITESPACE)

@@ -40,6 +40,8 @@ expect_line("| BM_cuda_tile_first_pass/px:16M/bits:8 | 25.00 | 50% | 25.00 |")
 expect_line("| BM_register_tiles/v10-M/px:3/raw8_2048px/cuda | 1.50 | 15.0 |")
 # Whole decodes against h2d at a byte a pixel: 30 and 40 Gpixel/s of 50 GB/s; the CPU row not judged.
 expect_line("Set against host_to_device_pinned = 50.00 GB/s from bench_decode_cuda.json")
+# The plate the scan rows read (a grid wider than an 8,192-px strip: read a row at a time).
+expect_line("Plates: 10-M at 3.0 px/module: 1200 x 160 um, 401 code columns.")
 expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
 # The same decodes with every read batch waited for (--serial-reads): shown, not held to the target.

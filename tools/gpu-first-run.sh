@@ -7,7 +7,8 @@
 #                                       encode on device memory, auto mask and mask 0, and host to
 #                                       host; the read kernel on device memory, v10-M and v40-L at 2
 #                                       and 3 px/module; codes across tiles, GPU vs CPU; whole decodes
-#                                       CPU vs CUDA; HBM and PCIe copies)
+#                                       CPU vs CUDA, of plates within a strip and of one wider, read row
+#                                       by row; HBM and PCIe copies)
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests, then memcheck on a whole CUDA scan decode
@@ -96,6 +97,12 @@ case "$part" in
     # batch waited for: what overlapping the reads with registration gains).
     step first_scan 120 bash -c \
       "bash '$run' qrplate bench --scan --backend all --serial-reads --json --seconds 0.5 >'$out/first_scan.json'"
+    # ... and as a real plate is read: one wider than the strips (135-401 code columns), so a
+    # strip's rows come one by one, each prepare() a batch (the plates above fit in a strip and
+    # are read a band of rows at a time).
+    step first_scan_rows 300 bash -c \
+      "bash '$run' qrplate bench --scan --backend all --json --seconds 0.3 --shapes 10-M,40-L \
+       --scan-plate 1200x160um --strip-px 8192,32768 >'$out/first_scan_rows.json'"
     ;;
   tests)
     # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
@@ -135,6 +142,10 @@ case "$part" in
     step qrplate_bench_scan 150 bash -c \
       "bash '$run' qrplate bench --scan --backend all --json --shapes 10-M,40-L --scan-kb 400 --strip-px 8192,32768 \
        >'$out/qrplate_bench_scan.json'"
+    # A plate wider than the strips: read row by row in each strip, as an A4 plate is.
+    step qrplate_bench_scan_rows 300 bash -c \
+      "bash '$run' qrplate bench --scan --backend all --serial-reads --json --seconds 0.3 --shapes 10-M,40-L \
+       --scan-plate 1200x160um --strip-px 8192,32768,131072 >'$out/qrplate_bench_scan_rows.json'"
     # The same from this machine's disk (#7: end to end from disk, beside the disk's read rate):
     # the scan set's files dropped from the page cache before every decode.
     mkdir -p gpu-scratch

@@ -218,6 +218,19 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
     if h2d:
         out.append(f"Set against host_to_device_pinned = {gb(h2d)} GB/s from {h2d_from} (the same session).")
         out.append("")
+    # The plates scanned: a strip narrower than the plate is read a row at a time (as an A4 plate
+    # always is), one as wide a band of rows at once.
+    plates = []
+    for r in rows:
+        if r.get("plate_um") and r.get("code_columns"):
+            w, h = r["plate_um"]
+            text = f"{r.get('version')}-{r.get('ecc')} at {r.get('px_per_module')} px/module: {w:.0f} x {h:.0f} um, " \
+                   f"{r['code_columns']} code columns"
+            if text not in plates:
+                plates.append(text)
+    if plates:
+        out.append("Plates: " + "; ".join(plates) + ".")
+        out.append("")
     disk = bool(data.get("from_disk"))
     table_head(out, "backend", "shape", "px/module", "strip", "scan Gpixel/s", "codes/s", "of h2d (a byte a pixel)",
                ">= 70% of h2d", *(("disk read GB/s", "of the disk (file bytes)", "cached") if disk else ()))

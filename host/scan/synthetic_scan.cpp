@@ -9,6 +9,7 @@
 
 #include "qrplate/error.hpp"
 #include "qrplate/plate/encode_plate.hpp"
+#include "qrplate/plate/frame.hpp"
 #include "qrplate/plate/manifest.hpp"
 #include "qrplate/sim/simulate.hpp"
 #include "sim/scan_io.hpp"
@@ -28,10 +29,34 @@ std::string read_text(const fs::path& p)
 
 }  // namespace
 
+std::uint64_t synthetic_scan_payload(const synthetic_scan_options& options)
+{
+  std::uint64_t bytes = options.payload_bytes;
+  if (options.plate) {
+    plate::geometry_options g;
+    g.version = options.version;
+    g.ecc = options.ecc;
+    g.plate = options.plate;
+    const std::uint64_t holds =
+        plate::plate_capacity_frames(g) * static_cast<std::uint64_t>(plate::frame_data_bytes(options.version, options.ecc));
+    if (holds == 0) throw invalid_argument("synthetic scan: the plate is too small for one group of codes");
+    if (bytes == 0) bytes = holds;
+    if (bytes > holds)
+      throw invalid_argument("synthetic scan: " + std::to_string(bytes) + " bytes do not fit one plate of that size (it "
+                             "holds " + std::to_string(holds) + ")");
+  }
+  if (bytes == 0) throw invalid_argument("synthetic scan: the payload must hold at least one byte");
+  return bytes;
+}
+
 synthetic_scan make_synthetic_scan(const std::string& dir, const synthetic_scan_options& options)
 {
-  if (options.payload_bytes == 0) throw invalid_argument("synthetic scan: the payload must hold at least one byte");
   synthetic_scan s;
+  s.payload_bytes = synthetic_scan_payload(options);
+  plate::plate_encode_options eo;
+  eo.geometry.version = options.version;
+  eo.geometry.ecc = options.ecc;
+  eo.geometry.plate = options.plate;
   const fs::path root(dir);
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -39,9 +64,8 @@ synthetic_scan make_synthetic_scan(const std::string& dir, const synthetic_scan_
   s.payload_file = (root / "payload.bin").string();
   s.plate_dir = (root / "plate").string();
   s.scan_dir = (root / "scan").string();
-  s.payload_bytes = options.payload_bytes;
   {
-    std::vector<char> payload(options.payload_bytes);
+    std::vector<char> payload(s.payload_bytes);
     std::mt19937_64 rng(options.seed);
     for (char& b : payload) b = static_cast<char>(rng());
     std::ofstream out(s.payload_file, std::ios::binary);
@@ -49,14 +73,14 @@ synthetic_scan make_synthetic_scan(const std::string& dir, const synthetic_scan_
     if (!out.flush()) throw io_error("cannot write " + s.payload_file);
   }
 
-  plate::plate_encode_options eo;
-  eo.geometry.version = options.version;
-  eo.geometry.ecc = options.ecc;
   eo.plate_id = 0x5CA40000ull + options.seed;  // a fixed plate tag: the same plate every time
   eo.threads = options.threads;
   plate::encode_plates(s.payload_file, s.plate_dir, eo);
   const plate::plate_geometry g =
       plate::geometry_of(plate::manifest_from_json(read_text(fs::path(s.plate_dir) / "plate.json")));
+  s.plate_width_um = static_cast<double>(g.width) * g.module_nm / 1000;
+  s.plate_height_um = static_cast<double>(g.height) * g.module_nm / 1000;
+  s.code_columns = g.columns;
   if (options.max_scan_bytes != 0) {
     // The tile grid covers the plate and reaches past its edges (overscan, whole tiles), and
     // neighbours overlap by a tenth on each axis: about (side + a tile) per axis, x 1.25. A

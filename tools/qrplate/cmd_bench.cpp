@@ -22,6 +22,7 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,7 @@
 #include "qrplate/encode.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/decode_plate.hpp"
+#include "qrplate/plate/geometry.hpp"
 #include "qrplate/qr.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "io/page_cache.hpp"
@@ -78,6 +80,7 @@ struct bench_args {
   std::string px = "2,3,4";  // --decode, --scan: pixels per module
   bool scan = false;
   std::uint64_t scan_kb = 100;  // --scan: payload per scan set, kB
+  std::string scan_plate;       // --scan: the plate's size, WxH with a unit (empty: just large enough)
   std::uint32_t tile_px = 1024;  // --scan
   std::string strip_px = "8192";  // --scan: qrplate decode --strip-px, comma-separated
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
@@ -890,6 +893,8 @@ struct scan_row {
   bool serial_reads;  // cuda: every batch of code reads waited for (plate_decode_options::overlap_reads = 0)
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
+  double plate_width_um, plate_height_um;  // the plate encoded
+  std::uint32_t code_columns;              // of its grid (a strip holds strip_px / pixels a code pitch)
   int runs;
   double seconds, seconds_min, seconds_max;  // whole decodes: median, fastest, slowest
   double files_pixels_per_s;                 // reading and decoding the tile files alone, every thread
@@ -1006,6 +1011,9 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.scan_file_bytes = scan.scan_file_bytes;
   r.codes = mid.codes;
   r.payload_bytes = scan.payload_bytes;
+  r.plate_width_um = scan.plate_width_um;
+  r.plate_height_um = scan.plate_height_um;
+  r.code_columns = scan.code_columns;
   r.runs = static_cast<int>(times.size());
   r.seconds = median_of(times);
   r.seconds_min = *std::min_element(times.begin(), times.end());
@@ -1076,6 +1084,8 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   j["scan_file_bytes"] = r.scan_file_bytes;
   j["codes"] = r.codes;
   j["payload_bytes"] = r.payload_bytes;
+  j["plate_um"] = {r.plate_width_um, r.plate_height_um};
+  j["code_columns"] = r.code_columns;
   j["runs"] = r.runs;
   j["seconds"] = r.seconds;
   j["seconds_min"] = r.seconds_min;
@@ -1112,6 +1122,16 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
   if (args.tile_px < 256 || args.tile_px > 16384)
     throw invalid_argument("--tile " + std::to_string(args.tile_px) + " out of range 256..16384");
   const std::vector<shape> shapes = parse_shapes(cmd.count("--shapes") ? args.shapes : std::string("10-M"));
+  std::optional<plate::plate_size_nm> plate_size;
+  if (cmd.count("--scan-plate")) plate_size = plate::parse_plate_size(args.scan_plate);
+  // A plate of a given size holds what fills it, unless --scan-kb says otherwise.
+  const std::uint64_t payload = plate_size && cmd.count("--scan-kb") == 0 ? 0 : kb * 1000;
+  const std::string payload_text = payload ? std::to_string(kb) + " kB" : "a " + args.scan_plate + " plate's worth";
+  for (const shape& s : shapes) {  // a payload that does not fit the plate: an error before any work
+    scan::synthetic_scan_options so;
+    so.version = s.version, so.ecc = s.ecc, so.payload_bytes = payload, so.plate = plate_size;
+    (void)scan::synthetic_scan_payload(so);
+  }
   const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") ? args.px : std::string("3"));
   const std::vector<double> strips = parse_strip_list(args.strip_px);
   const std::vector<backend> backends = parse_backends(args.backend);
@@ -1134,11 +1154,12 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
       char px_text[16];
       std::snprintf(px_text, sizeof px_text, "%g", px);
       const std::string name = shape_name(s) + " at " + px_text + " px";
-      progress.show(name + ": encoding a plate of " + std::to_string(kb) + " kB and simulating its scan");
+      progress.show(name + ": encoding " + payload_text + " and simulating its scan");
       scan::synthetic_scan_options so;
       so.version = s.version;
       so.ecc = s.ecc;
-      so.payload_bytes = kb * 1000;
+      so.payload_bytes = payload;
+      so.plate = plate_size;
       so.px_per_module = px;
       so.tile_px = args.tile_px;
       so.threads = args.threads;
@@ -1205,6 +1226,11 @@ void add_bench_command(CLI::App& app)
                 "Measure whole decodes of scan sets instead: a plate encoded and scanned by the simulator, then "
                 "`qrplate decode` of it, every stage (default shape 10-M)");
   cmd->add_option("--scan-kb", args->scan_kb, "--scan: payload of each scan set's plate, kB (default: 100; --quick: 20)");
+  cmd->add_option("--scan-plate", args->scan_plate,
+                  "--scan: the plate's size, WxH with a unit (e.g. 1200x200um; default: just large enough for the "
+                  "payload, near square), filled with payload unless --scan-kb is given. A plate wider than the "
+                  "strips (--strip-px) is read row by row in each strip, as an A4 plate is; one within a strip, a "
+                  "band of rows at a time");
   cmd->add_option("--tile", args->tile_px, "--scan: the scan's tile side in pixels (default: 1024)");
   cmd->add_option("--strip-px", args->strip_px,
                   "--scan: qrplate decode's --strip-px, comma-separated: a row for each (default: 8192)");
@@ -1269,11 +1295,13 @@ void add_bench_command(CLI::App& app)
       "a decode still found in the page cache (mincore; near 0% when the drop worked).\n"
       "  qrplate bench --scan                           v10-M at 3 px/module, 100 kB, every backend\n"
       "  qrplate bench --scan --shapes 40-L --px-per-module 2,3 --scan-kb 1000 --tile 2048\n"
+      "  qrplate bench --scan --scan-plate 1200x200um --strip-px 8192,32768   rows read one by one, as on A4\n"
       "  qrplate bench --scan --from-disk --scratch /data/tmp   decodes reading their tiles from that disk\n");
   cmd->callback([args, cmd] {
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
-      for (const char* option : {"--scan-kb", "--tile", "--scratch", "--strip-px", "--from-disk", "--serial-reads"})
+      for (const char* option :
+           {"--scan-kb", "--scan-plate", "--tile", "--scratch", "--strip-px", "--from-disk", "--serial-reads"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);
