@@ -46,7 +46,8 @@ expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
 # The same decodes with every read batch waited for (--serial-reads): shown, not held to the target.
 expect_line("| cuda-serial | 10-M | 3.0 | 8192.0 | 25.00 | 375,000 | 50% |  |")
-expect_line("| cuda | 10-M | 3.0 | 32768.0 | 40.00 | 600,000 | 80% | yes |")
+# (with the code rows each prepare() took, where the row says)
+expect_line("| cuda | 10-M | 3.0 | 32768.0 (5 rows) | 40.00 | 600,000 | 80% | yes |")
 
 # From the disk: the file bytes a decode read per second against the disk's cold rate (12 GB in
 # 2 s of 8 GB/s = 75%), and what was still cached.

@@ -331,11 +331,14 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
 {
   // A plate 300 um wide and 40 um tall of version-3 codes: at 2 px/module its scan is ~12,000
   // pixels wide, so the reader sweeps it in two column strips of ~8,192 pixels and, without a
-  // tile cache, never holds more than a strip's rows of tiles.
+  // tile cache, never holds more than a strip's rows of tiles. Its code rows are prepared one at a
+  // time here (the automatic count, a tile row's worth, is at the end).
   const plate_fixture p("wide", 12000, 21, 0, 0, wide_plate);
   const std::string s = scan(p, "wide", "clean", 2.0, 3);
   const std::string out = s + ".out";
-  plate::plate_decode_options bounded;
+  plate::plate_decode_options row_by_row;
+  row_by_row.prepare_rows = 1;
+  plate::plate_decode_options bounded = row_by_row;
   bounded.tile_cache_bytes = 0;  // only the current rows' tiles in memory
   const plate::plate_decode_result r = plate::decode_plates(s, out, bounded);
   EXPECT_TRUE(r.complete) << r.lost_frames << " frames lost";
@@ -347,7 +350,7 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   EXPECT_LE(r.tile_reads, r.tiles + r.tiles / 3);  // tiles on the strips' edge are read twice, no more
   // With the default tile cache (1 GiB, more than this scan) every tile is read once, and the
   // payload is the same.
-  const plate::plate_decode_result cached = plate::decode_plates(s, out + ".cached", {});
+  const plate::plate_decode_result cached = plate::decode_plates(s, out + ".cached", row_by_row);
   EXPECT_TRUE(cached.complete);
   if (cached.complete) {
     EXPECT_TRUE(read_file(out + ".cached") == p.payload);
@@ -387,7 +390,7 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   ASSERT_GT(geo.placement.rows(), geo.placement.bands());  // rows below the first, to read ahead
   for (const std::size_t cache : {std::size_t{0}, std::size_t{1} << 30}) {
     SCOPED_TRACE(cache);
-    plate::plate_decode_options ahead;
+    plate::plate_decode_options ahead = row_by_row;
     ahead.tile_cache_bytes = cache;
     ahead.batch_codes = true;
     ahead.read_ahead_rows = 8;
@@ -441,6 +444,41 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   EXPECT_GT(w.max_tiles_in_memory, r.max_tiles_in_memory);
   one_strip.strip_px = 100;  // narrower than a tile: refused
   EXPECT_THROW(plate::decode_plates(s, out + ".narrow", one_strip), invalid_argument);
+  // Rows prepared by the default count: as many as fit the step between the scan's rows of tiles
+  // (scan.json; counted here from the nominal positions), so each preparation meets about one new
+  // row of tiles; batched and read ahead, only each band's first such rows are read while the
+  // decode waits, and the reading is the cell-by-cell one.
+  const nlohmann::json scan_json = nlohmann::json::parse(read_file(s + "/scan.json"));
+  std::vector<double> ys;
+  for (const auto& t : scan_json["tiles"]) ys.push_back(t["y_nm"].get<double>());
+  std::sort(ys.begin(), ys.end());
+  ys.erase(std::unique(ys.begin(), ys.end()), ys.end());
+  ASSERT_GE(ys.size(), 2u);
+  const auto tile_row_rows = static_cast<std::uint32_t>((ys[1] - ys[0]) / geo.module_nm / geo.pitch);
+  ASSERT_GT(tile_row_rows, 1u);
+  plate::plate_decode_options automatic;
+  automatic.tile_cache_bytes = 0;
+  const plate::plate_decode_result g = plate::decode_plates(s, out + ".auto", automatic);
+  EXPECT_EQ(g.rows_per_prepare, tile_row_rows);
+  EXPECT_EQ(r.rows_per_prepare, 1u);
+  automatic.batch_codes = true;
+  automatic.read_ahead_rows = 32;
+  automatic.overlap_reads = 1;
+  const plate::plate_decode_result gb = plate::decode_plates(s, out + ".auto_batched", automatic);
+  expect_same_reading(gb, g);
+  std::uint64_t first_rows_cells = 0;  // cells of each band's first tile_row_rows rows
+  for (std::uint64_t band = 0; band < geo.placement.bands(); ++band)
+    for (std::uint64_t row = 0; row < std::min<std::uint64_t>(tile_row_rows, geo.placement.band_rows()); ++row)
+      for (std::uint32_t c = 0; c < geo.columns; ++c)
+        first_rows_cells +=
+            geo.placement.at(band * geo.placement.band_rows() + row, c).kind != plate::placement_slot::empty;
+  EXPECT_LE(gb.codes - gb.codes_read_ahead, first_rows_cells) << gb.codes_read_ahead << " of " << gb.codes;
+  EXPECT_EQ(gb.codes_read_ahead_again, 0u);
+  automatic.prepare_rows = 65;  // out of range: refused
+  EXPECT_THROW(plate::decode_plates(s, out + ".bad_rows", automatic), invalid_argument);
+  EXPECT_FALSE(fs::exists(out + ".bad_rows"));
+  fs::remove(out + ".auto");
+  fs::remove(out + ".auto_batched");
   fs::remove(out + ".wide");
   fs::remove(out);
   fs::remove(out + ".cached");

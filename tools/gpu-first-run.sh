@@ -98,11 +98,11 @@ case "$part" in
     step first_scan 120 bash -c \
       "bash '$run' qrplate bench --scan --backend all --serial-reads --json --seconds 0.5 >'$out/first_scan.json'"
     # ... and as a real plate is read: one wider than the strips (135-401 code columns), so a
-    # strip's rows come one by one, each prepare() a batch (the plates above fit in a strip and
-    # are read a band of rows at a time).
+    # strip's rows come a group at a time (--prepare-rows: automatic, and one by one), each
+    # prepare() a batch (the plates above fit in a strip and are read a band of rows at a time).
     step first_scan_rows 300 bash -c \
       "bash '$run' qrplate bench --scan --backend all --json --seconds 0.3 --shapes 10-M,40-L \
-       --scan-plate 1200x160um --strip-px 8192,32768 >'$out/first_scan_rows.json'"
+       --scan-plate 1200x160um --strip-px 8192,32768 --prepare-rows 0,1 >'$out/first_scan_rows.json'"
     ;;
   tests)
     # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
@@ -145,7 +145,7 @@ case "$part" in
     # A plate wider than the strips: read row by row in each strip, as an A4 plate is.
     step qrplate_bench_scan_rows 300 bash -c \
       "bash '$run' qrplate bench --scan --backend all --serial-reads --json --seconds 0.3 --shapes 10-M,40-L \
-       --scan-plate 1200x160um --strip-px 8192,32768,131072 >'$out/qrplate_bench_scan_rows.json'"
+       --scan-plate 1200x160um --strip-px 8192,32768,131072 --prepare-rows 0,1 >'$out/qrplate_bench_scan_rows.json'"
     # The same from this machine's disk (#7: end to end from disk, beside the disk's read rate):
     # the scan set's files dropped from the page cache before every decode.
     mkdir -p gpu-scratch

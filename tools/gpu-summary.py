@@ -241,7 +241,10 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
                else ("yes" if share >= LINK_SHARE_TARGET else "no"))
         shape = f"{r.get('version')}-{r.get('ecc')}"
         where = r.get("backend", "?") + ("-serial" if r.get("serial_reads") else "")
-        line = (f"| {where} | {shape} | {r.get('px_per_module')} | {r.get('strip_px')} | {gb(p)} | "
+        strip = r.get("strip_px")
+        if r.get("rows_per_prepare"):  # code rows prepared at once (qrplate decode --prepare-rows)
+            strip = f"{strip} ({r['rows_per_prepare']} rows)"
+        line = (f"| {where} | {shape} | {r.get('px_per_module')} | {strip} | {gb(p)} | "
                 f"{r.get('codes_per_s', 0):,.0f} | {pct(share)} | {met} |")
         if disk:
             d = r.get("disk_bytes_per_s")

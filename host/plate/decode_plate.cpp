@@ -107,6 +107,8 @@ class code_source {
   // Cells are read in column strips this wide (all of a unit's rows, top to bottom, then the
   // next strip); prepare() comes before each row of a strip is read, rows_end the unit's last row + 1.
   virtual std::uint32_t strip_columns() const = 0;
+  // Rows of a strip prepared at once when the strip is narrower than the unit (at least 1).
+  virtual std::uint32_t rows_per_prepare() const = 0;
   virtual void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
                        std::uint64_t rows_end) = 0;
   // Reads the code of cell (row, col) on worker `thread`; fills f's reading fields and returns
@@ -127,6 +129,7 @@ class image_source final : public code_source {
   }
   unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
   std::uint32_t strip_columns() const override { return ~std::uint32_t{0}; }  // a unit at once
+  std::uint32_t rows_per_prepare() const override { return 1; }
   void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t, std::uint64_t) override {}
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
@@ -151,6 +154,7 @@ class scan_source final : public code_source {
   scan_source(scan::scan_set set, const manifest& man, const scan::scan_read_options& o) : reader_(std::move(set), man, o) {}
   unsigned threads() const override { return reader_.threads(); }
   std::uint32_t strip_columns() const override { return reader_.strip_columns(); }
+  std::uint32_t rows_per_prepare() const override { return reader_.rows_per_prepare(); }
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
                std::uint64_t rows_end) override
   {
@@ -278,8 +282,10 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
       for (std::uint32_t s0 = 0; s0 < width; s0 += strip) {
         const std::uint32_t s1 = std::min(width, s0 + strip);
         const bool whole_unit = s0 == 0 && s1 == width && src.strip_columns() >= width;
-        for (std::uint64_t r = 0; r < pl.band_rows(); r += whole_unit ? pl.band_rows() : 1) {
-          const std::uint64_t r1 = whole_unit ? pl.band_rows() : r + 1;
+        const std::uint64_t step = whole_unit ? pl.band_rows() : std::max<std::uint32_t>(1, src.rows_per_prepare());
+        res.rows_per_prepare = std::max(res.rows_per_prepare, static_cast<std::uint32_t>(step));
+        for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
+          const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
           src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1, row0 + pl.band_rows());
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
@@ -535,6 +541,8 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   if (!(o.strip_px >= min_strip_px && o.strip_px <= max_strip_px))
     throw invalid_argument("strip width must be 1024..1048576 pixels");
   so.strip_px = o.strip_px;
+  if (o.prepare_rows < 0 || o.prepare_rows > 64) throw invalid_argument("prepare rows must be 0 (automatic) or 1..64");
+  so.prepare_rows = static_cast<std::uint32_t>(o.prepare_rows);
   so.batch_codes = so.cuda || o.batch_codes;
   if (o.read_ahead_rows < -1 || o.read_ahead_rows > 4096) throw invalid_argument("read-ahead rows must be 0..4096 (or -1: automatic)");
   so.read_ahead_rows = static_cast<std::uint32_t>(o.read_ahead_rows >= 0 ? o.read_ahead_rows : so.cuda ? 32 : 0);

@@ -160,6 +160,14 @@ scan_reader::scan_reader(scan_set set, const plate::manifest& man, const scan_re
         threads_, options_.prefetch_bytes, [this] { return take_spare(spare_pixels_, spare_mutex_); }, options_.cuda,
         [this] { return take_spare_bytes(); });
   stats_.tiles_listed = set_.tiles.size();
+  {
+    std::vector<double> ys;
+    for (const scan_tile& t : set_.tiles) ys.push_back(t.y_nm);
+    const double step_modules = median_step_nm(std::move(ys)) / geo_.module_nm;
+    if (geo_.pitch > 0 && step_modules > 0)
+      rows_per_prepare_ = static_cast<std::uint32_t>(std::clamp(std::floor(step_modules / geo_.pitch), 1.0, 64.0));
+    if (options_.prepare_rows > 0) rows_per_prepare_ = options_.prepare_rows;
+  }
 }
 
 scan_reader::~scan_reader() = default;
@@ -197,10 +205,10 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // (A wait for the background batch before a drop counts as batch time.)
   const auto start = std::chrono::steady_clock::now();
   const double waited = stats_.seconds_waiting_for_background;
-  // The tiles of the row below too: its codes then have every tile that may see them, and are
-  // read ahead in the background (read_first_attempts) while the cells of these rows are read.
+  // The tiles of as many rows below too: their codes then have every tile that may see them, and
+  // are read ahead in the background (read_first_attempts) while the cells of these rows are read.
   rows_end = std::max(rows_end, row1);
-  load_region(row0, std::min(row1 + 1, rows_end), col0, col1);
+  load_region(row0, std::min(row1 + (row1 - row0), rows_end), col0, col1);
   const double waited_in_load = stats_.seconds_waiting_for_background - waited;
   const auto loaded = std::chrono::steady_clock::now();
   if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end);

@@ -37,7 +37,7 @@ struct scan_read_options {
   bool cuda = false;  // the batches on the GPU (needs batch_codes), and registration's passes over every pixel
   // batch_codes: each batch also reads ahead the first attempts of up to this many code rows below
   // the prepared ones (within the unit's rows, prepare()'s rows_end), for cells every tile that may
-  // see them is held for (prepare() loads the next row's tiles too), so that a GPU gets its reads in
+  // see them is held for (prepare() loads the next rows' tiles too), so that a GPU gets its reads in
   // the background instead of in a small batch it is waited for per row. A read-ahead result is
   // used only if the cell's deepest tile is still that tile when its row is prepared (else the
   // cell is read again), so the results are those of reading it then: the same for any value.
@@ -64,6 +64,9 @@ struct scan_read_options {
   // which tiles are registered follows the strips, so a marginal code may be read from another
   // tile (the same bytes when it reads); results do not depend on the number of threads.
   double strip_px = 8192;
+  // Code rows of a strip narrower than the plate prepared at once (prepare()'s callers ask
+  // rows_per_prepare()); 0: as many as fit the step between the scan's rows of tiles.
+  std::uint32_t prepare_rows = 0;
 };
 
 // One code cell as read.
@@ -128,13 +131,18 @@ class scan_reader {
   // recently needed first, while more than options.cache_bytes of them are held. Memory is then
   // the tiles of one such region plus that budget. The plate is meant to be swept in column
   // strips (strip_columns() wide), rows in increasing order within a strip; a tile on a strip's
-  // edge that the budget could not keep is read once for each strip. The tiles of row row1 are
-  // loaded too, so that its codes can be read ahead; rows_end: where the rows swept in these
-  // columns end (a unit of the outer code), past which nothing is loaded or read ahead.
+  // edge that the budget could not keep is read once for each strip. The tiles of as many rows
+  // below (row1 on) are loaded too, so that their codes can be read ahead; rows_end: where the
+  // rows swept in these columns end (a unit of the outer code), past which nothing is loaded or
+  // read ahead.
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
                std::uint64_t rows_end = ~std::uint64_t{0});
   // Code columns per strip: about options.strip_px pixels of scan (at least one column).
   std::uint32_t strip_columns() const;
+  // Code rows of a strip to prepare at once: as many as fit the step between the scan's rows of
+  // tiles (scan.json's positions; at least 1), so that each prepare() meets about one new row of
+  // tiles, and its batch, which the next prepare() waits for, holds that row's codes.
+  std::uint32_t rows_per_prepare() const { return rows_per_prepare_; }
   // Reads one code cell of the prepared rows. Thread-safe for distinct thread indices < threads().
   void read_cell(unsigned thread, std::uint64_t row, std::uint32_t col, cell_read& out);
 
@@ -181,6 +189,7 @@ class scan_reader {
   scan_read_options options_;
   unsigned threads_ = 1;
   double module_px_ = 0, search_modules_ = 0;
+  std::uint32_t rows_per_prepare_ = 1;
   int polarity_ = 0;              // the scan's, once the first tiles showed it (registration_options)
   double footprint_modules_ = 0;  // the largest tile side read so far (modules), at least a first guess
   double tile_w_modules_ = 0, tile_h_modules_ = 0;  // the widest and tallest tile read so far (modules), 0 before any

@@ -83,6 +83,7 @@ struct bench_args {
   std::string scan_plate;       // --scan: the plate's size, WxH with a unit (empty: just large enough)
   std::uint32_t tile_px = 1024;  // --scan
   std::string strip_px = "8192";  // --scan: qrplate decode --strip-px, comma-separated
+  std::string prepare_rows = "0";  // --scan: qrplate decode --prepare-rows, comma-separated
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
   bool from_disk = false;       // --scan: the scan set's files dropped from the page cache before each decode
   bool serial_reads = false;    // --scan: each CUDA row again with qrplate decode's --serial-reads
@@ -562,6 +563,17 @@ std::vector<double> parse_strip_list(std::string_view list)
   return parse_number_list(list, "--strip-px", plate::min_strip_px, plate::max_strip_px);
 }
 
+// --prepare-rows: "0,1" -> qrplate decode --prepare-rows values (0: automatic).
+std::vector<int> parse_prepare_rows_list(std::string_view list)
+{
+  std::vector<int> out;
+  for (double v : parse_number_list(list, "--prepare-rows", 0, 64)) {
+    if (v != static_cast<int>(v)) throw invalid_argument("--prepare-rows takes whole numbers 0..64");
+    out.push_back(static_cast<int>(v));
+  }
+  return out;
+}
+
 decode_row run_decode_row(backend where, const shape& s, double px, const bench_args& args, double seconds,
                           progress_line& progress, const std::string& label)
 {
@@ -890,6 +902,8 @@ struct scan_row {
   double px;
   std::uint32_t tile_px;
   double strip_px;  // the decode's column strips (plate_decode_options::strip_px)
+  int prepare_rows;  // asked of the decode (plate_decode_options::prepare_rows; 0: automatic)
+  std::uint32_t rows_per_prepare;  // what the decode used
   bool serial_reads;  // cuda: every batch of code reads waited for (plate_decode_options::overlap_reads = 0)
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
@@ -957,7 +971,7 @@ double disk_rate(const scan::synthetic_scan& scan, unsigned threads, double seco
                             static_cast<double>(scan.scan_file_bytes)));
 }
 
-scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, bool serial_reads,
+scan_row run_scan_row(backend where, const shape& s, double px, double strip_px, int prepare_rows, bool serial_reads,
                       const scan::synthetic_scan& scan, double files_pixels_per_s, double disk_bytes_per_s, const bench_args& args, double seconds, const fs::path& out_dir,
                       progress_line& progress, const std::string& label)
 {
@@ -966,6 +980,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   o.progress = false;
   o.backend = where;
   o.strip_px = strip_px;
+  o.prepare_rows = prepare_rows;
   if (serial_reads) o.overlap_reads = 0;
   const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
   const std::string payload = read_file_bytes(scan.payload_file);
@@ -1004,6 +1019,8 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.px = px;
   r.tile_px = args.tile_px;
   r.strip_px = strip_px;
+  r.prepare_rows = prepare_rows;
+  r.rows_per_prepare = mid.rows_per_prepare;
   r.serial_reads = serial_reads;
   r.threads = resolved_threads(args.threads);
   r.tiles = scan.tile_files.size();
@@ -1043,8 +1060,8 @@ void print_scan_header(const nlohmann::ordered_json& machine, double seconds, co
       machine["date"].get<std::string>().c_str(), machine["cpu"].get<std::string>().c_str(),
       machine["arch"].get<std::string>().c_str(), machine["logical_cores"].get<unsigned>(), gpu_note(machine).c_str(),
       seconds);
-  std::printf("%-11s  %-5s  %9s  %5s  %7s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
-              "shape", "px/module", "tile", "strip", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
+  std::printf("%-11s  %-5s  %9s  %5s  %7s  %4s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
+              "shape", "px/module", "tile", "strip", "rows", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
               "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest",
               from_disk ? "  disk read  cached" : "");
   std::fflush(stdout);
@@ -1058,8 +1075,8 @@ void print_scan_row(const scan_row& r)
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
   const std::string where = std::string(to_string(r.where)) + (r.serial_reads ? "-serial" : "");
-  std::printf("%-11s  %-5s  %9.2g  %5u  %7.0f  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
-              where.c_str(), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.threads,
+  std::printf("%-11s  %-5s  %9.2g  %5u  %7.0f  %4u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
+              where.c_str(), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.rows_per_prepare, r.threads,
               static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
               static_cast<double>(r.scan_pixels) / r.seconds / 1e6,
               with_commas(static_cast<double>(r.codes) / r.seconds).c_str(),
@@ -1077,6 +1094,8 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   nlohmann::ordered_json j = read_row_key(r.where, r.s, r.px);
   j["tile_px"] = r.tile_px;
   j["strip_px"] = r.strip_px;
+  j["prepare_rows"] = r.prepare_rows;
+  j["rows_per_prepare"] = r.rows_per_prepare;
   j["serial_reads"] = r.serial_reads;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
@@ -1134,6 +1153,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
   }
   const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") ? args.px : std::string("3"));
   const std::vector<double> strips = parse_strip_list(args.strip_px);
+  const std::vector<int> prepare_rows = parse_prepare_rows_list(args.prepare_rows);
   const std::vector<backend> backends = parse_backends(args.backend);
   const scratch_place place = scratch_dir(args.scratch, args.from_disk);
   const scratch_root root(place.dir);
@@ -1147,7 +1167,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
     modes.push_back({where, false});
     if (args.serial_reads && where == backend::cuda) modes.push_back({where, true});
   }
-  const std::size_t total = modes.size() * shapes.size() * pxs.size() * strips.size();
+  const std::size_t total = modes.size() * shapes.size() * pxs.size() * strips.size() * prepare_rows.size();
   std::size_t done = 0, made = 0;
   for (const shape& s : shapes)
     for (double px : pxs) {
@@ -1171,18 +1191,19 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
       const double files = files_rate(scan, threads, seconds / 4, args.from_disk, progress, name);
       const double disk = args.from_disk ? disk_rate(scan, threads, seconds / 4, progress, name) : 0.0;
       for (const auto& [where, serial] : modes)
-        for (double strip : strips) {
-          const std::string label = std::string(to_string(where)) + (serial ? " (serial reads) " : " ") + name +
-                                    " (" + std::to_string(++done) + "/" + std::to_string(total) + ")";
-          const scan_row r =
-              run_scan_row(where, s, px, strip, serial, scan, files, disk, args, seconds, dir, progress, label);
-          progress.clear();
-          if (args.json) {
-            rows.push_back(scan_row_json(r));
-          } else {
-            print_scan_row(r);
+        for (double strip : strips)
+          for (int rows_asked : prepare_rows) {
+            const std::string label = std::string(to_string(where)) + (serial ? " (serial reads) " : " ") + name +
+                                      " (" + std::to_string(++done) + "/" + std::to_string(total) + ")";
+            const scan_row r = run_scan_row(where, s, px, strip, rows_asked, serial, scan, files, disk, args, seconds,
+                                            dir, progress, label);
+            progress.clear();
+            if (args.json) {
+              rows.push_back(scan_row_json(r));
+            } else {
+              print_scan_row(r);
+            }
           }
-        }
       std::error_code ignored;
       fs::remove_all(dir, ignored);
     }
@@ -1234,6 +1255,8 @@ void add_bench_command(CLI::App& app)
   cmd->add_option("--tile", args->tile_px, "--scan: the scan's tile side in pixels (default: 1024)");
   cmd->add_option("--strip-px", args->strip_px,
                   "--scan: qrplate decode's --strip-px, comma-separated: a row for each (default: 8192)");
+  cmd->add_option("--prepare-rows", args->prepare_rows,
+                  "--scan: qrplate decode's --prepare-rows, comma-separated: a row for each (default: 0, automatic)");
   cmd->add_flag("--serial-reads", args->serial_reads,
                 "--scan: each CUDA row again with qrplate decode's --serial-reads (every batch of code reads waited "
                 "for before the next tiles register; backend column cuda-serial): what overlapping them gains");
@@ -1281,7 +1304,9 @@ void add_bench_command(CLI::App& app)
       "Mpixel/s: reading the tile files alone on the same threads, the limit the files set. The last\n"
       "column splits the median decode by stage (qrplate decode --report's seconds_by_stage). --strip-px\n"
       "gives a row for each column-strip width (qrplate decode --strip-px: how many tiles are registered\n"
-      "side by side), to see what wider strips give a machine with many cores. --serial-reads gives each\n"
+      "side by side), to see what wider strips give a machine with many cores; --prepare-rows one for each\n"
+      "count of code rows prepared at once (the rows column: what the decode used; a strip that holds the\n"
+      "plate's unit whole takes a band of rows at once). --serial-reads gives each\n"
       "CUDA row a twin (cuda-serial) whose decodes wait for every batch of code reads before the next\n"
       "tiles register (qrplate decode --serial-reads); the default leaves the reads ahead to the GPU\n"
       "meanwhile (JSON: seconds_waiting_for_background, the part of code_batches spent waiting for them).\n"
@@ -1300,8 +1325,8 @@ void add_bench_command(CLI::App& app)
   cmd->callback([args, cmd] {
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
-      for (const char* option :
-           {"--scan-kb", "--scan-plate", "--tile", "--scratch", "--strip-px", "--from-disk", "--serial-reads"})
+      for (const char* option : {"--scan-kb", "--scan-plate", "--tile", "--scratch", "--strip-px", "--prepare-rows",
+                                 "--from-disk", "--serial-reads"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);

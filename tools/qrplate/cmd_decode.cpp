@@ -63,6 +63,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
     j["tiles"] = {{"listed", r.tiles},
                   {"reads", r.tile_reads},
                   {"read_ahead", r.tile_reads_ahead},
+                  {"rows_per_prepare", r.rows_per_prepare},
                   {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},
                   {"unregistered", r.tiles_unregistered},
@@ -124,6 +125,7 @@ void add_decode_command(CLI::App& app)
     double tile_cache_mib = 1024;
     double prefetch_mib = 256;
     double strip_px = 8192;
+    int prepare_rows = 0;
     bool serial_reads = false;
   };
   auto a = std::make_shared<decode_args>();
@@ -176,6 +178,13 @@ void add_decode_command(CLI::App& app)
                   "cores) and holds more tiles in memory (a marginal code may then be read from another tile)")
       ->capture_default_str()
       ->check(CLI::Range(plate::min_strip_px, plate::max_strip_px));
+  cmd->add_option("--prepare-rows", a->prepare_rows,
+                  "Scan sets: code rows of a strip narrower than the plate's unit whose tiles are loaded and "
+                  "registered, and whose codes are read, at once; 0 = as many as fit the step between the scan's "
+                  "rows of tiles, about one new row of tiles each time (a marginal code may be read from another "
+                  "tile with another value)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
   cmd->add_flag("--serial-reads", a->serial_reads,
                "Scan sets, --backend cuda: wait for each batch of code reads before registering the next tiles "
                "(default: the reads of the rows ahead run on the GPU while the host registers the next tiles); "
@@ -219,6 +228,7 @@ void add_decode_command(CLI::App& app)
     o.tile_cache_bytes = static_cast<std::size_t>(a->tile_cache_mib * 1048576.0);
     o.tile_prefetch_bytes = static_cast<std::size_t>(a->prefetch_mib * 1048576.0);
     o.strip_px = a->strip_px;
+    o.prepare_rows = a->prepare_rows;
     if (a->serial_reads) o.overlap_reads = 0;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);

@@ -61,6 +61,10 @@ struct plate_decode_options {
   // tiles, many cores) and holds more tiles in memory. The registration order follows the strips,
   // so a marginal code may be read from another tile; not the number of threads.
   double strip_px = 8192;
+  // Code rows of a strip prepared at once (its tiles loaded and registered, its codes batched)
+  // when the strip is narrower than the plate's unit: 0 = as many as fit the step between the
+  // scan's rows of tiles (scan.json), else 1..64. Like strip_px it sets the registration order.
+  int prepare_rows = 0;
 };
 inline constexpr double min_strip_px = 1024, max_strip_px = 1048576;  // strip_px's range
 
@@ -101,6 +105,9 @@ struct plate_decode_result {
   // Batches: codes not read ahead yet because a tile that may see them was not loaded (each time
   // a batch passed one over): they are read once every such tile is held.
   std::uint64_t codes_ahead_deferred = 0;
+  // Code rows prepared at once (prepare_rows resolved; a band's where a strip held a unit whole),
+  // the most over the units.
+  std::uint32_t rows_per_prepare = 0;
   // overlap_reads: codes read ahead in the background while tiles were registered; background
   // batches waited for early (a tile they read was to be dropped); and the seconds the decode
   // waited for background batches (near 0: the registration hid the reads).
