@@ -31,7 +31,7 @@
 #include "scan/scan_reader.hpp"
 #include "scan/scan_set.hpp"
 #include "sim/scan_io.hpp"
-#include "util/parallel_for.hpp"
+#include "util/lasting_threads.hpp"
 
 namespace qrplate::plate {
 namespace fs = std::filesystem;
@@ -290,7 +290,9 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
           const auto cells_start = std::chrono::steady_clock::now();
-          host::parallel_for(threads, segment, [&](unsigned t, std::size_t i) {
+          // On the process's lasting threads: a plate is thousands of row groups, and threads
+          // made for each would cost a core's spawn and join per group.
+          host::lasting_team(threads).run(segment, [&](unsigned t, std::size_t i) {
             const std::uint64_t rr = r + i / (s1 - s0);
             const std::uint32_t cc = s0 + static_cast<std::uint32_t>(i % (s1 - s0));
             const std::uint64_t row = row0 + rr;

@@ -904,7 +904,7 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       if (whole.empty() && part.size() < 2) continue;
       // A code waits until no tile that may see it is still to come: a new one may hold it
       // deeper, or change the tiles it is read across, and a reading ahead of it would be read
-      // again. (prepare() loads the tiles of the row below too, so the next row's are complete.)
+      // again. (prepare() loads the tiles of the next rows too, so the next group's are complete.)
       if (tile_may_come(x0, y0)) {
         ++stats_.codes_ahead_deferred;
         continue;
