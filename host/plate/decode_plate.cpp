@@ -105,12 +105,14 @@ class code_source {
   virtual ~code_source() = default;
   virtual unsigned threads() const = 0;
   // Cells are read in column strips this wide (all of a unit's rows, top to bottom, then the
-  // next strip); prepare() comes before each row of a strip is read, rows_end the unit's last row + 1.
+  // next strip); prepare() comes before each row group of a strip is read, rows_end the unit's
+  // last row + 1, next the region the following prepare() asks for when it is not these columns'
+  // next rows (null: those rows, a band at once, or none).
   virtual std::uint32_t strip_columns() const = 0;
   // Rows of a strip prepared at once when the strip is narrower than the unit (at least 1).
   virtual std::uint32_t rows_per_prepare() const = 0;
   virtual void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                       std::uint64_t rows_end) = 0;
+                       std::uint64_t rows_end, const scan::cell_region* next) = 0;
   // Reads the code of cell (row, col) on worker `thread`; fills f's reading fields and returns
   // the content when it decoded.
   virtual bool read(unsigned thread, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) = 0;
@@ -130,7 +132,10 @@ class image_source final : public code_source {
   unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
   std::uint32_t strip_columns() const override { return ~std::uint32_t{0}; }  // a unit at once
   std::uint32_t rows_per_prepare() const override { return 1; }
-  void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t, std::uint64_t) override {}
+  void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t, std::uint64_t,
+               const scan::cell_region*) override
+  {
+  }
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
     core::decode_result r{};
@@ -156,9 +161,9 @@ class scan_source final : public code_source {
   std::uint32_t strip_columns() const override { return reader_.strip_columns(); }
   std::uint32_t rows_per_prepare() const override { return reader_.rows_per_prepare(); }
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-               std::uint64_t rows_end) override
+               std::uint64_t rows_end, const scan::cell_region* next) override
   {
-    reader_.prepare(row0, row1, col0, col1, rows_end);
+    reader_.prepare(row0, row1, col0, col1, rows_end, next);
   }
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
@@ -266,6 +271,37 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
   std::vector<std::uint64_t> margins(8, 0);
   std::vector<float> snrs, unreadable_snrs;
 
+  // The first rows the sweep prepares in strip s0 of (band, block), when that strip is read a
+  // group of rows at a time (none when it is a whole unit, a band of rows at once).
+  auto first_rows = [&](std::uint64_t band, std::uint32_t block, std::uint32_t s0) -> std::optional<scan::cell_region> {
+    const std::uint32_t width = pl.block_width(block);
+    const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
+    const std::uint32_t s1 = std::min(width, s0 + strip);
+    if (s0 == 0 && s1 == width && src.strip_columns() >= width) return std::nullopt;
+    const std::uint64_t row0 = band * pl.band_rows();
+    const std::uint64_t step = std::max<std::uint32_t>(1, src.rows_per_prepare());
+    return scan::cell_region{row0, row0 + std::min<std::uint64_t>(step, pl.band_rows()), pl.block_x(block) + s0,
+                             pl.block_x(block) + s1};
+  };
+  // What the sweep prepares after the last rows of strip s0 of (band, block): the next strip's
+  // first rows, or the next unit's.
+  auto after_strip = [&](std::uint64_t band, std::uint32_t block, std::uint32_t s0) -> std::optional<scan::cell_region> {
+    const std::uint32_t width = pl.block_width(block);
+    const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
+    if (s0 + strip < width) return first_rows(band, block, s0 + strip);
+    for (std::uint64_t b = band, k = block + 1; b < pl.bands();) {
+      if (k >= pl.blocks()) {
+        ++b, k = 0;
+        continue;
+      }
+      const auto kk = static_cast<std::uint32_t>(k);
+      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(b, kk));
+      if (g0 < std::min(pl.groups(), g0 + pl.block_groups(kk))) return first_rows(b, kk, 0);
+      ++k;
+    }
+    return std::nullopt;
+  };
+
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
       const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
@@ -286,7 +322,11 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         res.rows_per_prepare = std::max(res.rows_per_prepare, static_cast<std::uint32_t>(step));
         for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
           const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
-          src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1, row0 + pl.band_rows());
+          // The strip's last rows: the next strip's (or unit's) first ones are loaded and read
+          // ahead with them, so that they do not wait.
+          const std::optional<scan::cell_region> next =
+              r1 == pl.band_rows() && !whole_unit ? after_strip(band, block, s0) : std::nullopt;
+          src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1, row0 + pl.band_rows(), next ? &*next : nullptr);
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
           const auto cells_start = std::chrono::steady_clock::now();

@@ -199,7 +199,7 @@ std::uint32_t scan_reader::strip_columns() const
 }
 
 void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                          std::uint64_t rows_end)
+                          std::uint64_t rows_end, const cell_region* next)
 {
   // The tile work and the batch are timed apart (scan_read_stats); every exit goes through here.
   // (A wait for the background batch before a drop counts as batch time.)
@@ -208,10 +208,10 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // The tiles of as many rows below too: their codes then have every tile that may see them, and
   // are read ahead in the background (read_first_attempts) while the cells of these rows are read.
   rows_end = std::max(rows_end, row1);
-  load_region(row0, std::min(row1 + (row1 - row0), rows_end), col0, col1);
+  load_region(row0, std::min(row1 + (row1 - row0), rows_end), col0, col1, next);
   const double waited_in_load = stats_.seconds_waiting_for_background - waited;
   const auto loaded = std::chrono::steady_clock::now();
-  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end);
+  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end, next);
   stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count() - waited_in_load;
   stats_.seconds_code_batches +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count() + waited_in_load;
@@ -232,14 +232,26 @@ host_array<std::uint8_t> scan_reader::take_spare_bytes()
   return take_spare(spare_bytes_, spare_mutex_, host_array<std::uint8_t>(host_memory::pinned));
 }
 
-void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1)
+void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                              const cell_region* also)
 {
   const double n = geo_.code_size;
   const double margin = search_modules_ + 1;
-  const double y_lo = static_cast<double>(geo_.cell_y(row0)) - margin;
-  const double y_hi = static_cast<double>(geo_.cell_y(row1 == 0 ? 0 : row1 - 1)) + n + margin;
-  const double x_lo = static_cast<double>(geo_.cell_x(col0)) - margin;
-  const double x_hi = static_cast<double>(geo_.cell_x(col1 == 0 ? 0 : col1 - 1)) + n + margin;
+  // A region's bounds (modules): the cells' extent and the search margin around it.
+  struct bounds {
+    double x_lo, x_hi, y_lo, y_hi;
+  };
+  auto bounds_of = [&](std::uint64_t r0, std::uint64_t r1, std::uint32_t c0, std::uint32_t c1) {
+    return bounds{static_cast<double>(geo_.cell_x(c0)) - margin,
+                  static_cast<double>(geo_.cell_x(c1 == 0 ? 0 : c1 - 1)) + n + margin,
+                  static_cast<double>(geo_.cell_y(r0)) - margin,
+                  static_cast<double>(geo_.cell_y(r1 == 0 ? 0 : r1 - 1)) + n + margin};
+  };
+  const bounds main = bounds_of(row0, row1, col0, col1);
+  const double x_lo = main.x_lo, x_hi = main.x_hi, y_lo = main.y_lo, y_hi = main.y_hi;
+  std::vector<bounds> regions = {main};
+  if (also != nullptr && also->row1 > also->row0 && also->col1 > also->col0)
+    regions.push_back(bounds_of(also->row0, also->row1, also->col0, also->col1));
   // Tiles no cell of the region needs (above these rows, or outside these columns) may go: the
   // least recently needed first, while the tiles held pass the cache budget.
   ++prepares_;
@@ -256,8 +268,11 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     // loading below goes by the nominal one, and a tile dropped by one rule and read again by the
     // other would churn.
     const double nx = t->nominal_x_nm / geo_.module_nm, ny = t->nominal_y_nm / geo_.module_nm;
-    const bool nominal = ny + footprint_modules_ >= y_lo && nx + footprint_modules_ >= x_lo && nx <= x_hi;
-    const bool needed = (hi_y >= y_lo && hi_x >= x_lo && lo_x <= x_hi) || nominal;
+    bool needed = false;
+    for (const bounds& b : regions) {
+      const bool nominal = ny + footprint_modules_ >= b.y_lo && nx + footprint_modules_ >= b.x_lo && nx <= b.x_hi;
+      needed = needed || (hi_y >= b.y_lo && hi_x >= b.x_lo && lo_x <= b.x_hi) || nominal;
+    }
     std::uint64_t& last = last_needed_[t->index];
     if (needed) last = prepares_;
     else idle.push_back({last, t.get()});
@@ -301,6 +316,13 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
                cache_.end());
   spares_lock.unlock();
   std::vector<std::size_t> load = tiles_reaching(x_lo, x_hi, y_lo, y_hi);
+  if (regions.size() > 1) {
+    const bounds& b = regions[1];
+    const std::vector<std::size_t> more = tiles_reaching(b.x_lo, b.x_hi, b.y_lo, b.y_hi);
+    load.insert(load.end(), more.begin(), more.end());
+    std::sort(load.begin(), load.end());
+    load.erase(std::unique(load.begin(), load.end()), load.end());
+  }
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
     read_tiles_ahead(x_lo, x_hi, y_hi);
@@ -854,7 +876,7 @@ struct scan_reader::code_batch {
 };
 
 void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                                      std::uint64_t rows_end)
+                                      std::uint64_t rows_end, const cell_region* next)
 {
   // The reads ahead of the last batch first: the cells below may now take them.
   finish_background_batch();
@@ -892,32 +914,40 @@ void scan_reader::read_first_attempts(std::uint64_t row0, std::uint64_t row1, st
       if (whole.empty()) now.across.push_back({row, col, std::move(order), static_cast<int>(part.size()), false});
       else now.jobs.push_back({row, col, whole[0].second, static_cast<int>(part.size()), false});
     }
+  // A cell of a row below (or of the next region) into the batch of reads ahead, unless it was
+  // read ahead in the tile(s) it would be read in now, or a tile that may see it is to come.
+  auto read_ahead = [&](std::uint64_t row, std::uint32_t col) {
+    if (!cell_wanted(row, col)) return;
+    const auto x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
+    tiles_seeing(x0, y0, whole, part);
+    if (whole.empty() && part.size() < 2) return;
+    // A code waits until no tile that may see it is still to come: a new one may hold it
+    // deeper, or change the tiles it is read across, and a reading ahead of it would be read
+    // again. (prepare() loads the tiles of the next rows too, so the next group's are complete.)
+    if (tile_may_come(x0, y0)) {
+      ++stats_.codes_ahead_deferred;
+      return;
+    }
+    std::vector<const posed_tile*> order = whole.empty() ? across_order(part) : std::vector<const posed_tile*>{};
+    const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
+    if (ahead != ahead_.end() && (whole.empty() ? ahead->second.tile == nullptr && ahead->second.across == order
+                                                : ahead->second.tile == whole[0].second))
+      return;
+    stats_.codes_read_ahead_again += ahead != ahead_.end();
+    if (whole.empty()) below.across.push_back({row, col, std::move(order), 0, true});
+    else below.jobs.push_back({row, col, whole[0].second, 0, true});
+  };
   // Rows below, as far as options_.read_ahead_rows: those not looked at under the tiles held now
   // (when no tile came or went since the last batch, only the rows new to the window).
   const std::uint64_t ahead_end = std::min(row1 + options_.read_ahead_rows, rows_end);
   const bool same_window = ahead_generation_ == cache_generation_ && ahead_col0_ == col0 && ahead_col1_ == col1;
   for (std::uint64_t row = same_window ? std::max(row1, ahead_until_) : row1; row < ahead_end; ++row)
-    for (std::uint32_t col = col0; col < col1; ++col) {
-      if (!cell_wanted(row, col)) continue;
-      const auto x0 = static_cast<double>(geo_.cell_x(col)), y0 = static_cast<double>(geo_.cell_y(row));
-      tiles_seeing(x0, y0, whole, part);
-      if (whole.empty() && part.size() < 2) continue;
-      // A code waits until no tile that may see it is still to come: a new one may hold it
-      // deeper, or change the tiles it is read across, and a reading ahead of it would be read
-      // again. (prepare() loads the tiles of the next rows too, so the next group's are complete.)
-      if (tile_may_come(x0, y0)) {
-        ++stats_.codes_ahead_deferred;
-        continue;
-      }
-      std::vector<const posed_tile*> order = whole.empty() ? across_order(part) : std::vector<const posed_tile*>{};
-      const auto ahead = ahead_.find(plane_key(col, static_cast<std::int64_t>(row)));
-      if (ahead != ahead_.end() && (whole.empty() ? ahead->second.tile == nullptr && ahead->second.across == order
-                                                  : ahead->second.tile == whole[0].second))
-        continue;
-      stats_.codes_read_ahead_again += ahead != ahead_.end();
-      if (whole.empty()) below.across.push_back({row, col, std::move(order), 0, true});
-      else below.jobs.push_back({row, col, whole[0].second, 0, true});
-    }
+    for (std::uint32_t col = col0; col < col1; ++col) read_ahead(row, col);
+  // The next strip's (or unit's) first rows, whose tiles load_region loaded too: their results
+  // wait in ahead_ for that prepare() (which keeps the entries of its own columns).
+  if (next != nullptr)
+    for (std::uint64_t row = next->row0; row < next->row1; ++row)
+      for (std::uint32_t col = next->col0; col < next->col1; ++col) read_ahead(row, col);
   ahead_generation_ = cache_generation_, ahead_col0_ = col0, ahead_col1_ = col1;
   ahead_until_ = same_window ? std::max(ahead_until_, ahead_end) : ahead_end;
   stats_.codes_read_across += now.across.size() + below.across.size();

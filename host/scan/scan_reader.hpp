@@ -69,6 +69,12 @@ struct scan_read_options {
   std::uint32_t prepare_rows = 0;
 };
 
+// Rows [row0, row1) of code columns [col0, col1).
+struct cell_region {
+  std::uint64_t row0 = 0, row1 = 0;
+  std::uint32_t col0 = 0, col1 = 0;
+};
+
 // One code cell as read.
 struct cell_read {
   bool decoded = false;
@@ -134,9 +140,11 @@ class scan_reader {
   // edge that the budget could not keep is read once for each strip. The tiles of as many rows
   // below (row1 on) are loaded too, so that their codes can be read ahead; rows_end: where the
   // rows swept in these columns end (a unit of the outer code), past which nothing is loaded or
-  // read ahead.
+  // read ahead. next: the region the next prepare() will ask for when it is not these columns'
+  // next rows (the next strip's first rows, or the next unit's): its tiles are loaded now too and
+  // its codes read ahead, so that a strip's first rows need not be read while the caller waits.
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-               std::uint64_t rows_end = ~std::uint64_t{0});
+               std::uint64_t rows_end = ~std::uint64_t{0}, const cell_region* next = nullptr);
   // Code columns per strip: about options.strip_px pixels of scan (at least one column).
   std::uint32_t strip_columns() const;
   // Code rows of a strip to prepare at once: as many as fit the step between the scan's rows of
@@ -152,7 +160,9 @@ class scan_reader {
   struct workspace;
   struct tile_slot;
   // prepare() without the batch: drops, loads and registers the region's tiles.
-  void load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1);
+  // `also`: a second region whose tiles are loaded and kept too (prepare()'s next).
+  void load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
+                   const cell_region* also = nullptr);
   // A registered tile's file bytes (sim::gray_image::bytes, sent up by its GPU passes) go to the
   // spares for the next reads.
   void recycle_bytes(sim::gray_image& image);
@@ -162,7 +172,7 @@ class scan_reader {
   void tiles_seeing(double x0, double y0, std::vector<std::pair<double, const posed_tile*>>& whole,
                     std::vector<const posed_tile*>& part) const;
   void read_first_attempts(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                           std::uint64_t rows_end);
+                           std::uint64_t rows_end, const cell_region* next);
   // The codes of one batch, and what reading them gave (scan_reader.cpp).
   struct code_batch;
   // Reads a batch's codes: on the CPU with the given workspaces (one per thread), or on the GPU.
