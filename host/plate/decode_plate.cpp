@@ -289,15 +289,15 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
     const std::uint32_t width = pl.block_width(block);
     const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
     if (s0 + strip < width) return first_rows(band, block, s0 + strip);
-    for (std::uint64_t b = band, k = block + 1; b < pl.bands();) {
-      if (k >= pl.blocks()) {
-        ++b, k = 0;
+    for (std::uint64_t b = band, next_block = block + 1; b < pl.bands();) {
+      if (next_block >= pl.blocks()) {
+        ++b, next_block = 0;
         continue;
       }
-      const auto kk = static_cast<std::uint32_t>(k);
-      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(b, kk));
-      if (g0 < std::min(pl.groups(), g0 + pl.block_groups(kk))) return first_rows(b, kk, 0);
-      ++k;
+      const auto nb = static_cast<std::uint32_t>(next_block);
+      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(b, nb));
+      if (g0 < std::min(pl.groups(), g0 + pl.block_groups(nb))) return first_rows(b, nb, 0);
+      ++next_block;
     }
     return std::nullopt;
   };
