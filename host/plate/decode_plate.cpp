@@ -271,32 +271,48 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
   std::vector<std::uint64_t> margins(8, 0);
   std::vector<float> snrs, unreadable_snrs;
 
+  // A unit (band x block) holds groups (the last band may end before the last blocks).
+  auto unit_has_groups = [&](std::uint64_t band, std::uint32_t block) {
+    const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
+    return g0 < std::min(pl.groups(), g0 + pl.block_groups(block));
+  };
+  // How the sweep takes the strip of a block's columns that starts at s0: its end, and the code
+  // rows each prepare() takes (a band at once when one strip holds the block's whole width).
+  struct strip_sweep {
+    std::uint32_t s1;
+    bool whole_unit;
+    std::uint64_t step;
+  };
+  auto sweep_of = [&](std::uint32_t block, std::uint32_t s0) {
+    const std::uint32_t width = pl.block_width(block);
+    strip_sweep sw{};
+    const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
+    sw.s1 = std::min(width, s0 + strip);
+    sw.whole_unit = s0 == 0 && sw.s1 == width && src.strip_columns() >= width;
+    sw.step = sw.whole_unit ? pl.band_rows() : std::max<std::uint32_t>(1, src.rows_per_prepare());
+    return sw;
+  };
   // The first rows the sweep prepares in strip s0 of (band, block), when that strip is read a
   // group of rows at a time (none when it is a whole unit, a band of rows at once).
   auto first_rows = [&](std::uint64_t band, std::uint32_t block, std::uint32_t s0) -> std::optional<scan::cell_region> {
-    const std::uint32_t width = pl.block_width(block);
-    const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
-    const std::uint32_t s1 = std::min(width, s0 + strip);
-    if (s0 == 0 && s1 == width && src.strip_columns() >= width) return std::nullopt;
+    const strip_sweep sw = sweep_of(block, s0);
+    if (sw.whole_unit) return std::nullopt;
     const std::uint64_t row0 = band * pl.band_rows();
-    const std::uint64_t step = std::max<std::uint32_t>(1, src.rows_per_prepare());
-    return scan::cell_region{row0, row0 + std::min<std::uint64_t>(step, pl.band_rows()), pl.block_x(block) + s0,
-                             pl.block_x(block) + s1};
+    return scan::cell_region{row0, row0 + std::min<std::uint64_t>(sw.step, pl.band_rows()), pl.block_x(block) + s0,
+                             pl.block_x(block) + sw.s1};
   };
   // What the sweep prepares after the last rows of strip s0 of (band, block): the next strip's
   // first rows, or the next unit's.
   auto after_strip = [&](std::uint64_t band, std::uint32_t block, std::uint32_t s0) -> std::optional<scan::cell_region> {
-    const std::uint32_t width = pl.block_width(block);
-    const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
-    if (s0 + strip < width) return first_rows(band, block, s0 + strip);
+    const strip_sweep sw = sweep_of(block, s0);
+    if (sw.s1 < pl.block_width(block)) return first_rows(band, block, sw.s1);
     for (std::uint64_t b = band, next_block = block + 1; b < pl.bands();) {
       if (next_block >= pl.blocks()) {
         ++b, next_block = 0;
         continue;
       }
       const auto nb = static_cast<std::uint32_t>(next_block);
-      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(b, nb));
-      if (g0 < std::min(pl.groups(), g0 + pl.block_groups(nb))) return first_rows(b, nb, 0);
+      if (unit_has_groups(b, nb)) return first_rows(b, nb, 0);
       ++next_block;
     }
     return std::nullopt;
@@ -304,9 +320,9 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
+      if (!unit_has_groups(band, block)) continue;
       const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
       const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.block_groups(block));
-      if (g0 >= g1) continue;
       // Decode every cell of the unit, spread over the threads.
       const std::uint64_t row0 = band * pl.band_rows();
       const std::uint32_t col0 = pl.block_x(block), width = pl.block_width(block);
@@ -314,11 +330,11 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
       std::vector<cell_frame> found(cells);
       // Column strip by strip, row by row within a strip (a scan set holds only the tiles of one
       // strip's rows in memory); the cells of a row segment are spread over the threads.
-      const std::uint32_t strip = std::max<std::uint32_t>(1, std::min(src.strip_columns(), width));
-      for (std::uint32_t s0 = 0; s0 < width; s0 += strip) {
-        const std::uint32_t s1 = std::min(width, s0 + strip);
-        const bool whole_unit = s0 == 0 && s1 == width && src.strip_columns() >= width;
-        const std::uint64_t step = whole_unit ? pl.band_rows() : std::max<std::uint32_t>(1, src.rows_per_prepare());
+      for (std::uint32_t s0 = 0; s0 < width; s0 = sweep_of(block, s0).s1) {
+        const strip_sweep sw = sweep_of(block, s0);
+        const std::uint32_t s1 = sw.s1;
+        const bool whole_unit = sw.whole_unit;
+        const std::uint64_t step = sw.step;
         res.rows_per_prepare = std::max(res.rows_per_prepare, static_cast<std::uint32_t>(step));
         for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
           const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
