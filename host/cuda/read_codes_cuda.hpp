@@ -1,6 +1,6 @@
 // The CUDA backend of reading codes from a scan tile, seen from plain C++ (no CUDA types here).
 // Issue #7's first pieces: the per-code core (core/read_code.hpp) on the GPU for codes wholly
-// inside one tile, with maps given or measured on the GPU. Compiled in CI; not yet run on a GPU.
+// inside one tile, with maps given or measured on the GPU. Run on an H100 (docs/PERFORMANCE.md).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +19,11 @@ namespace qrplate::host {
 // which is faster is for the GPU benchmarks to say), or the plain one thread per code over
 // read_code, kept as their reference on the GPU.
 enum class cuda_read_kernel { cooperative, cooperative_capped, per_thread };
+
+// The kernel the scan reader and `qrplate bench --decode` use. On an H100 (2026-11-24) the capped
+// form read v10-M 1.5x faster at 2, 3 and 4 px/module and v40-L 1.4x at 2 px, and v40-L within 1%
+// at 3 and 4 px: never measurably slower. Same results: the same code, compiled twice.
+constexpr cuda_read_kernel scan_read_kernel = cuda_read_kernel::cooperative_capped;
 
 // Reads `count` codes wholly inside `image` (host pixels) through maps[i]: outcomes[i] and
 // bytes[i * spec::max_data_codewords ...] as core::read_code gives them on the CPU (the same

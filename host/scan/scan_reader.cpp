@@ -708,7 +708,7 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
     const host::tile_read_request request{tile.view(), tile.device_anchor_view(), origins.data(), cells.size(),
                                           tile.device.get()};
     host::measure_and_read_tiles_cuda(host::version_plan_for(geo_.version, geo_.ecc), &request, 1, module_px_,
-                                      options_.erasure_threshold, outcomes.data(), bytes.data());
+                                      options_.erasure_threshold, outcomes.data(), bytes.data(), host::scan_read_kernel);
   }
 #endif
   for (std::size_t i = 0; i < cells.size(); ++i) {
@@ -1079,7 +1079,7 @@ void scan_reader::read_batch(code_batch& batch, const std::vector<std::unique_pt
       a = b;
     }
     host::measure_and_read_tiles_cuda(plan, requests.data(), requests.size(), module_px_, options_.erasure_threshold,
-                                      outcomes.data(), bytes.data());
+                                      outcomes.data(), bytes.data(), host::scan_read_kernel);
 #else
     throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif

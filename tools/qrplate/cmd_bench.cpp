@@ -645,10 +645,10 @@ decode_row run_decode_row(backend where, const shape& s, double px, const bench_
   if (where == backend::cuda) {
     progress.show(label + ": the read kernel on device memory");
     host::resident_read reader(*sc.plan, sc.view(), sc.maps.data(), count, sc.module_px, 64);
-    reader.run(host::cuda_read_kernel::cooperative);
+    reader.run(host::scan_read_kernel);
     if (reader.decoded() != count)
       throw std::logic_error("bench: the read kernel did not read every synthetic code (a bug in qrplate)");
-    kernel_rate = median_of(rates_of(timed_runs([&] { return reader.run(host::cuda_read_kernel::cooperative); },
+    kernel_rate = median_of(rates_of(timed_runs([&] { return reader.run(host::scan_read_kernel); },
                                                 seconds / 4, progress, label + ": the read kernel, pass "),
                                      static_cast<double>(count)));
   }
