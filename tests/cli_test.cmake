@@ -265,7 +265,7 @@ expect_success()
 run(decode_scans ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/scan_restored.txt" --report "${WORKDIR}/scan_report.json"
     --no-progress)
 expect_success()
-if(NOT err MATCHES "qrplate: time: tiles [0-9.]+ s, batched code reads [0-9.]+ s, cells [0-9.]+ s, the rest [0-9.]+ s\n")
+if(NOT err MATCHES "qrplate: time: tiles [0-9.]+ s \\(loading [0-9.]+ s, [0-9]+ of [0-9]+ registered ahead; placing [0-9.]+ s\\), batched code reads [0-9.]+ s, cells [0-9.]+ s, the rest [0-9.]+ s\n")
   fail("decode of a scan set does not say where its time went: ${err}")
 endif()
 file(READ "${WORKDIR}/scan_restored.txt" restored)

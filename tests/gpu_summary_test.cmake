@@ -46,6 +46,8 @@ expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
 # The same decodes with every read batch waited for (--serial-reads): shown, not held to the target.
 expect_line("| cuda-serial | 10-M | 3.0 | 8192.0 | 25.00 | 375,000 | 50% |  |")
+# And with each tile registered when its rows come (--no-register-ahead): shown, not held either.
+expect_line("| cuda-now | 10-M | 3.0 | 8192.0 | 20.00 | 300,000 | 40% |  |")
 # (with the code rows each prepare() took, where the row says)
 expect_line("| cuda | 10-M | 3.0 | 32768.0 (5 rows) | 40.00 | 600,000 | 80% | yes |")
 
@@ -57,9 +59,10 @@ expect_line("| cuda | 10-M | 3.0 | 8192.0 | 6.00 | 90,000 | 12% | no | 8.00 | 75
 expect_line("| cpu | 40-L | auto | host | 0.59 | 200,000 |  |")
 expect_line("| cuda | 40-L | auto | device | 29.53 | 10,000,000 | 30% |")
 
-# The e2e decodes' reports, stage by stage: 0.0125 s waited for the reads ahead (rounded to 0.013).
-expect_line("| report_cuda.json | 2.500 | 2.000 | 0.250 | 0.125 | 0.125 | 0.013 | 950 | 3 |")
-expect_line("| report_cuda_serial.json | 3.000 | 2.000 | 0.750 | 0.125 | 0.125 | 0.000 | 0 | 3 |")
+# The e2e decodes' reports, stage by stage: 0.0125 s waited for the reads ahead (rounded to 0.013);
+# the tiles' loading and placing, and the tiles registered ahead (a report from before those keys: -).
+expect_line("| report_cuda.json | 2.500 | 2.000 | 0.250 | 0.125 | 0.125 | 0.013 | 950 | 3 | 1.500 | 0.375 | 96 of 120 |")
+expect_line("| report_cuda_serial.json | 3.000 | 2.000 | 0.750 | 0.125 | 0.125 | 0.000 | 0 | 3 | - | - | - |")
 
 # Nothing but skipped rows: no figure, exit 1.
 file(REMOVE_RECURSE "${WORKDIR}")

@@ -363,18 +363,32 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   // the same result. With the default, every tile below a strip's first tile row was read ahead
   // (two tile rows here: about half of the tiles).
   EXPECT_GE(r.tile_reads_ahead, r.tile_reads / 3) << r.tile_reads_ahead << " of " << r.tile_reads;
-  for (const std::size_t prefetch : {std::size_t{0}, std::size_t{1}}) {
+  // Most of those were registered by the prefetcher's threads too (all after the first loads).
+  EXPECT_GE(r.tile_registrations_ahead, r.tile_reads / 4) << r.tile_registrations_ahead << " of " << r.tile_reads;
+  EXPECT_GT(r.tiles_verified_by_frames, r.tile_reads / 2) << r.tiles_verified_by_frames << " of " << r.tile_reads;
+  // And with no read-ahead, one tile read ahead at a time, or read but not registered ahead: the
+  // same tiles verified by their frames and placed alike.
+  for (const std::size_t prefetch : {std::size_t{0}, std::size_t{1}, std::size_t{2}}) {
     SCOPED_TRACE(prefetch);
     plate::plate_decode_options o = bounded;
-    o.tile_prefetch_bytes = prefetch;
+    o.tile_prefetch_bytes = prefetch == 2 ? bounded.tile_prefetch_bytes : prefetch;
+    o.register_ahead = prefetch != 2;
     const plate::plate_decode_result a = plate::decode_plates(s, out + ".prefetch", o);
     expect_same_reading(a, r);
     EXPECT_EQ(a.tile_reads, r.tile_reads);
     EXPECT_EQ(a.max_tiles_in_memory, r.max_tiles_in_memory);
+    EXPECT_EQ(a.tiles_verified_by_frames, r.tiles_verified_by_frames);
+    EXPECT_EQ(a.tiles_confirmed_by_overlap, r.tiles_confirmed_by_overlap);
+    EXPECT_EQ(a.tiles_stitched, r.tiles_stitched);
+    EXPECT_EQ(a.lattice_corrections, r.lattice_corrections);
+    EXPECT_EQ(a.stage_sigma_nm, r.stage_sigma_nm);
     if (prefetch == 0) {
       EXPECT_EQ(a.tile_reads_ahead, 0u);
     } else {
       EXPECT_GT(a.tile_reads_ahead, 0u);
+    }
+    if (prefetch != 1) {
+      EXPECT_EQ(a.tile_registrations_ahead, 0u);
     }
     EXPECT_TRUE(a.complete);
     if (a.complete) {
@@ -573,6 +587,74 @@ TEST(ScanDecode, StagePositionsThatLieAreFoundOut)
     expect_same_reading(g, r);
     fs::remove(s + ".cuda");
     fs::remove(s + ".cuda.partial");
+  }
+  fs::remove_all(s);
+}
+
+// The prefetcher's threads register the tiles they read ahead once the first tiles settled the
+// scan's polarity and finder strength (the default); registering each tile when its rows come
+// reads the scan alike: the same codes, the same tiles placed, stitched and moved, the same stage
+// statistics, the same bytes. The scan is a typical one whose positions lie, and a tile of its
+// last row lies by a whole code pitch too, which only that tile's frames tell: a tile the
+// prefetcher registers, so its lattice check runs there.
+TEST(ScanDecode, RegisteringTilesAheadChangesNothing)
+{
+  plate_fixture& p = small_plate();
+  const std::string s = scan(p, "ahead", "typical", 3.0, 7);
+  const std::vector<char> text = read_file((fs::path(p.dir) / "plate.json").string());
+  const nlohmann::json pj = nlohmann::json::parse(text.begin(), text.end());
+  const double pitch_nm = static_cast<double>(pj["grid"]["pitch"]) * static_cast<double>(pj["module_nm"]);
+  double last_row_y = 0;
+  rewrite_positions(s, [&](double&, double& y, std::size_t) { last_row_y = std::max(last_row_y, y); });
+  bool moved = false;
+  rewrite_positions(s, [&](double& x, double& y, std::size_t) {
+    if (!moved && y == last_row_y) x += pitch_nm, moved = true;  // the last row's first tile
+    x -= 1500;
+    y += 1000;
+  });
+  ASSERT_TRUE(moved);
+  for (const unsigned threads : {1u, 2u}) {
+    SCOPED_TRACE(threads);
+    plate::plate_decode_options ahead;
+    ahead.threads = threads;
+    plate::plate_decode_options not_ahead = ahead;
+    not_ahead.register_ahead = false;
+    const plate::plate_decode_result a = plate::decode_plates(s, s + ".ahead", ahead);
+    const plate::plate_decode_result n = plate::decode_plates(s, s + ".not_ahead", not_ahead);
+    EXPECT_TRUE(a.complete);
+    expect_same_reading(a, n);
+    EXPECT_EQ(a.tile_reads, n.tile_reads);
+    EXPECT_EQ(a.tiles_unregistered, n.tiles_unregistered);
+    EXPECT_EQ(a.tiles_stitched, n.tiles_stitched);
+    EXPECT_EQ(a.tiles_verified_by_frames, n.tiles_verified_by_frames);
+    EXPECT_EQ(a.tiles_confirmed_by_overlap, n.tiles_confirmed_by_overlap);
+    EXPECT_EQ(a.lattice_corrections, n.lattice_corrections);
+    EXPECT_GE(a.lattice_corrections, 1u);
+    EXPECT_EQ(a.stage_sigma_nm, n.stage_sigma_nm);
+    EXPECT_EQ(n.tile_registrations_ahead, 0u);
+    // All but the tiles of the first loads, which settle the polarity and the finder strength.
+    EXPECT_GT(a.tile_registrations_ahead, a.tile_reads / 3) << a.tile_registrations_ahead << " of " << a.tile_reads;
+    EXPECT_LE(a.tile_registrations_ahead, a.tile_reads_ahead);
+    const std::string suffix = a.complete ? "" : ".partial";
+    EXPECT_TRUE(read_file(s + ".ahead" + suffix) == read_file(s + ".not_ahead" + suffix));
+    if (cuda_backend_available()) {
+      // The GPU's registration passes and lattice reads on the prefetcher's threads.
+      plate::plate_decode_options cuda = ahead;
+      cuda.backend = backend::cuda;
+      const plate::plate_decode_result g = plate::decode_plates(s, s + ".cuda", cuda);
+      expect_same_reading(g, n);
+      EXPECT_EQ(g.tiles_stitched, n.tiles_stitched);
+      EXPECT_EQ(g.tiles_verified_by_frames, n.tiles_verified_by_frames);
+      EXPECT_EQ(g.tiles_confirmed_by_overlap, n.tiles_confirmed_by_overlap);
+      EXPECT_EQ(g.lattice_corrections, n.lattice_corrections);
+      EXPECT_EQ(g.stage_sigma_nm, n.stage_sigma_nm);
+      EXPECT_GT(g.tile_registrations_ahead, 0u);
+      EXPECT_TRUE(read_file(s + ".cuda" + suffix) == read_file(s + ".not_ahead" + suffix));
+    }
+    for (const char* out : {".ahead", ".not_ahead", ".cuda"}) {
+      fs::remove(s + out);
+      fs::remove(s + out + ".partial");
+    }
   }
   fs::remove_all(s);
 }

@@ -209,6 +209,66 @@ TEST(TilePrefetch, TakeMissesTilesNeverRequestedOrAlreadyTaken)
   EXPECT_EQ(st.bytes_held, 0u);
 }
 
+// register_with: tiles whose reads start after it come registered (by the registrar, on the
+// readers' threads), those read before it as images; a registered tile counts its host integral
+// image against the budget; a registrar's throw comes back as the tile's registration_error, not
+// as a failed read; take() of a registered tile gives its image.
+TEST(TilePrefetch, TilesReadAfterRegisterWithComeRegistered)
+{
+  temp_dir dir;
+  const tile_files tiles = write_tiles(dir, 5, 64, 48);
+  tile_prefetcher pf(2, lots);
+  pf.request(0, tiles.paths[0]);
+  pf.request(1, tiles.paths[1]);
+  ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 2 * tiles.bytes; }));
+  constexpr std::size_t integral_words = 100;
+  std::atomic<int> calls{0};
+  pf.register_with([&](std::size_t index, gray_image image) {
+    ++calls;
+    if (index == 4) throw qrplate::invalid_argument("tile 4 does not register");
+    auto t = std::make_unique<qrplate::scan::posed_tile>();
+    t->index = index;
+    t->image = std::move(image);
+    t->integral.assign(integral_words, static_cast<std::uint32_t>(index));
+    return t;
+  });
+  for (std::size_t i = 2; i < 5; ++i) pf.request(i, tiles.paths[i]);
+  const std::size_t registered_bytes = tiles.bytes + integral_words * sizeof(std::uint32_t);
+  ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 2 * tiles.bytes + 2 * registered_bytes; }))
+      << pf.stats().bytes_held;
+  ASSERT_TRUE(eventually([&] { return calls == 3; }));
+  EXPECT_EQ(pf.stats().registered, 2u);
+  for (std::size_t i : {0u, 1u}) {
+    std::optional<qrplate::scan::prefetched_tile> got = pf.take_tile(i);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_FALSE(got->registered) << i;  // read before register_with
+    EXPECT_FALSE(got->registration_error);
+    EXPECT_TRUE(same_image(got->image, tiles.images[i])) << i;
+  }
+  std::optional<qrplate::scan::prefetched_tile> two = pf.take_tile(2);
+  ASSERT_TRUE(two.has_value() && two->registered);
+  EXPECT_EQ(two->registered->index, 2u);
+  EXPECT_EQ(two->registered->integral, std::vector<std::uint32_t>(integral_words, 2));
+  EXPECT_TRUE(same_image(two->registered->image, tiles.images[2]));
+  EXPECT_TRUE(two->image.pixels.empty());
+  const std::optional<gray_image> three = pf.take(3);  // the registered tile's image
+  ASSERT_TRUE(three.has_value());
+  EXPECT_TRUE(same_image(*three, tiles.images[3]));
+  std::optional<qrplate::scan::prefetched_tile> four = pf.take_tile(4);
+  ASSERT_TRUE(four.has_value());
+  EXPECT_FALSE(four->registered);
+  ASSERT_TRUE(four->registration_error);
+  try {
+    std::rethrow_exception(four->registration_error);
+  } catch (const qrplate::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "tile 4 does not register");
+  }
+  const auto st = pf.stats();
+  EXPECT_EQ(st.failed, 0u);  // every file read
+  EXPECT_EQ(st.taken, 5u);
+  EXPECT_EQ(st.bytes_held, 0u);
+}
+
 TEST(TilePrefetch, NoThreadsMeansEveryTakeMisses)
 {
   temp_dir dir;

@@ -25,7 +25,9 @@
 #                                       and --backend cpu (reports and bytes compared), and with
 #                                       CUDA again under QRPLATE_CUDA_SYNC=block (blocking waits) and in
 #                                       column strips 4x as wide (--strip-px 32768) and with
-#                                       each read batch waited for (--serial-reads), then
+#                                       each read batch waited for (--serial-reads) and with
+#                                       each tile registered when its rows come
+#                                       (--no-register-ahead), then
 #                                       bench_decode's qrplate rows (small plates, one thread; a
 #                                       400 kB plate on every core, CPU vs CUDA, and its file reading),
 #                                       then 512 MiB encoded into a plate (--discard), CPU vs CUDA
@@ -216,6 +218,11 @@ case "$part" in
     step e2e_decode_cuda_serial 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_cuda_serial.bin" \
       --backend cuda --serial-reads --report "$work/report_cuda_serial.json" --no-progress
     step e2e_same_bytes_serial 30 cmp "$work/out_cpu.bin" "$work/out_cuda_serial.bin"
+    # Each tile registered when its rows come, not by the prefetcher's threads ahead of them: what
+    # registering ahead gains is the difference (seconds_of_tiles.loading most of all).
+    step e2e_decode_cuda_not_ahead 180 bash "$run" qrplate decode "$work/scan" -o "$work/out_cuda_not_ahead.bin" \
+      --backend cuda --no-register-ahead --report "$work/report_cuda_not_ahead.json" --no-progress
+    step e2e_same_bytes_not_ahead 30 cmp "$work/out_cpu.bin" "$work/out_cuda_not_ahead.bin"
     # The same bytes, and the same report but for timings and the read-ahead counts.
     step e2e_same_bytes 30 cmp "$work/out_cpu.bin" "$work/out_cuda.bin"
     step e2e_same_bytes_block 30 cmp "$work/out_cpu.bin" "$work/out_cuda_block.bin"

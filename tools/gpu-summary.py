@@ -60,15 +60,20 @@ def summarise_reports(reports, out):
     out.append("### Decodes of the e2e scan (qrplate decode --report; the device is the run's)")
     out.append("")
     table_head(out, "report", "seconds", "tiles", "code batches", "cells", "rest", "waiting for reads ahead",
-               "codes read in the background", "codes unreadable")
+               "codes read in the background", "codes unreadable", "tiles: loading", "placing",
+               "tiles registered ahead")
     sec = lambda x: "-" if x is None else f"{x:.3f}"
     for path, r in reports:
         st = r.get("seconds_by_stage", {})
         cb = r.get("code_batches", {})
+        ot = r.get("seconds_of_tiles", {})  # the tiles' seconds split (reports since register-ahead)
+        tiles = r.get("tiles", {})
+        ahead = (f"{tiles['registered_ahead']} of {tiles.get('reads', '?')}" if "registered_ahead" in tiles else "-")
         out.append(f"| {os.path.basename(path)} | {sec(r.get('seconds'))} | {sec(st.get('tiles'))} | "
                    f"{sec(st.get('code_batches'))} | {sec(st.get('cells'))} | {sec(st.get('rest'))} | "
                    f"{sec(cb.get('seconds_waiting_for_background'))} | {cb.get('codes_read_in_background', '-')} | "
-                   f"{r.get('codes', {}).get('unreadable', '-')} |")
+                   f"{r.get('codes', {}).get('unreadable', '-')} | {sec(ot.get('loading'))} | "
+                   f"{sec(ot.get('placing'))} | {ahead} |")
     out.append("")
     return True
 
@@ -238,9 +243,12 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
         p = r.get("scan_pixels_per_s")
         share = p / h2d if p and h2d else None
         met = ("" if share is None or r.get("backend") != "cuda" or r.get("serial_reads")
+               or r.get("register_ahead") is False
                else ("yes" if share >= LINK_SHARE_TARGET else "no"))
         shape = f"{r.get('version')}-{r.get('ecc')}"
-        where = r.get("backend", "?") + ("-serial" if r.get("serial_reads") else "")
+        # Twins for comparison: every read batch waited for; each tile registered when its rows come.
+        where = (r.get("backend", "?") + ("-serial" if r.get("serial_reads") else "")
+                 + ("-now" if r.get("register_ahead") is False else ""))
         strip = r.get("strip_px")
         if r.get("rows_per_prepare"):  # code rows prepared at once (qrplate decode --prepare-rows)
             strip = f"{strip} ({r['rows_per_prepare']} rows)"

@@ -596,6 +596,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   so.cuda = where == backend::cuda;
   so.cache_bytes = o.tile_cache_bytes;
   so.prefetch_bytes = o.tile_prefetch_bytes;
+  so.register_ahead = o.register_ahead;
   if (!(o.strip_px >= min_strip_px && o.strip_px <= max_strip_px))
     throw invalid_argument("strip width must be 1024..1048576 pixels");
   so.strip_px = o.strip_px;
@@ -614,12 +615,17 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tiles_unreadable = st.tiles_unreadable;
   res.tile_reads = st.tiles_loaded;
   res.tile_reads_ahead = st.tiles_read_ahead;
+  res.tile_registrations_ahead = st.tiles_registered_ahead;
   res.seconds_tiles += st.seconds_tiles;
+  res.seconds_loading_tiles += st.seconds_loading_tiles;
+  res.seconds_placing_tiles += st.seconds_placing_tiles;
   res.seconds_code_batches += st.seconds_code_batches;
   res.max_tiles_in_memory = st.max_tiles_in_memory;
   res.tiles_unregistered = st.tiles_unregistered;
   res.lattice_corrections = st.lattice_corrections;
   res.tiles_stitched = st.tiles_stitched;
+  res.tiles_verified_by_frames = st.tiles_verified - st.tiles_confirmed_by_overlap;
+  res.tiles_confirmed_by_overlap = st.tiles_confirmed_by_overlap;
   res.stage_sigma_nm = st.stage_sigma_nm;
   res.planned_overlap_nm = st.planned_overlap_nm;
   res.codes_read_ahead = st.codes_read_ahead;

@@ -328,32 +328,40 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     read_tiles_ahead(x_lo, x_hi, y_hi);
     return;
   }
+  const auto loading = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<posed_tile>> loaded(load.size());
   std::vector<std::string> errors(load.size());
+  std::atomic<std::uint64_t> registered_ahead{0};
   // On the process's lasting threads: with cuda each registering thread keeps its GPU passes'
   // stream and buffers (tile_registration.cpp), which threads made per call would leave behind.
   host::lasting_team(threads_).run(load.size(), [&](unsigned t, std::size_t i) {
     const scan_tile& st = set_.tiles[load[i]];
-    sim::gray_image img;
+    scan::prefetched_tile got;
     try {
-      // Read ahead by the prefetcher (the same bytes), or now.
-      std::optional<sim::gray_image> ahead = prefetch_ ? prefetch_->take(load[i]) : std::nullopt;
-      img = ahead ? std::move(*ahead)
-                  : sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_), options_.cuda,
+      // Read ahead by the prefetcher (the same bytes; registered too once register_ahead began),
+      // or now.
+      std::optional<scan::prefetched_tile> ahead = prefetch_ ? prefetch_->take_tile(load[i]) : std::nullopt;
+      if (ahead) got = std::move(*ahead);
+      else
+        got.image = sim::read_gray_image(st.file, take_spare(spare_pixels_, spare_mutex_), options_.cuda,
                                          options_.cuda ? take_spare_bytes() : host_array<std::uint8_t>());
     } catch (const std::exception& e) {
       errors[i] = e.what();
       return;
     }
+    if (got.registration_error) std::rethrow_exception(got.registration_error);  // as if it failed here
+    if (got.registered) {
+      ++registered_ahead;
+      loaded[i] = std::move(got.registered);
+      return;
+    }
     registration_options ro = options_.registration;
     ro.polarity = polarity_;
-    auto tile = std::make_unique<posed_tile>(
-        register_tile(std::move(img), st, set_.pixel_nm, geo_, ro, take_spare(spare_integrals_, spare_mutex_)));
-    tile->index = load[i];
-    recycle_bytes(tile->image);
-    correct_lattice(*tile, *workspaces_[t]);
-    loaded[i] = std::move(tile);
+    loaded[i] = register_read_tile(load[i], std::move(got.image), ro, *workspaces_[t]);
   });
+  stats_.tiles_registered_ahead += registered_ahead;
+  const auto placing = std::chrono::steady_clock::now();
+  stats_.seconds_loading_tiles += std::chrono::duration<double>(placing - loading).count();
   // Evictions lag the loads by a band: the spares wait for the next loads, as many as one batch
   // of loads takes (the rest goes back to the system).
   spare_limit_ = std::max(spare_limit_, load.size());
@@ -378,6 +386,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         const std::size_t index = t->index;
         const std::uint64_t samples = t->uploaded_samples, bytes = t->uploaded_bytes, as_read = t->uploaded_as_read,
                             staged = t->uploaded_staged;
+        const int moves = t->lattice_moves;
         const scan_tile& st = set_.tiles[index];
         t = std::make_unique<posed_tile>(
             register_tile(std::move(t->image), st, set_.pixel_nm, geo_, ro, std::move(t->integral)));
@@ -387,6 +396,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         t->uploaded_as_read += as_read;
         t->uploaded_staged += staged;
         correct_lattice(*t, *workspaces_[0]);
+        t->lattice_moves += moves;
       }
   }
   // The scan's finder strength (the template response of its real finders), from tiles whose
@@ -401,6 +411,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       options_.registration.finder_strength = strengths[strengths.size() / 2];
     }
   }
+  start_registering_ahead();
   // A tile that read no frame and holds no real finder (its strongest detection well below the
   // scan's finders: a sliver at the plate's edge, the inside of a large code) was placed by
   // look-alikes or by the periodic grid of alignment patterns, either of which can be off by many
@@ -501,7 +512,10 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
         }
       });
       for (std::size_t k = 0; k < candidates.size(); ++k) {
-        if (outcome[k] == 2) confirmed[candidates[k]] = true, loaded[candidates[k]]->verified = true;
+        if (outcome[k] == 2) {
+          confirmed[candidates[k]] = loaded[candidates[k]]->verified = true;
+          ++stats_.tiles_confirmed_by_overlap;
+        }
         if (outcome[k] == 1) ++stats_.tiles_stitched;
         // A confirmed tile is a reference for the next pass too.
         changed = changed || outcome[k] != 0;
@@ -565,11 +579,13 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       continue;
     }
     ++stats_.tiles_loaded;
+    stats_.lattice_corrections += static_cast<std::uint64_t>(loaded[i]->lattice_moves);
     stats_.tile_samples_uploaded += loaded[i]->uploaded_samples;
     stats_.tile_bytes_uploaded += loaded[i]->uploaded_bytes;
     stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
     stats_.tile_bytes_staged += loaded[i]->uploaded_staged;
     if (!loaded[i]->registered) ++stats_.tiles_unregistered;
+    stats_.tiles_verified += loaded[i]->verified;
     tile_w_modules_ = std::max(tile_w_modules_, loaded[i]->image.width / module_px_);
     tile_h_modules_ = std::max(tile_h_modules_, loaded[i]->image.height / module_px_);
     footprint_modules_ = std::max(footprint_modules_, std::max(tile_w_modules_, tile_h_modules_));
@@ -581,6 +597,36 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
   read_tiles_ahead(x_lo, x_hi, y_hi);
+  stats_.seconds_placing_tiles += std::chrono::duration<double>(std::chrono::steady_clock::now() - placing).count();
+}
+
+std::unique_ptr<posed_tile> scan_reader::register_read_tile(std::size_t index, sim::gray_image image,
+                                                            const registration_options& ro, workspace& ws)
+{
+  auto tile = std::make_unique<posed_tile>(register_tile(std::move(image), set_.tiles[index], set_.pixel_nm, geo_, ro,
+                                                         take_spare(spare_integrals_, spare_mutex_)));
+  tile->index = index;
+  recycle_bytes(tile->image);
+  correct_lattice(*tile, ws);
+  return tile;
+}
+
+void scan_reader::start_registering_ahead()
+{
+  if (!prefetch_ || !options_.register_ahead || registering_ahead_) return;
+  if (polarity_ == 0 || !(options_.registration.finder_strength > 0)) return;
+  registering_ahead_ = true;
+  // What load_region would register each tile with from now on: neither changes again.
+  registration_options ro = options_.registration;
+  ro.polarity = polarity_;
+  prefetch_->register_with([this, ro](std::size_t index, sim::gray_image image) {
+    std::unique_ptr<workspace> ws = take_spare(registrar_workspaces_, spare_mutex_);
+    if (!ws) ws = std::make_unique<workspace>();
+    std::unique_ptr<posed_tile> tile = register_read_tile(index, std::move(image), ro, *ws);
+    std::lock_guard<std::mutex> lock(spare_mutex_);
+    registrar_workspaces_.push_back(std::move(ws));
+    return tile;
+  });
 }
 
 std::vector<std::size_t> scan_reader::tiles_reaching(double x_lo, double x_hi, double y_lo, double y_hi) const
@@ -749,8 +795,7 @@ void scan_reader::correct_lattice(posed_tile& tile, workspace& ws)
   tile.verified = true;
   if (best->first.first == 0 && best->first.second == 0) return;
   tile.shift_on_plate(static_cast<double>(best->first.first) * geo_.pitch, static_cast<double>(best->first.second) * geo_.pitch);
-  std::lock_guard<std::mutex> lock(stats_mutex_);
-  ++stats_.lattice_corrections;
+  ++tile.lattice_moves;  // counted when the tile is kept (one registered ahead may never be)
 }
 
 bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double x0, double y0, workspace& ws,

@@ -67,6 +67,12 @@ struct scan_read_options {
   // Code rows of a strip narrower than the plate prepared at once (prepare()'s callers ask
   // rows_per_prepare()); 0: as many as fit the step between the scan's rows of tiles.
   std::uint32_t prepare_rows = 0;
+  // prefetch_bytes: once the first tiles settled the scan's polarity and finder strength (after
+  // which a tile's registration depends on nothing but the tile), the prefetcher's threads
+  // register the tiles they read ahead too, and check their lattice against their frames, while
+  // the codes of the rows before are read; prepare() then only places them against their
+  // neighbours. Changes when a tile is registered, never how. false: prepare() registers each.
+  bool register_ahead = true;
 };
 
 // Rows [row0, row1) of code columns [col0, col1).
@@ -91,8 +97,16 @@ struct scan_read_stats {
   std::uint64_t tiles_listed = 0, tiles_loaded = 0, tiles_unreadable = 0, tiles_unregistered = 0;
   std::uint64_t max_tiles_in_memory = 0;  // the most tiles held at once
   std::uint64_t tiles_stitched = 0;       // placed by the image content they share with a placed neighbour
+  // Lattice position confirmed: by frames read in them, or (of those, tiles_confirmed_by_overlap) by
+  // a placed neighbour's overlap agreeing with their own pose.
+  std::uint64_t tiles_verified = 0, tiles_confirmed_by_overlap = 0;
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::uint64_t tiles_read_ahead = 0;        // of tiles_loaded, read by the prefetcher (prefetch_bytes)
+  std::uint64_t tiles_registered_ahead = 0;  // of those, registered by it too (register_ahead)
+  // seconds_tiles' two main parts: loading (taking the tiles read ahead, reading and registering
+  // the others: the part register_ahead moves off prepare()) and placing (polarity, stitching,
+  // whole-pitch moves, bookkeeping: by neighbours, so in prepare()).
+  double seconds_loading_tiles = 0, seconds_placing_tiles = 0;
   double seconds_tiles = 0;          // prepare() without its batches: loading, registering, placing
   double seconds_code_batches = 0;   // batch_codes: the batched first reads (read_first_attempts)
   std::uint64_t codes_read_ahead = 0;        // read_ahead_rows: first attempts read ahead and used
@@ -183,6 +197,12 @@ class scan_reader {
   // Waits for the background batch, if one runs, and keeps its results.
   void finish_background_batch();
   void correct_lattice(posed_tile& tile, workspace& ws);
+  // A tile read: registered with `ro`, its file's bytes recycled, its lattice checked against its
+  // frames. What depends on the tile alone: prepare()'s threads and the prefetcher's run it alike.
+  std::unique_ptr<posed_tile> register_read_tile(std::size_t index, sim::gray_image image, const registration_options& ro,
+                                                 workspace& ws);
+  // Once polarity_ and the finder strength are known: the prefetcher registers what it reads.
+  void start_registering_ahead();
   void index_tiles();
   // Tiles not held (nor unreadable) whose nominal footprint reaches [x_lo, x_hi] x [y_lo, y_hi]
   // (modules), ascending.
@@ -216,6 +236,10 @@ class scan_reader {
   std::vector<double> offsets_x_, offsets_y_;
   static constexpr std::size_t recent_offsets = 4096;
   std::vector<std::unique_ptr<workspace>> workspaces_;
+  // register_ahead: workspaces for the prefetcher's threads' lattice checks, one per thread at a
+  // time (taken and given back under spare_mutex_).
+  std::vector<std::unique_ptr<workspace>> registrar_workspaces_;
+  bool registering_ahead_ = false;
   // Evicted tiles' buffers (integral images, pixels), reused by the next loads.
   std::vector<std::vector<std::uint32_t>> spare_integrals_;
   std::vector<std::vector<std::uint16_t>> spare_pixels_;
@@ -240,7 +264,6 @@ class scan_reader {
   std::mutex spare_mutex_;
   scan_read_stats stats_;
   std::uint64_t dropped_host_integrals_ = 0;  // of tiles dropped from cache_ (scan_read_stats::tiles_host_integrals)
-  std::mutex stats_mutex_;
   std::unordered_set<std::size_t> prefetched_;  // tiles asked of prefetch_ and not dropped
   // overlap_batches: the batch of reads ahead in flight on batch_thread_ (null: none), the tiles
   // it reads (none of them is dropped before it is done), and the CPU's workspaces for it.

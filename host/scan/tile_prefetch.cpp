@@ -18,13 +18,22 @@ std::size_t image_bytes(const sim::gray_image& img)
 
 }  // namespace
 
+std::size_t tile_prefetcher::held_bytes(const prefetched_tile& t)
+{
+  if (!t.registered) return image_bytes(t.image);
+  return image_bytes(t.registered->image) + t.registered->integral.size() * sizeof(std::uint32_t);
+}
+
 tile_prefetcher::tile_prefetcher(unsigned threads, std::size_t budget_bytes,
                                  std::function<std::vector<std::uint16_t>()> spare, bool keep_bytes,
                                  std::function<host_array<std::uint8_t>()> spare_bytes)
     : budget_(budget_bytes), spare_(std::move(spare)), keep_bytes_(keep_bytes), spare_bytes_(std::move(spare_bytes))
 {
   try {
-    for (unsigned t = 0; t < threads; ++t) readers_.emplace_back([this] { run_reader(); });
+    for (unsigned t = 0; t < threads; ++t) {
+      readers_.push_back(std::make_unique<host::lasting_background_thread>());
+      readers_.back()->start([this] { run_reader(); });
+    }
   } catch (...) {
     // No destructor runs after a throwing constructor: the readers already started stop here.
     stop();
@@ -44,8 +53,7 @@ void tile_prefetcher::stop()
     stopping_ = true;
   }
   work_cv_.notify_all();
-  for (auto& reader : readers_) reader.join();
-  readers_.clear();
+  readers_.clear();  // each waits for its reader's loop to end
 }
 
 std::size_t tile_prefetcher::estimate() const
@@ -80,15 +88,25 @@ void tile_prefetcher::run_reader()
     in_flight_bytes_ += t.reserved;
     const std::size_t reserved = t.reserved;
     const std::string file = t.file;
+    const tile_registrar registrar = registrar_;
     lock.unlock();
-    sim::gray_image image;
+    prefetched_tile got;
     std::exception_ptr error;
     try {
-      image = read(file);
+      got.image = read(file);
     } catch (...) {
       error = std::current_exception();
     }
+    if (!error && registrar) {
+      try {
+        got.registered = registrar(index, std::move(got.image));
+      } catch (...) {
+        got.registration_error = std::current_exception();
+      }
+      got.image = sim::gray_image();
+    }
     lock.lock();
+    if (got.registered) ++stats_.registered;
     in_flight_bytes_ -= reserved;
     // Only this reader erases a tile being read (drop() marks it), so it is still there.
     const auto it = tiles_.find(index);
@@ -100,12 +118,12 @@ void tile_prefetcher::run_reader()
       it->second.error = error;
       ++stats_.failed;
     } else {
-      const std::size_t bytes = image_bytes(image);
+      const std::size_t bytes = held_bytes(got);
       largest_bytes_ = std::max(largest_bytes_, bytes);
       held_bytes_ += bytes;
       stats_.max_bytes_held = std::max(stats_.max_bytes_held, held_bytes_);
       it->second.state = tile_state::held;
-      it->second.image = std::move(image);
+      it->second.held = std::move(got);
     }
     done_cv_.notify_all();
     // The estimate reserved may be more than the image now held, or nothing is held at all.
@@ -132,7 +150,22 @@ void tile_prefetcher::request(std::size_t index, const std::string& file)
   work_cv_.notify_one();  // readers are alike: one of them can start it, or none can yet
 }
 
+void tile_prefetcher::register_with(tile_registrar registrar)
+{
+  std::lock_guard<std::mutex> lock(mutex_);
+  registrar_ = std::move(registrar);
+}
+
 std::optional<sim::gray_image> tile_prefetcher::take(std::size_t index)
+{
+  std::optional<prefetched_tile> t = take_tile(index);
+  if (!t) return std::nullopt;
+  if (t->registration_error) std::rethrow_exception(t->registration_error);
+  if (t->registered) return std::move(t->registered->image);
+  return std::move(t->image);
+}
+
+std::optional<prefetched_tile> tile_prefetcher::take_tile(std::size_t index)
 {
   std::unique_lock<std::mutex> lock(mutex_);
   auto it = tiles_.end();
@@ -154,7 +187,9 @@ std::optional<sim::gray_image> tile_prefetcher::take(std::size_t index)
     ++stats_.read_inline;
     lock.unlock();
     try {
-      return read(file);
+      prefetched_tile got;
+      got.image = read(file);
+      return got;
     } catch (...) {
       std::lock_guard<std::mutex> relock(mutex_);
       ++stats_.failed;
@@ -167,13 +202,13 @@ std::optional<sim::gray_image> tile_prefetcher::take(std::size_t index)
     lock.unlock();
     std::rethrow_exception(error);
   }
-  sim::gray_image image = std::move(t.image);
-  held_bytes_ -= image_bytes(image);
+  prefetched_tile got = std::move(t.held);
+  held_bytes_ -= held_bytes(got);
   tiles_.erase(it);
   ++stats_.taken;
   lock.unlock();
   work_cv_.notify_all();
-  return image;
+  return got;
 }
 
 void tile_prefetcher::cancel_queued()
@@ -197,7 +232,7 @@ void tile_prefetcher::forget(std::unordered_map<std::size_t, tile>::iterator it)
       t.dropped = true;  // its reader counts and erases it
       return;
     case tile_state::held:
-      held_bytes_ -= image_bytes(t.image);
+      held_bytes_ -= held_bytes(t.held);
       ++stats_.dropped;
       tiles_.erase(it);
       return;

@@ -1,7 +1,9 @@
 // Read-ahead of scan tile images: background threads decode the files of tiles the scan reader
 // will need soon, so that a band's prepare() takes the decoded image instead of inflating the
-// file at the moment it needs it. Only when a file is decoded changes, not its bytes, so decode
-// results cannot change. Memory is bounded by a byte budget over images held and being read.
+// file at the moment it needs it; once the reader gives them the means (register_with), they
+// register the tiles too, so that prepare() finds them registered. Only when a file is decoded
+// and a tile registered changes, not what comes of it, so decode results cannot change. Memory
+// is bounded by a byte budget over tiles held and being read.
 #pragma once
 
 #include <condition_variable>
@@ -10,14 +12,16 @@
 #include <exception>
 #include <functional>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "scan/tile_registration.hpp"
 #include "sim/scan_io.hpp"
+#include "util/lasting_threads.hpp"
 
 namespace qrplate::scan {
 
@@ -29,16 +33,32 @@ struct tile_prefetch_stats {
   std::uint64_t cancelled = 0;     // queued tiles forgotten before a read started (cancel_queued, drop)
   std::uint64_t dropped = 0;       // tiles forgotten after their read started (drop, drop_all)
   std::uint64_t failed = 0;        // reads that threw, by readers or inline
+  std::uint64_t registered = 0;    // tiles the readers registered (register_with), taken or not
   std::size_t bytes_held = 0;      // bytes of decoded images waiting to be taken, now
   std::size_t max_bytes_held = 0;  // the most of them at once
 };
 
+// What a reader made of a tile: its image, or the tile registered from it (register_with).
+struct prefetched_tile {
+  sim::gray_image image;               // read, not registered (empty when `registered` is set)
+  std::unique_ptr<posed_tile> registered;  // read and registered by the readers
+  // The registration threw (`image` is then gone): the caller rethrows it where a registration
+  // of its own would have thrown, rather than take it for an unreadable file.
+  std::exception_ptr registration_error;
+};
+
+// Registers a tile the readers read: tile `index` of the scan set, its image. Called on the
+// readers' threads, concurrently; a throw becomes prefetched_tile::registration_error.
+using tile_registrar = std::function<std::unique_ptr<posed_tile>(std::size_t index, sim::gray_image image)>;
+
 // Thread-safe: every member but the destructor may be called from any thread concurrently.
 class tile_prefetcher {
  public:
-  // `threads` background readers (0: none: request() is a no-op and every take() misses). At most
-  // budget_bytes of images are held or being read at once, counting an image as pixels.size() * 2
-  // bytes; a read in flight counts as the largest image the readers decoded so far (2 MiB, a
+  // `threads` background readers (0: none: request() is a no-op and every take() misses), lent by
+  // the process's lasting threads (a registration's GPU passes stay with the thread that ran them:
+  // util/lasting_threads.hpp). At most budget_bytes of tiles are held or being read at once,
+  // counting an image as pixels.size() * 2 bytes (a registered tile: and its host integral image);
+  // a read in flight counts as the largest image the readers decoded so far (2 MiB, a
   // 1024 x 1024 16-bit tile, before the first), so only an image larger than all before it can
   // pass the budget, by the difference. A reader starts the next tile only while it fits, or
   // when nothing is held or in flight: a budget below one tile still reads one at a time. Held
@@ -59,6 +79,10 @@ class tile_prefetcher {
   // Queues tile `index` (image `file`); readers start tiles in request order. Ignored when the
   // tile is already queued, being read, held or failed (its error waits to be taken).
   void request(std::size_t index, const std::string& file);
+  // From now on each tile a reader starts is registered by `registrar` once read (tiles already
+  // held or being read stay as they are). Set it once the registration of a tile no longer
+  // depends on which tiles came before it.
+  void register_with(tile_registrar registrar);
   // The image of tile `index` if it was requested, and forgets the tile (a second take() misses):
   //  - held: returned at once; being read: waits for the read;
   //  - still queued: read by the calling thread (it leaves the queue), so a take() never waits
@@ -66,6 +90,9 @@ class tile_prefetcher {
   //  - failed: rethrows the read's exception (qrplate::io_error with read_gray_image's message);
   //  - never requested, cancelled or dropped: std::nullopt; the caller reads the file itself.
   std::optional<sim::gray_image> take(std::size_t index);
+  // As take(), but a tile the readers registered comes registered (take() gives its image alone).
+  // A tile take_tile() reads itself (still queued) comes unregistered.
+  std::optional<prefetched_tile> take_tile(std::size_t index);
   // Forgets the queued tiles no reader has started; tiles being read or held stay.
   void cancel_queued();
   // Forgets tile `index` (drop) or every tile (drop_all), whatever its state, and frees its budget;
@@ -83,7 +110,7 @@ class tile_prefetcher {
     std::list<std::size_t>::iterator queued_at;  // in queue_, while queued
     std::size_t reserved = 0;                    // reading: bytes counted in flight
     bool dropped = false;                        // reading: forget it when the read ends
-    sim::gray_image image;                       // held
+    prefetched_tile held;                        // held
     std::exception_ptr error;                    // failed
   };
 
@@ -93,6 +120,8 @@ class tile_prefetcher {
   bool front_fits() const;
   std::size_t estimate() const;
   sim::gray_image read(const std::string& file) const;
+  // What a held tile counts against the budget.
+  static std::size_t held_bytes(const prefetched_tile& t);
   // Forgets one tile; the caller holds mutex_.
   void forget(std::unordered_map<std::size_t, tile>::iterator it);
 
@@ -106,10 +135,11 @@ class tile_prefetcher {
   std::unordered_map<std::size_t, tile> tiles_;
   std::list<std::size_t> queue_;  // queued tile indices, oldest first
   std::size_t held_bytes_ = 0, in_flight_bytes_ = 0;
-  std::size_t largest_bytes_ = 0;  // the largest image the readers decoded so far
+  std::size_t largest_bytes_ = 0;  // the largest tile the readers held so far
   bool stopping_ = false;
+  tile_registrar registrar_;  // empty: the readers only read
   tile_prefetch_stats stats_;
-  std::vector<std::thread> readers_;
+  std::vector<std::unique_ptr<host::lasting_background_thread>> readers_;
 };
 
 }  // namespace qrplate::scan

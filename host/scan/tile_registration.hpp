@@ -84,6 +84,7 @@ struct posed_tile {
   float finder_strength = 0;     // template response of this tile's real finders (second strongest)
   bool stitched = false;          // placed by its overlap with a neighbour (register_against), not by its own finders
   int anchor_search_px = 0;      // per-code anchor search radius beyond the usual (unverified tiles), 0: usual
+  int lattice_moves = 0;         // times its own frames moved it by whole code pitches (scan_reader)
   // With registration_options::cuda: `image` and `integral` as the GPU passes left them in device
   // memory, for the GPU code reads (null when no device memory could be spared: they upload).
   std::shared_ptr<const host::device_tile> device;

@@ -87,6 +87,7 @@ struct bench_args {
   std::string scratch;          // --scan: where the scan sets go (default: scratch_dir())
   bool from_disk = false;       // --scan: the scan set's files dropped from the page cache before each decode
   bool serial_reads = false;    // --scan: each CUDA row again with qrplate decode's --serial-reads
+  bool no_register_ahead = false;  // --scan: qrplate decode's --no-register-ahead, every row
 };
 
 struct shape {
@@ -905,6 +906,8 @@ struct scan_row {
   int prepare_rows;  // asked of the decode (plate_decode_options::prepare_rows; 0: automatic)
   std::uint32_t rows_per_prepare;  // what the decode used
   bool serial_reads;  // cuda: every batch of code reads waited for (plate_decode_options::overlap_reads = 0)
+  bool register_ahead;  // plate_decode_options::register_ahead
+  std::uint64_t tile_reads, tiles_registered_ahead;  // the median run's
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
   double plate_width_um, plate_height_um;  // the plate encoded
@@ -918,6 +921,7 @@ struct scan_row {
   // The median run's split (plate_decode_result's stages), and of its batches' seconds those
   // spent waiting for the reads ahead left to the GPU.
   double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest, seconds_waiting_for_background;
+  double seconds_loading_tiles, seconds_placing_tiles;  // of seconds_tiles
 };
 
 std::string read_file_bytes(const std::string& path)
@@ -982,6 +986,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   o.strip_px = strip_px;
   o.prepare_rows = prepare_rows;
   if (serial_reads) o.overlap_reads = 0;
+  o.register_ahead = !args.no_register_ahead;
   const std::string out_file = (out_dir / ("restored." + std::string(to_string(where)))).string();
   const std::string payload = read_file_bytes(scan.payload_file);
   std::vector<plate::plate_decode_result> results;
@@ -1022,6 +1027,9 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.prepare_rows = prepare_rows;
   r.rows_per_prepare = mid.rows_per_prepare;
   r.serial_reads = serial_reads;
+  r.register_ahead = !args.no_register_ahead;
+  r.tile_reads = mid.tile_reads;
+  r.tiles_registered_ahead = mid.tile_registrations_ahead;
   r.threads = resolved_threads(args.threads);
   r.tiles = scan.tile_files.size();
   r.scan_pixels = scan.scan_pixels;
@@ -1044,6 +1052,8 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.seconds_cells = mid.seconds_cells;
   r.seconds_rest = mid.seconds_rest();
   r.seconds_waiting_for_background = mid.seconds_waiting_for_background;
+  r.seconds_loading_tiles = mid.seconds_loading_tiles;
+  r.seconds_placing_tiles = mid.seconds_placing_tiles;
   return r;
 }
 
@@ -1074,7 +1084,8 @@ void print_scan_row(const scan_row& r)
   const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
   std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
                 100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
-  const std::string where = std::string(to_string(r.where)) + (r.serial_reads ? "-serial" : "");
+  const std::string where =
+      std::string(to_string(r.where)) + (r.serial_reads ? "-serial" : "") + (r.register_ahead ? "" : "-now");
   std::printf("%-11s  %-5s  %9.2g  %5u  %7.0f  %4u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
               where.c_str(), shape_name(r.s).c_str(), r.px, r.tile_px, r.strip_px, r.rows_per_prepare, r.threads,
               static_cast<unsigned long long>(r.tiles), static_cast<unsigned long long>(r.codes), r.runs, seconds,
@@ -1097,6 +1108,9 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   j["prepare_rows"] = r.prepare_rows;
   j["rows_per_prepare"] = r.rows_per_prepare;
   j["serial_reads"] = r.serial_reads;
+  j["register_ahead"] = r.register_ahead;
+  j["tile_reads"] = r.tile_reads;
+  j["tiles_registered_ahead"] = r.tiles_registered_ahead;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
   j["scan_pixels"] = r.scan_pixels;
@@ -1125,6 +1139,7 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   stages["rest"] = r.seconds_rest;
   j["seconds_by_stage"] = stages;
   j["seconds_waiting_for_background"] = r.seconds_waiting_for_background;  // of code_batches
+  j["seconds_of_tiles"] = {{"loading", r.seconds_loading_tiles}, {"placing", r.seconds_placing_tiles}};
   return j;
 }
 
@@ -1260,6 +1275,9 @@ void add_bench_command(CLI::App& app)
   cmd->add_flag("--serial-reads", args->serial_reads,
                 "--scan: each CUDA row again with qrplate decode's --serial-reads (every batch of code reads waited "
                 "for before the next tiles register; backend column cuda-serial): what overlapping them gains");
+  cmd->add_flag("--no-register-ahead", args->no_register_ahead,
+                "--scan: every row with qrplate decode's --no-register-ahead (each tile registered when its rows "
+                "come; backend column ends in -now): what registering ahead gains, beside a run without it");
   cmd->add_option("--scratch", args->scratch,
                   "--scan: directory for the scan sets, removed afterwards (default: /dev/shm when it has 1 GiB "
                   "free, else the system's temporary directory; --from-disk: the temporary directory)");
@@ -1326,7 +1344,7 @@ void add_bench_command(CLI::App& app)
     if (args->decode && args->scan) throw invalid_argument("--decode and --scan are two benches: give one");
     if (!args->scan)
       for (const char* option : {"--scan-kb", "--scan-plate", "--tile", "--scratch", "--strip-px", "--prepare-rows",
-                                 "--from-disk", "--serial-reads"})
+                                 "--from-disk", "--serial-reads", "--no-register-ahead"})
         if (cmd->count(option)) throw invalid_argument(std::string(option) + " is for --scan");
     if (args->decode) {
       run_decode_bench(*args, *cmd);

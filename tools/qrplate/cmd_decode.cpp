@@ -63,6 +63,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
     j["tiles"] = {{"listed", r.tiles},
                   {"reads", r.tile_reads},
                   {"read_ahead", r.tile_reads_ahead},
+                  {"registered_ahead", r.tile_registrations_ahead},
                   {"rows_per_prepare", r.rows_per_prepare},
                   {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},
@@ -71,6 +72,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"stage_error_sigma_um", r.stage_sigma_nm / 1000},
                   {"planned_overlap_um", r.planned_overlap_nm / 1000},
                   {"placed_by_overlap", r.tiles_stitched},
+                  {"verified_by_frames", r.tiles_verified_by_frames},
+                  {"confirmed_by_overlap", r.tiles_confirmed_by_overlap},
                   {"integrals_built_on_host", r.tiles_host_integrals},
                   {"pixels_uploaded", r.tile_samples_uploaded},
                   {"pixel_bytes_uploaded", r.tile_bytes_uploaded},
@@ -106,6 +109,10 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                            {"code_batches", r.seconds_code_batches},
                            {"cells", r.seconds_cells},
                            {"rest", r.seconds_rest()}};
+  // The tiles' two main parts: loading them (what was not read and registered ahead) and placing
+  // them against their neighbours.
+  if (r.scan)
+    j["seconds_of_tiles"] = {{"loading", r.seconds_loading_tiles}, {"placing", r.seconds_placing_tiles}};
   std::ofstream f(path);
   f << j.dump(2) << "\n";
   if (!f) throw io_error("cannot write " + path);
@@ -127,6 +134,7 @@ void add_decode_command(CLI::App& app)
     double strip_px = 8192;
     int prepare_rows = 0;
     bool serial_reads = false;
+    bool no_register_ahead = false;
   };
   auto a = std::make_shared<decode_args>();
   CLI::App* cmd = app.add_subcommand(
@@ -189,6 +197,10 @@ void add_decode_command(CLI::App& app)
                "Scan sets, --backend cuda: wait for each batch of code reads before registering the next tiles "
                "(default: the reads of the rows ahead run on the GPU while the host registers the next tiles); "
                "the same result, for measuring what the overlap gains");
+  cmd->add_flag("--no-register-ahead", a->no_register_ahead,
+               "Scan sets: register each tile when its rows come (default: once the first tiles showed the scan's "
+               "polarity and finder strength, the --prefetch threads register the tiles they read ahead, while the "
+               "codes of the rows before are read); the same result, for measuring what that gains");
   cmd->add_option("--threads", a->threads, "Threads (default: every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
@@ -230,6 +242,7 @@ void add_decode_command(CLI::App& app)
     o.strip_px = a->strip_px;
     o.prepare_rows = a->prepare_rows;
     if (a->serial_reads) o.overlap_reads = 0;
+    o.register_ahead = !a->no_register_ahead;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
     if (!a->report.empty()) write_report(r, a->report);
     if (r.scan)
@@ -283,8 +296,12 @@ void add_decode_command(CLI::App& app)
       char waited[64] = "";
       if (r.codes_read_in_background > 0)
         std::snprintf(waited, sizeof waited, " (%.2f s of it waiting for the reads ahead)", r.seconds_waiting_for_background);
-      std::fprintf(stderr, "qrplate: time: tiles %.2f s, batched code reads %.2f s%s, cells %.2f s, the rest %.2f s\n",
-                   r.seconds_tiles, r.seconds_code_batches, waited, r.seconds_cells, r.seconds_rest());
+      std::fprintf(stderr,
+                   "qrplate: time: tiles %.2f s (loading %.2f s, %llu of %llu registered ahead; placing %.2f s), batched "
+                   "code reads %.2f s%s, cells %.2f s, the rest %.2f s\n",
+                   r.seconds_tiles, r.seconds_loading_tiles, static_cast<unsigned long long>(r.tile_registrations_ahead),
+                   static_cast<unsigned long long>(r.tile_reads), r.seconds_placing_tiles, r.seconds_code_batches, waited,
+                   r.seconds_cells, r.seconds_rest());
     }
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +

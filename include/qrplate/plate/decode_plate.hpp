@@ -56,6 +56,10 @@ struct plate_decode_options {
   // Bytes of tile images read and decoded ahead of the rows being read, by background threads
   // (as many as `threads`), while the codes of these rows are read. Same results. 0: off.
   std::size_t tile_prefetch_bytes = std::size_t{256} << 20;
+  // tile_prefetch_bytes: once the first tiles settled the scan's polarity and finder strength,
+  // those threads register the tiles they read ahead too (scan::scan_read_options::register_ahead),
+  // so that the rows' own loading leaves only the placing against neighbours. Same results.
+  bool register_ahead = true;
   // Width in scan pixels of the column strips the plate is read in (1,024..1,048,576): one strip's
   // rows of tiles are registered side by side, so a wider strip keeps more cores busy (large
   // tiles, many cores) and holds more tiles in memory. The registration order follows the strips,
@@ -94,6 +98,9 @@ struct plate_decode_result {
   bool scan = false;      // the input was a scan set
   std::uint64_t tiles = 0, tiles_unreadable = 0, tiles_unregistered = 0, lattice_corrections = 0;
   std::uint64_t tiles_stitched = 0;  // placed by their overlap with a neighbour (no finder of their own)
+  // Tiles whose lattice position frames read in them confirmed, and those (not confirmed so) whose
+  // pose a placed neighbour's overlap confirmed.
+  std::uint64_t tiles_verified_by_frames = 0, tiles_confirmed_by_overlap = 0;
   // Scan sets: the stage's position error (sigma, nm; 0 when fewer than 5 tiles were placed by
   // their frames or a neighbour) and the overlap of neighbouring tiles scan.json plans (nm;
   // negative: gaps by design). When the error approaches the overlap, tiles leave gaps.
@@ -125,6 +132,7 @@ struct plate_decode_result {
   std::uint64_t tile_bytes_staged = 0;
   std::uint64_t tile_reads = 0;
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
+  std::uint64_t tile_registrations_ahead = 0;  // of those, registered by them too (register_ahead)
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong
@@ -148,6 +156,9 @@ struct plate_decode_result {
   // cell's remaining reads and its frame); the rest (outer code, writing, SHA-256) is seconds
   // minus these.
   double seconds_tiles = 0, seconds_code_batches = 0, seconds_cells = 0;
+  // Of seconds_tiles: loading (taking the tiles read ahead, reading and registering the others)
+  // and placing them (polarity, stitching, whole-pitch moves, bookkeeping); the rest, dropping.
+  double seconds_loading_tiles = 0, seconds_placing_tiles = 0;
   double seconds_rest() const
   {
     const double rest = seconds - seconds_tiles - seconds_code_batches - seconds_cells;
