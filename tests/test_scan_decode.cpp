@@ -181,6 +181,19 @@ void expect_same_reading(const plate::plate_decode_result& got, const plate::pla
   EXPECT_EQ(got.lost_frames, want.lost_frames);
 }
 
+// ... and placed its tiles alike: the same tiles read, left unregistered, stitched, verified by their
+// frames, confirmed by a neighbour's overlap and moved by whole pitches; the same stage statistics.
+void expect_same_tiles(const plate::plate_decode_result& got, const plate::plate_decode_result& want)
+{
+  EXPECT_EQ(got.tile_reads, want.tile_reads);
+  EXPECT_EQ(got.tiles_unregistered, want.tiles_unregistered);
+  EXPECT_EQ(got.tiles_stitched, want.tiles_stitched);
+  EXPECT_EQ(got.tiles_verified_by_frames, want.tiles_verified_by_frames);
+  EXPECT_EQ(got.tiles_confirmed_by_overlap, want.tiles_confirmed_by_overlap);
+  EXPECT_EQ(got.lattice_corrections, want.lattice_corrections);
+  EXPECT_EQ(got.stage_sigma_nm, want.stage_sigma_nm);
+}
+
 // Where a CUDA device exists (or the emulated runtime, tests/cuda_emulation), --backend cuda reads
 // `scan_dir` as the CPU did (`cpu`, which wrote `cpu_out` or its .partial): the same reading, the
 // same tiles, the same bytes.
@@ -363,6 +376,9 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
   // the same result. With the default, every tile below a strip's first tile row was read ahead
   // (two tile rows here: about half of the tiles).
   EXPECT_GE(r.tile_reads_ahead, r.tile_reads / 3) << r.tile_reads_ahead << " of " << r.tile_reads;
+  // The read-ahead follows the sweep (the strip's rows to their unit's end, then the next strip's
+  // first ones): no tile read ahead goes unused.
+  EXPECT_EQ(r.tile_reads_ahead_unused, 0u);
   // Most of those were registered by the prefetcher's threads too (all after the first loads).
   EXPECT_GE(r.tile_registrations_ahead, r.tile_reads / 4) << r.tile_registrations_ahead << " of " << r.tile_reads;
   EXPECT_GT(r.tiles_verified_by_frames, r.tile_reads / 2) << r.tiles_verified_by_frames << " of " << r.tile_reads;
@@ -375,13 +391,8 @@ TEST(ScanDecode, WidePlateIsReadInColumnStripsWithBoundedMemory)
     o.register_ahead = prefetch != 2;
     const plate::plate_decode_result a = plate::decode_plates(s, out + ".prefetch", o);
     expect_same_reading(a, r);
-    EXPECT_EQ(a.tile_reads, r.tile_reads);
+    expect_same_tiles(a, r);
     EXPECT_EQ(a.max_tiles_in_memory, r.max_tiles_in_memory);
-    EXPECT_EQ(a.tiles_verified_by_frames, r.tiles_verified_by_frames);
-    EXPECT_EQ(a.tiles_confirmed_by_overlap, r.tiles_confirmed_by_overlap);
-    EXPECT_EQ(a.tiles_stitched, r.tiles_stitched);
-    EXPECT_EQ(a.lattice_corrections, r.lattice_corrections);
-    EXPECT_EQ(a.stage_sigma_nm, r.stage_sigma_nm);
     if (prefetch == 0) {
       EXPECT_EQ(a.tile_reads_ahead, 0u);
     } else {
@@ -591,6 +602,56 @@ TEST(ScanDecode, StagePositionsThatLieAreFoundOut)
   fs::remove_all(s);
 }
 
+// A plate 300 um wide and 80 um tall of version-3 codes: at 2 px/module two column strips, and
+// for this payload two bands of the outer code (21 code rows each), so the sweep goes strip by
+// strip within a band, then to the next band. The files read ahead follow it: a strip's rows to
+// its band's end, then the next strip's first rows, never the next band's rows of the same strip
+// (read long before they are needed, they were let go unused), and reading ahead reaches two
+// tile heights, not the first guess at a tile's size (4,096 px) kept after the tiles said 1,024.
+void tall_wide_plate(plate::plate_encode_options& o)
+{
+  o.geometry.version = 3;
+  o.geometry.ecc = ecc_level::L;
+  o.geometry.plate = plate::parse_plate_size("300x80um");
+  o.plate_id = 0x5CA4F00E;
+}
+
+TEST(ScanDecode, FilesAreReadAheadAlongTheSweep)
+{
+  const plate_fixture p("tall_wide", 250000, 22, 0, 0, tall_wide_plate);
+  const std::vector<char> json = read_file(p.dir + "/plate.json");
+  const plate::plate_geometry geo = plate::geometry_of(plate::manifest_from_json(std::string(json.begin(), json.end())));
+  ASSERT_GE(geo.placement.bands(), 2u);
+  ASSERT_LT(static_cast<std::uint32_t>(8192 / 2.0 / geo.pitch), geo.columns);  // two strips
+  const std::string s = scan(p, "tall_wide", "clean", 2.0, 5);
+  const std::string out = s + ".out";
+  const plate::plate_decode_result r = plate::decode_plates(s, out, {});
+  EXPECT_TRUE(r.complete);
+  if (r.complete) {
+    EXPECT_TRUE(read_file(out) == p.payload);
+  }
+  EXPECT_EQ(r.tile_reads, r.tiles);  // the tile cache keeps the strips' edges
+  EXPECT_EQ(r.tile_reads_ahead_unused, 0u);
+  // Most tiles but those of the decode's first loads (the first strip's first rows and the rows
+  // below they load with them) come read ahead: 34 of 56 here, 10 while the read-ahead went by
+  // the first guess and not by the sweep, and 0 to 4 when it stopped at each band's end (a tile
+  // still queued when its rows come is read by prepare() and not counted: hence the margin).
+  EXPECT_GE(4 * r.tile_reads_ahead, r.tile_reads) << r.tile_reads_ahead << " of " << r.tile_reads;
+  // Without a tile cache, memory is a strip's tiles (half the plate's tile columns) over the rows
+  // a prepare() holds (its row group, the next group's, the next strip's first ones): well under
+  // two thirds of the plate's 4 x 14 tiles. (While the first guess at a tile's size, 4,096 px,
+  // set which tiles a region reaches, every prepare() held 52 of the 56.)
+  plate::plate_decode_options bounded;
+  bounded.tile_cache_bytes = 0;
+  const plate::plate_decode_result b = plate::decode_plates(s, out + ".bounded", bounded);
+  expect_same_reading(b, r);
+  EXPECT_EQ(b.tile_reads_ahead_unused, 0u);
+  EXPECT_LE(3 * b.max_tiles_in_memory, 2 * b.tiles) << b.max_tiles_in_memory << " of " << b.tiles;
+  fs::remove(out);
+  fs::remove(out + ".bounded");
+  fs::remove_all(s);
+}
+
 // The prefetcher's threads register the tiles they read ahead once the first tiles settled the
 // scan's polarity and finder strength (the default); registering each tile when its rows come
 // reads the scan alike: the same codes, the same tiles placed, stitched and moved, the same stage
@@ -623,14 +684,8 @@ TEST(ScanDecode, RegisteringTilesAheadChangesNothing)
     const plate::plate_decode_result n = plate::decode_plates(s, s + ".not_ahead", not_ahead);
     EXPECT_TRUE(a.complete);
     expect_same_reading(a, n);
-    EXPECT_EQ(a.tile_reads, n.tile_reads);
-    EXPECT_EQ(a.tiles_unregistered, n.tiles_unregistered);
-    EXPECT_EQ(a.tiles_stitched, n.tiles_stitched);
-    EXPECT_EQ(a.tiles_verified_by_frames, n.tiles_verified_by_frames);
-    EXPECT_EQ(a.tiles_confirmed_by_overlap, n.tiles_confirmed_by_overlap);
-    EXPECT_EQ(a.lattice_corrections, n.lattice_corrections);
+    expect_same_tiles(a, n);
     EXPECT_GE(a.lattice_corrections, 1u);
-    EXPECT_EQ(a.stage_sigma_nm, n.stage_sigma_nm);
     EXPECT_EQ(n.tile_registrations_ahead, 0u);
     // All but the tiles of the first loads, which settle the polarity and the finder strength.
     EXPECT_GT(a.tile_registrations_ahead, a.tile_reads / 3) << a.tile_registrations_ahead << " of " << a.tile_reads;
@@ -643,11 +698,7 @@ TEST(ScanDecode, RegisteringTilesAheadChangesNothing)
       cuda.backend = backend::cuda;
       const plate::plate_decode_result g = plate::decode_plates(s, s + ".cuda", cuda);
       expect_same_reading(g, n);
-      EXPECT_EQ(g.tiles_stitched, n.tiles_stitched);
-      EXPECT_EQ(g.tiles_verified_by_frames, n.tiles_verified_by_frames);
-      EXPECT_EQ(g.tiles_confirmed_by_overlap, n.tiles_confirmed_by_overlap);
-      EXPECT_EQ(g.lattice_corrections, n.lattice_corrections);
-      EXPECT_EQ(g.stage_sigma_nm, n.stage_sigma_nm);
+      expect_same_tiles(g, n);
       EXPECT_GT(g.tile_registrations_ahead, 0u);
       EXPECT_TRUE(read_file(s + ".cuda" + suffix) == read_file(s + ".not_ahead" + suffix));
     }

@@ -338,10 +338,10 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         res.rows_per_prepare = std::max(res.rows_per_prepare, static_cast<std::uint32_t>(step));
         for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
           const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
-          // The strip's last rows: the next strip's (or unit's) first ones are loaded and read
-          // ahead with them, so that they do not wait.
-          const std::optional<scan::cell_region> next =
-              r1 == pl.band_rows() && !whole_unit ? after_strip(band, block, s0) : std::nullopt;
+          // What comes after the strip's last rows: the next strip's (or unit's) first ones, loaded
+          // and read ahead with those last rows, so that they do not wait (and their files read
+          // ahead before).
+          const std::optional<scan::cell_region> next = !whole_unit ? after_strip(band, block, s0) : std::nullopt;
           src.prepare(row0 + r, row0 + r1, col0 + s0, col0 + s1, row0 + pl.band_rows(), next ? &*next : nullptr);
           const std::uint64_t segment = (r1 - r) * (s1 - s0);
           std::vector<std::vector<std::uint8_t>> bytes(threads);  // per thread, reused
@@ -616,6 +616,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tile_reads = st.tiles_loaded;
   res.tile_reads_ahead = st.tiles_read_ahead;
   res.tile_registrations_ahead = st.tiles_registered_ahead;
+  res.tile_reads_ahead_unused = st.tiles_read_ahead_unused;
   res.seconds_tiles += st.seconds_tiles;
   res.seconds_loading_tiles += st.seconds_loading_tiles;
   res.seconds_placing_tiles += st.seconds_placing_tiles;

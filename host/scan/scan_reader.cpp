@@ -208,10 +208,12 @@ void scan_reader::prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t 
   // The tiles of as many rows below too: their codes then have every tile that may see them, and
   // are read ahead in the background (read_first_attempts) while the cells of these rows are read.
   rows_end = std::max(rows_end, row1);
-  load_region(row0, std::min(row1 + (row1 - row0), rows_end), col0, col1, next);
+  // The next region is loaded (and its codes read ahead) with these columns' last rows only.
+  const cell_region* at_end = row1 >= rows_end ? next : nullptr;
+  load_region(row0, std::min(row1 + (row1 - row0), rows_end), col0, col1, at_end, rows_end, next);
   const double waited_in_load = stats_.seconds_waiting_for_background - waited;
   const auto loaded = std::chrono::steady_clock::now();
-  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end, next);
+  if (options_.batch_codes) read_first_attempts(row0, row1, col0, col1, rows_end, at_end);
   stats_.seconds_tiles += std::chrono::duration<double>(loaded - start).count() - waited_in_load;
   stats_.seconds_code_batches +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - loaded).count() + waited_in_load;
@@ -233,14 +235,12 @@ host_array<std::uint8_t> scan_reader::take_spare_bytes()
 }
 
 void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                              const cell_region* also)
+                              const cell_region* also, std::uint64_t rows_end, const cell_region* then)
 {
   const double n = geo_.code_size;
   const double margin = search_modules_ + 1;
   // A region's bounds (modules): the cells' extent and the search margin around it.
-  struct bounds {
-    double x_lo, x_hi, y_lo, y_hi;
-  };
+  using bounds = region_bounds;
   auto bounds_of = [&](std::uint64_t r0, std::uint64_t r1, std::uint32_t c0, std::uint32_t c1) {
     return bounds{static_cast<double>(geo_.cell_x(c0)) - margin,
                   static_cast<double>(geo_.cell_x(c1 == 0 ? 0 : c1 - 1)) + n + margin,
@@ -249,6 +249,19 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   };
   const bounds main = bounds_of(row0, row1, col0, col1);
   const double x_lo = main.x_lo, x_hi = main.x_hi, y_lo = main.y_lo, y_hi = main.y_hi;
+  // Where the rows swept in these columns end, when the caller says where the sweep goes then: the
+  // files read ahead stop there and go on in `then` (the next unit's rows in these columns come
+  // only after the other strips). Without it (a strip that holds its unit whole, whose next unit
+  // is the band below) they go on below.
+  const std::uint64_t end_row = std::min<std::uint64_t>(rows_end, geo_.placement.rows());
+  const double y_end = then == nullptr ? std::numeric_limits<double>::infinity()
+                       : end_row > row1 ? bounds_of(end_row - 1, end_row, col0, col1).y_hi
+                                        : y_hi;
+  std::optional<bounds> after;
+  // (As far down as that region's prepare() will load: its rows and as many below.)
+  if (then != nullptr && then->row1 > then->row0 && then->col1 > then->col0)
+    after = bounds_of(then->row0, then->row1 + (then->row1 - then->row0), then->col0, then->col1);
+  const bounds* read_after = after ? &*after : nullptr;
   std::vector<bounds> regions = {main};
   if (also != nullptr && also->row1 > also->row0 && also->col1 > also->col0)
     regions.push_back(bounds_of(also->row0, also->row1, also->col0, also->col1));
@@ -325,7 +338,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   }
   if (load.empty()) {
     index_tiles();  // the eviction above moved the cache
-    read_tiles_ahead(x_lo, x_hi, y_hi);
+    read_tiles_ahead(x_lo, x_hi, y_hi, y_end, read_after);
     return;
   }
   const auto loading = std::chrono::steady_clock::now();
@@ -588,15 +601,21 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     stats_.tiles_verified += loaded[i]->verified;
     tile_w_modules_ = std::max(tile_w_modules_, loaded[i]->image.width / module_px_);
     tile_h_modules_ = std::max(tile_h_modules_, loaded[i]->image.height / module_px_);
-    footprint_modules_ = std::max(footprint_modules_, std::max(tile_w_modules_, tile_h_modules_));
+    // The guess goes once a tile is read: it only bounds which tiles are loaded and read ahead
+    // (a guess of 4,096 px kept for 1,024-px tiles read ahead eight tile rows, not two).
+    footprint_modules_ = std::max(tile_w_modules_, tile_h_modules_);
     cached_.insert(loaded[i]->index);
     cache_.push_back(std::move(loaded[i]));
   }
   ++cache_generation_;
-  if (prefetch_) stats_.tiles_read_ahead = prefetch_->stats().taken;
+  if (prefetch_) {
+    const tile_prefetch_stats ps = prefetch_->stats();
+    stats_.tiles_read_ahead = ps.taken;
+    stats_.tiles_read_ahead_unused = ps.dropped;
+  }
   stats_.max_tiles_in_memory = std::max<std::uint64_t>(stats_.max_tiles_in_memory, cache_.size());
   index_tiles();
-  read_tiles_ahead(x_lo, x_hi, y_hi);
+  read_tiles_ahead(x_lo, x_hi, y_hi, y_end, read_after);
   stats_.seconds_placing_tiles += std::chrono::duration<double>(std::chrono::steady_clock::now() - placing).count();
 }
 
@@ -658,15 +677,31 @@ bool scan_reader::tile_may_come(double x0, double y0) const
   return !tiles_reaching(x0 - margin, x0 + n + margin, y0 - margin, y0 + n + margin).empty();
 }
 
-void scan_reader::read_tiles_ahead(double x_lo, double x_hi, double y_hi)
+void scan_reader::read_tiles_ahead(double x_lo, double x_hi, double y_hi, double y_end, const region_bounds* then)
 {
   if (!prefetch_) return;
-  // The tiles the next two tile heights of rows below will load, nearest rows first; tiles asked
-  // for before and no longer among them (the sweep moved to other columns) are let go.
-  std::vector<std::size_t> next = tiles_reaching(x_lo, x_hi, y_hi, y_hi + 2 * footprint_modules_);
-  std::stable_sort(next.begin(), next.end(), [&](std::size_t a, std::size_t b) {
+  // The tiles the next two tile heights of rows below will load, nearest rows first, to the end of
+  // these columns' rows, and with the reach left, those of the first rows of the region the sweep
+  // goes to next (the next strip's); tiles asked for before and no longer among them (the sweep moved to
+  // other columns) are let go.
+  const double reach = 2 * footprint_modules_;
+  std::vector<std::size_t> next =
+      y_end > y_hi ? tiles_reaching(x_lo, x_hi, y_hi, std::min(y_hi + reach, y_end)) : std::vector<std::size_t>();
+  auto nearest_rows_first = [&](std::size_t a, std::size_t b) {
     return std::make_pair(set_.tiles[a].y_nm, set_.tiles[a].x_nm) < std::make_pair(set_.tiles[b].y_nm, set_.tiles[b].x_nm);
-  });
+  };
+  std::stable_sort(next.begin(), next.end(), nearest_rows_first);
+  const double left = reach - std::max(0.0, y_end - y_hi);
+  if (then != nullptr && left > 0) {
+    // Only as far as that region's own prepare() loads (the rows below may belong to another
+    // unit, read after other strips).
+    std::vector<std::size_t> more =
+        tiles_reaching(then->x_lo, then->x_hi, then->y_lo, std::min(then->y_lo + left, then->y_hi));
+    std::stable_sort(more.begin(), more.end(), nearest_rows_first);
+    const std::unordered_set<std::size_t> have(next.begin(), next.end());
+    for (std::size_t i : more)
+      if (!have.count(i)) next.push_back(i);
+  }
   const std::unordered_set<std::size_t> wanted(next.begin(), next.end());
   for (auto it = prefetched_.begin(); it != prefetched_.end();) {
     if (cached_.count(*it) || unreadable_.count(*it) || !wanted.count(*it)) {

@@ -103,6 +103,9 @@ struct scan_read_stats {
   std::uint64_t lattice_corrections = 0;  // tiles moved by whole code pitches (their frames, or their neighbours, said so)
   std::uint64_t tiles_read_ahead = 0;        // of tiles_loaded, read by the prefetcher (prefetch_bytes)
   std::uint64_t tiles_registered_ahead = 0;  // of those, registered by it too (register_ahead)
+  // Tiles the prefetcher read (and registered) that were let go before any prepare() took them:
+  // work wasted, as the sweep went elsewhere first (near 0 when the read-ahead follows the sweep).
+  std::uint64_t tiles_read_ahead_unused = 0;
   // seconds_tiles' two main parts: loading (taking the tiles read ahead, reading and registering
   // the others: the part register_ahead moves off prepare()) and placing (polarity, stitching,
   // whole-pitch moves, bookkeeping: by neighbours, so in prepare()).
@@ -154,9 +157,11 @@ class scan_reader {
   // edge that the budget could not keep is read once for each strip. The tiles of as many rows
   // below (row1 on) are loaded too, so that their codes can be read ahead; rows_end: where the
   // rows swept in these columns end (a unit of the outer code), past which nothing is loaded or
-  // read ahead. next: the region the next prepare() will ask for when it is not these columns'
-  // next rows (the next strip's first rows, or the next unit's): its tiles are loaded now too and
-  // its codes read ahead, so that a strip's first rows need not be read while the caller waits.
+  // read ahead. next: the region the sweep asks for once these columns' rows end (the next
+  // strip's first rows, or the next unit's), given on any prepare() of the strip: the last one
+  // (row1 >= rows_end) loads its tiles too and reads its codes ahead, so that a strip's first rows
+  // need not be read while the caller waits; the ones before read its files ahead when the rows
+  // left in these columns are fewer than the read-ahead's reach.
   void prepare(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
                std::uint64_t rows_end = ~std::uint64_t{0}, const cell_region* next = nullptr);
   // Code columns per strip: about options.strip_px pixels of scan (at least one column).
@@ -174,9 +179,11 @@ class scan_reader {
   struct workspace;
   struct tile_slot;
   // prepare() without the batch: drops, loads and registers the region's tiles.
-  // `also`: a second region whose tiles are loaded and kept too (prepare()'s next).
+  // `also`: a second region whose tiles are loaded and kept too (prepare()'s next, at the strip's
+  // end); `then`: the region after rows_end, whose files are read ahead once these rows run out.
+  // rows_end: where the rows swept in these columns end (prepare()'s): no file is read ahead past it.
   void load_region(std::uint64_t row0, std::uint64_t row1, std::uint32_t col0, std::uint32_t col1,
-                   const cell_region* also = nullptr);
+                   const cell_region* also = nullptr, std::uint64_t rows_end = 0, const cell_region* then = nullptr);
   // A registered tile's file bytes (sim::gray_image::bytes, sent up by its GPU passes) go to the
   // spares for the next reads.
   void recycle_bytes(sim::gray_image& image);
@@ -210,8 +217,12 @@ class scan_reader {
   // Whether a tile not held (nor unreadable) may yet see part of the code at (x0, y0): one that
   // load_region would load for it (scan.json's place within registration's search radius).
   bool tile_may_come(double x0, double y0) const;
-  // Asks the prefetcher for the tiles below y_hi that the next prepare() calls will load.
-  void read_tiles_ahead(double x_lo, double x_hi, double y_hi);
+  // Asks the prefetcher for the tiles that the next prepare() calls will load: below y_hi, to y_end
+  // at most, and as far into `then` (x_lo, x_hi, y_lo of its bounds) as the reach left allows.
+  struct region_bounds {
+    double x_lo, x_hi, y_lo, y_hi;  // modules
+  };
+  void read_tiles_ahead(double x_lo, double x_hi, double y_hi, double y_end, const region_bounds* then);
 
   scan_set set_;
   plate::manifest man_;
