@@ -177,8 +177,9 @@ void add_decode_command(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_option("--prefetch", a->prefetch_mib,
-                  "Scan sets: MiB of tile images that background threads read and decode ahead of the rows being "
-                  "read; 0 = read each file when its rows come (no read-ahead)")
+                  "Scan sets: MiB of tiles that background threads read and decode (and, once the first tiles "
+                  "showed the scan's polarity, register) ahead of the rows being read, following the sweep; "
+                  "0 = read each file when its rows come (no read-ahead)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1048576.0));
   cmd->add_option("--strip-px", a->strip_px,
