@@ -8,7 +8,8 @@
 #                                       host; the read kernel on device memory, v10-M and v40-L at 2
 #                                       and 3 px/module; codes across tiles, GPU vs CPU; whole decodes
 #                                       CPU vs CUDA, of plates within a strip and of one wider, read row
-#                                       by row; HBM and PCIe copies)
+#                                       by row, and the latter's CUDA rows again without registering
+#                                       ahead; HBM and PCIe copies)
 #   bash tools/gpu-first-run.sh tests   the GPU tests (CUDA vs CPU, byte for byte)
 #   bash tools/gpu-first-run.sh sanitize compute-sanitizer memcheck and racecheck on the smaller
 #                                       CUDA tests, then memcheck on a whole CUDA scan decode
@@ -105,6 +106,11 @@ case "$part" in
     step first_scan_rows 300 bash -c \
       "bash '$run' qrplate bench --scan --backend all --json --seconds 0.3 --shapes 10-M,40-L \
        --scan-plate 1200x160um --strip-px 8192,32768 --prepare-rows 0,1 >'$out/first_scan_rows.json'"
+    # The same plates' CUDA rows with each tile registered when its rows come (rows 'cuda-now'):
+    # what registering on the read-ahead threads gains (compare the cuda rows above, 8,192 px).
+    step first_scan_now 150 bash -c \
+      "bash '$run' qrplate bench --scan --backend cuda --json --seconds 0.3 --shapes 10-M,40-L \
+       --scan-plate 1200x160um --no-register-ahead >'$out/first_scan_now.json'"
     ;;
   tests)
     # CUDA against the CPU first: these are the tests that skip on machines without a GPU.
