@@ -28,6 +28,14 @@ struct pose_guess {
   double sx = 0, sy = 0;  // shift, modules
 };
 
+// A registration's vote lists, kept by each thread between tiles (register_tile).
+struct vote_scratch {
+  std::vector<std::pair<double, double>> reachable;
+  std::vector<pose_guess> guesses;
+  std::vector<int> votes;
+  std::vector<std::uint32_t> touched;
+};
+
 // An expected anchor of the plate's lattice: a finder or an alignment pattern centre (modules).
 using anchor_point = core::expected_anchor;
 
@@ -298,9 +306,12 @@ int build_integral(const sim::gray_image& img, double module_px, std::vector<std
 double estimate_contrast(const core::integral_view& iv, double m)
 {
   // Module-sized box means in a histogram of whole image units (the pixels are 16-bit): two
-  // percentiles in one pass over it, where sorting the means cost ~4% of a decode.
+  // percentiles in one pass over it, where sorting the means cost ~4% of a decode. The histogram
+  // (256 KiB) is this thread's, kept between tiles: a fresh one is fresh pages, which the kernel
+  // zeroes page by page on first touch.
   const core::contrast_grid grid = core::contrast_grid::make(iv, m);
-  std::vector<std::uint32_t> histogram(core::contrast_histogram_bins, 0);
+  thread_local std::vector<std::uint32_t> histogram;
+  histogram.assign(core::contrast_histogram_bins, 0);
   for (int j = 0; j < grid.rows; ++j)
     for (int i = 0; i < grid.columns; ++i) ++histogram[static_cast<std::size_t>(grid.bin(iv, i, j))];
   return core::contrast_from_histogram(histogram.data(), grid.boxes());
@@ -587,8 +598,14 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   // centre moves it by at most max_rotation x its distance from the centre).
   const double search2 = search * search;
   const double max_angle = rot_steps * rot_step;
+  // The vote's lists are this thread's, kept between tiles: a 1-Mpixel tile's CPU vote lists
+  // ~20,000 proposals (~0.8 MB), its grid ~45,000 bins and the reachable finders as many pairs,
+  // and fresh vectors of that size are fresh pages each tile (a quarter of a CPU registration
+  // went to the page faults of these and of the contrast's histogram before).
+  thread_local vote_scratch scratch;
   std::vector<std::size_t> reach_begin(p.size() + 1, 0);
-  std::vector<std::pair<double, double>> reachable;
+  std::vector<std::pair<double, double>>& reachable = scratch.reachable;
+  reachable.clear();
   for (std::size_t i = 0; i < p.size(); ++i) {
     const double r = search + max_angle * std::hypot(p[i].first - cx, p[i].second - cy) + 1;
     for (const auto& e : index.points()) {
@@ -605,7 +622,8 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   grid.cx = cx, grid.cy = cy, grid.search2 = search2, grid.prior_modules = prior_modules;
   grid.bins_half = static_cast<int>(std::ceil(search)) + 1;
   grid.bins_side = 2 * grid.bins_half + 2;  // one spare row and column for the 2x2 scores
-  std::vector<pose_guess> guesses;
+  std::vector<pose_guess>& guesses = scratch.guesses;
+  guesses.clear();
   // The proposals worth checking are those within reach of the best (see below): `cutoff`, from
   // the first proposal of the highest value in the CPU loop's order.
   double cutoff = 0;
@@ -638,8 +656,9 @@ posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pi
   } else
 #endif
   {
-    std::vector<int> votes(grid.bins(), 0);
-    std::vector<std::uint32_t> touched;
+    std::vector<int>& votes = scratch.votes;
+    votes.assign(grid.bins(), 0);
+    std::vector<std::uint32_t>& touched = scratch.touched;
     for (int ri = -rot_steps; ri <= rot_steps; ++ri) {
       const double a = ri * rot_step, ca = std::cos(a), sa = std::sin(a);
       touched.clear();
