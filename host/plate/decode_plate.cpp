@@ -299,7 +299,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
     if (sw.whole_unit) return std::nullopt;
     const std::uint64_t row0 = band * pl.band_rows();
     return scan::cell_region{row0, row0 + std::min<std::uint64_t>(sw.step, pl.band_rows()), pl.block_x(block) + s0,
-                             pl.block_x(block) + sw.s1};
+                             pl.block_x(block) + sw.s1, row0 + pl.band_rows()};
   };
   // What the sweep prepares after the last rows of strip s0 of (band, block): the next strip's
   // first rows, or the next unit's.

@@ -258,9 +258,12 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
                        : end_row > row1 ? bounds_of(end_row - 1, end_row, col0, col1).y_hi
                                         : y_hi;
   std::optional<bounds> after;
-  // (As far down as that region's prepare() will load: its rows and as many below.)
-  if (then != nullptr && then->row1 > then->row0 && then->col1 > then->col0)
-    after = bounds_of(then->row0, then->row1 + (then->row1 - then->row0), then->col0, then->col1);
+  // (As far down as that region's prepare() will load: its rows and as many below, within its
+  // unit's rows.)
+  if (then != nullptr && then->row1 > then->row0 && then->col1 > then->col0) {
+    const std::uint64_t then_end = std::max(then->row1, then->rows_end);
+    after = bounds_of(then->row0, std::min(then->row1 + (then->row1 - then->row0), then_end), then->col0, then->col1);
+  }
   const bounds* read_after = after ? &*after : nullptr;
   std::vector<bounds> regions = {main};
   if (also != nullptr && also->row1 > also->row0 && also->col1 > also->col0)

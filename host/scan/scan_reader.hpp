@@ -79,6 +79,7 @@ struct scan_read_options {
 struct cell_region {
   std::uint64_t row0 = 0, row1 = 0;
   std::uint32_t col0 = 0, col1 = 0;
+  std::uint64_t rows_end = 0;  // where the rows swept in these columns end (its unit's; 0: row1)
 };
 
 // One code cell as read.
