@@ -5,6 +5,7 @@
 #include <png.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -64,7 +65,7 @@ struct plate_fixture {
   plate::plate_geometry geo;
 
   plate_fixture(const std::string& name, std::size_t bytes, std::uint64_t seed, int version = 10,
-                ecc_level ecc = ecc_level::M)
+                ecc_level ecc = ecc_level::M, const std::string& plate_size = "")
   {
     dir = temp(name);
     input = dir + ".in";
@@ -74,6 +75,7 @@ struct plate_fixture {
     plate::plate_encode_options o;
     o.geometry.version = version;
     o.geometry.ecc = ecc;
+    if (!plate_size.empty()) o.geometry.plate = plate::parse_plate_size(plate_size);
     plate::encode_plates(input, dir, o);
     std::ifstream pj(fs::path(dir) / "plate.json");
     man = plate::manifest_from_json(std::string((std::istreambuf_iterator<char>(pj)), std::istreambuf_iterator<char>()));
@@ -250,6 +252,105 @@ TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)
     }
   }
   fs::remove(out + ".partial");
+}
+
+// What follows a unit's reads (frames, outer code, writing, heatmap) runs one unit behind on a
+// background thread by default: the same result, file and heatmap as finishing each in place,
+// with a group lost in one unit and codes restored by the outer code in others.
+TEST(PlateDecode, UnitsFinishedInTheBackgroundGiveTheSameResult)
+{
+  plate_fixture p("units", 400000, 6, 3, ecc_level::L, "200x200um");  // 6 bands
+  const auto& pl = p.geo.placement;
+  ASSERT_GT(pl.bands() * pl.blocks(), 2u) << "the plate must have several units";
+  std::mt19937_64 rng(61);
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> erased;
+  p.damage([&](std::vector<std::uint64_t>& bits, std::size_t stride) {
+    // Group 1 lost (M + 1 of its members), and a data frame in every unit restored.
+    for (int member = 0; member <= pl.m(); ++member) {
+      std::uint64_t row;
+      std::uint32_t col;
+      pl.cell_of(1, member, row, col);
+      p.erase_cell(bits, stride, row, col);
+    }
+    for (std::uint64_t unit = 0; unit < pl.bands() * pl.blocks(); ++unit) {
+      const std::uint64_t band = unit / pl.blocks();
+      const auto block = static_cast<std::uint32_t>(unit % pl.blocks());
+      const std::uint64_t row = band * pl.band_rows() + rng() % pl.band_rows();
+      const std::uint32_t col = pl.block_x(block) + static_cast<std::uint32_t>(rng() % pl.block_width(block));
+      if (row >= pl.rows() || pl.at(row, col).kind != plate::placement_slot::data || pl.at(row, col).group == 1) continue;
+      p.erase_cell(bits, stride, row, col);
+      erased.push_back({row, col});
+    }
+  });
+  ASSERT_GE(erased.size(), 2u);
+  plate::plate_decode_result r[2];
+  std::vector<char> bytes[2];
+  std::vector<std::uint8_t> maps[2];
+  for (int background = 0; background < 2; ++background) {
+    const std::string out = temp("units.out"), map = temp("units.png");
+    plate::plate_decode_options o;
+    o.heatmap = map;
+    o.finish_units_in_background = background == 1;
+    r[background] = plate::decode_plates(p.dir, out, o);
+    bytes[background] = read_file(out + ".partial");
+    std::uint32_t hw = 0, hh = 0;
+    maps[background] = read_rgb_png(map, hw, hh);
+    fs::remove(out + ".partial");
+    fs::remove(map);
+  }
+  for (const plate::plate_decode_result& x : r) {
+    EXPECT_FALSE(x.complete);
+    EXPECT_EQ(x.lost_frames, static_cast<std::uint64_t>(pl.m() + 1));
+    EXPECT_GE(x.recovered_by_outer, erased.size());
+    EXPECT_FALSE(x.digest_read_back);
+  }
+  EXPECT_EQ(r[1].codes, r[0].codes);
+  EXPECT_EQ(r[1].codes_unreadable, r[0].codes_unreadable);
+  EXPECT_EQ(r[1].codes_clean, r[0].codes_clean);
+  EXPECT_EQ(r[1].codes_corrected, r[0].codes_corrected);
+  EXPECT_EQ(r[1].data_frames, r[0].data_frames);
+  EXPECT_EQ(r[1].recovered_by_outer, r[0].recovered_by_outer);
+  EXPECT_EQ(r[1].lost_frames, r[0].lost_frames);
+  EXPECT_EQ(r[1].lost_ranges, r[0].lost_ranges);
+  EXPECT_EQ(r[1].margin_histogram, r[0].margin_histogram);
+  EXPECT_EQ(bytes[1], bytes[0]);
+  ASSERT_FALSE(maps[0].empty());
+  EXPECT_EQ(maps[1], maps[0]);
+  // Every byte outside the lost ranges is the payload's.
+  ASSERT_EQ(bytes[1].size(), p.payload.size());
+  std::vector<bool> lost(p.payload.size(), false);
+  for (const auto& [b, e] : r[1].lost_ranges)
+    for (std::uint64_t i = b; i < e; ++i) lost[i] = true;
+  for (std::size_t i = 0; i < p.payload.size(); ++i) {
+    if (!lost[i]) {
+      ASSERT_EQ(bytes[1][i], p.payload[i]) << "byte " << i;
+    }
+  }
+  // The sweep waited for less than all of the finishing (the last unit's, at least, it waits for).
+  EXPECT_GT(r[1].seconds_finishing_units, 0);
+  EXPECT_GE(r[0].seconds_frames, r[0].seconds_finishing_units);
+}
+
+// The progress line: the code cells swept of the plate's, ending at all of them, on one line
+// rewritten in place and ended once.
+TEST(PlateDecode, ProgressLineEndsAtEveryCell)
+{
+  plate_fixture p("progress", 60000, 7);
+  const std::string out = temp("progress.out");
+  plate::plate_decode_options o;
+  o.progress = true;
+  ::testing::internal::CaptureStderr();
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, o);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.complete);
+  const std::uint64_t cells = p.geo.placement.rows() * p.geo.columns;
+  const std::string last = "plate 1: " + std::to_string(cells) + " of " + std::to_string(cells) + " code cells (100%)";
+  const std::size_t at = err.rfind('\r');
+  ASSERT_NE(at, std::string::npos) << err;
+  EXPECT_EQ(err.compare(at + 1, 9 + last.size(), "qrplate: " + last), 0) << err;
+  EXPECT_EQ(err.back(), '\n');
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  fs::remove(out);
 }
 
 TEST(PlateDecode, SeveralPlates)

@@ -59,7 +59,7 @@ def summarise_reports(reports, out):
         return False
     out.append("### Decodes of the e2e scan (qrplate decode --report; the device is the run's)")
     out.append("")
-    table_head(out, "report", "seconds", "tiles", "code batches", "cells", "rest", "waiting for reads ahead",
+    table_head(out, "report", "seconds", "tiles", "code batches", "cells", "frames", "rest", "waiting for reads ahead",
                "codes read in the background", "codes unreadable", "tiles: loading", "placing",
                "tiles registered ahead")
     sec = lambda x: "-" if x is None else f"{x:.3f}"
@@ -70,7 +70,7 @@ def summarise_reports(reports, out):
         tiles = r.get("tiles", {})
         ahead = (f"{tiles['registered_ahead']} of {tiles.get('reads', '?')}" if "registered_ahead" in tiles else "-")
         out.append(f"| {os.path.basename(path)} | {sec(r.get('seconds'))} | {sec(st.get('tiles'))} | "
-                   f"{sec(st.get('code_batches'))} | {sec(st.get('cells'))} | {sec(st.get('rest'))} | "
+                   f"{sec(st.get('code_batches'))} | {sec(st.get('cells'))} | {sec(st.get('frames'))} | {sec(st.get('rest'))} | "
                    f"{sec(cb.get('seconds_waiting_for_background'))} | {cb.get('codes_read_in_background', '-')} | "
                    f"{r.get('codes', {}).get('unreadable', '-')} | {sec(ot.get('loading'))} | "
                    f"{sec(ot.get('placing'))} | {ahead} |")

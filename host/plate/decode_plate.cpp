@@ -242,10 +242,17 @@ struct output_file {
   }
   void write_at(std::uint64_t offset, const std::uint8_t* p, std::size_t n)
   {
-    if (std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0 || std::fwrite(p, 1, n, f) != n)
+    // Frames come in payload order: a seek only where they do not (a gap of lost frames, plates
+    // out of order), as each seek flushes the stream's buffer, a write call per frame.
+    const bool seek = offset != position;
+    if ((seek && std::fseek(f, static_cast<long>(offset), SEEK_SET) != 0) || std::fwrite(p, 1, n, f) != n) {
+      position = ~std::uint64_t{0};
       throw io_error("cannot write " + path + ": " + std::strerror(errno));
+    }
+    position = offset + n;
     if (digest) digest->add(offset, p, n);
   }
+  std::uint64_t position = 0;  // where the stream stands: after the last write
   // Once the manifest says which digest to expect: the bytes written are hashed as they come (in
   // payload order, as units and plates are decoded), so the check needs no second read of the file.
   void expect_digest(const expected_digest& e, std::uint64_t payload_bytes, unsigned threads)
@@ -255,21 +262,253 @@ struct output_file {
   std::unique_ptr<streaming_digest> digest;
 };
 
+// The cells of one unit (a band of code rows x a block of columns: whole outer-code groups), as
+// read.
+struct unit_cells {
+  std::uint64_t band = 0, g0 = 0, g1 = 0, row0 = 0;
+  std::uint32_t col0 = 0, width = 0;
+  std::vector<cell_frame> found;  // band_rows x width, row by row
+};
+
+// What becomes of a unit's cells once they are read: their counts, their frames by group, the
+// outer code's restorations, the payload's bytes written and the heatmap. One unit at a time, in
+// the sweep's order (the payload is then written in order, as the streaming digest needs), either
+// on a background thread while the codes of the next unit are read
+// (plate_decode_options::finish_units_in_background) or in place. Until finish(), the frame
+// fields of the result (codes, frames, lost ranges) are this object's: the caller leaves the
+// result alone meanwhile.
+class unit_finisher {
+ public:
+  unit_finisher(const manifest& man, output_file& out, plate_decode_result& res, bool background)
+      : man_(man), g_(geometry_of(man)), pl_(g_.placement), body_(frame_body_bytes(g_.version, g_.ecc)),
+        per_frame_(frame_data_bytes(g_.version, g_.ecc)), tag_(plate_tag_of(man.plate_id)), k_(pl_.k()), m_(pl_.m()),
+        outer_(outer_spec{k_, m_}, static_cast<std::size_t>(body_)),
+        map_(g_.columns, std::max<std::uint64_t>(pl_.rows(), 1)), out_(out), res_(res)
+  {
+    if (background) thread_ = std::make_unique<host::lasting_background_thread>();
+  }
+  std::uint16_t plate_tag() const { return tag_; }
+  // Waits for the unit before (rethrowing what finishing it threw), then finishes this one: in the
+  // background, or now.
+  void submit(unit_cells unit)
+  {
+    const auto start = std::chrono::steady_clock::now();
+    if (thread_) {
+      thread_->wait();
+      in_hand_ = std::move(unit);
+      thread_->start([this] {
+        finish_unit(in_hand_);
+        in_hand_ = unit_cells{};  // its frames freed there too, not on the sweep's thread
+      });
+    } else {
+      finish_unit(unit);
+    }
+    seconds_waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // Waits for the last unit; then the heatmap, and the result's histogram, medians and seconds.
+  void finish(const std::string& heatmap_path)
+  {
+    const auto start = std::chrono::steady_clock::now();
+    if (thread_) thread_->wait();
+    in_hand_ = unit_cells{};
+    seconds_waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!heatmap_path.empty()) write_heatmap(map_, heatmap_path);
+    if (res_.margin_histogram.size() < margins_.size()) res_.margin_histogram.resize(margins_.size(), 0);
+    for (std::size_t i = 0; i < margins_.size(); ++i) res_.margin_histogram[i] += margins_[i];
+    auto median = [](std::vector<float>& v) {
+      std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+      return static_cast<double>(v[v.size() / 2]);
+    };
+    if (!snrs_.empty()) res_.median_snr = median(snrs_);
+    if (!unreadable_snrs_.empty()) res_.median_snr_unreadable = median(unreadable_snrs_);
+    res_.seconds_finishing_units += seconds_finishing_;
+    res_.seconds_frames += seconds_waited_;
+  }
+
+ private:
+  void finish_unit(const unit_cells& u);
+
+  const manifest& man_;
+  const plate_geometry g_;
+  const frame_placement& pl_;
+  const int body_, per_frame_;
+  const std::uint16_t tag_;
+  const int k_, m_;
+  outer_decoder outer_;
+  heatmap map_;
+  std::vector<std::uint64_t> margins_ = std::vector<std::uint64_t>(8, 0);
+  std::vector<float> snrs_, unreadable_snrs_;
+  output_file& out_;
+  plate_decode_result& res_;
+  double seconds_finishing_ = 0;  // in finish_unit (on the background thread, when there is one)
+  double seconds_waited_ = 0;     // the caller's, in submit() and finish()
+  unit_cells in_hand_;            // the unit the background thread finishes
+  // Last: destroyed first, it waits for the unit in hand (which uses the members above).
+  std::unique_ptr<host::lasting_background_thread> thread_;
+};
+
+void unit_finisher::finish_unit(const unit_cells& u)
+{
+  const auto start = std::chrono::steady_clock::now();
+  const frame_placement& pl = pl_;
+  const int k = k_, m = m_, body = body_, per_frame = per_frame_;
+  plate_decode_result& res = res_;
+  // Frames by position in their group; a frame is trusted by its own index and CRC, not by
+  // the cell it was found in.
+  const std::uint64_t groups = u.g1 - u.g0;
+  std::vector<std::vector<std::uint8_t>> rows(groups * (k + m));
+  for (const cell_frame& f : u.found) {
+    if (f.kind == cell_frame::none) continue;
+    ++res.codes;
+    if (f.kind == cell_frame::unreadable) {
+      ++res.codes_unreadable;
+      if (f.not_scanned) {
+        ++res.codes_not_scanned;
+      } else if (f.partly_scanned) {
+        ++res.codes_partly_scanned;
+      } else if (res.scan && f.snr > 0) {  // plate images have no SNR
+        ++res.codes_unreadable_sampled;
+        unreadable_snrs_.push_back(f.snr);
+      } else if (res.scan) {
+        ++res.codes_unreadable_no_contrast;
+      }
+      continue;
+    }
+    f.corrected ? ++res.codes_corrected : ++res.codes_clean;
+    if (f.erasures) ++res.codes_erasure_assisted;
+    res.rs_symbols_corrected += static_cast<std::uint64_t>(f.rs_symbols);
+    ++margins_[static_cast<std::size_t>(std::clamp(f.margin, 0, static_cast<int>(margins_.size()) - 1))];
+    if (f.snr > 0) snrs_.push_back(f.snr);
+    if (f.kind == cell_frame::rejected) {
+      ++res.frames_rejected;
+      continue;
+    }
+    std::uint64_t grp, member;
+    if (f.kind == cell_frame::data) {
+      grp = f.index / k, member = f.index % k;
+    } else {
+      if (m == 0) continue;
+      grp = f.index / m, member = k + f.index % m;
+    }
+    if (grp < u.g0 || grp >= u.g1 || (f.kind == cell_frame::data && f.index >= pl.data_frames())) {
+      ++res.frames_rejected;  // a valid frame outside this unit: not of this layout
+      continue;
+    }
+    std::vector<std::uint8_t>& slot = rows[(grp - u.g0) * (k + m) + member];
+    slot.assign(static_cast<std::size_t>(body), 0);
+    if (f.kind == cell_frame::data) pad_data_body(f.body.data(), f.body.size(), slot.size(), slot.data());
+    else std::memcpy(slot.data(), f.body.data(), std::min(f.body.size(), slot.size()));
+  }
+  // Group by group: virtual frames past the payload are known zero rows; restore the rest.
+  std::vector<bool> group_ok(groups, true);
+  std::vector<std::uint8_t> zero(static_cast<std::size_t>(body), 0);
+  std::vector<std::vector<std::uint8_t>> restored(static_cast<std::size_t>(k), std::vector<std::uint8_t>(static_cast<std::size_t>(body)));
+  for (std::uint64_t gi = 0; gi < groups; ++gi) {
+    const std::uint64_t grp = u.g0 + gi;
+    std::vector<const std::uint8_t*> frames(static_cast<std::size_t>(k + m), nullptr);
+    std::vector<std::uint8_t*> restore(static_cast<std::size_t>(k), nullptr);
+    bool missing = false;
+    for (int j = 0; j < k + m; ++j) {
+      const auto& r = rows[gi * (k + m) + j];
+      const bool virtual_frame = j < k && grp * k + j >= pl.data_frames();
+      frames[j] = virtual_frame ? zero.data() : (r.empty() ? nullptr : r.data());
+      if (j < k && !frames[j]) {
+        missing = true;
+        restore[j] = restored[j].data();
+      }
+    }
+    bool ok = true;
+    if (missing) ok = m > 0 && outer_.recover(frames.data(), restore.data());
+    group_ok[gi] = ok;
+    for (int j = 0; j < k; ++j) {
+      const std::uint64_t idx = grp * k + j;
+      if (idx >= pl.data_frames()) break;
+      ++res.data_frames;
+      const std::uint64_t begin = man_.share_offset + idx * per_frame;
+      const std::uint64_t len = std::min<std::uint64_t>(per_frame, man_.share_offset + man_.share_bytes - std::min(begin, man_.share_offset + man_.share_bytes));
+      const std::uint8_t* b = frames[j] ? frames[j] : (ok ? restore[j] : nullptr);
+      if (!frames[j] && ok) ++res.recovered_by_outer;
+      if (!b) {
+        ++res.lost_frames;
+        if (!res.lost_ranges.empty() && res.lost_ranges.back().second == begin) res.lost_ranges.back().second = begin + len;
+        else res.lost_ranges.emplace_back(begin, begin + len);
+        continue;
+      }
+      const std::uint64_t stated = static_cast<std::uint64_t>(b[0]) | static_cast<std::uint64_t>(b[1]) << 8;
+      if (stated != len) {
+        // The frame's own length disagrees with the layout: treat as lost, never as data.
+        ++res.lost_frames;
+        res.lost_ranges.emplace_back(begin, begin + len);
+        continue;
+      }
+      out_.write_at(begin, b + 2, static_cast<std::size_t>(len));
+    }
+  }
+  const std::uint64_t cells = u.found.size();
+  for (std::uint64_t c = 0; c < cells; ++c) {
+    const cell_frame& f = u.found[c];
+    const std::uint64_t row = u.row0 + c / u.width;
+    const std::uint32_t col = u.col0 + static_cast<std::uint32_t>(c % u.width);
+    cell_state st = state_none;
+    switch (f.kind) {
+      case cell_frame::none: break;
+      case cell_frame::rejected: st = state_rejected; break;
+      case cell_frame::unreadable: {
+        const placement_slot slot = pl.at(row, col);  // whose frame this cell held
+        st = slot.group >= u.g0 && slot.group < u.g1 && group_ok[slot.group - u.g0] ? state_restored : state_lost;
+        break;
+      }
+      default: st = f.corrected ? state_corrected : state_clean; break;
+    }
+    map_.mark(row, col, st);
+  }
+  seconds_finishing_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The decode's progress on stderr, at most twice a second: the code cells swept of the plate's,
+// their rate and the time left at that rate.
+class sweep_progress {
+ public:
+  sweep_progress(bool on, std::uint64_t plate, std::uint64_t cells)
+      : on_(on), plate_(plate), cells_(cells), start_(std::chrono::steady_clock::now())
+  {
+  }
+  void update(std::uint64_t swept)
+  {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (shown_ && swept < cells_ && now - last_ < std::chrono::milliseconds(500)) return;
+    last_ = now, shown_ = true;
+    const double s = std::chrono::duration<double>(now - start_).count();
+    const double rate = s > 0 ? static_cast<double>(swept) / s : 0;
+    std::fprintf(stderr, "\rqrplate: plate %llu: %llu of %llu code cells (%.0f%%), %.0f cells/s", static_cast<unsigned long long>(plate_),
+                 static_cast<unsigned long long>(swept), static_cast<unsigned long long>(cells_),
+                 cells_ ? 100.0 * static_cast<double>(swept) / static_cast<double>(cells_) : 100.0, rate);
+    if (rate > 0 && swept < cells_) std::fprintf(stderr, ", %.0f s left", static_cast<double>(cells_ - swept) / rate);
+    std::fputs("   ", stderr);
+    std::fflush(stderr);
+  }
+  ~sweep_progress()
+  {
+    if (shown_) std::fputc('\n', stderr);
+  }
+
+ private:
+  bool on_, shown_ = false;
+  std::uint64_t plate_, cells_;
+  std::chrono::steady_clock::time_point start_, last_{};
+};
+
 // Decodes the codes of one plate from `src` into `out`; adds to `res`.
 void decode_cells(const manifest& man, code_source& src, output_file& out, const plate_decode_options& o,
                   plate_decode_result& res, const std::string& heatmap_path)
 {
   const plate_geometry g = geometry_of(man);
   const frame_placement& pl = g.placement;
-  const int body = frame_body_bytes(g.version, g.ecc);
-  const int per_frame = frame_data_bytes(g.version, g.ecc);
-  const std::uint16_t tag = plate_tag_of(man.plate_id);
-  const int k = pl.k(), m = pl.m();
-  outer_decoder outer(outer_spec{k, m}, static_cast<std::size_t>(body));
   const unsigned threads = src.threads();
-  heatmap map(g.columns, std::max<std::uint64_t>(pl.rows(), 1));
-  std::vector<std::uint64_t> margins(8, 0);
-  std::vector<float> snrs, unreadable_snrs;
+  // The sweep's own figures, put into `res` once the finisher, which owns its frame fields, is done.
+  std::uint32_t rows_per_prepare = res.rows_per_prepare;
+  double seconds_cells = 0;
 
   // A unit (band x block) holds groups (the last band may end before the last blocks).
   auto unit_has_groups = [&](std::uint64_t band, std::uint32_t block) {
@@ -318,16 +557,27 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
     return std::nullopt;
   };
 
+  std::uint64_t total_cells = 0, swept = 0;
+  for (std::uint64_t band = 0; band < pl.bands(); ++band)
+    for (std::uint32_t block = 0; block < pl.blocks(); ++block)
+      if (unit_has_groups(band, block))
+        total_cells += std::min<std::uint64_t>(pl.band_rows(), pl.rows() - band * pl.band_rows()) * pl.block_width(block);
+  sweep_progress progress(o.progress, res.plates + 1, total_cells);
+  unit_finisher finisher(man, out, res, o.finish_units_in_background);
+  const std::uint16_t tag = finisher.plate_tag();
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
       if (!unit_has_groups(band, block)) continue;
-      const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
-      const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.block_groups(block));
+      unit_cells unit;
+      unit.band = band;
+      unit.g0 = std::min(pl.groups(), pl.first_group(band, block));
+      unit.g1 = std::min(pl.groups(), unit.g0 + pl.block_groups(block));
       // Decode every cell of the unit, spread over the threads.
-      const std::uint64_t row0 = band * pl.band_rows();
-      const std::uint32_t col0 = pl.block_x(block), width = pl.block_width(block);
+      const std::uint64_t row0 = unit.row0 = band * pl.band_rows();
+      const std::uint32_t col0 = unit.col0 = pl.block_x(block), width = unit.width = pl.block_width(block);
       const std::uint64_t cells = static_cast<std::uint64_t>(pl.band_rows()) * width;
-      std::vector<cell_frame> found(cells);
+      unit.found.resize(cells);
+      std::vector<cell_frame>& found = unit.found;
       // Column strip by strip, row by row within a strip (a scan set holds only the tiles of one
       // strip's rows in memory); the cells of a row segment are spread over the threads.
       for (std::uint32_t s0 = 0; s0 < width; s0 = sweep_of(block, s0).s1) {
@@ -335,7 +585,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         const std::uint32_t s1 = sw.s1;
         const bool whole_unit = sw.whole_unit;
         const std::uint64_t step = sw.step;
-        res.rows_per_prepare = std::max(res.rows_per_prepare, static_cast<std::uint32_t>(step));
+        rows_per_prepare = std::max(rows_per_prepare, static_cast<std::uint32_t>(step));
         for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
           const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
           // What comes after the strip's last rows: the next strip's (or unit's) first ones, loaded
@@ -368,135 +618,18 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
             f.index = pf.header.index;
             f.body.assign(pf.body, pf.body + pf.body_len);
           });
-          res.seconds_cells += std::chrono::duration<double>(std::chrono::steady_clock::now() - cells_start).count();
+          seconds_cells += std::chrono::duration<double>(std::chrono::steady_clock::now() - cells_start).count();
+          swept += (std::min(row0 + r1, pl.rows()) - std::min(row0 + r, pl.rows())) * (s1 - s0);  // the plate's cells
+          progress.update(swept);
         }
       }
-
-      // Frames by position in their group; a frame is trusted by its own index and CRC, not by
-      // the cell it was found in.
-      const std::uint64_t groups = g1 - g0;
-      std::vector<std::vector<std::uint8_t>> rows(groups * (k + m));
-      for (cell_frame& f : found) {
-        if (f.kind == cell_frame::none) continue;
-        ++res.codes;
-        if (f.kind == cell_frame::unreadable) {
-          ++res.codes_unreadable;
-          if (f.not_scanned) {
-            ++res.codes_not_scanned;
-          } else if (f.partly_scanned) {
-            ++res.codes_partly_scanned;
-          } else if (res.scan && f.snr > 0) {  // plate images have no SNR
-            ++res.codes_unreadable_sampled;
-            unreadable_snrs.push_back(f.snr);
-          } else if (res.scan) {
-            ++res.codes_unreadable_no_contrast;
-          }
-          continue;
-        }
-        f.corrected ? ++res.codes_corrected : ++res.codes_clean;
-        if (f.erasures) ++res.codes_erasure_assisted;
-        res.rs_symbols_corrected += static_cast<std::uint64_t>(f.rs_symbols);
-        ++margins[static_cast<std::size_t>(std::clamp(f.margin, 0, static_cast<int>(margins.size()) - 1))];
-        if (f.snr > 0) snrs.push_back(f.snr);
-        if (f.kind == cell_frame::rejected) {
-          ++res.frames_rejected;
-          continue;
-        }
-        std::uint64_t grp, member;
-        if (f.kind == cell_frame::data) {
-          grp = f.index / k, member = f.index % k;
-        } else {
-          if (m == 0) continue;
-          grp = f.index / m, member = k + f.index % m;
-        }
-        if (grp < g0 || grp >= g1 || (f.kind == cell_frame::data && f.index >= pl.data_frames())) {
-          ++res.frames_rejected;  // a valid frame outside this unit: not of this layout
-          continue;
-        }
-        std::vector<std::uint8_t>& slot = rows[(grp - g0) * (k + m) + member];
-        slot.assign(static_cast<std::size_t>(body), 0);
-        if (f.kind == cell_frame::data) pad_data_body(f.body.data(), f.body.size(), slot.size(), slot.data());
-        else std::memcpy(slot.data(), f.body.data(), std::min(f.body.size(), slot.size()));
-      }
-      // Group by group: virtual frames past the payload are known zero rows; restore the rest.
-      std::vector<bool> group_ok(groups, true);
-      std::vector<std::uint8_t> zero(static_cast<std::size_t>(body), 0);
-      std::vector<std::vector<std::uint8_t>> restored(static_cast<std::size_t>(k), std::vector<std::uint8_t>(static_cast<std::size_t>(body)));
-      for (std::uint64_t gi = 0; gi < groups; ++gi) {
-        const std::uint64_t grp = g0 + gi;
-        std::vector<const std::uint8_t*> frames(static_cast<std::size_t>(k + m), nullptr);
-        std::vector<std::uint8_t*> restore(static_cast<std::size_t>(k), nullptr);
-        bool missing = false;
-        for (int j = 0; j < k + m; ++j) {
-          const auto& r = rows[gi * (k + m) + j];
-          const bool virtual_frame = j < k && grp * k + j >= pl.data_frames();
-          frames[j] = virtual_frame ? zero.data() : (r.empty() ? nullptr : r.data());
-          if (j < k && !frames[j]) {
-            missing = true;
-            restore[j] = restored[j].data();
-          }
-        }
-        bool ok = true;
-        if (missing) ok = m > 0 && outer.recover(frames.data(), restore.data());
-        group_ok[gi] = ok;
-        for (int j = 0; j < k; ++j) {
-          const std::uint64_t idx = grp * k + j;
-          if (idx >= pl.data_frames()) break;
-          ++res.data_frames;
-          const std::uint64_t begin = man.share_offset + idx * per_frame;
-          const std::uint64_t len = std::min<std::uint64_t>(per_frame, man.share_offset + man.share_bytes - std::min(begin, man.share_offset + man.share_bytes));
-          const std::uint8_t* b = frames[j] ? frames[j] : (ok ? restore[j] : nullptr);
-          if (!frames[j] && ok) ++res.recovered_by_outer;
-          if (!b) {
-            ++res.lost_frames;
-            if (!res.lost_ranges.empty() && res.lost_ranges.back().second == begin) res.lost_ranges.back().second = begin + len;
-            else res.lost_ranges.emplace_back(begin, begin + len);
-            continue;
-          }
-          const std::uint64_t stated = static_cast<std::uint64_t>(b[0]) | static_cast<std::uint64_t>(b[1]) << 8;
-          if (stated != len) {
-            // The frame's own length disagrees with the layout: treat as lost, never as data.
-            ++res.lost_frames;
-            res.lost_ranges.emplace_back(begin, begin + len);
-            continue;
-          }
-          out.write_at(begin, b + 2, static_cast<std::size_t>(len));
-        }
-      }
-      for (std::uint64_t c = 0; c < cells; ++c) {
-        const cell_frame& f = found[c];
-        const std::uint64_t row = row0 + c / width;
-        const std::uint32_t col = col0 + static_cast<std::uint32_t>(c % width);
-        cell_state st = state_none;
-        switch (f.kind) {
-          case cell_frame::none: break;
-          case cell_frame::rejected: st = state_rejected; break;
-          case cell_frame::unreadable: {
-            const placement_slot slot = pl.at(row, col);  // whose frame this cell held
-            st = slot.group >= g0 && slot.group < g1 && group_ok[slot.group - g0] ? state_restored : state_lost;
-            break;
-          }
-          default: st = f.corrected ? state_corrected : state_clean; break;
-        }
-        map.mark(row, col, st);
-      }
-      if (o.progress) {
-        std::fprintf(stderr, "\rqrplate: plate %llu: band %llu of %llu   ", static_cast<unsigned long long>(res.plates + 1),
-                     static_cast<unsigned long long>(band + 1), static_cast<unsigned long long>(pl.bands()));
-        std::fflush(stderr);
-      }
+      // Its frames, outer code and payload bytes, while the next unit's codes are read.
+      finisher.submit(std::move(unit));
     }
   }
-  if (o.progress) std::fputc('\n', stderr);
-  if (!heatmap_path.empty()) write_heatmap(map, heatmap_path);
-  if (res.margin_histogram.size() < margins.size()) res.margin_histogram.resize(margins.size(), 0);
-  for (std::size_t i = 0; i < margins.size(); ++i) res.margin_histogram[i] += margins[i];
-  auto median = [](std::vector<float>& v) {
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-    return static_cast<double>(v[v.size() / 2]);
-  };
-  if (!snrs.empty()) res.median_snr = median(snrs);
-  if (!unreadable_snrs.empty()) res.median_snr_unreadable = median(unreadable_snrs);
+  finisher.finish(heatmap_path);
+  res.rows_per_prepare = rows_per_prepare;
+  res.seconds_cells += seconds_cells;
 }
 
 // The manifest of a plate directory: plate.json, else the header codes of plate.tif.

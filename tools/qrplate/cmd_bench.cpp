@@ -920,7 +920,8 @@ struct scan_row {
   double disk_bytes_per_s;                   // --from-disk: the tile files' bytes read cold, every thread
   // The median run's split (plate_decode_result's stages), and of its batches' seconds those
   // spent waiting for the reads ahead left to the GPU.
-  double seconds_tiles, seconds_code_batches, seconds_cells, seconds_rest, seconds_waiting_for_background;
+  double seconds_tiles, seconds_code_batches, seconds_cells, seconds_frames, seconds_rest, seconds_waiting_for_background;
+  double seconds_finishing_units;  // of the frames' work, all of it (most beside the next unit's reads)
   double seconds_loading_tiles, seconds_placing_tiles;  // of seconds_tiles
 };
 
@@ -1050,6 +1051,8 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.seconds_tiles = mid.seconds_tiles;
   r.seconds_code_batches = mid.seconds_code_batches;
   r.seconds_cells = mid.seconds_cells;
+  r.seconds_frames = mid.seconds_frames;
+  r.seconds_finishing_units = mid.seconds_finishing_units;
   r.seconds_rest = mid.seconds_rest();
   r.seconds_waiting_for_background = mid.seconds_waiting_for_background;
   r.seconds_loading_tiles = mid.seconds_loading_tiles;
@@ -1072,7 +1075,7 @@ void print_scan_header(const nlohmann::ordered_json& machine, double seconds, co
       seconds);
   std::printf("%-11s  %-5s  %9s  %5s  %7s  %4s  %7s  %5s  %6s  %4s  %-22s  %13s  %9s  %11s  %13s  %s%s\n", "backend",
               "shape", "px/module", "tile", "strip", "rows", "threads", "tiles", "codes", "runs", "seconds (min .. max)", "scan Mpixel/s",
-              "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / rest",
+              "codes/s", "payload/s", "files Mpixel/s", "tiles / code batches / cells / frames / rest",
               from_disk ? "  disk read  cached" : "");
   std::fflush(stdout);
 }
@@ -1081,9 +1084,11 @@ void print_scan_row(const scan_row& r)
 {
   char seconds[64], split[96];
   std::snprintf(seconds, sizeof seconds, "%.3f (%.3f .. %.3f)", r.seconds, r.seconds_min, r.seconds_max);
-  const double total = std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_rest, 1e-12);
-  std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
-                100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_rest / total);
+  const double total =
+      std::max(r.seconds_tiles + r.seconds_code_batches + r.seconds_cells + r.seconds_frames + r.seconds_rest, 1e-12);
+  std::snprintf(split, sizeof split, "%.0f%% / %.0f%% / %.0f%% / %.0f%% / %.0f%%", 100 * r.seconds_tiles / total,
+                100 * r.seconds_code_batches / total, 100 * r.seconds_cells / total, 100 * r.seconds_frames / total,
+                100 * r.seconds_rest / total);
   const std::string where =
       std::string(to_string(r.where)) + (r.serial_reads ? "-serial" : "") + (r.register_ahead ? "" : "-now");
   std::printf("%-11s  %-5s  %9.2g  %5u  %7.0f  %4u  %7u  %5llu  %6llu  %4d  %-22s  %13.1f  %9s  %11s  %13.1f  %s",
@@ -1136,10 +1141,12 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   stages["tiles"] = r.seconds_tiles;
   stages["code_batches"] = r.seconds_code_batches;
   stages["cells"] = r.seconds_cells;
+  stages["frames"] = r.seconds_frames;
   stages["rest"] = r.seconds_rest;
   j["seconds_by_stage"] = stages;
   j["seconds_waiting_for_background"] = r.seconds_waiting_for_background;  // of code_batches
   j["seconds_of_tiles"] = {{"loading", r.seconds_loading_tiles}, {"placing", r.seconds_placing_tiles}};
+  j["seconds_of_frames"] = {{"finishing", r.seconds_finishing_units}, {"waited_for", r.seconds_frames}};
   return j;
 }
 

@@ -109,7 +109,11 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
   j["seconds_by_stage"] = {{"tiles", r.seconds_tiles},
                            {"code_batches", r.seconds_code_batches},
                            {"cells", r.seconds_cells},
+                           {"frames", r.seconds_frames},
                            {"rest", r.seconds_rest()}};
+  // Finishing the units (frames by group, outer code, writing): all of it, and what the sweep
+  // waited for (the frames stage; the rest ran beside the next unit's reads).
+  j["seconds_of_frames"] = {{"finishing", r.seconds_finishing_units}, {"waited_for", r.seconds_frames}};
   // The tiles' two main parts: loading them (what was not read and registered ahead) and placing
   // them against their neighbours.
   if (r.scan)
@@ -300,10 +304,10 @@ void add_decode_command(CLI::App& app)
         std::snprintf(waited, sizeof waited, " (%.2f s of it waiting for the reads ahead)", r.seconds_waiting_for_background);
       std::fprintf(stderr,
                    "qrplate: time: tiles %.2f s (loading %.2f s, %llu of %llu registered ahead; placing %.2f s), batched "
-                   "code reads %.2f s%s, cells %.2f s, the rest %.2f s\n",
+                   "code reads %.2f s%s, cells %.2f s, frames %.2f s (of %.2f s finishing them), the rest %.2f s\n",
                    r.seconds_tiles, r.seconds_loading_tiles, static_cast<unsigned long long>(r.tile_registrations_ahead),
                    static_cast<unsigned long long>(r.tile_reads), r.seconds_placing_tiles, r.seconds_code_batches, waited,
-                   r.seconds_cells, r.seconds_rest());
+                   r.seconds_cells, r.seconds_frames, r.seconds_finishing_units, r.seconds_rest());
     }
     if (!r.complete) {
       std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +

@@ -69,6 +69,10 @@ struct plate_decode_options {
   // when the strip is narrower than the plate's unit: 0 = as many as fit the step between the
   // scan's rows of tiles (scan.json), else 1..64. Like strip_px it sets the registration order.
   int prepare_rows = 0;
+  // What follows a unit's reads (its frames by group, the outer code, the payload's bytes written,
+  // the heatmap) runs on a background thread while the next unit's codes are read, one unit
+  // behind; false: in place, the sweep waiting. Same results (units are finished in order).
+  bool finish_units_in_background = true;
 };
 inline constexpr double min_strip_px = 1024, max_strip_px = 1048576;  // strip_px's range
 
@@ -154,15 +158,19 @@ struct plate_decode_result {
   // Where the seconds went (wall clock; stages run one after another, each on every thread):
   // scan sets' tiles (reading the files not read ahead, registering, placing), the batched first
   // reads of codes wholly inside a tile (--backend cuda: the GPU's part), the code cells (each
-  // cell's remaining reads and its frame); the rest (outer code, writing, SHA-256) is seconds
-  // minus these.
+  // cell's remaining reads and its frame), the frames (seconds_frames below); the rest (setting
+  // up, the SHA-256 check) is seconds minus these.
   double seconds_tiles = 0, seconds_code_batches = 0, seconds_cells = 0;
   // Of seconds_tiles: loading (taking the tiles read ahead, reading and registering the others)
   // and placing them (polarity, stitching, whole-pitch moves, bookkeeping); the rest, dropping.
   double seconds_loading_tiles = 0, seconds_placing_tiles = 0;
+  // Frames: what the sweep waited for of finishing its units (frames by group, outer code,
+  // writing the payload); in seconds_finishing_units, all of that work, which with
+  // finish_units_in_background runs beside the next unit's reads.
+  double seconds_frames = 0, seconds_finishing_units = 0;
   double seconds_rest() const
   {
-    const double rest = seconds - seconds_tiles - seconds_code_batches - seconds_cells;
+    const double rest = seconds - seconds_tiles - seconds_code_batches - seconds_cells - seconds_frames;
     return rest > 0 ? rest : 0;
   }
 };
