@@ -449,7 +449,8 @@ endif()
 string(JSON registered_np GET "${report_np}" tiles registered_ahead)
 expect_equal("tiles registered ahead with --prefetch 0" "${registered_np}" "0")
 # The default report says how the tiles were loaded and placed.
-expect_report_numbers("${report}" tiles registered_ahead read_ahead_unused verified_by_frames confirmed_by_overlap)
+expect_report_numbers("${report}" tiles registered_ahead read_ahead_unused reads_with_kept_pose verified_by_frames
+                      confirmed_by_overlap)
 string(JSON verified GET "${report}" tiles verified_by_frames)
 if(NOT verified GREATER 0)
   fail("no tile of the scan was verified by its frames")

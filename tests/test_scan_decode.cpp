@@ -647,6 +647,18 @@ TEST(ScanDecode, FilesAreReadAheadAlongTheSweep)
   const plate::plate_decode_result b = plate::decode_plates(s, out + ".bounded", bounded);
   expect_same_reading(b, r);
   EXPECT_EQ(b.tile_reads_ahead_unused, 0u);
+  // Tiles read again (the strips' and bands' edges) take the pose their first reading found and
+  // are not registered or placed again: every reading beyond a tile's first, and the tiles are
+  // placed, verified and confirmed as when each is read once.
+  EXPECT_EQ(r.tile_reads_pose_kept, 0u);
+  EXPECT_GT(b.tile_reads, r.tile_reads);
+  EXPECT_EQ(b.tile_reads_pose_kept, b.tile_reads - r.tile_reads);
+  EXPECT_EQ(b.tiles_unregistered, r.tiles_unregistered);
+  EXPECT_EQ(b.tiles_stitched, r.tiles_stitched);
+  EXPECT_EQ(b.tiles_verified_by_frames, r.tiles_verified_by_frames);
+  EXPECT_EQ(b.tiles_confirmed_by_overlap, r.tiles_confirmed_by_overlap);
+  EXPECT_EQ(b.lattice_corrections, r.lattice_corrections);
+  EXPECT_EQ(b.stage_sigma_nm, r.stage_sigma_nm);
   EXPECT_LE(3 * b.max_tiles_in_memory, 2 * b.tiles) << b.max_tiles_in_memory << " of " << b.tiles;
   fs::remove(out);
   fs::remove(out + ".bounded");
@@ -1311,6 +1323,55 @@ TEST(TileRegistration, CudaRegistersAsTheCpu)
     registered += want.registered;
   }
   EXPECT_GE(registered, 5);
+}
+
+// A tile read again is given the pose its first reading found (tile_pose::of, restore_tile):
+// the pose fields as registered, the integral image built again (on the host, or with CUDA on the
+// device, where the GPU reads find it), and the same code reads through it.
+TEST(TileRegistration, RestoredTileHasItsPoseAndPixelPasses)
+{
+  const plate_window pw;
+  const plate::plate_geometry& g = pw.g;
+  sim::sem_params sem;
+  sim::tile_spec spec;
+  spec.width = spec.height = 640;
+  spec.pixel_nm = g.module_nm / 3.0;
+  const sim::tile_pose pose{1500, 2800, 0.7, 1.006};
+  const scan::scan_tile nominal{"t", pose.x_nm + 1000, pose.y_nm - 1000};
+  for (const bool cuda : {false, true}) {
+    if (cuda && !cuda_backend_available()) continue;
+    SCOPED_TRACE(cuda ? "cuda" : "cpu");
+    scan::registration_options ro;
+    ro.cuda = cuda;
+    scan::posed_tile first = scan::register_tile(pw.render(sem, spec, pose, 3), nominal, spec.pixel_nm, g, ro);
+    ASSERT_TRUE(first.registered);
+    first.verified = true;  // as placing may leave it
+    first.anchor_search_px = 7;
+    const scan::tile_pose kept = scan::tile_pose::of(first);
+    const scan::posed_tile again =
+        scan::restore_tile(pw.render(sem, spec, pose, 3), nominal, kept, spec.pixel_nm, g, ro);
+    EXPECT_TRUE(again.pose_kept);
+    EXPECT_FALSE(first.pose_kept);
+    for (int k = 0; k < 6; ++k) {
+      EXPECT_EQ(again.to_pixel.a[k], first.to_pixel.a[k]) << k;
+      EXPECT_EQ(again.to_plate.a[k], first.to_plate.a[k]) << k;
+    }
+    EXPECT_EQ(again.registered, first.registered);
+    EXPECT_TRUE(again.verified);
+    EXPECT_EQ(again.anchor_search_px, 7);
+    EXPECT_EQ(again.polarity, first.polarity);
+    EXPECT_EQ(again.contrast, first.contrast);
+    EXPECT_EQ(again.matched, first.matched);
+    EXPECT_EQ(again.confirmed, first.confirmed);
+    EXPECT_EQ(again.finder_strength, first.finder_strength);
+    EXPECT_EQ(again.integral_shift, first.integral_shift);
+    EXPECT_EQ(again.device != nullptr, cuda);
+    // The integral image, as registering built it (on the host, or built there from the pixels).
+    const core::integral_view a = again.integral_image(), b = first.integral_image();
+    ASSERT_EQ(again.integral.size(), first.integral.size());
+    EXPECT_TRUE(again.integral == first.integral);
+    EXPECT_EQ(a.shift, b.shift);
+  }
 }
 
 // Two tiles rendered at known poses that overlap by ~100 px: register_against places the second

@@ -750,6 +750,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
   res.tile_reads_ahead = st.tiles_read_ahead;
   res.tile_registrations_ahead = st.tiles_registered_ahead;
   res.tile_reads_ahead_unused = st.tiles_read_ahead_unused;
+  res.tile_reads_pose_kept = st.tiles_pose_kept;
   res.seconds_tiles += st.seconds_tiles;
   res.seconds_loading_tiles += st.seconds_loading_tiles;
   res.seconds_placing_tiles += st.seconds_placing_tiles;

@@ -323,6 +323,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
                               [&](std::unique_ptr<posed_tile>& t) {
                                 if (!dropped.count(t.get())) return false;
                                 dropped_host_integrals_ += t->device && t->integral_image_on_host();
+                                keep_pose(*t);
                                 cached_.erase(t->index);
                                 last_needed_.erase(t->index);
                                 spare_integrals_.push_back(std::move(t->integral));
@@ -480,7 +481,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
       std::vector<bool> doubtful(loaded.size(), false);
       for (std::size_t i = 0; i < loaded.size(); ++i) {
         const auto& t = loaded[i];
-        if (!t || t->verified || t->stitched || confirmed[i]) continue;
+        if (!t || t->verified || t->stitched || t->pose_kept || confirmed[i]) continue;
         const bool weak = !t->registered || t->finder_strength < strong;
         doubtful[i] = !weak && (t->matched <= 2 || pitch_ambiguous);
         if (weak || doubtful[i]) candidates.push_back(i);
@@ -547,7 +548,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   // (Stitched tiles count: a placed neighbour placed them. Scans of large codes have few
   // verified tiles, and without the scatter a tile that look-alikes placed far off stays there.)
   for (const auto& t : loaded)
-    if (t && (t->verified || t->stitched)) {
+    if (t && !t->pose_kept && (t->verified || t->stitched)) {  // (a kept pose's offset is in already)
       double x, y;
       t->to_plate.apply(0, 0, x, y);
       offsets_x_.push_back(x - t->nominal_x_nm / geo_.module_nm);
@@ -568,7 +569,7 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     const double spread = std::max(2.0, 3 * 1.4826 * median_of(std::move(dev)) + 2);  // modules
     const bool scatter_known = offsets_x_.size() >= 5;
     for (const auto& t : loaded) {
-      if (!t || t->verified || t->stitched) continue;  // stitched: placed by a neighbour that was
+      if (!t || t->verified || t->stitched || t->pose_kept) continue;  // stitched: placed by a neighbour that was
       double x, y;
       t->to_plate.apply(0, 0, x, y);
       double ex = x - t->nominal_x_nm / geo_.module_nm - mx, ey = y - t->nominal_y_nm / geo_.module_nm - my;
@@ -600,8 +601,10 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
     stats_.tile_bytes_uploaded += loaded[i]->uploaded_bytes;
     stats_.tile_samples_uploaded_as_read += loaded[i]->uploaded_as_read;
     stats_.tile_bytes_staged += loaded[i]->uploaded_staged;
-    if (!loaded[i]->registered) ++stats_.tiles_unregistered;
-    stats_.tiles_verified += loaded[i]->verified;
+    // A tile read again with its kept pose was counted at its first reading.
+    stats_.tiles_pose_kept += loaded[i]->pose_kept;
+    if (!loaded[i]->registered && !loaded[i]->pose_kept) ++stats_.tiles_unregistered;
+    stats_.tiles_verified += loaded[i]->verified && !loaded[i]->pose_kept;
     tile_w_modules_ = std::max(tile_w_modules_, loaded[i]->image.width / module_px_);
     tile_h_modules_ = std::max(tile_h_modules_, loaded[i]->image.height / module_px_);
     // The guess goes once a tile is read: it only bounds which tiles are loaded and read ahead
@@ -622,9 +625,35 @@ void scan_reader::load_region(std::uint64_t row0, std::uint64_t row1, std::uint3
   stats_.seconds_placing_tiles += std::chrono::duration<double>(std::chrono::steady_clock::now() - placing).count();
 }
 
+void scan_reader::keep_pose(const posed_tile& t)
+{
+  std::lock_guard<std::mutex> lock(poses_mutex_);
+  if (!kept_poses_.insert_or_assign(t.index, tile_pose::of(t)).second) return;
+  kept_order_.push_back(t.index);
+  if (kept_order_.size() > max_kept_poses) {
+    kept_poses_.erase(kept_order_.front());
+    kept_order_.pop_front();
+  }
+}
+
 std::unique_ptr<posed_tile> scan_reader::register_read_tile(std::size_t index, sim::gray_image image,
                                                             const registration_options& ro, workspace& ws)
 {
+  // A tile let go before is given the pose its first reading found and placed: its registration
+  // and placing would repeat that work (and, with other neighbours placed, might differ).
+  std::optional<tile_pose> kept;
+  {
+    std::lock_guard<std::mutex> lock(poses_mutex_);
+    const auto it = kept_poses_.find(index);
+    if (it != kept_poses_.end()) kept = it->second;
+  }
+  if (kept) {
+    auto tile = std::make_unique<posed_tile>(restore_tile(std::move(image), set_.tiles[index], *kept, set_.pixel_nm, geo_,
+                                                          ro, take_spare(spare_integrals_, spare_mutex_)));
+    tile->index = index;
+    recycle_bytes(tile->image);
+    return tile;
+  }
   auto tile = std::make_unique<posed_tile>(register_tile(std::move(image), set_.tiles[index], set_.pixel_nm, geo_, ro,
                                                          take_spare(spare_integrals_, spare_mutex_)));
   tile->index = index;

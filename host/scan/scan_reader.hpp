@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -107,6 +108,9 @@ struct scan_read_stats {
   // Tiles the prefetcher read (and registered) that were let go before any prepare() took them:
   // work wasted, as the sweep went elsewhere first (near 0 when the read-ahead follows the sweep).
   std::uint64_t tiles_read_ahead_unused = 0;
+  // Of tiles_loaded, tiles read again (let go before: a strip's or a band's edge the tile cache
+  // could not hold) that took the pose their first reading found, not registered or placed again.
+  std::uint64_t tiles_pose_kept = 0;
   // seconds_tiles' two main parts: loading (taking the tiles read ahead, reading and registering
   // the others: the part register_ahead moves off prepare()) and placing (polarity, stitching,
   // whole-pitch moves, bookkeeping: by neighbours, so in prepare()).
@@ -209,6 +213,8 @@ class scan_reader {
   // frames. What depends on the tile alone: prepare()'s threads and the prefetcher's run it alike.
   std::unique_ptr<posed_tile> register_read_tile(std::size_t index, sim::gray_image image, const registration_options& ro,
                                                  workspace& ws);
+  // A tile let go: its pose, for a reading of it again (register_read_tile).
+  void keep_pose(const posed_tile& t);
   // Once polarity_ and the finder strength are known: the prefetcher registers what it reads.
   void start_registering_ahead();
   void index_tiles();
@@ -277,6 +283,12 @@ class scan_reader {
   scan_read_stats stats_;
   std::uint64_t dropped_host_integrals_ = 0;  // of tiles dropped from cache_ (scan_read_stats::tiles_host_integrals)
   std::unordered_set<std::size_t> prefetched_;  // tiles asked of prefetch_ and not dropped
+  // The poses of tiles let go (keep_pose), the last max_kept_poses of them (~40 MB: two rows of
+  // tiles across an A4 plate many times over), for registering none of them twice.
+  std::mutex poses_mutex_;
+  std::unordered_map<std::size_t, tile_pose> kept_poses_;
+  std::deque<std::size_t> kept_order_;  // oldest first
+  static constexpr std::size_t max_kept_poses = std::size_t{1} << 18;
   // overlap_batches: the batch of reads ahead in flight on batch_thread_ (null: none), the tiles
   // it reads (none of them is dropped before it is done), and the CPU's workspaces for it.
   std::unique_ptr<code_batch> background_;

@@ -468,35 +468,78 @@ double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries
   return cutoff;
 }
 
+namespace {
+
+// The passes over every pixel that the code reads need too: the integral image and the contrast
+// (with o.cuda on the device, where the tile stays for the GPU reads). False: no contrast, or
+// modules under a pixel.
+bool pixel_passes(posed_tile& t, const registration_options& o)
+{
+  const double m = t.module_px;
+  if (!o.cuda) {
+    t.integral_shift = build_integral(t.image, m, t.integral);
+    t.contrast = estimate_contrast(t.integral_image(), m);
+    return t.contrast > 0 && m >= 1.0;
+  }
+#if QRPLATE_WITH_CUDA
+  host::tile_passes_cuda& gpu = this_threads_passes();
+  t.integral_shift = integral_shift(t.image.bits, m);
+  // The integral image stays on the device; the host builds its own only if a CPU path needs it.
+  const std::uint64_t sent = gpu.uploaded_bytes(), staged = gpu.staged_bytes();
+  // An 8-bit file's bytes, where the reader kept them (read_gray_image's keep_bytes), go up as
+  // they are; the device widens them. The caller may recycle them after (the scan reader does).
+  const bool have_bytes = !t.image.bytes.empty() && t.image.bytes.size() == t.image.pixels.size();
+  t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
+                                         static_cast<int>(t.image.height), t.integral_shift, m, nullptr,
+                                         have_bytes ? t.image.bytes.data() : nullptr);
+  t.uploaded_bytes += gpu.uploaded_bytes() - sent;
+  t.uploaded_staged += gpu.staged_bytes() - staged;
+  t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
+  if (have_bytes) t.uploaded_as_read += static_cast<std::uint64_t>(t.image.width) * t.image.height;
+  t.integral_on_host = false;
+  t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
+  return t.contrast > 0 && m >= 1.0;
+#else
+  throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
+#endif
+}
+
+// A tile's fields from its scan.json entry, its pixels and the integral's storage, at its
+// nominal pose: module X at pixel (X * module_nm - x_nm) / pixel_nm.
+posed_tile nominal_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
+                        std::vector<std::uint32_t> integral_buffer)
+{
+  posed_tile t;
+  t.file = tile.file;
+  t.nominal_x_nm = tile.x_nm;
+  t.nominal_y_nm = tile.y_nm;
+  t.image = std::move(image);
+  t.integral = std::move(integral_buffer);
+  const double m = g.module_nm / pixel_nm;
+  t.module_px = m;
+  t.to_pixel.a[0] = -tile.x_nm / pixel_nm;
+  t.to_pixel.a[1] = m;
+  t.to_pixel.a[2] = 0;
+  t.to_pixel.a[3] = -tile.y_nm / pixel_nm;
+  t.to_pixel.a[4] = 0;
+  t.to_pixel.a[5] = m;
+  t.to_pixel.inverse(t.to_plate);
+  return t;
+}
+
+}  // namespace
+
 bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finder_detection> dets[2])
 {
   const double m = t.module_px;
   dets[0].clear();
   dets[1].clear();
+  if (!pixel_passes(t, o)) return false;
   if (!o.cuda) {
-    t.integral_shift = build_integral(t.image, m, t.integral);
-    t.contrast = estimate_contrast(t.integral_image(), m);
-    if (!(t.contrast > 0) || m < 1.0) return false;
     scan_finder_responses(t.integral_image(), m, 0.3 * t.contrast, o.polarity, dets);
   } else {
 #if QRPLATE_WITH_CUDA
     host::tile_passes_cuda& gpu = this_threads_passes();
-    t.integral_shift = integral_shift(t.image.bits, m);
-    // The integral image stays on the device; the host builds its own only if a CPU path needs it.
-    const std::uint64_t sent = gpu.uploaded_bytes(), staged = gpu.staged_bytes();
-    // An 8-bit file's bytes, where the reader kept them (read_gray_image's keep_bytes), go up as
-    // they are; the device widens them. The caller may recycle them after (the scan reader does).
-    const bool have_bytes = !t.image.bytes.empty() && t.image.bytes.size() == t.image.pixels.size();
-    t.contrast = gpu.integral_and_contrast(t.image.pixels.data(), static_cast<int>(t.image.width),
-                                           static_cast<int>(t.image.height), t.integral_shift, m, nullptr,
-                                           have_bytes ? t.image.bytes.data() : nullptr);
-    t.uploaded_bytes += gpu.uploaded_bytes() - sent;
-    t.uploaded_staged += gpu.staged_bytes() - staged;
-    t.uploaded_samples += static_cast<std::uint64_t>(t.image.width) * t.image.height;
-    if (have_bytes) t.uploaded_as_read += static_cast<std::uint64_t>(t.image.width) * t.image.height;
-    t.integral_on_host = false;
-    t.device = gpu.keep_tile();  // the scan reader's GPU reads use it: no second upload
-    if (!(t.contrast > 0) || m < 1.0) return false;
     std::vector<std::uint32_t> positions[2];
     std::vector<float> responses[2];
     gpu.finder_candidates(m, static_cast<float>(0.3 * t.contrast), o.polarity, positions, responses);
@@ -512,32 +555,46 @@ bool tile_passes(posed_tile& t, const registration_options& o, std::vector<finde
         const float r = responses[k][q];
         dets[k].push_back({static_cast<double>(plan.x(i)), static_cast<double>(plan.y(j)), k == 0 ? r : -r});
       }
-#else
-    throw backend_unavailable("backend cuda: this qrplate was built without CUDA");
 #endif
   }
   return true;
 }
 
+tile_pose tile_pose::of(const posed_tile& t)
+{
+  tile_pose p;
+  p.contrast = t.contrast;
+  p.polarity = t.polarity;
+  p.to_pixel = t.to_pixel, p.to_plate = t.to_plate;
+  p.registered = t.registered, p.verified = t.verified, p.stitched = t.stitched;
+  p.matched = t.matched, p.confirmed = t.confirmed, p.anchor_search_px = t.anchor_search_px;
+  p.rms_px = t.rms_px;
+  p.finder_strength = t.finder_strength;
+  return p;
+}
+
+posed_tile restore_tile(sim::gray_image image, const scan_tile& tile, const tile_pose& pose, double pixel_nm,
+                        const plate::plate_geometry& g, const registration_options& o,
+                        std::vector<std::uint32_t> integral_buffer)
+{
+  posed_tile t = nominal_tile(std::move(image), tile, pixel_nm, g, std::move(integral_buffer));
+  pixel_passes(t, o);
+  t.contrast = pose.contrast;  // (what the passes found again: the same pixels)
+  t.polarity = pose.polarity;
+  t.to_pixel = pose.to_pixel, t.to_plate = pose.to_plate;
+  t.registered = pose.registered, t.verified = pose.verified, t.stitched = pose.stitched;
+  t.matched = pose.matched, t.confirmed = pose.confirmed, t.anchor_search_px = pose.anchor_search_px;
+  t.rms_px = pose.rms_px;
+  t.finder_strength = pose.finder_strength;
+  t.pose_kept = true;
+  return t;
+}
+
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& o, std::vector<std::uint32_t> integral_buffer)
 {
-  posed_tile t;
-  t.file = tile.file;
-  t.nominal_x_nm = tile.x_nm;
-  t.nominal_y_nm = tile.y_nm;
-  t.image = std::move(image);
-  t.integral = std::move(integral_buffer);
-  const double m = g.module_nm / pixel_nm;
-  t.module_px = m;
-  // Nominal pose: module X at pixel (X * module_nm - x_nm) / pixel_nm.
-  t.to_pixel.a[0] = -tile.x_nm / pixel_nm;
-  t.to_pixel.a[1] = m;
-  t.to_pixel.a[2] = 0;
-  t.to_pixel.a[3] = -tile.y_nm / pixel_nm;
-  t.to_pixel.a[4] = 0;
-  t.to_pixel.a[5] = m;
-  t.to_pixel.inverse(t.to_plate);
+  posed_tile t = nominal_tile(std::move(image), tile, pixel_nm, g, std::move(integral_buffer));
+  const double m = t.module_px;
   std::vector<finder_detection> signed_dets[2];
   if (!tile_passes(t, o, signed_dets)) return t;
 

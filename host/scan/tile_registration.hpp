@@ -97,6 +97,9 @@ struct posed_tile {
   // Of uploaded_bytes, those the host copied into the pinned staging first (all but bytes read
   // into pinned buffers, which go by DMA: tile_passes_cuda::staged_bytes).
   std::uint64_t uploaded_staged = 0;
+  // Read again with the pose its first reading was given (restore_tile): neither registered nor
+  // placed again.
+  bool pose_kept = false;
 
   core::gray_view view() const
   {
@@ -132,6 +135,20 @@ struct posed_tile {
   // Moves the tile on the plate (by whole lattice steps, or by a borrowed stage error): what was
   // taken for plate point X is X + (dx, dy).
   void shift_on_plate(double dx, double dy);
+};
+
+// What registering and placing a tile decided: kept when the tile is let go, so that reading it
+// again (a tile on a strip's or a band's edge that the tile cache could not hold) skips
+// registration and placing (restore_tile). About 150 bytes a tile.
+struct tile_pose {
+  double contrast = 0;
+  int polarity = 1;
+  core::affine_map to_pixel, to_plate;
+  bool registered = false, verified = false, stitched = false;
+  int matched = 0, confirmed = 0, anchor_search_px = 0;
+  double rms_px = 0;
+  float finder_strength = 0;
+  static tile_pose of(const posed_tile& t);
 };
 
 // The shift (core::integral_view) that keeps the largest box registration sums (the finder
@@ -174,6 +191,14 @@ void sort_in_loop_order(std::vector<core::pose_vote_entry>& entries);
 // does not page in 8 MB of fresh memory per tile); any size, empty for a fresh one.
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
+
+// A tile read again, given the pose it was given before (tile_pose::of): only the passes the code
+// reads need run (the integral image and the contrast; with options.cuda on the device, where the
+// tile stays), no finder scan, vote or fit; pose_kept is set. The pixels and scan.json entry
+// must be those the pose was found for.
+posed_tile restore_tile(sim::gray_image image, const scan_tile& tile, const tile_pose& pose, double pixel_nm,
+                        const plate::plate_geometry& g, const registration_options& options,
+                        std::vector<std::uint32_t> integral_buffer = {});
 
 // The plate's expected finders near a tile (plate module coordinates), for registration's
 // nearest-finder lookups.

@@ -65,6 +65,7 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                   {"read_ahead", r.tile_reads_ahead},
                   {"registered_ahead", r.tile_registrations_ahead},
                   {"read_ahead_unused", r.tile_reads_ahead_unused},
+                  {"reads_with_kept_pose", r.tile_reads_pose_kept},
                   {"rows_per_prepare", r.rows_per_prepare},
                   {"most_in_memory", r.max_tiles_in_memory},
                   {"unreadable", r.tiles_unreadable},

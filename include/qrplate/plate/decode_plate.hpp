@@ -138,6 +138,9 @@ struct plate_decode_result {
   std::uint64_t tile_reads_ahead = 0;  // of them, read ahead by the background readers (tile_prefetch_bytes)
   std::uint64_t tile_registrations_ahead = 0;  // of those, registered by them too (register_ahead)
   std::uint64_t tile_reads_ahead_unused = 0;  // read (and registered) ahead, then let go untaken: wasted
+  // Tiles read again (on a strip's or band's edge, let go when the tile cache was full) that took
+  // the pose their first reading found: neither registered nor placed again.
+  std::uint64_t tile_reads_pose_kept = 0;
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
   std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong
