@@ -44,6 +44,9 @@ expect_line("Set against host_to_device_pinned = 50.00 GB/s from bench_decode_cu
 expect_line("Plates: 10-M at 3.0 px/module: 1200 x 160 um, 401 code columns.")
 expect_line("| cpu | 10-M | 3.0 | 8192.0 | 2.00 | 30,000 | 4% |  |")
 expect_line("| cuda | 10-M | 3.0 | 8192.0 | 30.00 | 450,000 | 60% | no |")
+# The stage split of each row's median decode (rows without one show dashes).
+expect_line("| cuda | 10-M | 8192.0 | 0.500 | 0.250 (0.188, 0.062) | 0.125 (0.062) | 0.062 | 0.031 (0.125) | 0.031 | 1120 (1000, 240) |")
+expect_line("| cpu | 10-M | 8192.0 | - | - (-, -) | - (-) | - | - (-) | - | - (-, -) |")
 # The same decodes with every read batch waited for (--serial-reads): shown, not held to the target.
 expect_line("| cuda-serial | 10-M | 3.0 | 8192.0 | 25.00 | 375,000 | 50% |  |")
 # And with each tile registered when its rows come (--no-register-ahead): shown, not held either.

@@ -261,6 +261,25 @@ def summarise_qbench(path, data, h2d, h2d_from, out):
             line += f" {gb(d)} | {pct(used)} | {pct(r.get('cached_at_start'))} |"
         out.append(line)
     out.append("")
+    # Where each row's median decode went (qrplate decode's stages): with a fast GPU the host's
+    # stages are what is left, and the tile reads show the work registration had (a tile read
+    # again with its kept pose is not registered again).
+    if any("seconds_by_stage" in r for r in rows):
+        table_head(out, "backend", "shape", "strip", "seconds", "tiles (loading, placing)",
+                   "code batches (waiting for reads ahead)", "cells", "frames (of finishing)", "rest",
+                   "tile reads (registered ahead, kept pose)")
+        sec = lambda x: "-" if x is None else f"{x:.3f}"
+        for r in rows:
+            st, ot, of = r.get("seconds_by_stage", {}), r.get("seconds_of_tiles", {}), r.get("seconds_of_frames", {})
+            where = (r.get("backend", "?") + ("-serial" if r.get("serial_reads") else "")
+                     + ("-now" if r.get("register_ahead") is False else ""))
+            out.append(f"| {where} | {r.get('version')}-{r.get('ecc')} | {r.get('strip_px')} | {sec(r.get('seconds'))} | "
+                       f"{sec(st.get('tiles'))} ({sec(ot.get('loading'))}, {sec(ot.get('placing'))}) | "
+                       f"{sec(st.get('code_batches'))} ({sec(r.get('seconds_waiting_for_background'))}) | "
+                       f"{sec(st.get('cells'))} | {sec(st.get('frames'))} ({sec(of.get('finishing'))}) | "
+                       f"{sec(st.get('rest'))} | {r.get('tile_reads', '-')} ({r.get('tiles_registered_ahead', '-')}, "
+                       f"{r.get('tile_reads_with_kept_pose', '-')}) |")
+        out.append("")
     return True
 
 

@@ -908,6 +908,7 @@ struct scan_row {
   bool serial_reads;  // cuda: every batch of code reads waited for (plate_decode_options::overlap_reads = 0)
   bool register_ahead;  // plate_decode_options::register_ahead
   std::uint64_t tile_reads, tiles_registered_ahead;  // the median run's
+  std::uint64_t tile_reads_pose_kept;                // of tile_reads, tiles read again with their kept pose
   unsigned threads;
   std::uint64_t tiles, scan_pixels, scan_file_bytes, codes, payload_bytes;
   double plate_width_um, plate_height_um;  // the plate encoded
@@ -1031,6 +1032,7 @@ scan_row run_scan_row(backend where, const shape& s, double px, double strip_px,
   r.register_ahead = !args.no_register_ahead;
   r.tile_reads = mid.tile_reads;
   r.tiles_registered_ahead = mid.tile_registrations_ahead;
+  r.tile_reads_pose_kept = mid.tile_reads_pose_kept;
   r.threads = resolved_threads(args.threads);
   r.tiles = scan.tile_files.size();
   r.scan_pixels = scan.scan_pixels;
@@ -1116,6 +1118,7 @@ nlohmann::ordered_json scan_row_json(const scan_row& r)
   j["register_ahead"] = r.register_ahead;
   j["tile_reads"] = r.tile_reads;
   j["tiles_registered_ahead"] = r.tiles_registered_ahead;
+  j["tile_reads_with_kept_pose"] = r.tile_reads_pose_kept;
   j["threads"] = r.threads;
   j["tiles"] = r.tiles;
   j["scan_pixels"] = r.scan_pixels;
