@@ -118,7 +118,8 @@ QRP_HD inline void sample_across_module(const gray_view* images, const code_map*
   }
   ws.valid[k] = best >= 0 ? 1 : 0;
   ws.source[k] = static_cast<std::uint8_t>(best < 0 ? 0 : best);
-  ws.values[k] = best >= 0 ? sample_module(images[best], bu, bv, module_px) : 0.0f;
+  // (Deeper than reach: sample_module_inside's value is sample_module's, without the edge clamps.)
+  ws.values[k] = best >= 0 ? sample_module_inside(images[best], bu, bv, module_px) : 0.0f;
 }
 
 // Steps 2-5 of read_code_across, once every module is sampled (sample_across_module).
