@@ -265,7 +265,7 @@ struct output_file {
 // The cells of one unit (a band of code rows x a block of columns: whole outer-code groups), as
 // read.
 struct unit_cells {
-  std::uint64_t band = 0, g0 = 0, g1 = 0, row0 = 0;
+  std::uint64_t g0 = 0, g1 = 0, row0 = 0;
   std::uint32_t col0 = 0, width = 0;
   std::vector<cell_frame> found;  // band_rows x width, row by row
 };
@@ -569,7 +569,6 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
       if (!unit_has_groups(band, block)) continue;
       unit_cells unit;
-      unit.band = band;
       unit.g0 = std::min(pl.groups(), pl.first_group(band, block));
       unit.g1 = std::min(pl.groups(), unit.g0 + pl.block_groups(block));
       // Decode every cell of the unit, spread over the threads.
