@@ -310,7 +310,6 @@ class unit_finisher {
   {
     const auto start = std::chrono::steady_clock::now();
     if (thread_) thread_->wait();
-    in_hand_ = unit_cells{};
     seconds_waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!heatmap_path.empty()) write_heatmap(map_, heatmap_path);
     if (res_.margin_histogram.size() < margins_.size()) res_.margin_histogram.resize(margins_.size(), 0);

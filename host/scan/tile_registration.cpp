@@ -470,15 +470,16 @@ double keep_proposals_worth_checking(std::vector<core::pose_vote_entry>& entries
 
 namespace {
 
-// The passes over every pixel that the code reads need too: the integral image and the contrast
-// (with o.cuda on the device, where the tile stays for the GPU reads). False: no contrast, or
-// modules under a pixel.
-bool pixel_passes(posed_tile& t, const registration_options& o)
+// The passes over every pixel that the code reads need too: the integral image and (unless
+// `contrast` is false: a tile whose contrast is known) the contrast; with o.cuda both on the
+// device in one pass, where the tile stays for the GPU reads. False: no contrast, or modules under
+// a pixel.
+bool pixel_passes(posed_tile& t, const registration_options& o, bool contrast = true)
 {
   const double m = t.module_px;
   if (!o.cuda) {
     t.integral_shift = build_integral(t.image, m, t.integral);
-    t.contrast = estimate_contrast(t.integral_image(), m);
+    if (contrast) t.contrast = estimate_contrast(t.integral_image(), m);
     return t.contrast > 0 && m >= 1.0;
   }
 #if QRPLATE_WITH_CUDA
@@ -573,19 +574,25 @@ tile_pose tile_pose::of(const posed_tile& t)
   return p;
 }
 
+void tile_pose::put_on(posed_tile& t) const
+{
+  t.contrast = contrast;
+  t.polarity = polarity;
+  t.to_pixel = to_pixel, t.to_plate = to_plate;
+  t.registered = registered, t.verified = verified, t.stitched = stitched;
+  t.matched = matched, t.confirmed = confirmed, t.anchor_search_px = anchor_search_px;
+  t.rms_px = rms_px;
+  t.finder_strength = finder_strength;
+}
+
 posed_tile restore_tile(sim::gray_image image, const scan_tile& tile, const tile_pose& pose, double pixel_nm,
                         const plate::plate_geometry& g, const registration_options& o,
                         std::vector<std::uint32_t> integral_buffer)
 {
   posed_tile t = nominal_tile(std::move(image), tile, pixel_nm, g, std::move(integral_buffer));
-  pixel_passes(t, o);
-  t.contrast = pose.contrast;  // (what the passes found again: the same pixels)
-  t.polarity = pose.polarity;
-  t.to_pixel = pose.to_pixel, t.to_plate = pose.to_plate;
-  t.registered = pose.registered, t.verified = pose.verified, t.stitched = pose.stitched;
-  t.matched = pose.matched, t.confirmed = pose.confirmed, t.anchor_search_px = pose.anchor_search_px;
-  t.rms_px = pose.rms_px;
-  t.finder_strength = pose.finder_strength;
+  pose.put_on(t);
+  pixel_passes(t, o, false);  // (with CUDA the device's pass finds the contrast again: the same pixels)
+  t.contrast = pose.contrast;
   t.pose_kept = true;
   return t;
 }

@@ -149,6 +149,7 @@ struct tile_pose {
   double rms_px = 0;
   float finder_strength = 0;
   static tile_pose of(const posed_tile& t);
+  void put_on(posed_tile& t) const;  // of()'s fields back
 };
 
 // The shift (core::integral_view) that keeps the largest box registration sums (the finder
@@ -192,9 +193,9 @@ void sort_in_loop_order(std::vector<core::pose_vote_entry>& entries);
 posed_tile register_tile(sim::gray_image image, const scan_tile& tile, double pixel_nm, const plate::plate_geometry& g,
                          const registration_options& options, std::vector<std::uint32_t> integral_buffer = {});
 
-// A tile read again, given the pose it was given before (tile_pose::of): only the passes the code
-// reads need run (the integral image and the contrast; with options.cuda on the device, where the
-// tile stays), no finder scan, vote or fit; pose_kept is set. The pixels and scan.json entry
+// A tile read again, given the pose it was given before (tile_pose::of): only the integral image
+// is built (with options.cuda on the device, where the tile stays, the contrast in the same pass),
+// no finder scan, vote or fit; pose_kept is set. The pixels and scan.json entry
 // must be those the pose was found for.
 posed_tile restore_tile(sim::gray_image image, const scan_tile& tile, const tile_pose& pose, double pixel_nm,
                         const plate::plate_geometry& g, const registration_options& options,

@@ -361,6 +361,8 @@ QRP_HD inline float sample_module_with(const gray_view& img, double u, double v,
 
 }  // namespace detail
 
+// The plain form, clamped at the image's edges: what sample_module_inside (which every reader
+// uses, for modules at least sample_reach(m) inside) is tested against.
 QRP_HD inline float sample_module(const gray_view& img, double u, double v, double m)
 {
   return detail::sample_module_with<false>(img, u, v, m);
