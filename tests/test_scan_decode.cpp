@@ -1326,8 +1326,9 @@ TEST(TileRegistration, CudaRegistersAsTheCpu)
 }
 
 // A tile read again is given the pose its first reading found (tile_pose::of, restore_tile):
-// the pose fields as registered, the integral image built again (on the host, or with CUDA on the
-// device, where the GPU reads find it), and the same code reads through it.
+// the pose fields as registered, and the integral image built again (on the host, or with CUDA on
+// the device, where the GPU reads find it). That codes read through it read alike is
+// FilesAreReadAheadAlongTheSweep's check.
 TEST(TileRegistration, RestoredTileHasItsPoseAndPixelPasses)
 {
   const plate_window pw;
