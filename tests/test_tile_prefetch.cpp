@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -209,11 +211,26 @@ TEST(TilePrefetch, TakeMissesTilesNeverRequestedOrAlreadyTaken)
   EXPECT_EQ(st.bytes_held, 0u);
 }
 
-// register_with: tiles whose reads start after it come registered (by the registrar, on the
-// readers' threads), those read before it as images; a registered tile counts its host integral
-// image against the budget; a registrar's throw comes back as the tile's registration_error, not
-// as a failed read; take() of a registered tile gives its image.
-TEST(TilePrefetch, TilesReadAfterRegisterWithComeRegistered)
+// A registrar for the tests: a posed_tile of the image with `integral_words` words of integral
+// image, each the tile's index; tile `fails` (if any) throws.
+constexpr std::size_t integral_words = 100;
+constexpr std::size_t no_tile = ~std::size_t{0};
+
+std::unique_ptr<qrplate::scan::posed_tile> test_registration(std::size_t index, gray_image image, std::size_t fails)
+{
+  if (index == fails) throw qrplate::invalid_argument("tile " + std::to_string(index) + " does not register");
+  auto t = std::make_unique<qrplate::scan::posed_tile>();
+  t->index = index;
+  t->image = std::move(image);
+  t->integral.assign(integral_words, static_cast<std::uint32_t>(index));
+  return t;
+}
+
+// register_with: tiles read after it come registered (by the registrar, on the readers' threads),
+// and so do those read before it, held meanwhile; a registered tile counts its host integral image
+// against the budget; a registrar's throw comes back as the tile's registration_error, not as a
+// failed read; take() of a registered tile gives its image; a second register_with changes nothing.
+TEST(TilePrefetch, TilesComeRegisteredOnceRegisterWithIsSet)
 {
   temp_dir dir;
   const tile_files tiles = write_tiles(dir, 5, 64, 48);
@@ -221,36 +238,30 @@ TEST(TilePrefetch, TilesReadAfterRegisterWithComeRegistered)
   pf.request(0, tiles.paths[0]);
   pf.request(1, tiles.paths[1]);
   ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 2 * tiles.bytes; }));
-  constexpr std::size_t integral_words = 100;
   std::atomic<int> calls{0};
   pf.register_with([&](std::size_t index, gray_image image) {
     ++calls;
-    if (index == 4) throw qrplate::invalid_argument("tile 4 does not register");
-    auto t = std::make_unique<qrplate::scan::posed_tile>();
-    t->index = index;
-    t->image = std::move(image);
-    t->integral.assign(integral_words, static_cast<std::uint32_t>(index));
-    return t;
+    return test_registration(index, std::move(image), 4);
+  });
+  pf.register_with([&](std::size_t, gray_image) -> std::unique_ptr<qrplate::scan::posed_tile> {
+    ADD_FAILURE() << "the second registrar was called";
+    return nullptr;
   });
   for (std::size_t i = 2; i < 5; ++i) pf.request(i, tiles.paths[i]);
   const std::size_t registered_bytes = tiles.bytes + integral_words * sizeof(std::uint32_t);
-  ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 2 * tiles.bytes + 2 * registered_bytes; }))
-      << pf.stats().bytes_held;
-  ASSERT_TRUE(eventually([&] { return calls == 3; }));
-  EXPECT_EQ(pf.stats().registered, 2u);
-  for (std::size_t i : {0u, 1u}) {
+  ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 4 * registered_bytes; })) << pf.stats().bytes_held;
+  ASSERT_TRUE(eventually([&] { return calls == 5; }));
+  EXPECT_EQ(pf.stats().registered, 4u);
+  EXPECT_EQ(pf.stats().registered_held, 2u);  // 0 and 1, read before register_with
+  for (std::size_t i : {0u, 1u, 2u}) {
     std::optional<qrplate::scan::prefetched_tile> got = pf.take_tile(i);
-    ASSERT_TRUE(got.has_value());
-    EXPECT_FALSE(got->registered) << i;  // read before register_with
+    ASSERT_TRUE(got.has_value() && got->registered) << i;
     EXPECT_FALSE(got->registration_error);
-    EXPECT_TRUE(same_image(got->image, tiles.images[i])) << i;
+    EXPECT_EQ(got->registered->index, i);
+    EXPECT_EQ(got->registered->integral, std::vector<std::uint32_t>(integral_words, static_cast<std::uint32_t>(i)));
+    EXPECT_TRUE(same_image(got->registered->image, tiles.images[i])) << i;
+    EXPECT_TRUE(got->image.pixels.empty());
   }
-  std::optional<qrplate::scan::prefetched_tile> two = pf.take_tile(2);
-  ASSERT_TRUE(two.has_value() && two->registered);
-  EXPECT_EQ(two->registered->index, 2u);
-  EXPECT_EQ(two->registered->integral, std::vector<std::uint32_t>(integral_words, 2));
-  EXPECT_TRUE(same_image(two->registered->image, tiles.images[2]));
-  EXPECT_TRUE(two->image.pixels.empty());
   const std::optional<gray_image> three = pf.take(3);  // the registered tile's image
   ASSERT_TRUE(three.has_value());
   EXPECT_TRUE(same_image(*three, tiles.images[3]));
@@ -267,6 +278,64 @@ TEST(TilePrefetch, TilesReadAfterRegisterWithComeRegistered)
   EXPECT_EQ(st.failed, 0u);  // every file read
   EXPECT_EQ(st.taken, 5u);
   EXPECT_EQ(st.bytes_held, 0u);
+}
+
+// Held tiles are registered in request order, one reader at a time each; one taken before its
+// registration starts comes as its image (the caller registers it), one being registered is waited
+// for, and one dropped while being registered is let go.
+TEST(TilePrefetch, HeldTilesTakenBeforeTheirRegistrationComeAsImages)
+{
+  temp_dir dir;
+  const tile_files tiles = write_tiles(dir, 4, 40, 24);
+  tile_prefetcher pf(1, lots);
+  for (std::size_t i = 0; i < 4; ++i) pf.request(i, tiles.paths[i]);
+  ASSERT_TRUE(eventually([&] { return pf.stats().bytes_held == 4 * tiles.bytes; }));
+  std::mutex order_mutex;
+  std::vector<std::size_t> order;
+  std::atomic<bool> in_zero{false}, release{false};
+  pf.register_with([&](std::size_t index, gray_image image) {
+    {
+      std::lock_guard<std::mutex> lock(order_mutex);
+      order.push_back(index);
+    }
+    if (index == 0) {
+      in_zero = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return test_registration(index, std::move(image), no_tile);
+  });
+  ASSERT_TRUE(eventually([&] { return in_zero.load(); }));
+  // Tile 0 is being registered; 1 to 3 wait their turn behind it.
+  std::optional<qrplate::scan::prefetched_tile> two = pf.take_tile(2);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_FALSE(two->registered);
+  EXPECT_TRUE(same_image(two->image, tiles.images[2]));
+  pf.drop(3);
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    release = true;
+  });
+  std::optional<qrplate::scan::prefetched_tile> zero = pf.take_tile(0);  // waits for the registration
+  releaser.join();
+  ASSERT_TRUE(zero.has_value() && zero->registered);
+  EXPECT_TRUE(same_image(zero->registered->image, tiles.images[0]));
+  std::optional<qrplate::scan::prefetched_tile> one = pf.take_tile(1);
+  ASSERT_TRUE(one.has_value());
+  if (!one->registered) {
+    // The take may come before the reader reaches it: then it must be the image.
+    EXPECT_TRUE(same_image(one->image, tiles.images[1]));
+  } else {
+    EXPECT_TRUE(same_image(one->registered->image, tiles.images[1]));
+  }
+  {
+    std::lock_guard<std::mutex> lock(order_mutex);
+    ASSERT_FALSE(order.empty());
+    EXPECT_EQ(order[0], 0u);
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+    for (std::size_t i : order) EXPECT_TRUE(i == 0 || i == 1) << i;  // 2 taken and 3 dropped first
+  }
+  EXPECT_EQ(pf.stats().bytes_held, 0u);
+  EXPECT_EQ(pf.stats().dropped, 1u);
 }
 
 TEST(TilePrefetch, NoThreadsMeansEveryTakeMisses)

@@ -78,35 +78,37 @@ void tile_prefetcher::run_reader()
 {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || (!queue_.empty() && front_fits()); });
+    work_cv_.wait(lock, [this] { return stopping_ || !to_register_.empty() || (!queue_.empty() && front_fits()); });
     if (stopping_) return;
-    const std::size_t index = queue_.front();
-    queue_.pop_front();
+    // Held tiles waiting for their registration first: they were asked for before any queued.
+    const bool registering = !to_register_.empty();
+    std::list<std::size_t>& from = registering ? to_register_ : queue_;
+    const std::size_t index = from.front();
+    from.pop_front();
     tile& t = tiles_.at(index);
+    sim::gray_image image;
+    if (registering) {
+      // Its bytes move from held to in flight until the registered tile is held again.
+      t.awaiting_registration = false;
+      t.reserved = held_bytes(t.held);
+      held_bytes_ -= t.reserved;
+      image = std::move(t.held.image);
+      t.held = prefetched_tile();
+    } else {
+      t.reserved = estimate();
+    }
     t.state = tile_state::reading;
-    t.reserved = estimate();
     in_flight_bytes_ += t.reserved;
     const std::size_t reserved = t.reserved;
     const std::string file = t.file;
-    const tile_registrar registrar = registrar_;
     lock.unlock();
-    prefetched_tile got;
     std::exception_ptr error;
-    try {
-      got.image = read(file);
-    } catch (...) {
-      error = std::current_exception();
-    }
-    if (!error && registrar) {
-      try {
-        got.registered = registrar(index, std::move(got.image));
-      } catch (...) {
-        got.registration_error = std::current_exception();
-      }
-      got.image = sim::gray_image();
-    }
+    prefetched_tile got = work_on(index, registering ? std::string() : file, std::move(image), error);
     lock.lock();
-    if (got.registered) ++stats_.registered;
+    if (got.registered) {
+      ++stats_.registered;
+      if (registering) ++stats_.registered_held;
+    }
     in_flight_bytes_ -= reserved;
     // Only this reader erases a tile being read (drop() marks it), so it is still there.
     const auto it = tiles_.find(index);
@@ -124,11 +126,47 @@ void tile_prefetcher::run_reader()
       stats_.max_bytes_held = std::max(stats_.max_bytes_held, held_bytes_);
       it->second.state = tile_state::held;
       it->second.held = std::move(got);
+      if (!it->second.held.registered && !it->second.held.registration_error && registrar_) {
+        // register_with came while the file was being read, after this reader looked: register
+        // it next rather than hand out an image the registrar was meant to see.
+        it->second.awaiting_registration = true;
+        it->second.register_at = to_register_.insert(to_register_.end(), index);
+      }
     }
     done_cv_.notify_all();
     // The estimate reserved may be more than the image now held, or nothing is held at all.
     work_cv_.notify_all();
   }
+}
+
+prefetched_tile tile_prefetcher::work_on(std::size_t index, const std::string& file, sim::gray_image image,
+                                         std::exception_ptr& error)
+{
+  prefetched_tile got;
+  if (!file.empty()) {
+    try {
+      image = read(file);
+    } catch (...) {
+      error = std::current_exception();
+      return got;
+    }
+  }
+  tile_registrar registrar;
+  {
+    // Looked at after the read: a register_with during it still registers this tile.
+    std::lock_guard<std::mutex> lock(mutex_);
+    registrar = registrar_;
+  }
+  if (!registrar) {
+    got.image = std::move(image);
+    return got;
+  }
+  try {
+    got.registered = registrar(index, std::move(image));
+  } catch (...) {
+    got.registration_error = std::current_exception();
+  }
+  return got;
 }
 
 void tile_prefetcher::request(std::size_t index, const std::string& file)
@@ -144,6 +182,7 @@ void tile_prefetcher::request(std::size_t index, const std::string& file)
       return;
     }
     it->second.file = file;
+    it->second.order = next_order_++;
     it->second.queued_at = queue_.insert(queue_.end(), index);
     ++stats_.requested;
   }
@@ -152,8 +191,22 @@ void tile_prefetcher::request(std::size_t index, const std::string& file)
 
 void tile_prefetcher::register_with(tile_registrar registrar)
 {
-  std::lock_guard<std::mutex> lock(mutex_);
-  registrar_ = std::move(registrar);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (registrar_ || !registrar) return;
+    registrar_ = std::move(registrar);
+    // The images held now were read before it: the readers register them, in request order.
+    std::vector<std::pair<std::uint64_t, std::size_t>> held;
+    for (const auto& [index, t] : tiles_)
+      if (t.state == tile_state::held && !t.held.registered && !t.held.registration_error) held.emplace_back(t.order, index);
+    std::sort(held.begin(), held.end());
+    for (const auto& [order, index] : held) {
+      tile& t = tiles_.at(index);
+      t.awaiting_registration = true;
+      t.register_at = to_register_.insert(to_register_.end(), index);
+    }
+  }
+  work_cv_.notify_all();
 }
 
 std::optional<sim::gray_image> tile_prefetcher::take(std::size_t index)
@@ -202,6 +255,7 @@ std::optional<prefetched_tile> tile_prefetcher::take_tile(std::size_t index)
     lock.unlock();
     std::rethrow_exception(error);
   }
+  if (t.awaiting_registration) to_register_.erase(t.register_at);  // the caller registers it
   prefetched_tile got = std::move(t.held);
   held_bytes_ -= held_bytes(got);
   tiles_.erase(it);
@@ -232,6 +286,7 @@ void tile_prefetcher::forget(std::unordered_map<std::size_t, tile>::iterator it)
       t.dropped = true;  // its reader counts and erases it
       return;
     case tile_state::held:
+      if (t.awaiting_registration) to_register_.erase(t.register_at);
       held_bytes_ -= held_bytes(t.held);
       ++stats_.dropped;
       tiles_.erase(it);

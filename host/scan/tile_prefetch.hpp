@@ -1,7 +1,8 @@
 // Read-ahead of scan tile images: background threads decode the files of tiles the scan reader
 // will need soon, so that a band's prepare() takes the decoded image instead of inflating the
 // file at the moment it needs it; once the reader gives them the means (register_with), they
-// register the tiles too, so that prepare() finds them registered. Only when a file is decoded
+// register the tiles too (those they read before it included), so that prepare() finds them
+// registered. Only when a file is decoded
 // and a tile registered changes, not what comes of it, so decode results cannot change. Memory
 // is bounded by a byte budget over tiles held and being read.
 #pragma once
@@ -34,6 +35,7 @@ struct tile_prefetch_stats {
   std::uint64_t dropped = 0;       // tiles forgotten after their read started (drop, drop_all)
   std::uint64_t failed = 0;        // reads that threw, by readers or inline
   std::uint64_t registered = 0;    // tiles the readers registered (register_with), taken or not
+  std::uint64_t registered_held = 0;  // of them: tiles read before register_with, registered after
   std::size_t bytes_held = 0;      // bytes of decoded images waiting to be taken, now
   std::size_t max_bytes_held = 0;  // the most of them at once
 };
@@ -79,12 +81,14 @@ class tile_prefetcher {
   // Queues tile `index` (image `file`); readers start tiles in request order. Ignored when the
   // tile is already queued, being read, held or failed (its error waits to be taken).
   void request(std::size_t index, const std::string& file);
-  // From now on each tile a reader starts is registered by `registrar` once read (tiles already
-  // held or being read stay as they are). Set it once the registration of a tile no longer
-  // depends on which tiles came before it.
+  // From now on each tile a reader reads is registered by `registrar` once read, those being read
+  // now included; the readers register the tiles already held too (before they start new reads,
+  // in request order), and a take() of one not yet started gives its image unregistered. Set it
+  // once the registration of a tile no longer depends on which tiles came before it. Only the
+  // first call counts: the registrar cannot change, so no tile is registered two ways.
   void register_with(tile_registrar registrar);
   // The image of tile `index` if it was requested, and forgets the tile (a second take() misses):
-  //  - held: returned at once; being read: waits for the read;
+  //  - held: returned at once; being read or registered: waits for the reader;
   //  - still queued: read by the calling thread (it leaves the queue), so a take() never waits
   //    for the budget or for the readers to reach it;
   //  - failed: rethrows the read's exception (qrplate::io_error with read_gray_image's message);
@@ -103,11 +107,15 @@ class tile_prefetcher {
   tile_prefetch_stats stats() const;
 
  private:
+  // reading: a reader is reading the file, or registering the image it held (register_with).
   enum class tile_state { queued, reading, held, failed };
   struct tile {
     tile_state state = tile_state::queued;
     std::string file;
+    std::uint64_t order = 0;                     // request order
     std::list<std::size_t>::iterator queued_at;  // in queue_, while queued
+    bool awaiting_registration = false;          // held: its image is in to_register_, at:
+    std::list<std::size_t>::iterator register_at;
     std::size_t reserved = 0;                    // reading: bytes counted in flight
     bool dropped = false;                        // reading: forget it when the read ends
     prefetched_tile held;                        // held
@@ -115,6 +123,9 @@ class tile_prefetcher {
   };
 
   void run_reader();
+  // A reader's work on one tile once mutex_ is released: read its `file` and register the image
+  // if a registrar is set by then, or (file empty) register the held `image`.
+  prefetched_tile work_on(std::size_t index, const std::string& file, sim::gray_image image, std::exception_ptr& error);
   void stop();  // stops and joins the readers
   // True when a reader may start the front of the queue (see the constructor).
   bool front_fits() const;
@@ -134,6 +145,8 @@ class tile_prefetcher {
   std::condition_variable done_cv_;  // take(): a read ended or a tile being read was dropped
   std::unordered_map<std::size_t, tile> tiles_;
   std::list<std::size_t> queue_;  // queued tile indices, oldest first
+  std::list<std::size_t> to_register_;  // held tiles read before register_with, oldest first
+  std::uint64_t next_order_ = 0;
   std::size_t held_bytes_ = 0, in_flight_bytes_ = 0;
   std::size_t largest_bytes_ = 0;  // the largest tile the readers held so far
   bool stopping_ = false;
