@@ -18,6 +18,7 @@
 #include "qrplate/core/sample_symbol.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/frame.hpp"
+#include "scan/fast_sampling.hpp"
 #include "util/parallel_for.hpp"
 #if QRPLATE_WITH_CUDA
 #include "cuda/read_codes_cuda.hpp"
@@ -873,8 +874,9 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
   for (std::size_t i = 0; i < count; ++i) measure_code(*tiles[i], plan, x0, y0, ws.maps[i]);
   core::code_outcome o;
   if (count == 1) {
-    // A code wholly inside one tile: the per-code core the CUDA read kernel runs too.
-    core::sample_code(plan, tiles[0]->view(), ws.maps[0], module_px_, ws.values.data(), ws.valid.data());
+    // A code wholly inside one tile: the per-code core the CUDA read kernel runs too (its
+    // sampling by the CPU's fast path, the same bits: scan/fast_sampling.hpp).
+    sample_code_fast(plan, tiles[0]->view(), ws.maps[0], module_px_, ws.values.data(), ws.valid.data());
     o = core::decode_sampled(plan, ws.values.data(), ws.valid.data(), options_.erasure_threshold, ws.modules.data(),
                              ws.confidence.data(), ws.bytes.data(), *ws.decode);
     if (!o.levels.ok) return false;

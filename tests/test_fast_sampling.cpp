@@ -1,0 +1,131 @@
+// The CPU fast path of module sampling (host/scan/fast_sampling) against the plain reference,
+// core::sample_code: on random images (strides wider than rows, 8- and 16-bit values) and random
+// code maps (rotated, scaled, with and without an offset field, codes hanging over every edge),
+// the values must be the same bits, the valid flags and the count the same. The expected values
+// come from the reference alone, never from the fast path.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "encode/version_plan_cache.hpp"
+#include "qrplate/core/read_code.hpp"
+#include "scan/fast_sampling.hpp"
+
+namespace {
+
+using qrplate::core::code_map;
+using qrplate::core::gray_view;
+
+struct random_image {
+  std::vector<std::uint16_t> pixels;
+  gray_view view;
+};
+
+random_image make_image(std::mt19937_64& rng, int width, int height, int bits)
+{
+  random_image img;
+  const std::size_t stride = static_cast<std::size_t>(width) + rng() % 9;
+  img.pixels.resize(stride * height);
+  const std::uint32_t levels = bits == 8 ? 256u : 65536u;
+  for (auto& p : img.pixels) p = static_cast<std::uint16_t>(rng() % levels);
+  img.view.pixels = img.pixels.data();
+  img.view.width = width, img.view.height = height, img.view.stride = stride;
+  return img;
+}
+
+// A code of n modules at px pixels a module, rotated by up to ~3 degrees and sheared a little,
+// its origin at (ox, oy) pixels; offsets of up to +-1.5 px at every node when `anchored`.
+code_map make_map(std::mt19937_64& rng, int n, double px, double ox, double oy, bool anchored)
+{
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  const double angle = 0.05 * unit(rng), shear = 0.01 * unit(rng);
+  code_map map{};
+  map.base.a[0] = ox, map.base.a[1] = px * std::cos(angle), map.base.a[2] = -px * std::sin(angle) + shear;
+  map.base.a[3] = oy, map.base.a[4] = px * std::sin(angle), map.base.a[5] = px * std::cos(angle) - shear;
+  // Every other map with fewer nodes than the code needs, so that the field's clamp at its last
+  // node is taken too.
+  const int full = (n + code_map::step) / code_map::step + 1;
+  map.nodes = rng() % 2 ? full : 2 + static_cast<int>(rng() % (full - 1));
+  map.anchors = anchored ? 3 : 0;
+  for (int i = 0; i < code_map::max_nodes; ++i)
+    for (int j = 0; j < code_map::max_nodes; ++j) {
+      map.du[i][j] = anchored ? static_cast<float>(1.5 * unit(rng)) : 0.0f;
+      map.dv[i][j] = anchored ? static_cast<float>(1.5 * unit(rng)) : 0.0f;
+    }
+  return map;
+}
+
+TEST(FastSampling, SameBitsAsTheReferenceOnRandomCodes)
+{
+  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  std::mt19937_64 rng(20261125);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const double module_px[] = {2.05, 2.5, 2.999, 3.0, 3.37, 4.0, 5.5};
+  const int versions[] = {1, 3, 10, 25, 40};
+  std::size_t codes = 0, whole = 0, partial = 0;
+  for (int version : versions) {
+    const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(version, qrplate::ecc_level::M);
+    const int n = plan.size;
+    for (double px : module_px) {
+      for (int trial = 0; trial < 12; ++trial) {
+        // Two trials in three hold the code wholly inside (a margin of a tenth of the code for
+        // the rotation and offsets); the third hangs it from well outside the left/top edge to
+        // past the right/bottom one.
+        const double span = n * px;
+        const bool hanging = trial % 3 == 2;
+        const double margin = 0.1 * span + 10;
+        const int width = static_cast<int>(hanging ? span * (0.6 + unit(rng)) : span + 2 * margin + 20 * unit(rng)) + 8;
+        const int height = static_cast<int>(hanging ? span * (0.6 + unit(rng)) : span + 2 * margin + 20 * unit(rng)) + 8;
+        random_image img = make_image(rng, width, height, trial % 2 ? 8 : 16);
+        const double ox = hanging ? (unit(rng) * 1.4 - 0.3) * width - 0.2 * span : margin + unit(rng) * (width - span - 2 * margin);
+        const double oy = hanging ? (unit(rng) * 1.4 - 0.3) * height - 0.2 * span : margin + unit(rng) * (height - span - 2 * margin);
+        const code_map map = make_map(rng, n, px, ox, oy, trial % 4 != 0);
+        const std::size_t modules = static_cast<std::size_t>(n) * n;
+        std::vector<float> want_values(modules, -1.0f), got_values(modules, -2.0f);
+        std::vector<std::uint8_t> want_valid(modules, 7), got_valid(modules, 9);
+        const int want = qrplate::core::sample_code(plan, img.view, map, px, want_values.data(), want_valid.data());
+        const int got = qrplate::scan::sample_code_fast(plan, img.view, map, px, got_values.data(), got_valid.data());
+        ASSERT_EQ(got, want) << "v" << version << " " << px << " px/module, trial " << trial;
+        ASSERT_EQ(got_valid, want_valid) << "v" << version << " " << px << " px/module, trial " << trial;
+        for (std::size_t k = 0; k < modules; ++k) {
+          std::uint32_t a, b;
+          std::memcpy(&a, &got_values[k], 4);
+          std::memcpy(&b, &want_values[k], 4);
+          ASSERT_EQ(a, b) << "module " << k << " of v" << version << " at " << px << " px/module, trial " << trial
+                          << ": " << got_values[k] << " vs " << want_values[k];
+        }
+        ++codes;
+        if (want == static_cast<int>(modules)) ++whole;
+        if (want > 0 && want < static_cast<int>(modules)) ++partial;
+      }
+    }
+  }
+  // Both paths of the fast sampler ran: codes wholly inside, and codes cut by an edge.
+  EXPECT_GT(whole, codes / 2) << whole << " of " << codes;
+  EXPECT_GT(partial, codes / 5) << partial << " of " << codes;
+}
+
+// At 2 px/module and below the reference itself runs (one sample, or the tent mean).
+TEST(FastSampling, LowResolutionsGoToTheReference)
+{
+  std::mt19937_64 rng(7);
+  const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(5, qrplate::ecc_level::L);
+  const int n = plan.size;
+  for (double px : {1.3, 1.8, 2.0}) {
+    random_image img = make_image(rng, static_cast<int>(n * px) + 20, static_cast<int>(n * px) + 20, 16);
+    const code_map map = make_map(rng, n, px, 10, 10, true);
+    std::vector<float> a(n * n), b(n * n);
+    std::vector<std::uint8_t> va(n * n), vb(n * n);
+    EXPECT_EQ(qrplate::scan::sample_code_fast(plan, img.view, map, px, a.data(), va.data()),
+              qrplate::core::sample_code(plan, img.view, map, px, b.data(), vb.data()));
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << px;
+    EXPECT_EQ(va, vb) << px;
+  }
+}
+
+}  // namespace
