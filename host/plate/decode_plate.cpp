@@ -14,6 +14,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -221,9 +222,32 @@ void write_heatmap(const heatmap& h, const std::string& path)
 
 std::string read_text(const fs::path& p)
 {
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) throw io_error("cannot read " + p.string() + ": it is a directory");
   std::ifstream f(p, std::ios::binary);
-  if (!f) throw io_error("cannot read " + p.string());
+  if (!f) throw io_error("cannot read " + p.string() + ": " + std::strerror(errno));
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A manifest file, its errors naming the file (manifest_from_json's call every file plate.json).
+manifest manifest_file(const fs::path& p)
+{
+  const std::string text = read_text(p);
+  try {
+    return manifest_from_json(text);
+  } catch (const invalid_argument& e) {
+    std::string why = e.what();
+    for (const char* prefix : {"manifest: ", "plate.json: "})
+      if (why.rfind(prefix, 0) == 0) why.erase(0, std::strlen(prefix));
+    throw invalid_argument(p.string() + " is not a valid plate manifest: " + why);
+  }
+}
+
+// --plate: a plate.json, or the plate directory holding it.
+fs::path manifest_path(const std::string& given)
+{
+  std::error_code ec;
+  return fs::is_directory(given, ec) ? fs::path(given) / "plate.json" : fs::path(given);
 }
 
 struct output_file {
@@ -564,6 +588,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
   sweep_progress progress(o.progress, res.plates + 1, total_cells);
   unit_finisher finisher(man, out, res, o.finish_units_in_background);
   const std::uint16_t tag = finisher.plate_tag();
+  std::atomic<std::uint64_t> foreign{0};  // frames whose CRC held but whose tag is another plate's
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
       if (!unit_has_groups(band, block)) continue;
@@ -609,6 +634,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
             }
             const parsed_frame pf = parse_frame(bytes[t].data(), bytes[t].size());
             if (pf.status != frame_status::ok || pf.header.plate_tag != tag) {
+              if (pf.status == frame_status::ok) foreign.fetch_add(1, std::memory_order_relaxed);
               f.kind = cell_frame::rejected;
               return;
             }
@@ -626,16 +652,20 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
     }
   }
   finisher.finish(heatmap_path);
+  res.frames_of_another_plate += foreign;
   res.rows_per_prepare = rows_per_prepare;
   res.seconds_cells += seconds_cells;
 }
 
-// The manifest of a plate directory: plate.json, else the header codes of plate.tif.
-manifest plate_manifest(const fs::path& dir, plate_decode_result& res, expected_digest& expect)
+// The manifest of a plate directory: --plate's, else its plate.json, else the header codes of
+// plate.tif.
+manifest plate_manifest(const fs::path& dir, const std::string& plate_json, plate_decode_result& res,
+                        expected_digest& expect)
 {
   manifest man;
-  if (fs::exists(dir / "plate.json")) {
-    man = manifest_from_json(read_text(dir / "plate.json"));
+  const fs::path json = !plate_json.empty() ? manifest_path(plate_json) : dir / "plate.json";
+  if (!plate_json.empty() || fs::exists(json)) {
+    man = manifest_file(json);
     expect = expected_digest{true, man.payload_hash, man.tree_leaf_bytes, man.payload_digest};
   } else {
     sim::plate_image_reader header_reader((dir / "plate.tif").string());
@@ -646,11 +676,73 @@ manifest plate_manifest(const fs::path& dir, plate_decode_result& res, expected_
   return man;
 }
 
+// The plates one decode is given must be of one payload (plate id, plate count, payload size),
+// each once; the shares of those not given are lost bytes, reported as such rather than found
+// out as a digest mismatch.
+class plate_set_check {
+ public:
+  void admit(const manifest& m, const fs::path& dir)
+  {
+    if (!first_) {
+      first_ = m;
+      first_dir_ = dir.string();
+    } else if (m.plate_id != first_->plate_id || m.plate_count != first_->plate_count ||
+               m.payload_bytes != first_->payload_bytes) {
+      throw invalid_argument(dir.string() + " is a plate of another payload (" + describe(m) + ") than " + first_dir_ +
+                             " (" + describe(*first_) + ")");
+    }
+    const auto [at, fresh] = numbers_.emplace(m.plate_number, dir.string());
+    if (!fresh)
+      throw invalid_argument(dir.string() + " and " + at->second + " are both plate " +
+                             std::to_string(m.plate_number + 1) + " of the payload");
+    shares_.emplace_back(m.share_offset, m.share_offset + m.share_bytes);
+  }
+  // The plate numbers (1-based) not given.
+  std::vector<std::uint32_t> missing() const
+  {
+    std::vector<std::uint32_t> out;
+    if (first_)
+      for (std::uint32_t n = 0; n < first_->plate_count; ++n)
+        if (!numbers_.count(static_cast<std::uint16_t>(n))) out.push_back(n + 1);
+    return out;
+  }
+  // The payload's byte ranges no plate given holds.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> uncovered() const
+  {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+    if (!first_) return out;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> held = shares_;
+    std::sort(held.begin(), held.end());
+    std::uint64_t at = 0;
+    for (const auto& [b, e] : held) {
+      if (b > at) out.emplace_back(at, b);
+      at = std::max(at, e);
+    }
+    if (at < first_->payload_bytes) out.emplace_back(at, first_->payload_bytes);
+    return out;
+  }
+
+ private:
+  static std::string describe(const manifest& m)
+  {
+    char text[96];
+    std::snprintf(text, sizeof text, "plate id %016llx, %u plate%s, %llu bytes", static_cast<unsigned long long>(m.plate_id),
+                  static_cast<unsigned>(m.plate_count), m.plate_count == 1 ? "" : "s",
+                  static_cast<unsigned long long>(m.payload_bytes));
+    return text;
+  }
+  std::optional<manifest> first_;
+  std::string first_dir_;
+  std::map<std::uint16_t, std::string> numbers_;  // plate number -> its directory
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> shares_;
+};
+
 // Decodes one plate directory into `out`.
 void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                      expected_digest& expect, const std::string& heatmap_path)
+                      expected_digest& expect, const std::string& heatmap_path, plate_set_check& plates)
 {
-  const manifest man = plate_manifest(dir, res, expect);
+  const manifest man = plate_manifest(dir, o.plate_json, res, expect);
+  plates.admit(man, dir);
   res.payload_bytes = man.payload_bytes;
   out.expect_digest(expect, man.payload_bytes, o.threads);
   const plate_geometry g = geometry_of(man);
@@ -694,15 +786,18 @@ bool bootstrap_from_scans(const scan::scan_set& set, manifest& out)
 
 // Decodes a scan set into `out`.
 void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                     expected_digest& expect)
+                     expected_digest& expect, plate_set_check& plates)
 {
   scan::scan_set set = scan::read_scan_set(dir.string());
-  std::string json = o.plate_json;
+  std::string json = o.plate_json.empty() ? std::string() : manifest_path(o.plate_json).string();
+  if (json.empty() && !set.plate_json.empty() && !fs::exists(set.plate_json))
+    std::fprintf(stderr, "qrplate: warning: %s names the manifest %s, which does not exist\n", (dir / "scan.json").c_str(),
+                 set.plate_json.c_str());
   if (json.empty() && !set.plate_json.empty() && fs::exists(set.plate_json)) json = set.plate_json;
   if (json.empty() && fs::exists(dir / "plate.json")) json = (dir / "plate.json").string();
   manifest man;
   if (!json.empty()) {
-    man = manifest_from_json(read_text(json));
+    man = manifest_file(json);
     expect = expected_digest{true, man.payload_hash, man.tree_leaf_bytes, man.payload_digest};
   } else {
     if (!bootstrap_from_scans(set, man))
@@ -711,6 +806,7 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
                              "PLATE_DIR/plate.json");
     res.bootstrapped = true;
   }
+  plates.admit(man, dir);
   res.payload_bytes = man.payload_bytes;
   res.scan = true;
   scan::scan_read_options so;
@@ -778,31 +874,97 @@ void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_o
 
 }  // namespace
 
-plate_decode_result decode_plates(const std::string& plate_dir, const std::string& out_file, const plate_decode_options& o)
+namespace {
+
+// The plate directories of `input` (one plate, or its plate-NNNN subdirectories), or the scan set.
+std::vector<fs::path> plate_dirs(const std::string& input, bool& scan_set)
 {
-  const auto start = std::chrono::steady_clock::now();
-  plate_decode_result res;
   std::vector<fs::path> dirs;
-  const bool scan_set = !fs::exists(fs::path(plate_dir) / "plate.tif") && scan::is_scan_set(plate_dir);
-  if (scan_set) {
-    dirs.push_back(plate_dir);
-  } else if (fs::exists(fs::path(plate_dir) / "plate.tif")) {
-    dirs.push_back(plate_dir);
-  } else if (fs::is_directory(plate_dir)) {
-    for (const auto& e : fs::directory_iterator(plate_dir))
+  std::error_code ec;
+  scan_set = !fs::exists(fs::path(input) / "plate.tif", ec) && scan::is_scan_set(input);
+  if (scan_set || fs::exists(fs::path(input) / "plate.tif", ec)) {
+    dirs.push_back(input);
+  } else if (fs::is_directory(input, ec)) {
+    for (const auto& e : fs::directory_iterator(input, ec))
       if (e.is_directory() && e.path().filename().string().rfind("plate-", 0) == 0 && fs::exists(e.path() / "plate.tif"))
         dirs.push_back(e.path());
     std::sort(dirs.begin(), dirs.end());
   }
+  return dirs;
+}
+
+}  // namespace
+
+std::vector<std::string> decode_input_files(const std::string& input, const std::string& plate_json)
+{
+  std::vector<std::string> files;
+  if (!plate_json.empty()) files.push_back(manifest_path(plate_json).string());
+  bool scan_set = false;
+  for (const fs::path& d : plate_dirs(input, scan_set)) {
+    if (scan_set) {
+      files.push_back((d / "scan.json").string());
+      try {
+        const scan::scan_set set = scan::read_scan_set(d.string());
+        if (!set.plate_json.empty()) files.push_back(set.plate_json);
+        for (const scan::scan_tile& t : set.tiles) files.push_back(t.file);
+      } catch (const std::exception&) {
+        // The decode itself reports a malformed scan.json.
+      }
+    } else {
+      files.push_back((d / "plate.tif").string());
+    }
+    files.push_back((d / "plate.json").string());
+  }
+  return files;
+}
+
+void check_output_path(const std::string& output, const std::vector<std::string>& inputs, const std::string& what)
+{
+  if (output == "-")
+    throw invalid_argument(what + " -: decode writes to a file (out of order, then renamed when complete), not to "
+                                  "standard output");
+  std::error_code ec;
+  const fs::file_status st = fs::status(output, ec);
+  if (!fs::exists(st)) {
+    const fs::path parent = fs::path(output).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw invalid_argument(what + " " + output + ": the directory " + parent.string() + " does not exist");
+    return;
+  }
+  if (fs::is_directory(st)) throw invalid_argument(what + " " + output + " is a directory: give a file name");
+  if (!fs::is_regular_file(st))
+    throw invalid_argument(what + " " + output + " is not a regular file (a device or a pipe): decode writes a file "
+                                                 "beside it and renames it into place; give a file name");
+  for (const std::string& in : inputs) {
+    std::error_code e2;
+    if (fs::exists(in, e2) && fs::equivalent(output, in, e2))
+      throw invalid_argument(what + " " + output + " is " + in + ", an input of this decode: writing it would destroy it");
+  }
+}
+
+plate_decode_result decode_plates(const std::string& plate_dir, const std::string& out_file, const plate_decode_options& o)
+{
+  const auto start = std::chrono::steady_clock::now();
+  plate_decode_result res;
+  bool scan_set = false;
+  const std::vector<fs::path> dirs = plate_dirs(plate_dir, scan_set);
   if (dirs.empty())
     throw io_error("no plate.tif or scan.json in " + plate_dir + " (nor plate-NNNN subdirectories with a plate.tif)");
   if (out_file.empty()) throw invalid_argument("no output file given (-o)");
+  if (dirs.size() > 1 && !o.plate_json.empty())
+    throw invalid_argument("--plate names one plate's manifest, but " + plate_dir + " holds " +
+                           std::to_string(dirs.size()) + " plates (each with its own plate.json)");
+  const std::vector<std::string> inputs = decode_input_files(plate_dir, o.plate_json);
+  check_output_path(out_file, inputs, "-o");
+  check_output_path(out_file + ".partial", inputs, "-o (its .partial file)");
+  if (!o.heatmap.empty()) check_output_path(o.heatmap, inputs, "--heatmap");
 
   output_file out;
   out.path = out_file + ".partial";
   out.f = std::fopen(out.path.c_str(), "wb");
   if (!out.f) throw io_error("cannot create " + out.path + ": " + std::strerror(errno));
   expected_digest expect;
+  plate_set_check plates;
   for (const fs::path& d : dirs) {
     std::string map_path = o.heatmap;
     if (!map_path.empty() && dirs.size() > 1) {
@@ -811,9 +973,15 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
       const fs::path mp(map_path);
       map_path = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
     }
-    if (scan_set) decode_scan_set(d, out, o, res, expect);
-    else decode_one_plate(d, out, o, res, expect, map_path);
+    if (scan_set) decode_scan_set(d, out, o, res, expect, plates);
+    else decode_one_plate(d, out, o, res, expect, map_path, plates);
     ++res.plates;
+  }
+  // Plates of the payload not given: their shares are lost (the digest is not checked).
+  res.plates_missing = plates.missing();
+  if (!res.plates_missing.empty()) {
+    for (const auto& r : plates.uncovered()) res.lost_ranges.push_back(r);
+    std::sort(res.lost_ranges.begin(), res.lost_ranges.end());
   }
   // The file is exactly the payload long, even where trailing frames were lost.
   if (std::fflush(out.f) != 0) throw io_error("cannot write " + out.path);
@@ -825,7 +993,7 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   // The digest of the bytes as they were written; where they did not come in payload order (or a
   // manifest said nothing), the file is read back and hashed.
   const std::optional<digest> streamed = out.digest ? out.digest->finish() : std::nullopt;
-  if (expect.known && res.lost_frames == 0) {
+  if (expect.known && res.lost_frames == 0 && res.plates_missing.empty()) {
     res.payload_hash = expect.kind;
     res.digest_checked = true;
     if (streamed) {
@@ -840,7 +1008,7 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
                                 line ? line->callback() : hash_progress{}) == expect.value;
     }
   }
-  res.complete = res.lost_frames == 0 && (!res.digest_checked || res.digest_ok);
+  res.complete = res.lost_frames == 0 && res.plates_missing.empty() && (!res.digest_checked || res.digest_ok);
   if (res.complete) {
     std::error_code ec;
     fs::rename(out.path, out_file, ec);

@@ -4,9 +4,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +33,22 @@ bool is_plate_input(const std::string& input)
   for (const auto& e : fs::directory_iterator(p, ec))
     if (e.is_directory() && e.path().filename().string().rfind("plate-", 0) == 0 && fs::exists(e.path() / "plate.tif")) return true;
   return false;
+}
+
+// A directory that is neither a plate nor a scan set but holds part of one (plate.json without
+// plate.tif, a scan set's truth.json without scan.json): reading its images as ordinary QR codes
+// would "succeed" on the preview or contact sheet, so say what is missing instead.
+void refuse_broken_plate_dir(const std::string& input)
+{
+  std::error_code ec;
+  const fs::path p(input);
+  if (!fs::is_directory(p, ec)) return;
+  if (fs::exists(p / "truth.json", ec) || fs::exists(p / "contact_sheet.png", ec))
+    throw io_error(input + " looks like a scan set (truth.json, contact_sheet.png) but has no scan.json: the tiles "
+                           "cannot be placed without it");
+  if (fs::exists(p / "plate.json", ec) || fs::exists(p / "preview.png", ec))
+    throw io_error(input + " looks like a plate directory (plate.json, preview.png) but has no plate.tif; for a "
+                           "scan set, scan.json is missing");
 }
 
 void write_report(const plate::plate_decode_result& r, const std::string& path)
@@ -95,6 +114,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
     j["tile_errors"] = r.tile_errors;
   }
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
+  j["frames_of_another_plate"] = r.frames_of_another_plate;
+  j["plates_missing"] = r.plates_missing;
   j["lost_byte_ranges"] = nlohmann::ordered_json::array();
   for (const auto& [b, e] : r.lost_ranges) j["lost_byte_ranges"].push_back({b, e});
   // Not checked: the payload is incomplete, or the manifest came from the header codes (which do
@@ -121,7 +142,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
     j["seconds_of_tiles"] = {{"loading", r.seconds_loading_tiles}, {"placing", r.seconds_placing_tiles}};
   std::ofstream f(path);
   f << j.dump(2) << "\n";
-  if (!f) throw io_error("cannot write " + path);
+  f.close();  // a full disk shows at the flush
+  if (!f) throw io_error("cannot write the report " + path + ": " + std::strerror(errno));
 }
 
 }  // namespace
@@ -153,7 +175,8 @@ void add_decode_command(CLI::App& app)
                   "Plates and scan sets: the file to write the payload to (required). Images: a JSON file listing "
                   "the codes read (optional)");
   cmd->add_option("--plate", a->plate_json,
-                  "Scan sets: the plate's plate.json (default: the one scan.json names, else SCAN_DIR/plate.json)");
+                  "The plate's plate.json or its directory: for a scan set (default: the one scan.json names, "
+                  "else SCAN_DIR/plate.json) or a plate directory that lost its own");
   cmd->add_option("--report", a->report, "Write a JSON report: codes read, corrected, recovered, lost, tiles");
   cmd->add_option("--heatmap", a->heatmap,
                   "Write a PNG of the code grid: green clean, yellow corrected, orange restored by the outer "
@@ -208,7 +231,7 @@ void add_decode_command(CLI::App& app)
                "Scan sets: register each tile when its rows come (default: once the first tiles showed the scan's "
                "polarity and finder strength, the --prefetch threads register the tiles they read ahead, while the "
                "codes of the rows before are read); the same result, for measuring what that gains");
-  cmd->add_option("--threads", a->threads, "Threads (default: every core)");
+  cmd->add_option("--threads", a->threads, "Threads (default: 0 = every core)")->check(CLI::Range(0u, 1024u));
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
       "\nPlates and scan sets: every code cell is read (a plate image module by module; a scan set's tiles\n"
@@ -228,13 +251,34 @@ void add_decode_command(CLI::App& app)
       "  qrplate decode photo.png\n");
   cmd->callback([a] {
     if (!is_plate_input(a->input)) {
+      refuse_broken_plate_dir(a->input);
       if (!a->plate_json.empty() || !a->report.empty() || !a->heatmap.empty())
         throw invalid_argument(a->input + " is not a plate or scan set directory: --plate, --report and --heatmap apply to those");
+      std::error_code ec;
+      if (fs::is_directory(a->input, ec))
+        std::fprintf(stderr, "qrplate: %s has no plate.tif or scan.json: reading its images as ordinary QR codes\n",
+                     a->input.c_str());
       const int rc = decode_images(a->input, a->output, a->threads);
       if (rc != 0) throw exit_code_error{rc};
       return;
     }
     if (a->output.empty()) throw invalid_argument("no output file given (-o): where should the payload go?");
+    {
+      // Every output checked before hours of reading: none may replace an input or another output.
+      const std::vector<std::string> inputs = plate::decode_input_files(a->input, a->plate_json);
+      std::vector<std::pair<std::string, std::string>> outputs = {{"-o", a->output}};
+      if (!a->report.empty()) outputs.emplace_back("--report", a->report);
+      if (!a->heatmap.empty()) outputs.emplace_back("--heatmap", a->heatmap);
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        plate::check_output_path(outputs[i].second, inputs, outputs[i].first);
+        for (std::size_t k = 0; k < i; ++k) {
+          std::error_code ec;
+          if (fs::weakly_canonical(outputs[i].second, ec) == fs::weakly_canonical(outputs[k].second, ec))
+            throw invalid_argument(outputs[k].first + " and " + outputs[i].first + " name the same file, " +
+                                   outputs[i].second);
+        }
+      }
+    }
     plate::plate_decode_options o;
     o.threads = a->threads;
     o.heatmap = a->heatmap;
@@ -310,10 +354,26 @@ void add_decode_command(CLI::App& app)
                    static_cast<unsigned long long>(r.tile_reads), r.seconds_placing_tiles, r.seconds_code_batches, waited,
                    r.seconds_cells, r.seconds_frames, r.seconds_finishing_units, r.seconds_rest());
     }
+    if (r.frames_of_another_plate > 0)
+      std::fprintf(stderr,
+                   "qrplate: warning: %llu frames read whole carry another plate's tag: the manifest (plate.json, "
+                   "--plate) is not the one of the plate these %s show\n",
+                   static_cast<unsigned long long>(r.frames_of_another_plate), r.scan ? "scans" : "images");
     if (!r.complete) {
-      std::string what = r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" +
-                                             std::to_string(r.lost_ranges.size()) + " byte ranges, see --report)"
-                                       : std::string(plate::display_name(r.payload_hash)) + " mismatch";
+      std::string what;
+      if (!r.plates_missing.empty()) {
+        std::string numbers;
+        for (std::size_t i = 0; i < r.plates_missing.size() && i < 8; ++i)
+          numbers += (i ? ", " : "") + std::to_string(r.plates_missing[i]);
+        if (r.plates_missing.size() > 8) numbers += ", ...";
+        what = std::to_string(r.plates_missing.size()) + " of the payload's " +
+               std::to_string(r.plates_missing.size() + r.plates) + " plates not given (plate " + numbers + ")";
+        if (r.lost_frames) what += " and ";
+      }
+      if (r.lost_frames || r.plates_missing.empty())
+        what += r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" + std::to_string(r.lost_ranges.size()) +
+                                    " byte ranges, see --report)"
+                              : std::string(plate::display_name(r.payload_hash)) + " mismatch";
       throw io_error("payload incomplete: " + what + "; the recovered part is in " + a->output + ".partial");
     }
     std::fprintf(stderr, "qrplate: wrote %s (%llu bytes, %s %s)\n", a->output.c_str(),

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "blind/blind_reader.hpp"
 #include "qrplate/error.hpp"
+#include "qrplate/plate/decode_plate.hpp"
 #include "qrplate/qr.hpp"
 
 namespace qrplate::cli {
@@ -116,6 +118,9 @@ int decode_images(const std::string& input, const std::string& output_json_or_em
     return 1;
   }
 
+  // The JSON list must not replace one of the images it lists.
+  if (!output_json_or_empty.empty()) plate::check_output_path(output_json_or_empty, files, "-o");
+
   blind::blind_options options;
   options.threads = threads;
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
@@ -165,7 +170,7 @@ int decode_images(const std::string& input, const std::string& output_json_or_em
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
       out << list.dump(2) << '\n';
       out.close();
-      if (!out) throw io_error("io_error: cannot write " + tmp);
+      if (!out) throw io_error("cannot write " + tmp + ": " + std::strerror(errno));
     }
     fs::rename(tmp, output_json_or_empty, ec);
     if (ec) throw io_error("io_error: cannot rename " + tmp + " to " + output_json_or_empty + ": " + ec.message());

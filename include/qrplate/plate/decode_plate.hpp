@@ -28,8 +28,10 @@ struct plate_decode_options {
   // magenta a frame rejected (CRC or plate tag), white no frame. Several plates: "-NNNN" is
   // inserted before the extension. Empty: none.
   std::string heatmap;
+  // The plate's plate.json (or its directory), for a scan set or one plate directory; empty: scan
+  // sets take scan.json's "plate", else SCAN_DIR/plate.json; plate directories their plate.json.
+  std::string plate_json;
   // Scan sets only.
-  std::string plate_json;        // the plate's plate.json; empty: scan.json's "plate", else SCAN_DIR/plate.json
   double search_um = 5.0;        // stage error searched around each tile's nominal position (radius)
   double max_rotation_deg = 1.5; // scan rotation searched, +-
   int erasure_threshold = 64;    // module confidence (0..255) below which a codeword may be erased; 0: no erasures
@@ -148,6 +150,11 @@ struct plate_decode_result {
   std::uint64_t recovered_by_outer = 0;
   std::uint64_t lost_frames = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> lost_ranges;  // payload byte ranges [begin, end)
+  // Plates of the payload (1-based numbers) not among those given: their shares are in lost_ranges.
+  std::vector<std::uint32_t> plates_missing;
+  // Frames whose CRC held but whose plate tag is not the manifest's: scans of another plate, or
+  // another plate's manifest (counted in frames_rejected too).
+  std::uint64_t frames_of_another_plate = 0;
   // The payload's digest from plate.json (SHA-256, or the SHA-256 tree's root) checked against the
   // bytes written: not when the payload is incomplete or no plate.json was found.
   payload_hash_kind payload_hash = payload_hash_kind::sha256;
@@ -178,10 +185,22 @@ struct plate_decode_result {
   }
 };
 
+// The files a decode of `input` (with --plate `plate_json`, may be empty) reads: manifests, plate
+// images, scan.json and its tiles. No output may replace one (check_output_path).
+std::vector<std::string> decode_input_files(const std::string& input, const std::string& plate_json);
+
+// Throws qrplate::invalid_argument when `output` (`what`: the option, for the message) is "-", a
+// directory, a device or pipe, lies in a directory that does not exist, or is one of `inputs`.
+void check_output_path(const std::string& output, const std::vector<std::string>& inputs, const std::string& what);
+
 // Decodes PLATE_DIR (one plate, or plate-NNNN subdirectories) or a scan set into out_file, written under a
 // temporary name and renamed only when the payload is complete; when it is not, the partial
 // file is kept as out_file + ".partial" and the result says which byte ranges are lost.
-// Throws qrplate::io_error / invalid_argument for unreadable or inconsistent input.
+// Throws qrplate::io_error / invalid_argument for unreadable or inconsistent input, plates of
+// different payloads, and an out_file (or heatmap) that check_output_path refuses, checked before
+// any work. Plates of the payload not given (a multi-plate payload's plate-NNNN missing) make the
+// result incomplete, their shares lost byte ranges. options.plate_json: one plate's manifest (a
+// plate.json or its directory) for a scan set or a single plate directory.
 plate_decode_result decode_plates(const std::string& plate_dir, const std::string& out_file,
                                   const plate_decode_options& options);
 
