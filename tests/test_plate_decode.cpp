@@ -3,6 +3,7 @@
 // everything between the pixels and the bytes is exercised.
 #include <gtest/gtest.h>
 #include <png.h>
+#include <tiffio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -206,6 +207,65 @@ TEST_P(PlateDecodeDamage, IsRepaired)
 
 INSTANTIATE_TEST_SUITE_P(Events, PlateDecodeDamage, ::testing::Values(0, 1),
                          [](const ::testing::TestParamInfo<int>& i) { return i.param == 0 ? "dust" : "scratch"; });
+
+// A TIFF tile of plate.tif whose compressed bytes are garbage (a bad sector, a torn copy): its
+// cells are unreadable, the reason is reported, and the outer code restores them; the decode goes
+// on rather than fail on the first cell that touches the tile.
+TEST(PlateDecode, ADamagedTiffTileLeavesOnlyItsCellsUnreadable)
+{
+  plate_fixture p("badtile", 150000, 9);
+  const std::string tif = (fs::path(p.dir) / "plate.tif").string();
+  {
+    // Tiles of 128 x 128 modules (a few codes each), so that one lost tile is damage the outer code
+    // is laid out to repair, like a dust grain.
+    std::vector<std::uint64_t> bits;
+    std::size_t stride = 0;
+    {
+      sim::plate_image_reader r(tif);
+      r.read_window(0, 0, p.man.width, p.man.height, bits, stride);
+    }
+    plate::tiff_options small;
+    small.tile_width = small.tile_height = 128;
+    plate::tiled_bilevel_writer w(tif, p.man.width, p.man.height, small);
+    w.append_rows(bits.data(), p.man.height, stride);
+    w.finish();
+  }
+  toff_t offset = 0;
+  tmsize_t length = 0;
+  std::uint32_t tiles = 0;
+  {
+    TIFF* t = TIFFOpen(tif.c_str(), "r");
+    ASSERT_NE(t, nullptr);
+    ASSERT_TRUE(TIFFIsTiled(t));
+    tiles = TIFFNumberOfTiles(t);
+    ASSERT_GT(tiles, 4u);
+    const std::uint32_t victim = tiles / 2;
+    offset = TIFFGetStrileOffset(t, victim);
+    length = static_cast<tmsize_t>(TIFFGetStrileByteCount(t, victim));
+    TIFFClose(t);
+  }
+  ASSERT_GT(length, 64);
+  {
+    std::fstream f(tif, std::ios::in | std::ios::out | std::ios::binary);
+    std::mt19937_64 rng(5);
+    for (tmsize_t k = 8; k + 8 < length; k += 5) {
+      f.seekp(static_cast<std::streamoff>(offset + static_cast<toff_t>(k)));
+      f.put(static_cast<char>(rng()));
+    }
+    ASSERT_TRUE(f.good());
+  }
+  const std::string out = temp("badtile.out");
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, {});
+  ASSERT_EQ(r.tile_errors.size(), 1u);
+  EXPECT_NE(r.tile_errors[0].find("cannot decode tile " + std::to_string(tiles / 2) + " of " + tif), std::string::npos)
+      << r.tile_errors[0];
+  EXPECT_GT(r.codes_unreadable, 0u);
+  EXPECT_LT(r.codes_unreadable, r.codes / 4);  // that tile's cells, not the plate's
+  EXPECT_TRUE(r.complete);
+  EXPECT_GT(r.recovered_by_outer, 0u);
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+}
 
 TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)
 {

@@ -140,7 +140,18 @@ class image_source final : public code_source {
   bool read(unsigned t, std::uint64_t row, std::uint32_t col, cell_frame& f, std::vector<std::uint8_t>& bytes) override
   {
     core::decode_result r{};
-    if (!read_code(*readers_[t], plan_, g_.cell_x(col), g_.cell_y(row), *workspaces_[t], windows_[t], bytes, r)) return false;
+    try {
+      if (!read_code(*readers_[t], plan_, g_.cell_x(col), g_.cell_y(row), *workspaces_[t], windows_[t], bytes, r))
+        return false;
+    } catch (const io_error& e) {
+      // A damaged TIFF tile (bad compressed data): its cells are unreadable, as a scan set's
+      // unreadable tile's are, and the outer code restores what it can; the first few reasons are
+      // reported. A file that cannot be opened at all fails in the constructor instead.
+      std::lock_guard<std::mutex> lock(errors_mutex_);
+      if (errors_.size() < 20 && std::find(errors_.begin(), errors_.end(), e.what()) == errors_.end())
+        errors_.push_back(e.what());
+      return false;
+    }
     f.corrected = r.status != core::decode_status::ok;
     f.margin = r.margin;
     f.rs_symbols = r.corrected_symbols;
@@ -153,6 +164,16 @@ class image_source final : public code_source {
   std::vector<std::unique_ptr<sim::plate_image_reader>> readers_;
   std::vector<std::unique_ptr<core::decode_workspace>> workspaces_;
   std::vector<std::vector<std::uint64_t>> windows_;
+  std::mutex errors_mutex_;
+  std::vector<std::string> errors_;
+
+ public:
+  // The distinct reasons of parts of the image that could not be decoded (the first 20).
+  std::vector<std::string> errors()
+  {
+    std::lock_guard<std::mutex> lock(errors_mutex_);
+    return errors_;
+  }
 };
 
 class scan_source final : public code_source {
@@ -749,6 +770,7 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
   image_source src(dir / "plate.tif", g, threads);
   decode_cells(man, src, out, o, res, heatmap_path);
+  for (const std::string& e : src.errors()) res.tile_errors.push_back(e);
 }
 
 // The manifest from a scan set's header codes (no plate.json): the header codes sit at the

@@ -111,8 +111,8 @@ void write_report(const plate::plate_decode_result& r, const std::string& path)
                          {"codes_read_in_background", r.codes_read_in_background},
                          {"background_waits_for_drops", r.background_waits_for_drops},
                          {"seconds_waiting_for_background", r.seconds_waiting_for_background}};
-    j["tile_errors"] = r.tile_errors;
   }
+  j["tile_errors"] = r.tile_errors;  // scan tiles, or a plate image's TIFF tiles, that could not be read
   j["data_frames"] = {{"total", r.data_frames}, {"recovered_by_outer_code", r.recovered_by_outer}, {"lost", r.lost_frames}};
   j["frames_of_another_plate"] = r.frames_of_another_plate;
   j["plates_missing"] = r.plates_missing;

@@ -144,7 +144,9 @@ struct plate_decode_result {
   // the pose their first reading found: neither registered nor placed again.
   std::uint64_t tile_reads_pose_kept = 0;
   std::uint64_t max_tiles_in_memory = 0;  // tiles held at once: one column strip's rows, plus the tile cache
-  std::vector<std::string> tile_errors;  // the first few unreadable tiles, "path: reason"
+  // The first few unreadable tiles, "path: reason": a scan set's tile images, or the TIFF tiles of
+  // a plate image that failed to decode (their cells count as unreadable).
+  std::vector<std::string> tile_errors;
   std::uint64_t frames_rejected = 0;  // decoded, but CRC or plate tag wrong
   std::uint64_t data_frames = 0;
   std::uint64_t recovered_by_outer = 0;
