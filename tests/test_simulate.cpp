@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -205,9 +206,17 @@ TEST_F(Simulate, DefectsAreWhereTruthSaysAndDestroyCells)
   const sim::simulate_result r = sim::simulate(plate_dir_, out, o);
   const auto truth = read_json(fs::path(out) / "truth.json");
   ASSERT_GT(r.dust, 0u);
-  std::uint64_t cells = 0;
-  for (const auto& d : truth["defects"]) cells += d["destroyed_cells"].size();
-  EXPECT_EQ(cells, r.destroyed_cells);
+  // A cell under two defects is destroyed once: the count is of distinct cells, so it can never
+  // exceed the plate's (a dense scratch field once reported 4 million on a plate of 1,023).
+  std::set<std::pair<std::int64_t, std::int64_t>> cells;
+  std::uint64_t listed = 0;
+  for (const auto& d : truth["defects"])
+    for (const auto& c : d["destroyed_cells"]) {
+      cells.insert({c["row"].get<std::int64_t>(), c["column"].get<std::int64_t>()});
+      ++listed;
+    }
+  EXPECT_EQ(cells.size(), r.destroyed_cells);
+  EXPECT_GT(listed, cells.size()) << "no cell under two defects: the distinct count goes untested (seed 8)";
   // The centre of each dust particle is bright (dust level) in every tile that covers it.
   const double px = truth["pixel_nm"].get<double>();
   int checked = 0;

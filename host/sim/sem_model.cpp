@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "qrplate/error.hpp"
+#include "qrplate/sim/parameter_error.hpp"
 #include "qrplate/sim/sem_pixel.hpp"
 
 namespace qrplate::sim {
@@ -23,9 +25,9 @@ std::string number(double v)
   return buf;
 }
 
-[[noreturn]] void fail(const char* name, double value, const char* rule)
+[[noreturn]] void fail(const char* name, double value, const std::string& rule)
 {
-  throw invalid_argument(std::string("SEM model: ") + name + " = " + number(value) + ": " + rule);
+  throw parameter_error("SEM model", name, value, rule);
 }
 
 void require(bool ok, const char* name, double value, const char* rule)
@@ -36,6 +38,19 @@ void require(bool ok, const char* name, double value, const char* rule)
 
 // More jumps than this in one tile is a parameter mistake (and would need unbounded memory).
 constexpr double max_jumps_per_tile = 1e6;
+
+// Upper bounds of the beam and scan parameters: ~100 x the harsh preset's (docs/SIMULATOR.md),
+// far past any real SEM, and small enough that a tile's module window (the footprint plus these
+// blurs and motions) stays a few MB; unbounded, a typo like 1e9 asked for terabytes.
+constexpr double max_sigma_nm = 1000;
+constexpr double max_halo_sigma_nm = 10000;
+constexpr double max_dwell_us = 1000;
+constexpr double max_flyback_us = 10000;
+constexpr double max_drift_nm_per_s = 10000;
+constexpr double max_jump_rate_per_s = 10000;
+constexpr double max_jump_nm = 10000;
+constexpr double max_jitter_nm = 1000;  // and vibration_nm
+constexpr double max_vibration_hz = 1e6;
 
 struct prepared_tile {
   tile_context ctx;
@@ -75,10 +90,15 @@ prepared_tile prepare(const sem_params& p, const tile_pose& pose, const tile_spe
 
   prepared_tile t;
   t.ctx = make_tile_context(p, pose, spec, modules.module_nm, seed);
-  if (t.ctx.probe.too_wide)
-    throw invalid_argument("SEM model: probe sigma " + number(std::max(t.ctx.probe.core_x.s, t.ctx.probe.core_y.s)) +
-                           " nm (rounding included) is too wide for modules of " + number(modules.module_nm) +
-                           " nm: at most " + number(max_reach * modules.module_nm / 5) + " nm");
+  if (t.ctx.probe.too_wide) {
+    // Named after the wider axis the user set, so the command line can name its option.
+    const bool y_wider = p.sigma_y_nm > p.sigma_nm;
+    fail(y_wider ? "sigma_y_nm" : "sigma_nm", y_wider ? p.sigma_y_nm : p.sigma_nm,
+         "too wide for modules of " + number(modules.module_nm) + " nm: the probe's sigma, " +
+             number(std::max(t.ctx.probe.core_x.s, t.ctx.probe.core_y.s)) +
+             " nm with the wall rounding, must be at most " +
+             number(max_reach * modules.module_nm / 5) + " nm");
+  }
   tabulate(t.ctx.probe.core_x, modules.module_nm, t.tables[0]);
   tabulate(t.ctx.probe.core_y, modules.module_nm, t.tables[1]);
   tabulate(t.ctx.probe.halo, modules.module_nm, t.tables[2]);
@@ -121,30 +141,34 @@ void validate(const sem_params& p)
   require(p.edge_round_nm >= 0, "edge_round_nm", p.edge_round_nm, "must be >= 0");
   require(p.grain_amplitude >= 0, "grain_amplitude", p.grain_amplitude, "must be >= 0");
   require(p.grain_nm > 0 || p.grain_amplitude == 0, "grain_nm", p.grain_nm, "must be > 0 when grain_amplitude > 0");
-  require(p.sigma_nm >= 0, "sigma_nm", p.sigma_nm, "must be >= 0");
-  require(p.sigma_y_nm >= 0, "sigma_y_nm", p.sigma_y_nm, "must be >= 0 (0 = same as sigma_nm)");
+  require(p.sigma_nm >= 0 && p.sigma_nm <= max_sigma_nm, "sigma_nm", p.sigma_nm, "must be in 0..1000 nm");
+  require(p.sigma_y_nm >= 0 && p.sigma_y_nm <= max_sigma_nm, "sigma_y_nm", p.sigma_y_nm,
+          "must be in 0..1000 nm (0 = same as sigma_nm)");
   require(true, "astigmatism_deg", p.astigmatism_deg, "");
   require(p.halo_weight >= 0 && p.halo_weight <= 1, "halo_weight", p.halo_weight, "must be in 0..1");
-  require(p.halo_sigma_nm > 0 || p.halo_weight == 0, "halo_sigma_nm", p.halo_sigma_nm,
-          "must be > 0 when halo_weight > 0");
-  require(p.dwell_us > 0, "dwell_us", p.dwell_us, "must be > 0");
-  require(p.flyback_us >= 0, "flyback_us", p.flyback_us, "must be >= 0");
-  require(p.drift_nm_per_s >= 0, "drift_nm_per_s", p.drift_nm_per_s,
-          "must be >= 0 (drift_angle_deg sets the direction)");
+  require((p.halo_sigma_nm > 0 || p.halo_weight == 0) && p.halo_sigma_nm <= max_halo_sigma_nm, "halo_sigma_nm",
+          p.halo_sigma_nm, "must be at most 10000 nm, and > 0 when halo_weight > 0");
+  require(p.dwell_us > 0 && p.dwell_us <= max_dwell_us, "dwell_us", p.dwell_us, "must be > 0 and at most 1000 us");
+  require(p.flyback_us >= 0 && p.flyback_us <= max_flyback_us, "flyback_us", p.flyback_us, "must be in 0..10000 us");
+  require(p.drift_nm_per_s >= 0 && p.drift_nm_per_s <= max_drift_nm_per_s, "drift_nm_per_s", p.drift_nm_per_s,
+          "must be in 0..10000 nm/s");
   require(true, "drift_angle_deg", p.drift_angle_deg, "");
-  require(p.jump_rate_per_s >= 0, "jump_rate_per_s", p.jump_rate_per_s, "must be >= 0");
-  require(p.jump_nm >= 0, "jump_nm", p.jump_nm, "must be >= 0");
-  require(p.jitter_nm >= 0, "jitter_nm", p.jitter_nm, "must be >= 0");
-  require(p.vibration_nm >= 0, "vibration_nm", p.vibration_nm, "must be >= 0");
-  require(p.vibration_hz >= 0, "vibration_hz", p.vibration_hz, "must be >= 0");
+  require(p.jump_rate_per_s >= 0 && p.jump_rate_per_s <= max_jump_rate_per_s, "jump_rate_per_s", p.jump_rate_per_s,
+          "must be in 0..10000 per s");
+  require(p.jump_nm >= 0 && p.jump_nm <= max_jump_nm, "jump_nm", p.jump_nm, "must be in 0..10000 nm");
+  require(p.jitter_nm >= 0 && p.jitter_nm <= max_jitter_nm, "jitter_nm", p.jitter_nm, "must be in 0..1000 nm");
+  require(p.vibration_nm >= 0 && p.vibration_nm <= max_jitter_nm, "vibration_nm", p.vibration_nm,
+          "must be in 0..1000 nm");
+  require(p.vibration_hz >= 0 && p.vibration_hz <= max_vibration_hz, "vibration_hz", p.vibration_hz,
+          "must be in 0..1e6 Hz");
   require(p.background_tilt >= 0 && p.background_tilt <= 2, "background_tilt", p.background_tilt, "must be in 0..2");
   require(p.charging > -1, "charging", p.charging, "must be > -1");
   require(p.beam_pA > 0, "beam_pA", p.beam_pA, "must be > 0");
   require(p.yield > 0, "yield", p.yield, "must be > 0");
   require(p.gain_cv >= 0, "gain_cv", p.gain_cv, "must be >= 0");
-  require(p.lag >= 0 && p.lag < 1, "lag", p.lag, "must be in [0, 1)");
+  require(p.lag >= 0 && p.lag < 1, "lag", p.lag, "must be at least 0 and below 1");
   require(p.read_noise_e >= 0, "read_noise_e", p.read_noise_e, "must be >= 0");
-  require(p.black_level >= 0 && p.black_level < 1, "black_level", p.black_level, "must be in [0, 1)");
+  require(p.black_level >= 0 && p.black_level < 1, "black_level", p.black_level, "must be at least 0 and below 1");
   require(p.full_scale_e >= 0, "full_scale_e", p.full_scale_e, "must be >= 0 (0 = automatic)");
   if (p.full_scale_e == 0 && !(std::max(p.film_level, p.milled_level) > 0))
     throw invalid_argument("SEM model: film_level and milled_level are both 0: set one > 0 or set full_scale_e");
@@ -187,9 +211,19 @@ void render_tile(const sem_params& p, const tile_pose& pose, const tile_spec& sp
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned k = 1; k < threads; ++k) pool.emplace_back(worker);
+  // Joined on every way out: a thread still joinable when the vector dies calls std::terminate.
+  struct joiner {
+    std::vector<std::thread>& pool;
+    ~joiner()
+    {
+      for (auto& th : pool) th.join();
+    }
+  } join_all{pool};
+  try {
+    for (unsigned k = 1; k < threads; ++k) pool.emplace_back(worker);
+  } catch (const std::system_error&) {  // the system would not start them all: work with those it did
+  }
   worker();
-  for (auto& th : pool) th.join();
 }
 
 }  // namespace qrplate::sim

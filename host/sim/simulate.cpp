@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <random>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -72,9 +75,24 @@ struct tile_job {
   std::string file;
 };
 
-void check(bool ok, const std::string& what)
+void require(bool ok, const char* name, double value, const char* rule)
 {
-  if (!ok) throw invalid_argument(what);
+  if (!ok) throw parameter_error("simulate", name, value, std::isfinite(value) ? rule : "must be a finite number");
+}
+
+// Generous bounds (the harsh preset has 100 dust particles and 5 scratches per mm2): past them
+// the plate is all defect, and a count that does not fit memory follows soon after.
+constexpr double max_dust_per_mm2 = 1e6;
+constexpr double max_scratches_per_mm2 = 1e5;
+// Defects are held in memory and every tile looks at each: more over the scanned area is a mistake.
+constexpr double max_defects = 1e7;
+// How far the beam may wander from its raster during one tile (drift, jumps).
+constexpr double max_travel_nm = 1e5;
+constexpr unsigned max_threads = 1024;
+
+int interrupted_by(const simulate_options& o)
+{
+  return o.interrupt ? o.interrupt->load(std::memory_order_relaxed) : 0;
 }
 
 }  // namespace
@@ -163,17 +181,42 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
 {
   const auto start = std::chrono::steady_clock::now();
   validate(o.sem);
-  check(o.pixel_nm >= 0 && std::isfinite(o.pixel_nm), "pixel size must be positive");
-  check(o.px_per_module > 0 && std::isfinite(o.px_per_module), "pixels per module must be positive");
-  check(o.tile_px >= 16 && o.tile_px <= 16384, "tile size must be 16..16384 pixels");
-  check(o.overlap >= 0 && o.overlap < 0.9, "overlap must be in 0 .. 0.9");
-  check(o.stage_sigma_nm >= 0 && o.rotation_max_deg >= 0 && o.rotation_max_deg <= 10 && o.scale_max >= 0 && o.scale_max < 0.2,
-        "stage error, rotation (0..10 deg) and scale error (0..0.2) must be non-negative");
-  check(o.dust_per_mm2 >= 0 && o.scratches_per_mm2 >= 0 && o.dust_diameter_um > 0 && o.scratch_width_nm > 0 &&
-            o.scratch_length_um > 0,
-        "defect rates must be non-negative and sizes positive");
-  check(o.missing_tile_rate >= 0 && o.missing_tile_rate < 1, "missing tile rate must be in 0 .. 1");
-  check(std::isfinite(o.overscan_nm) && o.overscan_nm < 1e7, "overscan must be a finite number of nm (below 1 cm)");
+  auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };  // false for NaN
+  require(o.pixel_nm >= 0 && std::isfinite(o.pixel_nm), "pixel_nm", o.pixel_nm, "must be positive (0 = from px_per_module)");
+  require(o.px_per_module > 0 && std::isfinite(o.px_per_module), "px_per_module", o.px_per_module, "must be positive");
+  require(o.tile_px >= 16 && o.tile_px <= 16384, "tile_px", o.tile_px, "must be in 16..16384 pixels");
+  require(o.overlap >= 0 && o.overlap < 0.9, "overlap", o.overlap, "must be at least 0 and below 0.9");
+  require(in(o.stage_sigma_nm, 0, 1e5), "stage_sigma_nm", o.stage_sigma_nm, "must be in 0..100000 nm");
+  require(in(o.rotation_max_deg, 0, 10), "rotation_max_deg", o.rotation_max_deg, "must be in 0..10 degrees");
+  require(o.scale_max >= 0 && o.scale_max < 0.2, "scale_max", o.scale_max, "must be at least 0 and below 0.2");
+  require(in(o.dust_per_mm2, 0, max_dust_per_mm2), "dust_per_mm2", o.dust_per_mm2, "must be in 0..1e6 per mm2");
+  require(in(o.scratches_per_mm2, 0, max_scratches_per_mm2), "scratches_per_mm2", o.scratches_per_mm2,
+          "must be in 0..1e5 per mm2");
+  require(o.dust_diameter_um > 0 && std::isfinite(o.dust_diameter_um), "dust_diameter_um", o.dust_diameter_um, "must be positive");
+  require(o.scratch_width_nm > 0 && std::isfinite(o.scratch_width_nm), "scratch_width_nm", o.scratch_width_nm, "must be positive");
+  require(o.scratch_length_um > 0 && std::isfinite(o.scratch_length_um), "scratch_length_um", o.scratch_length_um,
+          "must be positive");
+  require(o.missing_tile_rate >= 0 && o.missing_tile_rate < 1, "missing_tile_rate", o.missing_tile_rate,
+          "must be at least 0 and below 1");
+  require(std::isfinite(o.overscan_nm) && o.overscan_nm < 1e7, "overscan_nm", o.overscan_nm,
+          "must be a finite number of nm below 1e7 (1 cm)");
+  require(o.threads <= max_threads, "threads", o.threads, "must be in 0..1024");
+  // The beam's travel during one tile widens the module window every tile reads: bounded, so a
+  // slow scan with fast drift is refused here rather than by the allocator.
+  const double tile_seconds = o.tile_px * (o.tile_px * o.sem.dwell_us + o.sem.flyback_us) * 1e-6;
+  const double drift_nm = o.sem.drift_nm_per_s * tile_seconds;
+  const double jumps_nm = o.sem.jump_rate_per_s * tile_seconds * o.sem.jump_nm * 3;
+  if (drift_nm > max_travel_nm)
+    throw parameter_error("simulate", "drift_nm_per_s", o.sem.drift_nm_per_s,
+                          "drifts the beam " + parameter_error::format(drift_nm / 1000) + " um during one tile's " +
+                              parameter_error::format(tile_seconds) +
+                              " s scan: at most 100 um (lower it, the dwell time or the tile size)");
+  if (jumps_nm > max_travel_nm)
+    throw parameter_error("simulate", "jump_rate_per_s", o.sem.jump_rate_per_s,
+                          "with jumps of " + parameter_error::format(o.sem.jump_nm) + " nm moves the beam ~" +
+                              parameter_error::format(jumps_nm / 1000) + " um during one tile's " +
+                              parameter_error::format(tile_seconds) +
+                              " s scan: at most 100 um (lower it, the jump size, the dwell time or the tile size)");
 
   // The plate.
   const fs::path plate_json = fs::path(plate_dir) / "plate.json";
@@ -239,6 +282,15 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   // Defects over the scanned area (Poisson counts), in plate nm.
   std::vector<defect> defects;
   const double area_mm2 = (rw + footprint) * (rh + footprint) * 1e-12;
+  auto bound_count = [&](const char* name, double per_mm2, const char* what) {
+    if (per_mm2 * area_mm2 > max_defects)
+      throw parameter_error("simulate", name, per_mm2,
+                            "gives ~" + parameter_error::format(per_mm2 * area_mm2) + " " + what + " over the " +
+                                parameter_error::format(area_mm2) +
+                                " mm2 scanned: at most 1e7 (lower the rate or scan a smaller region)");
+  };
+  bound_count("dust_per_mm2", o.dust_per_mm2, "dust particles");
+  bound_count("scratches_per_mm2", o.scratches_per_mm2, "scratches");
   std::poisson_distribution<long> n_dust(o.dust_per_mm2 * area_mm2), n_scratch(o.scratches_per_mm2 * area_mm2);
   std::exponential_distribution<double> dust_d(1.0 / (o.dust_diameter_um * 1000.0));
   const long dusts = o.dust_per_mm2 > 0 ? n_dust(rng) : 0;
@@ -258,7 +310,10 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
 
   // Render on every core; each thread has its own plate reader (it caches TIFF tiles).
   const fs::path plate_tif = fs::path(plate_dir) / image.file;
-  const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
+  // No more threads than tiles to render: each holds a tile's buffers (18 bytes a pixel).
+  const std::size_t rendered = static_cast<std::size_t>(std::count_if(jobs.begin(), jobs.end(), [](const tile_job& j) { return !j.missing; }));
+  const unsigned threads = static_cast<unsigned>(std::clamp<std::size_t>(
+      rendered, 1, std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency())));
   std::atomic<std::size_t> next{0};
   std::mutex failure_mutex;
   std::exception_ptr failure;
@@ -266,9 +321,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   std::atomic<std::uint64_t> done{0};
   const int bits = o.sem.bits;
   // Footprint margin for distortions: drift over a tile, jumps, jitter, vibration, the PSF halo.
-  const double tile_seconds = o.tile_px * (o.tile_px * o.sem.dwell_us + o.sem.flyback_us) * 1e-6;
-  const double margin_nm = o.sem.drift_nm_per_s * tile_seconds + o.sem.jump_rate_per_s * tile_seconds * o.sem.jump_nm * 3 +
-                           4 * (o.sem.jitter_nm + o.sem.vibration_nm) + 4 * o.sem.halo_sigma_nm + 4 * std::max(o.sem.sigma_nm, o.sem.sigma_y_nm) +
+  const double margin_nm = drift_nm + jumps_nm + 4 * (o.sem.jitter_nm + o.sem.vibration_nm) + 4 * o.sem.halo_sigma_nm + 4 * std::max(o.sem.sigma_nm, o.sem.sigma_y_nm) +
                            2 * module_nm;
 
   auto worker = [&] {
@@ -283,6 +336,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
       for (;;) {
         const std::size_t i = next.fetch_add(1);
         if (i >= jobs.size()) return;
+        if (const int sig = interrupted_by(o)) throw interrupted(sig);
         const tile_job& j = jobs[i];
         if (j.missing) continue;
         // Module window covering the rotated, scaled footprint plus the margin.
@@ -341,13 +395,36 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
         }
       }
     } catch (...) {
+      std::exception_ptr e = std::current_exception();
+      try {
+        throw;
+      } catch (const std::bad_alloc&) {
+        e = std::make_exception_ptr(std::runtime_error(
+            "out of memory rendering tiles of " + std::to_string(o.tile_px) + " px on " + std::to_string(threads) +
+            " threads (each holds ~" + std::to_string(18ull * o.tile_px * o.tile_px / 1000000 + 1) +
+            " MB): give fewer --threads or a smaller --tile"));
+      } catch (...) {
+      }
       std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
+      if (!failure) failure = e;
       next = jobs.size();
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  try {
+    pool.reserve(threads - 1);
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  } catch (const std::system_error&) {
+    // The system would not start them all (its thread limit, no memory for a stack): work with
+    // those it did, as host::parallel_for and thread_team do.
+  } catch (...) {
+    // Anything else (no memory for a thread's state): stop the started ones after their tile and
+    // join them, or their destructors would call std::terminate.
+    next = jobs.size();
+    for (auto& t : pool) t.join();
+    throw std::runtime_error("could not start " + std::to_string(threads) +
+                             " simulation threads (out of memory): give fewer --threads");
+  }
   worker();
   for (auto& t : pool) t.join();
   if (o.progress) std::fputc('\n', stderr);
@@ -355,6 +432,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
 
   // Which code cells the defects destroy (cells whose square meets the defect).
   simulate_result result;
+  // A cell under several defects is destroyed once: the count is of distinct cells.
+  std::vector<std::uint64_t> destroyed;
   nlohmann::ordered_json dj = nlohmann::ordered_json::array();
   const double pitch_nm = geo.pitch * module_nm, code_nm = geo.code_size * module_nm;
   for (const defect& d : defects) {
@@ -371,9 +450,11 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
         bool hit = false;
         for (int a = 0; a <= 16 && !hit; ++a)
           for (int b = 0; b <= 16 && !hit; ++b) hit = inside(d, cx + code_nm * a / 16, cy + code_nm * b / 16);
-        if (hit) cells.push_back({{"row", r}, {"column", cc}});
+        if (hit) {
+          cells.push_back({{"row", r}, {"column", cc}});
+          destroyed.push_back(static_cast<std::uint64_t>(r) * geo.columns + static_cast<std::uint64_t>(cc));
+        }
       }
-    result.destroyed_cells += cells.size();
     nlohmann::ordered_json e;
     if (d.kind == defect::dust) {
       e = {{"type", "dust"}, {"x_nm", d.x0}, {"y_nm", d.y0}, {"radius_nm", d.size}};
@@ -385,6 +466,9 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
     e["destroyed_cells"] = cells;
     dj.push_back(e);
   }
+
+  std::sort(destroyed.begin(), destroyed.end());
+  result.destroyed_cells = static_cast<std::uint64_t>(std::unique(destroyed.begin(), destroyed.end()) - destroyed.begin());
 
   nlohmann::ordered_json scan, truth;
   scan["pixel_nm"] = pixel_nm;
@@ -419,6 +503,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
     if (!t.pixels.empty()) shown.push_back(std::move(t));
   if (!shown.empty()) write_contact_sheet((staging / "contact_sheet.png").string(), shown);
 
+  if (const int sig = interrupted_by(o)) throw interrupted(sig);  // the staging directory goes with the unwinding
   output.commit();
   result.pixels = result.tiles * static_cast<std::uint64_t>(o.tile_px) * o.tile_px;
   result.pixel_nm = pixel_nm;

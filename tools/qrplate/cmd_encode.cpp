@@ -66,7 +66,7 @@ void add_encode_command(CLI::App& app)
   cmd->add_option("--backend", args->backend, "auto, cpu or cuda (default: auto: CUDA when a device exists)");
   cmd->add_option("--threads", args->threads,
                   "CPU threads for the batch encoder (CPU backend), and for the one team that frames, rasterises and "
-                  "compresses beside it (default: 0 = every core)");
+                  "compresses beside it, 0..1024 (default: 0 = every core)");
   cmd->add_option("--tile", args->tile, "TIFF tile side in pixels, a multiple of 16 (default: 512)");
   cmd->add_option("--compression", args->compression,
                   "TIFF compression: deflate (~97% of raw size for random payloads, on every core), none (fastest), or "
@@ -96,6 +96,9 @@ void add_encode_command(CLI::App& app)
       "  qrplate encode big.bin -o p --backend cuda --hash sha256-tree --compression none   fastest\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");
+    if (args->threads > 1024) throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");  // bench's bound
+    if (cmd->count("--plate") && args->plate.plate.empty())
+      throw invalid_argument("--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (or leave it out)");
     plate::plate_encode_options o;
     o.geometry = to_geometry(args->plate, *cmd);
     o.outer_given = cmd->count("--outer") > 0;

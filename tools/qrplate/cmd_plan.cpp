@@ -1,6 +1,8 @@
 // `qrplate plan`: what a plate holds for a code shape, pitch and size: codes, capacity, density,
 // image size, overheads. Pure arithmetic over the same geometry the encoder uses.
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -28,11 +30,13 @@ void add_plan_command(CLI::App& app)
   };
   auto args = std::make_shared<plan_args>();
   CLI::App* cmd = app.add_subcommand("plan", "Show what a plate holds: codes, payload capacity, density, image size, overheads");
-  add_plate_options(*cmd, args->plate, "Plate size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (default: A4, or the "
-                                       "smallest plate for --bytes)");
-  cmd->add_option("--bytes", args->bytes, "Plan the smallest plate for a payload of this many bytes instead");
+  add_plate_options(*cmd, args->plate, "Plate size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (default: A4); not "
+                                       "with --bytes");
+  cmd->add_option("--bytes", args->bytes,
+                  "Plan the smallest plate for a payload of this many bytes (0..1e18) instead of a plate of a given "
+                  "--plate size");
   cmd->add_option("--threads", args->threads,
-                  "Threads `qrplate encode` would use, for its memory figure (default: 0 = every core; each adds ~1.7 MB)");
+                  "Threads `qrplate encode` would use, for its memory figure, 0..1024 (default: 0 = every core; each adds ~1.7 MB)");
   cmd->add_option("--hash", args->hash,
                   "The digest `qrplate encode --hash` would make, for its memory figure: sha256 or sha256-tree (4 MiB "
                   "more a thread beyond the first) (default: sha256)");
@@ -43,14 +47,28 @@ void add_plan_command(CLI::App& app)
               "  qrplate plan --bytes 8e9 --version 10 --ecc M\n");
   cmd->callback([args, cmd] {
     plate_args pa = args->plate;
-    const bool auto_size = args->bytes >= 0 && pa.plate.empty();
-    if (pa.plate.empty() && !auto_size) pa.plate = "A4";
+    if (args->threads > 1024) throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");  // bench's bound
+    if (cmd->count("--plate") && pa.plate.empty())
+      throw invalid_argument("--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um");
+    const bool auto_size = cmd->count("--bytes") > 0;
+    if (auto_size) {
+      if (!(args->bytes >= 0 && args->bytes <= 1e18)) {
+        char v[32];
+        std::snprintf(v, sizeof v, "%g", args->bytes);
+        throw invalid_argument(std::string("--bytes ") + v + ": must be a number of bytes in 0..1e18");
+      }
+      // Both would mean two plans (the smallest plate, or how many of the given size): ask which.
+      if (!pa.plate.empty())
+        throw invalid_argument("--bytes and --plate: give one (--bytes plans the smallest plate for the payload, "
+                               "--plate a plate of that size)");
+    } else if (pa.plate.empty()) {
+      pa.plate = "A4";
+    }
     plate::geometry_options o = to_geometry(pa, *cmd);
     const int per_frame = plate::frame_data_bytes(o.version, o.ecc);
     const int byte_cap = max_byte_payload(o.version, o.ecc);
     std::uint64_t frames = 0;
     if (auto_size) {
-      if (args->bytes > 1e18) throw invalid_argument("--bytes too large");
       frames = (static_cast<std::uint64_t>(args->bytes) + per_frame - 1) / per_frame;
       if (cmd->count("--outer") == 0 && o.m > 0 && frames < static_cast<std::uint64_t>(o.k)) {
         const int k = static_cast<int>(std::max<std::uint64_t>(frames, 1));
@@ -64,7 +82,8 @@ void add_plan_command(CLI::App& app)
     const plate::plate_geometry g = plate::make_geometry(o, frames);
     const auto& pl = g.placement;
     const double area_um2 = g.width_um() * g.height_um();
-    const double payload = static_cast<double>(frames) * per_frame;
+    const std::uint64_t payload_bytes = frames * static_cast<std::uint64_t>(per_frame);
+    const double payload = static_cast<double>(payload_bytes);
     const std::uint64_t cells = static_cast<std::uint64_t>(g.columns) * g.rows;
     const double module_um = o.module_nm / 1000.0;
     const double own_quiet_side = (g.code_size + 8) * module_um;  // a lone code with its 4-module quiet zone
@@ -81,16 +100,17 @@ void add_plan_command(CLI::App& app)
                   {"header_codes", 2 * g.header_copies}};
     j["outer_code"] = {{"k", pl.k()}, {"m", pl.m()}, {"band_rows", pl.band_rows()},
                        {"groups_per_band", pl.groups_per_band()}, {"dust_window_cells", pl.window()}};
-    j["capacity_bytes"] = payload;
+    // Counts are JSON integers (scripts compare them with integer tools); ratios stay floats.
+    j["capacity_bytes"] = payload_bytes;
     j["density_bit_per_um2"] = {{"payload", payload_density}, {"raw_symbol", raw_density}};
     j["overhead"] = {{"frame_header_bytes", byte_cap - per_frame}, {"frame_fraction", frame_overhead},
                      {"outer_fraction", outer_overhead},
                      {"unused_cell_fraction", cells ? 1.0 - static_cast<double>(frames + pl.parity_frames()) / static_cast<double>(cells) : 0.0}};
     const unsigned threads = args->threads != 0 ? args->threads : std::max(1u, std::thread::hardware_concurrency());
     const double memory = plate::encode_memory_bytes(g, 512, threads, plate::parse_payload_hash(args->hash));
-    j["encode_memory_bytes"] = memory;
+    j["encode_memory_bytes"] = static_cast<std::uint64_t>(std::ceil(memory));
     j["image"] = {{"pixels", {{"width", g.width}, {"height", g.height}}},
-                  {"uncompressed_bytes", static_cast<double>(g.width) * static_cast<double>(g.height) / 8.0}};
+                  {"uncompressed_bytes", (static_cast<std::uint64_t>(g.width) * g.height + 7) / 8}};
     if (args->json) {
       std::printf("%s\n", j.dump(2).c_str());
       return;
