@@ -176,6 +176,14 @@ file(COPY "${WORKDIR}/mp/plate-0001/" DESTINATION "${WORKDIR}/twice/plate-0003")
 run(plate_twice ARGS decode "${WORKDIR}/twice" -o "${WORKDIR}/twice.bin")
 expect_refusal("are both plate 1 of the payload")
 
+# plate.tif of a larger plate beside p1's plate.json: refused, not read as 1,000 unreadable codes.
+run(encode_larger ARGS encode "${WORKDIR}/small.bin" -o "${WORKDIR}/larger" --plate 120x120um --version 3 --ecc L)
+expect_success()
+file(COPY "${WORKDIR}/larger/plate.tif" DESTINATION "${WORKDIR}/crossed")
+file(COPY "${WORKDIR}/p1/plate.json" DESTINATION "${WORKDIR}/crossed")
+run(image_of_another_plate ARGS decode "${WORKDIR}/crossed" -o "${WORKDIR}/crossed.bin")
+expect_refusal("the image and the manifest are not of one plate")
+
 # --- manifests given with --plate
 # A plate directory that lost its plate.json, given the copy kept elsewhere (its directory).
 file(COPY "${WORKDIR}/p1/plate.tif" DESTINATION "${WORKDIR}/bare")

@@ -267,6 +267,21 @@ TEST(PlateDecode, ADamagedTiffTileLeavesOnlyItsCellsUnreadable)
   fs::remove(out);
 }
 
+// A heatmap that cannot be written (here: a file in /proc, which nobody can create) is noted in
+// the result; the payload is still decoded, checked and renamed into place.
+TEST(PlateDecode, AHeatmapThatCannotBeWrittenCostsNotThePayload)
+{
+  plate_fixture p("noheat", 5000, 12, 5, ecc_level::Q);
+  const std::string out = temp("noheat.out");
+  plate::plate_decode_options o;
+  o.heatmap = "/proc/qrplate-test-heatmap.png";
+  const plate::plate_decode_result r = plate::decode_plates(p.dir, out, o);
+  EXPECT_TRUE(r.complete);
+  EXPECT_NE(r.heatmap_error.find("/proc/qrplate-test-heatmap.png"), std::string::npos) << r.heatmap_error;
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+}
+
 TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)
 {
   plate_fixture p("lost", 60000, 4);

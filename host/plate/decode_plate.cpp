@@ -356,7 +356,15 @@ class unit_finisher {
     const auto start = std::chrono::steady_clock::now();
     if (thread_) thread_->wait();
     seconds_waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (!heatmap_path.empty()) write_heatmap(map_, heatmap_path);
+    if (!heatmap_path.empty()) {
+      // A heatmap that cannot be written (a full disk) must not cost the payload: it is noted and
+      // the caller reports it once the payload is safe.
+      try {
+        write_heatmap(map_, heatmap_path);
+      } catch (const std::exception& e) {
+        if (res_.heatmap_error.empty()) res_.heatmap_error = heatmap_path + ": " + e.what();
+      }
+    }
     if (res_.margin_histogram.size() < margins_.size()) res_.margin_histogram.resize(margins_.size(), 0);
     for (std::size_t i = 0; i < margins_.size(); ++i) res_.margin_histogram[i] += margins_[i];
     auto median = [](std::vector<float>& v) {
@@ -769,6 +777,14 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   const plate_geometry g = geometry_of(man);
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
   image_source src(dir / "plate.tif", g, threads);
+  {
+    const sim::plate_image_reader image((dir / "plate.tif").string());
+    if (image.width() != man.width || image.height() != man.height)
+      throw invalid_argument((dir / "plate.tif").string() + " is " + std::to_string(image.width()) + " x " +
+                             std::to_string(image.height()) + " modules, but its manifest says " +
+                             std::to_string(man.width) + " x " + std::to_string(man.height) +
+                             ": the image and the manifest are not of one plate");
+  }
   decode_cells(man, src, out, o, res, heatmap_path);
   for (const std::string& e : src.errors()) res.tile_errors.push_back(e);
 }

@@ -295,7 +295,17 @@ void add_decode_command(CLI::App& app)
     if (a->serial_reads) o.overlap_reads = 0;
     o.register_ahead = !a->no_register_ahead;
     const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
-    if (!a->report.empty()) write_report(r, a->report);
+    // The report and heatmap written or not, the payload is where the decode put it: a failure of
+    // theirs is said last, after what became of the payload.
+    std::vector<std::string> side_errors;
+    if (!r.heatmap_error.empty()) side_errors.push_back("cannot write the heatmap " + r.heatmap_error);
+    if (!a->report.empty()) {
+      try {
+        write_report(r, a->report);
+      } catch (const std::exception& e) {
+        side_errors.push_back(e.what());
+      }
+    }
     if (r.scan)
       std::fprintf(stderr,
                    "qrplate: %llu tiles (%llu unreadable, %llu not registered, %llu placed by overlap with a neighbour, %llu "
@@ -374,12 +384,17 @@ void add_decode_command(CLI::App& app)
         what += r.lost_frames ? std::to_string(r.lost_frames) + " frames lost (" + std::to_string(r.lost_ranges.size()) +
                                     " byte ranges, see --report)"
                               : std::string(plate::display_name(r.payload_hash)) + " mismatch";
+      for (const std::string& e : side_errors) std::fprintf(stderr, "qrplate: %s\n", e.c_str());
       throw io_error("payload incomplete: " + what + "; the recovered part is in " + a->output + ".partial");
     }
     std::fprintf(stderr, "qrplate: wrote %s (%llu bytes, %s %s)\n", a->output.c_str(),
                  static_cast<unsigned long long>(r.payload_bytes),
                  plate::display_name(r.payload_hash),
                  r.digest_checked ? "matches plate.json" : "not checked: no plate.json");
+    if (!side_errors.empty()) {
+      for (std::size_t i = 0; i + 1 < side_errors.size(); ++i) std::fprintf(stderr, "qrplate: %s\n", side_errors[i].c_str());
+      throw io_error(side_errors.back() + " (the payload is complete in " + a->output + ")");
+    }
   });
 }
 

@@ -166,6 +166,8 @@ struct plate_decode_result {
   // given out of order): otherwise they were hashed as they were written.
   bool digest_read_back = false;
   bool complete = false;  // every byte recovered (and the digest matches when known)
+  // The heatmap could not be written ("path: reason"): the decode went on, the payload unharmed.
+  std::string heatmap_error;
   double seconds = 0;
   // Where the seconds went (wall clock; stages run one after another, each on every thread):
   // scan sets' tiles (reading the files not read ahead, registering, placing), the batched first
