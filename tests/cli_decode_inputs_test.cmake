@@ -1,5 +1,5 @@
 # `qrplate decode` given outputs that would destroy an input, and plate sets with parts missing or
-# foreign, run as a user would. The inputs are real plates: a one-plate payload and a two-plate
+# foreign, run as a user would (and, at the end, a command word that is no command). The inputs are real plates: a one-plate payload and a two-plate
 # one, 100 x 100 um of version 3-L codes (encoding them takes a fraction of a second).
 #   cmake -DQRPLATE=<path to qrplate> [-DWORKDIR=<scratch dir>] -P tests/cli_decode_inputs_test.cmake
 cmake_minimum_required(VERSION 3.24)
@@ -200,6 +200,12 @@ expect_refusal("${WORKDIR}/p1/plate.tif is not a valid plate manifest")
 # One manifest for several plates.
 run(one_manifest_for_two ARGS decode "${WORKDIR}/mp" -o "${WORKDIR}/mp.bin" --plate "${WORKDIR}/p1")
 expect_refusal("holds 2 plates")
+
+# --- a command word that is no command, and an option before any
+run(unknown_command ARGS verify "${WORKDIR}/p1")
+expect_refusal("unknown command 'verify': the commands are qr, plan, encode, simulate, decode, bench, hash")
+run(unknown_option ARGS --bogus)
+expect_refusal("unknown option '--bogus'")
 
 if(own_workdir)
   file(REMOVE_RECURSE "${WORKDIR}")

@@ -52,6 +52,27 @@ int main(int argc, char** argv)
   qrplate::cli::add_bench_command(app);
   qrplate::cli::add_hash_command(app);
 
+  // A first word that is no command (a typo, `verify`): CLI11 would only say that a subcommand is
+  // required, so name the word and the commands there are.
+  if (argc > 1 && argv[1][0] == '-') {
+    const std::string flag = argv[1];
+    if (flag != "-h" && flag != "--help" && flag != "--version") {
+      std::fprintf(stderr, "qrplate: unknown option '%s' before the command (run with --help for usage)\n", argv[1]);
+      return 109;
+    }
+  } else if (argc > 1) {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->check_name(argv[1]);
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "qrplate: unknown command '%s': the commands are %s (run with --help for usage)\n", argv[1],
+                   names.c_str());
+      return 109;  // CLI11's exit status for an argument it does not know
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
