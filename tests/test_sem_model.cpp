@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "qrplate/error.hpp"
+#include "qrplate/sim/parameter_error.hpp"
 #include "qrplate/sim/sem_model.hpp"
 #include "qrplate/sim/sem_pixel.hpp"
 
@@ -187,6 +188,55 @@ TEST(SemModel, ValidateRejectsBadParameters)
     sim::validate(bad([](sem_params& p) { p.sigma_nm = -1; }));
   } catch (const qrplate::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("sigma_nm"), std::string::npos) << e.what();
+  }
+}
+
+// The upper bounds (about 100 x the harsh preset) hold at their limit and refuse past it, and a
+// refusal names the member: the command line names its option from it.
+TEST(SemModel, RangeErrorsNameTheParameter)
+{
+  struct bound {
+    double sem_params::*field;
+    const char* name;
+    double limit;
+  };
+  const bound bounds[] = {
+      {&sem_params::sigma_nm, "sigma_nm", 1000},
+      {&sem_params::sigma_y_nm, "sigma_y_nm", 1000},
+      {&sem_params::halo_sigma_nm, "halo_sigma_nm", 1e4},
+      {&sem_params::dwell_us, "dwell_us", 1000},
+      {&sem_params::flyback_us, "flyback_us", 1e4},
+      {&sem_params::drift_nm_per_s, "drift_nm_per_s", 1e4},
+      {&sem_params::jump_rate_per_s, "jump_rate_per_s", 1e4},
+      {&sem_params::jump_nm, "jump_nm", 1e4},
+      {&sem_params::jitter_nm, "jitter_nm", 1000},
+      {&sem_params::vibration_nm, "vibration_nm", 1000},
+      {&sem_params::vibration_hz, "vibration_hz", 1e6},
+  };
+  for (const bound& b : bounds) {
+    sem_params p;
+    p.*b.field = b.limit;
+    EXPECT_NO_THROW(sim::validate(p)) << b.name << " = " << b.limit;
+    p.*b.field = b.limit * 1.001;
+    try {
+      sim::validate(p);
+      ADD_FAILURE() << b.name << " = " << p.*b.field << " accepted";
+    } catch (const sim::parameter_error& e) {
+      EXPECT_EQ(e.name(), b.name);
+      EXPECT_EQ(e.value(), b.limit * 1.001);
+      EXPECT_NE(std::string(e.what()).find(std::string("SEM model: ") + b.name + " = "), std::string::npos) << e.what();
+    }
+  }
+  // The probe too wide for the modules is named by its wider axis.
+  std::vector<std::uint16_t> out(16);
+  const tile_spec small{4, 4, 10.0};
+  sem_params wide;
+  wide.sigma_y_nm = 100;
+  try {
+    sim::render_tile(wide, tile_pose{}, small, module_window{}, 1, out.data());
+    ADD_FAILURE() << "a 100 nm probe accepted for 49 nm modules";
+  } catch (const sim::parameter_error& e) {
+    EXPECT_EQ(e.name(), "sigma_y_nm") << e.what();
   }
 }
 

@@ -6,6 +6,7 @@
 #define ZX_USE_UTF8 1  // zxing-cpp 1.4: opt in to the std::string API now, silencing its notice
 #include <ZXing/ReadBarcode.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -256,6 +257,60 @@ TEST_F(Simulate, BadParametersAreRefused)
   EXPECT_THROW(sim::parse_region("1,2,3"), qrplate::invalid_argument);
   EXPECT_THROW(sim::simulate("/nonexistent-plate", out, clean(3)), qrplate::io_error);
   EXPECT_FALSE(fs::exists(out));
+}
+
+// Each range error names its own member, so `qrplate simulate` can name the option; values that
+// once reached the allocator (or a std::terminate) are refused before anything is written.
+TEST_F(Simulate, RangeErrorsNameTheirParameter)
+{
+  const std::string out = temp_dir("scan_range");
+  fs::remove_all(out);
+  auto refused = [&](auto change) -> std::string {
+    sim::simulate_options o = clean(3);
+    change(o);
+    try {
+      sim::simulate(plate_dir_, out, o);
+    } catch (const sim::parameter_error& e) {
+      return e.name();
+    }
+    return "(not refused)";
+  };
+  using opts = sim::simulate_options;
+  EXPECT_EQ(refused([](opts& o) { o.missing_tile_rate = 1; }), "missing_tile_rate");
+  EXPECT_EQ(refused([](opts& o) { o.stage_sigma_nm = -5; }), "stage_sigma_nm");
+  EXPECT_EQ(refused([](opts& o) { o.rotation_max_deg = 90; }), "rotation_max_deg");
+  EXPECT_EQ(refused([](opts& o) { o.scale_max = 0.2; }), "scale_max");
+  EXPECT_EQ(refused([](opts& o) { o.dust_per_mm2 = 1e12; }), "dust_per_mm2");
+  EXPECT_EQ(refused([](opts& o) { o.scratches_per_mm2 = 1e9; }), "scratches_per_mm2");
+  EXPECT_EQ(refused([](opts& o) { o.threads = 4294967295u; }), "threads");
+  EXPECT_EQ(refused([](opts& o) { o.sem.sigma_nm = 1e9; }), "sigma_nm");
+  // Within their own ranges, too far together: 10 um/s over a 268 s tile (1000 us dwell).
+  EXPECT_EQ(refused([](opts& o) {
+              o.sem.drift_nm_per_s = 1e4;
+              o.sem.dwell_us = 1000;
+            }),
+            "drift_nm_per_s");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+// A set interrupt flag stops the tiles and leaves nothing behind, neither the output nor its
+// staging directory.
+TEST_F(Simulate, InterruptLeavesNothing)
+{
+  const std::string out = temp_dir("scan_interrupted");
+  fs::remove_all(out);
+  std::atomic<int> flag{15};
+  sim::simulate_options o = clean(3);
+  o.interrupt = &flag;
+  try {
+    sim::simulate(plate_dir_, out, o);
+    ADD_FAILURE() << "an interrupted simulate returned";
+  } catch (const sim::interrupted& e) {
+    EXPECT_EQ(e.signal, 15);
+  }
+  EXPECT_FALSE(fs::exists(out));
+  for (const auto& entry : fs::directory_iterator(fs::path(out).parent_path()))
+    EXPECT_EQ(entry.path().filename().string().find("scan_interrupted.partial-"), std::string::npos) << entry.path();
 }
 
 }  // namespace

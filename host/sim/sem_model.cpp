@@ -91,13 +91,16 @@ prepared_tile prepare(const sem_params& p, const tile_pose& pose, const tile_spe
   prepared_tile t;
   t.ctx = make_tile_context(p, pose, spec, modules.module_nm, seed);
   if (t.ctx.probe.too_wide) {
-    // Named after the wider axis the user set, so the command line can name its option.
-    const bool y_wider = p.sigma_y_nm > p.sigma_nm;
-    fail(y_wider ? "sigma_y_nm" : "sigma_nm", y_wider ? p.sigma_y_nm : p.sigma_nm,
+    // Named after the largest of the widths that add up to it, so the command line can name
+    // the option to lower.
+    const char* name = "sigma_nm";
+    double value = p.sigma_nm;
+    if (p.sigma_y_nm > value) name = "sigma_y_nm", value = p.sigma_y_nm;
+    if (p.edge_round_nm > value) name = "edge_round_nm", value = p.edge_round_nm;
+    fail(name, value,
          "too wide for modules of " + number(modules.module_nm) + " nm: the probe's sigma, " +
              number(std::max(t.ctx.probe.core_x.s, t.ctx.probe.core_y.s)) +
-             " nm with the wall rounding, must be at most " +
-             number(max_reach * modules.module_nm / 5) + " nm");
+             " nm with the wall rounding, must be at most " + number(max_reach * modules.module_nm / 5) + " nm");
   }
   tabulate(t.ctx.probe.core_x, modules.module_nm, t.tables[0]);
   tabulate(t.ctx.probe.core_y, modules.module_nm, t.tables[1]);

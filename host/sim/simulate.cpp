@@ -182,7 +182,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   const auto start = std::chrono::steady_clock::now();
   validate(o.sem);
   auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };  // false for NaN
-  require(o.pixel_nm >= 0 && std::isfinite(o.pixel_nm), "pixel_nm", o.pixel_nm, "must be positive (0 = from px_per_module)");
+  require(o.pixel_nm >= 0 && std::isfinite(o.pixel_nm), "pixel_nm", o.pixel_nm,
+          "must be positive (0 = from px_per_module)");
   require(o.px_per_module > 0 && std::isfinite(o.px_per_module), "px_per_module", o.px_per_module, "must be positive");
   require(o.tile_px >= 16 && o.tile_px <= 16384, "tile_px", o.tile_px, "must be in 16..16384 pixels");
   require(o.overlap >= 0 && o.overlap < 0.9, "overlap", o.overlap, "must be at least 0 and below 0.9");
@@ -192,8 +193,10 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   require(in(o.dust_per_mm2, 0, max_dust_per_mm2), "dust_per_mm2", o.dust_per_mm2, "must be in 0..1e6 per mm2");
   require(in(o.scratches_per_mm2, 0, max_scratches_per_mm2), "scratches_per_mm2", o.scratches_per_mm2,
           "must be in 0..1e5 per mm2");
-  require(o.dust_diameter_um > 0 && std::isfinite(o.dust_diameter_um), "dust_diameter_um", o.dust_diameter_um, "must be positive");
-  require(o.scratch_width_nm > 0 && std::isfinite(o.scratch_width_nm), "scratch_width_nm", o.scratch_width_nm, "must be positive");
+  require(o.dust_diameter_um > 0 && std::isfinite(o.dust_diameter_um), "dust_diameter_um", o.dust_diameter_um,
+          "must be positive");
+  require(o.scratch_width_nm > 0 && std::isfinite(o.scratch_width_nm), "scratch_width_nm", o.scratch_width_nm,
+          "must be positive");
   require(o.scratch_length_um > 0 && std::isfinite(o.scratch_length_um), "scratch_length_um", o.scratch_length_um,
           "must be positive");
   require(o.missing_tile_rate >= 0 && o.missing_tile_rate < 1, "missing_tile_rate", o.missing_tile_rate,
@@ -311,7 +314,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   // Render on every core; each thread has its own plate reader (it caches TIFF tiles).
   const fs::path plate_tif = fs::path(plate_dir) / image.file;
   // No more threads than tiles to render: each holds a tile's buffers (18 bytes a pixel).
-  const std::size_t rendered = static_cast<std::size_t>(std::count_if(jobs.begin(), jobs.end(), [](const tile_job& j) { return !j.missing; }));
+  const auto rendered =
+      static_cast<std::size_t>(std::count_if(jobs.begin(), jobs.end(), [](const tile_job& j) { return !j.missing; }));
   const unsigned threads = static_cast<unsigned>(std::clamp<std::size_t>(
       rendered, 1, std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency())));
   std::atomic<std::size_t> next{0};
@@ -321,8 +325,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   std::atomic<std::uint64_t> done{0};
   const int bits = o.sem.bits;
   // Footprint margin for distortions: drift over a tile, jumps, jitter, vibration, the PSF halo.
-  const double margin_nm = drift_nm + jumps_nm + 4 * (o.sem.jitter_nm + o.sem.vibration_nm) + 4 * o.sem.halo_sigma_nm + 4 * std::max(o.sem.sigma_nm, o.sem.sigma_y_nm) +
-                           2 * module_nm;
+  const double margin_nm = drift_nm + jumps_nm + 4 * (o.sem.jitter_nm + o.sem.vibration_nm) + 4 * o.sem.halo_sigma_nm +
+                           4 * std::max(o.sem.sigma_nm, o.sem.sigma_y_nm) + 2 * module_nm;
 
   auto worker = [&] {
     try {
@@ -468,7 +472,8 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
   }
 
   std::sort(destroyed.begin(), destroyed.end());
-  result.destroyed_cells = static_cast<std::uint64_t>(std::unique(destroyed.begin(), destroyed.end()) - destroyed.begin());
+  result.destroyed_cells =
+      static_cast<std::uint64_t>(std::unique(destroyed.begin(), destroyed.end()) - destroyed.begin());
 
   nlohmann::ordered_json scan, truth;
   scan["pixel_nm"] = pixel_nm;

@@ -96,9 +96,11 @@ void add_encode_command(CLI::App& app)
       "  qrplate encode big.bin -o p --backend cuda --hash sha256-tree --compression none   fastest\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");
-    if (args->threads > 1024) throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");  // bench's bound
+    if (args->threads > 1024)  // bench's bound
+      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
     if (cmd->count("--plate") && args->plate.plate.empty())
-      throw invalid_argument("--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (or leave it out)");
+      throw invalid_argument(
+          "--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (or leave it out)");
     plate::plate_encode_options o;
     o.geometry = to_geometry(args->plate, *cmd);
     o.outer_given = cmd->count("--outer") > 0;

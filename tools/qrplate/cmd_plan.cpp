@@ -36,7 +36,8 @@ void add_plan_command(CLI::App& app)
                   "Plan the smallest plate for a payload of this many bytes (0..1e18) instead of a plate of a given "
                   "--plate size");
   cmd->add_option("--threads", args->threads,
-                  "Threads `qrplate encode` would use, for its memory figure, 0..1024 (default: 0 = every core; each adds ~1.7 MB)");
+                  "Threads `qrplate encode` would use, for its memory figure, 0..1024 (default: 0 = every core; each "
+                  "adds ~1.7 MB)");
   cmd->add_option("--hash", args->hash,
                   "The digest `qrplate encode --hash` would make, for its memory figure: sha256 or sha256-tree (4 MiB "
                   "more a thread beyond the first) (default: sha256)");
@@ -47,7 +48,8 @@ void add_plan_command(CLI::App& app)
               "  qrplate plan --bytes 8e9 --version 10 --ecc M\n");
   cmd->callback([args, cmd] {
     plate_args pa = args->plate;
-    if (args->threads > 1024) throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");  // bench's bound
+    if (args->threads > 1024)  // bench's bound
+      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
     if (cmd->count("--plate") && pa.plate.empty())
       throw invalid_argument("--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um");
     const bool auto_size = cmd->count("--bytes") > 0;

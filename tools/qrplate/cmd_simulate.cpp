@@ -26,9 +26,12 @@ struct sem_flag {
 #define QRP_SEM_FIELD(f) &sim::sem_params::f, #f
 const sem_flag sem_flags[] = {
     {"--film-level", "Signal of unmilled film, relative SE yield, >= 0 (default 0.55)", QRP_SEM_FIELD(film_level)},
-    {"--milled-level", "Signal floor of milled modules, >= 0 (default 0.20; above film = bright milled)", QRP_SEM_FIELD(milled_level)},
-    {"--edge-gain", "Edge brightening a in a*exp(-d/lambda) inside milled features, >= 0 (default 0.30)", QRP_SEM_FIELD(edge_gain)},
-    {"--edge-lambda-nm", "Decay length lambda of the edge brightening, nm, >= 0 (default 4)", QRP_SEM_FIELD(edge_lambda_nm)},
+    {"--milled-level", "Signal floor of milled modules, >= 0 (default 0.20; above film = bright milled)",
+     QRP_SEM_FIELD(milled_level)},
+    {"--edge-gain", "Edge brightening a in a*exp(-d/lambda) inside milled features, >= 0 (default 0.30)",
+     QRP_SEM_FIELD(edge_gain)},
+    {"--edge-lambda-nm", "Decay length lambda of the edge brightening, nm, >= 0 (default 4)",
+     QRP_SEM_FIELD(edge_lambda_nm)},
     {"--edge-round-nm", "Rounding of the milled walls, nm, >= 0 (default 3)", QRP_SEM_FIELD(edge_round_nm)},
     {"--grain", "Film texture, relative standard deviation, >= 0 (default 0.02)", QRP_SEM_FIELD(grain_amplitude)},
     {"--grain-nm", "Correlation length of the texture, nm, > 0 (default 12)", QRP_SEM_FIELD(grain_nm)},
@@ -39,7 +42,8 @@ const sem_flag sem_flags[] = {
     {"--halo-nm", "Halo sigma, nm, 0..10000 (default 30)", QRP_SEM_FIELD(halo_sigma_nm)},
     {"--dwell-us", "Dwell time per pixel, us, above 0 up to 1000", QRP_SEM_FIELD(dwell_us)},
     {"--flyback-us", "Line flyback time, us, 0..10000 (default 20)", QRP_SEM_FIELD(flyback_us)},
-    {"--drift-nm-s", "Drift speed, nm/s, 0..10000 (and at most 100 um over one tile's scan)", QRP_SEM_FIELD(drift_nm_per_s)},
+    {"--drift-nm-s", "Drift speed, nm/s, 0..10000 (and at most 100 um over one tile's scan)",
+     QRP_SEM_FIELD(drift_nm_per_s)},
     {"--drift-deg", "Drift direction, degrees", QRP_SEM_FIELD(drift_angle_deg)},
     {"--jump-rate", "Drift jumps per second, 0..10000", QRP_SEM_FIELD(jump_rate_per_s)},
     {"--jump-nm", "Size of a drift jump, nm, 0..10000", QRP_SEM_FIELD(jump_nm)},
@@ -53,7 +57,8 @@ const sem_flag sem_flags[] = {
     {"--gain-cv", "Detector gain noise, coefficient of variation, >= 0", QRP_SEM_FIELD(gain_cv)},
     {"--lag", "Detector lag along the fast axis, fraction, at least 0 and below 1", QRP_SEM_FIELD(lag)},
     {"--read-noise-e", "Read noise sigma, electrons, >= 0", QRP_SEM_FIELD(read_noise_e)},
-    {"--black-level", "Output offset, fraction of full scale, at least 0 and below 1 (default 0.05)", QRP_SEM_FIELD(black_level)},
+    {"--black-level", "Output offset, fraction of full scale, at least 0 and below 1 (default 0.05)",
+     QRP_SEM_FIELD(black_level)},
     {"--full-scale-e", "Electrons mapped to full scale, >= 0 (0 = twice the film signal)", QRP_SEM_FIELD(full_scale_e)},
 };
 #undef QRP_SEM_FIELD
@@ -74,7 +79,8 @@ const char* const option_names[][2] = {
 std::string option_message(const sim::parameter_error& e)
 {
   for (const sem_flag& f : sem_flags)
-    if (e.name() == f.model_name) return std::string(f.name) + " " + sim::parameter_error::format(e.value()) + ": " + e.rule();
+    if (e.name() == f.model_name)
+      return std::string(f.name) + " " + sim::parameter_error::format(e.value()) + ": " + e.rule();
   for (const auto& n : option_names)
     if (e.name() == n[0]) return std::string(n[1]) + " " + sim::parameter_error::format(e.value()) + ": " + e.rule();
   return e.what();
@@ -154,9 +160,11 @@ void add_simulate_command(CLI::App& app)
                   "the stage error sigma)");
   cmd->add_option("--rotation-deg", a->rotation, "Scan rotation, uniform in +- this many degrees, 0..10");
   cmd->add_option("--scale-error", a->scale, "Pixel size error, uniform in +- this fraction, at least 0 and below 0.2");
-  cmd->add_option("--overlap", a->overlap, "Overlap of neighbouring tiles, fraction, at least 0 and below 0.9 (default 0.1)");
+  cmd->add_option("--overlap", a->overlap,
+                  "Overlap of neighbouring tiles, fraction, at least 0 and below 0.9 (default 0.1)");
   cmd->add_option("--dust-per-mm2", a->dust, "Dust particles per mm2, 0..1e6 (and at most 1e7 over the scanned area)");
-  cmd->add_option("--scratches-per-mm2", a->scratches, "Scratches per mm2, 0..1e5 (and at most 1e7 over the scanned area)");
+  cmd->add_option("--scratches-per-mm2", a->scratches,
+                  "Scratches per mm2, 0..1e5 (and at most 1e7 over the scanned area)");
   cmd->add_option("--missing-tiles", a->missing, "Fraction of tiles missing from the scan set, at least 0 and below 1");
   cmd->add_option("--contrast", a->contrast,
                   "Film minus milled signal, 0..1 and at most the film level (sets the milled level)");
@@ -198,7 +206,8 @@ void add_simulate_command(CLI::App& app)
                              ": must be at least 0 (leave it out for 3 x the stage error sigma)");
     if (cmd->count("--contrast")) {
       const double c = a->contrast;
-      if (!(c >= 0 && c <= 1)) throw invalid_argument("--contrast " + sim::parameter_error::format(c) + ": must be in 0..1");
+      if (!(c >= 0 && c <= 1))
+        throw invalid_argument("--contrast " + sim::parameter_error::format(c) + ": must be in 0..1");
       if (!a->bright_milled && c > o.sem.film_level)
         throw invalid_argument("--contrast " + sim::parameter_error::format(c) + ": must be at most the film level " +
                                sim::parameter_error::format(o.sem.film_level) +
