@@ -1,43 +1,10 @@
 # `qrplate decode` given outputs that would destroy an input, and plate sets with parts missing or
-# foreign, run as a user would (and, at the end, a command word that is no command). The inputs are real plates: a one-plate payload and a two-plate
-# one, 100 x 100 um of version 3-L codes (encoding them takes a fraction of a second).
+# foreign, run as a user would (and, at the end, a command word that is no command). The inputs
+# are real plates: a one-plate payload and a two-plate one, 100 x 100 um of version 3-L codes
+# (encoding them takes a fraction of a second).
 #   cmake -DQRPLATE=<path to qrplate> [-DWORKDIR=<scratch dir>] -P tests/cli_decode_inputs_test.cmake
-cmake_minimum_required(VERSION 3.24)
-
-if(NOT QRPLATE OR NOT EXISTS "${QRPLATE}")
-  message(FATAL_ERROR "set -DQRPLATE=<path to the qrplate executable> (got '${QRPLATE}')")
-endif()
-set(own_workdir OFF)
-if(NOT WORKDIR)
-  string(RANDOM LENGTH 10 suffix)
-  set(WORKDIR "/tmp/qrplate-cli-decode-inputs-${suffix}")
-  set(own_workdir ON)
-endif()
-file(REMOVE_RECURSE "${WORKDIR}")
-file(MAKE_DIRECTORY "${WORKDIR}")
-
-# run(<name> ARGS <arg>...): runs qrplate; sets rc, out, err and current in the caller.
-function(run name)
-  cmake_parse_arguments(PARSE_ARGV 1 R "" "" "ARGS")
-  execute_process(COMMAND "${QRPLATE}" ${R_ARGS} INPUT_FILE /dev/null
-                  RESULT_VARIABLE result OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr TIMEOUT 120)
-  set(rc "${result}" PARENT_SCOPE)
-  set(out "${stdout}" PARENT_SCOPE)
-  set(err "${stderr}" PARENT_SCOPE)
-  list(JOIN R_ARGS " " joined)
-  set(current "${name}: qrplate ${joined}" PARENT_SCOPE)
-endfunction()
-
-function(fail what)
-  message(FATAL_ERROR "${current}\n  ${what}\n  exit status: ${rc}\n  stdout: ${out}\n  stderr: ${err}\n"
-                      "  work directory: ${WORKDIR}")
-endfunction()
-
-macro(expect_success)
-  if(NOT rc STREQUAL "0")
-    fail("expected exit status 0")
-  endif()
-endmacro()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
+cli_workdir(cli-decode-inputs)
 
 # A refusal: a non-zero exit status (not a crash) and `needle` on stderr.
 macro(expect_refusal needle)

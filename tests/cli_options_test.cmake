@@ -2,63 +2,9 @@
 # each must be refused with a non-zero exit and one stderr line that names the option, never a
 # crash, an allocation failure or a silent fallback.
 #   cmake -DQRPLATE=<path to qrplate> [-DWORKDIR=<scratch dir>] -P tests/cli_options_test.cmake
-cmake_minimum_required(VERSION 3.24)
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
+cli_workdir(cli-options-test)
 
-if(NOT QRPLATE OR NOT EXISTS "${QRPLATE}")
-  message(FATAL_ERROR "set -DQRPLATE=<path to the qrplate executable> (got '${QRPLATE}')")
-endif()
-
-set(own_workdir OFF)
-if(NOT WORKDIR)
-  string(RANDOM LENGTH 10 suffix)
-  set(WORKDIR "/tmp/qrplate-cli-options-test-${suffix}")
-  set(own_workdir ON)
-endif()
-file(REMOVE_RECURSE "${WORKDIR}")
-file(MAKE_DIRECTORY "${WORKDIR}")
-
-# run(<name> ARGS <arg>...): runs qrplate; sets rc, out and err in the caller.
-function(run name)
-  cmake_parse_arguments(PARSE_ARGV 1 R "" "" "ARGS")
-  # Never inherit ctest's stdin: a command that wrongly reads it would hang or vary.
-  execute_process(COMMAND "${QRPLATE}" ${R_ARGS} INPUT_FILE /dev/null
-                  RESULT_VARIABLE result OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr TIMEOUT 60)
-  set(rc "${result}" PARENT_SCOPE)
-  set(out "${stdout}" PARENT_SCOPE)
-  set(err "${stderr}" PARENT_SCOPE)
-  list(JOIN R_ARGS " " joined)
-  set(current "${name}: qrplate ${joined}" PARENT_SCOPE)
-endfunction()
-
-function(fail what)
-  # The work directory is kept on failure, for a look at the files.
-  message(FATAL_ERROR "${current}\n  ${what}\n  exit status: ${rc}\n  stdout: ${out}\n  stderr: ${err}\n"
-                      "  work directory: ${WORKDIR}")
-endfunction()
-
-macro(expect_success)
-  if(NOT rc STREQUAL "0")
-    fail("expected exit status 0")
-  endif()
-endmacro()
-
-# A user mistake: non-zero exit (not a crash), nothing on stdout, exactly one line
-# "qrplate: <reason>" on stderr, and the reason contains `needle`.
-macro(expect_user_error needle)
-  if(rc STREQUAL "0" OR NOT rc MATCHES "^[0-9]+$")
-    fail("expected a non-zero exit status (not a crash)")
-  endif()
-  if(NOT out STREQUAL "")
-    fail("expected nothing on stdout")
-  endif()
-  if(NOT err MATCHES "^qrplate: [^\n]+\n$")
-    fail("expected exactly one stderr line starting with 'qrplate: '")
-  endif()
-  string(FIND "${err}" "${needle}" at)
-  if(at EQUAL -1)
-    fail("expected the reason to mention '${needle}'")
-  endif()
-endmacro()
 
 # No staging directory (X.partial-PID) left in the work directory.
 function(expect_no_partial)

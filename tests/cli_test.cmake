@@ -1,51 +1,8 @@
 # The `qrplate qr` command line, run as a user would. A CMake script so it needs no shell:
 #   cmake -DQRPLATE=<path to qrplate> [-DWORKDIR=<scratch dir>] -P tests/cli_test.cmake
 # Every failed expectation stops the script with FATAL_ERROR (a non-zero exit for ctest).
-cmake_minimum_required(VERSION 3.24)
-
-if(NOT QRPLATE OR NOT EXISTS "${QRPLATE}")
-  message(FATAL_ERROR "set -DQRPLATE=<path to the qrplate executable> (got '${QRPLATE}')")
-endif()
-
-set(own_workdir OFF)
-if(NOT WORKDIR)
-  string(RANDOM LENGTH 10 suffix)
-  set(WORKDIR "/tmp/qrplate-cli-test-${suffix}")
-  set(own_workdir ON)
-endif()
-file(REMOVE_RECURSE "${WORKDIR}")
-file(MAKE_DIRECTORY "${WORKDIR}")
-
-# run(<name> [STDIN <file>] ARGS <arg>...): runs qrplate; sets rc, out and err in the caller.
-# Arguments are list elements, so a payload may hold spaces but not ';'.
-function(run name)
-  cmake_parse_arguments(PARSE_ARGV 1 R "" "STDIN" "ARGS")
-  if(R_STDIN)
-    set(input INPUT_FILE "${R_STDIN}")
-  else()
-    # Never inherit ctest's stdin: a command that wrongly reads it would hang or vary.
-    set(input INPUT_FILE /dev/null)
-  endif()
-  execute_process(COMMAND "${QRPLATE}" ${R_ARGS} ${input}
-                  RESULT_VARIABLE result OUTPUT_VARIABLE stdout ERROR_VARIABLE stderr TIMEOUT 60)
-  set(rc "${result}" PARENT_SCOPE)
-  set(out "${stdout}" PARENT_SCOPE)
-  set(err "${stderr}" PARENT_SCOPE)
-  list(JOIN R_ARGS " " joined)
-  set(current "${name}: qrplate ${joined}" PARENT_SCOPE)
-endfunction()
-
-function(fail what)
-  # The work directory is kept on failure, for a look at the files.
-  message(FATAL_ERROR "${current}\n  ${what}\n  exit status: ${rc}\n  stdout: ${out}\n  stderr: ${err}\n"
-                      "  work directory: ${WORKDIR}")
-endfunction()
-
-macro(expect_success)
-  if(NOT rc STREQUAL "0")
-    fail("expected exit status 0")
-  endif()
-endmacro()
+include(${CMAKE_CURRENT_LIST_DIR}/cli_common.cmake)
+cli_workdir(cli-test)
 
 function(expect_equal what got want)
   if(NOT "${got}" STREQUAL "${want}")
@@ -63,25 +20,6 @@ function(expect_report_numbers report object)
   endforeach()
 endfunction()
 
-# A user mistake: non-zero exit, nothing on stdout, exactly one line "qrplate: <reason>" on
-# stderr, and the reason mentions `needle` when one is given.
-macro(expect_user_error needle)
-  if(rc STREQUAL "0" OR NOT rc MATCHES "^[0-9]+$")
-    fail("expected a non-zero exit status (not a crash)")
-  endif()
-  if(NOT out STREQUAL "")
-    fail("expected nothing on stdout")
-  endif()
-  if(NOT err MATCHES "^qrplate: [^\n]+\n$")
-    fail("expected exactly one stderr line starting with 'qrplate: '")
-  endif()
-  if(NOT "${needle}" STREQUAL "")
-    string(FIND "${err}" "${needle}" at)
-    if(at EQUAL -1)
-      fail("expected the reason to mention '${needle}'")
-    endif()
-  endif()
-endmacro()
 
 # Checks that `text` is `rows` lines of `cols` '0'/'1' characters, each ended by '\n'.
 function(expect_matrix text rows cols)
