@@ -1,5 +1,5 @@
-// The CPU fast path of module sampling (host/scan/fast_sampling) against the plain reference,
-// core::sample_code: on random images (strides wider than rows, 8- and 16-bit values) and random
+// The CPU fast paths of module sampling (host/scan/fast_sampling) against the plain references,
+// core::sample_code and core::sample_across_module: on random images (strides wider than rows, 8- and 16-bit values) and random
 // code maps (rotated, scaled, with and without an offset field, codes hanging over every edge),
 // the values must be the same bits, the valid flags and the count the same. The expected values
 // come from the reference alone, never from the fast path.
@@ -9,11 +9,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
 #include "encode/version_plan_cache.hpp"
+#include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
+#include "qrplate/spec/versions.hpp"
 #include "scan/fast_sampling.hpp"
 
 namespace {
@@ -108,6 +111,67 @@ TEST(FastSampling, SameBitsAsTheReferenceOnRandomCodes)
   // Both paths of the fast sampler ran: codes wholly inside, and codes cut by an edge.
   EXPECT_GT(whole, codes / 2) << whole << " of " << codes;
   EXPECT_GT(partial, codes / 5) << partial << " of " << codes;
+}
+
+// Codes across 2 to 4 images (tiles side by side, each with its own map of the code, a pixel or
+// two apart as registration leaves them): the fast path's values, valid flags and source images
+// are the reference's (core::sample_across_module), bit for bit, and so is the outcome of reading
+// the code.
+TEST(FastSampling, AcrossTilesSameBitsAsTheReference)
+{
+  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  std::mt19937_64 rng(20261126);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto want_ws = std::make_unique<qrplate::core::read_across_workspace>();
+  auto got_ws = std::make_unique<qrplate::core::read_across_workspace>();
+  std::size_t mixed = 0, trials = 0;
+  for (int version : {2, 10, 40}) {
+    const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(version, qrplate::ecc_level::L);
+    const int n = plan.size;
+    for (double px : {2.5, 3.0, 4.0}) {
+      for (int trial = 0; trial < 8; ++trial) {
+        const int count = 2 + trial % 3;
+        const double span = n * px;
+        std::vector<random_image> images;
+        std::vector<code_map> maps;
+        qrplate::core::gray_view views[qrplate::core::max_across];
+        // Tile i shows the code's columns from a cut onwards (or up to it): each image holds part.
+        for (int i = 0; i < count; ++i) {
+          const int width = static_cast<int>(span * (0.4 + 0.5 * unit(rng))) + 16;
+          const int height = static_cast<int>(span * 1.3) + 16;
+          images.push_back(make_image(rng, width, height, i % 2 ? 8 : 16));
+          const double ox = i % 2 ? width - span * (0.3 + 0.7 * unit(rng)) : -span * 0.6 * unit(rng);
+          maps.push_back(make_map(rng, n, px, ox, 0.1 * span + 2 * unit(rng), trial % 4 != 0));
+        }
+        for (int i = 0; i < count; ++i) views[i] = images[i].view;
+        const double reach = qrplate::core::sample_reach(px);
+        for (int k = 0; k < n * n; ++k) qrplate::core::sample_across_module(views, maps.data(), count, px, reach, n, k, *want_ws);
+        std::memset(got_ws->values, 0xa5, sizeof got_ws->values);
+        qrplate::scan::sample_across_fast(views, maps.data(), count, px, n, *got_ws);
+        const std::size_t cells = static_cast<std::size_t>(n) * n;
+        ASSERT_EQ(std::memcmp(got_ws->valid, want_ws->valid, cells), 0) << "v" << version << " " << px << " trial " << trial;
+        ASSERT_EQ(std::memcmp(got_ws->source, want_ws->source, cells), 0) << "v" << version << " " << px << " trial " << trial;
+        ASSERT_EQ(std::memcmp(got_ws->values, want_ws->values, cells * sizeof(float)), 0)
+            << "v" << version << " " << px << " trial " << trial;
+        std::size_t from_later = 0;
+        for (std::size_t k = 0; k < cells; ++k) from_later += want_ws->valid[k] && want_ws->source[k] > 0;
+        mixed += from_later > 0 && from_later < cells;
+        ++trials;
+        // The whole read: the same outcome and bytes.
+        std::vector<std::uint8_t> want_bytes(qrplate::spec::max_data_codewords), got_bytes(want_bytes.size());
+        const qrplate::core::code_outcome a =
+            qrplate::core::read_code_across(plan, views, maps.data(), count, px, 64, want_bytes.data(), *want_ws);
+        const qrplate::core::code_outcome b =
+            qrplate::scan::read_code_across_fast(plan, views, maps.data(), count, px, 64, got_bytes.data(), *got_ws);
+        EXPECT_EQ(a.result.status, b.result.status);
+        EXPECT_EQ(a.levels.known, b.levels.known);
+        EXPECT_EQ(std::memcmp(&a.snr, &b.snr, sizeof a.snr), 0);
+        EXPECT_EQ(want_bytes, got_bytes);
+      }
+    }
+  }
+  // Most codes were split between images (the case this path is for).
+  EXPECT_GT(mixed, trials / 2) << mixed << " of " << trials;
 }
 
 // At 2 px/module and below the reference itself runs (one sample, or the tent mean).

@@ -21,37 +21,56 @@ namespace {
 // nothing here may be contracted into one.
 #define QRP_AVX2 __attribute__((target("avx2")))
 
-// The pixel pairs (p[i], p[i + 1]) at i = index[l] + offset, one 32-bit lane each (little-endian:
-// p[i] in the low half). Four scalar loads: AVX2's gathers were slower on the AMD EPYC this was
-// measured on (microcoded there).
-inline __m128i pixel_pairs(const std::uint16_t* pixels, const std::int64_t* index, std::size_t offset)
+// The pixel pairs (p[i], p[i + 1]) at i = index[l] of lane l's image, one 32-bit lane each
+// (little-endian: p[i] in the low half). Scalar loads: AVX2's gathers were slower on the AMD
+// EPYC this was measured on (microcoded there), and the lanes may read different images.
+inline __m128i pixel_pairs(const std::uint16_t* const* pixels, const std::size_t* index)
 {
   std::uint32_t w[4];
-  for (int l = 0; l < 4; ++l) std::memcpy(&w[l], pixels + index[l] + offset, sizeof w[l]);
+  for (int l = 0; l < 4; ++l) std::memcpy(&w[l], pixels[l] + index[l], sizeof w[l]);
   return _mm_set_epi32(static_cast<int>(w[3]), static_cast<int>(w[2]), static_cast<int>(w[1]), static_cast<int>(w[0]));
 }
 
-// gray_view::bilinear_inside at four points, each at least a pixel inside the image: the pixel
-// pairs (x0, x0 + 1) of rows y0 and y0 + 1 come as one 32-bit load each.
-QRP_AVX2 inline __m128 bilinear_inside4(const core::gray_view& img, __m256d u, __m256d v)
+// gray_view::bilinear_inside at four points, lane l's in *lanes[l], each at least a pixel inside
+// its image: the pixel pairs (x0, x0 + 1) of rows y0 and y0 + 1 come as one 32-bit load each.
+QRP_AVX2 inline __m128 bilinear_inside4(const core::gray_view* const* lanes, __m256d u, __m256d v)
 {
   const __m256d half = _mm256_set1_pd(0.5);
   const __m256d x = _mm256_sub_pd(u, half), y = _mm256_sub_pd(v, half);
   const __m128i x0 = _mm256_cvttpd_epi32(x), y0 = _mm256_cvttpd_epi32(y);
   const __m256d fx = _mm256_sub_pd(x, _mm256_cvtepi32_pd(x0)), fy = _mm256_sub_pd(y, _mm256_cvtepi32_pd(y0));
-  // y0 * stride + x0 as size_t: y0 >= 0 and stride < 2^32 (an image of that many samples a row
-  // is refused long before), so the unsigned 32 x 32 -> 64-bit product is the reference's.
-  const __m256i stride = _mm256_set1_epi64x(static_cast<long long>(img.stride));
-  const __m256i at = _mm256_add_epi64(_mm256_mul_epu32(_mm256_cvtepi32_epi64(y0), stride), _mm256_cvtepi32_epi64(x0));
-  alignas(32) std::int64_t index[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(index), at);
-  const __m128i upper = pixel_pairs(img.pixels, index, 0), lower = pixel_pairs(img.pixels, index, img.stride);
+  alignas(16) std::int32_t xs[4], ys[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(xs), x0);
+  _mm_store_si128(reinterpret_cast<__m128i*>(ys), y0);
+  const std::uint16_t* upper_rows[4];
+  const std::uint16_t* lower_rows[4];
+  std::size_t index[4];
+  for (int l = 0; l < 4; ++l) {
+    index[l] = static_cast<std::size_t>(ys[l]) * lanes[l]->stride + static_cast<std::size_t>(xs[l]);
+    upper_rows[l] = lanes[l]->pixels;
+    lower_rows[l] = lanes[l]->pixels + lanes[l]->stride;
+  }
+  const __m128i upper = pixel_pairs(upper_rows, index), lower = pixel_pairs(lower_rows, index);
   const __m128i low16 = _mm_set1_epi32(0xffff);
   const __m256d p00 = _mm256_cvtepi32_pd(_mm_and_si128(upper, low16)), p01 = _mm256_cvtepi32_pd(_mm_srli_epi32(upper, 16));
   const __m256d p10 = _mm256_cvtepi32_pd(_mm_and_si128(lower, low16)), p11 = _mm256_cvtepi32_pd(_mm_srli_epi32(lower, 16));
   const __m256d top = _mm256_add_pd(p00, _mm256_mul_pd(fx, _mm256_sub_pd(p01, p00)));
   const __m256d bottom = _mm256_add_pd(p10, _mm256_mul_pd(fx, _mm256_sub_pd(p11, p10)));
   return _mm256_cvtpd_ps(_mm256_add_pd(top, _mm256_mul_pd(fy, _mm256_sub_pd(bottom, top))));
+}
+
+// sample_module_inside at four centres for m > 2 (five taps): the taps' floats summed in the
+// reference's order, then divided by 5.
+QRP_AVX2 inline __m128 sample_inside4(const core::gray_view* const* lanes, __m256d u, __m256d v, double q)
+{
+  const __m256d qv = _mm256_set1_pd(q);
+  const __m256d ul = _mm256_sub_pd(u, qv), uh = _mm256_add_pd(u, qv);
+  const __m256d vl = _mm256_sub_pd(v, qv), vh = _mm256_add_pd(v, qv);
+  __m128 sum = _mm_add_ps(bilinear_inside4(lanes, ul, vl), bilinear_inside4(lanes, uh, vl));
+  sum = _mm_add_ps(sum, bilinear_inside4(lanes, ul, vh));
+  sum = _mm_add_ps(sum, bilinear_inside4(lanes, uh, vh));
+  sum = _mm_add_ps(sum, bilinear_inside4(lanes, u, v));
+  return _mm_div_ps(sum, _mm_set1_ps(5.0f));
 }
 
 // One component of code_map::apply's offset field at four columns: table[iy][ix..ix+1] and
@@ -67,10 +86,48 @@ QRP_AVX2 inline __m256d offset4(const float (*table)[core::code_map::max_nodes],
   return _mm256_add_pd(top, _mm256_mul_pd(_mm256_set1_pd(fy), _mm256_sub_pd(bottom, top)));
 }
 
+// code_map::apply at columns x (four lanes) of the row at y, as written.
+QRP_AVX2 inline void apply4(const core::code_map& map, __m256d x, double y, __m256d& u, __m256d& v)
+{
+  const double* a = map.base.a;
+  u = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[0]), _mm256_mul_pd(_mm256_set1_pd(a[1]), x)),
+                    _mm256_set1_pd(a[2] * y));
+  v = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[3]), _mm256_mul_pd(_mm256_set1_pd(a[4]), x)),
+                    _mm256_set1_pd(a[5] * y));
+  if (map.anchors == 0) return;
+  const double top = map.nodes - 1.001;
+  double gy = y / core::code_map::step;
+  gy = gy < 0 ? 0 : (gy > top ? top : gy);
+  const int iy = static_cast<int>(gy);
+  const double fy = gy - iy;
+  __m256d gx = _mm256_div_pd(x, _mm256_set1_pd(core::code_map::step));
+  const __m256d topv = _mm256_set1_pd(top), zero = _mm256_setzero_pd();
+  // gx < 0 ? 0 : (gx > top ? top : gx), as written.
+  const __m256d below = _mm256_cmp_pd(gx, zero, _CMP_LT_OQ), above = _mm256_cmp_pd(gx, topv, _CMP_GT_OQ);
+  gx = _mm256_blendv_pd(_mm256_blendv_pd(gx, topv, above), zero, below);
+  const __m128i ix = _mm256_cvttpd_epi32(gx);
+  const __m256d fx = _mm256_sub_pd(gx, _mm256_cvtepi32_pd(ix));
+  u = _mm256_add_pd(u, offset4(map.du, iy, ix, fx, fy));
+  v = _mm256_add_pd(v, offset4(map.dv, iy, ix, fx, fy));
+}
+
 // a < b ? a : b, as written (NaN picks b).
 QRP_AVX2 inline __m256d pick_less(__m256d a, __m256d b)
 {
   return _mm256_blendv_pd(b, a, _mm256_cmp_pd(a, b, _CMP_LT_OQ));
+}
+
+// interior(u, v, w, h) at four points, as written.
+QRP_AVX2 inline __m256d interior4(__m256d u, __m256d v, const core::gray_view& img)
+{
+  const __m256d w = _mm256_set1_pd(img.width), h = _mm256_set1_pd(img.height);
+  return pick_less(pick_less(u, _mm256_sub_pd(w, u)), pick_less(v, _mm256_sub_pd(h, v)));
+}
+
+// Columns c .. c + 3 as doubles (c + 0.5 etc.: exact).
+QRP_AVX2 inline __m256d columns4(int c)
+{
+  return _mm256_add_pd(_mm256_set1_pd(static_cast<double>(c)), _mm256_set_pd(3.5, 2.5, 1.5, 0.5));
 }
 
 // core::sample_code for m > 2 px/module (five bilinear samples a module), four columns at a time.
@@ -79,50 +136,18 @@ QRP_AVX2 int sample_code_avx2(const core::version_plan& plan, const core::gray_v
 {
   const int n = plan.size;
   const double reach = core::sample_reach(m), q = core::sample_spread(m);
-  const double w = img.width, h = img.height;
-  const double* a = map.base.a;
-  const double top_node = map.nodes - 1.001;
-  const __m256d lane = _mm256_set_pd(3.5, 2.5, 1.5, 0.5), qv = _mm256_set1_pd(q);
-  const __m256d wv = _mm256_set1_pd(w), hv = _mm256_set1_pd(h), reachv = _mm256_set1_pd(reach);
+  const __m256d reachv = _mm256_set1_pd(reach);
+  const core::gray_view* const lanes[4] = {&img, &img, &img, &img};
   int sampled = 0;
   for (int r = 0; r < n; ++r) {
-    const double y = r + 0.5;
-    const double a2y = a[2] * y, a5y = a[5] * y;
-    // code_map::apply's row terms.
-    double gy = y / core::code_map::step;
-    gy = gy < 0 ? 0 : (gy > top_node ? top_node : gy);
-    const int iy = static_cast<int>(gy);
-    const double fy = gy - iy;
     int c = 0;
     for (; c + 4 <= n; c += 4) {
       const int k = r * n + c;
-      const __m256d x = _mm256_add_pd(_mm256_set1_pd(static_cast<double>(c)), lane);  // c + 0.5 etc., exact
-      __m256d u = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[0]), _mm256_mul_pd(_mm256_set1_pd(a[1]), x)),
-                                _mm256_set1_pd(a2y));
-      __m256d v = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[3]), _mm256_mul_pd(_mm256_set1_pd(a[4]), x)),
-                                _mm256_set1_pd(a5y));
-      if (map.anchors != 0) {
-        __m256d gx = _mm256_div_pd(x, _mm256_set1_pd(core::code_map::step));
-        const __m256d topv = _mm256_set1_pd(top_node), zero = _mm256_setzero_pd();
-        // gx < 0 ? 0 : (gx > top ? top : gx), as written.
-        const __m256d below = _mm256_cmp_pd(gx, zero, _CMP_LT_OQ), above = _mm256_cmp_pd(gx, topv, _CMP_GT_OQ);
-        gx = _mm256_blendv_pd(_mm256_blendv_pd(gx, topv, above), zero, below);
-        const __m128i ix = _mm256_cvttpd_epi32(gx);
-        const __m256d fx = _mm256_sub_pd(gx, _mm256_cvtepi32_pd(ix));
-        u = _mm256_add_pd(u, offset4(map.du, iy, ix, fx, fy));
-        v = _mm256_add_pd(v, offset4(map.dv, iy, ix, fx, fy));
-      }
-      // interior(u, v, w, h) > reach, as written.
-      const __m256d depth = pick_less(pick_less(u, _mm256_sub_pd(wv, u)), pick_less(v, _mm256_sub_pd(hv, v)));
-      const int inside = _mm256_movemask_pd(_mm256_cmp_pd(depth, reachv, _CMP_GT_OQ));
+      __m256d u, v;
+      apply4(map, columns4(c), r + 0.5, u, v);
+      const int inside = _mm256_movemask_pd(_mm256_cmp_pd(interior4(u, v, img), reachv, _CMP_GT_OQ));
       if (inside == 0xf) {
-        const __m256d ul = _mm256_sub_pd(u, qv), uh = _mm256_add_pd(u, qv);
-        const __m256d vl = _mm256_sub_pd(v, qv), vh = _mm256_add_pd(v, qv);
-        __m128 sum = _mm_add_ps(bilinear_inside4(img, ul, vl), bilinear_inside4(img, uh, vl));
-        sum = _mm_add_ps(sum, bilinear_inside4(img, ul, vh));
-        sum = _mm_add_ps(sum, bilinear_inside4(img, uh, vh));
-        sum = _mm_add_ps(sum, bilinear_inside4(img, u, v));
-        _mm_storeu_ps(values + k, _mm_div_ps(sum, _mm_set1_ps(5.0f)));
+        _mm_storeu_ps(values + k, sample_inside4(lanes, u, v, q));
         for (int l = 0; l < 4; ++l) valid[k + l] = 1;
         sampled += 4;
         continue;
@@ -143,6 +168,54 @@ QRP_AVX2 int sample_code_avx2(const core::version_plan& plan, const core::gray_v
   return sampled;
 }
 
+// core::sample_across_module over every module of a size-n code for m > 2 px/module, four
+// columns at a time: each lane takes the image that holds its module deepest (the first on a
+// tie), then the four are sampled each in its own image.
+QRP_AVX2 void sample_across_avx2(const core::gray_view* images, const core::code_map* maps, int count, double m, int n,
+                                 core::read_across_workspace& ws)
+{
+  const double reach = core::sample_reach(m), q = core::sample_spread(m);
+  for (int r = 0; r < n; ++r) {
+    int c = 0;
+    for (; c + 4 <= n; c += 4) {
+      const int k = r * n + c;
+      const __m256d x = columns4(c);
+      __m256d best = _mm256_set1_pd(-1.0), best_margin = _mm256_set1_pd(reach);
+      __m256d bu = _mm256_setzero_pd(), bv = _mm256_setzero_pd();
+      for (int i = 0; i < count; ++i) {
+        __m256d u, v;
+        apply4(maps[i], x, r + 0.5, u, v);
+        const __m256d margin = interior4(u, v, images[i]);
+        const __m256d deeper = _mm256_cmp_pd(margin, best_margin, _CMP_GT_OQ);  // margin > best_margin
+        best_margin = _mm256_blendv_pd(best_margin, margin, deeper);
+        best = _mm256_blendv_pd(best, _mm256_set1_pd(i), deeper);
+        bu = _mm256_blendv_pd(bu, u, deeper);
+        bv = _mm256_blendv_pd(bv, v, deeper);
+      }
+      alignas(16) std::int32_t source[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(source), _mm256_cvttpd_epi32(best));
+      bool all = true;
+      const core::gray_view* lanes[4];
+      for (int l = 0; l < 4; ++l) {
+        ws.valid[k + l] = source[l] >= 0 ? 1 : 0;
+        ws.source[k + l] = static_cast<std::uint8_t>(source[l] < 0 ? 0 : source[l]);
+        all = all && source[l] >= 0;
+        lanes[l] = &images[source[l] < 0 ? 0 : source[l]];
+      }
+      if (all) {
+        _mm_storeu_ps(ws.values + k, sample_inside4(lanes, bu, bv, q));
+        continue;
+      }
+      alignas(32) double us[4], vs[4];
+      _mm256_store_pd(us, bu);
+      _mm256_store_pd(vs, bv);
+      for (int l = 0; l < 4; ++l)
+        ws.values[k + l] = source[l] >= 0 ? core::sample_module_inside(*lanes[l], us[l], vs[l], m) : 0.0f;
+    }
+    for (; c < n; ++c) core::sample_across_module(images, maps, count, m, reach, n, r * n + c, ws);
+  }
+}
+
 }  // namespace
 #endif
 
@@ -154,6 +227,28 @@ bool avx2_sampling_available()
 #else
   return false;
 #endif
+}
+
+void sample_across_fast(const core::gray_view* images, const core::code_map* maps, int count, double module_px, int n,
+                        core::read_across_workspace& ws)
+{
+#if QRP_AVX2_SAMPLING
+  if (module_px > 2.0 && avx2_sampling_available()) {
+    sample_across_avx2(images, maps, count, module_px, n, ws);
+    return;
+  }
+#endif
+  const double reach = core::sample_reach(module_px);
+  for (int k = 0; k < n * n; ++k) core::sample_across_module(images, maps, count, module_px, reach, n, k, ws);
+}
+
+core::code_outcome read_code_across_fast(const core::version_plan& plan, const core::gray_view* images,
+                                         const core::code_map* maps, int count, double module_px,
+                                         std::uint8_t erasure_threshold, std::uint8_t* out,
+                                         core::read_across_workspace& ws)
+{
+  sample_across_fast(images, maps, count, module_px, plan.size, ws);
+  return core::finish_code_across(plan, images, maps, count, module_px, erasure_threshold, out, ws);
 }
 
 int sample_code_fast(const core::version_plan& plan, const core::gray_view& img, const core::code_map& map,

@@ -885,8 +885,8 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
     // which the CUDA batches of such codes run too).
     core::gray_view images[core::max_across];
     for (std::size_t i = 0; i < count; ++i) images[i] = tiles[i]->view();
-    o = core::read_code_across(plan, images, ws.maps.data(), static_cast<int>(count), module_px_,
-                               options_.erasure_threshold, ws.bytes.data(), *ws.across);
+    o = read_code_across_fast(plan, images, ws.maps.data(), static_cast<int>(count), module_px_,
+                              options_.erasure_threshold, ws.bytes.data(), *ws.across);
     if (!o.levels.ok) return false;
   }
   out.snr = o.snr;
@@ -1109,7 +1109,8 @@ void scan_reader::read_batch(code_batch& batch, const std::vector<std::unique_pt
   batch.across_outcomes.assign(n, core::code_outcome{});
   batch.across_bytes.assign(n * spec::max_data_codewords, 0);
   if (n > 0) {
-    // The codes across tiles: core::read_code_across per code, on every thread or on the GPU.
+    // The codes across tiles: core::read_code_across per code (its sampling by the CPU fast path,
+    // scan/fast_sampling.hpp), on every thread or on the GPU.
     std::vector<core::code_outcome>& outcomes = batch.across_outcomes;
     std::vector<std::uint8_t>& bytes = batch.across_bytes;
     if (!options_.cuda) {
@@ -1122,9 +1123,9 @@ void scan_reader::read_batch(code_batch& batch, const std::vector<std::unique_pt
           measure_code(*j.tiles[k], plan, x0, y0, w.maps[k]);
           images[k] = j.tiles[k]->view();
         }
-        outcomes[i] = core::read_code_across(plan, images, w.maps.data(), static_cast<int>(j.tiles.size()), module_px_,
-                                             options_.erasure_threshold, bytes.data() + i * spec::max_data_codewords,
-                                             *w.across);
+        outcomes[i] = read_code_across_fast(plan, images, w.maps.data(), static_cast<int>(j.tiles.size()),
+                                            module_px_, options_.erasure_threshold,
+                                            bytes.data() + i * spec::max_data_codewords, *w.across);
       });
     } else {
 #if QRPLATE_WITH_CUDA
