@@ -1,25 +1,35 @@
-// Module sampling, the CPU fast path beside its reference, in one binary and one run so their
-// ratio holds on a noisy machine: host/scan/fast_sampling.hpp's sample_code_fast (AVX2 where the
-// CPU has it) and core::sample_code (what the fast path is tested to match bit for bit).
+// Module sampling, the CPU fast paths beside their references, in one binary and one run so their
+// ratio holds on a noisy machine: host/scan/fast_sampling.hpp's sample_code_fast and
+// sample_across_fast (AVX2 where the CPU has it) and core::sample_code and sample_across_module
+// (what the fast paths are tested to match bit for bit).
 //
 //   BM_sample_code/v40-L/px:3/reference   core::sample_code over 64 codes placed across a
 //                                         2,048 x 2,048 16-bit tile of random pixels, each
 //                                         code's map slightly rotated and with an offset field
 //                                         (as the scan reader measures one)
 //   BM_sample_code/v40-L/px:3/fast        the same codes through sample_code_fast
+//   BM_sample_across/v40-L/px:3/reference core::sample_across_module over every module of the
+//                                         same codes placed across two tiles (the tile split in
+//                                         two views down the middle), each module from the tile
+//                                         that holds it deeper
+//   BM_sample_across/v40-L/px:3/fast      the same through sample_across_fast
 //
-// Counters: items_per_second is modules/s, codes_per_s codes/s. One thread.
+// Counters: items_per_second is modules/s (the across rows count every module, sampled or not),
+// codes_per_s codes/s. One thread.
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "encode/version_plan_cache.hpp"
+#include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
 #include "scan/fast_sampling.hpp"
 
@@ -85,6 +95,42 @@ void BM_sample_code(benchmark::State& state, int version, qrplate::ecc_level ecc
       benchmark::Counter(static_cast<double>(state.iterations()) * codes_per_pass, benchmark::Counter::kIsRate);
 }
 
+// The same codes across two tiles: the tile split down the middle into two views of its pixels,
+// each code placed across the split, its map into the right view shifted by the split.
+void BM_sample_across(benchmark::State& state, int version, qrplate::ecc_level ecc, double px, bool fast)
+{
+  const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(version, ecc);
+  const int n = plan.size;
+  scene s = make_scene(n, px);
+  constexpr int half = tile_side / 2;
+  qrplate::core::gray_view views[2] = {s.view, s.view};
+  views[0].width = views[1].width = half;
+  views[1].pixels = s.pixels.data() + half;
+  std::vector<std::array<code_map, 2>> maps;
+  for (code_map m : s.maps) {
+    m.base.a[0] = half - 0.5 * n * px;  // the code's centre on the split
+    std::array<code_map, 2> pair = {m, m};
+    pair[1].base.a[0] -= half;
+    maps.push_back(pair);
+  }
+  auto ws = std::make_unique<qrplate::core::read_across_workspace>();
+  if (fast && !qrplate::scan::avx2_sampling_available()) state.SetLabel("no AVX2: the reference");
+  const double reach = qrplate::core::sample_reach(px);
+  for (auto _ : state) {
+    for (const auto& pair : maps) {
+      if (fast) {
+        qrplate::scan::sample_across_fast(views, pair.data(), 2, px, n, *ws);
+      } else {
+        for (int k = 0; k < n * n; ++k) qrplate::core::sample_across_module(views, pair.data(), 2, px, reach, n, k, *ws);
+      }
+      benchmark::DoNotOptimize(ws->values);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * codes_per_pass * n * n);
+  state.counters["codes_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * codes_per_pass, benchmark::Counter::kIsRate);
+}
+
 void register_all()
 {
   struct shape {
@@ -98,6 +144,8 @@ void register_all()
         char name[96];
         std::snprintf(name, sizeof name, "BM_sample_code/%s/px:%g/%s", sh.name, px, fast ? "fast" : "reference");
         benchmark::RegisterBenchmark(name, [=](benchmark::State& st) { BM_sample_code(st, sh.version, sh.ecc, px, fast); });
+        std::snprintf(name, sizeof name, "BM_sample_across/%s/px:%g/%s", sh.name, px, fast ? "fast" : "reference");
+        benchmark::RegisterBenchmark(name, [=](benchmark::State& st) { BM_sample_across(st, sh.version, sh.ecc, px, fast); });
       }
 }
 
