@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -280,6 +281,42 @@ TEST(PlateDecode, AHeatmapThatCannotBeWrittenCostsNotThePayload)
   EXPECT_NE(r.heatmap_error.find("/proc/qrplate-test-heatmap.png"), std::string::npos) << r.heatmap_error;
   EXPECT_EQ(read_file(out), p.payload);
   fs::remove(out);
+}
+
+// An interrupt (a signal's number in options.interrupt, as the command's handler sets it) stops
+// the decode with qrplate::interrupted and leaves neither the output nor its .partial file; the
+// same goes for an encode, whose staging directory goes too.
+TEST(PlateDecode, AnInterruptStopsEncodeAndDecodeAndLeavesNothing)
+{
+  plate_fixture p("interrupt", 20000, 13, 5, ecc_level::M);
+  std::atomic<int> signal_number{15};
+  const std::string out = temp("interrupt.out");
+  plate::plate_decode_options o;
+  o.interrupt = &signal_number;
+  try {
+    plate::decode_plates(p.dir, out, o);
+    ADD_FAILURE() << "the decode was not interrupted";
+  } catch (const qrplate::interrupted& e) {
+    EXPECT_EQ(e.signal, 15);
+  }
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  signal_number = 0;  // not interrupted: the same options decode
+  EXPECT_TRUE(plate::decode_plates(p.dir, out, o).complete);
+  EXPECT_EQ(read_file(out), p.payload);
+  fs::remove(out);
+
+  const std::string dir = temp("interrupt.plate");
+  fs::remove_all(dir);
+  plate::plate_encode_options eo;
+  eo.geometry.version = 5;
+  eo.interrupt = &signal_number;
+  signal_number = 2;
+  EXPECT_THROW(plate::encode_plates(p.input, dir, eo), qrplate::interrupted);
+  EXPECT_FALSE(fs::exists(dir));
+  for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
+    EXPECT_EQ(e.path().filename().string().rfind(fs::path(dir).filename().string() + ".partial", 0), std::string::npos)
+        << "left behind: " << e.path();
 }
 
 TEST(PlateDecode, TooMuchDamageIsReportedNeverWrong)

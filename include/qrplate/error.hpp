@@ -31,4 +31,15 @@ class io_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A long operation stopped by its options' `interrupt` (a signal's number, set by a handler):
+// what it staged was removed.
+class interrupted : public std::runtime_error {
+ public:
+  explicit interrupted(int signal_number)
+      : std::runtime_error("interrupted by signal " + std::to_string(signal_number)), signal(signal_number)
+  {
+  }
+  int signal;
+};
+
 }  // namespace qrplate

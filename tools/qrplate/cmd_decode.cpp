@@ -15,6 +15,7 @@
 
 #include "commands.hpp"
 #include "decode_images.hpp"
+#include "interrupt.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/plate/decode_plate.hpp"
 
@@ -294,7 +295,16 @@ void add_decode_command(CLI::App& app)
     o.prepare_rows = a->prepare_rows;
     if (a->serial_reads) o.overlap_reads = 0;
     o.register_ahead = !a->no_register_ahead;
-    const plate::plate_decode_result r = plate::decode_plates(a->input, a->output, o);
+    o.interrupt = &interrupt_signal;
+    plate::plate_decode_result r;
+    try {
+      const interrupt_guard guard;
+      r = plate::decode_plates(a->input, a->output, o);
+    } catch (const interrupted& e) {
+      std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (the partial file was removed)\n",
+                   signal_name(e.signal).c_str(), a->output.c_str());
+      throw exit_code_error{128 + e.signal};
+    }
     // The report and heatmap written or not, the payload is where the decode put it: a failure of
     // theirs is said last, after what became of the payload.
     std::vector<std::string> side_errors;

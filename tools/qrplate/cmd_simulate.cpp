@@ -1,12 +1,11 @@
 // `qrplate simulate`: plate directory -> scan set directory of simulated SEM tiles.
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <string>
 
 #include "commands.hpp"
+#include "interrupt.hpp"
 #include "qrplate/error.hpp"
 #include "qrplate/sim/parameter_error.hpp"
 #include "qrplate/sim/simulate.hpp"
@@ -85,42 +84,6 @@ std::string option_message(const sim::parameter_error& e)
     if (e.name() == n[0]) return std::string(n[1]) + " " + sim::parameter_error::format(e.value()) + ": " + e.rule();
   return e.what();
 }
-
-// Set by SIGINT / SIGTERM while a simulation runs: the tile loop stops, the staging directory
-// is removed, and the exit status is 128 + the signal, as the shell's would be.
-std::atomic<int> interrupt_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free, "a signal handler may only touch lock-free atomics");
-extern "C" void on_interrupt(int sig) { interrupt_signal.store(sig, std::memory_order_relaxed); }
-
-// Installs on_interrupt for its lifetime; a signal the shell ignores (nohup, `&`) stays ignored,
-// and a second one takes the default action (SA_RESETHAND) should the clean-up hang.
-class interrupt_guard {
- public:
-  interrupt_guard()
-  {
-    interrupt_signal = 0;
-    for (int k = 0; k < 2; ++k) {
-      struct sigaction sa {};
-      sa.sa_handler = on_interrupt;
-      sigemptyset(&sa.sa_mask);
-      sa.sa_flags = SA_RESETHAND;
-      installed_[k] = ::sigaction(signals_[k], nullptr, &old_[k]) == 0 && old_[k].sa_handler != SIG_IGN &&
-                      ::sigaction(signals_[k], &sa, nullptr) == 0;
-    }
-  }
-  ~interrupt_guard()
-  {
-    for (int k = 0; k < 2; ++k)
-      if (installed_[k]) ::sigaction(signals_[k], &old_[k], nullptr);
-  }
-  interrupt_guard(const interrupt_guard&) = delete;
-  interrupt_guard& operator=(const interrupt_guard&) = delete;
-
- private:
-  const int signals_[2] = {SIGINT, SIGTERM};
-  struct sigaction old_[2] = {};
-  bool installed_[2] = {false, false};
-};
 
 }  // namespace
 
@@ -222,9 +185,9 @@ void add_simulate_command(CLI::App& app)
       r = sim::simulate(a->plate, a->output, o);
     } catch (const sim::parameter_error& e) {
       throw invalid_argument(option_message(e));
-    } catch (const sim::interrupted& e) {
+    } catch (const interrupted& e) {
       std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (the partial scan set was removed)\n",
-                   e.signal == SIGINT ? "SIGINT" : "SIGTERM", a->output.c_str());
+                   signal_name(e.signal).c_str(), a->output.c_str());
       throw exit_code_error{128 + e.signal};
     }
     std::fprintf(stderr,

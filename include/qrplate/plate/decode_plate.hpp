@@ -9,6 +9,7 @@
 // plate.json's SHA-256.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -75,6 +76,9 @@ struct plate_decode_options {
   // the heatmap) runs on a background thread while the next unit's codes are read, one unit
   // behind; false: in place, the sweep waiting. Same results (units are finished in order).
   bool finish_units_in_background = true;
+  // When not null and it turns non-zero (a signal's number, set by a handler), the decode stops at
+  // its next group of code rows, removes its .partial file and throws qrplate::interrupted.
+  const std::atomic<int>* interrupt = nullptr;
 };
 inline constexpr double min_strip_px = 1024, max_strip_px = 1048576;  // strip_px's range
 

@@ -2,6 +2,7 @@
 // streaming band by band in bounded memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct plate_encode_options {
   // The payload's digest in plate.json: SHA-256 (one core: ~1.3 GB/s here, the encoder's floor
   // when the codes are encoded on a GPU) or the SHA-256 tree (its leaves on every thread).
   payload_hash_kind hash = payload_hash_kind::sha256;
+  // When not null and it turns non-zero (a signal's number, set by a handler), the encode stops
+  // at its next unit of codes, removes its staging directory and throws qrplate::interrupted.
+  const std::atomic<int>* interrupt = nullptr;
 };
 
 struct plate_encode_result {

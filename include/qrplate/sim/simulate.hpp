@@ -49,14 +49,7 @@ struct simulate_options {
 };
 
 // simulate() stopped by options.interrupt; nothing was left behind.
-class interrupted : public std::runtime_error {
- public:
-  explicit interrupted(int signal_number)
-      : std::runtime_error("interrupted by signal " + std::to_string(signal_number)), signal(signal_number)
-  {
-  }
-  int signal;
-};
+using interrupted = qrplate::interrupted;
 
 // "clean", "typical", "harsh" (documented in docs/SIMULATOR.md and in the code).
 simulate_options preset(std::string_view name);
