@@ -140,10 +140,12 @@ manifest random_manifest(std::mt19937_64& rng)
   m.k = static_cast<int>(1 + rng() % 255);
   m.m = static_cast<int>(rng() % static_cast<unsigned>(257 - m.k));
   m.dust_window = static_cast<std::uint32_t>(rng() % 65536);
-  m.data_frames = rng() >> 4;
-  m.share_offset = rng() >> 2;
-  m.share_bytes = rng() >> 2;
-  m.payload_bytes = rng();
+  // A share inside the payload, and enough data frames for it (manifest_from_json checks both).
+  m.payload_bytes = rng() >> 2;
+  m.share_bytes = rng() % (m.payload_bytes + 1);
+  m.share_offset = rng() % (m.payload_bytes - m.share_bytes + 1);
+  const auto per_frame = static_cast<std::uint64_t>(plate::frame_data_bytes(m.version, m.ecc));
+  m.data_frames = (m.share_bytes + per_frame - 1) / per_frame + rng() % 1000;
   for (auto& b : m.payload_digest) b = static_cast<std::uint8_t>(rng());
   // Half of them with the SHA-256 tree, leaves of any size plate.json allows.
   if (rng() % 2) {
@@ -159,7 +161,9 @@ std::vector<std::pair<plate::plate_geometry, manifest>> real_manifests(std::mt19
   std::vector<std::pair<plate::plate_geometry, manifest>> out;
   auto add = [&](plate::geometry_options o, std::uint64_t frames) {
     const plate::plate_geometry g = plate::make_geometry(o, frames);
-    const std::uint64_t payload = frames * 100 + rng() % 100;
+    // A payload that fills `frames` data frames, the last one partly (manifest_from_json checks it).
+    const auto per_frame = static_cast<std::uint64_t>(plate::frame_data_bytes(o.version, o.ecc));
+    const std::uint64_t payload = frames == 0 ? 0 : (frames - 1) * per_frame + 1 + rng() % per_frame;
     manifest m = plate::make_manifest(g, rng(), 0, 1, 0, payload, payload);
     for (auto& b : m.payload_digest) b = static_cast<std::uint8_t>(rng());
     out.emplace_back(g, m);
@@ -392,6 +396,11 @@ TEST(Manifest, BadJsonIsRejected)
            bad_case{"other format", replaced("\"format\": \"qrplate\"", "\"format\": \"other\"")},
            bad_case{"format version 2", replaced("\"format_version\": 1", "\"format_version\": 2")},
            bad_case{"no data_frames", replaced("\"data_frames\"", "\"data_framez\"")},
+           // The payload's numbers against each other: a share past the payload, more bytes than
+           // the data frames hold.
+           bad_case{"share past the payload", replaced("\"bytes\": ", "\"bytes\": 0, \"was\": ")},
+           bad_case{"share beyond its frames", replaced("\"data_frames\": ", "\"data_frames\": 0, \"was\": ")},
+           bad_case{"plate_id not hex", replaced("\"plate_id\": \"", "\"plate_id\": \"zz")},
            bad_case{"65-digit sha256", replaced("\"sha256\": \"", "\"sha256\": \"0")},
            bad_case{"non-hex sha256", replaced("\"sha256\": \"", "\"sha256\": \"zz")},
            // std::stoul would have read "1g" as 1.

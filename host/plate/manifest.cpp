@@ -283,7 +283,10 @@ manifest manifest_from_json(const std::string& text, image_info* image)
     if (j.at("format") != "qrplate") throw bad("not a qrplate manifest");
     if (static_cast<int>(unsigned_at(j.at("format_version"), 0xFFFF)) != manifest_format_version) throw bad("unsupported format version");
     manifest m;
-    m.plate_id = std::stoull(j.at("plate_id").get<std::string>(), nullptr, 16);
+    const std::string id = j.at("plate_id").get<std::string>();
+    if (id.empty() || id.size() > 16 || id.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      throw bad("plate.json: plate_id \"" + id + "\" must be 1 to 16 hex digits");
+    m.plate_id = std::stoull(id, nullptr, 16);
     // Whole numbers only: a float here (3e99) cast to an integer is undefined (fuzz_manifest_json).
     const auto number = static_cast<long long>(unsigned_at(j.at("plate").at("number"), 0xFFFF));
     const auto count = static_cast<long long>(unsigned_at(j.at("plate").at("count"), 0xFFFF));
@@ -313,6 +316,17 @@ manifest manifest_from_json(const std::string& text, image_info* image)
     m.payload_bytes = unsigned_at(j.at("payload").at("bytes"));
     m.share_offset = unsigned_at(j.at("payload").at("share_offset"));
     m.share_bytes = unsigned_at(j.at("payload").at("share_bytes"));
+    // The payload's numbers against each other and the frames: a size the frames cannot hold
+    // would otherwise show only as a SHA-256 mismatch, or as a terabyte output file.
+    if (m.share_bytes > m.payload_bytes || m.share_offset > m.payload_bytes - m.share_bytes)
+      throw bad("plate.json: this plate's share of the payload (bytes " + std::to_string(m.share_offset) + " + " +
+                std::to_string(m.share_bytes) + ") lies past the payload's " + std::to_string(m.payload_bytes) + " bytes");
+    if (m.version >= 1 && m.version <= 40) {
+      const auto per_frame = static_cast<std::uint64_t>(frame_data_bytes(m.version, m.ecc));
+      if (per_frame > 0 && (m.share_bytes + per_frame - 1) / per_frame > m.data_frames)
+        throw bad("plate.json: share_bytes " + std::to_string(m.share_bytes) + " is more than its " +
+                  std::to_string(m.data_frames) + " data frames of " + std::to_string(per_frame) + " bytes hold");
+    }
     const nlohmann::json& payload = j.at("payload");
     if (payload.contains("sha256") == payload.contains("sha256_tree"))
       throw bad("plate.json: the payload needs one digest, sha256 or sha256_tree");
