@@ -31,6 +31,9 @@ run(encode_threads ARGS encode "${WORKDIR}/payload.txt" -o "${WORKDIR}/e_threads
 expect_user_error("--threads 1025 out of range 0..1024")
 run(hash_threads ARGS hash "${WORKDIR}/payload.txt" --hash sha256-tree --threads 4294967295)
 expect_user_error("--threads 4294967295 out of range 0..1024")
+# hash reads a regular file: standard input is refused with what to do instead.
+run(hash_stdin ARGS hash -)
+expect_user_error("save the stream to a file first")
 run(plan_threads ARGS plan --threads 4294967295)
 expect_user_error("--threads 4294967295 out of range 0..1024")
 # The bound itself is allowed; simulate starts no more threads than it has tiles.

@@ -74,6 +74,10 @@ void add_hash_command(CLI::App& app)
       leaf = man.tree_leaf_bytes;
     }
     std::error_code ec;
+    // The tree's leaves are hashed side by side from a file of known size: a pipe cannot be.
+    if (args->file == "-" || (fs::exists(args->file, ec) && !fs::is_regular_file(args->file, ec)))
+      throw invalid_argument(args->file + ": hash reads a regular file (of known size, its leaves on every thread), "
+                                          "not standard input or a pipe: save the stream to a file first");
     const auto size = fs::file_size(args->file, ec);
     if (ec) throw io_error("cannot read " + args->file + ": " + ec.message());
     // A progress line on a terminal: SHA-256 of a terabyte is ~10 minutes of one core.
