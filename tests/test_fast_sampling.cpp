@@ -1,16 +1,19 @@
-// The CPU fast paths of module sampling (host/scan/fast_sampling) against the plain references,
-// core::sample_code and core::sample_across_module: on random images (strides wider than rows, 8- and 16-bit values) and random
+// The CPU fast paths of the per-code core (host/scan/fast_sampling) against the plain references,
+// core::sample_code, core::sample_across_module and core::measure_code_map: on random images (strides wider than rows, 8- and 16-bit values) and random
 // code maps (rotated, scaled, with and without an offset field, codes hanging over every edge),
 // the values must be the same bits, the valid flags and the count the same. The expected values
 // come from the reference alone, never from the fast path.
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <iterator>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "encode/version_plan_cache.hpp"
@@ -18,6 +21,9 @@
 #include "qrplate/core/read_code.hpp"
 #include "qrplate/spec/versions.hpp"
 #include "scan/fast_sampling.hpp"
+#include "scan/synthetic_codes.hpp"
+#include "scan/tile_registration.hpp"
+#include "sim/scan_io.hpp"
 
 namespace {
 
@@ -172,6 +178,75 @@ TEST(FastSampling, AcrossTilesSameBitsAsTheReference)
   }
   // Most codes were split between images (the case this path is for).
   EXPECT_GT(mixed, trials / 2) << mixed << " of " << trials;
+}
+
+// core::measure_code_map compiled for AVX2 gives the reference's map bit for bit: synthetic codes
+// (v5-M, v10-M, v25-L at 2.5-4 px/module, rotated), the tile's pose off by a fraction of a module
+// so that the offsets are real, on a confirmed tile and on one whose finders are searched wide.
+TEST(FastSampling, MeasuredCodeMapsAreTheReferences)
+{
+  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  struct scene_case {
+    int version;
+    qrplate::ecc_level ecc;
+    double px;
+  };
+  std::size_t anchored = 0, maps = 0;
+  for (const scene_case& sc_case : {scene_case{5, qrplate::ecc_level::M, 2.5}, scene_case{10, qrplate::ecc_level::M, 3.0},
+                                    scene_case{25, qrplate::ecc_level::L, 4.0}}) {
+    const qrplate::scan::synthetic_codes sc =
+        qrplate::scan::make_synthetic_codes(sc_case.version, sc_case.ecc, sc_case.px, 3, 3, 0.7, 2500, 0x5eed);
+    qrplate::sim::gray_image img;
+    img.width = static_cast<std::uint32_t>(sc.width);
+    img.height = static_cast<std::uint32_t>(sc.height);
+    img.bits = 16;
+    img.pixels = sc.pixels;
+    std::vector<std::uint32_t> sums;
+    const int shift = qrplate::scan::build_integral(img, sc.module_px, sums);
+    qrplate::core::tile_anchor_view tile{};
+    tile.iv = qrplate::core::integral_view{sums.data(), sc.width, sc.height, shift};
+    tile.to_pixel = sc.to_pixel;
+    tile.to_pixel.a[0] += 0.4 * sc.module_px;
+    tile.to_pixel.a[3] -= 0.3 * sc.module_px;
+    tile.module_px = sc.module_px;
+    tile.contrast = qrplate::scan::estimate_contrast(tile.iv, sc.module_px);
+    tile.polarity = 1;
+    const int pitch = sc.plan->size + 4;
+    for (bool wide : {false, true}) {
+      if (wide) {
+        tile.anchor_search_px = 4 * qrplate::core::anchor_radius(sc.module_px);
+        tile.finder_strength = static_cast<float>(0.8 * tile.contrast);
+      }
+      // Every code of the scene, and origins between codes (few anchors, or none).
+      for (int i = 0; i < 12; ++i) {
+        const double x0 = (i % 3) * pitch + (i >= 9 ? pitch / 2 : 0), y0 = ((i / 3) % 3) * pitch;
+        auto want = std::make_unique<code_map>(), got = std::make_unique<code_map>();
+        // Different leftovers in each, so that a field one of them leaves unwritten shows.
+        for (auto [m, fill] : {std::pair<code_map*, float>{want.get(), 1.5f}, {got.get(), -2.5f}}) {
+          for (auto& row : m->du) std::fill(std::begin(row), std::end(row), fill);
+          for (auto& row : m->dv) std::fill(std::begin(row), std::end(row), fill);
+          m->nodes = m->anchors = static_cast<int>(fill);
+        }
+        qrplate::core::measure_code_map(tile, *sc.plan, x0, y0, *want);
+        qrplate::scan::measure_code_map_fast(tile, *sc.plan, x0, y0, *got);
+        SCOPED_TRACE("v" + std::to_string(sc_case.version) + " code " + std::to_string(i) + (wide ? " wide" : ""));
+        ASSERT_EQ(std::memcmp(got->base.a, want->base.a, sizeof want->base.a), 0);
+        ASSERT_EQ(got->anchors, want->anchors);
+        if (want->anchors > 0) {
+          ASSERT_EQ(got->nodes, want->nodes);  // with no anchors the grid is not set
+        }
+        // The nodes in use (apply() reads no others).
+        const int used = want->anchors > 0 ? want->nodes : 0;
+        for (int r = 0; r < used; ++r) {
+          ASSERT_EQ(std::memcmp(got->du[r], want->du[r], sizeof(float) * static_cast<std::size_t>(used)), 0) << r;
+          ASSERT_EQ(std::memcmp(got->dv[r], want->dv[r], sizeof(float) * static_cast<std::size_t>(used)), 0) << r;
+        }
+        anchored += want->anchors > 0;
+        ++maps;
+      }
+    }
+  }
+  EXPECT_GT(anchored, maps / 2) << anchored << " of " << maps << " maps had anchors";
 }
 
 // At 2 px/module and below the reference itself runs (one sample, or the tent mean).

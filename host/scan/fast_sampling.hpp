@@ -1,14 +1,16 @@
-// The CPU fast path of core::sample_code (include/qrplate/core/read_code.hpp) and of
-// core::sample_across_module's loop (read_across.hpp), the module sampling that was a fifth of a
-// CPU scan decode: four modules of a row at once with AVX2 where
-// the CPU has it, the same IEEE double and float operations in the same order as the reference,
-// so values, valid (and source) come out bit for bit the same (tests/test_fast_sampling.cpp holds
-// them to the reference on random maps and images). Elsewhere (no AVX2, another compiler or CPU,
-// under sanitizers) it is core::sample_code itself.
+// CPU fast paths of the per-code core (include/qrplate/core/), each the same bits as its
+// reference, which the GPU kernels run:
+//  - module sampling, core::sample_code and core::sample_across_module's loop (a fifth of a CPU
+//    scan decode): four modules of a row at once with AVX2, the same IEEE double and float
+//    operations in the same order;
+//  - core::measure_code_map, compiled for AVX2 (its node grid's divisions four to a vector).
+// tests/test_fast_sampling.cpp holds them to the references on random maps and images. Elsewhere
+// (no AVX2, another compiler or CPU, under sanitizers) the references run.
 #pragma once
 
 #include <cstdint>
 
+#include "qrplate/core/code_anchors.hpp"
 #include "qrplate/core/read_across.hpp"
 #include "qrplate/core/read_code.hpp"
 
@@ -28,6 +30,10 @@ core::code_outcome read_code_across_fast(const core::version_plan& plan, const c
                                          const core::code_map* maps, int count, double module_px,
                                          std::uint8_t erasure_threshold, std::uint8_t* out,
                                          core::read_across_workspace& ws);
+
+// core::measure_code_map compiled for AVX2 where the CPU has it: the same map bit for bit.
+void measure_code_map_fast(const core::tile_anchor_view& tile, const core::version_plan& plan, double x0, double y0,
+                           core::code_map& out);
 
 // True when the fast paths takes the AVX2 path (built for it and the CPU has it).
 bool avx2_sampling_available();

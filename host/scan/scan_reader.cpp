@@ -82,7 +82,7 @@ Buffer take_spare(std::vector<Buffer>& spares, std::mutex& mutex, Buffer fresh =
 // more affine, which a few anchors on one side of a code would tilt.
 void measure_code(const posed_tile& t, const core::version_plan& plan, double x0, double y0, core::code_map& geo)
 {
-  core::measure_code_map(t.anchor_view(), plan, x0, y0, geo);
+  measure_code_map_fast(t.anchor_view(), plan, x0, y0, geo);  // core::measure_code_map's bits
 }
 
 // The median (the upper one of an even count), of a copy.
