@@ -237,6 +237,9 @@ struct tiled_bilevel_writer::state {
     std::string reason = log.error;
     const std::string prefix = path + ": ";
     if (reason.compare(0, prefix.size(), prefix) == 0) reason.erase(0, prefix.size());
+    // libtiff's own words for a failed write say nothing a user can act on ("Write error at
+    // scanline 4294967295" for a tile): the system's reason ("No space left on device") alone.
+    if (err != 0 && reason.rfind("Write error", 0) == 0) reason.clear();
     if (err != 0 && reason.find(std::strerror(err)) == std::string::npos) {
       reason += reason.empty() ? std::strerror(err) : std::string(" (") + std::strerror(err) + ")";
     }
