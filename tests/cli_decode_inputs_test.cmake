@@ -79,6 +79,32 @@ expect_refusal("does not exist")
 expect_absent("${WORKDIR}/r2.bin")
 run(threads ARGS decode "${WORKDIR}/p1" -o "${WORKDIR}/t.bin" --threads 4294967295)
 expect_refusal("--threads")
+# A scan set of a corner of p1 (4 tiles): an output onto a tile (compared by name, no stat per tile)
+# or onto scan.json is refused, the tile untouched.
+run(simulate_corner ARGS simulate "${WORKDIR}/p1" -o "${WORKDIR}/scans" --preset clean --bits 8 --region 0,0,600x600
+    --no-progress)
+expect_success()
+set(tile "${WORKDIR}/scans/tile_r0000_c0001.tif")
+file(SHA256 "${tile}" tile_hash)
+run(onto_tile ARGS decode "${WORKDIR}/scans" -o "${tile}")
+expect_refusal("is a tile of the scan set")
+expect_unchanged("${tile}" "${tile_hash}")
+run(report_onto_tile ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/s.bin" --report "${WORKDIR}/scans/./tile_r0000_c0001.tif")
+expect_refusal("is a tile of the scan set")
+expect_unchanged("${tile}" "${tile_hash}")
+expect_absent("${WORKDIR}/s.bin")
+run(onto_scan_json ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/scans/scan.json")
+expect_refusal("an input of this decode")
+run(heatmap_onto_output ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/s.bin" --heatmap "${WORKDIR}/s.bin")
+expect_refusal("name the same file")
+# The control: outputs beside the tiles, in the scan directory, are fine (the corner holds
+# whole codes only in part, so the payload is incomplete: exit 1, but not a refusal).
+run(beside_tiles ARGS decode "${WORKDIR}/scans" -o "${WORKDIR}/scans/out.bin" --report "${WORKDIR}/scans/r.json")
+string(FIND "${err}" "an input of this decode" at)
+if(at GREATER -1 OR NOT EXISTS "${WORKDIR}/scans/r.json")
+  fail("expected the decode to run and write its report beside the tiles")
+endif()
+
 # An image of ordinary QR codes, decoded with its JSON list aimed at the image itself.
 run(qr_image ARGS qr "hello plates" -o "${WORKDIR}/code.png")
 expect_success()

@@ -131,6 +131,7 @@ class image_source final : public code_source {
     }
   }
   unsigned threads() const override { return static_cast<unsigned>(readers_.size()); }
+  const sim::plate_image_reader& image() const { return *readers_.front(); }  // its size, for checks
   std::uint32_t strip_columns() const override { return ~std::uint32_t{0}; }  // a unit at once
   std::uint32_t rows_per_prepare() const override { return 1; }
   void prepare(std::uint64_t, std::uint64_t, std::uint32_t, std::uint32_t, std::uint64_t,
@@ -779,14 +780,11 @@ void decode_one_plate(const fs::path& dir, output_file& out, const plate_decode_
   const plate_geometry g = geometry_of(man);
   const unsigned threads = std::max(1u, o.threads ? o.threads : std::thread::hardware_concurrency());
   image_source src(dir / "plate.tif", g, threads);
-  {
-    const sim::plate_image_reader image((dir / "plate.tif").string());
-    if (image.width() != man.width || image.height() != man.height)
-      throw invalid_argument((dir / "plate.tif").string() + " is " + std::to_string(image.width()) + " x " +
-                             std::to_string(image.height()) + " modules, but its manifest says " +
-                             std::to_string(man.width) + " x " + std::to_string(man.height) +
-                             ": the image and the manifest are not of one plate");
-  }
+  if (src.image().width() != man.width || src.image().height() != man.height)
+    throw invalid_argument((dir / "plate.tif").string() + " is " + std::to_string(src.image().width()) + " x " +
+                           std::to_string(src.image().height()) + " modules, but its manifest says " +
+                           std::to_string(man.width) + " x " + std::to_string(man.height) +
+                           ": the image and the manifest are not of one plate");
   decode_cells(man, src, out, o, res, heatmap_path);
   for (const std::string& e : src.errors()) res.tile_errors.push_back(e);
 }
@@ -825,10 +823,9 @@ bool bootstrap_from_scans(const scan::scan_set& set, manifest& out)
 }
 
 // Decodes a scan set into `out`.
-void decode_scan_set(const fs::path& dir, output_file& out, const plate_decode_options& o, plate_decode_result& res,
-                     expected_digest& expect, plate_set_check& plates)
+void decode_scan_set(const fs::path& dir, scan::scan_set set, output_file& out, const plate_decode_options& o,
+                     plate_decode_result& res, expected_digest& expect, plate_set_check& plates)
 {
-  scan::scan_set set = scan::read_scan_set(dir.string());
   std::string json = o.plate_json.empty() ? std::string() : manifest_path(o.plate_json).string();
   if (json.empty() && !set.plate_json.empty() && !fs::exists(set.plate_json))
     std::fprintf(stderr, "qrplate: warning: %s names the manifest %s, which does not exist\n", (dir / "scan.json").c_str(),
@@ -933,30 +930,20 @@ std::vector<fs::path> plate_dirs(const std::string& input, bool& scan_set)
   return dirs;
 }
 
-}  // namespace
-
-std::vector<std::string> decode_input_files(const std::string& input, const std::string& plate_json)
+// True when `output` (an existing file) is one of the scan set's tiles. Compared by name below the
+// set's directory, where read_scan_set keeps every tile: a set of millions of tiles costs no
+// stat per tile.
+bool is_tile_of(const scan::scan_set& set, const std::string& output)
 {
-  std::vector<std::string> files;
-  if (!plate_json.empty()) files.push_back(manifest_path(plate_json).string());
-  bool scan_set = false;
-  for (const fs::path& d : plate_dirs(input, scan_set)) {
-    if (scan_set) {
-      files.push_back((d / "scan.json").string());
-      try {
-        const scan::scan_set set = scan::read_scan_set(d.string());
-        if (!set.plate_json.empty()) files.push_back(set.plate_json);
-        for (const scan::scan_tile& t : set.tiles) files.push_back(t.file);
-      } catch (const std::exception&) {
-        // The decode itself reports a malformed scan.json.
-      }
-    } else {
-      files.push_back((d / "plate.tif").string());
-    }
-    files.push_back((d / "plate.json").string());
-  }
-  return files;
+  std::error_code ec;
+  const fs::path rel = fs::weakly_canonical(output, ec).lexically_relative(fs::weakly_canonical(set.dir, ec));
+  if (ec || rel.empty() || rel.begin()->string() == "..") return false;
+  for (const scan::scan_tile& t : set.tiles)
+    if (fs::path(t.file).lexically_relative(set.dir).lexically_normal() == rel) return true;
+  return false;
 }
+
+}  // namespace
 
 void check_output_path(const std::string& output, const std::vector<std::string>& inputs, const std::string& what)
 {
@@ -994,10 +981,44 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   if (dirs.size() > 1 && !o.plate_json.empty())
     throw invalid_argument("--plate names one plate's manifest, but " + plate_dir + " holds " +
                            std::to_string(dirs.size()) + " plates (each with its own plate.json)");
-  const std::vector<std::string> inputs = decode_input_files(plate_dir, o.plate_json);
-  check_output_path(out_file, inputs, "-o");
-  check_output_path(out_file + ".partial", inputs, "-o (its .partial file)");
-  if (!o.heatmap.empty()) check_output_path(o.heatmap, inputs, "--heatmap");
+  // A scan set is read once, here: its tiles are inputs the outputs are checked against.
+  std::optional<scan::scan_set> set;
+  if (scan_set) set = scan::read_scan_set(plate_dir);
+  // Each plate's heatmap: with several plates, "-NNNN" before the extension.
+  std::vector<std::string> map_paths(dirs.size(), o.heatmap);
+  if (!o.heatmap.empty() && dirs.size() > 1)
+    for (std::size_t i = 0; i < dirs.size(); ++i) {
+      char suffix[24];
+      std::snprintf(suffix, sizeof suffix, "-%04llu", static_cast<unsigned long long>(i + 1));
+      const fs::path mp(o.heatmap);
+      map_paths[i] = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
+    }
+
+  // Every output checked before any work: never an input (a manifest, a plate image, scan.json,
+  // a tile), nor another output.
+  std::vector<std::string> inputs;
+  if (!o.plate_json.empty()) inputs.push_back(manifest_path(o.plate_json).string());
+  for (const fs::path& d : dirs) {
+    inputs.push_back((d / (scan_set ? "scan.json" : "plate.tif")).string());
+    inputs.push_back((d / "plate.json").string());
+  }
+  if (set && !set->plate_json.empty()) inputs.push_back(set->plate_json);
+  std::vector<std::pair<std::string, std::string>> outputs = {{"-o", out_file},
+                                                              {"-o (its .partial file)", out_file + ".partial"}};
+  for (const std::string& m : map_paths)
+    if (!m.empty()) outputs.emplace_back("--heatmap", m);
+  if (!o.report.empty()) outputs.emplace_back("--report", o.report);
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [what, path] = outputs[i];
+    check_output_path(path, inputs, what);
+    std::error_code ec;
+    if (set && fs::exists(path, ec) && is_tile_of(*set, path))
+      throw invalid_argument(what + " " + path + " is a tile of the scan set, an input of this decode: writing it "
+                                                 "would destroy it");
+    for (std::size_t k = 0; k < i; ++k)
+      if (fs::weakly_canonical(path, ec) == fs::weakly_canonical(outputs[k].second, ec))
+        throw invalid_argument(outputs[k].first + " and " + what + " name the same file, " + path);
+  }
 
   output_file out;
   out.path = out_file + ".partial";
@@ -1005,16 +1026,9 @@ plate_decode_result decode_plates(const std::string& plate_dir, const std::strin
   if (!out.f) throw io_error("cannot create " + out.path + ": " + std::strerror(errno));
   expected_digest expect;
   plate_set_check plates;
-  for (const fs::path& d : dirs) {
-    std::string map_path = o.heatmap;
-    if (!map_path.empty() && dirs.size() > 1) {
-      char suffix[16];
-      std::snprintf(suffix, sizeof suffix, "-%04llu", static_cast<unsigned long long>(res.plates + 1));
-      const fs::path mp(map_path);
-      map_path = (mp.parent_path() / (mp.stem().string() + suffix + mp.extension().string())).string();
-    }
-    if (scan_set) decode_scan_set(d, out, o, res, expect, plates);
-    else decode_one_plate(d, out, o, res, expect, map_path, plates);
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    if (set) decode_scan_set(dirs[i], std::move(*set), out, o, res, expect, plates);
+    else decode_one_plate(dirs[i], out, o, res, expect, map_paths[i], plates);
     ++res.plates;
   }
   // Plates of the payload not given: their shares are lost (the digest is not checked).

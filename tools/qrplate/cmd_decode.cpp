@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -264,25 +263,10 @@ void add_decode_command(CLI::App& app)
       return;
     }
     if (a->output.empty()) throw invalid_argument("no output file given (-o): where should the payload go?");
-    {
-      // Every output checked before hours of reading: none may replace an input or another output.
-      const std::vector<std::string> inputs = plate::decode_input_files(a->input, a->plate_json);
-      std::vector<std::pair<std::string, std::string>> outputs = {{"-o", a->output}};
-      if (!a->report.empty()) outputs.emplace_back("--report", a->report);
-      if (!a->heatmap.empty()) outputs.emplace_back("--heatmap", a->heatmap);
-      for (std::size_t i = 0; i < outputs.size(); ++i) {
-        plate::check_output_path(outputs[i].second, inputs, outputs[i].first);
-        for (std::size_t k = 0; k < i; ++k) {
-          std::error_code ec;
-          if (fs::weakly_canonical(outputs[i].second, ec) == fs::weakly_canonical(outputs[k].second, ec))
-            throw invalid_argument(outputs[k].first + " and " + outputs[i].first + " name the same file, " +
-                                   outputs[i].second);
-        }
-      }
-    }
     plate::plate_decode_options o;
     o.threads = a->threads;
     o.heatmap = a->heatmap;
+    o.report = a->report;  // checked with the other outputs before any work
     o.progress = !a->no_progress && ::isatty(STDERR_FILENO);
     o.plate_json = a->plate_json;
     o.search_um = a->search_um;

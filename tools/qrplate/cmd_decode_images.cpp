@@ -173,7 +173,7 @@ int decode_images(const std::string& input, const std::string& output_json_or_em
       if (!out) throw io_error("cannot write " + tmp + ": " + std::strerror(errno));
     }
     fs::rename(tmp, output_json_or_empty, ec);
-    if (ec) throw io_error("io_error: cannot rename " + tmp + " to " + output_json_or_empty + ": " + ec.message());
+    if (ec) throw io_error("cannot rename " + tmp + " to " + output_json_or_empty + ": " + ec.message());
   }
   return found > 0 && !trouble ? 0 : 1;
 }

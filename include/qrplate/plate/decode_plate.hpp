@@ -29,6 +29,9 @@ struct plate_decode_options {
   // magenta a frame rejected (CRC or plate tag), white no frame. Several plates: "-NNNN" is
   // inserted before the extension. Empty: none.
   std::string heatmap;
+  // A file the caller writes the report to once the decode returns: only checked, before any
+  // work, as out_file is (never an input, nor another output). Empty: none.
+  std::string report;
   // The plate's plate.json (or its directory), for a scan set or one plate directory; empty: scan
   // sets take scan.json's "plate", else SCAN_DIR/plate.json; plate directories their plate.json.
   std::string plate_json;
@@ -193,10 +196,6 @@ struct plate_decode_result {
   }
 };
 
-// The files a decode of `input` (with --plate `plate_json`, may be empty) reads: manifests, plate
-// images, scan.json and its tiles. No output may replace one (check_output_path).
-std::vector<std::string> decode_input_files(const std::string& input, const std::string& plate_json);
-
 // Throws qrplate::invalid_argument when `output` (`what`: the option, for the message) is "-", a
 // directory, a device or pipe, lies in a directory that does not exist, or is one of `inputs`.
 void check_output_path(const std::string& output, const std::vector<std::string>& inputs, const std::string& what);
@@ -205,8 +204,9 @@ void check_output_path(const std::string& output, const std::vector<std::string>
 // temporary name and renamed only when the payload is complete; when it is not, the partial
 // file is kept as out_file + ".partial" and the result says which byte ranges are lost.
 // Throws qrplate::io_error / invalid_argument for unreadable or inconsistent input, plates of
-// different payloads, and an out_file (or heatmap) that check_output_path refuses, checked before
-// any work. Plates of the payload not given (a multi-plate payload's plate-NNNN missing) make the
+// different payloads, and outputs (out_file, its .partial file, the heatmaps, options.report)
+// that check_output_path refuses, that are a tile of the scan set, or that name one file twice,
+// all checked before any work. Plates of the payload not given (a multi-plate payload's plate-NNNN missing) make the
 // result incomplete, their shares lost byte ranges. options.plate_json: one plate's manifest (a
 // plate.json or its directory) for a scan set or a single plate directory.
 plate_decode_result decode_plates(const std::string& plate_dir, const std::string& out_file,
