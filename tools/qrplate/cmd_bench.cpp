@@ -742,7 +742,7 @@ void run_decode_bench(const bench_args& args, const CLI::App& cmd)
   if (cmd.count("--mask") || cmd.count("--batch")) throw invalid_argument("--mask and --batch are for encode rows, not --decode");
   const double seconds = args.quick && cmd.count("--seconds") == 0 ? 0.2 : args.seconds;
   if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
-  if (args.threads > 1024) throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
+  check_threads(args.threads);
   const std::vector<shape> shapes =
       parse_shapes(cmd.count("--shapes") ? args.shapes : std::string(args.quick ? "10-M" : "10-M,40-L"));
   const std::vector<double> pxs = parse_px_list(cmd.count("--px-per-module") || !args.quick ? args.px : std::string("3"));
@@ -1159,8 +1159,7 @@ void run_scan_bench(const bench_args& args, const CLI::App& cmd)
     throw invalid_argument("--mask and --batch are for encode rows, not --scan");
   const double seconds = args.quick && cmd.count("--seconds") == 0 ? 0.2 : args.seconds;
   if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
-  if (args.threads > 1024)
-    throw invalid_argument("--threads " + std::to_string(args.threads) + " out of range 0..1024");
+  check_threads(args.threads);
   const std::uint64_t kb = args.quick && cmd.count("--scan-kb") == 0 ? 20 : args.scan_kb;
   if (kb < 1 || kb > 1000000) throw invalid_argument("--scan-kb " + std::to_string(kb) + " out of range 1..1000000");
   if (args.tile_px < 256 || args.tile_px > 16384)
@@ -1370,8 +1369,7 @@ void add_bench_command(CLI::App& app)
     const bool quick_shapes = args->quick && cmd->count("--shapes") == 0;
     const double seconds = args->quick && cmd->count("--seconds") == 0 ? 0.2 : args->seconds;
     if (!(seconds > 0 && seconds <= 3600)) throw invalid_argument("--seconds must be more than 0 and at most 3600");
-    if (args->threads > 1024)
-      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
+    check_threads(args->threads);
     if (cmd->count("--batch") && args->batch == 0) throw invalid_argument("--batch must be at least 1");
     const std::vector<shape> shapes = parse_shapes(quick_shapes ? std::string("3-L,40-L") : args->shapes);
     const int mask = parse_mask(args->mask);

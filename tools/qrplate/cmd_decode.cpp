@@ -231,7 +231,7 @@ void add_decode_command(CLI::App& app)
                "Scan sets: register each tile when its rows come (default: once the first tiles showed the scan's "
                "polarity and finder strength, the --prefetch threads register the tiles they read ahead, while the "
                "codes of the rows before are read); the same result, for measuring what that gains");
-  cmd->add_option("--threads", a->threads, "Threads (default: 0 = every core)")->check(CLI::Range(0u, 1024u));
+  cmd->add_option("--threads", a->threads, "Threads, 0..1024 (default: 0 = every core)");
   cmd->add_flag("--no-progress", a->no_progress, "No progress line");
   cmd->footer(
       "\nPlates and scan sets: every code cell is read (a plate image module by module; a scan set's tiles\n"
@@ -250,6 +250,7 @@ void add_decode_command(CLI::App& app)
       "  qrplate decode scans -o restored.tar --plate plate/plate.json\n"
       "  qrplate decode photo.png\n");
   cmd->callback([a] {
+    check_threads(a->threads);
     if (!is_plate_input(a->input)) {
       refuse_broken_plate_dir(a->input);
       if (!a->plate_json.empty() || !a->report.empty() || !a->heatmap.empty())

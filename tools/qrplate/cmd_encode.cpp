@@ -97,8 +97,7 @@ void add_encode_command(CLI::App& app)
       "  qrplate encode big.bin -o p --backend cuda --hash sha256-tree --compression none   fastest\n");
   cmd->callback([args, cmd] {
     if (args->output.empty() && !args->discard) throw invalid_argument("no output directory: give -o PLATE_DIR (or --discard)");
-    if (args->threads > 1024)  // bench's bound
-      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
+    check_threads(args->threads);
     if (cmd->count("--plate") && args->plate.plate.empty())
       throw invalid_argument(
           "--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um (or leave it out)");

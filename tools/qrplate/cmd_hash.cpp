@@ -61,8 +61,7 @@ void add_hash_command(CLI::App& app)
       "  qrplate hash archive.tar --hash sha256-tree      the root `qrplate encode --hash sha256-tree` writes\n"
       "  qrplate hash archive.tar --plate plates          does archive.tar hold what the plates hold?\n");
   cmd->callback([args, cmd] {
-    if (args->threads > 1024)  // bench's bound
-      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
+    check_threads(args->threads);
     if (!args->plate.empty() && cmd->count("--hash"))
       throw invalid_argument("--hash and --plate: give one (the plate's plate.json names its kind)");
     plate::payload_hash_kind kind = plate::parse_payload_hash(args->hash);

@@ -48,8 +48,7 @@ void add_plan_command(CLI::App& app)
               "  qrplate plan --bytes 8e9 --version 10 --ecc M\n");
   cmd->callback([args, cmd] {
     plate_args pa = args->plate;
-    if (args->threads > 1024)  // bench's bound
-      throw invalid_argument("--threads " + std::to_string(args->threads) + " out of range 0..1024");
+    check_threads(args->threads);
     if (cmd->count("--plate") && pa.plate.empty())
       throw invalid_argument("--plate '': give a size: A3, A4, A5 or WxH with a unit, e.g. 500x300um");
     const bool auto_size = cmd->count("--bytes") > 0;

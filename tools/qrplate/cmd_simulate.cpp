@@ -143,8 +143,7 @@ void add_simulate_command(CLI::App& app)
     if (cmd->count("--pixel-nm")) o.pixel_nm = a->pixel_nm;
     if (cmd->count("--px-per-module") && !(a->px_per_module > 0)) throw invalid_argument("--px-per-module must be positive");
     if (cmd->count("--pixel-nm") && !(a->pixel_nm > 0)) throw invalid_argument("--pixel-nm must be positive");
-    // Bench's bound: more threads than this is a typo, and each holds a tile's buffers.
-    if (a->threads > 1024) throw invalid_argument("--threads " + std::to_string(a->threads) + " out of range 0..1024");
+    check_threads(a->threads);
     o.seed = a->seed;
     o.tile_px = a->tile;
     o.sem.bits = a->bits;

@@ -3,7 +3,11 @@
 // one-line "qrplate: <reason>" and exit status 1.
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
+
+#include "qrplate/error.hpp"
 
 namespace qrplate::cli {
 
@@ -12,6 +16,14 @@ namespace qrplate::cli {
 struct exit_code_error {
   int code;
 };
+
+// Every command's `--threads` bound: more is a typo, and each thread holds its buffers.
+inline constexpr unsigned max_threads = 1024;
+inline void check_threads(unsigned threads)
+{
+  if (threads > max_threads)
+    throw invalid_argument("--threads " + std::to_string(threads) + " out of range 0.." + std::to_string(max_threads));
+}
 
 void add_qr_command(CLI::App& app);      // `qrplate qr`: one payload -> one QR Code image
 void add_plan_command(CLI::App& app);    // `qrplate plan`: what a plate holds
