@@ -305,7 +305,7 @@ TEST_F(Simulate, InterruptLeavesNothing)
   try {
     sim::simulate(plate_dir_, out, o);
     ADD_FAILURE() << "an interrupted simulate returned";
-  } catch (const sim::interrupted& e) {
+  } catch (const qrplate::interrupted& e) {
     EXPECT_EQ(e.signal, 15);
   }
   EXPECT_FALSE(fs::exists(out));

@@ -641,7 +641,7 @@ void decode_cells(const manifest& man, code_source& src, output_file& out, const
         rows_per_prepare = std::max(rows_per_prepare, static_cast<std::uint32_t>(step));
         for (std::uint64_t r = 0; r < pl.band_rows(); r += step) {
           // Checked between row groups: a plate may be one unit.
-          if (const int sig = o.interrupt ? o.interrupt->load(std::memory_order_relaxed) : 0) throw interrupted(sig);
+          throw_if_interrupted(o.interrupt);
           const std::uint64_t r1 = std::min<std::uint64_t>(r + step, pl.band_rows());
           // What comes after the strip's last rows: the next strip's (or unit's) first ones, loaded
           // and read ahead with those last rows, so that they do not wait (and their files read

@@ -318,7 +318,7 @@ void encode_one_plate(run_state& st, const plate_geometry& g, const manifest& ma
 
   for (std::uint64_t band = 0; band < pl.bands(); ++band) {
     for (std::uint32_t block = 0; block < pl.blocks(); ++block) {
-      if (const int sig = o.interrupt ? o.interrupt->load(std::memory_order_relaxed) : 0) throw interrupted(sig);
+      throw_if_interrupted(o.interrupt);
       const std::uint64_t g0 = std::min(pl.groups(), pl.first_group(band, block));
       const std::uint64_t g1 = std::min(pl.groups(), g0 + pl.block_groups(block));
       const std::uint64_t d0 = std::min(pl.data_frames(), g0 * k);

@@ -90,11 +90,6 @@ constexpr double max_defects = 1e7;
 constexpr double max_travel_nm = 1e5;
 constexpr unsigned max_threads = 1024;
 
-int interrupted_by(const simulate_options& o)
-{
-  return o.interrupt ? o.interrupt->load(std::memory_order_relaxed) : 0;
-}
-
 }  // namespace
 
 module_region parse_region(std::string_view text)
@@ -340,7 +335,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
       for (;;) {
         const std::size_t i = next.fetch_add(1);
         if (i >= jobs.size()) return;
-        if (const int sig = interrupted_by(o)) throw interrupted(sig);
+        throw_if_interrupted(o.interrupt);
         const tile_job& j = jobs[i];
         if (j.missing) continue;
         // Module window covering the rotated, scaled footprint plus the margin.
@@ -508,7 +503,7 @@ simulate_result simulate(const std::string& plate_dir, const std::string& out_di
     if (!t.pixels.empty()) shown.push_back(std::move(t));
   if (!shown.empty()) write_contact_sheet((staging / "contact_sheet.png").string(), shown);
 
-  if (const int sig = interrupted_by(o)) throw interrupted(sig);  // the staging directory goes with the unwinding
+  throw_if_interrupted(o.interrupt);  // the staging directory goes with the unwinding
   output.commit();
   result.pixels = result.tiles * static_cast<std::uint64_t>(o.tile_px) * o.tile_px;
   result.pixel_nm = pixel_nm;

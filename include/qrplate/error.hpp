@@ -2,6 +2,7 @@
 // can print them as they are (`invalid_argument: version 41 out of range 1..40`).
 #pragma once
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -41,5 +42,11 @@ class interrupted : public std::runtime_error {
   }
   int signal;
 };
+
+// Throws interrupted when `flag` (an options' `interrupt`, may be null) holds a signal's number.
+inline void throw_if_interrupted(const std::atomic<int>* flag)
+{
+  if (const int sig = flag ? flag->load(std::memory_order_relaxed) : 0) throw interrupted(sig);
+}
 
 }  // namespace qrplate

@@ -44,12 +44,9 @@ struct simulate_options {
   unsigned threads = 0;  // 0: every core; at most 1024 (and no more are started than there are tiles)
   bool progress = false;
   // When not null and it turns non-zero (a signal number, set by a signal handler), the tiles
-  // stop being rendered, the partial output is removed and simulate throws `interrupted`.
+  // stop being rendered, the partial output is removed and simulate throws qrplate::interrupted.
   const std::atomic<int>* interrupt = nullptr;
 };
-
-// simulate() stopped by options.interrupt; nothing was left behind.
-using interrupted = qrplate::interrupted;
 
 // "clean", "typical", "harsh" (documented in docs/SIMULATOR.md and in the code).
 simulate_options preset(std::string_view name);
@@ -62,7 +59,7 @@ struct simulate_result {
 };
 
 // Throws sim::parameter_error (a parameter out of its range, named), qrplate::invalid_argument
-// (other bad input, with a one-line reason), io_error, or interrupted.
+// (other bad input, with a one-line reason), io_error, or qrplate::interrupted.
 // out_dir must not exist; it is written under a temporary name and renamed at the end.
 simulate_result simulate(const std::string& plate_dir, const std::string& out_dir, const simulate_options& o);
 
