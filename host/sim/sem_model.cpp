@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdio>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -18,12 +17,8 @@
 namespace qrplate::sim {
 namespace {
 
-std::string number(double v)
-{
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
+// %g, as the range errors print values.
+std::string number(double v) { return parameter_error::format(v); }
 
 [[noreturn]] void fail(const char* name, double value, const std::string& rule)
 {
