@@ -81,7 +81,7 @@ void BM_sample_code(benchmark::State& state, int version, qrplate::ecc_level ecc
   const scene s = make_scene(n, px);
   std::vector<float> values(static_cast<std::size_t>(n) * n);
   std::vector<std::uint8_t> valid(values.size());
-  if (fast && !qrplate::scan::avx2_sampling_available()) state.SetLabel("no AVX2: the reference");
+  if (fast && !qrplate::scan::avx2_fast_paths_available()) state.SetLabel("no AVX2: the reference");
   std::int64_t sampled = 0;
   for (auto _ : state) {
     for (const code_map& m : s.maps) {
@@ -114,7 +114,7 @@ void BM_sample_across(benchmark::State& state, int version, qrplate::ecc_level e
     maps.push_back(pair);
   }
   auto ws = std::make_unique<qrplate::core::read_across_workspace>();
-  if (fast && !qrplate::scan::avx2_sampling_available()) state.SetLabel("no AVX2: the reference");
+  if (fast && !qrplate::scan::avx2_fast_paths_available()) state.SetLabel("no AVX2: the reference");
   const double reach = qrplate::core::sample_reach(px);
   for (auto _ : state) {
     for (const auto& pair : maps) {

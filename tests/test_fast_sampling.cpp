@@ -71,7 +71,7 @@ code_map make_map(std::mt19937_64& rng, int n, double px, double ox, double oy, 
 
 TEST(FastSampling, SameBitsAsTheReferenceOnRandomCodes)
 {
-  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  if (!qrplate::scan::avx2_fast_paths_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
   std::mt19937_64 rng(20261125);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const double module_px[] = {2.05, 2.5, 2.999, 3.0, 3.37, 4.0, 5.5};
@@ -125,7 +125,7 @@ TEST(FastSampling, SameBitsAsTheReferenceOnRandomCodes)
 // the code.
 TEST(FastSampling, AcrossTilesSameBitsAsTheReference)
 {
-  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  if (!qrplate::scan::avx2_fast_paths_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
   std::mt19937_64 rng(20261126);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   auto want_ws = std::make_unique<qrplate::core::read_across_workspace>();
@@ -185,7 +185,7 @@ TEST(FastSampling, AcrossTilesSameBitsAsTheReference)
 // so that the offsets are real, on a confirmed tile and on one whose finders are searched wide.
 TEST(FastSampling, MeasuredCodeMapsAreTheReferences)
 {
-  if (!qrplate::scan::avx2_sampling_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  if (!qrplate::scan::avx2_fast_paths_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
   struct scene_case {
     int version;
     qrplate::ecc_level ecc;

@@ -234,7 +234,7 @@ void measure_code_map_fast(const core::tile_anchor_view& tile, const core::versi
                            core::code_map& out)
 {
 #if QRP_AVX2_SAMPLING
-  if (avx2_sampling_available()) {
+  if (avx2_fast_paths_available()) {
     measure_code_map_avx2(tile, plan, x0, y0, out);
     return;
   }
@@ -242,7 +242,7 @@ void measure_code_map_fast(const core::tile_anchor_view& tile, const core::versi
   core::measure_code_map(tile, plan, x0, y0, out);
 }
 
-bool avx2_sampling_available()
+bool avx2_fast_paths_available()
 {
 #if QRP_AVX2_SAMPLING
   static const bool has = __builtin_cpu_supports("avx2");
@@ -256,7 +256,7 @@ void sample_across_fast(const core::gray_view* images, const core::code_map* map
                         core::read_across_workspace& ws)
 {
 #if QRP_AVX2_SAMPLING
-  if (module_px > 2.0 && avx2_sampling_available()) {
+  if (module_px > 2.0 && avx2_fast_paths_available()) {
     sample_across_avx2(images, maps, count, module_px, n, ws);
     return;
   }
@@ -279,7 +279,7 @@ int sample_code_fast(const core::version_plan& plan, const core::gray_view& img,
 {
 #if QRP_AVX2_SAMPLING
   // At 2 px/module and below a module is one sample or a tent mean: the reference does those.
-  if (module_px > 2.0 && avx2_sampling_available())
+  if (module_px > 2.0 && avx2_fast_paths_available())
     return sample_code_avx2(plan, img, map, module_px, values, valid);
 #endif
   return core::sample_code(plan, img, map, module_px, values, valid);

@@ -16,7 +16,7 @@
 
 namespace qrplate::scan {
 
-// core::sample_code's contract and results; the fast path when avx2_sampling_available().
+// core::sample_code's contract and results; the fast path when avx2_fast_paths_available().
 int sample_code_fast(const core::version_plan& plan, const core::gray_view& img, const core::code_map& map,
                      double module_px, float* values, std::uint8_t* valid);
 
@@ -36,6 +36,6 @@ void measure_code_map_fast(const core::tile_anchor_view& tile, const core::versi
                            core::code_map& out);
 
 // True when the fast paths takes the AVX2 path (built for it and the CPU has it).
-bool avx2_sampling_available();
+bool avx2_fast_paths_available();
 
 }  // namespace qrplate::scan
