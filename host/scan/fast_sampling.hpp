@@ -35,7 +35,7 @@ core::code_outcome read_code_across_fast(const core::version_plan& plan, const c
 void measure_code_map_fast(const core::tile_anchor_view& tile, const core::version_plan& plan, double x0, double y0,
                            core::code_map& out);
 
-// True when the fast paths takes the AVX2 path (built for it and the CPU has it).
+// True when the fast paths above take their AVX2 paths (built for it, and the CPU has it).
 bool avx2_fast_paths_available();
 
 }  // namespace qrplate::scan
