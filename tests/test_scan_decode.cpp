@@ -1220,6 +1220,15 @@ struct plate_window {
     mw = sim::module_window{window.data(), stride, 0, 0, 600, 600, g.module_nm};
   }
 
+  // 640 x 640 px tiles at 3 px/module: what the registration tests render.
+  sim::tile_spec three_px_tile() const
+  {
+    sim::tile_spec spec;
+    spec.width = spec.height = 640;
+    spec.pixel_nm = g.module_nm / 3.0;
+    return spec;
+  }
+
   // A spec.width x spec.height tile of these modules rendered by the SEM model at `pose`.
   sim::gray_image render(const sim::sem_params& sem, const sim::tile_spec& spec, const sim::tile_pose& pose,
                          std::uint64_t seed) const
@@ -1291,9 +1300,7 @@ TEST(TileRegistration, CudaRegistersAsTheCpu)
   const plate_window pw;
   const plate::plate_geometry& g = pw.g;
   sim::sem_params sem;
-  sim::tile_spec spec;
-  spec.width = spec.height = 640;
-  spec.pixel_nm = g.module_nm / 3.0;
+  const sim::tile_spec spec = pw.three_px_tile();
   const double pitch_nm = g.pitch * g.module_nm;
   struct tile_case {
     sim::tile_pose pose;
@@ -1334,9 +1341,7 @@ TEST(TileRegistration, RestoredTileHasItsPoseAndPixelPasses)
   const plate_window pw;
   const plate::plate_geometry& g = pw.g;
   sim::sem_params sem;
-  sim::tile_spec spec;
-  spec.width = spec.height = 640;
-  spec.pixel_nm = g.module_nm / 3.0;
+  const sim::tile_spec spec = pw.three_px_tile();
   const sim::tile_pose pose{1500, 2800, 0.7, 1.006};
   const scan::scan_tile nominal{"t", pose.x_nm + 1000, pose.y_nm - 1000};
   for (const bool cuda : {false, true}) {
