@@ -1,7 +1,8 @@
-// Module sampling, the CPU fast paths beside their references, in one binary and one run so their
-// ratio holds on a noisy machine: host/scan/fast_sampling.hpp's sample_code_fast and
-// sample_across_fast (AVX2 where the CPU has it) and core::sample_code and sample_across_module
-// (what the fast paths are tested to match bit for bit).
+// Module sampling and thresholding, the CPU fast paths beside their references, in one binary and
+// one run so their ratio holds on a noisy machine: host/scan/fast_sampling.hpp's sample_code_fast,
+// sample_across_fast and threshold_symbol_fast (AVX2 where the CPU has it) and core::sample_code,
+// sample_across_module and threshold_symbol (what the fast paths are tested to match bit for
+// bit).
 //
 //   BM_sample_code/v40-L/px:3/reference   core::sample_code over 64 codes placed across a
 //                                         2,048 x 2,048 16-bit tile of random pixels, each
@@ -13,9 +14,15 @@
 //                                         two views down the middle), each module from the tile
 //                                         that holds it deeper
 //   BM_sample_across/v40-L/px:3/fast      the same through sample_across_fast
+//   BM_threshold/v40-L/whole/reference    core::threshold_symbol over the 64 codes' sampled
+//                                         values (BM_sample_code's, at 3 px/module)
+//   BM_threshold/v40-L/part/reference     the same with only the left half of each code sampled
+//                                         (one tile's part of a code across two, as
+//                                         core::finish_code_across thresholds it again)
+//   BM_threshold/v40-L/{whole,part}/fast  the same through threshold_symbol_fast
 //
-// Counters: items_per_second is modules/s (the across rows count every module, sampled or not),
-// codes_per_s codes/s. One thread.
+// Counters: items_per_second is modules/s (the across and part rows count every module, sampled
+// or not), codes_per_s codes/s. One thread.
 
 #include <benchmark/benchmark.h>
 
@@ -131,6 +138,39 @@ void BM_sample_across(benchmark::State& state, int version, qrplate::ecc_level e
       benchmark::Counter(static_cast<double>(state.iterations()) * codes_per_pass, benchmark::Counter::kIsRate);
 }
 
+// Thresholding the codes of BM_sample_code's scene at 3 px/module, sampled once up front.
+void BM_threshold(benchmark::State& state, int version, qrplate::ecc_level ecc, bool part, bool fast)
+{
+  const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(version, ecc);
+  const int n = plan.size;
+  const std::size_t cells = static_cast<std::size_t>(n) * n;
+  const scene s = make_scene(n, 3.0);
+  std::vector<float> values(cells * codes_per_pass);
+  std::vector<std::uint8_t> valid(values.size());
+  for (int i = 0; i < codes_per_pass; ++i)
+    qrplate::core::sample_code(plan, s.view, s.maps[i], 3.0, values.data() + i * cells, valid.data() + i * cells);
+  if (part)
+    for (std::size_t k = 0; k < valid.size(); ++k) valid[k] = valid[k] && static_cast<int>(k % cells % n) < n / 2;
+  std::vector<std::uint64_t> modules(static_cast<std::size_t>(n) * plan.words);
+  std::vector<std::uint8_t> confidence(cells);
+  if (fast && !qrplate::scan::avx2_fast_paths_available()) state.SetLabel("no AVX2: the reference");
+  int known = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < codes_per_pass; ++i) {
+      const float* v = values.data() + i * cells;
+      const std::uint8_t* ok = valid.data() + i * cells;
+      known += fast ? qrplate::scan::threshold_symbol_fast(plan, v, ok, modules.data(), confidence.data()).known
+                    : qrplate::core::threshold_symbol(plan, v, ok, modules.data(), confidence.data()).known;
+      benchmark::DoNotOptimize(modules.data());
+      benchmark::DoNotOptimize(confidence.data());
+    }
+  }
+  benchmark::DoNotOptimize(known);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * codes_per_pass * n * n);
+  state.counters["codes_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * codes_per_pass, benchmark::Counter::kIsRate);
+}
+
 void register_all()
 {
   struct shape {
@@ -146,6 +186,14 @@ void register_all()
         benchmark::RegisterBenchmark(name, [=](benchmark::State& st) { BM_sample_code(st, sh.version, sh.ecc, px, fast); });
         std::snprintf(name, sizeof name, "BM_sample_across/%s/px:%g/%s", sh.name, px, fast ? "fast" : "reference");
         benchmark::RegisterBenchmark(name, [=](benchmark::State& st) { BM_sample_across(st, sh.version, sh.ecc, px, fast); });
+      }
+  for (const shape& sh : {shape{"v10-M", 10, qrplate::ecc_level::M}, shape{"v40-L", 40, qrplate::ecc_level::L}})
+    for (bool part : {false, true})
+      for (bool fast : {false, true}) {
+        char name[96];
+        std::snprintf(name, sizeof name, "BM_threshold/%s/%s/%s", sh.name, part ? "part" : "whole",
+                      fast ? "fast" : "reference");
+        benchmark::RegisterBenchmark(name, [=](benchmark::State& st) { BM_threshold(st, sh.version, sh.ecc, part, fast); });
       }
 }
 

@@ -1,8 +1,9 @@
 // The CPU fast paths of the per-code core (host/scan/fast_sampling) against the plain references,
-// core::sample_code, core::sample_across_module and core::measure_code_map: on random images (strides wider than rows, 8- and 16-bit values) and random
-// code maps (rotated, scaled, with and without an offset field, codes hanging over every edge),
-// the values must be the same bits, the valid flags and the count the same. The expected values
-// come from the reference alone, never from the fast path.
+// core::sample_code, core::sample_across_module, core::measure_code_map and
+// core::threshold_symbol: on random images (strides wider than rows, 8- and 16-bit values) and
+// random code maps (rotated, scaled, with and without an offset field, codes hanging over every
+// edge), the values must be the same bits, the valid flags and the count the same. The expected
+// values come from the reference alone, never from the fast path.
 
 #include <gtest/gtest.h>
 
@@ -178,6 +179,73 @@ TEST(FastSampling, AcrossTilesSameBitsAsTheReference)
   }
   // Most codes were split between images (the case this path is for).
   EXPECT_GT(mixed, trials / 2) << mixed << " of " << trials;
+}
+
+// threshold_symbol_fast thresholds as core::threshold_symbol does, bit for bit: codes of every
+// width class (the last word of a row ends in a column the four-wide loop leaves to its tail),
+// both polarities, a brightness slope, noise from none to more than the contrast (confidences
+// capped at 255), every module sampled (valid null), a random scatter sampled, and one tile's
+// part of a code (a block of rows and columns, as finish_code_across thresholds it).
+TEST(FastSampling, ThresholdingSameBitsAsTheReference)
+{
+  if (!qrplate::scan::avx2_fast_paths_available()) GTEST_SKIP() << "no AVX2 path on this build or CPU: the reference runs";
+  std::mt19937_64 rng(20261127);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  std::size_t solved = 0, capped = 0, trials = 0;
+  for (int version : {1, 2, 7, 10, 17, 25, 40}) {
+    const qrplate::core::version_plan& plan = qrplate::host::version_plan_for(version, qrplate::ecc_level::M);
+    const int n = plan.size, w = plan.words;
+    const std::size_t cells = static_cast<std::size_t>(n) * n;
+    std::vector<std::uint8_t> known(cells, 0);
+    for (int q = 0; q < plan.known_count; ++q) known[plan.known[q]] = 1;
+    for (int trial = 0; trial < 24; ++trial) {
+      const double light = 20000 + 20000 * unit(rng), contrast = (trial % 2 ? 1 : -1) * (500 + 8000 * unit(rng));
+      const double slope_x = 3000 * (unit(rng) - 0.5), slope_y = 3000 * (unit(rng) - 0.5);
+      const double noise = trial % 6 == 0 ? 0.0 : contrast * (trial % 3 == 0 ? 0.9 : 0.2) * unit(rng);
+      std::vector<float> values(cells);
+      for (int r = 0; r < n; ++r)
+        for (int c = 0; c < n; ++c) {
+          const std::size_t k = static_cast<std::size_t>(r) * n + c;
+          const bool dark = known[k] ? qrplate::core::get_bit(plan.base + r * w, c) : rng() % 2 == 1;
+          values[k] = static_cast<float>(light + slope_x * c / n + slope_y * r / n + (dark ? contrast : 0.0) +
+                                         noise * gauss(rng));
+        }
+      // Every eighth trial flat (no contrast): nothing solved, all light with confidence 0.
+      if (trial % 8 == 7) std::fill(values.begin(), values.end(), 1234.5f);
+      std::vector<std::uint8_t> valid(cells, 1);
+      const int kind = trial % 4;  // 0: valid null, 1: all sampled, 2: a scatter, 3: a part
+      const int r0 = static_cast<int>(rng() % n), c0 = static_cast<int>(rng() % n);
+      for (int r = 0; r < n; ++r)
+        for (int c = 0; c < n; ++c) {
+          const std::size_t k = static_cast<std::size_t>(r) * n + c;
+          if (kind == 2) valid[k] = rng() % 5 != 0;
+          if (kind == 3) valid[k] = (r >= r0 / 2) && (c >= c0 / 2) && (r < (n + r0) / 2 + 4);
+        }
+      const std::uint8_t* v = kind == 0 ? nullptr : valid.data();
+      std::vector<std::uint64_t> want_modules(static_cast<std::size_t>(n) * w, 0x5555), got_modules(want_modules.size(), 0xaaaa);
+      std::vector<std::uint8_t> want_conf(cells, 17), got_conf(cells, 71);
+      const qrplate::core::symbol_levels want =
+          qrplate::core::threshold_symbol(plan, values.data(), v, want_modules.data(), want_conf.data());
+      const qrplate::core::symbol_levels got =
+          qrplate::scan::threshold_symbol_fast(plan, values.data(), v, got_modules.data(), got_conf.data());
+      SCOPED_TRACE("v" + std::to_string(version) + " trial " + std::to_string(trial));
+      ASSERT_EQ(got_modules, want_modules);
+      ASSERT_EQ(got_conf, want_conf);
+      EXPECT_EQ(std::memcmp(&got.dark, &want.dark, sizeof want.dark), 0);
+      EXPECT_EQ(std::memcmp(&got.light, &want.light, sizeof want.light), 0);
+      EXPECT_EQ(std::memcmp(&got.noise, &want.noise, sizeof want.noise), 0);
+      EXPECT_EQ(got.known, want.known);
+      EXPECT_EQ(got.known_wrong, want.known_wrong);
+      EXPECT_EQ(got.ok, want.ok);
+      solved += want.ok;
+      capped += std::count(want_conf.begin(), want_conf.end(), std::uint8_t{255}) > 0;
+      ++trials;
+    }
+  }
+  // The thresholding itself ran (not only the unsolved case), and the cap was reached.
+  EXPECT_GT(solved, trials / 2) << solved << " of " << trials;
+  EXPECT_GT(capped, trials / 4) << capped << " of " << trials;
 }
 
 // core::measure_code_map compiled for AVX2 gives the reference's map bit for bit: synthetic codes

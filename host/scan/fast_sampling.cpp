@@ -1,5 +1,7 @@
 #include "scan/fast_sampling.hpp"
 
+#include <cassert>
+#include <cmath>
 #include <cstring>
 
 // GCC only (the target attribute and __builtin_cpu_supports as it documents them); not under the
@@ -73,22 +75,29 @@ QRP_AVX2 inline __m128 sample_inside4(const core::gray_view* const* lanes, __m25
   return _mm_div_ps(sum, _mm_set1_ps(5.0f));
 }
 
-// One component of code_map::apply's offset field at four columns: table[iy][ix..ix+1] and
-// table[iy+1][ix..ix+1], the neighbours' difference taken in float as the reference does.
-QRP_AVX2 inline __m256d offset4(const float (*table)[core::code_map::max_nodes], int iy, __m128i ix, __m256d fx,
-                                double fy)
+// One component of code_map::apply's offset field at four columns that lie between the same two
+// nodes ix and ix + 1 of row iy: table[iy][ix..ix+1] and table[iy+1][ix..ix+1], the neighbours'
+// difference taken in float as the reference does.
+QRP_AVX2 inline __m256d offset4(const float (*table)[core::code_map::max_nodes], int iy, int ix, __m256d fx, double fy)
 {
-  const __m128i ix1 = _mm_add_epi32(ix, _mm_set1_epi32(1));
-  const __m128 t0 = _mm_i32gather_ps(table[iy], ix, 4), t1 = _mm_i32gather_ps(table[iy], ix1, 4);
-  const __m128 b0 = _mm_i32gather_ps(table[iy + 1], ix, 4), b1 = _mm_i32gather_ps(table[iy + 1], ix1, 4);
-  const __m256d top = _mm256_add_pd(_mm256_cvtps_pd(t0), _mm256_mul_pd(fx, _mm256_cvtps_pd(_mm_sub_ps(t1, t0))));
-  const __m256d bottom = _mm256_add_pd(_mm256_cvtps_pd(b0), _mm256_mul_pd(fx, _mm256_cvtps_pd(_mm_sub_ps(b1, b0))));
+  const float t0 = table[iy][ix], t1 = table[iy][ix + 1], b0 = table[iy + 1][ix], b1 = table[iy + 1][ix + 1];
+  const __m256d top = _mm256_add_pd(_mm256_set1_pd(t0), _mm256_mul_pd(fx, _mm256_set1_pd(t1 - t0)));
+  const __m256d bottom = _mm256_add_pd(_mm256_set1_pd(b0), _mm256_mul_pd(fx, _mm256_set1_pd(b1 - b0)));
   return _mm256_add_pd(top, _mm256_mul_pd(_mm256_set1_pd(fy), _mm256_sub_pd(bottom, top)));
 }
 
-// code_map::apply at columns x (four lanes) of the row at y, as written.
-QRP_AVX2 inline void apply4(const core::code_map& map, __m256d x, double y, __m256d& u, __m256d& v)
+// Columns c .. c + 3 as doubles (c + 0.5 etc.: exact).
+QRP_AVX2 inline __m256d columns4(int c)
 {
+  return _mm256_add_pd(_mm256_set1_pd(static_cast<double>(c)), _mm256_set_pd(3.5, 2.5, 1.5, 0.5));
+}
+
+// code_map::apply at the module centres of columns c .. c + 3 (c a multiple of 4) of the row at
+// y, as written.
+QRP_AVX2 inline void apply4(const core::code_map& map, int c, double y, __m256d& u, __m256d& v)
+{
+  assert(c % core::code_map::step == 0 && core::code_map::step == 4);
+  const __m256d x = columns4(c);
   const double* a = map.base.a;
   u = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[0]), _mm256_mul_pd(_mm256_set1_pd(a[1]), x)),
                     _mm256_set1_pd(a[2] * y));
@@ -107,8 +116,12 @@ QRP_AVX2 inline void apply4(const core::code_map& map, __m256d x, double y, __m2
   gx = _mm256_blendv_pd(_mm256_blendv_pd(gx, topv, above), zero, below);
   const __m128i ix = _mm256_cvttpd_epi32(gx);
   const __m256d fx = _mm256_sub_pd(gx, _mm256_cvtepi32_pd(ix));
-  u = _mm256_add_pd(u, offset4(map.du, iy, ix, fx, fy));
-  v = _mm256_add_pd(v, offset4(map.dv, iy, ix, fx, fy));
+  // Every lane has the same ix: with c = 4j the lanes' gx are j + 0.125 .. j + 0.875, all below
+  // top = nodes - 1.001 when j <= nodes - 2 (ix = j), else all clamped to it (ix = nodes - 2).
+  // So one node pair serves the four: four loads, where gathering each lane's took sixteen.
+  const int ix0 = _mm_cvtsi128_si32(ix);
+  u = _mm256_add_pd(u, offset4(map.du, iy, ix0, fx, fy));
+  v = _mm256_add_pd(v, offset4(map.dv, iy, ix0, fx, fy));
 }
 
 // a < b ? a : b, as written (NaN picks b).
@@ -122,12 +135,6 @@ QRP_AVX2 inline __m256d interior4(__m256d u, __m256d v, const core::gray_view& i
 {
   const __m256d w = _mm256_set1_pd(img.width), h = _mm256_set1_pd(img.height);
   return pick_less(pick_less(u, _mm256_sub_pd(w, u)), pick_less(v, _mm256_sub_pd(h, v)));
-}
-
-// Columns c .. c + 3 as doubles (c + 0.5 etc.: exact).
-QRP_AVX2 inline __m256d columns4(int c)
-{
-  return _mm256_add_pd(_mm256_set1_pd(static_cast<double>(c)), _mm256_set_pd(3.5, 2.5, 1.5, 0.5));
 }
 
 // core::sample_code for m > 2 px/module (five bilinear samples a module), four columns at a time.
@@ -144,7 +151,7 @@ QRP_AVX2 int sample_code_avx2(const core::version_plan& plan, const core::gray_v
     for (; c + 4 <= n; c += 4) {
       const int k = r * n + c;
       __m256d u, v;
-      apply4(map, columns4(c), r + 0.5, u, v);
+      apply4(map, c, r + 0.5, u, v);
       const int inside = _mm256_movemask_pd(_mm256_cmp_pd(interior4(u, v, img), reachv, _CMP_GT_OQ));
       if (inside == 0xf) {
         _mm_storeu_ps(values + k, sample_inside4(lanes, u, v, q));
@@ -179,12 +186,11 @@ QRP_AVX2 void sample_across_avx2(const core::gray_view* images, const core::code
     int c = 0;
     for (; c + 4 <= n; c += 4) {
       const int k = r * n + c;
-      const __m256d x = columns4(c);
       __m256d best = _mm256_set1_pd(-1.0), best_margin = _mm256_set1_pd(reach);
       __m256d bu = _mm256_setzero_pd(), bv = _mm256_setzero_pd();
       for (int i = 0; i < count; ++i) {
         __m256d u, v;
-        apply4(maps[i], x, r + 0.5, u, v);
+        apply4(maps[i], c, r + 0.5, u, v);
         const __m256d margin = interior4(u, v, images[i]);
         const __m256d deeper = _mm256_cmp_pd(margin, best_margin, _CMP_GT_OQ);  // margin > best_margin
         best_margin = _mm256_blendv_pd(best_margin, margin, deeper);
@@ -215,6 +221,74 @@ QRP_AVX2 void sample_across_avx2(const core::gray_view* images, const core::code
     for (; c < n; ++c) core::sample_across_module(images, maps, count, m, reach, n, r * n + c, ws);
   }
 }
+
+// core::threshold_word for every word of row r, four modules at a time: the same double
+// operations in the same order (value - (row_level + p1 * ((c - half) * inv_half))), the bit by
+// the residual's sign, the confidence truncated from min(scale * |d|, 255) as the reference's
+// cast does. No branch on the bit: the reference's `if (milled)` mispredicts on every other
+// module of a code's random-looking data.
+QRP_AVX2 void threshold_row_avx2(const core::version_plan& plan, const core::plane_fit& f, const float* values,
+                                 const std::uint8_t* valid, int r, std::uint64_t* row_words, std::uint8_t* confidence)
+{
+  const int n = plan.size;
+  const double contrast = f.p[3];
+  const double scale = 255.0 / (0.5 * std::fabs(contrast));
+  const double row_level = core::plane_row_level(f, r);
+  const __m256d half = _mm256_set1_pd(f.half), inv_half = _mm256_set1_pd(f.inv_half), p1 = _mm256_set1_pd(f.p[1]);
+  const __m256d level = _mm256_set1_pd(row_level), scalev = _mm256_set1_pd(scale), cap = _mm256_set1_pd(255.0);
+  const __m256d zero = _mm256_setzero_pd(), magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffff));
+  const __m128i lane_columns = _mm_set_epi32(3, 2, 1, 0), byte_of_each = _mm_set1_epi32(0x0c080400);
+  for (int k = 0; k < plan.words; ++k) {
+    const int end = 64 * k + 64 < n ? 64 * k + 64 : n;
+    std::uint64_t word = 0;
+    int c = 64 * k;
+    for (; c + 4 <= end; c += 4) {
+      const std::size_t i = static_cast<std::size_t>(r) * n + c;
+      const __m256d x = _mm256_mul_pd(
+          _mm256_sub_pd(_mm256_cvtepi32_pd(_mm_add_epi32(_mm_set1_epi32(c), lane_columns)), half), inv_half);
+      const __m256d d =
+          _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(values + i)), _mm256_add_pd(level, _mm256_mul_pd(p1, x)));
+      __m256d milled = contrast < 0 ? _mm256_cmp_pd(d, zero, _CMP_LT_OQ) : _mm256_cmp_pd(d, zero, _CMP_GT_OQ);
+      __m256d conf = _mm256_mul_pd(scalev, _mm256_and_pd(d, magnitude));
+      conf = _mm256_blendv_pd(conf, cap, _mm256_cmp_pd(conf, cap, _CMP_GT_OQ));  // conf > 255 ? 255 : conf
+      __m128i conf32 = _mm256_cvttpd_epi32(conf);
+      if (valid) {
+        std::uint32_t bytes;
+        std::memcpy(&bytes, valid + i, sizeof bytes);
+        const __m128i sampled = _mm_xor_si128(
+            _mm_cmpeq_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(static_cast<int>(bytes))), _mm_setzero_si128()),
+            _mm_set1_epi32(-1));
+        conf32 = _mm_and_si128(conf32, sampled);
+        milled = _mm256_and_pd(milled, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(sampled)));
+      }
+      word |= static_cast<std::uint64_t>(_mm256_movemask_pd(milled)) << (c & 63);
+      // Each lane's low byte, as the reference's cast to std::uint8_t keeps.
+      const std::uint32_t packed = static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(conf32, byte_of_each)));
+      std::memcpy(confidence + i, &packed, sizeof packed);
+    }
+    for (; c < end; ++c) {  // the last columns, as the reference does each
+      const std::size_t i = static_cast<std::size_t>(r) * n + c;
+      if (valid && !valid[i]) {
+        confidence[i] = 0;
+        continue;
+      }
+      const double d = core::plane_residual(f, row_level, c, values[i]);
+      if (contrast < 0 ? d < 0 : d > 0) word |= std::uint64_t{1} << (c & 63);
+      const double conf = scale * std::fabs(d);
+      confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
+    }
+    row_words[k] = word;
+  }
+}
+
+// core::threshold_rows_plainly's contract, by threshold_row_avx2.
+struct threshold_rows_avx2 {
+  void operator()(const core::version_plan& plan, const core::plane_fit& f, const float* values,
+                  const std::uint8_t* valid, int r, std::uint64_t* row_words, std::uint8_t* confidence) const
+  {
+    threshold_row_avx2(plan, f, values, valid, r, row_words, confidence);
+  }
+};
 
 // core::measure_code_map compiled for AVX2 (flatten: everything it calls inlined here): the
 // compiler may not reassociate, contract (no FMA in the target) or otherwise change IEEE
@@ -271,7 +345,30 @@ core::code_outcome read_code_across_fast(const core::version_plan& plan, const c
                                          core::read_across_workspace& ws)
 {
   sample_across_fast(images, maps, count, module_px, plan.size, ws);
+#if QRP_AVX2_SAMPLING
+  if (avx2_fast_paths_available())
+    return core::finish_code_across(plan, images, maps, count, module_px, erasure_threshold, out, ws,
+                                    threshold_rows_avx2{});
+#endif
   return core::finish_code_across(plan, images, maps, count, module_px, erasure_threshold, out, ws);
+}
+
+core::symbol_levels threshold_symbol_fast(const core::version_plan& plan, const float* values,
+                                          const std::uint8_t* valid, std::uint64_t* modules, std::uint8_t* confidence)
+{
+#if QRP_AVX2_SAMPLING
+  if (avx2_fast_paths_available())
+    return core::threshold_symbol_with(plan, values, valid, modules, confidence, threshold_rows_avx2{});
+#endif
+  return core::threshold_symbol(plan, values, valid, modules, confidence);
+}
+
+core::code_outcome decode_sampled_fast(const core::version_plan& plan, const float* values, const std::uint8_t* valid,
+                                       std::uint8_t erasure_threshold, std::uint64_t* modules,
+                                       std::uint8_t* confidence, std::uint8_t* out, core::decode_workspace& ws)
+{
+  const core::symbol_levels levels = threshold_symbol_fast(plan, values, valid, modules, confidence);
+  return core::decode_thresholded(plan, levels, erasure_threshold, modules, confidence, out, ws);
 }
 
 int sample_code_fast(const core::version_plan& plan, const core::gray_view& img, const core::code_map& map,
@@ -283,6 +380,14 @@ int sample_code_fast(const core::version_plan& plan, const core::gray_view& img,
     return sample_code_avx2(plan, img, map, module_px, values, valid);
 #endif
   return core::sample_code(plan, img, map, module_px, values, valid);
+}
+
+core::code_outcome read_code_fast(const core::version_plan& plan, const core::gray_view& img,
+                                  const core::code_map& map, double module_px, std::uint8_t erasure_threshold,
+                                  std::uint8_t* out, core::read_code_workspace& ws)
+{
+  sample_code_fast(plan, img, map, module_px, ws.values, ws.valid);
+  return decode_sampled_fast(plan, ws.values, ws.valid, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
 }
 
 }  // namespace qrplate::scan

@@ -3,7 +3,9 @@
 //  - module sampling, core::sample_code and core::sample_across_module's loop (a fifth of a CPU
 //    scan decode): four modules of a row at once with AVX2, the same IEEE double and float
 //    operations in the same order;
-//  - core::measure_code_map, compiled for AVX2 (its node grid's divisions four to a vector).
+//  - core::measure_code_map, compiled for AVX2 (its node grid's divisions four to a vector);
+//  - thresholding, core::threshold_word (a tenth of a v40 decode, most of it codes across tiles,
+//    whose parts are thresholded again each): four modules at a time, without a branch a module.
 // tests/test_fast_sampling.cpp holds them to the references on random maps and images. Elsewhere
 // (no AVX2, another compiler or CPU, under sanitizers) the references run.
 #pragma once
@@ -25,7 +27,22 @@ int sample_code_fast(const core::version_plan& plan, const core::gray_view& img,
 void sample_across_fast(const core::gray_view* images, const core::code_map* maps, int count, double module_px, int n,
                         core::read_across_workspace& ws);
 
-// core::read_code_across with its sampling (step 1) by sample_across_fast: the same outcome.
+// core::threshold_symbol's contract and bits, its rows thresholded four modules at a time.
+core::symbol_levels threshold_symbol_fast(const core::version_plan& plan, const float* values,
+                                          const std::uint8_t* valid, std::uint64_t* modules, std::uint8_t* confidence);
+
+// core::decode_sampled with its thresholding by threshold_symbol_fast: the same outcome.
+core::code_outcome decode_sampled_fast(const core::version_plan& plan, const float* values, const std::uint8_t* valid,
+                                       std::uint8_t erasure_threshold, std::uint64_t* modules,
+                                       std::uint8_t* confidence, std::uint8_t* out, core::decode_workspace& ws);
+
+// core::read_code by sample_code_fast and decode_sampled_fast: the same outcome.
+core::code_outcome read_code_fast(const core::version_plan& plan, const core::gray_view& img,
+                                  const core::code_map& map, double module_px, std::uint8_t erasure_threshold,
+                                  std::uint8_t* out, core::read_code_workspace& ws);
+
+// core::read_code_across with its sampling (step 1) by sample_across_fast and its thresholdings
+// by threshold_symbol_fast's rows: the same outcome.
 core::code_outcome read_code_across_fast(const core::version_plan& plan, const core::gray_view* images,
                                          const core::code_map* maps, int count, double module_px,
                                          std::uint8_t erasure_threshold, std::uint8_t* out,

@@ -875,10 +875,10 @@ bool scan_reader::decode_in(const std::vector<const posed_tile*>& tiles, double 
   core::code_outcome o;
   if (count == 1) {
     // A code wholly inside one tile: the per-code core the CUDA read kernel runs too (its
-    // sampling by the CPU's fast path, the same bits: scan/fast_sampling.hpp).
+    // sampling and thresholding by the CPU's fast paths, the same bits: scan/fast_sampling.hpp).
     sample_code_fast(plan, tiles[0]->view(), ws.maps[0], module_px_, ws.values.data(), ws.valid.data());
-    o = core::decode_sampled(plan, ws.values.data(), ws.valid.data(), options_.erasure_threshold, ws.modules.data(),
-                             ws.confidence.data(), ws.bytes.data(), *ws.decode);
+    o = decode_sampled_fast(plan, ws.values.data(), ws.valid.data(), options_.erasure_threshold, ws.modules.data(),
+                            ws.confidence.data(), ws.bytes.data(), *ws.decode);
     if (!o.levels.ok) return false;
   } else {
     // Module by module from the tile that holds it farthest from its edges (core/read_across.hpp,
@@ -1172,8 +1172,8 @@ void scan_reader::read_batch(code_batch& batch, const std::vector<std::unique_pt
       const code_batch::job& j = jobs[i];
       measure_code(*j.tile, plan, static_cast<double>(geo_.cell_x(j.col)), static_cast<double>(geo_.cell_y(j.row)),
                    maps[i]);
-      outcomes[i] = core::read_code(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
-                                    bytes.data() + i * spec::max_data_codewords, *ws[t]->read);
+      outcomes[i] = read_code_fast(plan, j.tile->view(), maps[i], module_px_, options_.erasure_threshold,
+                                   bytes.data() + i * spec::max_data_codewords, *ws[t]->read);
     });
   } else {
 #if QRPLATE_WITH_CUDA

@@ -66,16 +66,20 @@ QRP_HD inline bool own_fit_usable(const symbol_levels& own, const symbol_levels&
 // the polarity of lv), as a signed confidence; an image without such a fit gives none. Uses
 // ws.values, ws.part, ws.part_modules and ws.part_confidence as scratch. Returns whether any
 // module changed hands so (false: nothing to decode again).
+// threshold_rows: as threshold_symbol_with takes it.
+template <class ThresholdRows = threshold_rows_plainly>
 QRP_HD inline bool combine_overlapping_readings(const version_plan& plan, const gray_view* images, const code_map* maps,
                                                 int count, double module_px, const symbol_levels& lv,
-                                                read_across_workspace& ws)
+                                                read_across_workspace& ws,
+                                                const ThresholdRows& threshold_rows = ThresholdRows{})
 {
   if (count < 2) return false;
   const int n = plan.size, cells = n * n;
   for (int k = 0; k < cells; ++k) ws.reading_sum[k] = 0, ws.readers[k] = 0;
   for (int i = 0; i < count; ++i) {
     if (sample_code(plan, images[i], maps[i], module_px, ws.values, ws.part) == 0) continue;  // every module it holds
-    const symbol_levels own = threshold_symbol(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence);
+    const symbol_levels own =
+        threshold_symbol_with(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence, threshold_rows);
     if (!own_fit_usable(own, lv)) continue;
     for (int r = 0; r < n; ++r)
       for (int c = 0; c < n; ++c) {
@@ -122,13 +126,16 @@ QRP_HD inline void sample_across_module(const gray_view* images, const code_map*
   ws.values[k] = best >= 0 ? sample_module_inside(images[best], bu, bv, module_px) : 0.0f;
 }
 
-// Steps 2-5 of read_code_across, once every module is sampled (sample_across_module).
+// Steps 2-5 of read_code_across, once every module is sampled (sample_across_module); each
+// thresholding's rows by threshold_rows (threshold_symbol_with).
+template <class ThresholdRows = threshold_rows_plainly>
 QRP_HD inline code_outcome finish_code_across(const version_plan& plan, const gray_view* images, const code_map* maps,
                                               int count, double module_px, std::uint8_t erasure_threshold,
-                                              std::uint8_t* out, read_across_workspace& ws)
+                                              std::uint8_t* out, read_across_workspace& ws,
+                                              const ThresholdRows& threshold_rows = ThresholdRows{})
 {
   const int n = plan.size;
-  const symbol_levels lv = threshold_symbol(plan, ws.values, ws.valid, ws.modules, ws.confidence);
+  const symbol_levels lv = threshold_symbol_with(plan, ws.values, ws.valid, ws.modules, ws.confidence, threshold_rows);
   if (!lv.ok) return levels_outcome(lv);
   const int cells = n * n;
   for (int i = 0; i < count; ++i) {
@@ -138,7 +145,8 @@ QRP_HD inline code_outcome finish_code_across(const version_plan& plan, const gr
       here += ws.part[k];
     }
     if (here == 0 || here == cells) continue;
-    const symbol_levels part = threshold_symbol(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence);
+    const symbol_levels part =
+        threshold_symbol_with(plan, ws.values, ws.part, ws.part_modules, ws.part_confidence, threshold_rows);
     if (!own_fit_usable(part, lv)) continue;
     for (int r = 0; r < n; ++r)
       for (int c = 0; c < n; ++c) {
@@ -149,7 +157,7 @@ QRP_HD inline code_outcome finish_code_across(const version_plan& plan, const gr
       }
   }
   code_outcome o = decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
-  if (!decoded(o.result) && combine_overlapping_readings(plan, images, maps, count, module_px, lv, ws))
+  if (!decoded(o.result) && combine_overlapping_readings(plan, images, maps, count, module_px, lv, ws, threshold_rows))
     o = decode_thresholded(plan, lv, erasure_threshold, ws.modules, ws.confidence, out, ws.decode);
   return o;
 }

@@ -582,13 +582,24 @@ QRP_HD inline void finish_levels(const version_plan& plan, plane_fit& f, const f
   set_levels(f, sum);
 }
 
-// Thresholds the sampled values of one symbol: fit_brightness_plane, threshold_word for every
-// word, finish_levels. values: plan.size^2 floats, row-major; valid: null or one byte per module
-// (0 = not sampled: reads as light with confidence 0). modules: plan.size rows of plan.words
-// words (1 = milled). confidence: plan.size^2 bytes, 255 * |value - threshold| / (|cd| / 2),
-// capped at 255. Without a solved fit, all modules light with confidence 0.
-QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const float* values, const std::uint8_t* valid,
-                                             std::uint64_t* modules, std::uint8_t* confidence)
+// Row r of a solved fit thresholded word by word (threshold_word): plan.words words into
+// row_words, the row's confidences into confidence (the whole symbol's). The reference that the
+// GPU runs; threshold_symbol_with takes any row thresholder that gives the same bits (the CPU's
+// AVX2 one, host/scan/fast_sampling.cpp).
+struct threshold_rows_plainly {
+  QRP_HD void operator()(const version_plan& plan, const plane_fit& f, const float* values, const std::uint8_t* valid,
+                         int r, std::uint64_t* row_words, std::uint8_t* confidence) const
+  {
+    for (int k = 0; k < plan.words; ++k) row_words[k] = threshold_word(plan, f, values, valid, r, k, confidence);
+  }
+};
+
+// threshold_symbol with its rows thresholded by threshold_rows (threshold_rows_plainly's contract
+// and bits).
+template <class ThresholdRows>
+QRP_HD inline symbol_levels threshold_symbol_with(const version_plan& plan, const float* values,
+                                                  const std::uint8_t* valid, std::uint64_t* modules,
+                                                  std::uint8_t* confidence, const ThresholdRows& threshold_rows)
 {
   const int n = plan.size, w = plan.words;
   plane_fit f = fit_brightness_plane(plan, values, valid);
@@ -597,10 +608,20 @@ QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const flo
     for (int i = 0; i < n * n; ++i) confidence[i] = 0;
     return f.levels;
   }
-  for (int r = 0; r < n; ++r)
-    for (int k = 0; k < w; ++k) modules[r * w + k] = threshold_word(plan, f, values, valid, r, k, confidence);
+  for (int r = 0; r < n; ++r) threshold_rows(plan, f, values, valid, r, modules + r * w, confidence);
   finish_levels(plan, f, values, valid);
   return f.levels;
+}
+
+// Thresholds the sampled values of one symbol: fit_brightness_plane, threshold_word for every
+// word, finish_levels. values: plan.size^2 floats, row-major; valid: null or one byte per module
+// (0 = not sampled: reads as light with confidence 0). modules: plan.size rows of plan.words
+// words (1 = milled). confidence: plan.size^2 bytes, 255 * |value - threshold| / (|cd| / 2),
+// capped at 255. Without a solved fit, all modules light with confidence 0.
+QRP_HD inline symbol_levels threshold_symbol(const version_plan& plan, const float* values, const std::uint8_t* valid,
+                                             std::uint64_t* modules, std::uint8_t* confidence)
+{
+  return threshold_symbol_with(plan, values, valid, modules, confidence, threshold_rows_plainly{});
 }
 
 }  // namespace qrplate::core
