@@ -200,6 +200,17 @@ run(decode_blank_image ARGS decode "${WORKDIR}/blank.pgm")
 if(rc STREQUAL "0")
   fail("an image without a code must not exit 0")
 endif()
+if(NOT err MATCHES "blank.pgm: no QR code found\n")
+  fail("decode of an image without a code does not say so")
+endif()
+# A directory of images: those without a code are named, the others read, and the run succeeds.
+file(MAKE_DIRECTORY "${WORKDIR}/mixed_images")
+file(COPY "${WORKDIR}/blank.pgm" "${WORKDIR}/decode_me.png" DESTINATION "${WORKDIR}/mixed_images")
+run(decode_mixed_images ARGS decode "${WORKDIR}/mixed_images")
+expect_success()
+if(NOT err MATCHES "blank.pgm: no QR code found\n" OR NOT out MATCHES "decode_me.png: .*DECODE ME 42\n")
+  fail("decode of a directory does not name the image without a code, or misses the code")
+endif()
 
 # A plate scanned by the simulator and read back from the scans, bit-exact.
 string(REPEAT "qrplate scan round trip 0123456789 " 60 scan_payload)

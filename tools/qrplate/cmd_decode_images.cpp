@@ -139,6 +139,8 @@ int decode_images(const std::string& input, const std::string& output_json_or_em
       trouble = true;
       continue;
     }
+    // Said on stderr, so that a silent image is never taken for one that was not looked at.
+    if (r.codes.empty()) std::fprintf(stderr, "qrplate: %s: no QR code found\n", file.c_str());
     for (const blind::found_code& c : r.codes) {
       ++found;
       const bool text = printable_utf8(c.content);
@@ -175,6 +177,8 @@ int decode_images(const std::string& input, const std::string& output_json_or_em
     fs::rename(tmp, output_json_or_empty, ec);
     if (ec) throw io_error("cannot rename " + tmp + " to " + output_json_or_empty + ": " + ec.message());
   }
+  if (found == 0 && files.size() > 1)
+    std::fprintf(stderr, "qrplate: no QR code found in any of the %zu images\n", files.size());
   return found > 0 && !trouble ? 0 : 1;
 }
 
