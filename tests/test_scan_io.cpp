@@ -24,6 +24,7 @@
 
 #include "plate/tiff_writer.hpp"
 #include "qrplate/error.hpp"
+#include "sim/byte_samples.hpp"
 #include "sim/scan_io.hpp"
 
 namespace {
@@ -503,6 +504,46 @@ TEST(read_gray_tiff, deflate_strips_with_and_without_predictor)
       }
     }
   }
+}
+
+// The predictor's rows sixteen bytes (eight words) at a time against the plain running sums, on
+// random rows of every width up to 70 and a few long ones (block boundaries, tails of every
+// length, sums that wrap): the same samples, and with write_back the same bytes left in the row.
+TEST(byte_samples, fast_rows_are_the_references)
+{
+  std::mt19937_64 rng(11);
+  std::vector<std::size_t> widths;
+  for (std::size_t w = 0; w <= 70; ++w) widths.push_back(w);
+  for (std::size_t w : {1023u, 1024u, 1025u, 4099u}) widths.push_back(w);
+  for (const std::size_t width : widths) {
+    for (const bool predictor : {false, true}) {
+      for (const bool write_back : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "width " << width << (predictor ? ", predictor" : "")
+                                          << (write_back ? ", write back" : ""));
+        std::vector<std::uint8_t> bytes(width);
+        for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
+        std::vector<std::uint8_t> want_bytes = bytes, got_bytes = bytes;
+        std::vector<std::uint16_t> want(width + 1, 0xdead), got(width + 1, 0xdead);
+        qrplate::sim::row_bytes_to_samples_reference(want_bytes.data(), want.data(), width, predictor, write_back);
+        qrplate::sim::row_bytes_to_samples(got_bytes.data(), got.data(), width, predictor, write_back);
+        EXPECT_EQ(got, want);  // the guard past the row included
+        EXPECT_EQ(got_bytes, want_bytes);
+      }
+    }
+    std::vector<std::uint16_t> words(width);
+    for (auto& w : words) w = static_cast<std::uint16_t>(rng());
+    std::vector<std::uint16_t> want = words, got = words;
+    qrplate::sim::undo_row_predictor_reference(want.data(), width);
+    qrplate::sim::undo_row_predictor(got.data(), width);
+    EXPECT_EQ(got, want) << "16-bit, width " << width;
+  }
+  // The plain running sum, spelled out once: 200 + 100 wraps to 44.
+  std::uint8_t row[3] = {200, 100, 1};
+  std::uint16_t out[3];
+  qrplate::sim::row_bytes_to_samples(row, out, 3, true, false);
+  EXPECT_EQ(out[0], 200);
+  EXPECT_EQ(out[1], 44);
+  EXPECT_EQ(out[2], 45);
 }
 
 // keep_bytes (what the GPU passes ask for): an 8-bit MinIsBlack gray TIFF's samples come as bytes

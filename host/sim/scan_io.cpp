@@ -28,6 +28,7 @@
 #include "io/png_file.hpp"
 #include "qrplate/core/bit_matrix.hpp"
 #include "qrplate/error.hpp"
+#include "sim/byte_samples.hpp"
 
 #if !TIFFLIB_AT_LEAST(4, 5, 0)
 #error "qrplate needs libtiff >= 4.5 (TIFFOpenExt with per-file error handlers)"
@@ -203,7 +204,8 @@ void check_gray_size(const std::string& path, const char* format, std::uint64_t 
 // pixel, in strips, zlib ("Adobe") deflate with or without the horizontal predictor, in the
 // host's byte order. libtiff inflates these with libdeflate too, but undoes the predictor through
 // memory, one sample at a time (a store-to-load chain per pixel: ~11% of a whole scan decode);
-// here each strip is inflated straight into the image and the predictor undone in a register.
+// here each strip is inflated straight into the image and the predictor undone in a register
+// (sixteen bytes or eight 16-bit samples at a time: sim/byte_samples.hpp).
 // Returns false for any surprise in the data (a stream that does not inflate to exactly its
 // strip's rows, a raw strip that cannot be read): the caller then reads the file through libtiff,
 // which gives the error message or copes with the oddity. `samples` holds width * height values;
@@ -252,23 +254,10 @@ bool read_deflate_strips(TIFF* t, std::uint32_t width, std::uint32_t height, std
     for (std::uint32_t r = 0; r < rows; ++r) {
       std::uint16_t* dst = first + static_cast<std::size_t>(r) * width;
       if (bits == 16) {
-        if (!predictor) continue;
-        std::uint16_t sum = 0;  // samples are differences from their left neighbour, mod 2^16
-        for (std::uint32_t x = 0; x < width; ++x) dst[x] = sum = static_cast<std::uint16_t>(sum + dst[x]);
+        if (predictor) undo_row_predictor(dst, width);  // differences from the left neighbour, mod 2^16
       } else {
         std::uint8_t* src = static_cast<std::uint8_t*>(out) + static_cast<std::size_t>(r) * width;
-        std::uint8_t sum = 0;
-        if (keep != nullptr) {  // its own loop: one loop storing into src for both made reads ~18% slower
-          for (std::uint32_t x = 0; x < width; ++x) {
-            sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
-            dst[x] = src[x] = sum;
-          }
-          continue;
-        }
-        for (std::uint32_t x = 0; x < width; ++x) {
-          sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
-          dst[x] = sum;
-        }
+        row_bytes_to_samples(src, dst, width, predictor, keep != nullptr);
       }
     }
   }
