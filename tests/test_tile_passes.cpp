@@ -71,6 +71,40 @@ core::integral_view view_of(const sim::gray_image& img, const std::vector<std::u
   return {sums.data(), static_cast<int>(img.width), static_cast<int>(img.height), shift};
 }
 
+// build_integral (each row's running sum eight pixels at a time) is build_integral_reference's
+// table entry for entry: random 8- and 16-bit images of widths 1-40 and a few wider (tails of
+// every length), module sizes from 1.5 to 150 px (shifts 0 to 5), into fresh and into
+// recycled buffers; and the table's entries are the pixels' sums (a box of one pixel is it).
+TEST(TilePasses, IntegralImageIsTheReferences)
+{
+  std::mt19937_64 rng(17);
+  std::vector<std::uint32_t> want, got(7, 0xdeadbeef);
+  int shifts_seen = 0, max_shift = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    sim::gray_image img;
+    img.width = static_cast<std::uint32_t>(trial < 40 ? trial + 1 : 41 + rng() % 600);
+    img.height = static_cast<std::uint32_t>(1 + rng() % 24);
+    img.bits = trial % 2 ? 16 : 8;
+    img.pixels.resize(static_cast<std::size_t>(img.width) * img.height);
+    for (auto& v : img.pixels) v = static_cast<std::uint16_t>(img.bits == 8 ? rng() % 256 : rng() % 65536);
+    const double m = trial % 5 == 4 ? 150.0 : 1.5 + 0.1 * static_cast<double>(rng() % 100);
+    SCOPED_TRACE(::testing::Message() << img.width << " x " << img.height << ", " << img.bits << " bits, " << m);
+    const int want_shift = scan::build_integral_reference(img, m, want);
+    const int got_shift = scan::build_integral(img, m, got);  // recycled (other sizes, stale entries)
+    ASSERT_EQ(got_shift, want_shift);
+    ASSERT_EQ(got, want);
+    shifts_seen += want_shift > 0;
+    max_shift = std::max(max_shift, want_shift);
+    // A pixel is its one-pixel box, shifted (the reference's sums, checked against the image).
+    const std::size_t w1 = img.width + 1;
+    const std::size_t x = rng() % img.width, y = rng() % img.height;
+    const std::uint32_t box = want[(y + 1) * w1 + x + 1] - want[y * w1 + x + 1] - want[(y + 1) * w1 + x] + want[y * w1 + x];
+    EXPECT_EQ(box, static_cast<std::uint32_t>(img.pixels[y * img.width + x] >> want_shift));
+  }
+  EXPECT_GT(shifts_seen, 10);  // the shifted paths ran, up to large shifts
+  EXPECT_GE(max_shift, 4);
+}
+
 // The grid covers exactly the positions the template fits inside with its margin, and its
 // response is core::finder_response's, bit for bit.
 TEST(TilePasses, FinderScanIsTheTemplateResponse)

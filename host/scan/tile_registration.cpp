@@ -7,6 +7,10 @@
 #include <type_traits>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "qrplate/core/anchor_confirm.hpp"
 #include "qrplate/core/pose_vote.hpp"
 #include "qrplate/core/tile_passes.hpp"
@@ -282,7 +286,54 @@ int integral_shift(int bits, double module_px)
   return shift;
 }
 
-int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
+namespace {
+
+// Row y + 1 of the table from row y (above) and the image's row p: here[x + 1] = above[x + 1] +
+// the sum of p[0..x] >> shift, modulo 2^32 (see core::integral_view). here[0] is the caller's.
+void integral_row_reference(const std::uint16_t* p, const std::uint32_t* above, std::uint32_t* here, std::size_t w,
+                            int shift)
+{
+  std::uint32_t row = 0;
+  for (std::size_t x = 0; x < w; ++x) {
+    row += static_cast<std::uint32_t>(p[x] >> shift);
+    here[x + 1] = above[x + 1] + row;
+  }
+}
+
+// The same, eight pixels at a time: each half's four running sums in two shifted adds, the sum
+// before them (carry, in every lane) added, the row above added.
+void integral_row(const std::uint16_t* p, const std::uint32_t* above, std::uint32_t* here, std::size_t w, int shift)
+{
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128(), count = _mm_cvtsi32_si128(shift);
+  __m128i carry = zero;
+  std::size_t x = 0;
+  for (; x + 8 <= w; x += 8) {
+    const __m128i px = _mm_srl_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + x)), count);
+    __m128i half[2] = {_mm_unpacklo_epi16(px, zero), _mm_unpackhi_epi16(px, zero)};
+    for (int k = 0; k < 2; ++k) {
+      __m128i v = half[k];
+      v = _mm_add_epi32(v, _mm_slli_si128(v, 4));
+      v = _mm_add_epi32(v, _mm_slli_si128(v, 8));
+      v = _mm_add_epi32(v, carry);
+      carry = _mm_shuffle_epi32(v, 0xff);  // lane 3 everywhere
+      const std::size_t at = x + 1 + 4 * static_cast<std::size_t>(k);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(here + at),
+                       _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(above + at)), v));
+    }
+  }
+  std::uint32_t row = static_cast<std::uint32_t>(_mm_cvtsi128_si32(carry));
+  for (; x < w; ++x) {
+    row += static_cast<std::uint32_t>(p[x] >> shift);
+    here[x + 1] = above[x + 1] + row;
+  }
+#else
+  integral_row_reference(p, above, here, w, shift);
+#endif
+}
+
+template <class Row>
+int build_integral_by(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums, Row row)
 {
   const std::size_t w = img.width, h = img.height, w1 = w + 1;
   const int shift = integral_shift(img.bits, module_px);
@@ -290,17 +341,23 @@ int build_integral(const sim::gray_image& img, double module_px, std::vector<std
   if (sums.size() != w1 * (h + 1)) sums.resize(w1 * (h + 1));
   std::fill(sums.begin(), sums.begin() + static_cast<long>(w1), 0u);
   for (std::size_t y = 0; y < h; ++y) {
-    std::uint32_t row = 0;
-    const std::uint16_t* p = img.pixels.data() + y * w;
-    const std::uint32_t* above = sums.data() + y * w1;
     std::uint32_t* here = sums.data() + (y + 1) * w1;
     here[0] = 0;
-    for (std::size_t x = 0; x < w; ++x) {
-      row += static_cast<std::uint32_t>(p[x] >> shift);  // modulo 2^32, see core::integral_view
-      here[x + 1] = above[x + 1] + row;
-    }
+    row(img.pixels.data() + y * w, sums.data() + y * w1, here, w, shift);
   }
   return shift;
+}
+
+}  // namespace
+
+int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
+{
+  return build_integral_by(img, module_px, sums, integral_row);
+}
+
+int build_integral_reference(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
+{
+  return build_integral_by(img, module_px, sums, integral_row_reference);
 }
 
 double estimate_contrast(const core::integral_view& iv, double m)

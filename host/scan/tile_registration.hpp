@@ -157,8 +157,11 @@ struct tile_pose {
 int integral_shift(int bits, double module_px);
 
 // Summed-area table of an image for boxes up to the finder template at module_px pixels per
-// module (sums gets (w + 1) * (h + 1) entries); returns the shift (integral_shift).
+// module (sums gets (w + 1) * (h + 1) entries); returns the shift (integral_shift). Each row's
+// running sum eight pixels at a time (SSE2); build_integral_reference, a pixel at a time, gives
+// the same table (sums modulo 2^32, in any order).
 int build_integral(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums);
+int build_integral_reference(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums);
 
 // Robust film/milled contrast: the spread (95th - 5th percentile) of module-sized box means.
 double estimate_contrast(const core::integral_view& iv, double module_px);
