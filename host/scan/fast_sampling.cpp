@@ -94,9 +94,10 @@ QRP_AVX2 inline __m256d columns4(int c)
 
 // code_map::apply at the module centres of columns c .. c + 3 (c a multiple of 4) of the row at
 // y, as written.
+static_assert(core::code_map::step == 4, "apply4 takes four columns between two nodes of the offset field");
 QRP_AVX2 inline void apply4(const core::code_map& map, int c, double y, __m256d& u, __m256d& v)
 {
-  assert(c % core::code_map::step == 0 && core::code_map::step == 4);
+  assert(c % 4 == 0);
   const __m256d x = columns4(c);
   const double* a = map.base.a;
   u = _mm256_add_pd(_mm256_add_pd(_mm256_set1_pd(a[0]), _mm256_mul_pd(_mm256_set1_pd(a[1]), x)),
@@ -266,17 +267,8 @@ QRP_AVX2 void threshold_row_avx2(const core::version_plan& plan, const core::pla
       const std::uint32_t packed = static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_shuffle_epi8(conf32, byte_of_each)));
       std::memcpy(confidence + i, &packed, sizeof packed);
     }
-    for (; c < end; ++c) {  // the last columns, as the reference does each
-      const std::size_t i = static_cast<std::size_t>(r) * n + c;
-      if (valid && !valid[i]) {
-        confidence[i] = 0;
-        continue;
-      }
-      const double d = core::plane_residual(f, row_level, c, values[i]);
-      if (contrast < 0 ? d < 0 : d > 0) word |= std::uint64_t{1} << (c & 63);
-      const double conf = scale * std::fabs(d);
-      confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
-    }
+    // The last column of the row (every width is 1 mod 4), by the reference.
+    if (c < end) word |= core::threshold_columns(plan, f, values, valid, r, c, end, confidence);
     row_words[k] = word;
   }
 }

@@ -289,11 +289,11 @@ int integral_shift(int bits, double module_px)
 namespace {
 
 // Row y + 1 of the table from row y (above) and the image's row p: here[x + 1] = above[x + 1] +
-// the sum of p[0..x] >> shift, modulo 2^32 (see core::integral_view). here[0] is the caller's.
+// row + the sum of p[0..x] >> shift, modulo 2^32 (see core::integral_view); row: the sum before
+// p[0] (0 for a whole row). here[0] is the caller's.
 void integral_row_reference(const std::uint16_t* p, const std::uint32_t* above, std::uint32_t* here, std::size_t w,
-                            int shift)
+                            int shift, std::uint32_t row = 0)
 {
-  std::uint32_t row = 0;
   for (std::size_t x = 0; x < w; ++x) {
     row += static_cast<std::uint32_t>(p[x] >> shift);
     here[x + 1] = above[x + 1] + row;
@@ -322,11 +322,8 @@ void integral_row(const std::uint16_t* p, const std::uint32_t* above, std::uint3
                        _mm_add_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(above + at)), v));
     }
   }
-  std::uint32_t row = static_cast<std::uint32_t>(_mm_cvtsi128_si32(carry));
-  for (; x < w; ++x) {
-    row += static_cast<std::uint32_t>(p[x] >> shift);
-    here[x + 1] = above[x + 1] + row;
-  }
+  // The last pixels, by the reference, from the running sum.
+  integral_row_reference(p + x, above + x, here + x, w - x, shift, static_cast<std::uint32_t>(_mm_cvtsi128_si32(carry)));
 #else
   integral_row_reference(p, above, here, w, shift);
 #endif
@@ -357,7 +354,9 @@ int build_integral(const sim::gray_image& img, double module_px, std::vector<std
 
 int build_integral_reference(const sim::gray_image& img, double module_px, std::vector<std::uint32_t>& sums)
 {
-  return build_integral_by(img, module_px, sums, integral_row_reference);
+  return build_integral_by(img, module_px, sums,
+                           [](const std::uint16_t* p, const std::uint32_t* above, std::uint32_t* here, std::size_t w,
+                              int shift) { integral_row_reference(p, above, here, w, shift); });
 }
 
 double estimate_contrast(const core::integral_view& iv, double m)

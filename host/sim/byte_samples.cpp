@@ -7,9 +7,8 @@
 namespace qrplate::sim {
 
 void row_bytes_to_samples_reference(std::uint8_t* src, std::uint16_t* dst, std::size_t width, bool predictor,
-                                    bool write_back)
+                                    bool write_back, std::uint8_t sum)
 {
-  std::uint8_t sum = 0;
   for (std::size_t x = 0; x < width; ++x) {
     sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
     if (write_back) src[x] = sum;
@@ -41,20 +40,16 @@ void row_bytes_to_samples(std::uint8_t* src, std::uint16_t* dst, std::size_t wid
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + x), _mm_unpacklo_epi8(v, zero));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + x + 8), _mm_unpackhi_epi8(v, zero));
   }
-  std::uint8_t sum = static_cast<std::uint8_t>(_mm_cvtsi128_si32(carry));
-  for (; x < width; ++x) {
-    sum = predictor ? static_cast<std::uint8_t>(sum + src[x]) : src[x];
-    if (write_back) src[x] = sum;
-    dst[x] = sum;
-  }
+  // The last bytes, by the reference, from the running sum.
+  row_bytes_to_samples_reference(src + x, dst + x, width - x, predictor, write_back,
+                                 static_cast<std::uint8_t>(_mm_cvtsi128_si32(carry)));
 #else
   row_bytes_to_samples_reference(src, dst, width, predictor, write_back);
 #endif
 }
 
-void undo_row_predictor_reference(std::uint16_t* row, std::size_t width)
+void undo_row_predictor_reference(std::uint16_t* row, std::size_t width, std::uint16_t sum)
 {
-  std::uint16_t sum = 0;
   for (std::size_t x = 0; x < width; ++x) row[x] = sum = static_cast<std::uint16_t>(sum + row[x]);
 }
 
@@ -73,8 +68,7 @@ void undo_row_predictor(std::uint16_t* row, std::size_t width)
     carry = _mm_shufflehi_epi16(v, 0xff);  // word 7 everywhere
     carry = _mm_unpackhi_epi64(carry, carry);
   }
-  std::uint16_t sum = static_cast<std::uint16_t>(_mm_cvtsi128_si32(carry));
-  for (; x < width; ++x) row[x] = sum = static_cast<std::uint16_t>(sum + row[x]);
+  undo_row_predictor_reference(row + x, width - x, static_cast<std::uint16_t>(_mm_cvtsi128_si32(carry)));
 #else
   undo_row_predictor_reference(row, width);
 #endif

@@ -15,13 +15,14 @@ namespace qrplate::sim {
 // src[0..x] modulo 256. With write_back the undone bytes also replace src (a row kept as bytes).
 void row_bytes_to_samples(std::uint8_t* src, std::uint16_t* dst, std::size_t width, bool predictor, bool write_back);
 
-// The same, a byte at a time.
+// The same, a byte at a time; sum: the running sum before src[0] (0 for a whole row).
 void row_bytes_to_samples_reference(std::uint8_t* src, std::uint16_t* dst, std::size_t width, bool predictor,
-                                    bool write_back);
+                                    bool write_back, std::uint8_t sum = 0);
 
 // A 16-bit row under the horizontal predictor made samples in place: row[x] = the sum of
-// row[0..x] modulo 2^16 (eight at a time; the reference, one at a time).
+// row[0..x] modulo 2^16 (eight at a time; the reference, one at a time, from the running sum
+// `sum` before row[0]).
 void undo_row_predictor(std::uint16_t* row, std::size_t width);
-void undo_row_predictor_reference(std::uint16_t* row, std::size_t width);
+void undo_row_predictor_reference(std::uint16_t* row, std::size_t width, std::uint16_t sum = 0);
 
 }  // namespace qrplate::sim

@@ -281,15 +281,8 @@ void add_decode_command(CLI::App& app)
     if (a->serial_reads) o.overlap_reads = 0;
     o.register_ahead = !a->no_register_ahead;
     o.interrupt = &interrupt_signal;
-    plate::plate_decode_result r;
-    try {
-      const interrupt_guard guard;
-      r = plate::decode_plates(a->input, a->output, o);
-    } catch (const interrupted& e) {
-      std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (the partial file was removed)\n",
-                   signal_name(e.signal).c_str(), a->output.c_str());
-      throw exit_code_error{128 + e.signal};
-    }
+    const plate::plate_decode_result r =
+        run_interruptibly(a->output, "the partial file", [&] { return plate::decode_plates(a->input, a->output, o); });
     // The report and heatmap written or not, the payload is where the decode put it: a failure of
     // theirs is said last, after what became of the payload.
     std::vector<std::string> side_errors;

@@ -115,15 +115,8 @@ void add_encode_command(CLI::App& app)
     o.progress = !args->quiet_progress && ::isatty(STDERR_FILENO);
     const std::string out = args->output.empty() ? std::string("discarded-plate") : args->output;
     o.interrupt = &interrupt_signal;
-    plate::plate_encode_result r;
-    try {
-      const interrupt_guard guard;
-      r = plate::encode_plates(args->input, out, o);
-    } catch (const interrupted& e) {
-      std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (the partial plate was removed)\n",
-                   signal_name(e.signal).c_str(), out.c_str());
-      throw exit_code_error{128 + e.signal};
-    }
+    const plate::plate_encode_result r =
+        run_interruptibly(out, "the partial plate", [&] { return plate::encode_plates(args->input, out, o); });
     const double mb = static_cast<double>(r.payload_bytes) / 1e6;
     std::fprintf(stderr,
                  "qrplate: %.3f MB in %llu plate(s): %llu data + %llu parity frames (outer %d+%d), %llu header codes, "

@@ -180,14 +180,9 @@ void add_simulate_command(CLI::App& app)
     o.interrupt = &interrupt_signal;
     sim::simulate_result r;
     try {
-      const interrupt_guard guard;
-      r = sim::simulate(a->plate, a->output, o);
+      r = run_interruptibly(a->output, "the partial scan set", [&] { return sim::simulate(a->plate, a->output, o); });
     } catch (const sim::parameter_error& e) {
       throw invalid_argument(option_message(e));
-    } catch (const interrupted& e) {
-      std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (the partial scan set was removed)\n",
-                   signal_name(e.signal).c_str(), a->output.c_str());
-      throw exit_code_error{128 + e.signal};
     }
     std::fprintf(stderr,
                  "qrplate: %llu tiles (%llu missing) of %u px at %.2f nm/px, %llu dust, %llu scratches destroying %llu code "

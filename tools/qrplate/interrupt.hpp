@@ -6,7 +6,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
+
+#include "commands.hpp"
+#include "qrplate/error.hpp"
 
 namespace qrplate::cli {
 
@@ -32,5 +36,22 @@ class interrupt_guard {
 
 // "SIGINT", "SIGTERM" or "signal N", for messages.
 std::string signal_name(int signal_number);
+
+// Runs work() (a library call given &interrupt_signal as its options' `interrupt`) under an
+// interrupt_guard and returns its result. When it throws qrplate::interrupted, says so (nothing
+// written to `output`; `what_was_removed`, e.g. "the partial file", was) and exits with 128 + the
+// signal, as the shell would have.
+template <class Work>
+auto run_interruptibly(const std::string& output, const char* what_was_removed, Work&& work) -> decltype(work())
+{
+  try {
+    const interrupt_guard guard;
+    return work();
+  } catch (const interrupted& e) {
+    std::fprintf(stderr, "qrplate: interrupted by %s: nothing written to %s (%s was removed)\n",
+                 signal_name(e.signal).c_str(), output.c_str(), what_was_removed);
+    throw exit_code_error{128 + e.signal};
+  }
+}
 
 }  // namespace qrplate::cli

@@ -507,18 +507,19 @@ QRP_HD inline double plane_residual(const plane_fit& f, double row_level, int c,
   return value - (row_level + f.p[1] * ((c - f.half) * f.inv_half));
 }
 
-// Word w of row r of the thresholded modules (1 = milled) of a solved fit, and the confidences of
-// its modules (confidence: the whole symbol's, plan.size^2 bytes). Unsampled modules: 0, 0.
-QRP_HD inline std::uint64_t threshold_word(const version_plan& plan, const plane_fit& f, const float* values,
-                                           const std::uint8_t* valid, int r, int w, std::uint8_t* confidence)
+// Columns [c0, c1) of row r (within one word) of a solved fit thresholded: their bits (1 =
+// milled) at c & 63, and their confidences (confidence: the whole symbol's, plan.size^2 bytes).
+// Unsampled modules: 0, 0.
+QRP_HD inline std::uint64_t threshold_columns(const version_plan& plan, const plane_fit& f, const float* values,
+                                              const std::uint8_t* valid, int r, int c0, int c1,
+                                              std::uint8_t* confidence)
 {
   const int n = plan.size;
   const double contrast = f.p[3];
   const double scale = 255.0 / (0.5 * std::fabs(contrast));
   const double row_level = plane_row_level(f, r);
-  const int end = 64 * w + 64 < n ? 64 * w + 64 : n;
   std::uint64_t word = 0;
-  for (int c = 64 * w; c < end; ++c) {
+  for (int c = c0; c < c1; ++c) {
     const std::size_t i = static_cast<std::size_t>(r) * n + c;
     if (valid && !valid[i]) {
       confidence[i] = 0;
@@ -531,6 +532,15 @@ QRP_HD inline std::uint64_t threshold_word(const version_plan& plan, const plane
     confidence[i] = static_cast<std::uint8_t>(conf > 255.0 ? 255.0 : conf);
   }
   return word;
+}
+
+// Word w of row r of the thresholded modules (1 = milled) of a solved fit, and the confidences of
+// its modules (threshold_columns over the word's columns).
+QRP_HD inline std::uint64_t threshold_word(const version_plan& plan, const plane_fit& f, const float* values,
+                                           const std::uint8_t* valid, int r, int w, std::uint8_t* confidence)
+{
+  const int end = 64 * w + 64 < plan.size ? 64 * w + 64 : plan.size;
+  return threshold_columns(plan, f, values, valid, r, 64 * w, end, confidence);
 }
 
 // The fit's noise (RMS residual of the known modules around the two levels) and the known
